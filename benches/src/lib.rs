@@ -1,0 +1,1 @@
+//! Baselines for the benches (see benches/breaker.rs).

@@ -1,0 +1,736 @@
+//! The circuit breaker (SPEC §2): admission, outcomes and transitions.
+//!
+//! Everything mutable lives in the atomic words of [`crate::layout`]. The
+//! closed path is: one load of the state word to admit; then, for the
+//! outcome, one cheap clock read, one CAS on a word of the caller's own
+//! stripe (its own cache line), and one load of the shared control line to
+//! learn whether the generation is still current. Transitions are single CAS
+//! operations on the state word, so of several threads racing to trip, open
+//! or close the breaker exactly one wins, and only the winner publishes the
+//! new deadline, counts the change and emits the event.
+
+use crate::clock::ClockSource;
+use crate::config::{Config, ConfigError, WindowConfig};
+use crate::error::{CallError, RejectReason, Rejected};
+use crate::layout::*;
+use crate::metrics::Metrics;
+use crate::permit::{Outcome, Permit, RawPermit};
+use crate::state::{Phase, State, Word};
+use crate::sync::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use crate::window::{CountWindow, TimeWindow, WindowCounts};
+use std::fmt;
+use std::time::Duration;
+
+/// A state change, as delivered to listeners.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transition {
+    /// The breaker's name.
+    pub breaker: std::sync::Arc<str>,
+    /// Phase before.
+    pub from: Phase,
+    /// Phase after.
+    pub to: Phase,
+    /// Generation after.
+    pub generation: u64,
+    /// Clock time of the change, in ns.
+    pub at_ns: u64,
+}
+
+type Listener = std::sync::Arc<dyn Fn(&Transition) + Send + Sync>;
+
+#[derive(Default)]
+struct Listeners {
+    any: std::sync::atomic::AtomicBool,
+    list: std::sync::RwLock<Vec<Listener>>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum WindowKind {
+    Time(TimeWindow),
+    Count(CountWindow),
+}
+
+/// A lock-free circuit breaker. Share it by reference or in an `Arc`.
+pub struct Breaker {
+    name: std::sync::Arc<str>,
+    config: Config,
+    layout: Layout,
+    cells: Cells,
+    clock: ClockSource,
+    window: WindowKind,
+    /// Slow-call threshold in ns; 0 when slow-call detection is off.
+    slow_ns: u64,
+    listeners: std::sync::Arc<Listeners>,
+}
+
+impl fmt::Debug for Breaker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Breaker")
+            .field("name", &self.name)
+            .field("phase", &self.phase())
+            .field("generation", &self.generation())
+            .finish()
+    }
+}
+
+/// Index of the calling thread's stripe (before masking).
+#[inline]
+fn stripe_hint() -> usize {
+    #[cfg(not(loom))]
+    {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        thread_local!(static ID: usize = NEXT.fetch_add(1, Ordering::Relaxed));
+        ID.try_with(|id| *id).unwrap_or(0)
+    }
+    #[cfg(loom)]
+    {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        loom::thread_local!(static ID: usize = NEXT.fetch_add(1, Ordering::Relaxed));
+        ID.with(|id| *id)
+    }
+}
+
+impl Breaker {
+    /// A breaker on the system clock.
+    pub fn new(config: Config) -> Result<Breaker, ConfigError> {
+        Breaker::named("breaker", config, ClockSource::Monotonic)
+    }
+
+    /// A breaker on the given clock (e.g. an `Arc<ManualClock>`).
+    pub fn with_clock(
+        config: Config,
+        clock: impl Into<ClockSource>,
+    ) -> Result<Breaker, ConfigError> {
+        Breaker::named("breaker", config, clock)
+    }
+
+    /// A named breaker on the given clock.
+    pub fn named(
+        name: &str,
+        config: Config,
+        clock: impl Into<ClockSource>,
+    ) -> Result<Breaker, ConfigError> {
+        Breaker::with_stripes(name, config, clock, Layout::default_stripes())
+    }
+
+    /// As [`Breaker::named`], with an explicit number of counter stripes.
+    pub fn with_stripes(
+        name: &str,
+        config: Config,
+        clock: impl Into<ClockSource>,
+        stripes: usize,
+    ) -> Result<Breaker, ConfigError> {
+        config.validate()?;
+        let layout = Layout::new(&config, stripes);
+        let window = match config.window {
+            WindowConfig::Time { buckets, .. } => WindowKind::Time(TimeWindow {
+                bucket_ns: config.bucket_ns(),
+                buckets: u64::from(buckets),
+            }),
+            WindowConfig::Count { size } => WindowKind::Count(CountWindow {
+                size: u64::from(size),
+            }),
+        };
+        let cells = Cells::new(&layout);
+        let clock = clock.into();
+        // Seed for the open-timeout jitter; any value will do.
+        cells.w(W_RNG).store(
+            clock.now_ns() ^ (&cells as *const Cells as u64).rotate_left(32),
+            Relaxed,
+        );
+        Ok(Breaker {
+            name: name.into(),
+            slow_ns: config.slow_call_duration.map_or(0, |d| d.as_nanos() as u64),
+            config,
+            layout,
+            cells,
+            clock,
+            window,
+            listeners: Default::default(),
+        })
+    }
+
+    /// The breaker's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Its clock.
+    pub fn clock(&self) -> &ClockSource {
+        &self.clock
+    }
+
+    #[inline]
+    fn word(&self) -> Word {
+        // Acquire: pairs with the AcqRel CAS of every transition, so whatever
+        // the winner wrote before it (re-open count) is visible to a thread
+        // that sees the new state. Free on x86_64 (a plain load).
+        Word(self.cells.w(W_STATE).load(Acquire))
+    }
+
+    /// The state callers see.
+    pub fn state(&self) -> State {
+        self.word().phase().state()
+    }
+
+    /// The phase, including the manual overrides.
+    pub fn phase(&self) -> Phase {
+        self.word().phase()
+    }
+
+    /// The current generation (bumped by every transition).
+    pub fn generation(&self) -> u64 {
+        self.word().generation()
+    }
+
+    // ----- admission ---------------------------------------------------
+
+    /// Ask to make a call. The permit must be given an outcome
+    /// ([`Permit::success`], [`Permit::failure`], [`Permit::ignore`]); a permit
+    /// dropped without one gives back its half-open probe slot.
+    #[inline]
+    pub fn try_acquire(&self) -> Result<Permit<'_>, Rejected> {
+        self.acquire_raw().map(|raw| Permit::new(self, raw))
+    }
+
+    /// [`Breaker::try_acquire`] for bindings: the permit is a plain value, to be
+    /// passed back to [`Breaker::record_raw`] or [`Breaker::release_raw`].
+    #[inline]
+    pub fn acquire_raw(&self) -> Result<RawPermit, Rejected> {
+        let w = self.word();
+        match w.phase() {
+            Phase::Closed | Phase::Disabled => Ok(self.permit(w.generation(), false)),
+            _ => self.acquire_slow(w),
+        }
+    }
+
+    #[inline]
+    fn permit(&self, generation: u64, probe: bool) -> RawPermit {
+        RawPermit {
+            generation,
+            start_ns: if self.slow_ns != 0 {
+                self.clock.now_ns()
+            } else {
+                0
+            },
+            probe,
+        }
+    }
+
+    #[inline(never)]
+    fn acquire_slow(&self, mut w: Word) -> Result<RawPermit, Rejected> {
+        loop {
+            match w.phase() {
+                Phase::Closed | Phase::Disabled => return Ok(self.permit(w.generation(), false)),
+                Phase::ForcedOpen => return Err(self.reject(RejectReason::ForcedOpen, None)),
+                Phase::Open => {
+                    let now = self.clock.recent_ns();
+                    match self.deadline(w.generation()) {
+                        None => {
+                            // Just opened; the winner has not published the
+                            // deadline yet.
+                            return Err(
+                                self.reject(RejectReason::Open, Some(self.config.open_timeout))
+                            );
+                        }
+                        Some(d) if now < d => {
+                            return Err(self
+                                .reject(RejectReason::Open, Some(Duration::from_nanos(d - now))));
+                        }
+                        Some(_) => {
+                            // The open period is over: this call becomes the
+                            // first probe, if it wins the transition.
+                            let to = w.next(Phase::HalfOpen).with_probes(1);
+                            match self.cas(w, to) {
+                                Ok(()) => {
+                                    self.after_transition(w, to);
+                                    return Ok(self.permit(to.generation(), true));
+                                }
+                                Err(actual) => w = actual,
+                            }
+                        }
+                    }
+                }
+                Phase::HalfOpen => {
+                    if let Some(d) = self.deadline(w.generation()) {
+                        if self.clock.recent_ns() >= d {
+                            // Probes never reported: back to Open.
+                            let to = w.next(Phase::Open);
+                            match self.cas(w, to) {
+                                Ok(()) => {
+                                    self.after_transition(w, to);
+                                    w = to;
+                                }
+                                Err(actual) => w = actual,
+                            }
+                            continue;
+                        }
+                    }
+                    if w.probes() >= self.config.half_open_max_calls {
+                        return Err(self.reject(RejectReason::HalfOpenFull, None));
+                    }
+                    let to = w.with_probes(w.probes() + 1);
+                    match self.cas(w, to) {
+                        Ok(()) => return Ok(self.permit(w.generation(), true)),
+                        Err(actual) => w = actual,
+                    }
+                }
+            }
+        }
+    }
+
+    fn reject(&self, reason: RejectReason, retry_after: Option<Duration>) -> Rejected {
+        let s = self.layout.stripe(stripe_hint());
+        // Relaxed: a statistic, read by metrics().
+        self.cells.w(s + S_REJECTED).fetch_add(1, Relaxed);
+        Rejected {
+            reason,
+            retry_after,
+        }
+    }
+
+    #[inline]
+    fn cas(&self, from: Word, to: Word) -> Result<(), Word> {
+        // AcqRel on success: Release publishes what the previous steps wrote
+        // (nothing needs it today but the re-open count, written after, is
+        // ordered by the *next* transition's Acquire); Acquire makes this
+        // winner see the previous winner's writes (re-open count, deadline).
+        // Acquire on failure: the caller loops on the fresh word.
+        self.cells
+            .w(W_STATE)
+            .compare_exchange(from.0, to.0, AcqRel, Acquire)
+            .map(|_| ())
+            .map_err(Word)
+    }
+
+    /// The deadline of the open or half-open phase of `generation`, if its
+    /// winner has published it.
+    fn deadline(&self, generation: u64) -> Option<u64> {
+        // Acquire pairs with the Release store in `publish_deadline`: seeing
+        // our generation there means the deadline stored before it is ours
+        // (or a later phase's, which only makes us reject once more or lose
+        // a CAS on the state word — both harmless).
+        let g = self.cells.w(W_PHASE_GEN).load(Acquire);
+        if g == (generation << 1) | 1 {
+            Some(self.cells.w(W_DEADLINE).load(Relaxed))
+        } else {
+            None
+        }
+    }
+
+    fn publish_deadline(&self, generation: u64, deadline: u64) {
+        self.cells.w(W_DEADLINE).store(deadline, Relaxed);
+        self.cells
+            .w(W_PHASE_GEN)
+            .store((generation << 1) | 1, Release);
+    }
+
+    /// Bookkeeping done only by the winner of a transition.
+    fn after_transition(&self, from: Word, to: Word) {
+        let now = self.clock.now_ns();
+        match to.phase() {
+            Phase::Open => {
+                // Only winners write the re-open count, and winners are
+                // ordered by the state CAS (AcqRel), so Relaxed suffices.
+                let reopens = if from.phase() == Phase::HalfOpen {
+                    self.cells.w(W_REOPENS).load(Relaxed) + 1
+                } else {
+                    0
+                };
+                self.cells.w(W_REOPENS).store(reopens, Relaxed);
+                let timeout = self.open_timeout_ns(reopens);
+                let jitter = self.jitter_ns(timeout);
+                self.publish_deadline(to.generation(), now.saturating_add(timeout + jitter));
+            }
+            Phase::HalfOpen => {
+                let wait = self.config.half_open_max_wait.as_nanos() as u64;
+                self.publish_deadline(to.generation(), now.saturating_add(wait));
+            }
+            Phase::Closed | Phase::Disabled | Phase::ForcedOpen => {
+                self.cells.w(W_REOPENS).store(0, Relaxed);
+            }
+        }
+        if from.phase() != to.phase() {
+            self.cells.w(W_STATE_CHANGES).fetch_add(1, Relaxed);
+            self.emit(from.phase(), to, now);
+        }
+    }
+
+    /// The open timeout after `reopens` failed probing rounds.
+    pub(crate) fn open_timeout_ns(&self, reopens: u64) -> u64 {
+        let base = self.config.open_timeout.as_nanos() as u64;
+        match self.config.backoff {
+            None => base,
+            Some(b) => {
+                let f = b.multiplier.powi(reopens.min(1000) as i32);
+                let t = (base as f64 * f).min(b.max.as_nanos() as f64);
+                t as u64
+            }
+        }
+    }
+
+    fn jitter_ns(&self, timeout: u64) -> u64 {
+        if self.config.jitter == 0.0 {
+            return 0;
+        }
+        // splitmix64 over a shared seed: only transition winners draw.
+        let mut z = self
+            .cells
+            .w(W_RNG)
+            .fetch_add(0x9E37_79B9_7F4A_7C15, Relaxed)
+            .wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        let unit = (z >> 11) as f64 / (1u64 << 53) as f64;
+        (timeout as f64 * self.config.jitter * unit) as u64
+    }
+
+    fn emit(&self, from: Phase, to: Word, now: u64) {
+        #[cfg(not(loom))]
+        {
+            if !self
+                .listeners
+                .any
+                .load(std::sync::atomic::Ordering::Acquire)
+            {
+                return;
+            }
+            let t = Transition {
+                breaker: self.name.clone(),
+                from,
+                to: to.phase(),
+                generation: to.generation(),
+                at_ns: now,
+            };
+            let listeners = self.listeners.clone();
+            crate::events::dispatch(move || {
+                let list = match listeners.list.read() {
+                    Ok(l) => l.clone(),
+                    Err(p) => p.into_inner().clone(),
+                };
+                for l in list {
+                    // One listener's panic must not keep the others from
+                    // hearing of the change.
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| l(&t)));
+                }
+            });
+        }
+        #[cfg(loom)]
+        let _ = (from, to, now);
+    }
+
+    /// Call `f` on every state change. Listeners run on the event thread,
+    /// never inside a call; see [`crate::events`].
+    pub fn on_state_change(&self, f: impl Fn(&Transition) + Send + Sync + 'static) {
+        let mut list = match self.listeners.list.write() {
+            Ok(l) => l,
+            Err(p) => p.into_inner(),
+        };
+        list.push(std::sync::Arc::new(f));
+        self.listeners
+            .any
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    // ----- outcomes ----------------------------------------------------
+
+    /// Report the outcome of a call admitted by [`Breaker::acquire_raw`].
+    /// `duration_ns` overrides the duration the permit measured.
+    #[inline]
+    pub fn record_raw(&self, p: RawPermit, outcome: Outcome, duration_ns: Option<u64>) {
+        let stripe = self.layout.stripe(stripe_hint());
+        let kind = match outcome {
+            Outcome::Ignored => {
+                // Relaxed: a statistic.
+                self.cells.w(stripe + S_IGNORED).fetch_add(1, Relaxed);
+                if p.probe {
+                    self.release_probe(p);
+                }
+                return;
+            }
+            Outcome::Success => KIND_OK_FAST,
+            Outcome::Failure => KIND_FAIL_FAST,
+        };
+        let slow = self.slow_ns != 0 && {
+            let d = duration_ns.unwrap_or_else(|| {
+                if p.start_ns == 0 {
+                    0
+                } else {
+                    self.clock.now_ns().saturating_sub(p.start_ns)
+                }
+            });
+            d > self.slow_ns
+        };
+        let kind = kind + slow as usize;
+        let t = self.clock.recent_ns();
+        match self.window {
+            WindowKind::Time(tw) => {
+                tw.record(&self.cells, &self.layout, stripe, kind, p.generation, t)
+            }
+            WindowKind::Count(cw) => {
+                self.cells
+                    .w(stripe + S_RETIRED + kind)
+                    .fetch_add(1, Relaxed);
+                cw.record(&self.cells, kind, p.generation);
+            }
+        }
+        if p.probe {
+            self.probe_outcome(p, outcome == Outcome::Success);
+            return;
+        }
+        let w = self.word();
+        if w.phase() != Phase::Closed || w.generation() != p.generation {
+            return; // stale generation, or disabled: counted, not judged
+        }
+        match outcome {
+            Outcome::Success => {
+                self.reset_consecutive(p.generation);
+                if slow {
+                    self.evaluate(w, t);
+                }
+            }
+            _ => {
+                let run = self.add_consecutive(p.generation);
+                if self
+                    .config
+                    .consecutive_failures
+                    .is_some_and(|n| run >= u64::from(n))
+                {
+                    self.trip(w);
+                } else {
+                    self.evaluate(w, t);
+                }
+            }
+        }
+    }
+
+    /// Give back a permit without an outcome: a probe's slot is freed.
+    pub fn release_raw(&self, p: RawPermit) {
+        if p.probe {
+            self.release_probe(p);
+        }
+    }
+
+    fn reset_consecutive(&self, generation: u64) {
+        // The word is `generation:32 | run:32`. A success only writes when a
+        // run is in progress, so the success path stays read-only on the
+        // shared control line. Relaxed: a lost race between a failure and a
+        // reset is a race between two calls that had no order anyway.
+        let c = self.cells.w(W_CONSEC);
+        let v = c.load(Relaxed);
+        if v as u32 != 0 && (v >> 32) as u32 == generation as u32 {
+            let _ = c.compare_exchange(v, (generation as u32 as u64) << 32, Relaxed, Relaxed);
+        }
+    }
+
+    fn add_consecutive(&self, generation: u64) -> u64 {
+        let tag = generation as u32 as u64;
+        let c = self.cells.w(W_CONSEC);
+        let mut v = c.load(Relaxed);
+        loop {
+            let new = if v >> 32 == tag {
+                v + 1
+            } else {
+                (tag << 32) | 1
+            };
+            match c.compare_exchange_weak(v, new, Relaxed, Relaxed) {
+                Ok(_) => return new & 0xffff_ffff,
+                Err(actual) => v = actual,
+            }
+        }
+    }
+
+    fn evaluate(&self, w: Word, t: u64) {
+        let c = self.window_counts_at(w.generation(), t);
+        if c.calls < u64::from(self.config.min_calls) {
+            return;
+        }
+        let by_failures = c.failure_rate() >= self.config.failure_rate_threshold;
+        let by_slow = self.slow_ns != 0 && c.slow_rate() >= self.config.slow_call_rate_threshold;
+        if by_failures || by_slow {
+            self.trip(w);
+        }
+    }
+
+    fn trip(&self, w: Word) {
+        let to = w.next(Phase::Open);
+        // Exactly one of the racing trippers wins; the others' CAS fails
+        // because the generation moved.
+        if self.cas(w, to).is_ok() {
+            self.after_transition(w, to);
+        }
+    }
+
+    fn probe_outcome(&self, p: RawPermit, success: bool) {
+        let mut w = self.word();
+        loop {
+            if w.phase() != Phase::HalfOpen || w.generation() != p.generation {
+                return; // stale probe
+            }
+            let to = if !success {
+                w.next(Phase::Open)
+            } else if w.probe_oks() + 1 >= self.config.success_threshold {
+                w.next(Phase::Closed)
+            } else {
+                w.with_probe_oks(w.probe_oks() + 1)
+            };
+            match self.cas(w, to) {
+                Ok(()) => {
+                    if to.phase() != Phase::HalfOpen {
+                        self.after_transition(w, to);
+                    }
+                    return;
+                }
+                Err(actual) => w = actual,
+            }
+        }
+    }
+
+    fn release_probe(&self, p: RawPermit) {
+        let mut w = self.word();
+        loop {
+            if w.phase() != Phase::HalfOpen || w.generation() != p.generation || w.probes() == 0 {
+                return;
+            }
+            match self.cas(w, w.with_probes(w.probes() - 1)) {
+                Ok(()) => return,
+                Err(actual) => w = actual,
+            }
+        }
+    }
+
+    // ----- manual control ----------------------------------------------
+
+    fn force(&self, phase: Phase) {
+        let mut w = self.word();
+        loop {
+            if w.phase() == phase && phase != Phase::Closed {
+                return;
+            }
+            let to = w.next(phase);
+            match self.cas(w, to) {
+                Ok(()) => {
+                    self.after_transition(w, to);
+                    return;
+                }
+                Err(actual) => w = actual,
+            }
+        }
+    }
+
+    /// Open the breaker until [`Breaker::reset`].
+    pub fn force_open(&self) {
+        self.force(Phase::ForcedOpen);
+    }
+
+    /// Admit every call and never trip, until [`Breaker::reset`].
+    pub fn disable(&self) {
+        self.force(Phase::Disabled);
+    }
+
+    /// Back to Closed with an empty window.
+    pub fn reset(&self) {
+        self.force(Phase::Closed);
+    }
+
+    // ----- calls -------------------------------------------------------
+
+    /// Run `f` through the breaker: `Ok` is a success, `Err` a failure.
+    pub fn call<T, E>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<T, CallError<E>> {
+        self.call_with(
+            |r: &Result<T, E>| {
+                if r.is_ok() {
+                    Outcome::Success
+                } else {
+                    Outcome::Failure
+                }
+            },
+            f,
+        )
+    }
+
+    /// Run `f` through the breaker; `classify` decides the outcome (e.g. an
+    /// HTTP 404 is `Ignored`, a 503 a `Failure`).
+    pub fn call_with<T, E>(
+        &self,
+        classify: impl FnOnce(&Result<T, E>) -> Outcome,
+        f: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, CallError<E>> {
+        let permit = self.try_acquire().map_err(CallError::Rejected)?;
+        // If `f` panics, `permit` is dropped unrecorded and gives back its
+        // probe slot.
+        let r = f();
+        permit.record(classify(&r));
+        r.map_err(CallError::Failed)
+    }
+
+    // ----- reading -----------------------------------------------------
+
+    /// What the window holds now, for the current generation.
+    pub fn window_counts(&self) -> WindowCounts {
+        let w = self.word();
+        self.window_counts_at(w.generation(), self.clock.recent_ns())
+    }
+
+    fn window_counts_at(&self, generation: u64, t: u64) -> WindowCounts {
+        match self.window {
+            WindowKind::Time(tw) => tw.counts(&self.cells, &self.layout, generation, t),
+            WindowKind::Count(cw) => cw.counts(&self.cells, generation),
+        }
+    }
+
+    /// A snapshot of the counters.
+    pub fn metrics(&self) -> Metrics {
+        let w = self.word();
+        let mut totals = [0u64; KINDS];
+        let (mut ignored, mut rejected) = (0, 0);
+        for s in 0..self.layout.stripes {
+            let base = self.layout.stripe(s);
+            // Retired totals first, then the bucket words: a concurrent
+            // bucket reset moves a count from the word to the retired total
+            // (word first), so this order can only under-count, never count
+            // twice; the high-water marks below keep totals from going back.
+            for (k, t) in totals.iter_mut().enumerate() {
+                *t += self.cells.w(base + S_RETIRED + k).load(Relaxed);
+            }
+            ignored += self.cells.w(base + S_IGNORED).load(Relaxed);
+            rejected += self.cells.w(base + S_REJECTED).load(Relaxed);
+            if let WindowKind::Time(_) = self.window {
+                for b in 0..self.layout.buckets {
+                    for (k, t) in totals.iter_mut().enumerate() {
+                        *t += self.cells.w(self.layout.bucket(base, b, k)).load(Relaxed)
+                            & 0xffff_ffff;
+                    }
+                }
+            }
+        }
+        for (k, t) in totals.iter_mut().enumerate() {
+            let prev = self.cells.w(W_HIGH_WATER + k).fetch_max(*t, Relaxed);
+            *t = (*t).max(prev);
+        }
+        let window = self.window_counts_at(w.generation(), self.clock.recent_ns());
+        Metrics {
+            name: self.name.to_string(),
+            state: w.phase().state(),
+            phase: w.phase(),
+            generation: w.generation(),
+            successes: totals[KIND_OK_FAST] + totals[KIND_OK_SLOW],
+            failures: totals[KIND_FAIL_FAST] + totals[KIND_FAIL_SLOW],
+            ignored,
+            slow: totals[KIND_OK_SLOW] + totals[KIND_FAIL_SLOW],
+            rejected,
+            state_changes: self.cells.w(W_STATE_CHANGES).load(Relaxed),
+            failure_rate: window.failure_rate(),
+            slow_rate: window.slow_rate(),
+            window,
+        }
+    }
+}

@@ -1,0 +1,472 @@
+//! Breaker configuration: the spec's defaults, a builder, and validation that
+//! names the field and the bad value.
+
+use std::fmt;
+use std::time::Duration;
+
+/// How outcomes are grouped for the failure and slow-call rates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(tag = "type", rename_all = "snake_case"))]
+pub enum WindowConfig {
+    /// The last `duration`, as a ring of `buckets` equal buckets. A bucket is
+    /// dropped as a whole once time moves a full window past it.
+    Time {
+        /// Window length.
+        #[cfg_attr(feature = "serde", serde(with = "ms"))]
+        duration: Duration,
+        /// Number of buckets (1..=1000); `duration / buckets` must be ≥ 1 ms.
+        buckets: u32,
+    },
+    /// The last `size` calls (1..=100 000).
+    Count {
+        /// Number of calls.
+        size: u32,
+    },
+}
+
+impl Default for WindowConfig {
+    fn default() -> Self {
+        WindowConfig::Time {
+            duration: Duration::from_secs(10),
+            buckets: 10,
+        }
+    }
+}
+
+/// Exponential back-off of the open timeout while probes keep failing.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Backoff {
+    /// Each re-open multiplies the open timeout by this (> 1).
+    pub multiplier: f64,
+    /// Upper bound of the open timeout.
+    #[cfg_attr(feature = "serde", serde(with = "ms"))]
+    pub max: Duration,
+}
+
+/// Breaker settings. Build with [`Config::builder`]; `Config::default()` is
+/// the spec's defaults.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// Failure ratio in (0, 1] that trips once `min_calls` calls are in the
+    /// window. Reached, not exceeded: 5 of 10 trips 0.5. Default 0.5.
+    pub failure_rate_threshold: f64,
+    /// Failures in a row that trip (a success resets the run); `None` turns
+    /// this detector off. Default 5.
+    pub consecutive_failures: Option<u32>,
+    /// Calls needed in the window before a rate is judged. Default 10.
+    pub min_calls: u32,
+    /// The sliding window. Default: 10 s in 10 buckets.
+    pub window: WindowConfig,
+    /// How long Open lasts before a probe is let through. Default 30 s.
+    pub open_timeout: Duration,
+    /// Back-off of the open timeout on repeated failed probing. Default off.
+    pub backoff: Option<Backoff>,
+    /// Random extra open time, as a fraction in [0, 1] of the open timeout,
+    /// so a fleet does not probe in lock-step. Default 0 (off).
+    pub jitter: f64,
+    /// Probes admitted in Half-Open (1..=1000). Default 3.
+    pub half_open_max_calls: u32,
+    /// Probe successes that close the breaker (≤ `half_open_max_calls`).
+    /// Default 3.
+    pub success_threshold: u32,
+    /// How long Half-Open may wait for its probes before going back to Open.
+    /// Default 60 s.
+    pub half_open_max_wait: Duration,
+    /// A call that takes longer than this is slow. Default `None` (off).
+    pub slow_call_duration: Option<Duration>,
+    /// Slow-call ratio in (0, 1] that trips. Default 1.0.
+    pub slow_call_rate_threshold: f64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            failure_rate_threshold: 0.5,
+            consecutive_failures: Some(5),
+            min_calls: 10,
+            window: WindowConfig::default(),
+            open_timeout: Duration::from_secs(30),
+            backoff: None,
+            jitter: 0.0,
+            half_open_max_calls: 3,
+            success_threshold: 3,
+            half_open_max_wait: Duration::from_secs(60),
+            slow_call_duration: None,
+            slow_call_rate_threshold: 1.0,
+        }
+    }
+}
+
+/// A setting that is out of range: which field, what value, what is allowed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The field's name, as in [`Config`].
+    pub field: &'static str,
+    /// The rejected value, printed.
+    pub value: String,
+    /// What the field accepts.
+    pub expected: &'static str,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid {}: {} (expected {})",
+            self.field, self.value, self.expected
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Largest accepted duration (about 11.6 days): keeps nanosecond arithmetic
+/// far from overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(1_000_000);
+/// Largest bucket count of a time window.
+pub const MAX_BUCKETS: u32 = 1000;
+/// Largest count window.
+pub const MAX_COUNT_WINDOW: u32 = 100_000;
+/// Largest number of half-open probes.
+pub const MAX_HALF_OPEN_CALLS: u32 = 1000;
+
+fn err(field: &'static str, value: impl fmt::Debug, expected: &'static str) -> ConfigError {
+    ConfigError {
+        field,
+        value: format!("{value:?}"),
+        expected,
+    }
+}
+
+fn rate(field: &'static str, v: f64) -> Result<(), ConfigError> {
+    if v.is_finite() && v > 0.0 && v <= 1.0 {
+        Ok(())
+    } else {
+        Err(err(field, v, "a ratio in (0, 1]"))
+    }
+}
+
+fn duration(field: &'static str, d: Duration) -> Result<(), ConfigError> {
+    if d.is_zero() || d > MAX_DURATION {
+        Err(err(field, d, "a duration in (0, 1 000 000 s]"))
+    } else {
+        Ok(())
+    }
+}
+
+impl Config {
+    /// A builder starting from the defaults.
+    pub fn builder() -> ConfigBuilder {
+        ConfigBuilder {
+            config: Config::default(),
+            error: None,
+        }
+    }
+
+    /// Check every field; the first bad one is reported.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        rate("failure_rate_threshold", self.failure_rate_threshold)?;
+        if self.consecutive_failures == Some(0) {
+            return Err(err(
+                "consecutive_failures",
+                0,
+                "≥ 1, or None to turn it off",
+            ));
+        }
+        if self.min_calls == 0 || self.min_calls > 1_000_000_000 {
+            return Err(err("min_calls", self.min_calls, "1..=1 000 000 000"));
+        }
+        match self.window {
+            WindowConfig::Time {
+                duration: d,
+                buckets,
+            } => {
+                duration("window", d)?;
+                if buckets == 0 || buckets > MAX_BUCKETS {
+                    return Err(err("window.buckets", buckets, "1..=1000"));
+                }
+                if d / buckets < Duration::from_millis(1) {
+                    return Err(err("window.buckets", buckets, "buckets of at least 1 ms"));
+                }
+            }
+            WindowConfig::Count { size } => {
+                if size == 0 || size > MAX_COUNT_WINDOW {
+                    return Err(err("window.size", size, "1..=100 000"));
+                }
+            }
+        }
+        duration("open_timeout", self.open_timeout)?;
+        if let Some(b) = self.backoff {
+            if !(b.multiplier.is_finite() && b.multiplier > 1.0 && b.multiplier <= 1000.0) {
+                return Err(err(
+                    "backoff.multiplier",
+                    b.multiplier,
+                    "a finite number in (1, 1000]",
+                ));
+            }
+            duration("backoff.max", b.max)?;
+            if b.max < self.open_timeout {
+                return Err(err("backoff.max", b.max, "≥ open_timeout"));
+            }
+        }
+        if !(self.jitter.is_finite() && (0.0..=1.0).contains(&self.jitter)) {
+            return Err(err("jitter", self.jitter, "a fraction in [0, 1]"));
+        }
+        if self.half_open_max_calls == 0 || self.half_open_max_calls > MAX_HALF_OPEN_CALLS {
+            return Err(err(
+                "half_open_max_calls",
+                self.half_open_max_calls,
+                "1..=1000",
+            ));
+        }
+        if self.success_threshold == 0 {
+            return Err(err("success_threshold", 0, "≥ 1"));
+        }
+        if self.success_threshold > self.half_open_max_calls {
+            return Err(err(
+                "success_threshold",
+                self.success_threshold,
+                "≤ half_open_max_calls",
+            ));
+        }
+        duration("half_open_max_wait", self.half_open_max_wait)?;
+        if let Some(d) = self.slow_call_duration {
+            duration("slow_call_duration", d)?;
+        }
+        rate("slow_call_rate_threshold", self.slow_call_rate_threshold)?;
+        Ok(())
+    }
+
+    /// Bucket width of a time window, in ns (0 for a count window).
+    pub(crate) fn bucket_ns(&self) -> u64 {
+        match self.window {
+            WindowConfig::Time { duration, buckets } => duration.as_nanos() as u64 / buckets as u64,
+            WindowConfig::Count { .. } => 0,
+        }
+    }
+}
+
+/// Builds a [`Config`]; [`ConfigBuilder::build`] validates it.
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct ConfigBuilder {
+    config: Config,
+    error: Option<ConfigError>,
+}
+
+macro_rules! setter {
+    ($(#[$m:meta])* $name:ident: $t:ty) => {
+        $(#[$m])*
+        pub fn $name(mut self, v: $t) -> Self {
+            self.config.$name = v;
+            self
+        }
+    };
+}
+
+impl ConfigBuilder {
+    setter!(
+        /// See [`Config::failure_rate_threshold`].
+        failure_rate_threshold: f64
+    );
+    setter!(
+        /// See [`Config::consecutive_failures`].
+        consecutive_failures: Option<u32>
+    );
+    setter!(
+        /// See [`Config::min_calls`].
+        min_calls: u32
+    );
+    setter!(
+        /// See [`Config::window`].
+        window: WindowConfig
+    );
+    setter!(
+        /// See [`Config::open_timeout`].
+        open_timeout: Duration
+    );
+    setter!(
+        /// See [`Config::backoff`].
+        backoff: Option<Backoff>
+    );
+    setter!(
+        /// See [`Config::jitter`].
+        jitter: f64
+    );
+    setter!(
+        /// See [`Config::half_open_max_calls`].
+        half_open_max_calls: u32
+    );
+    setter!(
+        /// See [`Config::success_threshold`].
+        success_threshold: u32
+    );
+    setter!(
+        /// See [`Config::half_open_max_wait`].
+        half_open_max_wait: Duration
+    );
+    setter!(
+        /// See [`Config::slow_call_duration`].
+        slow_call_duration: Option<Duration>
+    );
+    setter!(
+        /// See [`Config::slow_call_rate_threshold`].
+        slow_call_rate_threshold: f64
+    );
+
+    /// A time window of `duration` in `buckets` buckets.
+    pub fn time_window(self, duration: Duration, buckets: u32) -> Self {
+        self.window(WindowConfig::Time { duration, buckets })
+    }
+
+    /// A count window of the last `size` calls.
+    pub fn count_window(self, size: u32) -> Self {
+        self.window(WindowConfig::Count { size })
+    }
+
+    /// Durations given as seconds (as bindings receive them): NaN, negative
+    /// and infinite values are reported against `field` at `build()`.
+    pub fn secs(mut self, field: &'static str, secs: f64) -> Self {
+        match secs_to_duration(field, secs) {
+            Ok(d) => match field {
+                "open_timeout" => self.config.open_timeout = d,
+                "half_open_max_wait" => self.config.half_open_max_wait = d,
+                "slow_call_duration" => self.config.slow_call_duration = Some(d),
+                _ => {
+                    self.error
+                        .get_or_insert(err(field, secs, "a known duration field"));
+                }
+            },
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
+        }
+        self
+    }
+
+    /// Validate and return the config.
+    pub fn build(self) -> Result<Config, ConfigError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        self.config.validate()?;
+        Ok(self.config)
+    }
+}
+
+/// Seconds as a float (NaN, negative, infinite and > 1 000 000 s refused).
+pub fn secs_to_duration(field: &'static str, secs: f64) -> Result<Duration, ConfigError> {
+    if !secs.is_finite() || secs <= 0.0 || secs > MAX_DURATION.as_secs_f64() {
+        return Err(err(field, secs, "a duration in (0, 1 000 000] seconds"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(feature = "serde")]
+pub(crate) mod ms {
+    //! Durations as integer or fractional milliseconds in JSON.
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64() * 1000.0)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let v = f64::deserialize(d)?;
+        if !v.is_finite() || v < 0.0 || v > 1e12 {
+            return Err(serde::de::Error::custom(format!(
+                "duration {v} ms is not a finite, non-negative number of ms"
+            )));
+        }
+        Ok(Duration::from_secs_f64(v / 1000.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_spec_s() {
+        let c = Config::default();
+        assert_eq!(c.failure_rate_threshold, 0.5);
+        assert_eq!(c.consecutive_failures, Some(5));
+        assert_eq!(c.min_calls, 10);
+        assert_eq!(c.open_timeout, Duration::from_secs(30));
+        assert_eq!(c.half_open_max_calls, 3);
+        assert_eq!(c.success_threshold, 3);
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn bad_values_name_field_and_value() {
+        let cases: Vec<(ConfigBuilder, &str)> = vec![
+            (
+                Config::builder().failure_rate_threshold(f64::NAN),
+                "failure_rate_threshold",
+            ),
+            (
+                Config::builder().failure_rate_threshold(0.0),
+                "failure_rate_threshold",
+            ),
+            (
+                Config::builder().failure_rate_threshold(1.5),
+                "failure_rate_threshold",
+            ),
+            (
+                Config::builder().consecutive_failures(Some(0)),
+                "consecutive_failures",
+            ),
+            (Config::builder().min_calls(0), "min_calls"),
+            (
+                Config::builder().open_timeout(Duration::ZERO),
+                "open_timeout",
+            ),
+            (Config::builder().secs("open_timeout", -1.0), "open_timeout"),
+            (
+                Config::builder().secs("open_timeout", f64::NAN),
+                "open_timeout",
+            ),
+            (
+                Config::builder().time_window(Duration::from_secs(10), 0),
+                "window.buckets",
+            ),
+            (
+                Config::builder().time_window(Duration::from_secs(10), 5000),
+                "window.buckets",
+            ),
+            (Config::builder().time_window(Duration::ZERO, 10), "window"),
+            (Config::builder().count_window(0), "window.size"),
+            (Config::builder().success_threshold(4), "success_threshold"),
+            (
+                Config::builder().half_open_max_calls(0),
+                "half_open_max_calls",
+            ),
+            (Config::builder().jitter(-0.1), "jitter"),
+            (
+                Config::builder().slow_call_rate_threshold(0.0),
+                "slow_call_rate_threshold",
+            ),
+            (
+                Config::builder().backoff(Some(Backoff {
+                    multiplier: 0.5,
+                    max: Duration::from_secs(60),
+                })),
+                "backoff.multiplier",
+            ),
+        ];
+        for (b, field) in cases {
+            let e = b.build().unwrap_err();
+            assert_eq!(e.field, field, "{e}");
+            assert!(e.to_string().contains(field));
+        }
+        let e = Config::builder()
+            .failure_rate_threshold(1.5)
+            .build()
+            .unwrap_err();
+        assert_eq!(e.value, "1.5");
+    }
+}

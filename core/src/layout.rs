@@ -1,0 +1,192 @@
+//! Where each atomic word of a breaker lives.
+//!
+//! A breaker's whole mutable state is an array of 128-byte [`Line`]s of
+//! `AtomicU64` words: no pointers, no per-process data, `#[repr(C)]`. The same
+//! bytes can therefore live on the heap (in-process breakers) or in a shared
+//! memory file that several processes map (SPEC §8). [`Layout`] is the pure
+//! arithmetic of which word is where.
+//!
+//! ```text
+//! line 0            control: state word, deadline (+ its generation), consecutive
+//!                   failures, re-open count, jitter seed
+//! line 1            metrics: state changes, high-water marks of the totals
+//! line 2            count window: ticket
+//! lines 3..         count window: one slot word per call in the window
+//! then S stripes    one per group of threads, each its own lines:
+//!                   retired totals, ignored, rejected, then the time window's
+//!                   buckets (4 outcome words per bucket)
+//! ```
+//!
+//! Why not `crossbeam_utils::CachePadded`: its layout is not `#[repr(C)]`
+//! (its alignment differs by target), and a shared-memory file needs a layout
+//! fixed by us. We keep its 128-byte line (two 64-byte lines, for the
+//! adjacent-line prefetcher on x86_64).
+
+use crate::config::{Config, WindowConfig};
+use crate::sync::{atomic_u64, AtomicU64};
+
+/// Words per line.
+pub const LINE_WORDS: usize = 16;
+
+/// One 128-byte line of atomic words.
+#[repr(C, align(128))]
+pub struct Line(pub [AtomicU64; LINE_WORDS]);
+
+impl Line {
+    /// A line of zeros.
+    pub fn zeroed() -> Line {
+        Line(std::array::from_fn(|_| atomic_u64(0)))
+    }
+}
+
+// Control line.
+pub(crate) const W_STATE: usize = 0;
+pub(crate) const W_PHASE_GEN: usize = 1;
+pub(crate) const W_DEADLINE: usize = 2;
+pub(crate) const W_CONSEC: usize = 3;
+pub(crate) const W_REOPENS: usize = 4;
+pub(crate) const W_RNG: usize = 5;
+// Metrics line.
+pub(crate) const W_STATE_CHANGES: usize = LINE_WORDS;
+/// High-water marks of the four outcome totals (see `metrics.rs`).
+pub(crate) const W_HIGH_WATER: usize = LINE_WORDS + 1;
+// Count window.
+pub(crate) const W_TICKET: usize = 2 * LINE_WORDS;
+pub(crate) const W_SLOTS: usize = 3 * LINE_WORDS;
+
+/// Outcome kinds, one counter each: every call ends in exactly one.
+pub(crate) const KIND_OK_FAST: usize = 0;
+pub(crate) const KIND_OK_SLOW: usize = 1;
+pub(crate) const KIND_FAIL_FAST: usize = 2;
+pub(crate) const KIND_FAIL_SLOW: usize = 3;
+pub(crate) const KINDS: usize = 4;
+
+// Stripe words, relative to the stripe's first word.
+/// Totals of outcomes no longer in a bucket word, one per kind.
+pub(crate) const S_RETIRED: usize = 0;
+pub(crate) const S_IGNORED: usize = 4;
+pub(crate) const S_REJECTED: usize = 5;
+pub(crate) const S_BUCKETS: usize = 8;
+
+/// The positions of a breaker's words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// Stripes (a power of two).
+    pub stripes: usize,
+    /// Time-window buckets (0 for a count window).
+    pub buckets: usize,
+    /// Count-window slots (0 for a time window).
+    pub slots: usize,
+    /// First word of stripe 0.
+    pub stripe_base: usize,
+    /// Words per stripe (a whole number of lines).
+    pub stripe_words: usize,
+}
+
+fn round_up(words: usize) -> usize {
+    words.div_ceil(LINE_WORDS) * LINE_WORDS
+}
+
+impl Layout {
+    /// The layout for `config` with `stripes` stripes (rounded up to a power
+    /// of two, at most 64).
+    pub fn new(config: &Config, stripes: usize) -> Layout {
+        let stripes = stripes.clamp(1, 64).next_power_of_two();
+        let (buckets, slots) = match config.window {
+            WindowConfig::Time { buckets, .. } => (buckets as usize, 0),
+            WindowConfig::Count { size } => (0, size as usize),
+        };
+        let stripe_base = W_SLOTS + round_up(slots);
+        Layout {
+            stripes,
+            buckets,
+            slots,
+            stripe_base,
+            stripe_words: round_up(S_BUCKETS + KINDS * buckets),
+        }
+    }
+
+    /// The default stripe count: one per core, at most 16.
+    pub fn default_stripes() -> usize {
+        if cfg!(loom) {
+            return 2;
+        }
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(4)
+            .min(16)
+    }
+
+    /// Total lines.
+    pub fn lines(&self) -> usize {
+        (self.stripe_base + self.stripes * self.stripe_words) / LINE_WORDS
+    }
+
+    /// Size in bytes.
+    pub fn bytes(&self) -> usize {
+        self.lines() * std::mem::size_of::<Line>()
+    }
+
+    /// First word of stripe `s`.
+    #[inline]
+    pub fn stripe(&self, s: usize) -> usize {
+        self.stripe_base + (s & (self.stripes - 1)) * self.stripe_words
+    }
+
+    /// Word of bucket `b`, kind `k` in the stripe starting at `stripe`.
+    #[inline]
+    pub fn bucket(&self, stripe: usize, b: usize, k: usize) -> usize {
+        stripe + S_BUCKETS + b * KINDS + k
+    }
+}
+
+/// The lines themselves, owned by the breaker.
+pub(crate) struct Cells {
+    lines: Box<[Line]>,
+}
+
+impl Cells {
+    pub(crate) fn new(layout: &Layout) -> Cells {
+        Cells {
+            lines: (0..layout.lines()).map(|_| Line::zeroed()).collect(),
+        }
+    }
+
+    /// Word `i`.
+    #[inline(always)]
+    pub(crate) fn w(&self, i: usize) -> &AtomicU64 {
+        &self.lines[i / LINE_WORDS].0[i % LINE_WORDS]
+    }
+}
+
+#[cfg(not(loom))]
+const _: () = assert!(std::mem::size_of::<Line>() == 128);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn stripes_do_not_overlap_and_fill_whole_lines() {
+        let c = Config::builder()
+            .time_window(Duration::from_secs(10), 10)
+            .build()
+            .unwrap();
+        let l = Layout::new(&c, 3);
+        assert_eq!(l.stripes, 4);
+        assert_eq!(l.stripe_words % LINE_WORDS, 0);
+        assert_eq!(l.stripe_base % LINE_WORDS, 0);
+        for s in 0..l.stripes {
+            let last = l.bucket(l.stripe(s), l.buckets - 1, KINDS - 1);
+            assert!(last < l.stripe(s) + l.stripe_words);
+            if s + 1 < l.stripes {
+                assert!(last < l.stripe(s + 1));
+            }
+        }
+        assert_eq!(
+            l.lines() * LINE_WORDS,
+            l.stripe(l.stripes - 1) + l.stripe_words
+        );
+    }
+}

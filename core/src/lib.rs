@@ -1,0 +1,73 @@
+//! fusebox: a lock-free circuit breaker and failover toolkit.
+//!
+//! ```
+//! use fusebox::{Breaker, CallError, Config};
+//! use std::time::Duration;
+//!
+//! let breaker = Breaker::new(
+//!     Config::builder()
+//!         .failure_rate_threshold(0.5)
+//!         .open_timeout(Duration::from_secs(30))
+//!         .build()?,
+//! )?;
+//!
+//! match breaker.call(|| -> Result<u32, std::io::Error> { Ok(42) }) {
+//!     Ok(v) => assert_eq!(v, 42),
+//!     Err(CallError::Rejected(r)) => println!("fail fast: {r}"),
+//!     Err(CallError::Failed(e)) => println!("the call failed: {e}"),
+//! }
+//!
+//! // Or by hand, with a permit:
+//! if let Ok(permit) = breaker.try_acquire() {
+//!     permit.success();
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! See SPEC.md §2 for the exact semantics.
+
+#![warn(missing_docs)]
+
+mod breaker;
+// Detection, degradation and monitoring (SPEC §3, §5, §6).
+pub mod fallback;
+pub mod histogram;
+pub mod limiter;
+pub mod prometheus;
+pub mod shedder;
+pub mod timeout;
+// Failover and split brain (SPEC §4).
+pub mod coordination;
+pub mod failover;
+pub mod fencing;
+// Bulkheads and adaptive concurrency limits.
+pub mod bulkhead;
+pub mod clock;
+pub mod concurrency;
+pub mod config;
+mod error;
+pub mod events;
+pub mod layout;
+mod metrics;
+#[doc(hidden)]
+pub mod model;
+mod permit;
+pub mod registry;
+#[cfg(feature = "serde")]
+pub mod scenario;
+pub mod state;
+mod sync;
+mod window;
+
+pub use breaker::{Breaker, Transition};
+pub use clock::{Clock, ClockSource, ManualClock, MonotonicClock};
+pub use config::{Backoff, Config, ConfigBuilder, ConfigError, WindowConfig};
+pub use error::{CallError, RejectReason, Rejected};
+pub use metrics::Metrics;
+pub use permit::{Outcome, Permit, RawPermit};
+pub use registry::{Registry, RegistryError};
+pub use state::{Phase, State};
+pub use window::WindowCounts;
+
+/// The crate version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

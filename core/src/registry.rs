@@ -1,0 +1,235 @@
+//! Breakers by name (`"user-service:getUser"`), created on first use from a
+//! per-name or default config.
+//!
+//! Lookup is lock-free: `papaya::HashMap` reads take no lock and never wait
+//! for writers. Creation races are settled by the map: of two threads
+//! creating the same name, both get the one breaker that was inserted.
+
+use crate::clock::ClockSource;
+use crate::config::{Config, ConfigError};
+use crate::metrics::Metrics;
+use crate::Breaker;
+use std::sync::{Arc, OnceLock, RwLock};
+
+/// Names longer than this are refused.
+pub const MAX_NAME_LEN: usize = 256;
+
+/// Why a registry operation failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RegistryError {
+    /// Empty or too long a name.
+    BadName(String),
+    /// A config that does not validate.
+    Config(ConfigError),
+}
+
+impl std::fmt::Display for RegistryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RegistryError::BadName(n) => write!(
+                f,
+                "invalid breaker name {n:?} (expected 1..={MAX_NAME_LEN} bytes)"
+            ),
+            RegistryError::Config(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for RegistryError {}
+
+impl From<ConfigError> for RegistryError {
+    fn from(e: ConfigError) -> Self {
+        RegistryError::Config(e)
+    }
+}
+
+/// A set of named breakers.
+pub struct Registry {
+    breakers: papaya::HashMap<Arc<str>, Arc<Breaker>>,
+    configs: papaya::HashMap<Arc<str>, Config>,
+    default: RwLock<Config>,
+    clock: ClockSource,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry::new(Config::default(), ClockSource::Monotonic)
+    }
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("names", &self.names())
+            .finish()
+    }
+}
+
+fn check_name(name: &str) -> Result<(), RegistryError> {
+    if name.is_empty() || name.len() > MAX_NAME_LEN {
+        Err(RegistryError::BadName(name.chars().take(300).collect()))
+    } else {
+        Ok(())
+    }
+}
+
+impl Registry {
+    /// An empty registry whose breakers use `default` unless configured by
+    /// name, all on `clock`.
+    pub fn new(default: Config, clock: impl Into<ClockSource>) -> Registry {
+        Registry {
+            breakers: papaya::HashMap::new(),
+            configs: papaya::HashMap::new(),
+            default: RwLock::new(default),
+            clock: clock.into(),
+        }
+    }
+
+    /// The process-wide registry (system clock, default config). Bindings
+    /// share it, so e.g. Node worker threads see one breaker per name.
+    pub fn global() -> &'static Registry {
+        static G: OnceLock<Registry> = OnceLock::new();
+        G.get_or_init(Registry::default)
+    }
+
+    /// Set the config used for names not configured one by one. Breakers
+    /// already created keep theirs.
+    pub fn set_default(&self, config: Config) -> Result<(), RegistryError> {
+        config.validate()?;
+        *self.default.write().unwrap_or_else(|p| p.into_inner()) = config;
+        Ok(())
+    }
+
+    /// Set the config of `name`, used when it is created.
+    pub fn configure(&self, name: &str, config: Config) -> Result<(), RegistryError> {
+        check_name(name)?;
+        config.validate()?;
+        self.configs.pin().insert(name.into(), config);
+        Ok(())
+    }
+
+    /// The breaker called `name`, if it exists. Lock-free.
+    #[inline]
+    pub fn get(&self, name: &str) -> Option<Arc<Breaker>> {
+        self.breakers.pin().get(name).cloned()
+    }
+
+    /// The breaker called `name`, created on first use.
+    pub fn get_or_create(&self, name: &str) -> Result<Arc<Breaker>, RegistryError> {
+        if let Some(b) = self.get(name) {
+            return Ok(b);
+        }
+        check_name(name)?;
+        let config = match self.configs.pin().get(name) {
+            Some(c) => c.clone(),
+            None => self
+                .default
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        };
+        let fresh = Arc::new(Breaker::named(name, config, self.clock.clone())?);
+        let map = self.breakers.pin();
+        Ok(map.get_or_insert(name.into(), fresh).clone())
+    }
+
+    /// The breaker called `name`, created with `config` if it does not exist
+    /// yet (an existing breaker keeps its own config).
+    pub fn get_or_create_with(
+        &self,
+        name: &str,
+        config: Config,
+    ) -> Result<Arc<Breaker>, RegistryError> {
+        if let Some(b) = self.get(name) {
+            return Ok(b);
+        }
+        check_name(name)?;
+        let fresh = Arc::new(Breaker::named(name, config, self.clock.clone())?);
+        Ok(self
+            .breakers
+            .pin()
+            .get_or_insert(name.into(), fresh)
+            .clone())
+    }
+
+    /// Forget `name`; holders of its `Arc` keep a working breaker.
+    pub fn remove(&self, name: &str) -> Option<Arc<Breaker>> {
+        self.breakers.pin().remove(name).cloned()
+    }
+
+    /// Names, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.breakers.pin().keys().map(|k| k.to_string()).collect();
+        v.sort();
+        v
+    }
+
+    /// Every breaker's metrics, sorted by name.
+    pub fn snapshot(&self) -> Vec<Metrics> {
+        let mut v: Vec<Metrics> = self.breakers.pin().values().map(|b| b.metrics()).collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// Number of breakers.
+    pub fn len(&self) -> usize {
+        self.breakers.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::ManualClock;
+
+    #[test]
+    fn created_once_per_name_and_configured_by_name() {
+        let clock = Arc::new(ManualClock::new());
+        let r = Registry::new(Config::default(), clock);
+        r.configure(
+            "inventory:get",
+            Config::builder().min_calls(3).build().unwrap(),
+        )
+        .unwrap();
+        let a = r.get_or_create("inventory:get").unwrap();
+        let b = r.get_or_create("inventory:get").unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(a.config().min_calls, 3);
+        assert_eq!(
+            r.get_or_create("payment:pay").unwrap().config().min_calls,
+            10
+        );
+        assert_eq!(r.names(), vec!["inventory:get", "payment:pay"]);
+        assert!(matches!(
+            r.get_or_create(""),
+            Err(RegistryError::BadName(_))
+        ));
+        let bad = Config {
+            min_calls: 0,
+            ..Config::default()
+        };
+        assert!(matches!(
+            r.configure("x", bad),
+            Err(RegistryError::Config(_))
+        ));
+    }
+
+    #[test]
+    fn racing_creators_get_one_breaker() {
+        let r = Arc::new(Registry::default());
+        let hs: Vec<_> = (0..4)
+            .map(|_| {
+                let r = r.clone();
+                std::thread::spawn(move || r.get_or_create("svc:op").unwrap())
+            })
+            .collect();
+        let got: Vec<_> = hs.into_iter().map(|h| h.join().unwrap()).collect();
+        assert!(got.iter().all(|b| Arc::ptr_eq(b, &got[0])));
+        assert_eq!(r.len(), 1);
+    }
+}

@@ -1,0 +1,16 @@
+//! The one place that chooses between `std` and `loom` atomics.
+//!
+//! Every atomic of the breaker's protocol is imported from here, so
+//! `RUSTFLAGS="--cfg loom"` swaps the whole engine onto loom's model checker
+//! (the way tokio does it).
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicU64, Ordering};
+
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::{AtomicU64, Ordering};
+
+/// `AtomicU64::new` is `const` in std but not in loom.
+pub(crate) fn atomic_u64(v: u64) -> AtomicU64 {
+    AtomicU64::new(v)
+}

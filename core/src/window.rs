@@ -1,0 +1,227 @@
+//! The sliding windows: a ring of time buckets, or the last N calls.
+//!
+//! Both count four outcome kinds (fast/slow × success/failure), so a call
+//! changes exactly one counter. Neither is ever cleared by a writer that
+//! would have to stop the others: every counter word carries a tag, and a
+//! reader counts only the words whose tag says "current".
+//!
+//! # Time window
+//!
+//! Each stripe holds `B` buckets × 4 kinds of words, each word
+//! `tag:32 | count:32`. The tag is the bucket's *sequence*,
+//! `epoch + generation × 4B` (epoch = time / bucket width), truncated to 32
+//! bits. A writer whose tag is newer than the word's replaces the word with
+//! `tag | 1` in one CAS (the lock-free reset of a bucket that time moved past)
+//! and adds the replaced count to the stripe's retired total, so lifetime
+//! totals stay exact; a writer whose tag is older (its timestamp or its
+//! generation fell behind) adds its outcome to the retired total only.
+//! Offsetting the sequence by `4B` per generation is how closing the breaker
+//! "clears the window": the new generation's tags are more than a window
+//! away from every old one, so no reader counts them, and no one touches the
+//! old words. Stale-generation outcomes land outside the window by the same
+//! arithmetic.
+//!
+//! # Count window
+//!
+//! Each call takes a ticket (one shared `fetch_add`: a count window does not
+//! scale across cores the way the striped time window does) and writes
+//! `generation:16 | ticket:46 | kind:2` to slot `ticket mod N`, unless a newer
+//! ticket is already there (it lapped this one, which is then out of the
+//! window anyway).
+
+use crate::layout::*;
+use crate::sync::Ordering::Relaxed;
+
+/// What a window holds now.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WindowCounts {
+    /// Calls with an outcome of success or failure.
+    pub calls: u64,
+    /// Failures.
+    pub failures: u64,
+    /// Slow calls (successes and failures).
+    pub slow: u64,
+}
+
+impl WindowCounts {
+    pub(crate) fn add_kind(&mut self, kind: usize, n: u64) {
+        self.calls += n;
+        if kind >= KIND_FAIL_FAST {
+            self.failures += n;
+        }
+        if kind == KIND_OK_SLOW || kind == KIND_FAIL_SLOW {
+            self.slow += n;
+        }
+    }
+
+    /// failures / calls (0 when empty).
+    pub fn failure_rate(&self) -> f64 {
+        if self.calls == 0 {
+            0.0
+        } else {
+            self.failures as f64 / self.calls as f64
+        }
+    }
+
+    /// slow / calls (0 when empty).
+    pub fn slow_rate(&self) -> f64 {
+        if self.calls == 0 {
+            0.0
+        } else {
+            self.slow as f64 / self.calls as f64
+        }
+    }
+}
+
+/// Time-window arithmetic.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TimeWindow {
+    pub bucket_ns: u64,
+    pub buckets: u64,
+}
+
+impl TimeWindow {
+    #[inline]
+    fn seq(&self, generation: u64, epoch: u64) -> u32 {
+        epoch.wrapping_add(generation.wrapping_mul(4 * self.buckets)) as u32
+    }
+
+    /// Count one outcome of `kind`, for a permit of `generation`, at time `t`.
+    #[inline]
+    pub(crate) fn record(
+        &self,
+        cells: &Cells,
+        layout: &Layout,
+        stripe: usize,
+        kind: usize,
+        generation: u64,
+        t: u64,
+    ) {
+        let epoch = t / self.bucket_ns;
+        let tag = self.seq(generation, epoch);
+        let slot = (epoch % self.buckets) as usize;
+        let word = cells.w(layout.bucket(stripe, slot, kind));
+        // Relaxed throughout: each counter word is changed only by CAS, so no
+        // increment is lost; nothing else is published through it. Readers
+        // that need a complete count synchronise by other means (joins in
+        // tests; the totals' high-water marks in metrics).
+        let mut cur = word.load(Relaxed);
+        loop {
+            let count = cur as u32;
+            let ctag = (cur >> 32) as u32;
+            let (new, retire) =
+                if count == 0 || (ctag != tag && (tag.wrapping_sub(ctag) as i32) > 0) {
+                    // Empty, or a bucket time has moved past: reset it to ours.
+                    ((u64::from(tag) << 32) | 1, u64::from(count))
+                } else if ctag == tag {
+                    if count == u32::MAX {
+                        // Saturated (4 billion outcomes in one bucket of one
+                        // stripe): the window stops growing, the total does not.
+                        cells.w(stripe + S_RETIRED + kind).fetch_add(1, Relaxed);
+                        return;
+                    }
+                    (cur + 1, 0)
+                } else {
+                    // Our sequence is older than the word's: this outcome is out
+                    // of the window; keep it in the lifetime total only.
+                    cells.w(stripe + S_RETIRED + kind).fetch_add(1, Relaxed);
+                    return;
+                };
+            match word.compare_exchange_weak(cur, new, Relaxed, Relaxed) {
+                Ok(_) => {
+                    if retire != 0 {
+                        cells
+                            .w(stripe + S_RETIRED + kind)
+                            .fetch_add(retire, Relaxed);
+                    }
+                    return;
+                }
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// The window's contents for `generation` at time `t`.
+    pub(crate) fn counts(
+        &self,
+        cells: &Cells,
+        layout: &Layout,
+        generation: u64,
+        t: u64,
+    ) -> WindowCounts {
+        let cur = self.seq(generation, t / self.bucket_ns);
+        let b = self.buckets as i64;
+        let mut out = WindowCounts::default();
+        for s in 0..layout.stripes {
+            let base = layout.stripe(s);
+            for slot in 0..layout.buckets {
+                for kind in 0..KINDS {
+                    let v = cells.w(layout.bucket(base, slot, kind)).load(Relaxed);
+                    let count = v as u32;
+                    if count == 0 {
+                        continue;
+                    }
+                    let d = i64::from(cur.wrapping_sub((v >> 32) as u32) as i32);
+                    // d in [0, B): one of the last B buckets. d in (-B, 0):
+                    // written by a thread whose clock read is a little ahead
+                    // of ours; it is newer, so it is in the window too.
+                    if d > -b && d < b {
+                        out.add_kind(kind, u64::from(count));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+const T_BITS: u32 = 46;
+const T_MASK: u64 = (1 << T_BITS) - 1;
+const G_MASK: u64 = 0xffff;
+
+/// Count-window arithmetic.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CountWindow {
+    pub size: u64,
+}
+
+impl CountWindow {
+    /// Count one outcome of `kind` for a permit of `generation`.
+    pub(crate) fn record(&self, cells: &Cells, kind: usize, generation: u64) {
+        // Relaxed: the ticket only orders calls; slots are written by CAS.
+        let ticket = cells.w(W_TICKET).fetch_add(1, Relaxed).wrapping_add(1) & T_MASK;
+        let slot = cells.w(W_SLOTS + (ticket % self.size) as usize);
+        let new = ((generation & G_MASK) << 48) | (ticket << 2) | kind as u64;
+        let mut cur = slot.load(Relaxed);
+        loop {
+            if cur != 0 {
+                let theirs = (cur >> 2) & T_MASK;
+                let ahead = theirs.wrapping_sub(ticket) & T_MASK;
+                if ahead != 0 && ahead < (1 << (T_BITS - 1)) {
+                    return; // lapped by a newer call: out of the window
+                }
+            }
+            match slot.compare_exchange_weak(cur, new, Relaxed, Relaxed) {
+                Ok(_) => return,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// The window's contents for `generation`.
+    pub(crate) fn counts(&self, cells: &Cells, generation: u64) -> WindowCounts {
+        let cur = cells.w(W_TICKET).load(Relaxed) & T_MASK;
+        let mut out = WindowCounts::default();
+        for i in 0..self.size as usize {
+            let v = cells.w(W_SLOTS + i).load(Relaxed);
+            if v == 0 || (v >> 48) != generation & G_MASK {
+                continue;
+            }
+            let behind = cur.wrapping_sub((v >> 2) & T_MASK) & T_MASK;
+            if behind < self.size {
+                out.add_kind((v & 3) as usize, 1);
+            }
+        }
+        out
+    }
+}

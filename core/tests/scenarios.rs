@@ -1,0 +1,66 @@
+//! Runs every scenario file in ../scenarios against the Rust API, and each
+//! one against the sequential reference model as well.
+#![cfg(not(loom))]
+
+use std::path::PathBuf;
+
+fn files() -> Vec<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let mut v: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn every_scenario_passes() {
+    let files = files();
+    assert!(files.len() >= 12, "only {} scenario files", files.len());
+    let mut failures = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        let s = fusebox::scenario::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        if let Err(e) = fusebox::scenario::run(&s) {
+            failures.push(format!("{}: {e}", f.display()));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn a_wrong_expectation_is_caught() {
+    // The runner itself must be able to fail.
+    let s = fusebox::scenario::parse(
+        r#"{"name":"x","steps":[{"op":"call","outcome":"failure","repeat":5},
+            {"op":"expect_state","state":"closed"}]}"#,
+    )
+    .unwrap();
+    let e = fusebox::scenario::run(&s).unwrap_err();
+    assert!(e.contains("state open != closed"), "{e}");
+}
+
+#[test]
+fn bad_files_are_refused_with_a_reason() {
+    for (text, needle) in [
+        (r#"{"name":"x","steps":[{"op":"fly"}]}"#, "unknown variant"),
+        (
+            r#"{"name":"x","config":{"min_calls":0},"steps":[]}"#,
+            "min_calls",
+        ),
+        (
+            r#"{"name":"x","config":{"open_timeout_ms":-5},"steps":[]}"#,
+            "open_timeout",
+        ),
+        (
+            r#"{"name":"x","config":{"bogus":1},"steps":[]}"#,
+            "unknown field",
+        ),
+    ] {
+        let r = fusebox::scenario::parse(text).and_then(|s| fusebox::scenario::run(&s));
+        let e = r.unwrap_err();
+        assert!(e.contains(needle), "{text}: {e}");
+    }
+}

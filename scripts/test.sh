@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs every test suite of fusebox: each part is one script in scripts/test.d,
+# run in name order. Every part runs even if an earlier one failed; the exit
+# status says whether all passed. Set-up (maturin, npm packages, Debian
+# packages) is done by the parts that need it.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+failed=()
+start=$(date +%s)
+for part in scripts/test.d/*.sh; do
+  t0=$(date +%s)
+  echo "::: ${part} :::"
+  if bash "$part"; then
+    echo "::: ${part}: ok ($(( $(date +%s) - t0 )) s) :::"
+  else
+    echo "::: ${part}: FAILED ($(( $(date +%s) - t0 )) s) :::"
+    failed+=("$part")
+  fi
+done
+echo
+echo "total $(( $(date +%s) - start )) s"
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "FAILED: ${failed[*]}"
+  exit 1
+fi
+echo "all test suites passed"
