@@ -21,6 +21,10 @@ use crate::window::{CountWindow, TimeWindow, WindowCounts};
 use std::fmt;
 use std::time::Duration;
 
+#[cfg(all(test, loom))]
+#[path = "loom_breaker.rs"]
+mod loom_tests;
+
 /// A state change, as delivered to listeners.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Transition {
@@ -85,10 +89,12 @@ fn stripe_hint() -> usize {
     }
     #[cfg(loom)]
     {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        loom::thread_local!(static ID: usize = NEXT.fetch_add(1, Ordering::Relaxed));
-        ID.with(|id| *id)
+        // Deterministic across loom's executions (a process-wide counter
+        // would not be).
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        loom::thread::current().id().hash(&mut h);
+        h.finish() as usize
     }
 }
 
@@ -234,8 +240,15 @@ impl Breaker {
                     let now = self.clock.recent_ns();
                     match self.deadline(w.generation()) {
                         None => {
-                            // Just opened; the winner has not published the
-                            // deadline yet.
+                            // Either the breaker moved on since we read `w`
+                            // (the deadline word already belongs to a later
+                            // phase): look again; or it has just opened and
+                            // its winner has not published the deadline yet.
+                            let fresh = self.word();
+                            if fresh != w {
+                                w = fresh;
+                                continue;
+                            }
                             return Err(
                                 self.reject(RejectReason::Open, Some(self.config.open_timeout))
                             );

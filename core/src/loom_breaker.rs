@@ -1,0 +1,167 @@
+//! loom models of the breaker's atomic protocols (run with
+//! `RUSTFLAGS="--cfg loom" cargo test -p fusebox --release --lib loom`).
+//! Each model explores every interleaving of its threads (bounded by
+//! LOOM_MAX_PREEMPTIONS).
+
+use crate::clock::ManualClock;
+use crate::config::Config;
+use crate::permit::Outcome;
+use crate::state::Phase;
+use crate::Breaker;
+use loom::sync::Arc;
+use loom::thread;
+use std::time::Duration;
+
+fn breaker(config: Config, clock: &std::sync::Arc<ManualClock>) -> Breaker {
+    Breaker::with_stripes("loom", config, clock.clone(), 2).unwrap()
+}
+
+fn small() -> crate::ConfigBuilder {
+    Config::builder()
+        .time_window(Duration::from_secs(1), 1)
+        .open_timeout(Duration::from_secs(1))
+}
+
+#[test]
+fn racing_trips_make_exactly_one_transition() {
+    loom::model(|| {
+        let clock = std::sync::Arc::new(ManualClock::new());
+        let b = Arc::new(breaker(
+            small()
+                .min_calls(1)
+                .consecutive_failures(None)
+                .build()
+                .unwrap(),
+            &clock,
+        ));
+        let p1 = b.acquire_raw().unwrap();
+        let p2 = b.acquire_raw().unwrap();
+        let b2 = b.clone();
+        let t = thread::spawn(move || b2.record_raw(p2, Outcome::Failure, None));
+        b.record_raw(p1, Outcome::Failure, None);
+        t.join().unwrap();
+        let m = b.metrics();
+        assert_eq!(b.phase(), Phase::Open);
+        assert_eq!(b.generation(), 1, "one transition, not two");
+        assert_eq!(m.state_changes, 1);
+        assert_eq!(m.failures, 2);
+    });
+}
+
+#[test]
+fn half_open_admits_exactly_max_probes() {
+    loom::model(|| {
+        let clock = std::sync::Arc::new(ManualClock::new());
+        let b = Arc::new(breaker(
+            small()
+                .consecutive_failures(Some(1))
+                .half_open_max_calls(2)
+                .success_threshold(2)
+                .build()
+                .unwrap(),
+            &clock,
+        ));
+        let p = b.acquire_raw().unwrap();
+        b.record_raw(p, Outcome::Failure, None);
+        assert_eq!(b.phase(), Phase::Open);
+        clock.advance(Duration::from_secs(1));
+        // Three racers for two probe slots (one takes its slot by making the
+        // Open -> HalfOpen transition).
+        let hs: Vec<_> = (0..2)
+            .map(|_| {
+                let b = b.clone();
+                thread::spawn(move || b.acquire_raw().is_ok() as u32)
+            })
+            .collect();
+        let mine = b.acquire_raw().is_ok() as u32;
+        let admitted: u32 = mine + hs.into_iter().map(|h| h.join().unwrap()).sum::<u32>();
+        assert_eq!(admitted, 2, "exactly half_open_max_calls probes");
+        assert_eq!(b.phase(), Phase::HalfOpen);
+        assert_eq!(b.generation(), 2);
+    });
+}
+
+#[test]
+fn stale_generation_outcomes_are_dropped() {
+    loom::model(|| {
+        let clock = std::sync::Arc::new(ManualClock::new());
+        let b = Arc::new(breaker(
+            small().consecutive_failures(Some(1)).build().unwrap(),
+            &clock,
+        ));
+        let old = b.acquire_raw().unwrap();
+        let b2 = b.clone();
+        let t = thread::spawn(move || b2.record_raw(old, Outcome::Failure, None));
+        b.force_open();
+        b.reset();
+        t.join().unwrap();
+        // Whatever the order, the failure never lands in the window of the
+        // generation that reset() started.
+        assert_eq!(b.phase(), Phase::Closed);
+        assert_eq!(b.window_counts().calls, 0);
+        assert_eq!(b.metrics().failures, 1);
+    });
+}
+
+#[test]
+fn dropped_probe_frees_its_slot() {
+    loom::model(|| {
+        let clock = std::sync::Arc::new(ManualClock::new());
+        let b = Arc::new(breaker(
+            small()
+                .consecutive_failures(Some(1))
+                .half_open_max_calls(1)
+                .success_threshold(1)
+                .build()
+                .unwrap(),
+            &clock,
+        ));
+        let p = b.acquire_raw().unwrap();
+        b.record_raw(p, Outcome::Failure, None);
+        clock.advance(Duration::from_secs(1));
+        let b2 = b.clone();
+        let t = thread::spawn(move || {
+            if let Ok(p) = b2.acquire_raw() {
+                b2.release_raw(p);
+            }
+        });
+        if let Ok(p) = b.acquire_raw() {
+            b.release_raw(p);
+        }
+        t.join().unwrap();
+        // Both slots were given back: a new probe must be admitted.
+        let p = b.acquire_raw().expect("slot was lost");
+        assert!(p.probe);
+        b.record_raw(p, Outcome::Success, None);
+        assert_eq!(b.phase(), Phase::Closed);
+    });
+}
+
+#[test]
+fn racing_probe_outcomes_make_one_transition() {
+    loom::model(|| {
+        let clock = std::sync::Arc::new(ManualClock::new());
+        let b = Arc::new(breaker(
+            small()
+                .consecutive_failures(Some(1))
+                .half_open_max_calls(2)
+                .success_threshold(1)
+                .build()
+                .unwrap(),
+            &clock,
+        ));
+        let p = b.acquire_raw().unwrap();
+        b.record_raw(p, Outcome::Failure, None);
+        clock.advance(Duration::from_secs(1));
+        let p1 = b.acquire_raw().unwrap();
+        let p2 = b.acquire_raw().unwrap();
+        let b2 = b.clone();
+        let t = thread::spawn(move || b2.record_raw(p2, Outcome::Failure, None));
+        b.record_raw(p1, Outcome::Success, None);
+        t.join().unwrap();
+        // HalfOpen(2) goes to Closed(3) or Open(3), never through both.
+        assert_eq!(b.generation(), 3);
+        assert!(matches!(b.phase(), Phase::Closed | Phase::Open));
+        assert_eq!(b.metrics().state_changes, 3);
+    });
+}
