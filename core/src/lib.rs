@@ -63,10 +63,15 @@ pub use breaker::{Breaker, Transition};
 pub use clock::{Clock, ClockSource, ManualClock, MonotonicClock};
 pub use config::{Backoff, Config, ConfigBuilder, ConfigError, WindowConfig};
 pub use error::{CallError, RejectReason, Rejected};
+pub use fallback::{call_or_else, LimitedFallback};
+pub use histogram::LatencyHistogram;
+pub use limiter::{RateLimited, RateLimiter};
 pub use metrics::Metrics;
 pub use permit::{Outcome, Permit, RawPermit};
 pub use registry::{Registry, RegistryError};
+pub use shedder::{Decision, LoadLevel, Priority, Shedder};
 pub use state::{Phase, State};
+pub use timeout::AdaptiveTimeout;
 pub use window::WindowCounts;
 
 /// The crate version.

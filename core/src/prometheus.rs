@@ -1,1 +1,237 @@
-//! (in progress)
+//! Prometheus text exposition (format 0.0.4) of breaker metrics (SPEC §6).
+//!
+//! ```text
+//! fusebox_calls_total{breaker,outcome}      counter  success | failure | ignored
+//! fusebox_slow_calls_total{breaker}         counter
+//! fusebox_rejected_total{breaker}           counter
+//! fusebox_state_changes_total{breaker}      counter
+//! fusebox_state{breaker,state}              gauge    1 for the current state of
+//!                                                    closed | open | half_open
+//! fusebox_manual_override{breaker,mode}     gauge    forced_open | disabled
+//! fusebox_failure_rate{breaker}             gauge    failures / calls in the window
+//! fusebox_slow_call_rate{breaker}           gauge
+//! fusebox_window_calls{breaker}             gauge    calls in the window
+//! fusebox_events_dropped_total              counter  events lost to a full queue
+//! fusebox_listener_panics_total             counter  listener panics caught
+//! ```
+//!
+//! Counters come from [`Breaker::metrics`](crate::Breaker::metrics), whose
+//! totals never go backwards. The alert rules that go with these names are
+//! in `monitoring/fusebox.rules.yml`.
+//!
+//! Serve [`crate::Registry::prometheus`] (or [`render`]) on `/metrics` with
+//! the content type [`CONTENT_TYPE`].
+
+use crate::histogram::LatencyHistogram;
+use crate::metrics::Metrics;
+use crate::state::{Phase, State};
+use std::fmt::Write;
+
+/// The content type of the text format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Escape a label value: backslash, double quote and line feed.
+pub fn escape_label(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A sample value as Prometheus writes it (`+Inf`, `-Inf`, `NaN`).
+pub fn format_value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v == f64::INFINITY {
+        "+Inf".into()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".into()
+    } else {
+        format!("{v}")
+    }
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// The exposition of `metrics` (one entry per breaker) plus the event
+/// dispatcher's counters.
+pub fn render(metrics: &[Metrics]) -> String {
+    let mut out = String::with_capacity(256 + metrics.len() * 1024);
+    write_metrics(&mut out, metrics);
+    out
+}
+
+/// Append the exposition of `metrics` to `out`.
+pub fn write_metrics(out: &mut String, metrics: &[Metrics]) {
+    let names: Vec<String> = metrics.iter().map(|m| escape_label(&m.name)).collect();
+    let each = |out: &mut String, f: &dyn Fn(&mut String, &str, &Metrics)| {
+        for (m, n) in metrics.iter().zip(&names) {
+            f(out, n, m);
+        }
+    };
+
+    family(
+        out,
+        "fusebox_calls_total",
+        "counter",
+        "Calls that ran and reported an outcome, by outcome.",
+    );
+    each(out, &|out, n, m| {
+        for (outcome, v) in [
+            ("success", m.successes),
+            ("failure", m.failures),
+            ("ignored", m.ignored),
+        ] {
+            let _ = writeln!(
+                out,
+                "fusebox_calls_total{{breaker=\"{n}\",outcome=\"{outcome}\"}} {v}"
+            );
+        }
+    });
+
+    for (name, help, get) in [
+        (
+            "fusebox_slow_calls_total",
+            "Calls slower than the slow-call duration.",
+            (|m: &Metrics| m.slow) as fn(&Metrics) -> u64,
+        ),
+        (
+            "fusebox_rejected_total",
+            "Calls rejected without running (open, half-open full, forced open).",
+            |m: &Metrics| m.rejected,
+        ),
+        (
+            "fusebox_state_changes_total",
+            "State changes.",
+            |m: &Metrics| m.state_changes,
+        ),
+    ] {
+        family(out, name, "counter", help);
+        each(out, &|out, n, m| {
+            let _ = writeln!(out, "{name}{{breaker=\"{n}\"}} {}", get(m));
+        });
+    }
+
+    family(
+        out,
+        "fusebox_state",
+        "gauge",
+        "1 for the breaker's current state, 0 for the others.",
+    );
+    each(out, &|out, n, m| {
+        for s in [State::Closed, State::Open, State::HalfOpen] {
+            let _ = writeln!(
+                out,
+                "fusebox_state{{breaker=\"{n}\",state=\"{}\"}} {}",
+                s.as_str(),
+                u8::from(m.state == s)
+            );
+        }
+    });
+
+    family(
+        out,
+        "fusebox_manual_override",
+        "gauge",
+        "1 while the breaker is forced open or disabled by hand.",
+    );
+    each(out, &|out, n, m| {
+        for p in [Phase::ForcedOpen, Phase::Disabled] {
+            let _ = writeln!(
+                out,
+                "fusebox_manual_override{{breaker=\"{n}\",mode=\"{}\"}} {}",
+                p.as_str(),
+                u8::from(m.phase == p)
+            );
+        }
+    });
+
+    for (name, help, get) in [
+        (
+            "fusebox_failure_rate",
+            "Failure rate (failures / calls) in the current window.",
+            (|m: &Metrics| m.failure_rate) as fn(&Metrics) -> f64,
+        ),
+        (
+            "fusebox_slow_call_rate",
+            "Slow-call rate in the current window.",
+            |m: &Metrics| m.slow_rate,
+        ),
+        (
+            "fusebox_window_calls",
+            "Calls (successes and failures) in the current window.",
+            |m: &Metrics| m.window.calls as f64,
+        ),
+    ] {
+        family(out, name, "gauge", help);
+        each(out, &|out, n, m| {
+            let _ = writeln!(out, "{name}{{breaker=\"{n}\"}} {}", format_value(get(m)));
+        });
+    }
+
+    let ev = crate::events::stats();
+    family(
+        out,
+        "fusebox_events_dropped_total",
+        "counter",
+        "Events dropped because the event queue was full.",
+    );
+    let _ = writeln!(out, "fusebox_events_dropped_total {}", ev.dropped);
+    family(
+        out,
+        "fusebox_listener_panics_total",
+        "counter",
+        "Event listener panics caught.",
+    );
+    let _ = writeln!(out, "fusebox_listener_panics_total {}", ev.panicked);
+}
+
+/// Append latency quantiles (P50, P95, P99 of each histogram's window, in
+/// seconds) as the gauge `fusebox_latency_seconds{breaker,quantile}`, and
+/// the window's sample count as `fusebox_latency_window_samples{breaker}`.
+/// Histograms with an empty window write only their count.
+pub fn write_latencies(out: &mut String, histograms: &[(&str, &LatencyHistogram)]) {
+    let snaps: Vec<_> = histograms
+        .iter()
+        .map(|(n, h)| (escape_label(n), h.snapshot()))
+        .collect();
+    family(
+        out,
+        "fusebox_latency_seconds",
+        "gauge",
+        "Call latency quantiles over the recent window.",
+    );
+    for (n, s) in &snaps {
+        for q in [0.5, 0.95, 0.99] {
+            if let Some(v) = s.quantile(q) {
+                let _ = writeln!(
+                    out,
+                    "fusebox_latency_seconds{{breaker=\"{n}\",quantile=\"{q}\"}} {}",
+                    format_value(v as f64 / 1e9)
+                );
+            }
+        }
+    }
+    family(
+        out,
+        "fusebox_latency_window_samples",
+        "gauge",
+        "Latency samples in the recent window.",
+    );
+    for (n, s) in &snaps {
+        let _ = writeln!(
+            out,
+            "fusebox_latency_window_samples{{breaker=\"{n}\"}} {}",
+            s.count()
+        );
+    }
+}

@@ -7,8 +7,9 @@
 
 use crate::clock::ClockSource;
 use crate::config::{Config, ConfigError};
+use crate::events::Listeners;
 use crate::metrics::Metrics;
-use crate::Breaker;
+use crate::{Breaker, Transition};
 use std::sync::{Arc, OnceLock, RwLock};
 
 /// Names longer than this are refused.
@@ -49,6 +50,8 @@ pub struct Registry {
     configs: papaya::HashMap<Arc<str>, Config>,
     default: RwLock<Config>,
     clock: ClockSource,
+    /// Registry-wide state-change listeners (see [`Registry::on_state_change`]).
+    transitions: Arc<Listeners<Transition>>,
 }
 
 impl Default for Registry {
@@ -82,6 +85,7 @@ impl Registry {
             configs: papaya::HashMap::new(),
             default: RwLock::new(default),
             clock: clock.into(),
+            transitions: Arc::new(Listeners::new()),
         }
     }
 
@@ -128,7 +132,7 @@ impl Registry {
                 .unwrap_or_else(|p| p.into_inner())
                 .clone(),
         };
-        let fresh = Arc::new(Breaker::named(name, config, self.clock.clone())?);
+        let fresh = self.create(name, config)?;
         let map = self.breakers.pin();
         Ok(map.get_or_insert(name.into(), fresh).clone())
     }
@@ -144,12 +148,44 @@ impl Registry {
             return Ok(b);
         }
         check_name(name)?;
-        let fresh = Arc::new(Breaker::named(name, config, self.clock.clone())?);
+        let fresh = self.create(name, config)?;
         Ok(self
             .breakers
             .pin()
             .get_or_insert(name.into(), fresh)
             .clone())
+    }
+
+    /// A new breaker, wired to the registry's listeners before anyone else
+    /// can see it (so no event is missed, whichever creator wins the race).
+    fn create(&self, name: &str, config: Config) -> Result<Arc<Breaker>, RegistryError> {
+        let fresh = Arc::new(Breaker::named(name, config, self.clock.clone())?);
+        let l = self.transitions.clone();
+        // Already on the event thread: deliver in place.
+        fresh.on_state_change(move |t| {
+            l.deliver(t);
+        });
+        Ok(fresh)
+    }
+
+    /// Call `f` on every state change of every breaker of this registry,
+    /// present and future. Listeners run on the event thread, never inside a
+    /// call; a panicking listener is caught (see [`crate::events`]).
+    pub fn on_state_change(&self, f: impl Fn(&Transition) + Send + Sync + 'static) {
+        self.transitions.subscribe(f);
+    }
+
+    /// Every breaker's metrics in the Prometheus text format (see
+    /// [`crate::prometheus`]).
+    pub fn prometheus(&self) -> String {
+        crate::prometheus::render(&self.snapshot())
+    }
+
+    /// The breakers, sorted by name.
+    pub fn breakers(&self) -> Vec<Arc<Breaker>> {
+        let mut v: Vec<Arc<Breaker>> = self.breakers.pin().values().cloned().collect();
+        v.sort_by(|a, b| a.name().cmp(b.name()));
+        v
     }
 
     /// Forget `name`; holders of its `Arc` keep a working breaker.

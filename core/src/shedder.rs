@@ -1,1 +1,325 @@
-//! (in progress)
+//! Tiered load shedding (SPEC §5, the design document's double-11 case).
+//!
+//! | load            | level      | core  | secondary | non-core |
+//! |-----------------|------------|-------|-----------|----------|
+//! | < 60 %          | `Normal`   | admit | admit     | admit    |
+//! | 60 – 80 %       | `Elevated` | admit | admit     | shed     |
+//! | 80 – 90 %       | `High`     | admit | degrade   | shed     |
+//! | ≥ 90 %          | `Critical` | admit | shed      | shed     |
+//!
+//! (`degrade`: serve the cheap variant, e.g. cached inventory.) A threshold
+//! is *reached*, not exceeded: a load of exactly 60 % is `Elevated`.
+//!
+//! The load signal is the caller's: [`Shedder::set_load`] (a ratio),
+//! [`Shedder::set_in_flight`] (in-flight calls and capacity), or a callback
+//! given to [`Shedder::with_signal`] that [`Shedder::refresh`] (or the
+//! thread of [`Shedder::start_polling`]) polls off the hot path. Setting
+//! the signal computes the level once; [`Shedder::admit`] is one relaxed
+//! atomic load and a table lookup.
+
+use crate::config::ConfigError;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+/// How important a request is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Priority {
+    /// The flow that must survive (e.g. placing an order).
+    Core,
+    /// Useful features that may be degraded (e.g. live inventory).
+    Secondary,
+    /// Everything else (e.g. recommendations, reviews).
+    NonCore,
+}
+
+impl Priority {
+    /// All classes, most important first.
+    pub const ALL: [Priority; 3] = [Priority::Core, Priority::Secondary, Priority::NonCore];
+
+    /// `core`, `secondary`, `non_core`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Core => "core",
+            Priority::Secondary => "secondary",
+            Priority::NonCore => "non_core",
+        }
+    }
+}
+
+/// How loaded the service is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LoadLevel {
+    /// Below the first threshold: serve everything.
+    Normal = 0,
+    /// First threshold reached: non-core features off.
+    Elevated = 1,
+    /// Second threshold reached: secondary features degraded.
+    High = 2,
+    /// Third threshold reached: core flow only.
+    Critical = 3,
+}
+
+impl LoadLevel {
+    /// All levels, lowest first.
+    pub const ALL: [LoadLevel; 4] = [
+        LoadLevel::Normal,
+        LoadLevel::Elevated,
+        LoadLevel::High,
+        LoadLevel::Critical,
+    ];
+
+    fn from_u8(v: u8) -> LoadLevel {
+        match v {
+            0 => LoadLevel::Normal,
+            1 => LoadLevel::Elevated,
+            2 => LoadLevel::High,
+            _ => LoadLevel::Critical,
+        }
+    }
+
+    /// `normal`, `elevated`, `high`, `critical`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoadLevel::Normal => "normal",
+            LoadLevel::Elevated => "elevated",
+            LoadLevel::High => "high",
+            LoadLevel::Critical => "critical",
+        }
+    }
+}
+
+/// What to do with a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Decision {
+    /// Serve it in full.
+    Admit,
+    /// Serve the cheap variant (cache, default, generic answer).
+    Degrade,
+    /// Refuse it.
+    Shed,
+}
+
+/// The double-11 table: what each level does to each class.
+pub fn policy(level: LoadLevel, priority: Priority) -> Decision {
+    use Decision::*;
+    match (level, priority) {
+        (_, Priority::Core) => Admit,
+        (LoadLevel::Normal, _) => Admit,
+        (LoadLevel::Elevated, Priority::Secondary) => Admit,
+        (LoadLevel::High, Priority::Secondary) => Degrade,
+        (LoadLevel::Critical, Priority::Secondary) => Shed,
+        (_, Priority::NonCore) => Shed,
+    }
+}
+
+/// A request refused by the shedder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shed {
+    /// The level at the time.
+    pub level: LoadLevel,
+    /// The request's class.
+    pub priority: Priority,
+}
+
+impl std::fmt::Display for Shed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} request shed at load level {}",
+            self.priority.as_str(),
+            self.level.as_str()
+        )
+    }
+}
+
+impl std::error::Error for Shed {}
+
+type Signal = Box<dyn Fn() -> f64 + Send + Sync>;
+
+/// Admits, degrades or sheds requests by load level and priority.
+pub struct Shedder {
+    /// Ratios at which `Elevated`, `High`, `Critical` begin.
+    thresholds: [f64; 3],
+    level: AtomicU8,
+    /// The last load, as f64 bits.
+    load: AtomicU64,
+    signal: Option<Signal>,
+}
+
+impl std::fmt::Debug for Shedder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shedder")
+            .field("thresholds", &self.thresholds)
+            .field("level", &self.level())
+            .field("load", &self.load())
+            .finish()
+    }
+}
+
+impl Default for Shedder {
+    fn default() -> Self {
+        Shedder::new()
+    }
+}
+
+/// The default thresholds: 60 %, 80 %, 90 %.
+pub const DEFAULT_THRESHOLDS: [f64; 3] = [0.6, 0.8, 0.9];
+
+impl Shedder {
+    /// A shedder with the default thresholds, at load 0.
+    pub fn new() -> Shedder {
+        Shedder::with_thresholds(DEFAULT_THRESHOLDS).expect("defaults are valid")
+    }
+
+    /// A shedder whose levels begin at `thresholds`: three increasing,
+    /// positive load ratios (above 1.0 is allowed, for a soft capacity).
+    pub fn with_thresholds(thresholds: [f64; 3]) -> Result<Shedder, ConfigError> {
+        let ok = thresholds.iter().all(|t| t.is_finite() && *t > 0.0)
+            && thresholds[0] < thresholds[1]
+            && thresholds[1] < thresholds[2];
+        if !ok {
+            return Err(ConfigError {
+                field: "thresholds",
+                value: format!("{thresholds:?}"),
+                expected: "three increasing positive load ratios, e.g. [0.6, 0.8, 0.9]",
+            });
+        }
+        Ok(Shedder {
+            thresholds,
+            level: AtomicU8::new(0),
+            load: AtomicU64::new(0f64.to_bits()),
+            signal: None,
+        })
+    }
+
+    /// A shedder that reads its load from `signal` (a ratio, 1.0 = full)
+    /// whenever [`Shedder::refresh`] runs.
+    pub fn with_signal(
+        thresholds: [f64; 3],
+        signal: impl Fn() -> f64 + Send + Sync + 'static,
+    ) -> Result<Shedder, ConfigError> {
+        let mut s = Shedder::with_thresholds(thresholds)?;
+        s.signal = Some(Box::new(signal));
+        Ok(s)
+    }
+
+    /// The thresholds.
+    pub fn thresholds(&self) -> [f64; 3] {
+        self.thresholds
+    }
+
+    /// The level a load ratio falls in.
+    pub fn level_for(&self, load: f64) -> LoadLevel {
+        if load.is_nan() {
+            // An unreadable signal: assume the worst.
+            return LoadLevel::Critical;
+        }
+        let n = self.thresholds.iter().filter(|t| load >= **t).count();
+        LoadLevel::from_u8(n as u8)
+    }
+
+    /// Set the load (in-flight / capacity, CPU, ...; 1.0 = full).
+    pub fn set_load(&self, load: f64) {
+        // Relaxed: two independent values; a reader may briefly pair a new
+        // level with the old load, which only `load()` reports.
+        self.load.store(load.to_bits(), Relaxed);
+        self.level.store(self.level_for(load) as u8, Relaxed);
+    }
+
+    /// Set the load as `in_flight / capacity` (capacity 0 counts as full).
+    pub fn set_in_flight(&self, in_flight: u64, capacity: u64) {
+        let load = if capacity == 0 {
+            f64::INFINITY
+        } else {
+            in_flight as f64 / capacity as f64
+        };
+        self.set_load(load);
+    }
+
+    /// Poll the signal given to [`Shedder::with_signal`] (a panicking
+    /// signal leaves the level as it was). Returns the level.
+    pub fn refresh(&self) -> LoadLevel {
+        if let Some(sig) = &self.signal {
+            if let Ok(load) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(sig)) {
+                self.set_load(load);
+            }
+        }
+        self.level()
+    }
+
+    /// Poll the signal every `every` on a background thread, until the
+    /// returned handle is dropped or the shedder is.
+    pub fn start_polling(self: &Arc<Self>, every: Duration) -> std::io::Result<Poller> {
+        let weak: Weak<Shedder> = Arc::downgrade(self);
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("fusebox-shedder".into())
+            .spawn(move || {
+                while !stop2.load(Relaxed) {
+                    match weak.upgrade() {
+                        Some(s) => {
+                            s.refresh();
+                        }
+                        None => return,
+                    }
+                    std::thread::park_timeout(every);
+                }
+            })?;
+        Ok(Poller {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// The current level.
+    #[inline]
+    pub fn level(&self) -> LoadLevel {
+        LoadLevel::from_u8(self.level.load(Relaxed))
+    }
+
+    /// The last load set.
+    pub fn load(&self) -> f64 {
+        f64::from_bits(self.load.load(Relaxed))
+    }
+
+    /// What to do with a request of class `priority` now. One atomic load.
+    #[inline]
+    pub fn admit(&self, priority: Priority) -> Decision {
+        policy(self.level(), priority)
+    }
+
+    /// Run `full` if the request is admitted, `degraded` if it is to be
+    /// degraded; refuse it otherwise.
+    pub fn serve<T>(
+        &self,
+        priority: Priority,
+        full: impl FnOnce() -> T,
+        degraded: impl FnOnce() -> T,
+    ) -> Result<T, Shed> {
+        let level = self.level();
+        match policy(level, priority) {
+            Decision::Admit => Ok(full()),
+            Decision::Degrade => Ok(degraded()),
+            Decision::Shed => Err(Shed { level, priority }),
+        }
+    }
+}
+
+/// The background poller of [`Shedder::start_polling`]; stops when dropped.
+#[derive(Debug)]
+pub struct Poller {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Poller {
+    fn drop(&mut self) {
+        self.stop.store(true, Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
+    }
+}
