@@ -90,11 +90,13 @@ fn stripe_hint() -> usize {
     #[cfg(loom)]
     {
         // Deterministic across loom's executions (a process-wide counter
-        // would not be).
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        loom::thread::current().id().hash(&mut h);
-        h.finish() as usize
+        // would not be, nor is the hash of loom's ThreadId, which includes
+        // the execution's id): the thread's number, from its Debug form
+        // "ThreadId(n)".
+        let id = format!("{:?}", loom::thread::current().id());
+        id.bytes()
+            .filter(u8::is_ascii_digit)
+            .fold(0usize, |n, d| n * 10 + usize::from(d - b'0'))
     }
 }
 
@@ -254,6 +256,14 @@ impl Breaker {
                             );
                         }
                         Some(d) if now < d => {
+                            // `d` may belong to a later phase (see
+                            // `deadline`); if so the state word has moved on
+                            // too: look again rather than reject on a stale view.
+                            let fresh = self.word();
+                            if fresh != w {
+                                w = fresh;
+                                continue;
+                            }
                             return Err(self
                                 .reject(RejectReason::Open, Some(Duration::from_nanos(d - now))));
                         }
@@ -287,6 +297,11 @@ impl Breaker {
                         }
                     }
                     if w.probes() >= self.config.half_open_max_calls {
+                        let fresh = self.word();
+                        if fresh != w {
+                            w = fresh;
+                            continue;
+                        }
                         return Err(self.reject(RejectReason::HalfOpenFull, None));
                     }
                     let to = w.with_probes(w.probes() + 1);
@@ -326,20 +341,23 @@ impl Breaker {
     /// The deadline of the open or half-open phase of `generation`, if its
     /// winner has published it.
     fn deadline(&self, generation: u64) -> Option<u64> {
-        // Acquire pairs with the Release store in `publish_deadline`: seeing
-        // our generation there means the deadline stored before it is ours
-        // (or a later phase's, which only makes us reject once more or lose
-        // a CAS on the state word — both harmless).
+        // Acquire pairs with the Release stores in `publish_deadline`.
+        // Seeing our generation in W_PHASE_GEN means the deadline stored
+        // before it is visible: we read ours, or a later phase's. A later
+        // one was stored (Release) after that phase's winning CAS, so by
+        // reading it (Acquire) we are sure to see the state word moved on:
+        // callers re-check the word before acting on a rejection, and a CAS
+        // from a stale word fails.
         let g = self.cells.w(W_PHASE_GEN).load(Acquire);
         if g == (generation << 1) | 1 {
-            Some(self.cells.w(W_DEADLINE).load(Relaxed))
+            Some(self.cells.w(W_DEADLINE).load(Acquire))
         } else {
             None
         }
     }
 
     fn publish_deadline(&self, generation: u64, deadline: u64) {
-        self.cells.w(W_DEADLINE).store(deadline, Relaxed);
+        self.cells.w(W_DEADLINE).store(deadline, Release);
         self.cells
             .w(W_PHASE_GEN)
             .store((generation << 1) | 1, Release);

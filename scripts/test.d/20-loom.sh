@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# loom: every interleaving of the breaker's atomic protocols (trips, probes,
+# stale generations, dropped permits, bucket rollover), in its own target dir
+# because --cfg loom rebuilds everything.
+set -euo pipefail
+export RUSTFLAGS="--cfg loom"
+export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/loom"
+cargo test -p fusebox --release --lib loom
