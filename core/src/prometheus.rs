@@ -13,6 +13,7 @@
 //! fusebox_window_calls{breaker}             gauge    calls in the window
 //! fusebox_events_dropped_total              counter  events lost to a full queue
 //! fusebox_listener_panics_total             counter  listener panics caught
+//! fusebox_latency_seconds{breaker,percentile} gauge  P50/P95/P99 (write_latencies)
 //! ```
 //!
 //! Counters come from [`Breaker::metrics`](crate::Breaker::metrics), whose
@@ -195,8 +196,10 @@ pub fn write_metrics(out: &mut String, metrics: &[Metrics]) {
     let _ = writeln!(out, "fusebox_listener_panics_total {}", ev.panicked);
 }
 
-/// Append latency quantiles (P50, P95, P99 of each histogram's window, in
-/// seconds) as the gauge `fusebox_latency_seconds{breaker,quantile}`, and
+/// Append latency percentiles (P50, P95, P99 of each histogram's window, in
+/// seconds) as the gauge `fusebox_latency_seconds{breaker,percentile}`
+/// (`percentile` is `50`, `95` or `99`; the label `quantile` is reserved
+/// for summaries, whose `_sum` and `_count` are lifetime totals), and
 /// the window's sample count as `fusebox_latency_window_samples{breaker}`.
 /// Histograms with an empty window write only their count.
 pub fn write_latencies(out: &mut String, histograms: &[(&str, &LatencyHistogram)]) {
@@ -211,11 +214,11 @@ pub fn write_latencies(out: &mut String, histograms: &[(&str, &LatencyHistogram)
         "Call latency quantiles over the recent window.",
     );
     for (n, s) in &snaps {
-        for q in [0.5, 0.95, 0.99] {
+        for (q, pct) in [(0.5, "50"), (0.95, "95"), (0.99, "99")] {
             if let Some(v) = s.quantile(q) {
                 let _ = writeln!(
                     out,
-                    "fusebox_latency_seconds{{breaker=\"{n}\",quantile=\"{q}\"}} {}",
+                    "fusebox_latency_seconds{{breaker=\"{n}\",percentile=\"{pct}\"}} {}",
                     format_value(v as f64 / 1e9)
                 );
             }
