@@ -1,0 +1,47 @@
+"""fusebox: a lock-free circuit breaker (a Rust engine) for Python.
+
+>>> import fusebox
+>>> breaker = fusebox.CircuitBreaker("inventory:get", failure_rate_threshold=0.5,
+...                                  open_timeout=30.0)
+>>> @breaker
+... def get_stock(sku):
+...     return 42
+>>> get_stock("A-1")
+42
+>>> breaker.state
+'closed'
+"""
+
+from __future__ import annotations
+
+import atexit as _atexit
+
+from ._errors import CircuitOpenError, FuseboxError
+from ._fusebox import (
+    CircuitBreaker,
+    GuardedFunction,
+    ManualClock,
+    Permit,
+    Registry,
+    StateChange,
+    __version__,
+    _shutdown,
+    flush_events,
+    registry,
+)
+
+_atexit.register(_shutdown)
+
+__all__ = [
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "FuseboxError",
+    "GuardedFunction",
+    "ManualClock",
+    "Permit",
+    "Registry",
+    "StateChange",
+    "__version__",
+    "flush_events",
+    "registry",
+]

@@ -1,0 +1,74 @@
+//! The few Python objects the binding uses, looked up once per interpreter.
+
+use crate::breaker::{CircuitBreaker, Permit};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyString, PyType};
+
+static CIRCUIT_OPEN_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static COROUTINE_TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static CONTEXT_VAR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static METHOD_TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static DECORATE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static FINISH: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// `fusebox.CircuitOpenError` (defined in Python, in `fusebox/_errors.py`).
+#[inline]
+pub fn circuit_open_error(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    CIRCUIT_OPEN_ERROR.import(py, "fusebox._errors", "CircuitOpenError")
+}
+
+/// Whether `v` is a coroutine object (one pointer comparison once cached).
+#[inline]
+pub fn is_coroutine(py: Python<'_>, v: &Bound<'_, PyAny>) -> bool {
+    match COROUTINE_TYPE.import(py, "types", "CoroutineType") {
+        Ok(t) => v.get_type_ptr() == t.as_type_ptr(),
+        Err(_) => false,
+    }
+}
+
+/// A new `contextvars.ContextVar` holding an empty tuple by default.
+pub fn context_var(py: Python<'_>, name: &str) -> PyResult<Py<PyAny>> {
+    let cls = CONTEXT_VAR.import(py, "contextvars", "ContextVar")?;
+    let kw = pyo3::types::PyDict::new(py);
+    kw.set_item("default", pyo3::types::PyTuple::empty(py))?;
+    Ok(cls
+        .call((PyString::new(py, &format!("fusebox:{name}")),), Some(&kw))?
+        .unbind())
+}
+
+/// `types.MethodType(func, obj)`.
+pub fn method(func: &Bound<'_, PyAny>, obj: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    let py = func.py();
+    let t = METHOD_TYPE.import(py, "types", "MethodType")?;
+    Ok(t.call1((func, obj))?.unbind())
+}
+
+fn wrap_fn<'py>(
+    cell: &'static PyOnceLock<Py<PyAny>>,
+    py: Python<'py>,
+    name: &str,
+) -> PyResult<&'py Bound<'py, PyAny>> {
+    cell.get_or_try_init(py, || {
+        Ok::<_, PyErr>(py.import("fusebox._wrap")?.getattr(name)?.unbind())
+    })
+    .map(|f| f.bind(py))
+}
+
+/// `fusebox._wrap.decorate(breaker, func)`: the decorator's body.
+pub fn decorate<'py>(
+    breaker: &Bound<'py, CircuitBreaker>,
+    func: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    wrap_fn(&DECORATE, breaker.py(), "decorate")?.call1((breaker, func))
+}
+
+/// `fusebox._wrap.finish(permit, coro)`: a coroutine that awaits `coro` and
+/// reports its outcome on `permit`.
+pub fn finish_later<'py>(
+    py: Python<'py>,
+    permit: Bound<'py, Permit>,
+    coro: Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    wrap_fn(&FINISH, py, "finish")?.call1((permit, coro))
+}
