@@ -1,0 +1,383 @@
+//! Becoming primary across nodes: a lease, an election, a quorum, a token.
+
+use crate::clock::ClockSource;
+use crate::coordination::{CoordError, Coordinator, Leadership, Lease, Peers, Quorum};
+use crate::fencing::FencingToken;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+/// Why a primary stopped being one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StepDown {
+    /// [`Candidate::resign`] was called.
+    Resigned,
+    /// The store says the lease is gone (it expired there).
+    LeaseLost,
+    /// The node cannot reach a majority of the voters.
+    QuorumLost,
+    /// The store could not be reached before the lease ran out locally.
+    Unreachable,
+}
+
+impl StepDown {
+    /// `resigned`, `lease_lost`, `quorum_lost`, `unreachable`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepDown::Resigned => "resigned",
+            StepDown::LeaseLost => "lease_lost",
+            StepDown::QuorumLost => "quorum_lost",
+            StepDown::Unreachable => "unreachable",
+        }
+    }
+}
+
+/// A node's role changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RoleChange {
+    /// It became primary with this fencing token.
+    Activated(FencingToken),
+    /// It stopped being primary (its token was this).
+    SteppedDown(FencingToken, StepDown),
+}
+
+/// A role change, as listeners hear it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoleEvent {
+    /// The node.
+    pub node: Arc<str>,
+    /// The election.
+    pub election: Arc<str>,
+    /// What changed.
+    pub change: RoleChange,
+    /// Clock time, in ns.
+    pub at_ns: u64,
+}
+
+impl fmt::Display for RoleEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.change {
+            RoleChange::Activated(t) => {
+                write!(
+                    f,
+                    "{} became primary of {} with token {t}",
+                    self.node, self.election
+                )
+            }
+            RoleChange::SteppedDown(t, why) => write!(
+                f,
+                "{} stepped down as primary of {} (token {t}): {}",
+                self.node,
+                self.election,
+                why.as_str()
+            ),
+        }
+    }
+}
+
+/// What a node believes it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Primary, writing with this token.
+    Primary(FencingToken),
+    /// Not primary.
+    Standby,
+}
+
+#[derive(Default)]
+struct Inner {
+    lease: Option<Lease>,
+    leadership: Option<Leadership>,
+}
+
+type Listener = Arc<dyn Fn(&RoleEvent) + Send + Sync>;
+
+/// A node that may become primary: it holds a lease in the coordination
+/// store, campaigns in an election, and (optionally) refuses to activate, or
+/// to stay active, without a majority of the voters. Its fencing token is the
+/// election's revision.
+///
+/// The write path reads [`Candidate::token`], two atomic loads and a clock
+/// read; activation and [`Candidate::tick`] (run it well within the lease
+/// TTL, e.g. every TTL / 3) talk to the store under a lock of their own.
+pub struct Candidate<C> {
+    coord: C,
+    clock: ClockSource,
+    node: Arc<str>,
+    election: Arc<str>,
+    value: String,
+    ttl: Duration,
+    campaign_wait: Duration,
+    quorum: Option<(Quorum, Arc<dyn Peers>)>,
+    /// The token while primary, 0 otherwise.
+    token: AtomicU64,
+    /// Local end of the lease: the time the last renewal was *sent* plus the
+    /// TTL, which is never later than the store's own deadline.
+    valid_until: AtomicU64,
+    inner: Mutex<Inner>,
+    activations: AtomicU64,
+    step_downs: AtomicU64,
+    quorum_refusals: AtomicU64,
+    any_listener: AtomicBool,
+    listeners: Arc<RwLock<Vec<Listener>>>,
+}
+
+impl<C> fmt::Debug for Candidate<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Candidate")
+            .field("node", &self.node)
+            .field("election", &self.election)
+            .field("token", &self.token.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+/// Counters of a [`Candidate`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CandidateStats {
+    /// Times it became primary.
+    pub activations: u64,
+    /// Times it stopped being primary.
+    pub step_downs: u64,
+    /// Activations refused for want of a quorum.
+    pub quorum_refusals: u64,
+}
+
+impl<C: Coordinator> Candidate<C> {
+    /// Node `node` standing in `election` through `coord`, with a 10 s lease
+    /// on the system clock and no node-side quorum.
+    pub fn new(node: &str, election: &str, coord: C) -> Self {
+        Candidate {
+            coord,
+            clock: ClockSource::Monotonic,
+            node: node.into(),
+            election: election.into(),
+            value: node.to_string(),
+            ttl: Duration::from_secs(10),
+            campaign_wait: Duration::ZERO,
+            quorum: None,
+            token: AtomicU64::new(0),
+            valid_until: AtomicU64::new(0),
+            inner: Mutex::new(Inner::default()),
+            activations: AtomicU64::new(0),
+            step_downs: AtomicU64::new(0),
+            quorum_refusals: AtomicU64::new(0),
+            any_listener: AtomicBool::new(false),
+            listeners: Default::default(),
+        }
+    }
+
+    /// The clock the local lease deadline is judged on.
+    pub fn clock(mut self, clock: impl Into<ClockSource>) -> Self {
+        self.clock = clock.into();
+        self
+    }
+
+    /// The lease TTL (default 10 s).
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// What to campaign with (default: the node's name), e.g. its address.
+    pub fn value(mut self, value: &str) -> Self {
+        self.value = value.to_string();
+        self
+    }
+
+    /// How long [`Candidate::try_activate`] waits in line (default 0).
+    pub fn campaign_wait(mut self, wait: Duration) -> Self {
+        self.campaign_wait = wait;
+        self
+    }
+
+    /// Activate, and stay active, only while a majority of `quorum`'s voters
+    /// is reachable through `peers`.
+    pub fn quorum(mut self, quorum: Quorum, peers: Arc<dyn Peers>) -> Self {
+        self.quorum = Some((quorum, peers));
+        self
+    }
+
+    /// The node's name.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// Call `f` on every role change, on the events thread.
+    pub fn on_change(&self, f: impl Fn(&RoleEvent) + Send + Sync + 'static) {
+        self.listeners
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Arc::new(f));
+        self.any_listener.store(true, Ordering::Release);
+    }
+
+    /// The token to write with, while this node believes it is primary (its
+    /// local lease has not run out). A write must still go through a fence:
+    /// the node may pause between this check and the write.
+    pub fn token(&self) -> Option<FencingToken> {
+        // Acquire pairs with the Release store of the token in `activate`:
+        // a reader that sees the token sees its deadline.
+        let t = self.token.load(Ordering::Acquire);
+        if t == 0 || self.clock.now_ns() >= self.valid_until.load(Ordering::Acquire) {
+            None
+        } else {
+            Some(FencingToken(t))
+        }
+    }
+
+    /// What this node believes it is.
+    pub fn role(&self) -> Role {
+        self.token().map_or(Role::Standby, Role::Primary)
+    }
+
+    /// The current term, while primary.
+    pub fn leadership(&self) -> Option<Leadership> {
+        self.lock().leadership.clone()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> CandidateStats {
+        CandidateStats {
+            activations: self.activations.load(Ordering::Relaxed),
+            step_downs: self.step_downs.load(Ordering::Relaxed),
+            quorum_refusals: self.quorum_refusals.load(Ordering::Relaxed),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn check_quorum(&self) -> Result<(), CoordError> {
+        match &self.quorum {
+            Some((q, peers)) => q.check(&self.node, &**peers).map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    fn ttl_ns(&self) -> u64 {
+        u64::try_from(self.ttl.as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Try to become primary: check the quorum, take (or renew) a lease,
+    /// campaign. Returns the fencing token of the new term (or of the
+    /// current one if already primary).
+    pub fn try_activate(&self) -> Result<FencingToken, CoordError> {
+        let mut g = self.lock();
+        if let Some(t) = self.token() {
+            return Ok(t);
+        }
+        if self.token.load(Ordering::Acquire) != 0 {
+            // The local lease ran out without a tick noticing.
+            self.step_down(&mut g, StepDown::Unreachable);
+        }
+        if let Err(e) = self.check_quorum() {
+            self.quorum_refusals.fetch_add(1, Ordering::Relaxed);
+            return Err(e);
+        }
+        let sent = self.clock.now_ns();
+        let lease = match g.lease.take() {
+            Some(l) => match self.coord.keep_alive(l.id) {
+                Ok(_) => l,
+                Err(CoordError::LeaseNotFound(_)) => self.coord.grant(self.ttl)?,
+                Err(e) => {
+                    g.lease = Some(l);
+                    return Err(e);
+                }
+            },
+            None => self.coord.grant(self.ttl)?,
+        };
+        let id = lease.id;
+        g.lease = Some(lease);
+        let l = self
+            .coord
+            .campaign(&self.election, id, &self.value, self.campaign_wait)?;
+        let token = l.token();
+        g.leadership = Some(l);
+        self.valid_until
+            .store(sent.saturating_add(self.ttl_ns()), Ordering::Release);
+        self.token.store(token.0, Ordering::Release);
+        self.activations.fetch_add(1, Ordering::Relaxed);
+        self.emit(RoleChange::Activated(token));
+        Ok(token)
+    }
+
+    /// Keep the term alive; step down when the quorum is lost, when the store
+    /// says the lease is gone, or when the store cannot be reached before the
+    /// local lease runs out. Returns the role after.
+    pub fn tick(&self) -> Role {
+        let mut g = self.lock();
+        if self.token.load(Ordering::Acquire) == 0 {
+            return Role::Standby;
+        }
+        if self.check_quorum().is_err() {
+            self.step_down(&mut g, StepDown::QuorumLost);
+            return Role::Standby;
+        }
+        let Some(id) = g.lease.as_ref().map(|l| l.id) else {
+            self.step_down(&mut g, StepDown::LeaseLost);
+            return Role::Standby;
+        };
+        let sent = self.clock.now_ns();
+        match self.coord.keep_alive(id) {
+            Ok(_) => {
+                self.valid_until
+                    .store(sent.saturating_add(self.ttl_ns()), Ordering::Release);
+            }
+            Err(CoordError::LeaseNotFound(_)) => {
+                g.lease = None;
+                self.step_down(&mut g, StepDown::LeaseLost);
+            }
+            Err(_) => {
+                if sent >= self.valid_until.load(Ordering::Acquire) {
+                    self.step_down(&mut g, StepDown::Unreachable);
+                }
+            }
+        }
+        self.role()
+    }
+
+    /// Give up the term (and the lease), best effort.
+    pub fn resign(&self) {
+        let mut g = self.lock();
+        if let Some(l) = g.leadership.clone() {
+            let _ = self.coord.resign(&l);
+        }
+        if let Some(l) = g.lease.take() {
+            let _ = self.coord.revoke(l.id);
+        }
+        if self.token.load(Ordering::Acquire) != 0 {
+            self.step_down(&mut g, StepDown::Resigned);
+        }
+    }
+
+    fn step_down(&self, g: &mut Inner, why: StepDown) {
+        g.leadership = None;
+        let t = self.token.swap(0, Ordering::AcqRel);
+        if t != 0 {
+            self.step_downs.fetch_add(1, Ordering::Relaxed);
+            self.emit(RoleChange::SteppedDown(FencingToken(t), why));
+        }
+    }
+
+    fn emit(&self, change: RoleChange) {
+        if !self.any_listener.load(Ordering::Acquire) {
+            return;
+        }
+        let e = RoleEvent {
+            node: self.node.clone(),
+            election: self.election.clone(),
+            change,
+            at_ns: self.clock.now_ns(),
+        };
+        let listeners = self.listeners.clone();
+        crate::events::dispatch(move || {
+            let list = listeners.read().unwrap_or_else(|p| p.into_inner()).clone();
+            for l in list {
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| l(&e)));
+            }
+        });
+    }
+}
