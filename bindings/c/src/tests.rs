@@ -1,0 +1,938 @@
+//! Rust-side tests of the C ABI: every scenario file through the exported
+//! functions, and every error path (NULLs, bad UTF-8, bad settings, double
+//! frees, used permits, panics).
+
+use super::*;
+use fusebox_core::scenario::{self, Step};
+use std::ffi::CStr;
+use std::ptr::{null, null_mut};
+
+fn last_error() -> String {
+    // SAFETY: fb_last_error never returns NULL, and the string stays valid
+    // until the next error on this thread; we copy it at once.
+    unsafe { CStr::from_ptr(fb_last_error()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Assert a status and that the last error mentions every `needle`.
+#[track_caller]
+fn assert_err(got: fb_status, want: fb_status, needles: &[&str]) {
+    assert_eq!(got, want, "last error: {}", last_error());
+    let msg = last_error();
+    for n in needles {
+        assert!(msg.contains(n), "{msg:?} should mention {n:?}");
+    }
+}
+
+fn default_config() -> fb_config {
+    let mut c = std::mem::MaybeUninit::<fb_config>::uninit();
+    // SAFETY: a valid out-pointer; fb_config_default fills every field.
+    unsafe {
+        assert_eq!(fb_config_default(c.as_mut_ptr()), FB_OK);
+        c.assume_init()
+    }
+}
+
+struct Fixture {
+    clock: *mut fb_clock,
+    breaker: *mut fb_breaker,
+}
+
+impl Fixture {
+    fn new(config: &fb_config) -> Fixture {
+        let mut clock = null_mut();
+        let mut breaker = null_mut();
+        // SAFETY: valid pointers throughout.
+        unsafe {
+            assert_eq!(fb_clock_manual_new(&mut clock), FB_OK);
+            assert_eq!(
+                fb_breaker_new_with_clock(config, clock, &mut breaker),
+                FB_OK,
+                "{}",
+                last_error()
+            );
+        }
+        Fixture { clock, breaker }
+    }
+
+    fn acquire(&self) -> Result<fb_permit, fb_rejection> {
+        let mut p = std::mem::MaybeUninit::uninit();
+        let mut r = std::mem::MaybeUninit::uninit();
+        // SAFETY: live breaker, valid out-pointers.
+        match unsafe { fb_breaker_acquire(self.breaker, p.as_mut_ptr(), r.as_mut_ptr()) } {
+            // SAFETY: FB_OK fills the permit.
+            FB_OK => Ok(unsafe { p.assume_init() }),
+            // SAFETY: FB_REJECTED fills the rejection.
+            FB_REJECTED => Err(unsafe { r.assume_init() }),
+            s => panic!("acquire: {s:?}: {}", last_error()),
+        }
+    }
+
+    fn state(&self) -> fb_state {
+        let mut s = fb_state::FB_STATE_CLOSED;
+        // SAFETY: live breaker, valid out-pointer.
+        assert_eq!(unsafe { fb_breaker_state(self.breaker, &mut s) }, FB_OK);
+        s
+    }
+
+    fn metrics(&self) -> fb_metrics {
+        let mut m = std::mem::MaybeUninit::uninit();
+        // SAFETY: live breaker, valid out-pointer, filled on FB_OK.
+        unsafe {
+            assert_eq!(fb_breaker_metrics(self.breaker, m.as_mut_ptr()), FB_OK);
+            m.assume_init()
+        }
+    }
+
+    fn advance_ms(&self, ms: f64) {
+        // SAFETY: live clock.
+        assert_eq!(
+            unsafe { fb_clock_advance(self.clock, (ms * 1e6).round() as u64) },
+            FB_OK
+        );
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        // SAFETY: both are live handles made in `new`, freed once here.
+        unsafe {
+            assert_eq!(fb_breaker_free(self.breaker), FB_OK);
+            assert_eq!(fb_clock_free(self.clock), FB_OK);
+        }
+    }
+}
+
+fn outcome_code(o: Outcome) -> fb_outcome {
+    match o {
+        Outcome::Success => FB_OUTCOME_SUCCESS,
+        Outcome::Failure => FB_OUTCOME_FAILURE,
+        Outcome::Ignored => FB_OUTCOME_IGNORED,
+    }
+}
+
+fn state_name(s: fb_state) -> &'static str {
+    match s {
+        fb_state::FB_STATE_CLOSED => "closed",
+        fb_state::FB_STATE_OPEN => "open",
+        fb_state::FB_STATE_HALF_OPEN => "half_open",
+    }
+}
+
+fn reason_name(r: fb_reject_reason) -> &'static str {
+    match r {
+        fb_reject_reason::FB_REJECT_OPEN => "open",
+        fb_reject_reason::FB_REJECT_HALF_OPEN_FULL => "half_open_full",
+        fb_reject_reason::FB_REJECT_FORCED_OPEN => "forced_open",
+    }
+}
+
+fn ns(ms: f64) -> u64 {
+    (ms * 1e6).round() as u64
+}
+
+/// Run one scenario through the C ABI only.
+fn run_scenario(s: &scenario::Scenario) -> Result<(), String> {
+    let config = config_to_c(&s.config.to_config().map_err(|e| e.to_string())?);
+    let f = Fixture::new(&config);
+    let mut held: std::collections::HashMap<String, fb_permit> = Default::default();
+    for (i, step) in s.steps.iter().enumerate() {
+        let at = |m: String| format!("{}: step {} ({step:?}): {m}", s.name, i + 1);
+        match step {
+            Step::Advance { ms } => f.advance_ms(*ms),
+            Step::Call {
+                outcome,
+                duration_ms,
+                repeat,
+            } => {
+                for n in 0..repeat.unwrap_or(1) {
+                    let mut p = f
+                        .acquire()
+                        .map_err(|r| at(format!("call {} rejected: {r:?}", n + 1)))?;
+                    let d = duration_ms.map_or(0, ns);
+                    // SAFETY: a permit just filled by acquire.
+                    let st = unsafe { fb_permit_record(&mut p, outcome_code(*outcome), d) };
+                    if st != FB_OK {
+                        return Err(at(format!("record: {st:?}")));
+                    }
+                }
+            }
+            Step::Reject {
+                reason,
+                retry_after_ms,
+                repeat,
+            } => {
+                for n in 0..repeat.unwrap_or(1) {
+                    match f.acquire() {
+                        Ok(mut p) => {
+                            // SAFETY: a permit just filled by acquire.
+                            unsafe { fb_permit_release(&mut p) };
+                            return Err(at(format!("attempt {} was admitted", n + 1)));
+                        }
+                        Err(r) => {
+                            if let Some(want) = reason {
+                                if reason_name(r.reason) != want {
+                                    return Err(at(format!("reason {:?}", r.reason)));
+                                }
+                            }
+                            if let Some(want) = retry_after_ms {
+                                let got = r.retry_after_ns as f64 / 1e6;
+                                if !r.has_retry_after || (got - want).abs() > 1.0 {
+                                    return Err(at(format!("retry_after {r:?}")));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            Step::Acquire { id, probe } => {
+                let p = f.acquire().map_err(|r| at(format!("rejected: {r:?}")))?;
+                if let Some(want) = probe {
+                    if (p.probe != 0) != *want {
+                        return Err(at(format!("probe {}", p.probe)));
+                    }
+                }
+                held.insert(id.clone(), p);
+            }
+            Step::Record {
+                id,
+                outcome,
+                duration_ms,
+            } => {
+                let mut p = held.remove(id).ok_or_else(|| at("no permit".into()))?;
+                let d = duration_ms.map_or(FB_DURATION_AUTO, ns);
+                // SAFETY: a permit filled by acquire, not used yet.
+                let st = unsafe { fb_permit_record(&mut p, outcome_code(*outcome), d) };
+                if st != FB_OK {
+                    return Err(at(format!("record: {st:?}")));
+                }
+            }
+            Step::Release { id } => {
+                let mut p = held.remove(id).ok_or_else(|| at("no permit".into()))?;
+                // SAFETY: a permit filled by acquire, not used yet.
+                if unsafe { fb_permit_release(&mut p) } != FB_OK {
+                    return Err(at("release failed".into()));
+                }
+            }
+            Step::ExpectState { state } => {
+                let got = state_name(f.state());
+                if got != state {
+                    return Err(at(format!("state {got}")));
+                }
+            }
+            Step::ExpectMetrics(m) => {
+                let got = f.metrics();
+                let checks = [
+                    ("successes", m.successes, got.successes),
+                    ("failures", m.failures, got.failures),
+                    ("ignored", m.ignored, got.ignored),
+                    ("slow", m.slow, got.slow),
+                    ("rejected", m.rejected, got.rejected),
+                    ("state_changes", m.state_changes, got.state_changes),
+                    ("window_calls", m.window_calls, got.window_calls),
+                    ("window_failures", m.window_failures, got.window_failures),
+                ];
+                for (name, want, got) in checks {
+                    if want.is_some_and(|w| w != got) {
+                        return Err(at(format!("{name} {got} != {want:?}")));
+                    }
+                }
+            }
+            // SAFETY: live breaker.
+            Step::ForceOpen => assert_eq!(unsafe { fb_breaker_force_open(f.breaker) }, FB_OK),
+            // SAFETY: live breaker.
+            Step::Disable => assert_eq!(unsafe { fb_breaker_disable(f.breaker) }, FB_OK),
+            // SAFETY: live breaker.
+            Step::Reset => assert_eq!(unsafe { fb_breaker_reset(f.breaker) }, FB_OK),
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn every_scenario_file_runs_through_the_c_abi() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 10, "found only {files:?}");
+    let mut failures = vec![];
+    for path in &files {
+        let text = std::fs::read_to_string(path).unwrap();
+        let s = scenario::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        if let Err(e) = run_scenario(&s) {
+            failures.push(e);
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
+fn config_round_trips_and_defaults_are_the_spec_s() {
+    let c = default_config();
+    assert_eq!(c.size as usize, std::mem::size_of::<fb_config>());
+    assert_eq!(c.failure_rate_threshold, 0.5);
+    assert_eq!(c.consecutive_failures, 5);
+    assert_eq!(c.min_calls, 10);
+    assert_eq!(c.window_type, FB_WINDOW_TIME);
+    assert_eq!(c.window_duration_ns, 10_000_000_000);
+    assert_eq!(c.window_buckets, 10);
+    assert_eq!(c.open_timeout_ns, 30_000_000_000);
+    assert_eq!(c.half_open_max_calls, 3);
+    assert_eq!(c.success_threshold, 3);
+    assert_eq!(c.backoff_multiplier, 0.0);
+    assert_eq!(c.slow_call_duration_ns, 0);
+    // SAFETY: valid config.
+    let back = unsafe { config_arg("t", "config", &c) }.unwrap();
+    assert_eq!(back, Config::default());
+    // SAFETY: valid config.
+    assert_eq!(unsafe { fb_config_validate(&c) }, FB_OK);
+
+    let mut c2 = c;
+    c2.consecutive_failures = 0;
+    c2.window_type = FB_WINDOW_COUNT;
+    c2.window_size = 50;
+    c2.backoff_multiplier = 2.0;
+    c2.backoff_max_ns = 60_000_000_000;
+    c2.slow_call_duration_ns = 2_000_000_000;
+    // SAFETY: valid config.
+    let back = unsafe { config_arg("t", "config", &c2) }.unwrap();
+    assert_eq!(back.consecutive_failures, None);
+    assert_eq!(back.window, WindowConfig::Count { size: 50 });
+    assert_eq!(back.backoff.unwrap().max, Duration::from_secs(60));
+    assert_eq!(back.slow_call_duration, Some(Duration::from_secs(2)));
+    assert_eq!(config_to_c(&back).window_size, 50);
+}
+
+#[test]
+fn out_of_range_settings_name_the_c_field() {
+    type Edit = fn(&mut fb_config);
+    let cases: Vec<(Edit, &str)> = vec![
+        (|c| c.size = 0, "config.size"),
+        (
+            |c| c.failure_rate_threshold = 1.5,
+            "config.failure_rate_threshold",
+        ),
+        (
+            |c| c.failure_rate_threshold = f64::NAN,
+            "config.failure_rate_threshold",
+        ),
+        (|c| c.min_calls = 0, "config.min_calls"),
+        (|c| c.window_type = 7, "config.window_type"),
+        (|c| c.window_duration_ns = 0, "config.window_duration_ns"),
+        (|c| c.window_buckets = 0, "config.window_buckets"),
+        (|c| c.window_buckets = 5000, "config.window_buckets"),
+        (
+            |c| {
+                c.window_type = FB_WINDOW_COUNT;
+                c.window_size = 0
+            },
+            "config.window_size",
+        ),
+        (|c| c.open_timeout_ns = 0, "config.open_timeout_ns"),
+        (|c| c.open_timeout_ns = u64::MAX, "config.open_timeout_ns"),
+        (|c| c.backoff_multiplier = 0.5, "config.backoff_multiplier"),
+        (
+            |c| {
+                c.backoff_multiplier = 2.0;
+                c.backoff_max_ns = 1
+            },
+            "config.backoff_max_ns",
+        ),
+        (|c| c.jitter = -0.1, "config.jitter"),
+        (|c| c.half_open_max_calls = 0, "config.half_open_max_calls"),
+        (|c| c.success_threshold = 4, "config.success_threshold"),
+        (
+            |c| c.half_open_max_wait_ns = 0,
+            "config.half_open_max_wait_ns",
+        ),
+        (
+            |c| c.slow_call_duration_ns = u64::MAX,
+            "config.slow_call_duration_ns",
+        ),
+        (
+            |c| c.slow_call_rate_threshold = 0.0,
+            "config.slow_call_rate_threshold",
+        ),
+    ];
+    for (edit, field) in cases {
+        let mut c = default_config();
+        edit(&mut c);
+        let mut b = null_mut();
+        // SAFETY: valid pointers.
+        let st = unsafe { fb_breaker_new(&c, &mut b) };
+        assert_err(st, FB_ERR_INVALID_CONFIG, &["fb_breaker_new", field]);
+        assert!(b.is_null(), "{field}: nothing is made");
+        // SAFETY: valid pointer.
+        let st = unsafe { fb_config_validate(&c) };
+        assert_err(st, FB_ERR_INVALID_CONFIG, &["fb_config_validate", field]);
+    }
+}
+
+#[test]
+fn null_pointers_are_reported_by_name() {
+    let c = default_config();
+    let f = Fixture::new(&c);
+    let mut out_b = null_mut();
+    let mut out_r = null_mut();
+    let mut permit = f.acquire().unwrap();
+    let mut m = std::mem::MaybeUninit::<fb_metrics>::uninit();
+    let mut state = fb_state::FB_STATE_CLOSED;
+    let mut n = 0usize;
+    let mut t = 0u64;
+    let mut reg = null_mut();
+    // SAFETY: every pointer is NULL or valid.
+    unsafe {
+        assert_eq!(fb_registry_new(&c, f.clock, &mut reg), FB_OK);
+        let cases: Vec<(fb_status, &str, &str)> = vec![
+            (fb_config_default(null_mut()), "fb_config_default", "config"),
+            (fb_config_validate(null()), "fb_config_validate", "config"),
+            (
+                fb_clock_manual_new(null_mut()),
+                "fb_clock_manual_new",
+                "out",
+            ),
+            (fb_clock_advance(null(), 1), "fb_clock_advance", "clock"),
+            (fb_clock_now(null(), &mut t), "fb_clock_now", "clock"),
+            (fb_clock_now(f.clock, null_mut()), "fb_clock_now", "out_ns"),
+            (fb_clock_free(null_mut()), "fb_clock_free", "clock"),
+            (
+                fb_breaker_new(null(), &mut out_b),
+                "fb_breaker_new",
+                "config",
+            ),
+            (fb_breaker_new(&c, null_mut()), "fb_breaker_new", "out"),
+            (
+                fb_breaker_new_with_clock(null(), f.clock, &mut out_b),
+                "fb_breaker_new_with_clock",
+                "config",
+            ),
+            (
+                fb_breaker_new_named(null(), &c, null(), &mut out_b),
+                "fb_breaker_new_named",
+                "name",
+            ),
+            (fb_breaker_free(null_mut()), "fb_breaker_free", "breaker"),
+            (
+                fb_breaker_acquire(null(), &mut permit, null_mut()),
+                "fb_breaker_acquire",
+                "breaker",
+            ),
+            (
+                fb_breaker_acquire(f.breaker, null_mut(), null_mut()),
+                "fb_breaker_acquire",
+                "permit",
+            ),
+            (
+                fb_permit_record(null_mut(), FB_OUTCOME_SUCCESS, 0),
+                "fb_permit_record",
+                "permit",
+            ),
+            (fb_permit_release(null_mut()), "fb_permit_release", "permit"),
+            (
+                fb_breaker_state(null(), &mut state),
+                "fb_breaker_state",
+                "breaker",
+            ),
+            (
+                fb_breaker_state(f.breaker, null_mut()),
+                "fb_breaker_state",
+                "out",
+            ),
+            (
+                fb_breaker_metrics(null(), m.as_mut_ptr()),
+                "fb_breaker_metrics",
+                "breaker",
+            ),
+            (
+                fb_breaker_metrics(f.breaker, null_mut()),
+                "fb_breaker_metrics",
+                "out",
+            ),
+            (
+                fb_breaker_force_open(null()),
+                "fb_breaker_force_open",
+                "breaker",
+            ),
+            (fb_breaker_disable(null()), "fb_breaker_disable", "breaker"),
+            (fb_breaker_reset(null()), "fb_breaker_reset", "breaker"),
+            (
+                fb_registry_new(null(), null(), &mut out_r),
+                "fb_registry_new",
+                "default_config",
+            ),
+            (
+                fb_registry_new(&c, null(), null_mut()),
+                "fb_registry_new",
+                "out",
+            ),
+            (fb_registry_global(null_mut()), "fb_registry_global", "out"),
+            (fb_registry_free(null_mut()), "fb_registry_free", "registry"),
+            (
+                fb_registry_set_default(null(), &c),
+                "fb_registry_set_default",
+                "registry",
+            ),
+            (
+                fb_registry_set_default(reg, null()),
+                "fb_registry_set_default",
+                "config",
+            ),
+            (
+                fb_registry_configure(reg, null(), &c),
+                "fb_registry_configure",
+                "name",
+            ),
+            (
+                fb_registry_configure(reg, c"x".as_ptr(), null()),
+                "fb_registry_configure",
+                "config",
+            ),
+            (
+                fb_registry_get_or_create(null(), c"x".as_ptr(), &mut out_b),
+                "fb_registry_get_or_create",
+                "registry",
+            ),
+            (
+                fb_registry_get_or_create(reg, null(), &mut out_b),
+                "fb_registry_get_or_create",
+                "name",
+            ),
+            (
+                fb_registry_get_or_create(reg, c"x".as_ptr(), null_mut()),
+                "fb_registry_get_or_create",
+                "out",
+            ),
+            (
+                fb_registry_get_or_create_with(reg, c"x".as_ptr(), null(), &mut out_b),
+                "fb_registry_get_or_create_with",
+                "config",
+            ),
+            (
+                fb_registry_get(reg, null(), &mut out_b),
+                "fb_registry_get",
+                "name",
+            ),
+            (
+                fb_registry_get(reg, c"x".as_ptr(), null_mut()),
+                "fb_registry_get",
+                "out",
+            ),
+            (
+                fb_registry_len(null(), &mut n),
+                "fb_registry_len",
+                "registry",
+            ),
+            (fb_registry_len(reg, null_mut()), "fb_registry_len", "out"),
+        ];
+        for (st, func, arg) in cases {
+            assert_eq!(st, FB_ERR_NULL_POINTER, "{func}({arg})");
+            // The message of each call is overwritten by the next; check
+            // the shape with a fresh call of the same kind below.
+            let _ = (func, arg);
+        }
+        // Messages name the function and the argument.
+        assert_err(
+            fb_breaker_acquire(f.breaker, null_mut(), null_mut()),
+            FB_ERR_NULL_POINTER,
+            &["fb_breaker_acquire", "permit is NULL"],
+        );
+        assert_err(
+            fb_registry_new(null(), null(), &mut out_r),
+            FB_ERR_NULL_POINTER,
+            &["fb_registry_new", "default_config is NULL"],
+        );
+        // Nothing was made, nothing counted.
+        assert!(out_b.is_null() && out_r.is_null());
+        assert_eq!(fb_permit_release(&mut permit), FB_OK);
+        assert_eq!(fb_registry_len(reg, &mut n), FB_OK);
+        assert_eq!(n, 0);
+        assert_eq!(fb_registry_free(reg), FB_OK);
+    }
+    assert_eq!(f.metrics().successes + f.metrics().failures, 0);
+}
+
+#[test]
+fn names_that_are_not_utf8_or_empty_are_refused() {
+    let c = default_config();
+    let bad = b"svc\xff\xfe:op\0";
+    let mut reg = null_mut();
+    let mut out = null_mut();
+    // SAFETY: valid pointers and NUL-terminated strings.
+    unsafe {
+        assert_eq!(fb_registry_new(&c, null(), &mut reg), FB_OK);
+        let name = bad.as_ptr() as *const c_char;
+        assert_err(
+            fb_registry_get_or_create(reg, name, &mut out),
+            FB_ERR_INVALID_UTF8,
+            &["fb_registry_get_or_create", "name", "UTF-8", "offset 3"],
+        );
+        assert_err(
+            fb_registry_get(reg, name, &mut out),
+            FB_ERR_INVALID_UTF8,
+            &["fb_registry_get"],
+        );
+        assert_err(
+            fb_registry_configure(reg, name, &c),
+            FB_ERR_INVALID_UTF8,
+            &["fb_registry_configure"],
+        );
+        assert_err(
+            fb_registry_get_or_create_with(reg, name, &c, &mut out),
+            FB_ERR_INVALID_UTF8,
+            &["fb_registry_get_or_create_with"],
+        );
+        assert_err(
+            fb_breaker_new_named(name, &c, null(), &mut out),
+            FB_ERR_INVALID_UTF8,
+            &["fb_breaker_new_named"],
+        );
+        assert_err(
+            fb_registry_get_or_create(reg, c"".as_ptr(), &mut out),
+            FB_ERR_INVALID_NAME,
+            &["fb_registry_get_or_create", "name"],
+        );
+        let long = CString::new("x".repeat(300)).unwrap();
+        assert_err(
+            fb_registry_get_or_create(reg, long.as_ptr(), &mut out),
+            FB_ERR_INVALID_NAME,
+            &["256"],
+        );
+        assert_err(
+            fb_registry_configure(reg, c"".as_ptr(), &c),
+            FB_ERR_INVALID_NAME,
+            &["fb_registry_configure"],
+        );
+        assert!(out.is_null());
+        let mut n = 9;
+        assert_eq!(fb_registry_len(reg, &mut n), FB_OK);
+        assert_eq!(n, 0);
+        assert_eq!(fb_registry_free(reg), FB_OK);
+    }
+}
+
+#[test]
+fn double_frees_and_foreign_pointers_are_refused_without_a_crash() {
+    let c = default_config();
+    // SAFETY: every pointer given to a *_free function is either live or is
+    // refused by the live set without being dereferenced.
+    unsafe {
+        let mut b = null_mut();
+        assert_eq!(fb_breaker_new(&c, &mut b), FB_OK);
+        assert_eq!(fb_breaker_free(b), FB_OK);
+        assert_err(
+            fb_breaker_free(b),
+            FB_ERR_INVALID_HANDLE,
+            &["fb_breaker_free", "freed twice"],
+        );
+
+        let mut clock = null_mut();
+        assert_eq!(fb_clock_manual_new(&mut clock), FB_OK);
+        // A clock is not a breaker.
+        assert_err(
+            fb_breaker_free(clock as *mut fb_breaker),
+            FB_ERR_INVALID_HANDLE,
+            &["live clock, not a breaker"],
+        );
+        assert_eq!(fb_clock_free(clock), FB_OK);
+        assert_err(
+            fb_clock_free(clock),
+            FB_ERR_INVALID_HANDLE,
+            &["fb_clock_free"],
+        );
+
+        // A pointer that was never ours.
+        let mut x = 0u64;
+        assert_err(
+            fb_breaker_free(&mut x as *mut u64 as *mut fb_breaker),
+            FB_ERR_INVALID_HANDLE,
+            &["not a live breaker"],
+        );
+
+        let mut reg = null_mut();
+        assert_eq!(fb_registry_new(&c, null(), &mut reg), FB_OK);
+        let mut rb = null_mut();
+        assert_eq!(
+            fb_registry_get_or_create(reg, c"svc:op".as_ptr(), &mut rb),
+            FB_OK
+        );
+        for _ in 0..2 {
+            assert_err(
+                fb_breaker_free(rb),
+                FB_ERR_NOT_OWNED,
+                &["fb_breaker_free", "registry"],
+            );
+        }
+        // The registry breaker still works after the refused frees.
+        let mut p = std::mem::MaybeUninit::uninit();
+        assert_eq!(fb_breaker_acquire(rb, p.as_mut_ptr(), null_mut()), FB_OK);
+        let mut p = p.assume_init();
+        assert_eq!(fb_permit_record(&mut p, FB_OUTCOME_SUCCESS, 0), FB_OK);
+        assert_eq!(fb_registry_free(reg), FB_OK);
+        assert_err(
+            fb_registry_free(reg),
+            FB_ERR_INVALID_HANDLE,
+            &["fb_registry_free"],
+        );
+
+        let mut g = null_mut();
+        assert_eq!(fb_registry_global(&mut g), FB_OK);
+        for _ in 0..2 {
+            assert_err(
+                fb_registry_free(g),
+                FB_ERR_NOT_OWNED,
+                &["fb_registry_free", "global"],
+            );
+        }
+    }
+}
+
+#[test]
+fn permits_are_used_once_and_rejections_leave_no_usable_permit() {
+    let mut c = default_config();
+    c.consecutive_failures = 1;
+    c.open_timeout_ns = 1_000_000_000;
+    let f = Fixture::new(&c);
+    let mut p = f.acquire().unwrap();
+    assert_eq!(p.breaker, f.breaker as *const fb_breaker);
+    assert_eq!(p.probe, 0);
+    // SAFETY: `p` is a valid permit value throughout.
+    unsafe {
+        assert_err(
+            fb_permit_record(&mut p, 3, 0),
+            FB_ERR_INVALID_ARGUMENT,
+            &["fb_permit_record", "outcome 3"],
+        );
+        // A bad outcome does not use the permit up.
+        assert!(!p.breaker.is_null());
+        assert_eq!(fb_permit_record(&mut p, FB_OUTCOME_FAILURE, 5), FB_OK);
+        assert!(p.breaker.is_null());
+        assert_err(
+            fb_permit_record(&mut p, FB_OUTCOME_SUCCESS, 0),
+            FB_ERR_PERMIT_USED,
+            &["fb_permit_record", "already recorded"],
+        );
+        assert_err(
+            fb_permit_release(&mut p),
+            FB_ERR_PERMIT_USED,
+            &["fb_permit_release"],
+        );
+    }
+    assert_eq!(f.state(), fb_state::FB_STATE_OPEN);
+    let r = f.acquire().unwrap_err();
+    assert_eq!(r.reason, fb_reject_reason::FB_REJECT_OPEN);
+    assert!(r.has_retry_after);
+    assert_eq!(r.retry_after_ns, 1_000_000_000);
+    // The permit written on rejection cannot be recorded.
+    let mut rp = fb_permit {
+        breaker: f.breaker,
+        generation: 0,
+        start_ns: 0,
+        probe: 0,
+    };
+    // SAFETY: valid pointers; a NULL rejection is allowed.
+    unsafe {
+        assert_eq!(
+            fb_breaker_acquire(f.breaker, &mut rp, null_mut()),
+            FB_REJECTED
+        );
+        assert!(rp.breaker.is_null());
+        assert_eq!(
+            fb_permit_record(&mut rp, FB_OUTCOME_SUCCESS, 0),
+            FB_ERR_PERMIT_USED
+        );
+    }
+    let m = f.metrics();
+    assert_eq!((m.failures, m.successes, m.rejected), (1, 0, 2));
+}
+
+#[test]
+fn rejections_do_not_touch_the_last_error_and_errors_are_per_thread() {
+    let c = default_config();
+    let f = Fixture::new(&c);
+    // SAFETY: live breaker; NULL is reported.
+    unsafe {
+        assert_eq!(fb_breaker_force_open(f.breaker), FB_OK);
+        assert_eq!(fb_breaker_state(null(), null_mut()), FB_ERR_NULL_POINTER);
+    }
+    let before = last_error();
+    let r = f.acquire().unwrap_err();
+    assert_eq!(r.reason, fb_reject_reason::FB_REJECT_FORCED_OPEN);
+    assert!(!r.has_retry_after);
+    assert_eq!(last_error(), before);
+    let other = std::thread::spawn(last_error).join().unwrap();
+    assert_eq!(other, "", "a fresh thread has no error");
+    let mut m = f.metrics();
+    assert_eq!(m.phase, fb_phase::FB_PHASE_FORCED_OPEN);
+    // SAFETY: live breaker.
+    unsafe { assert_eq!(fb_breaker_disable(f.breaker), FB_OK) };
+    m = f.metrics();
+    assert_eq!(
+        (m.state, m.phase),
+        (fb_state::FB_STATE_CLOSED, fb_phase::FB_PHASE_DISABLED)
+    );
+}
+
+#[test]
+fn a_panic_becomes_a_status_and_a_message() {
+    let st = guard("fb_test", || panic!("boom {}", 42));
+    assert_err(st, FB_ERR_PANIC, &["fb_test", "internal error", "boom 42"]);
+    let st = guard("fb_test", || std::panic::panic_any(7u8));
+    assert_err(st, FB_ERR_PANIC, &["unknown panic"]);
+}
+
+#[test]
+fn registry_hands_out_one_tagged_handle_per_name() {
+    let mut c = default_config();
+    let mut reg = null_mut();
+    let mut clock = null_mut();
+    // SAFETY: valid pointers throughout; handles are live.
+    unsafe {
+        assert_eq!(fb_clock_manual_new(&mut clock), FB_OK);
+        assert_eq!(fb_registry_new(&c, clock, &mut reg), FB_OK);
+        c.min_calls = 2;
+        c.consecutive_failures = 0;
+        assert_eq!(
+            fb_registry_configure(reg, c"inventory:get".as_ptr(), &c),
+            FB_OK
+        );
+        let (mut a, mut b, mut g) = (null_mut(), null_mut(), null_mut());
+        assert_err(
+            fb_registry_get(reg, c"inventory:get".as_ptr(), &mut g),
+            FB_ERR_NOT_FOUND,
+            &["inventory:get"],
+        );
+        assert_eq!(
+            fb_registry_get_or_create(reg, c"inventory:get".as_ptr(), &mut a),
+            FB_OK
+        );
+        assert_eq!(
+            fb_registry_get_or_create(reg, c"inventory:get".as_ptr(), &mut b),
+            FB_OK
+        );
+        assert_eq!(
+            fb_registry_get(reg, c"inventory:get".as_ptr(), &mut g),
+            FB_OK
+        );
+        assert_eq!(a, b);
+        assert_eq!(a, g);
+        assert_eq!(a as usize & REGISTRY_TAG, REGISTRY_TAG);
+        // The per-name config applies: 2 failures of 2 trip it.
+        for _ in 0..2 {
+            let mut p = std::mem::MaybeUninit::uninit();
+            assert_eq!(fb_breaker_acquire(a, p.as_mut_ptr(), null_mut()), FB_OK);
+            assert_eq!(
+                fb_permit_record(p.as_mut_ptr(), FB_OUTCOME_FAILURE, 0),
+                FB_OK
+            );
+        }
+        let mut s = fb_state::FB_STATE_CLOSED;
+        assert_eq!(fb_breaker_state(b, &mut s), FB_OK);
+        assert_eq!(s, fb_state::FB_STATE_OPEN);
+        // On the registry's manual clock.
+        let mut r = std::mem::MaybeUninit::<fb_rejection>::uninit();
+        let mut p = std::mem::MaybeUninit::uninit();
+        assert_eq!(fb_clock_advance(clock, 10_000_000_000), FB_OK);
+        assert_eq!(
+            fb_breaker_acquire(a, p.as_mut_ptr(), r.as_mut_ptr()),
+            FB_REJECTED
+        );
+        assert_eq!(r.assume_init().retry_after_ns, 20_000_000_000);
+
+        let mut d = null_mut();
+        let mut c3 = default_config();
+        c3.half_open_max_calls = 5;
+        assert_eq!(
+            fb_registry_get_or_create_with(reg, c"payment:pay".as_ptr(), &c3, &mut d),
+            FB_OK
+        );
+        c3.success_threshold = 9;
+        assert_err(
+            fb_registry_get_or_create_with(reg, c"other".as_ptr(), &c3, &mut d),
+            FB_ERR_INVALID_CONFIG,
+            &["success_threshold"],
+        );
+        c3.success_threshold = 1;
+        assert_eq!(fb_registry_set_default(reg, &c3), FB_OK);
+        let mut n = 0;
+        assert_eq!(fb_registry_len(reg, &mut n), FB_OK);
+        assert_eq!(n, 2);
+        assert_eq!(fb_registry_free(reg), FB_OK);
+        assert_eq!(fb_clock_free(clock), FB_OK);
+
+        // The global registry is shared and lives on.
+        let (mut g1, mut g2) = (null_mut(), null_mut());
+        assert_eq!(fb_registry_global(&mut g1), FB_OK);
+        assert_eq!(fb_registry_global(&mut g2), FB_OK);
+        assert_eq!(g1, g2);
+        let (mut x, mut y) = (null_mut(), null_mut());
+        assert_eq!(
+            fb_registry_get_or_create(g1, c"ffi-test:global".as_ptr(), &mut x),
+            FB_OK
+        );
+        assert_eq!(
+            fb_registry_get(g2, c"ffi-test:global".as_ptr(), &mut y),
+            FB_OK
+        );
+        assert_eq!(x, y);
+    }
+}
+
+#[test]
+fn strings() {
+    // SAFETY: static NUL-terminated strings.
+    unsafe {
+        assert_eq!(
+            CStr::from_ptr(fb_version()).to_str().unwrap(),
+            env!("CARGO_PKG_VERSION")
+        );
+        assert_eq!(
+            CStr::from_ptr(fb_status_name(FB_ERR_NOT_OWNED as i32)).to_str(),
+            Ok("FB_ERR_NOT_OWNED")
+        );
+        assert_eq!(
+            CStr::from_ptr(fb_status_name(-4)).to_str(),
+            Ok("FB_UNKNOWN_STATUS")
+        );
+    }
+    assert_eq!(fail(FB_ERR_PANIC, "a\0b".into()), FB_ERR_PANIC);
+    assert_eq!(last_error(), "a\\0b");
+}
+
+#[test]
+fn many_threads_share_one_breaker_with_exact_counts() {
+    let mut c = default_config();
+    c.consecutive_failures = 0;
+    c.failure_rate_threshold = 0.9;
+    let f = Fixture::new(&c);
+    let handle = f.breaker as usize;
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let b = handle as *const fb_breaker;
+                for i in 0..20_000u32 {
+                    let mut p = std::mem::MaybeUninit::uninit();
+                    // SAFETY: the breaker outlives the threads (joined below).
+                    unsafe {
+                        assert_eq!(fb_breaker_acquire(b, p.as_mut_ptr(), null_mut()), FB_OK);
+                        let o = [0, 0, 1, 2][(i % 4) as usize];
+                        assert_eq!(fb_permit_record(p.as_mut_ptr(), o, 0), FB_OK);
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let m = f.metrics();
+    assert_eq!(
+        (m.successes, m.failures, m.ignored, m.rejected),
+        (40_000, 20_000, 20_000, 0)
+    );
+    assert_eq!(m.state, fb_state::FB_STATE_CLOSED);
+}
