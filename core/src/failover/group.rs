@@ -860,11 +860,12 @@ impl<T> FailoverGroup<T> {
                         .fetch_add(u64::from(added.count_ones()), Ordering::Relaxed);
                     self.restorations
                         .fetch_add(u64::from(removed.count_ones()), Ordering::Relaxed);
-                    let kinds = bits(added)
-                        .map(|i| FailoverKind::Ejected {
+                    // Restorations first: they are what made room.
+                    let kinds = bits(removed)
+                        .map(|i| FailoverKind::Restored {
                             endpoint: self.slots[i].name.clone(),
                         })
-                        .chain(bits(removed).map(|i| FailoverKind::Restored {
+                        .chain(bits(added).map(|i| FailoverKind::Ejected {
                             endpoint: self.slots[i].name.clone(),
                         }))
                         .collect();
