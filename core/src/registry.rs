@@ -118,6 +118,14 @@ impl Registry {
         self.breakers.pin().get(name).cloned()
     }
 
+    /// Run `f` on the breaker called `name`, if it exists, without touching
+    /// its reference count (no shared write: lookups from many threads do
+    /// not contend). Lock-free.
+    #[inline]
+    pub fn with<R>(&self, name: &str, f: impl FnOnce(&Breaker) -> R) -> Option<R> {
+        self.breakers.pin().get(name).map(|b| f(b))
+    }
+
     /// The breaker called `name`, created on first use.
     pub fn get_or_create(&self, name: &str) -> Result<Arc<Breaker>, RegistryError> {
         if let Some(b) = self.get(name) {

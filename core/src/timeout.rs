@@ -147,7 +147,11 @@ impl AdaptiveTimeoutBuilder {
 
     /// The latency window: `duration` in `slots` slots.
     pub fn window(mut self, duration: Duration, slots: u32) -> Self {
-        self.config.window = HistogramWindow { duration, slots };
+        self.config.window = HistogramWindow {
+            duration,
+            slots,
+            ..HistogramWindow::default()
+        };
         self
     }
 

@@ -71,9 +71,19 @@ fn quantiles_within_2_percent_on_bimodal() {
 
 #[test]
 fn concurrent_records_are_all_counted() {
+    for stripes in [1, 2, 8] {
+        concurrent_records(stripes);
+    }
+}
+
+fn concurrent_records(stripes: u32) {
     let clock = Arc::new(ManualClock::new());
-    let h = Arc::new(LatencyHistogram::new(clock.clone()));
-    let threads: Vec<_> = (0..2)
+    let window = HistogramWindow {
+        stripes,
+        ..HistogramWindow::default()
+    };
+    let h = Arc::new(LatencyHistogram::with_window(window, clock.clone()).unwrap());
+    let threads: Vec<_> = (0..3)
         .map(|t| {
             let h = h.clone();
             std::thread::spawn(move || {
@@ -86,7 +96,7 @@ fn concurrent_records_are_all_counted() {
     for t in threads {
         t.join().unwrap();
     }
-    assert_eq!(h.snapshot().count(), 200_000);
+    assert_eq!(h.snapshot().count(), 300_000);
 }
 
 #[test]
@@ -96,6 +106,7 @@ fn window_rotates_with_time() {
         HistogramWindow {
             duration: Duration::from_secs(2),
             slots: 4,
+            stripes: 0,
         },
         clock.clone(),
     )
@@ -126,6 +137,7 @@ fn bad_windows_are_refused_by_name() {
         HistogramWindow {
             duration: Duration::from_secs(1),
             slots: 0,
+            stripes: 0,
         },
         clock.clone(),
     )
@@ -135,11 +147,21 @@ fn bad_windows_are_refused_by_name() {
         HistogramWindow {
             duration: Duration::ZERO,
             slots: 4,
+            stripes: 0,
         },
         clock,
     )
     .unwrap_err();
     assert_eq!(e.field, "window");
+    let e = LatencyHistogram::with_window(
+        HistogramWindow {
+            stripes: 65,
+            ..HistogramWindow::default()
+        },
+        Arc::new(ManualClock::new()),
+    )
+    .unwrap_err();
+    assert_eq!(e.field, "stripes");
 }
 
 fn adaptive(clock: &Arc<ManualClock>) -> AdaptiveTimeout {
