@@ -23,7 +23,7 @@
 
 use fusebox_core::{
     Backoff, Breaker, Config, ConfigError, ManualClock, Outcome, Phase, RawPermit, Registry,
-    RegistryError, RejectReason, State, WindowConfig,
+    RegistryError, RejectReason, Rejected, State, WindowConfig,
 };
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -862,38 +862,47 @@ pub unsafe extern "C" fn fb_breaker_acquire(
                 };
                 FB_OK
             }
-            Err(r) => {
-                // SAFETY: checked non-NULL; the caller guarantees writable.
-                unsafe {
-                    permit.write(fb_permit {
-                        breaker: std::ptr::null(),
-                        generation: 0,
-                        start_ns: 0,
-                        probe: 0,
-                    })
-                };
-                if !rejection.is_null() {
-                    let reason = match r.reason {
-                        RejectReason::Open => fb_reject_reason::FB_REJECT_OPEN,
-                        RejectReason::HalfOpenFull => fb_reject_reason::FB_REJECT_HALF_OPEN_FULL,
-                        RejectReason::ForcedOpen => fb_reject_reason::FB_REJECT_FORCED_OPEN,
-                    };
-                    let ns = r
-                        .retry_after
-                        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-                    // SAFETY: checked non-NULL; the caller guarantees writable.
-                    unsafe {
-                        rejection.write(fb_rejection {
-                            reason,
-                            has_retry_after: ns.is_some(),
-                            retry_after_ns: ns.unwrap_or(0),
-                        })
-                    };
-                }
-                FB_REJECTED
-            }
+            // SAFETY: forwarded from our caller's contract.
+            Err(r) => unsafe { rejected(r, permit, rejection) },
         }
     })
+}
+
+/// The rejection half of `fb_breaker_acquire`, kept out of the hot path.
+///
+/// # Safety
+/// `permit` is writable; `rejection` is NULL or writable.
+#[cold]
+#[inline(never)]
+unsafe fn rejected(r: Rejected, permit: *mut fb_permit, rejection: *mut fb_rejection) -> fb_status {
+    // SAFETY: the caller checked `permit` non-NULL; it is writable.
+    unsafe {
+        permit.write(fb_permit {
+            breaker: std::ptr::null(),
+            generation: 0,
+            start_ns: 0,
+            probe: 0,
+        })
+    };
+    if !rejection.is_null() {
+        let reason = match r.reason {
+            RejectReason::Open => fb_reject_reason::FB_REJECT_OPEN,
+            RejectReason::HalfOpenFull => fb_reject_reason::FB_REJECT_HALF_OPEN_FULL,
+            RejectReason::ForcedOpen => fb_reject_reason::FB_REJECT_FORCED_OPEN,
+        };
+        let ns = r
+            .retry_after
+            .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        // SAFETY: checked non-NULL; the caller guarantees writable.
+        unsafe {
+            rejection.write(fb_rejection {
+                reason,
+                has_retry_after: ns.is_some(),
+                retry_after_ns: ns.unwrap_or(0),
+            })
+        };
+    }
+    FB_REJECTED
 }
 
 /// Take the permit's value and mark it used.
