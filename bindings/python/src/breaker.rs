@@ -94,15 +94,24 @@ fn duration_ns(v: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u64>> {
 
 /// A permit taken on the hot path, given back if it is dropped without an
 /// outcome (a panic, an early return).
-struct Held<'a> {
+pub(crate) struct Held<'a> {
     breaker: &'a Breaker,
     raw: RawPermit,
     live: bool,
 }
 
-impl Held<'_> {
+impl<'a> Held<'a> {
     #[inline]
-    fn record(mut self, outcome: Outcome) {
+    pub(crate) fn new(breaker: &'a Breaker, raw: RawPermit) -> Self {
+        Held {
+            breaker,
+            raw,
+            live: true,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn record(mut self, outcome: Outcome) {
         self.live = false;
         self.breaker.record_raw(self.raw, outcome, None);
     }
@@ -161,7 +170,7 @@ impl CircuitBreaker {
     /// The Python exception for a rejection: a new `CircuitOpenError` each time.
     #[cold]
     #[inline(never)]
-    fn rejected(&self, py: Python<'_>, r: Rejected) -> PyErr {
+    pub(crate) fn rejected(&self, py: Python<'_>, r: Rejected) -> PyErr {
         let make = || -> PyResult<PyErr> {
             let ty = py_helpers::circuit_open_error(py)?;
             let retry: Bound<'_, PyAny> = match r.retry_after {
@@ -209,8 +218,41 @@ impl CircuitBreaker {
         self.classify(py, e.value(py).as_any())
     }
 
-    /// Call `f(*args, **kwargs)` through the breaker.
-    #[inline]
+    /// The end of a call that raised `err`: record its outcome (or release
+    /// the permit) and return the error to raise.
+    #[cold]
+    pub(crate) fn finish_with_error(&self, py: Python<'_>, held: Held<'_>, err: PyErr) -> PyErr {
+        match self.classify_err(py, &err) {
+            Ok(o) => {
+                held.finish(o);
+                err
+            }
+            Err(pred) => {
+                // An `exclude` predicate raised: count a failure, raise the
+                // predicate's error with the call's as its cause.
+                held.record(Outcome::Failure);
+                pred.set_cause(py, Some(err));
+                pred
+            }
+        }
+    }
+
+    /// The call returned a coroutine (an async function called without
+    /// `await`): its outcome is known once it has run. Returns a coroutine
+    /// that awaits it and reports on the permit.
+    #[cold]
+    pub(crate) fn finish_coroutine_later<'py>(
+        &self,
+        slf: &Bound<'py, CircuitBreaker>,
+        held: Held<'_>,
+        coro: Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let permit = Bound::new(py, Permit::new(slf, held.take()))?;
+        py_helpers::finish_later(py, permit, coro)
+    }
+
+    /// Call `f(*args, **kwargs)` through the breaker (`breaker.call`).
     pub(crate) fn invoke<'py>(
         slf: &Bound<'py, CircuitBreaker>,
         f: &Bound<'py, PyAny>,
@@ -220,35 +262,18 @@ impl CircuitBreaker {
         let this = slf.get();
         let py = slf.py();
         let held = match this.inner.acquire_raw() {
-            Ok(raw) => Held {
-                breaker: &this.inner,
-                raw,
-                live: true,
-            },
+            Ok(raw) => Held::new(&this.inner, raw),
             Err(r) => return Err(this.rejected(py, r)),
         };
         match f.call(args, kwargs) {
             Ok(v) => {
                 if py_helpers::is_coroutine(py, &v) {
-                    // An async function called without `await`: the outcome
-                    // is known only once the coroutine has run.
-                    let permit = Permit::new(slf, held.take());
-                    return py_helpers::finish_later(py, Bound::new(py, permit)?, v);
+                    return this.finish_coroutine_later(slf, held, v);
                 }
                 held.record(Outcome::Success);
                 Ok(v)
             }
-            Err(e) => match this.classify_err(py, &e) {
-                Ok(o) => {
-                    held.finish(o);
-                    Err(e)
-                }
-                Err(pred) => {
-                    held.record(Outcome::Failure);
-                    pred.set_cause(py, Some(e));
-                    Err(pred)
-                }
-            },
+            Err(e) => Err(this.finish_with_error(py, held, e)),
         }
     }
 
@@ -438,11 +463,8 @@ impl CircuitBreaker {
     }
 
     /// The sync wrapper the decorator uses (without `functools` metadata).
-    fn _guard(slf: &Bound<'_, Self>, func: Bound<'_, PyAny>) -> GuardedFunction {
-        GuardedFunction {
-            breaker: slf.clone().unbind(),
-            func: func.unbind(),
-        }
+    fn _guard<'py>(slf: &Bound<'py, Self>, func: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        crate::guarded::new_guarded(slf, func)
     }
 
     fn __enter__(slf: &Bound<'_, Self>) -> PyResult<Py<Permit>> {
@@ -575,53 +597,6 @@ impl StateChange {
             "<fusebox.StateChange {:?} {} -> {} generation={}>",
             self.breaker, self.from_phase, self.to_phase, self.generation
         )
-    }
-}
-
-/// A function guarded by a breaker: what `@breaker` returns for a sync
-/// function. Calling it runs the function through the breaker.
-#[pyclass(frozen, dict, weakref, module = "fusebox")]
-pub struct GuardedFunction {
-    breaker: Py<CircuitBreaker>,
-    func: Py<PyAny>,
-}
-
-#[pymethods]
-impl GuardedFunction {
-    #[pyo3(signature = (*args, **kwargs))]
-    fn __call__<'py>(
-        &self,
-        py: Python<'py>,
-        args: &Bound<'py, PyTuple>,
-        kwargs: Option<&Bound<'py, PyDict>>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        CircuitBreaker::invoke(self.breaker.bind(py), self.func.bind(py), args, kwargs)
-    }
-
-    /// Bind as a method when the function is a class attribute.
-    fn __get__(
-        slf: &Bound<'_, Self>,
-        obj: Option<&Bound<'_, PyAny>>,
-        _owner: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        match obj.filter(|o| !o.is_none()) {
-            None => Ok(slf.clone().into_any().unbind()),
-            Some(o) => py_helpers::method(slf.as_any(), o),
-        }
-    }
-
-    /// The breaker.
-    #[getter]
-    fn breaker(&self, py: Python<'_>) -> Py<CircuitBreaker> {
-        self.breaker.clone_ref(py)
-    }
-
-    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        Ok(format!(
-            "<fusebox.GuardedFunction {} via {:?}>",
-            self.func.bind(py).repr()?,
-            self.breaker.get().inner.name()
-        ))
     }
 }
 

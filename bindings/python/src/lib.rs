@@ -12,6 +12,7 @@ use std::time::Duration;
 mod breaker;
 mod clock;
 mod config;
+mod guarded;
 mod py_helpers;
 mod registry;
 
@@ -41,7 +42,7 @@ fn _shutdown(py: Python<'_>) {
 #[pymodule(gil_used = false)]
 fn _fusebox(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<breaker::CircuitBreaker>()?;
-    m.add_class::<breaker::GuardedFunction>()?;
+    m.add("GuardedFunction", guarded::guarded_type(m.py())?)?;
     m.add_class::<breaker::Permit>()?;
     m.add_class::<breaker::StateChange>()?;
     m.add_class::<clock::ManualClock>()?;
