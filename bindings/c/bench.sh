@@ -2,12 +2,12 @@
 # acquire + record: through the C ABI from C (examples/bench.c, linked
 # statically) vs the same loop in Rust on the engine (examples/bench.rs).
 # The two programs run alternately REPS times (default 3); each prints the
-# best of 5 rounds, and the best of those is compared.
+# best of 15 rounds, and the best of those is compared.
 #   bash bindings/c/bench.sh [calls_per_thread] [threads] [monotonic|manual]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-calls="${1:-20000000}" threads="${2:-1}" clock="${3:-monotonic}" reps="${REPS:-3}"
-cargo build --quiet --release -p fusebox-ffi --lib --example bench
+calls="${1:-2000000}" threads="${2:-1}" clock="${3:-monotonic}" reps="${REPS:-3}"
+cargo build --quiet --release -p fusebox-ffi --example bench
 lib="${CARGO_TARGET_DIR:-target}/release"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT

@@ -4,7 +4,8 @@
  *
  *   bench [calls_per_thread] [threads] [monotonic|manual]
  *
- * Prints one line per round and the best round's ns per call (per thread).
+ * Prints one line per round and the best round's ns per call (per thread):
+ * the machine may be shared, and the best round is the least disturbed.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
@@ -14,6 +15,8 @@
 #include <time.h>
 
 #include "fusebox.h"
+
+enum { ROUNDS = 15 };
 
 typedef struct arg {
   const fb_breaker *breaker;
@@ -39,7 +42,7 @@ static double now_s(void) {
 }
 
 int main(int argc, char **argv) {
-  long calls = argc > 1 ? atol(argv[1]) : 20000000;
+  long calls = argc > 1 ? atol(argv[1]) : 2000000;
   int threads = argc > 2 ? atoi(argv[2]) : 1;
   int manual = argc > 3 && strcmp(argv[3], "manual") == 0;
   if (calls < 1 || threads < 1 || threads > 64) {
@@ -57,7 +60,7 @@ int main(int argc, char **argv) {
   }
   double best = 1e30;
   long bad = 0;
-  for (int round = 0; round < 5; round++) {
+  for (int round = 0; round < ROUNDS; round++) {
     pthread_t t[64];
     arg a[64];
     double t0 = now_s();

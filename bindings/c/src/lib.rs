@@ -1432,14 +1432,19 @@ static VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
 /// The library version, e.g. `"0.1.0"` (a static string).
 #[no_mangle]
 pub extern "C" fn fb_version() -> *const c_char {
-    VERSION.as_ptr() as *const c_char
+    // catch_unwind like every export, though nothing here can panic.
+    catch_unwind(|| VERSION.as_ptr() as *const c_char).unwrap_or(c"".as_ptr())
 }
 
 /// The name of a status code, e.g. `"FB_ERR_NULL_POINTER"` (a static
 /// string; `"FB_UNKNOWN_STATUS"` for a value that is not a status).
 #[no_mangle]
 pub extern "C" fn fb_status_name(status: i32) -> *const c_char {
-    let s: &CStr = match status {
+    catch_unwind(|| status_name(status).as_ptr()).unwrap_or(c"".as_ptr())
+}
+
+fn status_name(status: i32) -> &'static CStr {
+    match status {
         0 => c"FB_OK",
         1 => c"FB_REJECTED",
         2 => c"FB_ERR_NULL_POINTER",
@@ -1453,6 +1458,5 @@ pub extern "C" fn fb_status_name(status: i32) -> *const c_char {
         10 => c"FB_ERR_PERMIT_USED",
         11 => c"FB_ERR_PANIC",
         _ => c"FB_UNKNOWN_STATUS",
-    };
-    s.as_ptr()
+    }
 }

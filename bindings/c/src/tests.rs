@@ -5,6 +5,7 @@
 use super::*;
 use fusebox_core::scenario::{self, Step};
 use std::ffi::CStr;
+use std::hint::black_box;
 use std::ptr::{null, null_mut};
 
 fn last_error() -> String {
@@ -935,4 +936,98 @@ fn many_threads_share_one_breaker_with_exact_counts() {
         (40_000, 20_000, 20_000, 0)
     );
     assert_eq!(m.state, fb_state::FB_STATE_CLOSED);
+}
+
+/// Counts the calling thread's allocations, to show that the hot path
+/// makes none.
+struct CountingAlloc;
+
+thread_local! {
+    static ALLOCATIONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+// SAFETY: every call is forwarded to the system allocator unchanged; the
+// counter is a const-initialised thread-local, which never allocates.
+unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        // SAFETY: forwarded from our caller's contract.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        // SAFETY: forwarded from our caller's contract.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static COUNTING: CountingAlloc = CountingAlloc;
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(|n| n.get())
+}
+
+#[test]
+fn acquire_and_record_do_not_allocate() {
+    for clock in [true, false] {
+        let mut c = default_config();
+        c.consecutive_failures = 0;
+        c.failure_rate_threshold = 0.9;
+        c.slow_call_duration_ns = 1_000_000; // the slow-call path reads the clock too
+        let mut clk = null_mut();
+        let mut b = null_mut();
+        // SAFETY: valid pointers; handles freed below.
+        unsafe {
+            if clock {
+                assert_eq!(fb_clock_manual_new(&mut clk), FB_OK);
+            }
+            assert_eq!(fb_breaker_new_with_clock(&c, clk, &mut b), FB_OK);
+        }
+        let f = Fixture {
+            clock: clk,
+            breaker: b,
+        };
+        // Warm up: the first read of the system clock starts its upkeep
+        // thread (once per process).
+        let mut p = f.acquire().unwrap();
+        // SAFETY: a permit just admitted.
+        unsafe { fb_permit_record(&mut p, FB_OUTCOME_SUCCESS, FB_DURATION_AUTO) };
+        let before = allocations();
+        for i in 0..10_000u32 {
+            let mut p = f.acquire().unwrap();
+            // SAFETY: a permit just admitted.
+            let st = unsafe {
+                match i % 4 {
+                    0 => fb_permit_release(&mut p),
+                    1 => fb_permit_record(&mut p, FB_OUTCOME_FAILURE, 5),
+                    2 => fb_permit_record(&mut p, FB_OUTCOME_IGNORED, 0),
+                    _ => fb_permit_record(&mut p, FB_OUTCOME_SUCCESS, FB_DURATION_AUTO),
+                }
+            };
+            assert_eq!(st, FB_OK);
+        }
+        // Rejections (forced open) allocate nothing either.
+        // SAFETY: live breaker.
+        unsafe { fb_breaker_force_open(f.breaker) };
+        let before_rejects = allocations();
+        for _ in 0..1000 {
+            assert_eq!(
+                f.acquire().unwrap_err().reason,
+                fb_reject_reason::FB_REJECT_FORCED_OPEN
+            );
+        }
+        let after = allocations();
+        assert_eq!(before_rejects, before, "no allocation on acquire/record");
+        assert_eq!(after, before_rejects, "no allocation on a rejection");
+        // The counter does see allocations on this thread.
+        let boxed = black_box(Box::new(7u64));
+        assert_eq!(allocations(), after + 1);
+        drop(boxed);
+        if !clock {
+            // SAFETY: the breaker was made above and is freed once; there is
+            // no clock to free.
+            unsafe { assert_eq!(fb_breaker_free(f.breaker), FB_OK) };
+            std::mem::forget(f);
+        }
+    }
 }
