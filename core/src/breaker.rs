@@ -198,6 +198,16 @@ impl Breaker {
         self.word().generation()
     }
 
+    /// The address of the state word, for bindings that read it without a
+    /// call (the Node binding maps it into a typed array, so admitting a call
+    /// while Closed crosses no language boundary). Read it only, decode it
+    /// with [`crate::state::Word`]; it is valid as long as the breaker lives.
+    #[cfg(not(loom))]
+    #[doc(hidden)]
+    pub fn state_word_ptr(&self) -> *const u64 {
+        self.cells.w(W_STATE).as_ptr()
+    }
+
     // ----- admission ---------------------------------------------------
 
     /// Ask to make a call. The permit must be given an outcome
