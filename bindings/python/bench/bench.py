@@ -26,9 +26,9 @@ import fusebox
 try:
     import pybreaker
 except ImportError:  # pragma: no cover
-    pybreaker = None
+    pybreaker = None  # type: ignore[assignment]
 try:
-    import circuitbreaker
+    import circuitbreaker  # type: ignore[import-untyped]
 except ImportError:  # pragma: no cover
     circuitbreaker = None
 

@@ -30,17 +30,23 @@ from ._fusebox import (
     registry,
 )
 
+from ._types import Config, Metrics, PhaseName, StateName
+
 _atexit.register(_shutdown)
 
 __all__ = [
     "CircuitBreaker",
     "CircuitOpenError",
+    "Config",
     "FuseboxError",
     "GuardedFunction",
     "ManualClock",
+    "Metrics",
     "Permit",
+    "PhaseName",
     "Registry",
     "StateChange",
+    "StateName",
     "__version__",
     "flush_events",
     "registry",

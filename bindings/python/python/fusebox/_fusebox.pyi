@@ -1,0 +1,188 @@
+"""Type stubs for fusebox's native module (re-exported by ``fusebox``)."""
+
+from types import TracebackType
+from typing import (
+    Any,
+    Awaitable,
+    Callable,
+    Final,
+    Iterable,
+    Optional,
+    ParamSpec,
+    TypeVar,
+    Union,
+    final,
+)
+
+from ._types import Config, Metrics, PhaseName, StateName
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_F = TypeVar("_F", bound=Callable[..., Any])
+_ExcludeEntry = Union[type[BaseException], Callable[[BaseException], object]]
+_Exclude = Union[_ExcludeEntry, Iterable[_ExcludeEntry], None]
+
+__all__ = [
+    "CircuitBreaker",
+    "GuardedFunction",
+    "ManualClock",
+    "Permit",
+    "Registry",
+    "StateChange",
+    "registry",
+    "flush_events",
+    "_shutdown",
+    "__version__",
+]
+
+__version__: Final[str]
+
+@final
+class ManualClock:
+    """A clock that moves only when told to, for deterministic tests."""
+
+    def __new__(cls) -> ManualClock: ...
+    def advance(self, seconds: float) -> None:
+        """Move time forward by ``seconds`` (≥ 0)."""
+    def now(self) -> float:
+        """The clock's time in seconds, from an arbitrary origin."""
+
+@final
+class StateChange:
+    """A state change, as passed to ``on_state_change`` callbacks."""
+
+    @property
+    def breaker(self) -> str: ...
+    @property
+    def from_state(self) -> StateName: ...
+    @property
+    def to_state(self) -> StateName: ...
+    @property
+    def from_phase(self) -> PhaseName: ...
+    @property
+    def to_phase(self) -> PhaseName: ...
+    @property
+    def generation(self) -> int: ...
+    @property
+    def at(self) -> float:
+        """The breaker clock's time of the change, in seconds."""
+
+@final
+class Permit:
+    """The right to make one call. Report its outcome exactly once; a permit
+    garbage-collected without one gives back its half-open probe slot."""
+
+    @property
+    def is_probe(self) -> bool: ...
+    @property
+    def pending(self) -> bool: ...
+    @property
+    def breaker(self) -> CircuitBreaker: ...
+    def success(self, duration: Optional[float] = None) -> None: ...
+    def failure(self, duration: Optional[float] = None) -> None: ...
+    def ignore(self) -> None: ...
+    def release(self) -> None: ...
+    def finish(self, exc: Optional[BaseException] = None) -> None: ...
+
+@final
+class GuardedFunction:
+    """What ``@breaker`` returns for a sync function."""
+
+    @property
+    def breaker(self) -> CircuitBreaker: ...
+    __wrapped__: Callable[..., Any]
+    __name__: str
+    __qualname__: str
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+    def __get__(self, obj: object, owner: Optional[type] = None, /) -> Any: ...
+
+@final
+class CircuitBreaker:
+    """A circuit breaker. Durations are in seconds."""
+
+    def __new__(
+        cls,
+        name: str,
+        *,
+        clock: Optional[ManualClock] = None,
+        exclude: _Exclude = (),
+        failure_rate_threshold: float = 0.5,
+        consecutive_failures: Optional[int] = 5,
+        min_calls: int = 10,
+        window: Optional[float] = 10.0,
+        window_buckets: Optional[int] = 10,
+        count_window: Optional[int] = None,
+        open_timeout: float = 30.0,
+        backoff_multiplier: Optional[float] = None,
+        backoff_max: Optional[float] = None,
+        jitter: float = 0.0,
+        half_open_max_calls: int = 3,
+        success_threshold: int = 3,
+        half_open_max_wait: float = 60.0,
+        slow_call_duration: Optional[float] = None,
+        slow_call_rate_threshold: float = 1.0,
+    ) -> CircuitBreaker: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def state(self) -> StateName: ...
+    @property
+    def phase(self) -> PhaseName: ...
+    @property
+    def exclude(self) -> tuple[_ExcludeEntry, ...]: ...
+    def config(self) -> Config: ...
+    def metrics(self) -> Metrics: ...
+    def force_open(self) -> None: ...
+    def disable(self) -> None: ...
+    def reset(self) -> None: ...
+    def on_state_change(self, callback: Callable[[StateChange], object]) -> Callable[[StateChange], object]: ...
+    def acquire(self) -> Permit: ...
+    def call(self, func: Callable[_P, _R], /, *args: _P.args, **kwargs: _P.kwargs) -> _R: ...
+    def __call__(self, func: _F) -> _F: ...
+    def _guard(self, func: Callable[..., Any]) -> GuardedFunction: ...
+    def __enter__(self) -> Permit: ...
+    def __exit__(
+        self,
+        exc_type: Optional[type[BaseException]] = None,
+        exc: Optional[BaseException] = None,
+        tb: Optional[TracebackType] = None,
+    ) -> bool: ...
+    def __aenter__(self) -> Awaitable[Permit]: ...
+    def __aexit__(
+        self,
+        exc_type: Optional[type[BaseException]] = None,
+        exc: Optional[BaseException] = None,
+        tb: Optional[TracebackType] = None,
+    ) -> Awaitable[bool]: ...
+
+@final
+class Registry:
+    """Breakers by name, created on first use."""
+
+    def __new__(cls, *, clock: Optional[ManualClock] = None, **defaults: Any) -> Registry: ...
+    def set_default(self, **config: Any) -> None: ...
+    def configure(self, name: str, /, **config: Any) -> None: ...
+    def get(
+        self, name: str, /, *, exclude: _Exclude = None
+    ) -> Optional[CircuitBreaker]: ...
+    def get_or_create(
+        self,
+        name: str,
+        /,
+        *,
+        exclude: _Exclude = None,
+        **config: Any,
+    ) -> CircuitBreaker: ...
+    def remove(self, name: str) -> bool: ...
+    def names(self) -> list[str]: ...
+    def snapshot(self) -> list[Metrics]: ...
+    def __len__(self) -> int: ...
+    def __contains__(self, name: str, /) -> bool: ...
+
+def registry() -> Registry:
+    """The process-wide registry (system clock, default configuration)."""
+
+def flush_events(timeout: Optional[float] = None) -> bool:
+    """Wait until every state-change callback due so far has run."""
+
+def _shutdown() -> None: ...
