@@ -24,7 +24,10 @@ enum Exclude {
     Predicate(Py<PyAny>),
 }
 
-fn parse_exclude(py: Python<'_>, v: Option<&Bound<'_, PyAny>>) -> PyResult<(Vec<Exclude>, Py<PyTuple>)> {
+fn parse_exclude(
+    py: Python<'_>,
+    v: Option<&Bound<'_, PyAny>>,
+) -> PyResult<(Vec<Exclude>, Py<PyTuple>)> {
     let Some(v) = v.filter(|v| !v.is_none()) else {
         return Ok((Vec::new(), PyTuple::empty(py).unbind()));
     };
@@ -182,7 +185,11 @@ impl CircuitBreaker {
                 RejectReason::HalfOpenFull => intern!(py, "half_open_full"),
                 RejectReason::ForcedOpen => intern!(py, "forced_open"),
             };
-            Ok(PyErr::from_value(ty.call1((self.name.bind(py), retry, reason))?))
+            Ok(PyErr::from_value(ty.call1((
+                self.name.bind(py),
+                retry,
+                reason,
+            ))?))
         };
         make().unwrap_or_else(|e| e)
     }
@@ -286,7 +293,10 @@ impl CircuitBreaker {
     }
 }
 
-pub(crate) fn metrics_dict<'py>(py: Python<'py>, m: &fusebox::Metrics) -> PyResult<Bound<'py, PyDict>> {
+pub(crate) fn metrics_dict<'py>(
+    py: Python<'py>,
+    m: &fusebox::Metrics,
+) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("name", &m.name)?;
     d.set_item("state", m.state.as_str())?;
@@ -311,11 +321,13 @@ pub(crate) fn metrics_dict<'py>(py: Python<'py>, m: &fusebox::Metrics) -> PyResu
 impl CircuitBreaker {
     #[new]
     #[pyo3(signature = (name, *, clock = None, exclude = None, **config))]
-    #[pyo3(text_signature = "(name, *, clock=None, exclude=(), failure_rate_threshold=0.5, \
+    #[pyo3(
+        text_signature = "(name, *, clock=None, exclude=(), failure_rate_threshold=0.5, \
         consecutive_failures=5, min_calls=10, window=10.0, window_buckets=10, count_window=None, \
         open_timeout=30.0, backoff_multiplier=None, backoff_max=None, jitter=0.0, \
         half_open_max_calls=3, success_threshold=3, half_open_max_wait=60.0, \
-        slow_call_duration=None, slow_call_rate_threshold=1.0)")]
+        slow_call_duration=None, slow_call_rate_threshold=1.0)"
+    )]
     fn new(
         py: Python<'_>,
         name: &Bound<'_, PyAny>,
@@ -326,7 +338,10 @@ impl CircuitBreaker {
         let name = name.cast::<PyString>().map_err(|_| {
             PyTypeError::new_err(format!(
                 "name must be a str, not {}",
-                name.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+                name.get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
             ))
         })?;
         let name = name.to_cow()?;
@@ -452,7 +467,10 @@ impl CircuitBreaker {
     }
 
     /// Decorator: `@breaker` on a sync or async function.
-    fn __call__<'py>(slf: &Bound<'py, Self>, func: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    fn __call__<'py>(
+        slf: &Bound<'py, Self>,
+        func: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         if !func.is_callable() {
             return Err(PyTypeError::new_err(format!(
                 "func must be callable, not {}",
@@ -463,7 +481,10 @@ impl CircuitBreaker {
     }
 
     /// The sync wrapper the decorator uses (without `functools` metadata).
-    fn _guard<'py>(slf: &Bound<'py, Self>, func: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    fn _guard<'py>(
+        slf: &Bound<'py, Self>,
+        func: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         crate::guarded::new_guarded(slf, func)
     }
 
@@ -520,7 +541,10 @@ impl CircuitBreaker {
     ) -> PyResult<Ready> {
         let r = Self::__exit__(slf, exc_type, exc, tb)?;
         Ok(Ready {
-            value: pyo3::types::PyBool::new(slf.py(), r).to_owned().into_any().unbind(),
+            value: pyo3::types::PyBool::new(slf.py(), r)
+                .to_owned()
+                .into_any()
+                .unbind(),
         })
     }
 

@@ -25,7 +25,7 @@ impl ManualClock {
     /// Move time forward by `seconds` (≥ 0).
     fn advance(&self, seconds: &Bound<'_, PyAny>) -> PyResult<()> {
         let s = float_arg("seconds", seconds)?;
-        if !(s.is_finite() && s >= 0.0 && s <= 1e9) {
+        if !(s.is_finite() && (0.0..=1e9).contains(&s)) {
             return Err(PyValueError::new_err(format!(
                 "invalid seconds: {s:?} (expected a finite number of seconds ≥ 0)"
             )));

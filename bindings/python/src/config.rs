@@ -47,9 +47,8 @@ pub fn float_arg(name: &str, v: &Bound<'_, PyAny>) -> PyResult<f64> {
     if let Ok(f) = v.cast::<PyFloat>() {
         return Ok(f.value());
     }
-    v.extract::<f64>().map_err(|_| {
-        PyTypeError::new_err(format!("{name} must be a number, not {}", type_name(v)))
-    })
+    v.extract::<f64>()
+        .map_err(|_| PyTypeError::new_err(format!("{name} must be a number, not {}", type_name(v))))
 }
 
 /// A non-negative int that fits in `u32` for argument `name`.

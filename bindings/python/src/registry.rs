@@ -47,7 +47,10 @@ impl Registry {
     /// name, the configuration given as keyword arguments.
     #[new]
     #[pyo3(signature = (*, clock = None, **defaults))]
-    fn new(clock: Option<&Bound<'_, PyAny>>, defaults: Option<&Bound<'_, PyDict>>) -> PyResult<Registry> {
+    fn new(
+        clock: Option<&Bound<'_, PyAny>>,
+        defaults: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Registry> {
         let config = config_from_kwargs(defaults)?;
         let clock = clock_source(clock)?;
         Ok(Registry {
