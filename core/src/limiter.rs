@@ -223,8 +223,8 @@ mod loom_tests {
     #[test]
     fn loom_limiter_never_admits_more_than_the_burst() {
         loom::model(|| {
-            let clock = Arc::new(ManualClock::new());
-            let l = Arc::new(RateLimiter::with_clock(1.0, 2, clock.clone()).unwrap());
+            let clock = std::sync::Arc::new(ManualClock::new());
+            let l = Arc::new(RateLimiter::with_clock(1.0, 2, clock).unwrap());
             let admitted = Arc::new(AtomicUsize::new(0));
             let hs: Vec<_> = (0..2)
                 .map(|_| {
