@@ -321,6 +321,7 @@ impl<T> GroupBuilder<T> {
             above,
             all: if n == 64 { u64::MAX } else { (1u64 << n) - 1 },
             hooked,
+            track: self.balance == Balance::PowerOfTwoChoices && self.mode != Mode::ActivePassive,
             route: AtomicU64::new(1 << EPOCH_SHIFT),
             ejected: AtomicU64::new(0),
             stab_ms,
@@ -350,7 +351,7 @@ struct Slot<T> {
     tier: usize,
     breaker: Arc<Breaker>,
     check: Option<HealthCheck<T>>,
-    /// Calls picked and not yet reported (for power of two choices).
+    /// Calls picked and not yet reported (kept for power of two choices).
     in_flight: CachePadded<AtomicU64>,
     /// When the breaker was first seen closed in its current generation:
     /// `ceil(ms) << 24 | generation & 0xff_ffff`, 0 when never seen.
@@ -440,7 +441,8 @@ pub struct EndpointStatus {
     pub healthy: bool,
     /// Out of rotation.
     pub ejected: bool,
-    /// Calls picked and not yet reported.
+    /// Calls picked and not yet reported (counted only under
+    /// [`Balance::PowerOfTwoChoices`], which needs them; 0 otherwise).
     pub in_flight: u64,
 }
 
@@ -491,6 +493,8 @@ pub struct FailoverGroup<T> {
     above: Box<[u64]>,
     all: u64,
     hooked: u64,
+    /// In-flight counts are kept (power of two choices needs them).
+    track: bool,
     route: AtomicU64,
     ejected: AtomicU64,
     stab_ms: u64,
@@ -1122,7 +1126,7 @@ impl<T> FailoverGroup<T> {
             let ns = duration.map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
             s.breaker.record_raw(p.permit, outcome, ns);
         }
-        self.done(p.index as usize);
+        self.done_raw(p.index as usize);
     }
 
     /// Give back a [`RawPick`] without an outcome.
@@ -1130,14 +1134,17 @@ impl<T> FailoverGroup<T> {
         if p.admitted {
             self.slots[p.index as usize].breaker.release_raw(p.permit);
         }
-        self.done(p.index as usize);
+        self.done_raw(p.index as usize);
     }
 
-    fn done(&self, i: usize) {
-        // Saturating, so that a raw pick reported twice cannot wrap the count.
-        let _ = self.slots[i]
-            .in_flight
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| v.checked_sub(1));
+    fn done_raw(&self, i: usize) {
+        if self.track {
+            // Saturating, so that a raw pick reported twice cannot wrap the count.
+            let _ =
+                self.slots[i]
+                    .in_flight
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| v.checked_sub(1));
+        }
     }
 }
 
@@ -1252,10 +1259,12 @@ impl<T> fmt::Debug for Pick<'_, T> {
 
 impl<'g, T> Pick<'g, T> {
     fn new(group: &'g FailoverGroup<T>, choice: Choice, permit: Option<Permit<'g>>) -> Self {
-        // Relaxed: a load-balancing hint.
-        group.slots[choice.index]
-            .in_flight
-            .fetch_add(1, Ordering::Relaxed);
+        if group.track {
+            // Relaxed: a load-balancing hint.
+            group.slots[choice.index]
+                .in_flight
+                .fetch_add(1, Ordering::Relaxed);
+        }
         Pick {
             group,
             choice,
@@ -1364,7 +1373,11 @@ impl<'g, T> Pick<'g, T> {
 
 impl<T> Drop for Pick<'_, T> {
     fn drop(&mut self) {
-        self.group.done(self.choice.index);
+        if self.group.track {
+            self.group.slots[self.choice.index]
+                .in_flight
+                .fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
