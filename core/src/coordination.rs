@@ -26,7 +26,7 @@
 //! always holds a larger token.
 //!
 //! [`InProcessStore`] implements the trait in process, for tests and demos:
-//! leases expire on the breaker's [`ClockSource`] (so a
+//! leases expire on a [`ClockSource`](crate::ClockSource) (so a
 //! [`ManualClock`](crate::ManualClock) drives them), the store can be
 //! replicated over named members with a majority rule, and a [`SimNetwork`]
 //! partitions nodes from each other and from the store's members.
