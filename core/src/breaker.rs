@@ -64,6 +64,11 @@ pub struct Breaker {
     window: WindowKind,
     /// Slow-call threshold in ns; 0 when slow-call detection is off.
     slow_ns: u64,
+    /// Time window with slow-call detection off: a success is one bucket
+    /// increment (the inlined fast path of `record_raw`).
+    plain_successes: bool,
+    /// The time window's arithmetic (unused for count windows).
+    time: TimeWindow,
     listeners: std::sync::Arc<Listeners>,
 }
 
@@ -82,10 +87,21 @@ impl fmt::Debug for Breaker {
 fn stripe_hint() -> usize {
     #[cfg(not(loom))]
     {
+        use std::cell::Cell;
         use std::sync::atomic::{AtomicUsize, Ordering};
         static NEXT: AtomicUsize = AtomicUsize::new(0);
-        thread_local!(static ID: usize = NEXT.fetch_add(1, Ordering::Relaxed));
-        ID.try_with(|id| *id).unwrap_or(0)
+        // A const-initialised thread local has no lazy-init state to check.
+        thread_local!(static ID: Cell<usize> = const { Cell::new(usize::MAX) });
+        ID.try_with(|id| {
+            let v = id.get();
+            if v != usize::MAX {
+                return v;
+            }
+            let v = NEXT.fetch_add(1, Ordering::Relaxed) & (usize::MAX >> 1);
+            id.set(v);
+            v
+        })
+        .unwrap_or(0)
     }
     #[cfg(loom)]
     {
@@ -148,9 +164,19 @@ impl Breaker {
             clock.now_ns() ^ (&cells as *const Cells as u64).rotate_left(32),
             Relaxed,
         );
+        let slow_ns = config.slow_call_duration.map_or(0, |d| d.as_nanos() as u64);
+        let time = match window {
+            WindowKind::Time(tw) => tw,
+            WindowKind::Count(_) => TimeWindow {
+                bucket_ns: 1,
+                buckets: 1,
+            },
+        };
         Ok(Breaker {
             name: name.into(),
-            slow_ns: config.slow_call_duration.map_or(0, |d| d.as_nanos() as u64),
+            plain_successes: slow_ns == 0 && matches!(window, WindowKind::Time(_)),
+            time,
+            slow_ns,
             config,
             layout,
             cells,
@@ -220,13 +246,38 @@ impl Breaker {
 
     /// [`Breaker::try_acquire`] for bindings: the permit is a plain value, to be
     /// passed back to [`Breaker::record_raw`] or [`Breaker::release_raw`].
-    #[inline]
+    #[inline(always)]
     pub fn acquire_raw(&self) -> Result<RawPermit, Rejected> {
         let w = self.word();
-        match w.phase() {
-            Phase::Closed | Phase::Disabled => Ok(self.permit(w.generation(), false)),
-            _ => self.acquire_slow(w),
+        if w.admits_freely() {
+            return Ok(self.permit(w.generation(), false));
         }
+        self.acquire_not_closed(w)
+    }
+
+    #[inline(never)]
+    fn acquire_not_closed(&self, w: Word) -> Result<RawPermit, Rejected> {
+        if w.phase() == Phase::Open {
+            if let Some(r) = self.reject_while_open(w) {
+                return Err(r);
+            }
+        }
+        self.acquire_slow(w)
+    }
+
+    /// The common Open case, kept small enough to inline: the deadline is
+    /// published and not reached, and the state has not moved since `w`.
+    /// `None` sends the caller to the general path.
+    #[inline]
+    fn reject_while_open(&self, w: Word) -> Option<Rejected> {
+        let d = self.deadline(w.generation())?;
+        let now = self.clock.recent_ns();
+        // The second load of the state word: see `deadline` for why a
+        // rejection is only decided against an unchanged word.
+        if now >= d || self.word() != w {
+            return None;
+        }
+        Some(self.reject(RejectReason::Open, Some(Duration::from_nanos(d - now))))
     }
 
     #[inline]
@@ -485,8 +536,41 @@ impl Breaker {
 
     /// Report the outcome of a call admitted by [`Breaker::acquire_raw`].
     /// `duration_ns` overrides the duration the permit measured.
-    #[inline]
+    #[inline(always)]
     pub fn record_raw(&self, p: RawPermit, outcome: Outcome, duration_ns: Option<u64>) {
+        // The common case, inlined: a fast success of a closed-path permit on
+        // a time window. One clock read, one CAS on this thread's stripe, one
+        // load of the shared consecutive-failure word (written only while a
+        // run of failures is in progress).
+        if self.plain_successes && outcome == Outcome::Success && !p.probe {
+            let stripe = self.layout.stripe(stripe_hint());
+            let t = self.clock.recent_ns();
+            self.time.record(
+                &self.cells,
+                &self.layout,
+                stripe,
+                KIND_OK_FAST,
+                p.generation,
+                t,
+            );
+            if self.cells.w(W_CONSEC).load(Relaxed) as u32 != 0 {
+                self.success_ends_run(p.generation);
+            }
+            return;
+        }
+        self.record_general(p, outcome, duration_ns);
+    }
+
+    #[cold]
+    fn success_ends_run(&self, generation: u64) {
+        let w = self.word();
+        if w.phase() == Phase::Closed && w.generation() == generation {
+            self.reset_consecutive(generation);
+        }
+    }
+
+    #[inline(never)]
+    fn record_general(&self, p: RawPermit, outcome: Outcome, duration_ns: Option<u64>) {
         let stripe = self.layout.stripe(stripe_hint());
         let kind = match outcome {
             Outcome::Ignored => {

@@ -66,6 +66,10 @@ pub(crate) const KINDS: usize = 4;
 pub(crate) const S_RETIRED: usize = 0;
 pub(crate) const S_IGNORED: usize = 4;
 pub(crate) const S_REJECTED: usize = 5;
+/// The stripe's last bucket: `epoch:48 | slot:16`, so the closed path does not
+/// divide by the bucket width on every call (a 64-bit division costs more
+/// than the rest of the path).
+pub(crate) const S_EPOCH: usize = 6;
 pub(crate) const S_BUCKETS: usize = 8;
 
 /// The positions of a breaker's words.
@@ -155,7 +159,14 @@ impl Cells {
     /// Word `i`.
     #[inline(always)]
     pub(crate) fn w(&self, i: usize) -> &AtomicU64 {
-        &self.lines[i / LINE_WORDS].0[i % LINE_WORDS]
+        // Every index the crate computes comes from `Layout`, which sizes
+        // `lines` to hold it; checked in debug builds and tests.
+        debug_assert!(i < self.lines.len() * LINE_WORDS);
+        // SAFETY: `Line` is `#[repr(C)]` around `[AtomicU64; 16]` with no
+        // padding (128 bytes, align 128), so the lines are one contiguous
+        // array of `len * 16` words; `i` is in bounds (above); the reference
+        // borrows `self`, which owns the lines.
+        unsafe { &*(self.lines.as_ptr() as *const AtomicU64).add(i) }
     }
 }
 

@@ -63,6 +63,7 @@ impl<'a> Permit<'a> {
     }
 
     /// Report an outcome; the duration is measured from the clock.
+    #[inline]
     pub fn record(mut self, outcome: Outcome) {
         self.armed = false;
         self.breaker.record_raw(self.raw, outcome, None);
@@ -76,11 +77,13 @@ impl<'a> Permit<'a> {
     }
 
     /// The call succeeded.
+    #[inline]
     pub fn success(self) {
         self.record(Outcome::Success)
     }
 
     /// The call failed.
+    #[inline]
     pub fn failure(self) {
         self.record(Outcome::Failure)
     }

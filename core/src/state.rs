@@ -118,6 +118,12 @@ impl Word {
     pub fn phase(self) -> Phase {
         Phase::from_bits(self.0 & ((1 << PHASE_BITS) - 1))
     }
+    /// Closed or Disabled: calls are admitted without further checks.
+    #[inline(always)]
+    pub fn admits_freely(self) -> bool {
+        // Closed = 0, Disabled = 4: the low two bits are zero only for these.
+        self.0 & 3 == 0
+    }
     /// The generation.
     #[inline]
     pub fn generation(self) -> u64 {

@@ -86,6 +86,26 @@ impl TimeWindow {
         epoch.wrapping_add(generation.wrapping_mul(4 * self.buckets)) as u32
     }
 
+    /// The bucket epoch and ring slot of time `t`, from the stripe's cache
+    /// when `t` falls in the stripe's last bucket (the common case), else
+    /// computed (two divisions) and cached.
+    #[inline]
+    fn locate(&self, cells: &Cells, stripe: usize, t: u64) -> (u64, usize) {
+        let cache = cells.w(stripe + S_EPOCH);
+        // Relaxed: the cache is one self-validating word (epoch and slot
+        // together); a stale or concurrently replaced value is checked
+        // against `t` before use, so any value read is safe.
+        let c = cache.load(Relaxed);
+        let epoch = c >> 16;
+        if c != 0 && t.wrapping_sub(epoch.wrapping_mul(self.bucket_ns)) < self.bucket_ns {
+            return (epoch, (c & 0xffff) as usize);
+        }
+        let epoch = t / self.bucket_ns;
+        let slot = epoch % self.buckets;
+        cache.store((epoch << 16) | slot, Relaxed);
+        (epoch, slot as usize)
+    }
+
     /// Count one outcome of `kind`, for a permit of `generation`, at time `t`.
     #[inline]
     pub(crate) fn record(
@@ -97,9 +117,8 @@ impl TimeWindow {
         generation: u64,
         t: u64,
     ) {
-        let epoch = t / self.bucket_ns;
+        let (epoch, slot) = self.locate(cells, stripe, t);
         let tag = self.seq(generation, epoch);
-        let slot = (epoch % self.buckets) as usize;
         let word = cells.w(layout.bucket(stripe, slot, kind));
         // Relaxed throughout: each counter word is changed only by CAS, so no
         // increment is lost; nothing else is published through it. Readers

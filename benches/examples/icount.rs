@@ -1,0 +1,51 @@
+// Instruction counts under callgrind: `valgrind --tool=callgrind target/release/examples/icount <which> <n>`
+use fusebox::{Breaker, Config};
+use std::time::Duration;
+fn main() {
+    let which = std::env::args().nth(1).unwrap_or_default();
+    let n: u64 = std::env::args()
+        .nth(2)
+        .map(|s| s.parse().unwrap())
+        .unwrap_or(1_000_000);
+    match which.as_str() {
+        "fusebox" => {
+            let b = Breaker::new(Config::default()).unwrap();
+            for _ in 0..n {
+                if let Ok(p) = b.try_acquire() {
+                    p.success();
+                }
+            }
+        }
+        "fusebox_open" => {
+            let b = Breaker::new(Config::default()).unwrap();
+            for _ in 0..5 {
+                b.try_acquire().unwrap().failure();
+            }
+            for _ in 0..n {
+                let _ = std::hint::black_box(b.try_acquire().is_err());
+            }
+        }
+        "recloser" => {
+            let rc = recloser::Recloser::custom()
+                .closed_len(100)
+                .open_wait(Duration::from_secs(3600))
+                .build();
+            for _ in 0..n {
+                let _ = std::hint::black_box(rc.call(|| Ok::<(), ()>(())));
+            }
+        }
+        "recloser_open" => {
+            let rc = recloser::Recloser::custom()
+                .closed_len(100)
+                .open_wait(Duration::from_secs(3600))
+                .build();
+            for _ in 0..200 {
+                let _ = rc.call(|| Err::<(), ()>(()));
+            }
+            for _ in 0..n {
+                let _ = std::hint::black_box(rc.call(|| Ok::<(), ()>(())));
+            }
+        }
+        _ => {}
+    }
+}
