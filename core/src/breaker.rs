@@ -159,11 +159,16 @@ impl Breaker {
         };
         let cells = Cells::new(&layout);
         let clock = clock.into();
-        // Seed for the open-timeout jitter; any value will do.
-        cells.w(W_RNG).store(
-            clock.now_ns() ^ (&cells as *const Cells as u64).rotate_left(32),
-            Relaxed,
-        );
+        // Seed for the open-timeout jitter: it must differ between breakers
+        // and processes (so a fleet does not probe in lock-step), hence the
+        // OS-seeded keys of std's RandomState mixed with the clock.
+        let seed = {
+            use std::hash::{BuildHasher, Hasher};
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u64(clock.now_ns());
+            h.finish()
+        };
+        cells.w(W_RNG).store(seed, Relaxed);
         let slow_ns = config.slow_call_duration.map_or(0, |d| d.as_nanos() as u64);
         let time = match window {
             WindowKind::Time(tw) => tw,

@@ -1,0 +1,239 @@
+//! The Rust API beyond the scenario files: calls and classifiers, panics,
+//! jitter and back-off, listeners that are slow or panic, metrics.
+#![cfg(not(loom))]
+
+use fusebox::{
+    Backoff, Breaker, CallError, Config, ManualClock, Outcome, Phase, RejectReason, State,
+};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+fn manual(config: Config) -> (Breaker, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new());
+    (Breaker::with_clock(config, clock.clone()).unwrap(), clock)
+}
+
+fn tripping() -> Config {
+    Config::builder()
+        .consecutive_failures(Some(2))
+        .open_timeout(Duration::from_secs(10))
+        .half_open_max_calls(1)
+        .success_threshold(1)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn call_counts_ok_and_err_and_rejects_when_open() {
+    let (b, _) = manual(tripping());
+    assert_eq!(b.call(|| Ok::<_, &str>(7)), Ok(7));
+    assert_eq!(
+        b.call(|| Err::<u8, _>("down")),
+        Err(CallError::Failed("down"))
+    );
+    assert_eq!(
+        b.call(|| Err::<u8, _>("down")),
+        Err(CallError::Failed("down"))
+    );
+    let ran = AtomicUsize::new(0);
+    let r = b.call(|| {
+        ran.fetch_add(1, Ordering::Relaxed);
+        Ok::<_, &str>(1)
+    });
+    let rej = r.unwrap_err();
+    let rej = rej.rejected().expect("a rejection");
+    assert_eq!(rej.reason, RejectReason::Open);
+    assert_eq!(rej.retry_after, Some(Duration::from_secs(10)));
+    assert_eq!(ran.load(Ordering::Relaxed), 0, "a rejected call never runs");
+    let m = b.metrics();
+    assert_eq!(
+        (m.successes, m.failures, m.rejected, m.calls()),
+        (1, 2, 1, 3)
+    );
+}
+
+#[test]
+fn classifier_decides_the_outcome() {
+    let (b, _) = manual(tripping());
+    // 404s are ignored: they never trip the breaker.
+    for _ in 0..10 {
+        let r = b.call_with(
+            |r: &Result<u16, u16>| match r {
+                Err(s) if *s >= 500 => Outcome::Failure,
+                Err(_) => Outcome::Ignored,
+                Ok(_) => Outcome::Success,
+            },
+            || Err::<u16, u16>(404),
+        );
+        assert_eq!(r, Err(CallError::Failed(404)));
+    }
+    assert_eq!(b.state(), State::Closed);
+    assert_eq!(b.metrics().ignored, 10);
+}
+
+#[test]
+fn a_panicking_probe_gives_back_its_slot() {
+    let (b, clock) = manual(tripping());
+    b.try_acquire().unwrap().failure();
+    b.try_acquire().unwrap().failure();
+    clock.advance(Duration::from_secs(10));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = b.call(|| -> Result<(), ()> { panic!("the caller blew up") });
+    }));
+    assert!(r.is_err());
+    assert_eq!(b.state(), State::HalfOpen);
+    // The one probe slot is free again.
+    let p = b
+        .try_acquire()
+        .expect("slot released by the unwinding permit");
+    assert!(p.is_probe());
+    p.success();
+    assert_eq!(b.state(), State::Closed);
+}
+
+#[test]
+fn measured_durations_make_slow_calls() {
+    let cfg = Config::builder()
+        .consecutive_failures(None)
+        .min_calls(2)
+        .slow_call_duration(Some(Duration::from_millis(100)))
+        .slow_call_rate_threshold(1.0)
+        .build()
+        .unwrap();
+    let (b, clock) = manual(cfg);
+    for _ in 0..2 {
+        let p = b.try_acquire().unwrap();
+        clock.advance(Duration::from_millis(101));
+        p.success(); // duration measured from the permit: slow
+    }
+    assert_eq!(b.state(), State::Open);
+    assert_eq!(b.metrics().slow, 2);
+    b.reset();
+    let p = b.try_acquire().unwrap();
+    clock.advance(Duration::from_secs(5));
+    p.record_with_duration(Outcome::Success, Duration::from_millis(1)); // caller's figure wins
+    assert_eq!(b.metrics().slow, 2);
+}
+
+#[test]
+fn jitter_spreads_open_timeouts_within_bounds() {
+    let cfg = Config::builder()
+        .consecutive_failures(Some(1))
+        .open_timeout(Duration::from_secs(10))
+        .jitter(0.5)
+        .build()
+        .unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..20 {
+        let (b, _) = manual(cfg.clone());
+        b.try_acquire().unwrap().failure();
+        let r = b.try_acquire().unwrap_err().retry_after.unwrap();
+        assert!(
+            r >= Duration::from_secs(10) && r <= Duration::from_secs(15),
+            "{r:?}"
+        );
+        seen.insert(r);
+    }
+    assert!(
+        seen.len() > 10,
+        "jitter should differ between breakers: {seen:?}"
+    );
+}
+
+#[test]
+fn backoff_grows_by_the_multiplier_up_to_its_cap() {
+    let cfg = Config::builder()
+        .consecutive_failures(Some(1))
+        .open_timeout(Duration::from_secs(1))
+        .backoff(Some(Backoff {
+            multiplier: 3.0,
+            max: Duration::from_secs(5),
+        }))
+        .half_open_max_calls(1)
+        .success_threshold(1)
+        .build()
+        .unwrap();
+    let (b, clock) = manual(cfg);
+    b.try_acquire().unwrap().failure();
+    let mut waits = vec![];
+    for _ in 0..4 {
+        let w = b.try_acquire().unwrap_err().retry_after.unwrap();
+        waits.push(w.as_secs());
+        clock.advance(w);
+        b.try_acquire().unwrap().failure(); // the probe fails
+    }
+    assert_eq!(waits, vec![1, 3, 5, 5]);
+}
+
+#[test]
+fn listeners_run_off_the_call_path_and_survive_panics() {
+    let (b, _) = manual(tripping());
+    let (tx, rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let release_rx = std::sync::Mutex::new(release_rx);
+    // A listener that blocks until we let it go, one that panics, one that
+    // reports what it heard.
+    b.on_state_change(move |_| {
+        let _ = release_rx
+            .lock()
+            .unwrap()
+            .recv_timeout(Duration::from_secs(5));
+    });
+    b.on_state_change(|_| panic!("listener bug"));
+    b.on_state_change(move |t| {
+        tx.send((t.from, t.to, t.breaker.to_string())).unwrap();
+    });
+    b.try_acquire().unwrap().failure();
+    b.try_acquire().unwrap().failure(); // trips: listeners now run elsewhere
+                                        // The calls were not held up by the blocked listener: more calls go on.
+    assert_eq!(b.phase(), Phase::Open);
+    b.reset();
+    assert!(b.try_acquire().is_ok());
+    release_tx.send(()).unwrap();
+    release_tx.send(()).unwrap();
+    assert!(fusebox::events::flush(Duration::from_secs(10)));
+    let heard: Vec<_> = rx.try_iter().collect();
+    assert_eq!(
+        heard,
+        vec![
+            (Phase::Closed, Phase::Open, "breaker".to_string()),
+            (Phase::Open, Phase::Closed, "breaker".to_string()),
+        ]
+    );
+    assert!(
+        fusebox::events::stats().panicked == 0,
+        "each listener is caught on its own"
+    );
+}
+
+#[test]
+fn metrics_totals_never_go_backwards_under_rollover() {
+    let cfg = Config::builder()
+        .time_window(Duration::from_secs(1), 2)
+        .consecutive_failures(None)
+        .failure_rate_threshold(1.0)
+        .build()
+        .unwrap();
+    let clock = Arc::new(ManualClock::new());
+    let b = Arc::new(Breaker::with_clock(cfg, clock.clone()).unwrap());
+    let writer = {
+        let (b, clock) = (b.clone(), clock.clone());
+        std::thread::spawn(move || {
+            for i in 0..200_000u64 {
+                b.try_acquire().unwrap().success();
+                if i % 1000 == 0 {
+                    clock.advance(Duration::from_millis(400));
+                }
+            }
+        })
+    };
+    let mut last = 0;
+    while !writer.is_finished() {
+        let m = b.metrics().successes;
+        assert!(m >= last, "total went back from {last} to {m}");
+        last = m;
+    }
+    writer.join().unwrap();
+    assert_eq!(b.metrics().successes, 200_000);
+}
