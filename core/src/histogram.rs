@@ -11,9 +11,14 @@
 //!
 //! # Window
 //!
-//! The window (default 10 s) is a ring of `slots` sub-histograms (default
-//! 10), each covering `window / slots` of time and tagged with the epoch
-//! (time / slot width) it holds, exactly like the breaker's bucket ring. A
+//! The window (default 10 s) is a ring of sub-histograms ("slots", default
+//! 10 of them), each covering one slot width of time and tagged with the
+//! epoch (time / slot width) it holds, like the breaker's bucket ring. So
+//! that recording needs no division, the slot width is `window / slots`
+//! rounded up to a power of two nanoseconds, the window counts the last
+//! `ceil(window / width)` slots (so it is at most one slot longer than
+//! asked: 10 s in 10 slots is 10 slots of 1.07 s), and the ring has a
+//! power-of-two number of slots, of which the older ones are ignored. A
 //! writer whose epoch is newer than its slot's tag rotates the slot: it
 //! claims it with one CAS on the tag, zeroes the counters and publishes the
 //! new tag. Readers add up only the slots whose tag lies within the last
@@ -22,16 +27,17 @@
 //!
 //! # Cost of recording
 //!
-//! [`LatencyHistogram::record_at`] is one relaxed load of the slot's tag and
-//! one relaxed `fetch_add` on a bucket counter (plus, once per slot period,
-//! the rotation). [`LatencyHistogram::record`] adds a read of the recent
+//! [`LatencyHistogram::record_at`] is a shift and a mask to find the slot,
+//! one relaxed load of the slot's tag and one relaxed `fetch_add` on a
+//! bucket counter (plus, once per slot period, the rotation). [`LatencyHistogram::record`] adds a read of the recent
 //! clock (one relaxed load for the system clock).
 //!
 //! Like the breaker's counters, the ring is *striped*: each thread records
 //! into the stripe its thread index picks (a power of two, by default the
 //! number of CPUs up to 8), with its own tags and counters, so threads on
 //! different cores do not bounce one cache line; readers add up every
-//! stripe. Each stripe costs `slots × 4 KiB` (40 KiB with 10 slots).
+//! stripe. Each stripe costs 4 KiB per ring slot (64 KiB with the default
+//! 16-slot ring).
 //!
 //! # Why not the `histogram` crate
 //!
@@ -69,10 +75,22 @@ const RESETTING: u64 = 1 << 63;
 /// The calling thread's index (before masking).
 #[inline]
 fn thread_index() -> usize {
+    use std::cell::Cell;
     use std::sync::atomic::AtomicUsize;
     static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local!(static ID: usize = NEXT.fetch_add(1, Relaxed));
-    ID.try_with(|id| *id).unwrap_or(0)
+    // A const-initialised, drop-free thread local: reading it is one
+    // TLS-relative load, with no lazy-init check.
+    thread_local!(static ID: Cell<usize> = const { Cell::new(usize::MAX) });
+    ID.try_with(|id| {
+        let v = id.get();
+        if v != usize::MAX {
+            return v;
+        }
+        let v = NEXT.fetch_add(1, Relaxed);
+        id.set(v);
+        v
+    })
+    .unwrap_or(0)
 }
 
 /// A tag word alone on its cache line (written once per slot period).
@@ -140,7 +158,8 @@ impl HistogramWindow {
         n.next_power_of_two()
     }
 
-    fn validate(&self) -> Result<u64, ConfigError> {
+    /// `(log2 of the slot width, slots counted, slots in the ring)`.
+    fn validate(&self) -> Result<(u32, u64, u64), ConfigError> {
         if self.stripes > MAX_STRIPES {
             return Err(ConfigError {
                 field: "stripes",
@@ -164,15 +183,21 @@ impl HistogramWindow {
                 expected: "a duration in (0, 1 000 000 s], at least 1 ns per slot",
             });
         }
-        Ok(slot_ns)
+        let shift = 64 - (slot_ns - 1).leading_zeros();
+        let counted = ns.div_ceil(1 << shift);
+        Ok((shift, counted, counted.next_power_of_two()))
     }
 }
 
 /// A lock-free latency histogram over a sliding window of time.
 pub struct LatencyHistogram {
     clock: ClockSource,
-    slot_ns: u64,
-    slots: u64,
+    /// log2 of the slot width in ns.
+    slot_shift: u32,
+    /// Slots the window counts (the last `counted` epochs).
+    counted: u64,
+    /// Slots per stripe in the ring (a power of two, at least `counted`).
+    ring: usize,
     /// `stripes - 1` (stripes is a power of two).
     stripe_mask: usize,
     /// Per stripe and slot (stripe-major): the `epoch + 1` the slot holds
@@ -185,8 +210,8 @@ pub struct LatencyHistogram {
 impl std::fmt::Debug for LatencyHistogram {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LatencyHistogram")
-            .field("slot_ns", &self.slot_ns)
-            .field("slots", &self.slots)
+            .field("slot_ns", &(1u64 << self.slot_shift))
+            .field("slots", &self.counted)
             .field("stripes", &(self.stripe_mask + 1))
             .finish()
     }
@@ -204,14 +229,14 @@ impl LatencyHistogram {
         window: HistogramWindow,
         clock: impl Into<ClockSource>,
     ) -> Result<LatencyHistogram, ConfigError> {
-        let slot_ns = window.validate()?;
-        let slots = window.slots as usize;
+        let (slot_shift, counted, ring) = window.validate()?;
         let stripes = window.stripes();
-        let rings = stripes * slots;
+        let rings = stripes * ring as usize;
         Ok(LatencyHistogram {
             clock: clock.into(),
-            slot_ns,
-            slots: slots as u64,
+            slot_shift,
+            counted,
+            ring: ring as usize,
             stripe_mask: stripes - 1,
             tags: (0..rings).map(|_| Tag(AtomicU64::new(0))).collect(),
             counts: (0..rings * BUCKETS).map(|_| AtomicU32::new(0)).collect(),
@@ -234,9 +259,9 @@ impl LatencyHistogram {
     /// (e.g. the timestamp the breaker already read for the outcome).
     #[inline]
     pub fn record_at(&self, now_ns: u64, latency_ns: u64) {
-        let epoch = now_ns / self.slot_ns;
+        let epoch = now_ns >> self.slot_shift;
         let stripe = thread_index() & self.stripe_mask;
-        let slot = stripe * self.slots as usize + (epoch % self.slots) as usize;
+        let slot = stripe * self.ring + (epoch as usize & (self.ring - 1));
         // Relaxed: the tag only tells which period the slot holds; the
         // counters are statistics and publish nothing else. A writer that
         // races a rotation may see its sample zeroed or counted in the new
@@ -290,7 +315,7 @@ impl LatencyHistogram {
 
     /// The counts of the window as of clock time `now_ns`.
     pub fn snapshot_at(&self, now_ns: u64) -> HistogramSnapshot {
-        let current = now_ns / self.slot_ns + 1;
+        let current = (now_ns >> self.slot_shift) + 1;
         let mut counts = vec![0u64; BUCKETS];
         let mut total = 0;
         for (slot, tag) in self.tags.iter().enumerate() {
@@ -298,10 +323,11 @@ impl LatencyHistogram {
             if t == 0 || t & RESETTING != 0 {
                 continue;
             }
-            // In the window: one of the last `slots` periods (or a little
+            // In the window: one of the last `counted` periods (or a little
             // ahead, written by a thread whose clock read was later).
             let d = current as i128 - t as i128;
-            if d <= -(self.slots as i128) || d >= self.slots as i128 {
+            let k = self.counted as i128;
+            if d <= -k || d >= k {
                 continue;
             }
             let base = slot * BUCKETS;
@@ -398,26 +424,42 @@ mod tests {
     }
 
     #[test]
+    fn window_geometry() {
+        let h = LatencyHistogram::new(Arc::new(ManualClock::new()));
+        assert_eq!((h.slot_shift, h.counted, h.ring), (30, 10, 16));
+        let w = HistogramWindow {
+            duration: Duration::from_millis(100),
+            slots: 3,
+            stripes: 1,
+        };
+        let h = LatencyHistogram::with_window(w, Arc::new(ManualClock::new())).unwrap();
+        // 33.3 ms slots -> 2^25 ns = 33.55 ms; 3 of them cover 100 ms.
+        assert_eq!((h.slot_shift, h.counted, h.ring), (25, 3, 4));
+    }
+
+    #[test]
     fn old_slots_leave_the_window() {
         let clock = Arc::new(ManualClock::new());
         let h = LatencyHistogram::new(clock.clone());
+        let w = 1u64 << 30; // slot width
+        let e0 = clock.now_ns() >> 30;
+        let at = |epoch: u64| (epoch << 30) + w / 2;
         for _ in 0..10 {
-            h.record(Duration::from_millis(100));
+            h.record_at(at(e0), 100_000_000);
         }
-        clock.advance(Duration::from_secs(5));
-        h.record(Duration::from_millis(1));
-        assert_eq!(h.snapshot().count(), 11);
-        clock.advance(Duration::from_secs(5));
-        // The first slot is now exactly a window old.
-        assert_eq!(h.snapshot().count(), 1);
-        // A write to the same slot a window later zeroes it first.
-        clock.advance(Duration::from_secs(5));
-        h.record(Duration::from_millis(2));
-        let s = h.snapshot();
+        h.record_at(at(e0 + 5), 1_000_000);
+        assert_eq!(h.snapshot_at(at(e0 + 5)).count(), 11);
+        assert_eq!(h.snapshot_at(at(e0 + 9)).count(), 11);
+        // The first slot is now exactly a window (10 slots) old.
+        assert_eq!(h.snapshot_at(at(e0 + 10)).count(), 1);
+        // A write to the same ring slot 16 epochs later zeroes it first.
+        h.record_at(at(e0 + 16), 2_000_000);
+        let s = h.snapshot_at(at(e0 + 16));
         assert_eq!(s.count(), 1);
         assert!(s.quantile(1.0).unwrap() < 2_100_000);
-        // A sample stamped a whole window in the past is dropped.
-        h.record_at(clock.now_ns() - 10_000_000_000, 5);
-        assert_eq!(h.snapshot().count(), 1);
+        // A sample stamped a whole ring in the past is dropped.
+        h.record_at(at(e0), 5);
+        assert_eq!(h.snapshot_at(at(e0 + 16)).count(), 1);
+        assert!(clock.now_ns() > 0);
     }
 }

@@ -116,6 +116,7 @@ fn rejections_reach_own_and_parent_listeners_despite_panics() {
     parent.subscribe(move |r: &Rejection| s.lock().unwrap().push(format!("parent {}", r.breaker)));
     assert!(child.is_active(), "a listening parent activates the child");
     child.emit(|| rejection("inventory:get"));
+    flush(); // delivered before the child's own listener exists
     let s = seen.clone();
     child.subscribe(move |r: &Rejection| {
         s.lock()
