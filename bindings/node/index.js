@@ -1,0 +1,759 @@
+'use strict'
+// fusebox for Node: the JS face of the Rust core (native.js loads the addon).
+//
+// Where the time goes, and why the code looks like this:
+// * Admitting a call while Closed is a read of the core's state word, mapped
+//   into an Int32Array (no call into Rust): the core admits a Closed call
+//   without touching anything either, so JS reads the same word it would.
+//   Every other phase (and slow-call detection, which needs the clock) asks
+//   the core, which decides: one call.
+// * Reporting an outcome is one call into Rust, through a function built in
+//   raw Node-API (napi-rs's method glue costs ~10x more).
+// * Nothing on the fast path throws or builds an Error: tryAcquire() returns
+//   null on rejection; errors are built only by call()/fire(), which must
+//   reject with one, or when someone listens to 'reject'.
+
+const { EventEmitter } = require('node:events')
+const os = require('node:os')
+const native = require('./native.js')
+
+// ----- the state word ------------------------------------------------------
+
+const L = native.wordLayout()
+const PHASE_MASK = L.phaseMask
+const GEN_SHIFT = L.generationShift
+const P_CLOSED = L.closed
+const P_DISABLED = L.disabled
+const GEN_HI = 2 ** (32 - GEN_SHIFT)
+// Internalized copies (property keys are), in plain packed arrays: so that
+// `breaker.state === 'open'` is a pointer compare and the lookup is inlined.
+const intern = (str) => Object.keys({ [str]: 0 })[0]
+const STATES = L.states.map(intern)
+const PHASES = L.phases.map(intern)
+// Int32 halves of the little- or big-endian u64.
+const LO = os.endianness() === 'LE' ? 0 : 1
+const HI = 1 - LO
+// If a future core moved the generation out of reach, always ask the core.
+const WORD_READABLE = GEN_SHIFT > 0 && GEN_SHIFT < 32
+
+// Outcome codes of the native `record` (mailbox slot 3).
+const OK = 0
+const FAIL = 1
+const IGNORE = 2
+const RELEASE = 3
+const OUTCOME_CODES = { success: OK, failure: FAIL, ignored: IGNORE }
+
+const REASONS = ['open', 'halfOpenFull', 'forcedOpen']
+
+// The hot natives take no arguments and return nothing: they read and write
+// a mailbox of four f64 slots shared with Rust (see src/hot.rs): [0] token or
+// rejection code, [1] start time, [2] duration (ms, < 0: measure), [3] outcome.
+function report (h, t, s, outcome) {
+  const box = h.box
+  box[0] = t
+  box[1] = s
+  if (outcome === OK) h.success()
+  else if (outcome === FAIL) h.failure()
+  else {
+    box[2] = -1
+    box[3] = outcome
+    h.record()
+  }
+}
+
+function checkDuration (durationMs) {
+  if (typeof durationMs !== 'number') throw argType('durationMs', 'of type number', durationMs)
+  if (!(durationMs >= 0 && durationMs <= 1e12)) throw argRange('durationMs', `The value of "durationMs" is out of range. It must be >= 0 and <= 1e12. Received ${durationMs}`)
+}
+
+function reportTimed (h, t, s, outcome, durationMs) {
+  const box = h.box
+  box[0] = t
+  box[1] = s
+  box[2] = durationMs
+  box[3] = outcome
+  h.record()
+}
+
+// ----- errors ----------------------------------------------------------------
+
+/** Base class of the errors fusebox raises. */
+class FuseboxError extends Error {
+  constructor (message, code) {
+    super(message)
+    this.code = code
+  }
+}
+FuseboxError.prototype.name = 'FuseboxError'
+
+/** A call the breaker did not admit; the function was not run. */
+class CircuitOpenError extends FuseboxError {
+  constructor (breaker, reason, retryAfterMs) {
+    const why = reason === 'halfOpenFull'
+      ? 'is half-open and every probe slot is taken'
+      : reason === 'forcedOpen' ? 'is forced open' : 'is open'
+    const when = retryAfterMs === null ? '' : `; retry after ${retryAfterMs} ms`
+    super(`circuit breaker "${breaker}" ${why}${when}`, 'EFUSEBOXOPEN')
+    this.breaker = breaker
+    this.reason = reason
+    this.retryAfterMs = retryAfterMs
+  }
+}
+CircuitOpenError.prototype.name = 'CircuitOpenError'
+
+/** A fire() whose function did not settle within its timeout (counted as a failure). */
+class CallTimeoutError extends FuseboxError {
+  constructor (breaker, timeoutMs) {
+    super(`circuit breaker "${breaker}": call timed out after ${timeoutMs} ms`, 'EFUSEBOXTIMEOUT')
+    this.breaker = breaker
+    this.timeoutMs = timeoutMs
+    this.retryAfterMs = null
+  }
+}
+CallTimeoutError.prototype.name = 'CallTimeoutError'
+
+/** What a rejection code (see src/hot.rs) says: reason and retry-after. */
+function decodeRejection (code) {
+  const c = -code - 1
+  const retry = Math.floor(c / 4)
+  return { reason: REASONS[c % 4] ?? 'open', retryAfterMs: retry === 0 ? null : (retry - 1) / 1000 }
+}
+
+function typeName (v) {
+  if (v === null) return 'null'
+  if (typeof v === 'object') return `an instance of ${v.constructor?.name ?? 'Object'}`
+  if (typeof v === 'function') return `function ${v.name || '(anonymous)'}`
+  return `type ${typeof v} (${String(v)})`
+}
+
+function argType (name, expected, got, what = 'argument') {
+  const e = new TypeError(`The "${name}" ${what} must be ${expected}. Received ${typeName(got)}`)
+  e.code = 'ERR_INVALID_ARG_TYPE'
+  return e
+}
+
+function optType (name, expected, got) {
+  return argType(name, expected, got, 'option')
+}
+
+function argRange (name, message) {
+  const e = new RangeError(message)
+  e.code = 'ERR_OUT_OF_RANGE'
+  e.option = name
+  return e
+}
+
+function fnType (name, got) {
+  const e = new TypeError(`The "${name}" argument must be of type function. Received ${typeName(got)}`)
+  e.code = 'ERR_INVALID_ARG_TYPE'
+  return e
+}
+
+// ----- clock -------------------------------------------------------------------
+
+const kNative = Symbol('fusebox.native')
+
+/** A clock moved by hand, for tests: breakers on it see time move only on advance(). */
+class ManualClock {
+  constructor () {
+    this[kNative] = new native.NativeManualClock()
+  }
+
+  /** Move time forward by `ms` (≥ 0) milliseconds. Returns the clock. */
+  advance (ms) {
+    if (typeof ms !== 'number') {
+      const e = new TypeError(`The "ms" argument must be of type number. Received ${typeName(ms)}`)
+      e.code = 'ERR_INVALID_ARG_TYPE'
+      throw e
+    }
+    if (!(ms >= 0 && ms <= 1e12)) throw argRange('ms', `The value of "ms" is out of range. It must be >= 0 and <= 1e12. Received ${ms}`)
+    this[kNative].advance(ms)
+    return this
+  }
+
+  /** The clock's time in ms from its origin. */
+  now () {
+    return this[kNative].now()
+  }
+}
+
+// ----- options -------------------------------------------------------------------
+
+const NUMBER_OPTIONS = [
+  'failureRateThreshold', 'minCalls', 'windowMs', 'windowBuckets', 'countWindow',
+  'openTimeoutMs', 'jitter', 'halfOpenMaxCalls', 'successThreshold', 'halfOpenMaxWaitMs',
+  'slowCallMs', 'slowCallRateThreshold'
+]
+const KNOWN_OPTIONS = new Set([
+  ...NUMBER_OPTIONS, 'name', 'consecutiveFailures', 'backoff', 'clock', 'timeoutMs', 'classify'
+])
+
+/** Check the options' types (ranges are the core's business); the native form. */
+function nativeOptions (options, allowClock) {
+  if (options === undefined || options === null) return { native: {}, clock: undefined }
+  if (typeof options !== 'object') throw argType('options', 'of type object', options)
+  for (const key of Object.keys(options)) {
+    if (!KNOWN_OPTIONS.has(key)) {
+      const e = new TypeError(`Unknown option "${key}"`)
+      e.code = 'ERR_INVALID_ARG_VALUE'
+      throw e
+    }
+  }
+  const out = {}
+  for (const key of NUMBER_OPTIONS) {
+    const v = options[key]
+    if (v === undefined) continue
+    if (typeof v !== 'number') throw optType(key, 'of type number', v)
+    out[key] = v
+  }
+  if (options.name !== undefined) {
+    if (typeof options.name !== 'string') throw optType('name', 'of type string', options.name)
+    out.name = options.name
+  }
+  const cf = options.consecutiveFailures
+  if (cf === null) out.consecutiveFailuresOff = true
+  else if (cf !== undefined) {
+    if (typeof cf !== 'number') throw optType('consecutiveFailures', 'of type number or null', cf)
+    out.consecutiveFailures = cf
+  }
+  const bo = options.backoff
+  if (bo !== undefined && bo !== null) {
+    if (typeof bo !== 'object') throw optType('backoff', 'of type object', bo)
+    if (typeof bo.multiplier !== 'number') throw optType('backoff.multiplier', 'of type number', bo.multiplier)
+    if (typeof bo.maxMs !== 'number') throw optType('backoff.maxMs', 'of type number', bo.maxMs)
+    out.backoffMultiplier = bo.multiplier
+    out.backoffMaxMs = bo.maxMs
+  }
+  let clock
+  if (options.clock !== undefined) {
+    if (!(options.clock instanceof ManualClock)) throw optType('clock', 'an instance of ManualClock', options.clock)
+    if (!allowClock) throw optType('clock', 'absent for a shared breaker (the registry runs on the system clock)', options.clock)
+    clock = options.clock[kNative]
+  }
+  return { native: out, clock }
+}
+
+function wrapperOptions (options) {
+  let timeoutMs = 0
+  let classify = defaultClassify
+  if (options !== undefined && options !== null) {
+    if (options.timeoutMs !== undefined) {
+      const t = options.timeoutMs
+      if (typeof t !== 'number') throw optType('timeoutMs', 'of type number', t)
+      if (!(t > 0 && t <= 2147483647)) throw argRange('timeoutMs', `invalid option timeoutMs: ${t} (expected a duration in (0, 2147483647] ms)`)
+      timeoutMs = t
+    }
+    if (options.classify !== undefined) {
+      if (typeof options.classify !== 'function') throw optType('classify', 'of type function', options.classify)
+      classify = options.classify
+    }
+  }
+  return { timeoutMs, classify }
+}
+
+function throwProblem (p) {
+  throw argRange(p.option, p.message)
+}
+
+/**
+ * The default: an error carrying an HTTP 4xx `status` or `statusCode` says
+ * nothing about the dependency's health and is ignored; anything else
+ * (connection errors, timeouts, 5xx) is a failure.
+ */
+function defaultClassify (error) {
+  const s = error != null ? (error.status ?? error.statusCode) : undefined
+  return typeof s === 'number' && s >= 400 && s < 500 ? 'ignored' : 'failure'
+}
+
+// ----- permits ---------------------------------------------------------------------
+
+/**
+ * The right to make one call. Report how it ended with success(), failure()
+ * or ignore(); release() gives it back unreported (a half-open probe slot
+ * is freed). Only the first report counts.
+ */
+class Permit {
+  #h
+  #token
+  #start
+
+  constructor (h, token, start) {
+    this.#h = h
+    this.#token = token
+    this.#start = start
+  }
+
+  /** Whether this call is a half-open probe. */
+  get probe () {
+    return this.#token % 2 === 1
+  }
+
+  /** Whether the permit still waits for its outcome. */
+  get pending () {
+    return this.#token >= 0
+  }
+
+  /**
+   * The call succeeded. `durationMs`: how long it took (else measured on
+   * the breaker's clock, when slow-call detection is on). Returns whether
+   * this was the permit's first report.
+   */
+  success (durationMs) {
+    const t = this.#token
+    if (t < 0) return false
+    if (durationMs === undefined) {
+      this.#token = -1
+      report(this.#h, t, this.#start, OK)
+    } else {
+      checkDuration(durationMs)
+      this.#token = -1
+      reportTimed(this.#h, t, this.#start, OK, durationMs)
+    }
+    return true
+  }
+
+  /** The call failed (`durationMs`: as for success()). */
+  failure (durationMs) {
+    const t = this.#token
+    if (t < 0) return false
+    if (durationMs === undefined) {
+      this.#token = -1
+      report(this.#h, t, this.#start, FAIL)
+    } else {
+      checkDuration(durationMs)
+      this.#token = -1
+      reportTimed(this.#h, t, this.#start, FAIL, durationMs)
+    }
+    return true
+  }
+
+  /** The call ended in a way that says nothing about the dependency (e.g. a 404). */
+  ignore () {
+    const t = this.#token
+    if (t < 0) return false
+    this.#token = -1
+    report(this.#h, t, this.#start, IGNORE)
+    return true
+  }
+
+  /** Give the permit back without an outcome (a half-open probe slot is freed). */
+  release () {
+    const t = this.#token
+    if (t < 0) return false
+    this.#token = -1
+    report(this.#h, t, this.#start, RELEASE)
+    return true
+  }
+}
+
+// ----- the breaker -------------------------------------------------------------------
+
+const TRANSITION_EVENTS = ['open', 'halfOpen', 'close', 'stateChange']
+const EVENT_OF_STATE = { closed: 'close', open: 'open', halfOpen: 'halfOpen' }
+const kFromNative = Symbol('fusebox.fromNative')
+
+/**
+ * A circuit breaker. Events: 'open', 'halfOpen', 'close' and 'stateChange'
+ * (transitions, delivered asynchronously on this thread's event loop: the
+ * core raises them on its event thread), 'reject' (synchronously, with the
+ * CircuitOpenError, each time a call is not admitted).
+ */
+class CircuitBreaker extends EventEmitter {
+  #native
+  #word
+  #word2
+  #box
+  #h
+  #acquire
+  #readWord
+  #slow
+  #last = 0
+  #onReject = false
+  #listening = false
+  #timeoutMs
+  #classify
+  #name
+  #options
+
+  constructor (options, handle) {
+    super()
+    let n
+    if (options === kFromNative) {
+      n = handle.native
+      options = handle.options
+    } else {
+      const { native: o, clock } = nativeOptions(options, true)
+      n = native.createBreaker(o, clock)
+      if (!(n instanceof native.NativeBreaker)) throwProblem(n)
+    }
+    const { timeoutMs, classify } = wrapperOptions(options)
+    this.#timeoutMs = timeoutMs
+    this.#classify = classify
+    this.#native = n
+    this.#name = n.name
+    const hot = n.hot()
+    this.#acquire = hot.acquire
+    // Two views of the word: the second read of the high half goes through
+    // the other, so no compiler can fold it into the first.
+    this.#word = new Int32Array(hot.word)
+    this.#word2 = new Int32Array(hot.word)
+    this.#box = new Float64Array(hot.mailbox)
+    this.#h = { box: this.#box, success: hot.success, failure: hot.failure, record: hot.record }
+    this.#slow = hot.slow
+    this.#readWord = WORD_READABLE && !hot.slow
+    this.on('newListener', this.#added)
+    this.on('removeListener', this.#removed)
+  }
+
+  /**
+   * The breaker called `name` in the process-wide registry, shared by every
+   * worker thread of the process; created with `options` on first use (an
+   * existing breaker keeps its own). `timeoutMs` and `classify` belong to
+   * the returned object. Runs on the system clock.
+   */
+  static shared (name, options) {
+    if (typeof name !== 'string') throw argType('name', 'of type string', name)
+    if (options !== undefined && options !== null && options.name !== undefined && options.name !== name) {
+      throw argRange('name', `invalid option name: ${JSON.stringify(options.name)} (expected ${JSON.stringify(name)}, the shared name)`)
+    }
+    const { native: o } = nativeOptions(options, false)
+    const bare = options === undefined || options === null ||
+      Object.keys(o).length === 0
+    const n = native.registryGetOrCreate(name, bare ? undefined : o)
+    if (!(n instanceof native.NativeBreaker)) throwProblem(n)
+    return new CircuitBreaker(kFromNative, { native: n, options })
+  }
+
+  // ----- the fast path --------------------------------------------------------
+
+  /** A permit token (≥ 0) or a rejection code (< 0). */
+  #admit () {
+    if (this.#readWord) {
+      // Plain loads: each is one aligned 32-bit load of the word the core
+      // updates with CAS. The generation is hi:lo; a transition between the
+      // loads that carried into the high half shows as a change of `hi`
+      // (then ask the core).
+      const hi = this.#word[HI]
+      const lo = this.#word[LO]
+      const phase = lo & PHASE_MASK
+      if ((phase === P_CLOSED || phase === P_DISABLED) && this.#word2[HI] === hi) {
+        return (hi * GEN_HI + (lo >>> GEN_SHIFT)) * 2
+      }
+    }
+    this.#acquire()
+    return this.#box[0]
+  }
+
+  /**
+   * A permit, or null when the breaker rejects the call (see lastRejection).
+   * Never throws, never builds an Error (unless a 'reject' listener wants one).
+   */
+  tryAcquire () {
+    const t = this.#admit()
+    if (t >= 0) return new Permit(this.#h, t, this.#slow ? this.#box[1] : 0)
+    this.#last = t
+    if (this.#onReject) this.emit('reject', this.#error(t))
+    return null
+  }
+
+  /** Why the last tryAcquire() / call() / fire() of this object was rejected. */
+  get lastRejection () {
+    return this.#last === 0 ? null : decodeRejection(this.#last)
+  }
+
+  #error (code) {
+    const { reason, retryAfterMs } = decodeRejection(code)
+    return new CircuitOpenError(this.#name, reason, retryAfterMs)
+  }
+
+  #rejected (code) {
+    this.#last = code
+    const e = this.#error(code)
+    if (this.#onReject) this.emit('reject', e)
+    return e
+  }
+
+  #outcome (error) {
+    let o
+    try {
+      o = this.#classify(error)
+    } catch {
+      return FAIL
+    }
+    return OUTCOME_CODES[o] ?? FAIL
+  }
+
+  // ----- calls --------------------------------------------------------------------
+
+  /**
+   * Run a synchronous `fn(...args)` through the breaker: its return is a
+   * success, its throw a failure (as `classify` says), rethrown. Throws
+   * CircuitOpenError without running `fn` when rejected.
+   */
+  call (fn, ...args) {
+    if (typeof fn !== 'function') throw fnType('fn', fn)
+    const t = this.#admit()
+    if (t < 0) throw this.#rejected(t)
+    const s = this.#slow ? this.#box[1] : 0
+    let v
+    try {
+      v = fn(...args)
+    } catch (e) {
+      report(this.#h, t, s, this.#outcome(e))
+      throw e
+    }
+    report(this.#h, t, s, OK)
+    return v
+  }
+
+  /**
+   * Run `fn(...args)` (async or not) through the breaker and await it: a
+   * fulfilment is a success, a rejection a failure (as `classify` says),
+   * passed on. Rejects with CircuitOpenError without running `fn` when
+   * rejected, and with CallTimeoutError (a failure) if the breaker has a
+   * `timeoutMs` and `fn` takes longer. No timer is set without a timeout.
+   */
+  async fire (fn, ...args) {
+    if (typeof fn !== 'function') throw fnType('fn', fn)
+    const t = this.#admit()
+    if (t < 0) throw this.#rejected(t)
+    const s = this.#slow ? this.#box[1] : 0
+    if (this.#timeoutMs !== 0) return this.#timed(t, s, this.#timeoutMs, fn, args)
+    let v
+    try {
+      v = await fn(...args)
+    } catch (e) {
+      report(this.#h, t, s, this.#outcome(e))
+      throw e
+    }
+    report(this.#h, t, s, OK)
+    return v
+  }
+
+  /** fire() with a timeout of its own for this call (`timeoutMs` > 0). */
+  async fireWithTimeout (timeoutMs, fn, ...args) {
+    if (typeof timeoutMs !== 'number') throw argType('timeoutMs', 'of type number', timeoutMs)
+    if (!(timeoutMs > 0 && timeoutMs <= 2147483647)) throw argRange('timeoutMs', `The value of "timeoutMs" is out of range. It must be > 0 and <= 2147483647. Received ${timeoutMs}`)
+    if (typeof fn !== 'function') throw fnType('fn', fn)
+    const t = this.#admit()
+    if (t < 0) throw this.#rejected(t)
+    const s = this.#slow ? this.#box[1] : 0
+    return this.#timed(t, s, timeoutMs, fn, args)
+  }
+
+  #timed (t, s, ms, fn, args) {
+    return new Promise((resolve, reject) => {
+      let settled = false
+      const timer = setTimeout(() => {
+        if (settled) return
+        settled = true
+        report(this.#h, t, s, FAIL)
+        reject(new CallTimeoutError(this.#name, ms))
+      }, ms)
+      let p
+      try {
+        p = fn(...args)
+      } catch (e) {
+        settled = true
+        clearTimeout(timer)
+        report(this.#h, t, s, this.#outcome(e))
+        reject(e)
+        return
+      }
+      Promise.resolve(p).then((v) => {
+        if (settled) return
+        settled = true
+        clearTimeout(timer)
+        report(this.#h, t, s, OK)
+        resolve(v)
+      }, (e) => {
+        if (settled) return
+        settled = true
+        clearTimeout(timer)
+        report(this.#h, t, s, this.#outcome(e))
+        reject(e)
+      })
+    })
+  }
+
+  /** `fn` wrapped: `(...args) => this.fire(fn, ...args)`. */
+  wrap (fn) {
+    if (typeof fn !== 'function') throw fnType('fn', fn)
+    const wrapped = (...args) => this.fire(fn, ...args)
+    Object.defineProperty(wrapped, 'name', { value: fn.name })
+    return wrapped
+  }
+
+  // ----- reading and manual control ------------------------------------------------
+
+  /** The breaker's name. */
+  get name () {
+    return this.#name
+  }
+
+  /** 'closed', 'open' or 'halfOpen'. */
+  get state () {
+    return STATES[this.#word[LO] & PHASE_MASK]
+  }
+
+  /** The state, or 'forcedOpen' / 'disabled' under manual control. */
+  get phase () {
+    return PHASES[this.#word[LO] & PHASE_MASK]
+  }
+
+  /** The options in force, defaults filled in. */
+  get options () {
+    if (this.#options === undefined) {
+      const o = this.#native.options()
+      this.#options = Object.freeze({
+        name: o.name,
+        failureRateThreshold: o.failureRateThreshold,
+        consecutiveFailures: o.consecutiveFailures ?? null,
+        minCalls: o.minCalls,
+        ...(o.countWindow === undefined || o.countWindow === null
+          ? { windowMs: o.windowMs, windowBuckets: o.windowBuckets }
+          : { countWindow: o.countWindow }),
+        openTimeoutMs: o.openTimeoutMs,
+        backoff: o.backoffMultiplier === undefined || o.backoffMultiplier === null
+          ? null
+          : Object.freeze({ multiplier: o.backoffMultiplier, maxMs: o.backoffMaxMs }),
+        jitter: o.jitter,
+        halfOpenMaxCalls: o.halfOpenMaxCalls,
+        successThreshold: o.successThreshold,
+        halfOpenMaxWaitMs: o.halfOpenMaxWaitMs,
+        slowCallMs: o.slowCallMs ?? null,
+        slowCallRateThreshold: o.slowCallRateThreshold,
+        timeoutMs: this.#timeoutMs === 0 ? null : this.#timeoutMs
+      })
+    }
+    return this.#options
+  }
+
+  /** A snapshot of the counters (totals never go back). */
+  get stats () {
+    const m = this.#native.stats()
+    return {
+      name: m.name,
+      state: m.state,
+      phase: m.phase,
+      generation: m.generation,
+      successes: m.successes,
+      failures: m.failures,
+      ignored: m.ignored,
+      slow: m.slow,
+      rejected: m.rejected,
+      stateChanges: m.stateChanges,
+      calls: m.calls,
+      failureRate: m.failureRate,
+      slowRate: m.slowRate,
+      window: { calls: m.windowCalls, failures: m.windowFailures, slow: m.windowSlow }
+    }
+  }
+
+  /** Open until reset(). */
+  forceOpen () {
+    this.#native.forceOpen()
+  }
+
+  /** Admit every call and never trip, until reset(). */
+  disable () {
+    this.#native.disable()
+  }
+
+  /** Back to Closed with an empty window. */
+  reset () {
+    this.#native.reset()
+  }
+
+  /** Whether `other` is a handle on the same breaker (e.g. the same shared name). */
+  isSameBreaker (other) {
+    return other instanceof CircuitBreaker && this.#native.sameAs(other.#native)
+  }
+
+  // ----- events -------------------------------------------------------------------
+
+  #added = (event) => {
+    if (event === 'reject') this.#onReject = true
+    else if (TRANSITION_EVENTS.includes(event) && !this.#listening) {
+      this.#listening = true
+      // A weak link: a breaker nobody holds can be collected while listened
+      // to; collecting it drops the native listener too.
+      const self = new WeakRef(this)
+      this.#native.listen((ev) => self.deref()?.#transition(ev))
+    }
+  }
+
+  #removed = () => {
+    this.#sync()
+  }
+
+  #sync () {
+    this.#onReject = this.listenerCount('reject') > 0
+    const want = TRANSITION_EVENTS.some((e) => this.listenerCount(e) > 0)
+    if (!want && this.#listening) {
+      this.#listening = false
+      this.#native.unlisten()
+    }
+  }
+
+  removeAllListeners (event) {
+    super.removeAllListeners(event)
+    if (this.listenerCount('newListener') === 0 || !this.listeners('newListener').includes(this.#added)) {
+      this.on('newListener', this.#added)
+    }
+    if (!this.listeners('removeListener').includes(this.#removed)) {
+      this.on('removeListener', this.#removed)
+    }
+    this.#sync()
+    return this
+  }
+
+  #transition (ev) {
+    const e = { name: ev.name, from: ev.from, to: ev.to, state: ev.state, generation: ev.generation }
+    this.emit('stateChange', e)
+    this.emit(EVENT_OF_STATE[ev.state], e)
+  }
+}
+
+/** The process-wide registry of named breakers (shared by worker threads). */
+const registry = Object.freeze({
+  /** The breaker called `name`, created with `options` on first use. */
+  get: CircuitBreaker.shared,
+  /** The breaker called `name`, or undefined when there is none. */
+  find (name) {
+    if (typeof name !== 'string') throw argType('name', 'of type string', name)
+    const n = native.registryGet(name)
+    return n === null || n === undefined ? undefined : new CircuitBreaker(kFromNative, { native: n, options: undefined })
+  },
+  /** Forget `name` (handles keep a working breaker). Whether it was there. */
+  remove (name) {
+    if (typeof name !== 'string') throw argType('name', 'of type string', name)
+    return native.registryRemove(name)
+  },
+  /** The names, sorted. */
+  names () {
+    return native.registryNames()
+  }
+})
+
+/**
+ * Wait (blocking, up to `timeoutMs`) until every transition raised so far
+ * has been queued to its listeners' threads. For tests and shutdown.
+ */
+function flushEvents (timeoutMs = 1000) {
+  return native.flushEvents(timeoutMs)
+}
+
+module.exports = {
+  CircuitBreaker,
+  Permit,
+  ManualClock,
+  FuseboxError,
+  CircuitOpenError,
+  CallTimeoutError,
+  registry,
+  flushEvents,
+  defaultClassify,
+  STATES: Object.freeze(['closed', 'open', 'halfOpen']),
+  version: require('./package.json').version
+}

@@ -1,0 +1,607 @@
+//! Node.js bindings for fusebox, a lock-free circuit breaker.
+//!
+//! This crate converts types and errors; every decision is the core's. It is
+//! used through the JS layer in `index.js`, which gives it a Node shape
+//! (EventEmitter, promises, Error subclasses with a `code`). The hot path is
+//! in [`hot`] (raw Node-API); everything else uses napi-rs's glue.
+
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+mod hot;
+mod layout;
+
+use fusebox::{Backoff, Breaker, ClockSource, Config, ConfigError, Registry, RegistryError, Transition, WindowConfig};
+use napi::bindgen_prelude::{ClassInstance, Either, Object};
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::{Env, Status};
+use napi_derive::napi;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use layout::{word_layout, WordLayout};
+
+// ----- options -----------------------------------------------------------
+
+/// Breaker options as the JS layer passes them: types already checked
+/// (numbers are numbers), ranges not.
+#[napi(object)]
+#[derive(Default)]
+pub struct NativeOptions {
+    /// The breaker's name.
+    pub name: Option<String>,
+    /// Failure ratio in (0, 1] that trips.
+    pub failure_rate_threshold: Option<f64>,
+    /// Failures in a row that trip.
+    pub consecutive_failures: Option<f64>,
+    /// `consecutiveFailures: null` turns that detector off.
+    pub consecutive_failures_off: Option<bool>,
+    /// Calls needed before the rate is judged.
+    pub min_calls: Option<f64>,
+    /// Time-window length in ms.
+    pub window_ms: Option<f64>,
+    /// Time-window buckets.
+    pub window_buckets: Option<f64>,
+    /// A count window of the last N calls instead of a time window.
+    pub count_window: Option<f64>,
+    /// How long Open lasts, ms.
+    pub open_timeout_ms: Option<f64>,
+    /// Back-off multiplier of the open timeout.
+    pub backoff_multiplier: Option<f64>,
+    /// Cap of the backed-off open timeout, ms.
+    pub backoff_max_ms: Option<f64>,
+    /// Random extra open time, as a fraction of the open timeout.
+    pub jitter: Option<f64>,
+    /// Probes admitted in Half-Open.
+    pub half_open_max_calls: Option<f64>,
+    /// Probe successes that close.
+    pub success_threshold: Option<f64>,
+    /// Longest wait for probes in Half-Open, ms.
+    pub half_open_max_wait_ms: Option<f64>,
+    /// Duration above which a call is slow, ms.
+    pub slow_call_ms: Option<f64>,
+    /// Slow-call ratio that trips.
+    pub slow_call_rate_threshold: Option<f64>,
+}
+
+/// A bad option: the JS layer throws it as a `RangeError` naming the option.
+#[napi(object)]
+pub struct OptionProblem {
+    /// The option's name, as the user wrote it (`minCalls`).
+    pub option: String,
+    /// The whole message.
+    pub message: String,
+}
+
+/// Node's name of a core config field.
+fn option_name(field: &str) -> &'static str {
+    match field {
+        "failure_rate_threshold" => "failureRateThreshold",
+        "consecutive_failures" => "consecutiveFailures",
+        "min_calls" => "minCalls",
+        "window" => "windowMs",
+        "window.buckets" => "windowBuckets",
+        "window.size" => "countWindow",
+        "open_timeout" => "openTimeoutMs",
+        "backoff.multiplier" => "backoff.multiplier",
+        "backoff.max" => "backoff.maxMs",
+        "jitter" => "jitter",
+        "half_open_max_calls" => "halfOpenMaxCalls",
+        "success_threshold" => "successThreshold",
+        "half_open_max_wait" => "halfOpenMaxWaitMs",
+        "slow_call_duration" => "slowCallMs",
+        "slow_call_rate_threshold" => "slowCallRateThreshold",
+        _ => "options",
+    }
+}
+
+fn js_number(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "Infinity" } else { "-Infinity" }.into()
+    } else {
+        format!("{v}")
+    }
+}
+
+impl NativeOptions {
+    /// The value the user gave for a core field, to quote it back.
+    fn given(&self, field: &str) -> Option<f64> {
+        match field {
+            "failure_rate_threshold" => self.failure_rate_threshold,
+            "consecutive_failures" => self.consecutive_failures,
+            "min_calls" => self.min_calls,
+            "window" => self.window_ms,
+            "window.buckets" => self.window_buckets,
+            "window.size" => self.count_window,
+            "open_timeout" => self.open_timeout_ms,
+            "backoff.multiplier" => self.backoff_multiplier,
+            "backoff.max" => self.backoff_max_ms,
+            "jitter" => self.jitter,
+            "half_open_max_calls" => self.half_open_max_calls,
+            "success_threshold" => self.success_threshold,
+            "half_open_max_wait" => self.half_open_max_wait_ms,
+            "slow_call_duration" => self.slow_call_ms,
+            "slow_call_rate_threshold" => self.slow_call_rate_threshold,
+            _ => None,
+        }
+    }
+
+    fn problem(&self, e: &ConfigError) -> OptionProblem {
+        let option = option_name(e.field);
+        let value = self.given(e.field).map_or_else(|| e.value.clone(), js_number);
+        OptionProblem {
+            option: option.into(),
+            message: format!("invalid option {option}: {value} (expected {})", e.expected),
+        }
+    }
+
+    /// The core config these options describe.
+    fn to_config(&self) -> Result<Config, OptionProblem> {
+        let range = |option: &str, v: f64, expected: &str| OptionProblem {
+            option: option.into(),
+            message: format!("invalid option {option}: {} (expected {expected})", js_number(v)),
+        };
+        let int = |option: &str, v: Option<f64>| -> Result<Option<u32>, OptionProblem> {
+            match v {
+                None => Ok(None),
+                Some(v) if v.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&v) => {
+                    Ok(Some(v as u32))
+                }
+                Some(v) => Err(range(option, v, "an integer")),
+            }
+        };
+        let ms = |field: &'static str, v: f64| -> Result<Duration, OptionProblem> {
+            fusebox::config::secs_to_duration(field, v / 1000.0).map_err(|e| self.problem(&e))
+        };
+        let mut c = Config::default();
+        if let Some(v) = self.failure_rate_threshold {
+            c.failure_rate_threshold = v;
+        }
+        if self.consecutive_failures_off == Some(true) {
+            c.consecutive_failures = None;
+        } else if let Some(v) = int("consecutiveFailures", self.consecutive_failures)? {
+            c.consecutive_failures = Some(v);
+        }
+        if let Some(v) = int("minCalls", self.min_calls)? {
+            c.min_calls = v;
+        }
+        let buckets = int("windowBuckets", self.window_buckets)?;
+        if let Some(size) = int("countWindow", self.count_window)? {
+            if self.window_ms.is_some() || buckets.is_some() {
+                return Err(OptionProblem {
+                    option: "countWindow".into(),
+                    message: "invalid option countWindow: a count window has no windowMs or windowBuckets".into(),
+                });
+            }
+            c.window = WindowConfig::Count { size };
+        } else if self.window_ms.is_some() || buckets.is_some() {
+            let (duration, default_buckets) = match c.window {
+                WindowConfig::Time { duration, buckets } => (duration, buckets),
+                WindowConfig::Count { .. } => (Duration::from_secs(10), 10),
+            };
+            c.window = WindowConfig::Time {
+                duration: match self.window_ms {
+                    Some(v) => ms("window", v)?,
+                    None => duration,
+                },
+                buckets: buckets.unwrap_or(default_buckets),
+            };
+        }
+        if let Some(v) = self.open_timeout_ms {
+            c.open_timeout = ms("open_timeout", v)?;
+        }
+        match (self.backoff_multiplier, self.backoff_max_ms) {
+            (None, None) => {}
+            (Some(multiplier), Some(max)) => {
+                c.backoff = Some(Backoff {
+                    multiplier,
+                    max: ms("backoff.max", max)?,
+                })
+            }
+            (None, Some(_)) => {
+                return Err(OptionProblem {
+                    option: "backoff.multiplier".into(),
+                    message: "invalid option backoff.multiplier: missing".into(),
+                })
+            }
+            (Some(_), None) => {
+                return Err(OptionProblem {
+                    option: "backoff.maxMs".into(),
+                    message: "invalid option backoff.maxMs: missing".into(),
+                })
+            }
+        }
+        if let Some(v) = self.jitter {
+            c.jitter = v;
+        }
+        if let Some(v) = int("halfOpenMaxCalls", self.half_open_max_calls)? {
+            c.half_open_max_calls = v;
+        }
+        if let Some(v) = int("successThreshold", self.success_threshold)? {
+            c.success_threshold = v;
+        }
+        if let Some(v) = self.half_open_max_wait_ms {
+            c.half_open_max_wait = ms("half_open_max_wait", v)?;
+        }
+        if let Some(v) = self.slow_call_ms {
+            c.slow_call_duration = Some(ms("slow_call_duration", v)?);
+        }
+        if let Some(v) = self.slow_call_rate_threshold {
+            c.slow_call_rate_threshold = v;
+        }
+        c.validate().map_err(|e| self.problem(&e))?;
+        Ok(c)
+    }
+}
+
+/// A config as Node options (what `breaker.options` shows).
+#[napi(object)]
+pub struct ResolvedOptions {
+    pub name: String,
+    pub failure_rate_threshold: f64,
+    /// `null` when off.
+    pub consecutive_failures: Option<u32>,
+    pub min_calls: u32,
+    /// Time window length (absent for a count window).
+    pub window_ms: Option<f64>,
+    pub window_buckets: Option<u32>,
+    /// Count window size (absent for a time window).
+    pub count_window: Option<u32>,
+    pub open_timeout_ms: f64,
+    pub backoff_multiplier: Option<f64>,
+    pub backoff_max_ms: Option<f64>,
+    pub jitter: f64,
+    pub half_open_max_calls: u32,
+    pub success_threshold: u32,
+    pub half_open_max_wait_ms: f64,
+    /// `null` when slow-call detection is off.
+    pub slow_call_ms: Option<f64>,
+    pub slow_call_rate_threshold: f64,
+}
+
+fn ms_of(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn resolved(name: &str, c: &Config) -> ResolvedOptions {
+    let (window_ms, window_buckets, count_window) = match c.window {
+        WindowConfig::Time { duration, buckets } => (Some(ms_of(duration)), Some(buckets), None),
+        WindowConfig::Count { size } => (None, None, Some(size)),
+    };
+    ResolvedOptions {
+        name: name.into(),
+        failure_rate_threshold: c.failure_rate_threshold,
+        consecutive_failures: c.consecutive_failures,
+        min_calls: c.min_calls,
+        window_ms,
+        window_buckets,
+        count_window,
+        open_timeout_ms: ms_of(c.open_timeout),
+        backoff_multiplier: c.backoff.map(|b| b.multiplier),
+        backoff_max_ms: c.backoff.map(|b| ms_of(b.max)),
+        jitter: c.jitter,
+        half_open_max_calls: c.half_open_max_calls,
+        success_threshold: c.success_threshold,
+        half_open_max_wait_ms: ms_of(c.half_open_max_wait),
+        slow_call_ms: c.slow_call_duration.map(ms_of),
+        slow_call_rate_threshold: c.slow_call_rate_threshold,
+    }
+}
+
+// ----- clock ---------------------------------------------------------------
+
+/// A clock moved by hand, for tests: breakers on it see time move only when
+/// `advance` is called.
+#[napi]
+pub struct NativeManualClock {
+    inner: Arc<fusebox::ManualClock>,
+}
+
+#[napi]
+impl NativeManualClock {
+    #[napi(constructor)]
+    pub fn new() -> Self {
+        NativeManualClock {
+            inner: Arc::new(fusebox::ManualClock::new()),
+        }
+    }
+
+    /// Move time forward by `ms` milliseconds (the JS layer checks the range).
+    #[napi]
+    pub fn advance(&self, ms: f64) {
+        if ms.is_finite() && ms > 0.0 {
+            self.inner.advance_ns((ms * 1e6).round() as u64);
+        }
+    }
+
+    /// The clock's time, in ms from its origin.
+    #[napi]
+    pub fn now(&self) -> f64 {
+        use fusebox::Clock;
+        self.inner.now_ns() as f64 / 1e6
+    }
+}
+
+impl Default for NativeManualClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+// ----- the breaker -----------------------------------------------------------
+
+/// A transition, as delivered to JS listeners.
+#[napi(object)]
+pub struct TransitionEvent {
+    pub name: String,
+    /// Phase before (`closed`, `open`, `halfOpen`, `forcedOpen`, `disabled`).
+    pub from: String,
+    /// Phase after.
+    pub to: String,
+    /// State after (`closed`, `open`, `halfOpen`).
+    pub state: String,
+    pub generation: f64,
+}
+
+impl From<&Transition> for TransitionEvent {
+    fn from(t: &Transition) -> Self {
+        TransitionEvent {
+            name: t.breaker.to_string(),
+            from: layout::phase_name(t.from).into(),
+            to: layout::phase_name(t.to).into(),
+            state: layout::state_name(t.to.state()).into(),
+            generation: t.generation as f64,
+        }
+    }
+}
+
+/// The listener a JS wrapper installs: called on the JS thread, never keeps
+/// the process alive (weak), never blocks the core's event thread.
+type EventFn = ThreadsafeFunction<TransitionEvent, (), TransitionEvent, Status, false, true>;
+
+/// Counters at one moment.
+#[napi(object)]
+pub struct NativeStats {
+    pub name: String,
+    pub state: String,
+    pub phase: String,
+    pub generation: f64,
+    pub successes: f64,
+    pub failures: f64,
+    pub ignored: f64,
+    pub slow: f64,
+    pub rejected: f64,
+    pub state_changes: f64,
+    pub calls: f64,
+    pub failure_rate: f64,
+    pub slow_rate: f64,
+    pub window_calls: f64,
+    pub window_failures: f64,
+    pub window_slow: f64,
+}
+
+/// One JS wrapper's handle on a core breaker (several wrappers, in several
+/// worker threads, may share one breaker through the registry).
+#[napi]
+pub struct NativeBreaker {
+    inner: Arc<Breaker>,
+    /// Where the core's listener sends transitions; `None` while nobody
+    /// listens. The core keeps listeners for the breaker's life, so one is
+    /// installed per wrapper, at most, and this slot turns it on and off.
+    events: Arc<Mutex<Option<EventFn>>>,
+    listening: bool,
+}
+
+impl NativeBreaker {
+    fn wrap(inner: Arc<Breaker>) -> Self {
+        NativeBreaker {
+            inner,
+            events: Arc::new(Mutex::new(None)),
+            listening: false,
+        }
+    }
+}
+
+impl Drop for NativeBreaker {
+    fn drop(&mut self) {
+        if let Ok(mut slot) = self.events.lock() {
+            slot.take();
+        }
+    }
+}
+
+#[napi]
+impl NativeBreaker {
+    /// The breaker's name.
+    #[napi(getter)]
+    pub fn name(&self) -> String {
+        self.inner.name().into()
+    }
+
+    /// The options in force (defaults filled in).
+    #[napi]
+    pub fn options(&self) -> ResolvedOptions {
+        resolved(self.inner.name(), self.inner.config())
+    }
+
+    /// The hot-path functions and the state word (see `hot.rs`).
+    #[napi(
+        ts_return_type = "{ acquire(): void; success(): void; failure(): void; record(): void; word: ArrayBuffer; mailbox: ArrayBuffer; slow: boolean }"
+    )]
+    pub fn hot<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
+        hot::bind(env, &self.inner)
+    }
+
+    /// The state (`closed`, `open`, `halfOpen`).
+    #[napi(getter)]
+    pub fn state(&self) -> String {
+        layout::state_name(self.inner.state()).into()
+    }
+
+    /// The phase (the state, or `forcedOpen` / `disabled`).
+    #[napi(getter)]
+    pub fn phase(&self) -> String {
+        layout::phase_name(self.inner.phase()).into()
+    }
+
+    /// A snapshot of the counters.
+    #[napi]
+    pub fn stats(&self) -> NativeStats {
+        let m = self.inner.metrics();
+        NativeStats {
+            state: layout::state_name(m.state).into(),
+            phase: layout::phase_name(m.phase).into(),
+            generation: m.generation as f64,
+            successes: m.successes as f64,
+            failures: m.failures as f64,
+            ignored: m.ignored as f64,
+            slow: m.slow as f64,
+            rejected: m.rejected as f64,
+            state_changes: m.state_changes as f64,
+            calls: m.calls() as f64,
+            failure_rate: m.failure_rate,
+            slow_rate: m.slow_rate,
+            window_calls: m.window.calls as f64,
+            window_failures: m.window.failures as f64,
+            window_slow: m.window.slow as f64,
+            name: m.name,
+        }
+    }
+
+    /// Open until `reset()`.
+    #[napi]
+    pub fn force_open(&self) {
+        self.inner.force_open();
+    }
+
+    /// Admit everything and never trip, until `reset()`.
+    #[napi]
+    pub fn disable(&self) {
+        self.inner.disable();
+    }
+
+    /// Back to Closed with an empty window.
+    #[napi]
+    pub fn reset(&self) {
+        self.inner.reset();
+    }
+
+    /// Deliver transitions to `callback` (on this thread's event loop).
+    #[napi(ts_args_type = "callback: (event: TransitionEvent) => void")]
+    pub fn listen(&mut self, callback: EventFn) {
+        if let Ok(mut slot) = self.events.lock() {
+            *slot = Some(callback);
+        }
+        if !self.listening {
+            self.listening = true;
+            let events = self.events.clone();
+            self.inner.on_state_change(move |t| {
+                if let Ok(slot) = events.lock() {
+                    if let Some(f) = slot.as_ref() {
+                        f.call(TransitionEvent::from(t), ThreadsafeFunctionCallMode::NonBlocking);
+                    }
+                }
+            });
+        }
+    }
+
+    /// Stop delivering transitions.
+    #[napi]
+    pub fn unlisten(&self) {
+        if let Ok(mut slot) = self.events.lock() {
+            slot.take();
+        }
+    }
+
+    /// Whether two handles are the same breaker.
+    #[napi]
+    pub fn same_as(&self, other: &NativeBreaker) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+/// A breaker of its own, or the options' problem.
+#[napi]
+pub fn create_breaker(
+    options: NativeOptions,
+    clock: Option<ClassInstance<NativeManualClock>>,
+) -> Either<NativeBreaker, OptionProblem> {
+    let config = match options.to_config() {
+        Ok(c) => c,
+        Err(p) => return Either::B(p),
+    };
+    let clock = match clock {
+        Some(c) => ClockSource::from(c.inner.clone()),
+        None => ClockSource::Monotonic,
+    };
+    let name = options.name.as_deref().unwrap_or("breaker");
+    match Breaker::named(name, config, clock) {
+        Ok(b) => Either::A(NativeBreaker::wrap(Arc::new(b))),
+        Err(e) => Either::B(options.problem(&e)),
+    }
+}
+
+fn registry_problem(options: &NativeOptions, e: RegistryError) -> OptionProblem {
+    match e {
+        RegistryError::BadName(n) => OptionProblem {
+            option: "name".into(),
+            message: format!(
+                "invalid breaker name {n:?} (expected 1..={} bytes)",
+                fusebox::registry::MAX_NAME_LEN
+            ),
+        },
+        RegistryError::Config(e) => options.problem(&e),
+    }
+}
+
+/// The breaker called `name` in the process-wide registry (shared by every
+/// worker thread), created with `options` on first use; an existing breaker
+/// keeps its own options.
+#[napi]
+pub fn registry_get_or_create(name: String, options: Option<NativeOptions>) -> Either<NativeBreaker, OptionProblem> {
+    let r = Registry::global();
+    let got = match &options {
+        None => r.get_or_create(&name),
+        Some(o) => match o.to_config() {
+            Ok(c) => r.get_or_create_with(&name, c),
+            Err(p) => return Either::B(p),
+        },
+    };
+    match got {
+        Ok(b) => Either::A(NativeBreaker::wrap(b)),
+        Err(e) => Either::B(registry_problem(&options.unwrap_or_default(), e)),
+    }
+}
+
+/// The breaker called `name`, if the registry has it.
+#[napi]
+pub fn registry_get(name: String) -> Option<NativeBreaker> {
+    Registry::global().get(&name).map(NativeBreaker::wrap)
+}
+
+/// Forget `name` (holders keep a working breaker). Whether it was there.
+#[napi]
+pub fn registry_remove(name: String) -> bool {
+    Registry::global().remove(&name).is_some()
+}
+
+/// Names in the registry, sorted.
+#[napi]
+pub fn registry_names() -> Vec<String> {
+    Registry::global().names()
+}
+
+/// Wait until every transition event raised so far has been handed to the
+/// listeners' threads (for tests and orderly shutdown). Whether it caught up.
+#[napi]
+pub fn flush_events(timeout_ms: f64) -> bool {
+    let ms = if timeout_ms.is_finite() && timeout_ms > 0.0 { timeout_ms } else { 0.0 };
+    fusebox::events::flush(Duration::from_secs_f64(ms.min(1e9) / 1000.0))
+}
+
+/// The core's version.
+#[napi]
+pub fn core_version() -> String {
+    fusebox::VERSION.into()
+}
