@@ -5,7 +5,7 @@ use super::{Balance, Mode};
 use crate::clock::ClockSource;
 use crate::config::{Config, ConfigError};
 use crate::fencing::FencingToken;
-use crate::permit::{Outcome, Permit, RawPermit};
+use crate::permit::{Outcome, RawPermit};
 use crate::state::{Phase, State};
 use crate::{Breaker, CallError, Rejected};
 use crossbeam_utils::CachePadded;
@@ -679,6 +679,7 @@ impl<T> FailoverGroup<T> {
     // ----- routing -----------------------------------------------------
 
     /// Bring the routing word up to date with `healthy` and return it.
+    #[inline]
     fn route(&self, healthy: u64) -> u64 {
         // Acquire pairs with the AcqRel CAS below: a thread that sees a new
         // tier sees it with its epoch (they share the word anyway).
@@ -708,6 +709,7 @@ impl<T> FailoverGroup<T> {
     }
 
     /// Where traffic should go from tier `a`.
+    #[inline]
     fn target(&self, a: usize, healthy: u64) -> (usize, Cause) {
         if self.tiers.len() == 1 {
             return (0, Cause::Stay);
@@ -727,6 +729,7 @@ impl<T> FailoverGroup<T> {
         }
     }
 
+    #[inline(never)]
     fn stable_tier_above(&self, a: usize, healthy: u64) -> Option<usize> {
         let now = self.clock.recent_ns();
         let mut found = None;
@@ -753,8 +756,10 @@ impl<T> FailoverGroup<T> {
         // same time.
         let w = s.healthy_since.load(Ordering::Relaxed);
         if w != 0 && w & GEN_TAG == tag {
-            // `since` was rounded up and `now` is rounded down: never early.
-            now / 1_000_000 >= (w >> 24).saturating_add(self.stab_ms)
+            // `since` was rounded up to the millisecond: never early.
+            now >= (w >> 24)
+                .saturating_add(self.stab_ms)
+                .saturating_mul(1_000_000)
         } else {
             let since_ms = now.div_ceil(1_000_000);
             let _ = s.healthy_since.compare_exchange(
@@ -767,6 +772,7 @@ impl<T> FailoverGroup<T> {
         }
     }
 
+    #[inline]
     fn panics(&self, t: usize, healthy: u64) -> bool {
         if self.panic_threshold <= 0.0 {
             return false;
@@ -775,6 +781,7 @@ impl<T> FailoverGroup<T> {
         f64::from((healthy & tier.mask).count_ones()) < self.panic_threshold * f64::from(tier.len)
     }
 
+    #[inline(never)]
     fn after_route_change(&self, old: u64, new: u64, cause: Cause) {
         let now = self.clock.now_ns();
         let epoch = epoch_of(new);
@@ -834,6 +841,7 @@ impl<T> FailoverGroup<T> {
     /// Bring tier `t`'s ejections up to date; returns the ejected endpoints of
     /// the tier. An ejected endpoint stays ejected while unhealthy; a newly
     /// unhealthy one is ejected only while the tier is under its cap.
+    #[inline(never)]
     fn ejections(&self, t: usize, healthy: u64) -> u64 {
         let mask = self.tiers[t].mask;
         let unhealthy = mask & !healthy;
@@ -883,6 +891,7 @@ impl<T> FailoverGroup<T> {
     }
 
     /// Endpoints in rotation for route word `r`.
+    #[inline]
     fn rotation(&self, r: u64, healthy: u64) -> u64 {
         let t = tier_of(r);
         let mask = self.tiers[t].mask;
@@ -896,6 +905,7 @@ impl<T> FailoverGroup<T> {
         mask & !ejected
     }
 
+    #[inline]
     fn choose(&self, r: u64, healthy: u64) -> Option<Choice> {
         let avail = self.rotation(r, healthy);
         if avail == 0 {
@@ -936,6 +946,7 @@ impl<T> FailoverGroup<T> {
 
     /// Choose an endpoint, without asking its breaker. Use
     /// [`FailoverGroup::acquire`] to be admitted as well.
+    #[inline]
     pub fn pick(&self) -> Option<Choice> {
         let healthy = self.healthy_mask();
         let r = self.route(healthy);
@@ -955,6 +966,7 @@ impl<T> FailoverGroup<T> {
 
     /// An unhealthy endpoint out of rotation whose breaker is due for a
     /// half-open probe gets this call.
+    #[inline(never)]
     fn try_probe(&self, r: u64, healthy: u64) -> Option<Pick<'_, T>> {
         let candidates = self.all & !healthy & !self.hooked & !self.rotation(r, healthy);
         if candidates == 0 {
@@ -966,8 +978,8 @@ impl<T> FailoverGroup<T> {
             if s.retry_at.load(Ordering::Relaxed) > now {
                 continue;
             }
-            match s.breaker.try_acquire() {
-                Ok(p) if p.is_probe() => {
+            match s.breaker.acquire_raw() {
+                Ok(p) if p.probe => {
                     let c = Choice {
                         index: i,
                         token: FencingToken(epoch_of(r)),
@@ -977,7 +989,7 @@ impl<T> FailoverGroup<T> {
                     return Some(Pick::new(self, c, Some(p)));
                 }
                 // It closed meanwhile: it will come back through routing.
-                Ok(p) => drop(p),
+                Ok(p) => s.breaker.release_raw(p),
                 Err(rej) => self.note_rejection(s, &rej),
             }
         }
@@ -1001,7 +1013,7 @@ impl<T> FailoverGroup<T> {
                 break;
             };
             let s = &self.slots[c.index];
-            match s.breaker.try_acquire() {
+            match s.breaker.acquire_raw() {
                 Ok(p) => return Ok(Pick::new(self, c, Some(p))),
                 Err(rej) => {
                     self.note_rejection(s, &rej);
@@ -1244,7 +1256,11 @@ impl<E> From<CallError<E>> for GroupCallError<E> {
 pub struct Pick<'g, T> {
     group: &'g FailoverGroup<T>,
     choice: Choice,
-    permit: Option<Permit<'g>>,
+    // The breaker's permit as a plain value (a `Permit` would borrow the
+    // breaker again and make the pick bigger to move around).
+    permit: RawPermit,
+    admitted: bool,
+    armed: bool,
 }
 
 impl<T> fmt::Debug for Pick<'_, T> {
@@ -1257,8 +1273,15 @@ impl<T> fmt::Debug for Pick<'_, T> {
     }
 }
 
+const NO_PERMIT: RawPermit = RawPermit {
+    generation: 0,
+    start_ns: 0,
+    probe: false,
+};
+
 impl<'g, T> Pick<'g, T> {
-    fn new(group: &'g FailoverGroup<T>, choice: Choice, permit: Option<Permit<'g>>) -> Self {
+    #[inline]
+    fn new(group: &'g FailoverGroup<T>, choice: Choice, permit: Option<RawPermit>) -> Self {
         if group.track {
             // Relaxed: a load-balancing hint.
             group.slots[choice.index]
@@ -1268,7 +1291,9 @@ impl<'g, T> Pick<'g, T> {
         Pick {
             group,
             choice,
-            permit,
+            permit: permit.unwrap_or(NO_PERMIT),
+            admitted: permit.is_some(),
+            armed: permit.is_some(),
         }
     }
 
@@ -1300,26 +1325,36 @@ impl<'g, T> Pick<'g, T> {
     /// The endpoint is unhealthy and used anyway (ejection cap, panic mode):
     /// no breaker admitted this call and its outcome is not counted.
     pub fn is_bypass(&self) -> bool {
-        self.permit.is_none()
+        !self.admitted
     }
 
     /// The call is a half-open probe of a recovering endpoint.
     pub fn is_probe(&self) -> bool {
-        self.permit.as_ref().is_some_and(|p| p.is_probe())
+        self.admitted && self.permit.probe
+    }
+
+    fn report(&mut self, outcome: Outcome, duration_ns: Option<u64>) {
+        if self.armed {
+            self.armed = false;
+            self.group.slots[self.choice.index].breaker.record_raw(
+                self.permit,
+                outcome,
+                duration_ns,
+            );
+        }
     }
 
     /// Report the outcome.
     pub fn record(mut self, outcome: Outcome) {
-        if let Some(p) = self.permit.take() {
-            p.record(outcome);
-        }
+        self.report(outcome, None);
     }
 
     /// Report the outcome with a duration measured by the caller.
     pub fn record_with_duration(mut self, outcome: Outcome, d: Duration) {
-        if let Some(p) = self.permit.take() {
-            p.record_with_duration(outcome, d);
-        }
+        self.report(
+            outcome,
+            Some(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+        );
     }
 
     /// The call succeeded.
@@ -1340,32 +1375,15 @@ impl<'g, T> Pick<'g, T> {
     /// A plain value with no borrow (for bindings and simulations), to be
     /// handed back exactly once to [`FailoverGroup::record_raw`] or
     /// [`FailoverGroup::release_raw`].
-    pub fn into_raw(mut self) -> RawPick {
-        let (permit, admitted) = match self.permit.take() {
-            Some(p) => {
-                let raw = p.raw();
-                // The permit is handed over, not dropped: dropping it would
-                // give back its probe slot. It owns nothing else.
-                std::mem::forget(p);
-                (raw, true)
-            }
-            None => (
-                RawPermit {
-                    generation: 0,
-                    start_ns: 0,
-                    probe: false,
-                },
-                false,
-            ),
-        };
+    pub fn into_raw(self) -> RawPick {
         let raw = RawPick {
             index: self.choice.index as u32,
             token: self.choice.token.0,
-            permit,
-            admitted,
-            bypass: self.choice.bypass || !admitted,
+            permit: self.permit,
+            admitted: self.armed,
+            bypass: !self.admitted,
         };
-        // The in-flight count is handed over too.
+        // The permit and the in-flight count are handed over with the value.
         std::mem::forget(self);
         raw
     }
@@ -1373,10 +1391,13 @@ impl<'g, T> Pick<'g, T> {
 
 impl<T> Drop for Pick<'_, T> {
     fn drop(&mut self) {
+        let s = &self.group.slots[self.choice.index];
+        if self.armed {
+            // Unreported: give back a probe slot.
+            s.breaker.release_raw(self.permit);
+        }
         if self.group.track {
-            self.group.slots[self.choice.index]
-                .in_flight
-                .fetch_sub(1, Ordering::Relaxed);
+            s.in_flight.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }
