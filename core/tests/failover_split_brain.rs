@@ -428,3 +428,32 @@ fn leaders_are_observed_and_quorum_rules_are_checked() {
     assert_eq!(q.reachable_from("a", &*c.net), 2);
     assert_eq!(q.check("c", &*c.net), Ok(3));
 }
+
+#[test]
+fn a_resigning_primary_hands_over_at_once() {
+    let clock = Arc::new(ManualClock::new());
+    let store = InProcessStore::new(clock.clone());
+    let a = Candidate::new("a", "orders-db", store.client("a")).clock(clock.clone());
+    let b = Candidate::new("b", "orders-db", store.client("b"))
+        .clock(clock.clone())
+        .value("10.0.0.2:5432");
+    let ta = a.try_activate().unwrap();
+    assert_eq!(
+        a.try_activate().unwrap(),
+        ta,
+        "activating twice keeps the term"
+    );
+    assert!(b.try_activate().is_err());
+    a.resign();
+    assert_eq!(a.role(), Role::Standby);
+    assert!(a.leadership().is_none());
+    let tb = b.try_activate().unwrap();
+    assert!(tb > ta);
+    assert_eq!(b.leadership().unwrap().token(), tb);
+    let leader = store.client("a").leader("orders-db").unwrap().unwrap();
+    assert_eq!(
+        (leader.value.as_str(), leader.revision),
+        ("10.0.0.2:5432", tb.get())
+    );
+    assert_eq!(a.stats().step_downs, 1);
+}
