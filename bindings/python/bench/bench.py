@@ -14,7 +14,10 @@ is a measurement, not a test: nothing here passes or fails.
 from __future__ import annotations
 
 import argparse
+import gc
+import math
 import platform
+import random
 import sys
 import threading
 import time
@@ -24,11 +27,11 @@ from typing import Any, Callable
 import fusebox
 
 try:
-    import pybreaker
+    import pybreaker  # type: ignore[import-not-found, unused-ignore]
 except ImportError:  # pragma: no cover
     pybreaker = None  # type: ignore[assignment]
 try:
-    import circuitbreaker  # type: ignore[import-untyped]
+    import circuitbreaker  # type: ignore[import-not-found, import-untyped, unused-ignore]
 except ImportError:  # pragma: no cover
     circuitbreaker = None
 
@@ -75,8 +78,20 @@ def loop_inline_raise(n: int) -> float:
     return (perf_counter_ns() - t0) / n
 
 
-def best(f: Callable[[], float], rounds: int) -> float:
-    return min(f() for _ in range(rounds))
+def interleaved(cases: dict[str, Callable[[], float]], rounds: int) -> dict[str, float]:
+    """The best round of each case, the cases taking turns round by round so
+    that all of them see the same machine (this one is shared and busy)."""
+    best = {name: math.inf for name in cases}
+    names = list(cases)
+    gc.disable()
+    try:
+        for r in range(rounds):
+            random.Random(r).shuffle(names)
+            for name in names:
+                best[name] = min(best[name], cases[name]())
+    finally:
+        gc.enable()
+    return best
 
 
 def concurrency(make: Callable[[Callable[[], None]], Callable[[], None]]) -> float:
@@ -97,57 +112,48 @@ def concurrency(make: Callable[[Callable[[], None]], Callable[[], None]]) -> flo
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("-n", type=int, default=200_000, help="calls per round")
-    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("-n", type=int, default=5_000, help="calls per round")
+    ap.add_argument("--rounds", type=int, default=400)
     a = ap.parse_args()
     n, rounds = a.n, a.rounds
 
-    rows: list[tuple[str, float]] = []
-    direct = best(lambda: loop_call(plain, n), rounds)
-    rows.append(("direct call", direct))
-
     fb = fusebox.CircuitBreaker("bench")
     fb_fn = fb(plain)
-    rows.append(("fusebox @breaker", best(lambda: loop_call(fb_fn, n), rounds)))
     fb_call = fb.call
-    rows.append(
-        ("fusebox breaker.call(f, x)", best(lambda: loop_call(lambda x: fb_call(plain, x), n), rounds))
-    )
-    lam = best(lambda: loop_call(lambda x: plain(x), n), rounds)
-    rows.append(("  (lambda x: f(x), for the line above)", lam))
-
+    closed: dict[str, Callable[[], float]] = {
+        "direct call": lambda: loop_call(plain, n),
+        "fusebox @breaker": lambda: loop_call(fb_fn, n),
+        "fusebox breaker.call(f, x)": lambda: loop_call(lambda x: fb_call(plain, x), n),
+        "  (lambda x: f(x), for the line above)": lambda: loop_call(lambda x: plain(x), n),
+    }
     if pybreaker is not None:
-        pb = pybreaker.CircuitBreaker()
-        pb_fn = pb(plain)
-        rows.append(("pybreaker @breaker", best(lambda: loop_call(pb_fn, n), rounds)))
+        pb_fn = pybreaker.CircuitBreaker()(plain)
+        closed["pybreaker @breaker"] = lambda: loop_call(pb_fn, n)
     if circuitbreaker is not None:
         cb_fn = circuitbreaker.circuit(plain)
-        rows.append(("circuitbreaker @circuit", best(lambda: loop_call(cb_fn, n), rounds)))
+        closed["circuitbreaker @circuit"] = lambda: loop_call(cb_fn, n)
+    closed_best = interleaved(closed, rounds)
+    rows = list(closed_best.items())
+    direct = closed_best["direct call"]
+    lam = closed_best["  (lambda x: f(x), for the line above)"]
 
     # Rejections.
-    rej: list[tuple[str, float]] = []
-    base_call = best(lambda: loop_catch(raise_fresh, Fresh, n), rounds)
-    base_inline = best(lambda: loop_inline_raise(n), rounds)
-    rej.append(("Python: call f() that raises a fresh exception, catch it", base_call))
-    rej.append(("Python: `raise E()` + catch, inline", base_inline))
     fb_open = fusebox.CircuitBreaker("bench-open")
     fb_open.force_open()
     fb_open_fn = fb_open(plain)
-    rej.append(
-        (
-            "fusebox: rejected call, catch CircuitOpenError",
-            best(lambda: loop_catch(fb_open_fn, fusebox.CircuitOpenError, n), rounds),
-        )
-    )
+    reject: dict[str, Callable[[], float]] = {
+        "Python: call f() that raises a fresh exception, catch it":
+            lambda: loop_catch(raise_fresh, Fresh, n),
+        "Python: `raise E()` + catch, inline": lambda: loop_inline_raise(n),
+        "fusebox: rejected call, catch CircuitOpenError":
+            lambda: loop_catch(fb_open_fn, fusebox.CircuitOpenError, n),
+    }
     if pybreaker is not None:
         pb_open = pybreaker.CircuitBreaker(reset_timeout=1e9)
         pb_open.open()
         pb_open_fn = pb_open(plain)
-        rej.append(
-            (
-                "pybreaker: rejected call",
-                best(lambda: loop_catch(pb_open_fn, pybreaker.CircuitBreakerError, n), rounds),
-            )
+        reject["pybreaker: rejected call"] = lambda: loop_catch(
+            pb_open_fn, pybreaker.CircuitBreakerError, n
         )
     if circuitbreaker is not None:
         cbo = circuitbreaker.CircuitBreaker(failure_threshold=1, recovery_timeout=10**6)
@@ -157,12 +163,12 @@ def main() -> None:
         except Fresh:
             pass
         cbo_fn = cbo(plain)
-        rej.append(
-            (
-                "circuitbreaker: rejected call",
-                best(lambda: loop_catch(cbo_fn, circuitbreaker.CircuitBreakerError, n), rounds),
-            )
+        reject["circuitbreaker: rejected call"] = lambda: loop_catch(
+            cbo_fn, circuitbreaker.CircuitBreakerError, n
         )
+    rej = list(interleaved(reject, rounds).items())
+    base_call = rej[0][1]
+    base_inline = rej[1][1]
 
     print(f"# {platform.python_implementation()} {platform.python_version()} on "
           f"{platform.machine()}, fusebox {fusebox.__version__}; n={n}, best of {rounds}")
@@ -178,10 +184,10 @@ def main() -> None:
             continue
         print(f"| {name} | {v:.0f} | {v - direct:+.0f} |")
     print()
-    print("| rejection | ns/call | × Python's raise+catch via a call |")
-    print("|---|---:|---:|")
+    print("| rejection | ns/call | × raise+catch via a call | × inline raise+catch |")
+    print("|---|---:|---:|---:|")
     for name, v in rej:
-        print(f"| {name} | {v:.0f} | {v / base_call:.2f} |")
+        print(f"| {name} | {v:.0f} | {v / base_call:.2f} | {v / base_inline:.2f} |")
     print()
     print("| 4 threads × sleep(0.2 s) through one breaker | wall s |")
     print("|---|---:|")

@@ -13,6 +13,7 @@ use fusebox::{Breaker, ClockSource, Outcome, RawPermit, RejectReason, Rejected, 
 use pyo3::exceptions::{PyRuntimeError, PyStopIteration, PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyFloat, PyString, PyTuple, PyType};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -148,8 +149,8 @@ pub struct CircuitBreaker {
     exclude: Vec<Exclude>,
     exclude_items: Py<PyTuple>,
     /// `contextvars.ContextVar` holding the permits of the `with` blocks open
-    /// in the current thread or task, innermost last.
-    stack: Py<PyAny>,
+    /// in the current thread or task, innermost last; made on first `with`.
+    stack: PyOnceLock<Py<PyAny>>,
 }
 
 impl CircuitBreaker {
@@ -160,14 +161,19 @@ impl CircuitBreaker {
         exclude: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<CircuitBreaker> {
         let (exclude, exclude_items) = parse_exclude(py, exclude)?;
-        let stack = py_helpers::context_var(py, inner.name())?;
         Ok(CircuitBreaker {
             name: PyString::new(py, inner.name()).unbind(),
             inner,
             exclude,
             exclude_items,
-            stack,
+            stack: PyOnceLock::new(),
         })
+    }
+
+    fn stack<'py>(&self, py: Python<'py>) -> PyResult<&Bound<'py, PyAny>> {
+        self.stack
+            .get_or_try_init(py, || py_helpers::context_var(py, self.inner.name()))
+            .map(|v| v.bind(py))
     }
 
     /// The Python exception for a rejection: a new `CircuitOpenError` each time.
@@ -491,7 +497,7 @@ impl CircuitBreaker {
     fn __enter__(slf: &Bound<'_, Self>) -> PyResult<Py<Permit>> {
         let py = slf.py();
         let permit = Py::new(py, Self::acquire_permit(slf)?)?;
-        let var = slf.get().stack.bind(py);
+        let var = slf.get().stack(py)?;
         let stack = var.call_method0(intern!(py, "get"))?;
         let stack = stack.cast::<PyTuple>()?;
         let mut items: Vec<Bound<'_, PyAny>> = stack.iter().collect();
@@ -509,7 +515,7 @@ impl CircuitBreaker {
     ) -> PyResult<bool> {
         let _ = (exc_type, tb);
         let py = slf.py();
-        let var = slf.get().stack.bind(py);
+        let var = slf.get().stack(py)?;
         let stack = var.call_method0(intern!(py, "get"))?;
         let stack = stack.cast::<PyTuple>()?;
         let n = stack.len();
