@@ -17,7 +17,8 @@
 //! * `shedder`: admission (one atomic load);
 //! * `latency_ratio` (printed first): the recording overhead at 1 thread as
 //!   a ratio, the two variants alternating in 2 ms rounds, each taken at its
-//!   fastest round, so a busy machine distorts it less.
+//!   fastest round, so a busy machine distorts it less; `best_round`: the
+//!   limiter and registry figures measured the same way, at 1 and 2 threads.
 //!
 //! Multi-thread figures are wall time / total calls (aggregate cost per
 //! call), so perfect scaling halves the 1-thread figure.
@@ -204,6 +205,82 @@ fn bench_shedder(c: &mut Criterion) {
     });
 }
 
+/// Run the variants alternately in 2 ms rounds on `threads` threads (150
+/// rounds each); for each, the aggregate ns per call of its fastest round,
+/// the one least disturbed by whatever else the machine runs.
+fn best_rounds(threads: usize, fs: &[&(dyn Fn() + Sync)]) -> Vec<f64> {
+    let mut best = vec![f64::INFINITY; fs.len()];
+    for _ in 0..150 {
+        for (f, best) in fs.iter().zip(best.iter_mut()) {
+            let barrier = Barrier::new(threads);
+            let start = Instant::now();
+            let calls: u64 = std::thread::scope(|s| {
+                let hs: Vec<_> = (0..threads)
+                    .map(|_| {
+                        s.spawn(|| {
+                            barrier.wait();
+                            let t = Instant::now();
+                            let mut k = 0u64;
+                            while t.elapsed() < Duration::from_millis(2) {
+                                for _ in 0..256 {
+                                    f();
+                                }
+                                k += 256;
+                            }
+                            k
+                        })
+                    })
+                    .collect();
+                hs.into_iter().map(|h| h.join().unwrap()).sum()
+            });
+            *best = best.min(start.elapsed().as_nanos() as f64 / calls as f64);
+        }
+    }
+    best
+}
+
+/// Best-round figures for the limiter and the registry (see `best_rounds`).
+fn best_round_figures() {
+    let clock = ClockSource::Monotonic;
+    let l1 = RateLimiter::new(1e9, 1_000_000_000).unwrap();
+    let l2 = RateLimiter::new(1e9, 1_000_000_000).unwrap();
+    let acquire = || {
+        black_box(l1.try_acquire().is_ok());
+    };
+    let acquire_at = || {
+        black_box(l2.try_acquire_at(clock.recent_ns()).is_ok());
+    };
+    let names: Vec<String> = (0..100).map(|i| format!("service-{i}:endpoint")).collect();
+    let r = Registry::default();
+    let baseline: Mutex<HashMap<String, Arc<Breaker>>> = Mutex::new(HashMap::new());
+    for n in &names {
+        let b = r.get_or_create(n).unwrap();
+        baseline.lock().unwrap().insert(n.clone(), b);
+    }
+    let name = names[42].as_str();
+    let get = || {
+        black_box(r.get(black_box(name)).is_some());
+    };
+    let with = || {
+        black_box(r.with(black_box(name), |b| b.generation()));
+    };
+    let mutex = || {
+        black_box(baseline.lock().unwrap().get(black_box(name)).cloned());
+    };
+    for threads in [1, 2] {
+        let v = best_rounds(threads, &[&acquire, &acquire_at]);
+        println!(
+            "best_round/limiter/{threads}: try_acquire {:.2} ns, try_acquire_at(recent) {:.2} ns",
+            v[0], v[1]
+        );
+        let v = best_rounds(threads, &[&get, &with, &mutex]);
+        println!(
+            "best_round/registry/{threads}: papaya get {:.2} ns, papaya with {:.2} ns, Mutex<HashMap> {:.2} ns",
+            v[0], v[1], v[2]
+        );
+    }
+}
+
 /// The recording overhead as a ratio robust to a busy machine: the two
 /// variants run alternately in 2 ms rounds; each is taken at its best round.
 fn latency_ratio() {
@@ -239,22 +316,8 @@ fn latency_ratio() {
             h.record_at(clock.recent_ns(), d);
         }
     };
-    // Per variant, the fastest 2 ms round: the least disturbed by others.
-    let ab = |name: &str, a: &dyn Fn(), b: &dyn Fn()| {
-        let mut best = [f64::INFINITY; 2];
-        for _ in 0..300 {
-            for (f, best) in [a, b].into_iter().zip(best.iter_mut()) {
-                let start = Instant::now();
-                let mut k = 0u64;
-                while start.elapsed() < Duration::from_millis(2) {
-                    for _ in 0..256 {
-                        f();
-                    }
-                    k += 256;
-                }
-                *best = best.min(start.elapsed().as_nanos() as f64 / k as f64);
-            }
-        }
+    let ab = |name: &str, a: &(dyn Fn() + Sync), b: &(dyn Fn() + Sync)| {
+        let best = best_rounds(1, &[a, b]);
         println!(
             "latency_ratio/{name}: without {:.2} ns, with recording {:.2} ns, ratio {:.3}",
             best[0],
@@ -282,6 +345,9 @@ fn main() {
     };
     if wanted {
         latency_ratio();
+    }
+    if filter.as_deref().map(|f| "best_round".contains(f)) != Some(false) {
+        best_round_figures();
     }
     benches();
     Criterion::default().configure_from_args().final_summary();
