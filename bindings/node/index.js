@@ -490,14 +490,20 @@ class CircuitBreaker extends EventEmitter {
    * success, its throw a failure (as `classify` says), rethrown. Throws
    * CircuitOpenError without running `fn` when rejected.
    */
-  call (fn, ...args) {
+  call (fn) {
     if (typeof fn !== 'function') throw fnType('fn', fn)
     const t = this.#admit()
     if (t < 0) throw this.#rejected(t)
     const s = this.#slow ? this.#box[1] : 0
     let v
     try {
-      v = fn(...args)
+      // No rest parameter: an array per call costs more than the breaker.
+      switch (arguments.length) {
+        case 1: v = fn(); break
+        case 2: v = fn(arguments[1]); break
+        case 3: v = fn(arguments[1], arguments[2]); break
+        default: v = fn(...Array.prototype.slice.call(arguments, 1))
+      }
     } catch (e) {
       report(this.#h, t, s, this.#outcome(e))
       throw e
@@ -507,38 +513,56 @@ class CircuitBreaker extends EventEmitter {
   }
 
   /**
-   * Run `fn(...args)` (async or not) through the breaker and await it: a
-   * fulfilment is a success, a rejection a failure (as `classify` says),
-   * passed on. Rejects with CircuitOpenError without running `fn` when
+   * Run `fn(...args)` (async or not) through the breaker: a fulfilment is a
+   * success, a rejection (or throw) a failure (as `classify` says), passed
+   * on unchanged. Rejects with CircuitOpenError without running `fn` when
    * rejected, and with CallTimeoutError (a failure) if the breaker has a
    * `timeoutMs` and `fn` takes longer. No timer is set without a timeout.
    */
-  async fire (fn, ...args) {
-    if (typeof fn !== 'function') throw fnType('fn', fn)
+  fire (fn) {
+    if (typeof fn !== 'function') return Promise.reject(fnType('fn', fn))
     const t = this.#admit()
-    if (t < 0) throw this.#rejected(t)
+    if (t < 0) return Promise.reject(this.#rejected(t))
     const s = this.#slow ? this.#box[1] : 0
-    if (this.#timeoutMs !== 0) return this.#timed(t, s, this.#timeoutMs, fn, args)
-    let v
+    if (this.#timeoutMs !== 0) return this.#timed(t, s, this.#timeoutMs, fn, Array.prototype.slice.call(arguments, 1))
+    let p
     try {
-      v = await fn(...args)
+      switch (arguments.length) {
+        case 1: p = fn(); break
+        case 2: p = fn(arguments[1]); break
+        case 3: p = fn(arguments[1], arguments[2]); break
+        default: p = fn(...Array.prototype.slice.call(arguments, 1))
+      }
     } catch (e) {
       report(this.#h, t, s, this.#outcome(e))
-      throw e
+      return Promise.reject(e)
     }
-    report(this.#h, t, s, OK)
-    return v
+    // One reaction on the call's promise (not an async function: its extra
+    // frame and await cost more than the whole breaker).
+    const h = this.#h
+    return Promise.resolve(p).then(
+      (v) => {
+        report(h, t, s, OK)
+        return v
+      },
+      (e) => {
+        report(h, t, s, this.#outcome(e))
+        throw e
+      }
+    )
   }
 
   /** fire() with a timeout of its own for this call (`timeoutMs` > 0). */
-  async fireWithTimeout (timeoutMs, fn, ...args) {
-    if (typeof timeoutMs !== 'number') throw argType('timeoutMs', 'of type number', timeoutMs)
-    if (!(timeoutMs > 0 && timeoutMs <= 2147483647)) throw argRange('timeoutMs', `The value of "timeoutMs" is out of range. It must be > 0 and <= 2147483647. Received ${timeoutMs}`)
-    if (typeof fn !== 'function') throw fnType('fn', fn)
+  fireWithTimeout (timeoutMs, fn) {
+    if (typeof timeoutMs !== 'number') return Promise.reject(argType('timeoutMs', 'of type number', timeoutMs))
+    if (!(timeoutMs > 0 && timeoutMs <= 2147483647)) {
+      return Promise.reject(argRange('timeoutMs', `The value of "timeoutMs" is out of range. It must be > 0 and <= 2147483647. Received ${timeoutMs}`))
+    }
+    if (typeof fn !== 'function') return Promise.reject(fnType('fn', fn))
     const t = this.#admit()
-    if (t < 0) throw this.#rejected(t)
+    if (t < 0) return Promise.reject(this.#rejected(t))
     const s = this.#slow ? this.#box[1] : 0
-    return this.#timed(t, s, timeoutMs, fn, args)
+    return this.#timed(t, s, timeoutMs, fn, Array.prototype.slice.call(arguments, 2))
   }
 
   #timed (t, s, ms, fn, args) {

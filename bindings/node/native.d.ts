@@ -19,7 +19,7 @@ export declare class NativeBreaker {
   /** The options in force (defaults filled in). */
   options(): ResolvedOptions
   /** The hot-path functions and the state word (see `hot.rs`). */
-  hot(): { acquire(): number; record(token: number, outcome: number, startNs?: number, durationMs?: number): void; word: ArrayBuffer; scratch: ArrayBuffer; slow: boolean }
+  hot(): { acquire(): void; success(): void; failure(): void; record(): void; word: ArrayBuffer; mailbox: ArrayBuffer; slow: boolean }
   /** The state (`closed`, `open`, `halfOpen`). */
   get state(): string
   /** The phase (the state, or `forcedOpen` / `disabled`). */

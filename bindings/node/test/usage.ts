@@ -1,0 +1,86 @@
+// Compiled with `tsc --noEmit --strict` against index.d.ts by the test
+// script: the types must accept real use and reject misuse.
+import {
+  CircuitBreaker, CircuitOpenError, CallTimeoutError, FuseboxError, ManualClock, Permit,
+  registry, flushEvents, defaultClassify, type Stats, type State, type TransitionEvent, type Outcome
+} from 'fusebox'
+
+const clock = new ManualClock()
+const breaker = new CircuitBreaker({
+  name: 'inventory:get',
+  failureRateThreshold: 0.5,
+  consecutiveFailures: null,
+  minCalls: 10,
+  windowMs: 10_000,
+  windowBuckets: 10,
+  openTimeoutMs: 30_000,
+  backoff: { multiplier: 2, maxMs: 60_000 },
+  halfOpenMaxCalls: 3,
+  successThreshold: 3,
+  halfOpenMaxWaitMs: 60_000,
+  slowCallMs: 2_000,
+  slowCallRateThreshold: 0.8,
+  clock,
+  classify: (e: unknown): Outcome => (e instanceof RangeError ? 'ignored' : 'failure')
+})
+clock.advance(1000).advance(2)
+
+const n: number = breaker.call((a: number, b: number) => a + b, 1, 2)
+const s: Promise<string> = breaker.fire(async (x: string) => x.toUpperCase(), 'a')
+const t: Promise<number> = breaker.fireWithTimeout(500, async () => 1)
+const w: (id: number) => Promise<string> = breaker.wrap(async (id: number) => `#${id}`)
+
+const permit: Permit | null = breaker.tryAcquire()
+if (permit !== null) {
+  const probe: boolean = permit.probe
+  if (probe) permit.release()
+  else permit.success(12.5)
+} else {
+  const why = breaker.lastRejection
+  if (why !== null && why.retryAfterMs !== null) console.log(why.reason, why.retryAfterMs + 1)
+}
+
+const state: State = breaker.state
+const stats: Stats = breaker.stats
+const rate: number = stats.failureRate + stats.window.calls
+breaker.on('open', (e: TransitionEvent) => console.log(e.from, e.to, e.generation))
+breaker.on('reject', (e: CircuitOpenError) => console.log(e.code, e.reason, e.retryAfterMs))
+breaker.forceOpen()
+breaker.disable()
+breaker.reset()
+
+try {
+  breaker.call(() => 1)
+} catch (e) {
+  if (e instanceof CircuitOpenError) {
+    const code: 'EFUSEBOXOPEN' = e.code
+    console.log(code, e.retryAfterMs)
+  } else if (e instanceof CallTimeoutError) {
+    console.log(e.timeoutMs)
+  } else if (e instanceof FuseboxError) {
+    console.log(e.code)
+  }
+}
+
+const shared: CircuitBreaker = CircuitBreaker.shared('payment:pay', { minCalls: 20 })
+const same: boolean = shared.isSameBreaker(registry.get('payment:pay'))
+const names: string[] = registry.names()
+const found: CircuitBreaker | undefined = registry.find('nope')
+const flushed: boolean = flushEvents(100)
+const o: Outcome = defaultClassify(new Error('x'))
+console.log(n, s, t, w, state, rate, same, names, found, flushed, o, breaker.options.timeoutMs)
+
+// Misuse the types must catch:
+// @ts-expect-error unknown state name
+const bad: State = 'half_open'
+// @ts-expect-error arguments must match the function
+breaker.call((a: number) => a, 'x')
+// @ts-expect-error no clock for a shared breaker
+CircuitBreaker.shared('x', { clock })
+// @ts-expect-error options are typed
+new CircuitBreaker({ minCalls: '10' })
+// @ts-expect-error events are typed
+breaker.on('open', (e: CircuitOpenError) => e)
+// @ts-expect-error permits come from tryAcquire
+new Permit()
+console.log(bad)

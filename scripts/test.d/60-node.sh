@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Node binding (bindings/node): `npm install <path>` into a fresh folder,
+# which builds the addon from source (its "install" script runs the napi
+# CLI, release mode); then the `node --test` suite against the installed
+# package, `tsc --noEmit` of a TypeScript usage file against its types, and
+# a check that the committed generated files (native.js, native.d.ts) are
+# what the build generates.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+repo=$PWD
+pkg=$repo/bindings/node
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+cd "$tmp"
+npm init -y >/dev/null
+# Always build from the sources at hand, even if a stale addon lies in the
+# package folder (a clean clone has none: the build happens either way).
+FUSEBOX_BUILD_FROM_SOURCE=1 npm install --no-audit --no-fund --loglevel=error \
+  "$pkg" typescript@5 @types/node@20
+
+cp -r "$pkg/test" "$tmp/test"
+FUSEBOX_SCENARIOS="$repo/scenarios" node --test test/*.test.js
+node_modules/.bin/tsc -p test/tsconfig.json
+echo "tsc --noEmit: ok"
+
+if git -C "$repo" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  git -C "$repo" diff --exit-code -- bindings/node/native.js bindings/node/native.d.ts
+  echo "generated native.js / native.d.ts: as committed"
+fi
