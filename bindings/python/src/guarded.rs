@@ -122,6 +122,17 @@ fn create_type(py: Python<'_>) -> PyResult<Py<PyType>> {
         // SAFETY: an all-zero PyGetSetDef is the array's sentinel.
         unsafe { std::mem::zeroed() },
     ]));
+    let methods: &'static mut [ffi::PyMethodDef] = Box::leak(Box::new([
+        ffi::PyMethodDef {
+            ml_name: c"__reduce__".as_ptr(),
+            ml_meth: ffi::PyMethodDefPointer {
+                PyCFunction: guarded_reduce,
+            },
+            ml_flags: ffi::METH_NOARGS,
+            ml_doc: c"Pickle by qualified name, like a function.".as_ptr(),
+        },
+        ffi::PyMethodDef::zeroed(),
+    ]));
     let slots: &'static mut [ffi::PyType_Slot] = Box::leak(Box::new([
         ffi::PyType_Slot {
             slot: ffi::Py_tp_dealloc,
@@ -150,6 +161,10 @@ fn create_type(py: Python<'_>) -> PyResult<Py<PyType>> {
         ffi::PyType_Slot {
             slot: ffi::Py_tp_members,
             pfunc: members.as_mut_ptr() as *mut c_void,
+        },
+        ffi::PyType_Slot {
+            slot: ffi::Py_tp_methods,
+            pfunc: methods.as_mut_ptr() as *mut c_void,
         },
         ffi::PyType_Slot {
             slot: ffi::Py_tp_getset,
@@ -360,6 +375,25 @@ unsafe extern "C" fn guarded_descr_get(
         let o = Borrowed::from_ptr(py, obj);
         match crate::py_helpers::method(&f, &o) {
             Ok(m) => m.into_ptr(),
+            Err(e) => {
+                e.restore(py);
+                null_mut()
+            }
+        }
+    }
+}
+
+/// `__reduce__`: the qualified name, so that pickle stores a reference to
+/// the module-level decorated function, as it does for functions.
+unsafe extern "C" fn guarded_reduce(
+    slf: *mut ffi::PyObject,
+    _unused: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: called by CPython with the GIL held on an object of our type.
+    unsafe {
+        let py = Python::assume_attached();
+        match Borrowed::from_ptr(py, slf).getattr(pyo3::intern!(py, "__qualname__")) {
+            Ok(v) => v.into_ptr(),
             Err(e) => {
                 e.restore(py);
                 null_mut()

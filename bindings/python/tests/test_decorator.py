@@ -244,3 +244,16 @@ def test_base_exception_releases_the_probe_slot(clock: fusebox.ManualClock) -> N
 def test_decorating_a_non_callable_is_a_type_error(clock: fusebox.ManualClock) -> None:
     with pytest.raises(TypeError, match="func"):
         make(clock)(42)  # type: ignore[type-var]
+
+
+@fusebox.CircuitBreaker("pickled")
+def module_level(x: int) -> int:
+    return x + 1
+
+
+def test_a_decorated_module_function_pickles_by_name() -> None:
+    import pickle
+
+    g = pickle.loads(pickle.dumps(module_level))
+    assert g is module_level
+    assert g(1) == 2
