@@ -215,16 +215,19 @@ impl Breaker {
     }
 
     /// The state callers see.
+    #[inline]
     pub fn state(&self) -> State {
         self.word().phase().state()
     }
 
     /// The phase, including the manual overrides.
+    #[inline]
     pub fn phase(&self) -> Phase {
         self.word().phase()
     }
 
     /// The current generation (bumped by every transition).
+    #[inline]
     pub fn generation(&self) -> u64 {
         self.word().generation()
     }
@@ -550,7 +553,7 @@ impl Breaker {
         if self.plain_successes && outcome == Outcome::Success && !p.probe {
             let stripe = self.layout.stripe(stripe_hint());
             let t = self.clock.recent_ns();
-            self.time.record(
+            let moved = self.time.record(
                 &self.cells,
                 &self.layout,
                 stripe,
@@ -558,19 +561,36 @@ impl Breaker {
                 p.generation,
                 t,
             );
-            if self.cells.w(W_CONSEC).load(Relaxed) as u32 != 0 {
-                self.success_ends_run(p.generation);
+            // Relaxed: both words live on the control line, read-mostly;
+            // a success only has work to do when a failure run is in
+            // progress, when buckets may have left the window (this stripe
+            // just moved to a new bucket), or when the window is in danger.
+            if moved
+                || self.cells.w(W_CONSEC).load(Relaxed) as u32 != 0
+                || self.in_danger(p.generation)
+            {
+                self.judge_success(p.generation, t);
             }
             return;
         }
         self.record_general(p, outcome, duration_ns);
     }
 
+    /// Whether the window of `generation` was last judged "too few calls to
+    /// judge, but enough failures that reaching `min_calls` would trip".
+    #[inline(always)]
+    fn in_danger(&self, generation: u64) -> bool {
+        self.cells.w(W_DANGER).load(Relaxed) == (((generation as u32 as u64) << 32) | 1)
+    }
+
+    /// The rest of a closed-path success: end a failure run, and judge the
+    /// window when the success may be the call that trips it.
     #[cold]
-    fn success_ends_run(&self, generation: u64) {
+    fn judge_success(&self, generation: u64, t: u64) {
         let w = self.word();
         if w.phase() == Phase::Closed && w.generation() == generation {
             self.reset_consecutive(generation);
+            self.evaluate(w, t);
         }
     }
 
@@ -601,7 +621,7 @@ impl Breaker {
         };
         let kind = kind + slow as usize;
         let t = self.clock.recent_ns();
-        match self.window {
+        let moved = match self.window {
             WindowKind::Time(tw) => {
                 tw.record(&self.cells, &self.layout, stripe, kind, p.generation, t)
             }
@@ -610,8 +630,10 @@ impl Breaker {
                     .w(stripe + S_RETIRED + kind)
                     .fetch_add(1, Relaxed);
                 cw.record(&self.cells, kind, p.generation);
+                false
             }
-        }
+        };
+
         if p.probe {
             self.probe_outcome(p, outcome == Outcome::Success);
             return;
@@ -623,7 +645,11 @@ impl Breaker {
         match outcome {
             Outcome::Success => {
                 self.reset_consecutive(p.generation);
-                if slow {
+                // A success trips the breaker when it is the call that
+                // brings the window to `min_calls` with the rate at the
+                // threshold, or when older successes have just left the
+                // window; it cannot otherwise (it lowers the failure rate).
+                if slow || moved || self.in_danger(p.generation) {
                     self.evaluate(w, t);
                 }
             }
@@ -680,7 +706,25 @@ impl Breaker {
 
     fn evaluate(&self, w: Word, t: u64) {
         let c = self.window_counts_at(w.generation(), t);
-        if c.calls < u64::from(self.config.min_calls) {
+        let min = u64::from(self.config.min_calls);
+        if c.calls < min {
+            // Too few calls to judge. If reaching `min_calls` with successes
+            // alone would trip (the failures, or slow calls, already make
+            // the threshold at `min_calls`), every success must be judged
+            // until then: say so in the danger word (written only when it
+            // changes, so the success path keeps reading a shared line).
+            let f = c.failures as f64 / min as f64 >= self.config.failure_rate_threshold;
+            let s = self.slow_ns != 0
+                && c.slow as f64 / min as f64 >= self.config.slow_call_rate_threshold;
+            let want = if f || s {
+                ((w.generation() as u32 as u64) << 32) | 1
+            } else {
+                0
+            };
+            let d = self.cells.w(W_DANGER);
+            if d.load(Relaxed) != want {
+                d.store(want, Relaxed);
+            }
             return;
         }
         let by_failures = c.failure_rate() >= self.config.failure_rate_threshold;

@@ -376,7 +376,7 @@ pub(crate) mod ms {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let v = f64::deserialize(d)?;
-        if !v.is_finite() || v < 0.0 || v > 1e12 {
+        if !v.is_finite() || !(0.0..=1e12).contains(&v) {
             return Err(serde::de::Error::custom(format!(
                 "duration {v} ms is not a finite, non-negative number of ms"
             )));

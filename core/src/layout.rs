@@ -46,6 +46,10 @@ pub(crate) const W_DEADLINE: usize = 2;
 pub(crate) const W_CONSEC: usize = 3;
 pub(crate) const W_REOPENS: usize = 4;
 pub(crate) const W_RNG: usize = 5;
+/// Set (tagged with the generation) while the window holds too few calls to
+/// be judged but enough failures (or slow calls) that reaching `min_calls`
+/// would trip it: then every success must be judged too.
+pub(crate) const W_DANGER: usize = 7;
 // Metrics line.
 pub(crate) const W_STATE_CHANGES: usize = LINE_WORDS;
 /// High-water marks of the four outcome totals (see `metrics.rs`).

@@ -231,10 +231,9 @@ impl Model {
             }
         } else {
             self.run = 0;
-            if !slow {
-                return;
-            }
         }
+        // Every outcome is judged: a success can be the call that brings the
+        // window to `min_calls` with the rate at the threshold.
         let (calls, fails, slows) = self.window(now);
         if calls >= u64::from(self.cfg.min_calls) {
             let by_fail = fails as f64 / calls as f64 >= self.cfg.failure_rate_threshold;

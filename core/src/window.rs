@@ -88,9 +88,10 @@ impl TimeWindow {
 
     /// The bucket epoch and ring slot of time `t`, from the stripe's cache
     /// when `t` falls in the stripe's last bucket (the common case), else
-    /// computed (two divisions) and cached.
+    /// computed (two divisions) and cached; and whether it was computed (the
+    /// stripe moved to a new bucket, so buckets may have left the window).
     #[inline]
-    fn locate(&self, cells: &Cells, stripe: usize, t: u64) -> (u64, usize) {
+    fn locate(&self, cells: &Cells, stripe: usize, t: u64) -> (u64, usize, bool) {
         let cache = cells.w(stripe + S_EPOCH);
         // Relaxed: the cache is one self-validating word (epoch and slot
         // together); a stale or concurrently replaced value is checked
@@ -98,15 +99,16 @@ impl TimeWindow {
         let c = cache.load(Relaxed);
         let epoch = c >> 16;
         if c != 0 && t.wrapping_sub(epoch.wrapping_mul(self.bucket_ns)) < self.bucket_ns {
-            return (epoch, (c & 0xffff) as usize);
+            return (epoch, (c & 0xffff) as usize, false);
         }
         let epoch = t / self.bucket_ns;
         let slot = epoch % self.buckets;
         cache.store((epoch << 16) | slot, Relaxed);
-        (epoch, slot as usize)
+        (epoch, slot as usize, true)
     }
 
     /// Count one outcome of `kind`, for a permit of `generation`, at time `t`.
+    /// Returns whether this stripe just moved to a new bucket.
     #[inline]
     pub(crate) fn record(
         &self,
@@ -116,8 +118,8 @@ impl TimeWindow {
         kind: usize,
         generation: u64,
         t: u64,
-    ) {
-        let (epoch, slot) = self.locate(cells, stripe, t);
+    ) -> bool {
+        let (epoch, slot, moved) = self.locate(cells, stripe, t);
         let tag = self.seq(generation, epoch);
         let word = cells.w(layout.bucket(stripe, slot, kind));
         // Relaxed throughout: each counter word is changed only by CAS, so no
@@ -137,14 +139,14 @@ impl TimeWindow {
                         // Saturated (4 billion outcomes in one bucket of one
                         // stripe): the window stops growing, the total does not.
                         cells.w(stripe + S_RETIRED + kind).fetch_add(1, Relaxed);
-                        return;
+                        return moved;
                     }
                     (cur + 1, 0)
                 } else {
                     // Our sequence is older than the word's: this outcome is out
                     // of the window; keep it in the lifetime total only.
                     cells.w(stripe + S_RETIRED + kind).fetch_add(1, Relaxed);
-                    return;
+                    return moved;
                 };
             match word.compare_exchange_weak(cur, new, Relaxed, Relaxed) {
                 Ok(_) => {
@@ -153,7 +155,7 @@ impl TimeWindow {
                             .w(stripe + S_RETIRED + kind)
                             .fetch_add(retire, Relaxed);
                     }
-                    return;
+                    return moved;
                 }
                 Err(actual) => cur = actual,
             }
