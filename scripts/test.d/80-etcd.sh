@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# etcd: failover leadership, fencing and quorum (crate fusebox-etcd, etcd/)
+# against a real 3-member etcd cluster on loopback.
+#
+# Installs Debian's etcd-server and protobuf-compiler (etcd-client needs
+# protoc and the well-known .proto files) when missing, starts the cluster
+# (its own ports, data in a temp dir, stopped on exit whatever happens),
+# and runs the crate's tests against it, plus rustfmt and clippy. The tests
+# are skipped, loudly, only when etcd cannot be installed.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+crate="$PWD/etcd"
+
+skip() {
+  echo
+  echo "################################################################"
+  echo "##  SKIPPED: the etcd tests (fusebox-etcd) did NOT run:"
+  echo "##  $*"
+  echo "################################################################"
+  echo
+  exit 0
+}
+
+missing=()
+command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
+command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
+[ -f /usr/include/google/protobuf/descriptor.proto ] || missing+=(libprotobuf-dev)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing ${missing[*]}"
+  if ! command -v apt-get >/dev/null 2>&1; then
+    skip "no apt-get to install ${missing[*]}"
+  fi
+  # The package's service is not wanted (and finds no init system here).
+  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+      apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }; then
+    skip "apt-get could not install ${missing[*]}"
+  fi
+fi
+command -v etcd >/dev/null 2>&1 || skip "etcd is still not on PATH after installing etcd-server"
+etcd --version | head -1
+
+# Three members, six free loopback ports.
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+base=""
+for try in $(seq 0 40); do
+  b=$(( 32000 + (RANDOM % 600) * 10 ))
+  ok=1
+  for off in 0 1 2 3 4 5; do port_free $((b + off)) || ok=0; done
+  if [ $ok = 1 ]; then base=$b; break; fi
+done
+[ -n "$base" ] || { echo "no free ports for etcd" >&2; exit 1; }
+
+data=$(mktemp -d /tmp/fusebox-etcd.XXXXXX)
+pids=()
+stop_cluster() {
+  for p in "${pids[@]}"; do kill -CONT "$p" 2>/dev/null || true; kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$data"
+}
+trap stop_cluster EXIT
+
+cluster=""
+endpoints=""
+for i in 1 2 3; do
+  peer=$((base + 2 * i - 1))
+  cluster+="${cluster:+,}m$i=http://127.0.0.1:$peer"
+done
+for i in 1 2 3; do
+  client=$((base + 2 * i - 2)); peer=$((base + 2 * i - 1))
+  endpoints+="${endpoints:+,}http://127.0.0.1:$client"
+  etcd --name "m$i" --data-dir "$data/m$i" \
+    --listen-client-urls "http://127.0.0.1:$client" \
+    --advertise-client-urls "http://127.0.0.1:$client" \
+    --listen-peer-urls "http://127.0.0.1:$peer" \
+    --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+    --initial-cluster "$cluster" --initial-cluster-state new \
+    --initial-cluster-token "fusebox-$$" \
+    --heartbeat-interval 100 --election-timeout 1000 \
+    --logger zap --log-level error >"$data/m$i.log" 2>&1 &
+  pids+=($!)
+done
+pids_csv=$(IFS=,; echo "${pids[*]}")
+
+healthy=0
+for _ in $(seq 1 100); do
+  if ETCDCTL_API=3 etcdctl --endpoints="$endpoints" --dial-timeout=1s \
+      endpoint health >/dev/null 2>&1; then healthy=1; break; fi
+  sleep 0.3
+done
+if [ $healthy != 1 ]; then
+  echo "etcd cluster did not become healthy; member logs:" >&2
+  tail -n 20 "$data"/m*.log >&2 || true
+  exit 1
+fi
+echo "etcd cluster up: $endpoints (pids $pids_csv)"
+
+export FUSEBOX_ETCD_ENDPOINTS="$endpoints"
+export FUSEBOX_ETCD_PIDS="$pids_csv"
+export FUSEBOX_ETCD_REQUIRED=1
+# One test at a time: several kill or pause processes and etcd members, and
+# timings are easier to read on two cores.
+cargo test --manifest-path "$crate/Cargo.toml" -- --test-threads=1
+cargo fmt --manifest-path "$crate/Cargo.toml" -- --check
+cargo clippy --manifest-path "$crate/Cargo.toml" --all-targets -- -D warnings
