@@ -629,7 +629,12 @@ impl Breaker {
                 self.cells
                     .w(stripe + S_RETIRED + kind)
                     .fetch_add(1, Relaxed);
-                cw.record(&self.cells, kind, p.generation);
+                // An outcome of an earlier generation takes no ticket: it
+                // would push a current call out of the last N while adding
+                // none (raising the rate without a failure).
+                if self.word().generation() == p.generation {
+                    cw.record(&self.cells, kind, p.generation);
+                }
                 false
             }
         };

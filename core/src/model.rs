@@ -188,6 +188,8 @@ impl Model {
         }
         let at = match self.cfg.window {
             WindowConfig::Time { .. } => now / self.cfg.bucket_ns(),
+            // Stale outcomes take no place among the last N calls.
+            WindowConfig::Count { .. } if p.generation != self.generation => 0,
             WindowConfig::Count { .. } => {
                 self.ticket += 1;
                 self.ticket

@@ -108,6 +108,7 @@ pub struct Candidate<C> {
     election: Arc<str>,
     value: String,
     ttl: Duration,
+    margin: Duration,
     campaign_wait: Duration,
     quorum: Option<(Quorum, Arc<dyn Peers>)>,
     /// The token while primary, 0 otherwise.
@@ -155,6 +156,7 @@ impl<C: Coordinator> Candidate<C> {
             election: election.into(),
             value: node.to_string(),
             ttl: Duration::from_secs(10),
+            margin: Duration::ZERO,
             campaign_wait: Duration::ZERO,
             quorum: None,
             token: AtomicU64::new(0),
@@ -177,6 +179,17 @@ impl<C: Coordinator> Candidate<C> {
     /// The lease TTL (default 10 s).
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = ttl;
+        self
+    }
+
+    /// Stop acting as primary this long before the lease could run out: the
+    /// local term ends at the time the last renewal was sent plus the TTL
+    /// minus the margin, on the candidate's clock (default 0). The margin
+    /// covers clock-rate drift between this host and the store, and the time
+    /// a write takes to land after [`Candidate::token`] said yes. A margin
+    /// of the TTL or more leaves no term at all.
+    pub fn margin(mut self, margin: Duration) -> Self {
+        self.margin = margin;
         self
     }
 
@@ -257,8 +270,9 @@ impl<C: Coordinator> Candidate<C> {
         }
     }
 
-    fn ttl_ns(&self) -> u64 {
-        u64::try_from(self.ttl.as_nanos()).unwrap_or(u64::MAX)
+    /// How long a term lasts locally after a renewal is sent.
+    fn term_ns(&self) -> u64 {
+        u64::try_from(self.ttl.saturating_sub(self.margin).as_nanos()).unwrap_or(u64::MAX)
     }
 
     /// Try to become primary: check the quorum, take (or renew) a lease,
@@ -297,7 +311,7 @@ impl<C: Coordinator> Candidate<C> {
         let token = l.token();
         g.leadership = Some(l);
         self.valid_until
-            .store(sent.saturating_add(self.ttl_ns()), Ordering::Release);
+            .store(sent.saturating_add(self.term_ns()), Ordering::Release);
         self.token.store(token.0, Ordering::Release);
         self.activations.fetch_add(1, Ordering::Relaxed);
         self.emit(RoleChange::Activated(token));
@@ -322,16 +336,24 @@ impl<C: Coordinator> Candidate<C> {
         };
         let sent = self.clock.now_ns();
         match self.coord.keep_alive(id) {
+            Ok(_) if sent >= self.valid_until.load(Ordering::Acquire) => {
+                // The term had run out locally before this renewal: the node
+                // stopped acting then, so say so (the lease lives on, and the
+                // next activation takes the same term back if no one else
+                // was elected meanwhile).
+                self.step_down(&mut g, StepDown::Unreachable);
+            }
             Ok(_) => {
                 self.valid_until
-                    .store(sent.saturating_add(self.ttl_ns()), Ordering::Release);
+                    .store(sent.saturating_add(self.term_ns()), Ordering::Release);
             }
             Err(CoordError::LeaseNotFound(_)) => {
                 g.lease = None;
                 self.step_down(&mut g, StepDown::LeaseLost);
             }
             Err(_) => {
-                if sent >= self.valid_until.load(Ordering::Acquire) {
+                // `now`, not `sent`: a failed call may have taken a while.
+                if self.clock.now_ns() >= self.valid_until.load(Ordering::Acquire) {
                     self.step_down(&mut g, StepDown::Unreachable);
                 }
             }
