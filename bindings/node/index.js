@@ -92,7 +92,7 @@ class CircuitOpenError extends FuseboxError {
     const why = reason === 'halfOpenFull'
       ? 'is half-open and every probe slot is taken'
       : reason === 'forcedOpen' ? 'is forced open' : 'is open'
-    const when = retryAfterMs === null ? '' : `; retry after ${retryAfterMs} ms`
+    const when = retryAfterMs === null ? '' : `; retry after ${Math.ceil(retryAfterMs)} ms`
     super(`circuit breaker "${breaker}" ${why}${when}`, 'EFUSEBOXOPEN')
     this.breaker = breaker
     this.reason = reason
@@ -116,7 +116,7 @@ CallTimeoutError.prototype.name = 'CallTimeoutError'
 function decodeRejection (code) {
   const c = -code - 1
   const retry = Math.floor(c / 4)
-  return { reason: REASONS[c % 4] ?? 'open', retryAfterMs: retry === 0 ? null : (retry - 1) / 1000 }
+  return { reason: REASONS[c % 4] ?? 'open', retryAfterMs: retry === 0 ? null : (retry - 1) / 1e6 }
 }
 
 function typeName (v) {

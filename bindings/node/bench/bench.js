@@ -9,6 +9,10 @@
 // its call sites stay monomorphic, as in real code. The rounds of all the
 // benchmarks of a group are interleaved, so that a busy spell hits them all.
 
+// Each loop is compiled on its own (new Function) so that its call sites stay
+// monomorphic: one shared loop would measure a megamorphic call instead.
+/* eslint-disable no-new-func */
+
 const fusebox = require('..')
 const Opossum = require('opossum')
 

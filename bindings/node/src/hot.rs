@@ -29,8 +29,8 @@
 //!   `[0]`/`[1]`, duration measured; `record()`: the general form.
 //!
 //! Each function is created with `napi_create_function` and carries a strong
-//! `Arc` of its [`Hot`] as its data pointer, so a call finds the breaker with
-//! one `napi_get_cb_info` and no lookup; the `Arc` is given back by a
+//! `Rc` of its [`Hot`] as its data pointer, so a call finds the breaker with
+//! one `napi_get_cb_info` and no lookup; the `Rc` is given back by a
 //! finalizer when the function is collected.
 
 use fusebox::{Breaker, Outcome, RawPermit, RejectReason, Rejected};
@@ -40,6 +40,7 @@ use std::cell::Cell;
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::null_mut;
+use std::rc::Rc;
 use std::sync::Arc;
 
 /// Mailbox slots.
@@ -48,7 +49,9 @@ const START: usize = 1;
 const DURATION: usize = 2;
 const OUTCOME: usize = 3;
 
-/// What the hot functions of one JS wrapper share.
+/// What the hot functions of one JS wrapper share. Reference-counted with
+/// `Rc`: the functions and buffers holding it belong to one JS thread, and
+/// Node runs their finalizers on that thread.
 pub(crate) struct Hot {
     breaker: Arc<Breaker>,
     /// Whether permits need a start time (slow-call detection is on).
@@ -64,7 +67,7 @@ impl Hot {
     #[inline]
     fn permit(&self) -> Option<RawPermit> {
         let t = self.mailbox[TOKEN].get();
-        if !(t >= 0.0 && t < 9.0e15) {
+        if !(0.0..9.0e15).contains(&t) {
             return None;
         }
         let t = t as u64;
@@ -95,18 +98,20 @@ fn token(p: RawPermit) -> f64 {
 
 /// Code of a rejection: `-(1 + reason + 4 * retry)` where `reason` is 0 open,
 /// 1 half-open full, 2 forced open, and `retry` is 0 when unknown, else
-/// 1 + the retry-after in whole microseconds, rounded up: exact in an f64
-/// for any duration the config accepts. (Float arithmetic: a 64-bit integer
-/// division would cost more than the rest of the rejection.)
+/// 1 + the retry-after in ns. Exact in an f64: retry-afters are at most
+/// 2 × 10^15 ns (open timeout or back-off cap ≤ 10^6 s, jitter ≤ 100 %), so
+/// the code stays below 2^53; clamped to 2^50 all the same. (No division, no
+/// rounding call: they would cost more than the rest of the rejection.)
 pub(crate) fn reject_code(r: &Rejected) -> f64 {
     let reason = match r.reason {
         RejectReason::Open => 0.0,
         RejectReason::HalfOpenFull => 1.0,
         RejectReason::ForcedOpen => 2.0,
     };
-    let retry = r
-        .retry_after
-        .map_or(0.0, |d| 1.0 + (d.as_nanos() as u64 as f64 * 1e-3).ceil());
+    let retry = r.retry_after.map_or(0.0, |d| {
+        let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).min(1 << 50);
+        1.0 + ns as f64
+    });
     -(1.0 + reason + 4.0 * retry)
 }
 
@@ -121,13 +126,12 @@ unsafe fn hot_of<'a>(env: sys::napi_env, info: sys::napi_callback_info) -> Optio
     let mut argc = 0usize;
     // SAFETY: per the contract; no argument is requested (argc 0, null
     // argv), only the data pointer.
-    let st = unsafe {
-        sys::napi_get_cb_info(env, info, &mut argc, null_mut(), null_mut(), &mut data)
-    };
+    let st =
+        unsafe { sys::napi_get_cb_info(env, info, &mut argc, null_mut(), null_mut(), &mut data) };
     if st != sys::Status::napi_ok || data.is_null() {
         return None;
     }
-    // SAFETY: `data` came from `Arc::into_raw` in `function`, and the
+    // SAFETY: `data` came from `Rc::into_raw` in `function`, and the
     // function holding that strong count is running, so it is alive.
     Some(unsafe { &*(data as *const Hot) })
 }
@@ -149,7 +153,9 @@ unsafe extern "C" fn acquire(env: sys::napi_env, info: sys::napi_callback_info) 
 #[inline]
 fn report(hot: &Hot, outcome: Outcome) {
     if let Some(p) = hot.permit() {
-        let _ = catch_unwind(AssertUnwindSafe(|| hot.breaker.record_raw(p, outcome, None)));
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            hot.breaker.record_raw(p, outcome, None)
+        }));
     }
 }
 
@@ -194,13 +200,13 @@ unsafe extern "C" fn record(env: sys::napi_env, info: sys::napi_callback_info) -
     null_mut()
 }
 
-/// Gives back one strong count of an `Arc<Hot>`.
+/// Gives back one strong count of an `Rc<Hot>`.
 ///
 /// # Safety
-/// `ptr` must be a strong count taken with `Arc::into_raw` and not yet given back.
+/// `ptr` must be a strong count taken with `Rc::into_raw` and not yet given back.
 unsafe fn release_hot(ptr: *mut c_void) {
     // SAFETY: per the contract.
-    drop(unsafe { Arc::from_raw(ptr as *const Hot) });
+    drop(unsafe { Rc::from_raw(ptr as *const Hot) });
 }
 
 /// Finalizer of a hot function: its data is its strong count of `Hot`.
@@ -239,9 +245,9 @@ fn function(
     env: &Env,
     name: &str,
     cb: sys::napi_callback,
-    hot: &Arc<Hot>,
+    hot: &Rc<Hot>,
 ) -> napi::Result<sys::napi_value> {
-    let data = Arc::into_raw(hot.clone()) as *mut c_void;
+    let data = Rc::into_raw(hot.clone()) as *mut c_void;
     let mut f = null_mut();
     // SAFETY: valid env; `name` is `name.len()` bytes of UTF-8; `data` stays
     // valid until `finalize_function` runs for this function.
@@ -281,7 +287,7 @@ fn function(
 
 /// The hot functions of one JS wrapper: `{ acquire, success, failure, record, word, mailbox, slow }`.
 pub(crate) fn bind<'e>(env: &'e Env, breaker: &Arc<Breaker>) -> napi::Result<Object<'e>> {
-    let hot = Arc::new(Hot {
+    let hot = Rc::new(Hot {
         breaker: breaker.clone(),
         slow: breaker.config().slow_call_duration.is_some(),
         mailbox: Default::default(),
@@ -295,10 +301,26 @@ pub(crate) fn bind<'e>(env: &'e Env, breaker: &Arc<Breaker>) -> napi::Result<Obj
             "setting a property",
         )
     };
-    set(&obj, c"acquire", function(env, "acquire", Some(acquire), &hot)?)?;
-    set(&obj, c"success", function(env, "success", Some(success), &hot)?)?;
-    set(&obj, c"failure", function(env, "failure", Some(failure), &hot)?)?;
-    set(&obj, c"record", function(env, "record", Some(record), &hot)?)?;
+    set(
+        &obj,
+        c"acquire",
+        function(env, "acquire", Some(acquire), &hot)?,
+    )?;
+    set(
+        &obj,
+        c"success",
+        function(env, "success", Some(success), &hot)?,
+    )?;
+    set(
+        &obj,
+        c"failure",
+        function(env, "failure", Some(failure), &hot)?,
+    )?;
+    set(
+        &obj,
+        c"record",
+        function(env, "record", Some(record), &hot)?,
+    )?;
 
     // The state word, kept alive by a strong count of the breaker.
     let hint = Arc::into_raw(breaker.clone()) as *mut c_void;
@@ -318,12 +340,14 @@ pub(crate) fn bind<'e>(env: &'e Env, breaker: &Arc<Breaker>) -> napi::Result<Obj
     if st != sys::Status::napi_ok {
         // SAFETY: the buffer was not created, so no finalizer owns `hint`.
         drop(unsafe { Arc::from_raw(hint as *const Breaker) });
-        return Err(napi::Error::from_reason("fusebox: mapping the state word failed"));
+        return Err(napi::Error::from_reason(
+            "fusebox: mapping the state word failed",
+        ));
     }
     set(&obj, c"word", word)?;
 
     // The mailbox, kept alive by a strong count of `hot`.
-    let hint = Arc::into_raw(hot.clone()) as *mut c_void;
+    let hint = Rc::into_raw(hot.clone()) as *mut c_void;
     let mut mailbox = null_mut();
     // SAFETY: `hot.mailbox` is 32 contiguous bytes (`Cell<f64>` is an f64)
     // inside `hot`, which the strong count `hint` keeps alive until the
@@ -341,7 +365,9 @@ pub(crate) fn bind<'e>(env: &'e Env, breaker: &Arc<Breaker>) -> napi::Result<Obj
     if st != sys::Status::napi_ok {
         // SAFETY: the buffer was not created, so no finalizer owns `hint`.
         unsafe { release_hot(hint) };
-        return Err(napi::Error::from_reason("fusebox: mapping the mailbox failed"));
+        return Err(napi::Error::from_reason(
+            "fusebox: mapping the mailbox failed",
+        ));
     }
     set(&obj, c"mailbox", mailbox)?;
     obj.set("slow", hot.slow)?;

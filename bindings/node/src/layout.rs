@@ -47,7 +47,10 @@ pub(crate) fn phase_name(p: Phase) -> &'static str {
 #[napi]
 pub fn word_layout() -> WordLayout {
     let generation_shift = Word::new(Phase::Closed, 1).0.trailing_zeros();
-    let probes_shift = Word::new(Phase::Closed, 0).with_probes(1).0.trailing_zeros();
+    let probes_shift = Word::new(Phase::Closed, 0)
+        .with_probes(1)
+        .0
+        .trailing_zeros();
     let phase_mask = (1u64 << probes_shift) - 1;
     let phases: Vec<Phase> = (0..=phase_mask).map(|b| Word(b).phase()).collect();
     WordLayout {
@@ -55,7 +58,10 @@ pub fn word_layout() -> WordLayout {
         generation_shift,
         closed: Word::new(Phase::Closed, 0).0 as u32,
         disabled: Word::new(Phase::Disabled, 0).0 as u32,
-        states: phases.iter().map(|p| state_name(p.state()).into()).collect(),
+        states: phases
+            .iter()
+            .map(|p| state_name(p.state()).into())
+            .collect(),
         phases: phases.iter().map(|p| phase_name(*p).into()).collect(),
     }
 }

@@ -10,7 +10,10 @@
 mod hot;
 mod layout;
 
-use fusebox::{Backoff, Breaker, ClockSource, Config, ConfigError, Registry, RegistryError, Transition, WindowConfig};
+use fusebox::{
+    Backoff, Breaker, ClockSource, Config, ConfigError, Registry, RegistryError, Transition,
+    WindowConfig,
+};
 use napi::bindgen_prelude::{ClassInstance, Either, Object};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, Status};
@@ -129,7 +132,9 @@ impl NativeOptions {
 
     fn problem(&self, e: &ConfigError) -> OptionProblem {
         let option = option_name(e.field);
-        let value = self.given(e.field).map_or_else(|| e.value.clone(), js_number);
+        let value = self
+            .given(e.field)
+            .map_or_else(|| e.value.clone(), js_number);
         OptionProblem {
             option: option.into(),
             message: format!("invalid option {option}: {value} (expected {})", e.expected),
@@ -140,7 +145,10 @@ impl NativeOptions {
     fn to_config(&self) -> Result<Config, OptionProblem> {
         let range = |option: &str, v: f64, expected: &str| OptionProblem {
             option: option.into(),
-            message: format!("invalid option {option}: {} (expected {expected})", js_number(v)),
+            message: format!(
+                "invalid option {option}: {} (expected {expected})",
+                js_number(v)
+            ),
         };
         let int = |option: &str, v: Option<f64>| -> Result<Option<u32>, OptionProblem> {
             match v {
@@ -499,7 +507,10 @@ impl NativeBreaker {
             self.inner.on_state_change(move |t| {
                 if let Ok(slot) = events.lock() {
                     if let Some(f) = slot.as_ref() {
-                        f.call(TransitionEvent::from(t), ThreadsafeFunctionCallMode::NonBlocking);
+                        f.call(
+                            TransitionEvent::from(t),
+                            ThreadsafeFunctionCallMode::NonBlocking,
+                        );
                     }
                 }
             });
@@ -559,7 +570,10 @@ fn registry_problem(options: &NativeOptions, e: RegistryError) -> OptionProblem 
 /// worker thread), created with `options` on first use; an existing breaker
 /// keeps its own options.
 #[napi]
-pub fn registry_get_or_create(name: String, options: Option<NativeOptions>) -> Either<NativeBreaker, OptionProblem> {
+pub fn registry_get_or_create(
+    name: String,
+    options: Option<NativeOptions>,
+) -> Either<NativeBreaker, OptionProblem> {
     let r = Registry::global();
     let got = match &options {
         None => r.get_or_create(&name),
@@ -596,7 +610,11 @@ pub fn registry_names() -> Vec<String> {
 /// listeners' threads (for tests and orderly shutdown). Whether it caught up.
 #[napi]
 pub fn flush_events(timeout_ms: f64) -> bool {
-    let ms = if timeout_ms.is_finite() && timeout_ms > 0.0 { timeout_ms } else { 0.0 };
+    let ms = if timeout_ms.is_finite() && timeout_ms > 0.0 {
+        timeout_ms
+    } else {
+        0.0
+    };
     fusebox::events::flush(Duration::from_secs_f64(ms.min(1e9) / 1000.0))
 }
 

@@ -231,3 +231,24 @@ test('CallTimeoutError is a FuseboxError with a code', () => {
   assert.equal(e.code, 'EFUSEBOXTIMEOUT')
   assert.equal(e.name, 'CallTimeoutError')
 })
+
+test('index.d.ts declares what index.js exports, and the class members', () => {
+  const fs = require('node:fs')
+  const path = require('node:path')
+  const dts = fs.readFileSync(path.join(path.dirname(require.resolve('fusebox/package.json')), 'index.d.ts'), 'utf8')
+  const declared = [...dts.matchAll(/^export declare (?:class|function|const) (\w+)/gm)].map((m) => m[1]).sort()
+  const lib = require('fusebox')
+  assert.deepEqual(declared, Object.keys(lib).sort())
+  // Members of CircuitBreaker and Permit declared in the types exist at runtime.
+  for (const [cls, Ctor] of [['CircuitBreaker', lib.CircuitBreaker], ['Permit', lib.Permit], ['ManualClock', lib.ManualClock]]) {
+    const body = dts.slice(dts.indexOf(`export declare class ${cls} `))
+    const block = body.slice(0, body.indexOf('\n}\n'))
+    const members = [...block.matchAll(/^ {2}(?:static |readonly )?(\w+)\s*[(<:]/gm)].map((m) => m[1])
+      .filter((m) => m !== 'constructor')
+    assert.ok(members.length >= 2, `${cls}: ${members}`)
+    for (const m of members) {
+      const has = block.includes(`static ${m}`) ? m in Ctor : m in Ctor.prototype
+      assert.ok(has, `${cls}.${m} is declared but missing`)
+    }
+  }
+})
