@@ -700,10 +700,7 @@ class CircuitBreaker extends EventEmitter {
     if (event === 'reject') this.#onReject = true
     else if (TRANSITION_EVENTS.includes(event) && !this.#listening) {
       this.#listening = true
-      // A weak link: a breaker nobody holds can be collected while listened
-      // to; collecting it drops the native listener too.
-      const self = new WeakRef(this)
-      this.#native.listen((ev) => self.deref()?.#transition(ev))
+      this.#native.listen(CircuitBreaker.#listener(new WeakRef(this)))
     }
   }
 
@@ -722,7 +719,8 @@ class CircuitBreaker extends EventEmitter {
 
   removeAllListeners (event) {
     super.removeAllListeners(event)
-    if (this.listenerCount('newListener') === 0 || !this.listeners('newListener').includes(this.#added)) {
+    // Our own two hooks go too when everything is removed: put them back.
+    if (!this.listeners('newListener').includes(this.#added)) {
       this.on('newListener', this.#added)
     }
     if (!this.listeners('removeListener').includes(this.#removed)) {
@@ -730,6 +728,15 @@ class CircuitBreaker extends EventEmitter {
     }
     this.#sync()
     return this
+  }
+
+  // The native side holds the listener strongly (a thread-safe function);
+  // the listener holds the breaker weakly, so a breaker nobody holds can be
+  // collected while listened to (collecting it drops the native listener).
+  // Made in a static method: a closure made in an instance method would
+  // reach the breaker through its scope.
+  static #listener (ref) {
+    return (ev) => ref.deref()?.#transition(ev)
   }
 
   #transition (ev) {

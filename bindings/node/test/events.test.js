@@ -119,3 +119,28 @@ test('each worker-thread handle of a shared breaker gets its own events', async 
   await within(Promise.all([pa, pb]), 5000, "'open' on both handles")
   assert.equal(b.state, 'open')
 })
+
+test('a breaker nobody holds is collected even while listened to', () => {
+  const script = `
+    const { CircuitBreaker } = require('fusebox')
+    let ref
+    ;(() => {
+      const b = new CircuitBreaker()
+      b.on('open', () => {})
+      b.on('stateChange', () => {})
+      ref = new WeakRef(b)
+    })()
+    setTimeout(() => {
+      globalThis.gc()
+      setTimeout(() => {
+        globalThis.gc()
+        console.log(ref.deref() === undefined ? 'collected' : 'alive')
+      }, 10)
+    }, 10)
+  `
+  const r = spawnSync(process.execPath, ['--expose-gc', '-e', script], {
+    timeout: 20000, encoding: 'utf8', env: process.env, cwd: __dirname
+  })
+  assert.equal(r.status, 0, r.stderr)
+  assert.equal(r.stdout.trim(), 'collected')
+})
