@@ -1,7 +1,8 @@
 'use strict'
 // worker_threads share one breaker by name (the process-wide registry of the
 // Rust core): counts from every thread add up exactly, and a state change
-// made in one thread is seen by all.
+// made in one thread is seen by all, and raises events in every thread
+// that listens.
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
@@ -44,7 +45,13 @@ test('worker threads share one breaker with exact counts', async () => {
   const second = workers.map((w) => once(w, 'message').then(([m]) => m))
   for (const w of workers) w.postMessage('look')
   for (const m of await Promise.all(second)) {
-    assert.deepEqual(m, { state: 'open', phase: 'forcedOpen', admitted: false, why: { reason: 'forcedOpen', retryAfterMs: null } })
+    assert.deepEqual(m, {
+      state: 'open',
+      phase: 'forcedOpen',
+      admitted: false,
+      why: { reason: 'forcedOpen', retryAfterMs: null },
+      event: { from: 'closed', to: 'forcedOpen', name }
+    })
   }
   assert.equal(main.stats.rejected, WORKERS)
   for (const [code] of await Promise.all(exits)) assert.equal(code, 0)
