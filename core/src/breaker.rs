@@ -680,6 +680,47 @@ impl Breaker {
         }
     }
 
+    /// Count a call that is *still in flight*, admitted by `p` and running
+    /// for longer than the slow-call duration, as one slow call now (a slow
+    /// success of `p`'s generation; dropped if stale), so a dependency that
+    /// stops answering trips the slow-call rate before its calls time out.
+    /// [`crate::bulkhead`] calls this for the calls it watches. The caller
+    /// must then end `p` with [`Breaker::release_raw`], not `record_raw`,
+    /// so that the call is counted once. Returns `false`, counting nothing,
+    /// when slow-call detection is off or `p` is a half-open probe (a hung
+    /// probe is the half-open wait limit's business).
+    pub fn record_in_flight_slow(&self, p: RawPermit) -> bool {
+        if self.slow_ns == 0 || p.probe {
+            return false;
+        }
+        let stripe = self.layout.stripe(stripe_hint());
+        let t = self.clock.recent_ns();
+        match self.window {
+            WindowKind::Time(tw) => {
+                tw.record(
+                    &self.cells,
+                    &self.layout,
+                    stripe,
+                    KIND_OK_SLOW,
+                    p.generation,
+                    t,
+                );
+            }
+            WindowKind::Count(cw) => {
+                // Relaxed: a statistic, as in `record_general`.
+                self.cells
+                    .w(stripe + S_RETIRED + KIND_OK_SLOW)
+                    .fetch_add(1, Relaxed);
+                cw.record(&self.cells, KIND_OK_SLOW, p.generation);
+            }
+        }
+        let w = self.word();
+        if w.phase() == Phase::Closed && w.generation() == p.generation {
+            self.evaluate(w, t);
+        }
+        true
+    }
+
     fn reset_consecutive(&self, generation: u64) {
         // The word is `generation:32 | run:32`. A success only writes when a
         // run is in progress, so the success path stays read-only on the

@@ -60,7 +60,9 @@ mod sync;
 mod window;
 
 pub use breaker::{Breaker, Transition};
+pub use bulkhead::{Bulkhead, BulkheadCallError, BulkheadError, BulkheadFull, BulkheadPermit};
 pub use clock::{Clock, ClockSource, ManualClock, MonotonicClock};
+pub use concurrency::{AdaptiveLimit, LimitConfig};
 pub use config::{Backoff, Config, ConfigBuilder, ConfigError, WindowConfig};
 pub use error::{CallError, RejectReason, Rejected};
 pub use failover::FailoverGroup;
