@@ -21,9 +21,19 @@ pub fn circuit_open_error(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
 /// Whether `v` is a coroutine object (one pointer comparison once cached).
 #[inline]
 pub fn is_coroutine(py: Python<'_>, v: &Bound<'_, PyAny>) -> bool {
+    let t = match COROUTINE_TYPE.get(py) {
+        Some(t) => t.as_ptr(),
+        None => coroutine_type_slow(py),
+    };
+    v.get_type_ptr().cast::<pyo3::ffi::PyObject>() == t
+}
+
+#[cold]
+#[inline(never)]
+fn coroutine_type_slow(py: Python<'_>) -> *mut pyo3::ffi::PyObject {
     match COROUTINE_TYPE.import(py, "types", "CoroutineType") {
-        Ok(t) => v.get_type_ptr() == t.as_type_ptr(),
-        Err(_) => false,
+        Ok(t) => t.as_ptr(),
+        Err(_) => std::ptr::null_mut(),
     }
 }
 
