@@ -5,12 +5,16 @@ use fusebox::coordination::{CoordError, Coordinator};
 use fusebox::failover::{Candidate, FailoverGroup, Role, RoleEvent};
 use fusebox::fencing::FencingToken;
 use std::fmt;
+use std::mem::Discriminant;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// What an [`Elector`] reports, on fusebox's events thread.
+///
+/// [`ElectorEvent::Error`] is reported once per kind of failure until the
+/// store answers again ([`ElectorEvent::Recovered`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ElectorEvent {
@@ -85,10 +89,12 @@ impl<C: Coordinator + 'static> ElectorBuilder<C> {
         group: Arc<FailoverGroup<T>>,
         endpoint: &str,
     ) -> Result<Self, CoordError> {
-        let i = group.index_of(endpoint).ok_or_else(|| CoordError::Invalid {
-            what: "endpoint",
-            detail: format!("{endpoint:?} is not in group {:?}", group.name()),
-        })?;
+        let i = group
+            .index_of(endpoint)
+            .ok_or_else(|| CoordError::Invalid {
+                what: "endpoint",
+                detail: format!("{endpoint:?} is not in group {:?}", group.name()),
+            })?;
         Ok(self.eligible(move || group.active() == i))
     }
 
@@ -146,7 +152,8 @@ struct Loop<C> {
     eligible: Eligible,
     listeners: Arc<[Listener]>,
     stop: Arc<AtomicU8>,
-    last_error: Option<String>,
+    /// The kind of the last failure reported, until the store answers.
+    last_error: Option<(&'static str, Discriminant<CoordError>)>,
 }
 
 impl<C: Coordinator> Loop<C> {
@@ -170,16 +177,19 @@ impl<C: Coordinator> Loop<C> {
     }
 
     fn failed(&mut self, during: &'static str, error: CoordError) {
-        let text = error.to_string();
-        if self.last_error.as_deref() != Some(text.as_str()) {
-            self.last_error = Some(text);
+        // Once per kind: an outage alternates timeouts and "no leader"
+        // answers, all of them `Unavailable`.
+        let kind = Some((during, std::mem::discriminant(&error)));
+        if self.last_error != kind {
+            self.last_error = kind;
             self.emit(ElectorEvent::Error { during, error });
         }
     }
 
     fn eligible(&self) -> bool {
         // A panicking predicate means "not now", never a dead elector.
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.eligible)())).unwrap_or(false)
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.eligible)()))
+            .unwrap_or(false)
     }
 
     fn run(mut self) {
@@ -206,8 +216,13 @@ impl<C: Coordinator> Loop<C> {
                 },
                 _ => {}
             }
-            // A campaign that waited in line used up the period already.
-            let left = self.every.saturating_sub(started.elapsed());
+            // A campaign that waited in line used up the period already. A
+            // primary wakes no later than the end of its local term, so
+            // that the step-down is reported the moment it stops acting.
+            let mut left = self.every.saturating_sub(started.elapsed());
+            if let Some(term) = self.candidate.term_left() {
+                left = left.min(term + Duration::from_millis(1));
+            }
             if !left.is_zero() && self.stop.load(Ordering::Acquire) == RUN {
                 std::thread::park_timeout(left);
             }

@@ -178,9 +178,7 @@ fn map_err(what: &str, lease: Option<i64>, e: etcd_client::Error) -> CoordError 
                 ));
             }
             if msg.contains("compacted") {
-                return CoordError::Unavailable(format!(
-                    "etcd {what}: revision compacted: {msg}"
-                ));
+                return CoordError::Unavailable(format!("etcd {what}: revision compacted: {msg}"));
             }
             // gRPC's INVALID_ARGUMENT (tonic is reached through etcd-client only).
             if i32::from(s.code()) == 3 {
@@ -258,9 +256,7 @@ async fn wait_change(
     from: i64,
     deadline: Instant,
 ) -> Result<Woke, CoordError> {
-    let opts = WatchOptions::new()
-        .with_prefix()
-        .with_start_revision(from);
+    let opts = WatchOptions::new().with_prefix().with_start_revision(from);
     let mut ws = rq(t, "watch", None, c.watch(prefix, Some(opts))).await?;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -365,11 +361,7 @@ impl EtcdCoordinator {
 
     /// Run `f` on this coordinator's runtime with a client, waiting at most
     /// `timeout`: a way to make other etcd calls from blocking code.
-    pub fn run<T, F>(
-        &self,
-        timeout: Duration,
-        f: impl FnOnce(Client) -> F,
-    ) -> Result<T, CoordError>
+    pub fn run<T, F>(&self, timeout: Duration, f: impl FnOnce(Client) -> F) -> Result<T, CoordError>
     where
         T: Send + 'static,
         F: Future<Output = Result<T, etcd_client::Error>> + Send + 'static,
@@ -460,7 +452,9 @@ impl EtcdCoordinator {
         let t = self.opts.request_timeout;
         let mut c = self.client.clone();
         self.call("compact", Duration::ZERO, async move {
-            rq(t, "compact", None, c.compact(rev, None)).await.map(|_| ())
+            rq(t, "compact", None, c.compact(rev, None))
+                .await
+                .map(|_| ())
         })
     }
 
@@ -607,7 +601,13 @@ impl Coordinator for EtcdCoordinator {
         self.call("campaign", extra, async move {
             // Stand: create our key unless it exists (a campaign again with
             // the same lease keeps its place in line, and its revision).
-            let put = || TxnOp::put(key.clone(), value.clone(), Some(PutOptions::new().with_lease(id)));
+            let put = || {
+                TxnOp::put(
+                    key.clone(),
+                    value.clone(),
+                    Some(PutOptions::new().with_lease(id)),
+                )
+            };
             let txn = Txn::new()
                 .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
                 .and_then([put()])
@@ -669,7 +669,11 @@ impl Coordinator for EtcdCoordinator {
                     // Withdraw, as etcd's client does when a campaign's
                     // context ends; if this fails the key dies with the lease.
                     let txn = Txn::new()
-                        .when([Compare::create_revision(key.clone(), CompareOp::Equal, mine)])
+                        .when([Compare::create_revision(
+                            key.clone(),
+                            CompareOp::Equal,
+                            mine,
+                        )])
                         .and_then([TxnOp::delete(key.clone(), None)]);
                     let _ = rq(t, "campaign withdraw", Some(id), c.txn(txn)).await;
                     return Err(CoordError::NotElected {

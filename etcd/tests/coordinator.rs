@@ -62,7 +62,10 @@ fn one_leader_tokens_grow_and_a_deposed_leaders_write_is_refused_by_etcd() {
     assert!(tb.token() > ta.token(), "{tb:?} after {ta:?}");
 
     // a's late write, with its old token: etcd's compare refuses it.
-    assert_eq!(c.put_fenced(&ta, &data, "a2 (late)"), Err(CoordError::NotLeader));
+    assert_eq!(
+        c.put_fenced(&ta, &data, "a2 (late)"),
+        Err(CoordError::NotLeader)
+    );
     c.put_fenced(&tb, &data, "b1").unwrap();
     assert_eq!(c.get(&data).unwrap().unwrap().0, "b1");
     // Resigning an old term is a no-op: b stays leader.
@@ -87,7 +90,10 @@ fn a_crashed_leaders_key_dies_with_its_lease() {
     assert_eq!(after, None, "no leader once the lease has expired");
     // Not before the TTL; and well before the wait ran out.
     assert!(held >= TTL - Duration::from_millis(100), "{held:?}");
-    assert!(held < TTL * 4, "held {held:?} after a crash with a {TTL:?} lease");
+    assert!(
+        held < TTL * 4,
+        "held {held:?} after a crash with a {TTL:?} lease"
+    );
     assert_eq!(c.keep_alive(l.id), Err(CoordError::LeaseNotFound(l.id)));
 }
 
@@ -107,7 +113,9 @@ fn observe_returns_on_change_or_deadline() {
     let seen = obs.join().unwrap().unwrap().expect("a leader");
     assert_eq!((seen.value.as_str(), seen.revision), ("x", t.revision));
     // Unchanged leader: returns at the deadline with the same leader.
-    let same = c.observe(&e, t.revision, Duration::from_millis(200)).unwrap();
+    let same = c
+        .observe(&e, t.revision, Duration::from_millis(200))
+        .unwrap();
     assert_eq!(same.map(|l| l.revision), Some(t.revision));
     c.revoke(l.id).unwrap();
 }
@@ -125,7 +133,8 @@ fn elections_work_across_a_compaction() {
     std::thread::sleep(Duration::from_millis(300));
     // Write a little history, then compact all of it away.
     for i in 0..3 {
-        c.put_fenced(&ta, &format!("{e}-k"), &i.to_string()).unwrap();
+        c.put_fenced(&ta, &format!("{e}-k"), &i.to_string())
+            .unwrap();
     }
     let now = c.revision().unwrap();
     c.compact(now).unwrap();
@@ -161,9 +170,17 @@ fn a_candidate_learns_its_lease_is_lost_and_says_so() {
     // Someone (an operator, etcd's own expiry) ends the lease.
     c.revoke(l.lease).unwrap();
     assert_eq!(cand.tick(), Role::Standby);
-    assert_eq!(c.put_fenced(&l, &format!("{e}-k"), "late"), Err(CoordError::NotLeader));
+    assert_eq!(
+        c.put_fenced(&l, &format!("{e}-k"), "late"),
+        Err(CoordError::NotLeader)
+    );
     assert!(fusebox::events::flush(Duration::from_secs(5)));
-    let changes: Vec<_> = events.lock().unwrap().iter().map(|e| e.change.clone()).collect();
+    let changes: Vec<_> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| e.change.clone())
+        .collect();
     assert_eq!(
         changes,
         [
@@ -184,7 +201,9 @@ fn bad_arguments_are_clear_errors() {
     let l = c.grant(TTL).unwrap();
     for bad in ["", "a/b"] {
         match c.campaign(bad, l.id, "x", Duration::ZERO) {
-            Err(CoordError::Invalid { what: "election", .. }) => {}
+            Err(CoordError::Invalid {
+                what: "election", ..
+            }) => {}
             other => panic!("{bad:?}: {other:?}"),
         }
     }
@@ -198,7 +217,10 @@ fn bad_arguments_are_clear_errors() {
         c.campaign(&e, 0x1234_5678, "v", Duration::ZERO),
         Err(CoordError::LeaseNotFound(0x1234_5678))
     );
-    assert_eq!(c.keep_alive(0x1234_5678), Err(CoordError::LeaseNotFound(0x1234_5678)));
+    assert_eq!(
+        c.keep_alive(0x1234_5678),
+        Err(CoordError::LeaseNotFound(0x1234_5678))
+    );
     c.revoke(l.id).unwrap();
 }
 
@@ -239,14 +261,23 @@ fn an_unreachable_cluster_is_a_clear_error_not_a_panic() {
         Err(CoordError::Unavailable(m)) => assert!(m.contains("etcd"), "{m}"),
         other => panic!("{other:?}"),
     }
-    assert!(t0.elapsed() < Duration::from_secs(5), "bounded by the deadline");
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "bounded by the deadline"
+    );
     let cand = Candidate::new("a", "db", c.clone()).ttl(TTL);
-    assert!(matches!(cand.try_activate(), Err(CoordError::Unavailable(_))));
+    assert!(matches!(
+        cand.try_activate(),
+        Err(CoordError::Unavailable(_))
+    ));
     assert_eq!(cand.role(), Role::Standby);
     assert!(matches!(c.leader("db"), Err(CoordError::Unavailable(_))));
     assert!(matches!(
         EtcdCoordinator::connect(EtcdOptions::new(Vec::<String>::new())),
-        Err(CoordError::Invalid { what: "endpoints", .. })
+        Err(CoordError::Invalid {
+            what: "endpoints",
+            ..
+        })
     ));
     assert!(matches!(
         EtcdCoordinator::connect(EtcdOptions::new(["not a url"])),

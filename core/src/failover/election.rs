@@ -245,6 +245,20 @@ impl<C: Coordinator> Candidate<C> {
         self.token().map_or(Role::Standby, Role::Primary)
     }
 
+    /// How long the term has left on this node's clock (zero once it has
+    /// run out), or `None` when not primary: call [`Candidate::tick`] by
+    /// then at the latest, and the step-down is reported as the term ends.
+    pub fn term_left(&self) -> Option<Duration> {
+        if self.token.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let left = self
+            .valid_until
+            .load(Ordering::Acquire)
+            .saturating_sub(self.clock.now_ns());
+        Some(Duration::from_nanos(left))
+    }
+
     /// The current term, while primary.
     pub fn leadership(&self) -> Option<Leadership> {
         self.lock().leadership.clone()
@@ -335,14 +349,15 @@ impl<C: Coordinator> Candidate<C> {
             return Role::Standby;
         };
         let sent = self.clock.now_ns();
+        if sent >= self.valid_until.load(Ordering::Acquire) {
+            // The term ran out locally (renewals failed, or this node was
+            // paused): it stopped acting then; say so now. The lease may live
+            // on: the next activation takes the same term back if no one else
+            // was elected meanwhile.
+            self.step_down(&mut g, StepDown::Unreachable);
+            return Role::Standby;
+        }
         match self.coord.keep_alive(id) {
-            Ok(_) if sent >= self.valid_until.load(Ordering::Acquire) => {
-                // The term had run out locally before this renewal: the node
-                // stopped acting then, so say so (the lease lives on, and the
-                // next activation takes the same term back if no one else
-                // was elected meanwhile).
-                self.step_down(&mut g, StepDown::Unreachable);
-            }
             Ok(_) => {
                 self.valid_until
                     .store(sent.saturating_add(self.term_ns()), Ordering::Release);

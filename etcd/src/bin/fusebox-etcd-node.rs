@@ -61,7 +61,10 @@ impl Args {
         Ok(Args(m))
     }
     fn str(&self, k: &str) -> Result<String, String> {
-        self.0.get(k).cloned().ok_or_else(|| format!("--{k} is required"))
+        self.0
+            .get(k)
+            .cloned()
+            .ok_or_else(|| format!("--{k} is required"))
     }
     fn ms(&self, k: &str, default: u64) -> Result<Duration, String> {
         match self.0.get(k) {
@@ -299,10 +302,9 @@ fn token_of(line: &str) -> u64 {
 
 fn run_measure(a: &Args) -> Result<(), String> {
     let t = Timing::from(a)?;
-    let runs: usize = a
-        .0
-        .get("runs")
-        .map_or(Ok(10), |v| v.parse().map_err(|_| "--runs: not a number".to_string()))?;
+    let runs: usize = a.0.get("runs").map_or(Ok(10), |v| {
+        v.parse().map_err(|_| "--runs: not a number".to_string())
+    })?;
     let (ttl, margin, every) = (
         t.ttl.as_millis().to_string(),
         t.margin.as_millis().to_string(),
@@ -314,8 +316,17 @@ fn run_measure(a: &Args) -> Result<(), String> {
         let election = format!("measure-{stamp}-{run}");
         let spawn = |name: &str| {
             Node::spawn(&[
-                "candidate", "--name", name, "--election", &election, "--ttl-ms", &ttl,
-                "--margin-ms", &margin, "--every-ms", &every,
+                "candidate",
+                "--name",
+                name,
+                "--election",
+                &election,
+                "--ttl-ms",
+                &ttl,
+                "--margin-ms",
+                &margin,
+                "--every-ms",
+                &every,
             ])
         };
         let first = spawn("a")?;

@@ -34,7 +34,9 @@ pub fn etcd() -> Option<EtcdOptions> {
 
 pub fn coord() -> Option<Arc<EtcdCoordinator>> {
     let o = etcd()?;
-    Some(Arc::new(EtcdCoordinator::connect(o).expect("connect to etcd")))
+    Some(Arc::new(
+        EtcdCoordinator::connect(o).expect("connect to etcd"),
+    ))
 }
 
 /// A name no other test run uses (elections, keys).
