@@ -56,6 +56,17 @@ export interface CircuitBreakerOptions {
   timeoutMs?: number
   /** Which errors count as failures. Default: defaultClassify. */
   classify?: (error: unknown) => Outcome
+  /**
+   * What call()/fire() return instead of throwing when the breaker rejects
+   * the call or the call fails (or times out): cached data, a default, a
+   * generic answer. Receives the cause and the call's arguments.
+   */
+  fallback?: ((error: unknown, ...args: any[]) => any) | null
+  /**
+   * A rate limit on the fallback path (the core's limiter), so the diverted
+   * load does not crush a backup service; a refused fallback rethrows the cause.
+   */
+  fallbackLimit?: { perSecond: number; burst: number } | null
 }
 
 /** The options in force, defaults filled in. */
@@ -204,6 +215,8 @@ export declare class CircuitBreaker extends EventEmitter {
   readonly phase: Phase
   readonly options: ResolvedOptions
   readonly stats: Stats
+  /** Counts of the limited fallback path; null without fallbackLimit. */
+  readonly fallbackStats: { served: number; limited: number } | null
 
   /** Open until reset(). */
   forceOpen (): void
@@ -232,6 +245,10 @@ export declare const registry: {
   remove (name: string): boolean
   /** The names, sorted. */
   names (): string[]
+  /** Every shared breaker's metrics in the Prometheus text format. */
+  prometheus (): string
+  /** The content type to serve prometheus() with. */
+  readonly prometheusContentType: string
 }
 
 /** Wait (blocking, up to timeoutMs) until every transition raised so far is queued to its listeners. */

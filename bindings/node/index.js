@@ -185,7 +185,8 @@ const NUMBER_OPTIONS = [
   'slowCallMs', 'slowCallRateThreshold'
 ]
 const KNOWN_OPTIONS = new Set([
-  ...NUMBER_OPTIONS, 'name', 'consecutiveFailures', 'backoff', 'clock', 'timeoutMs', 'classify'
+  ...NUMBER_OPTIONS, 'name', 'consecutiveFailures', 'backoff', 'clock', 'timeoutMs', 'classify',
+  'fallback', 'fallbackLimit'
 ])
 
 /** Check the options' types (ranges are the core's business); the native form. */
@@ -236,6 +237,8 @@ function nativeOptions (options, allowClock) {
 function wrapperOptions (options) {
   let timeoutMs = 0
   let classify = defaultClassify
+  let fallback = null
+  let fallbackLimit = null
   if (options !== undefined && options !== null) {
     if (options.timeoutMs !== undefined) {
       const t = options.timeoutMs
@@ -247,8 +250,24 @@ function wrapperOptions (options) {
       if (typeof options.classify !== 'function') throw optType('classify', 'of type function', options.classify)
       classify = options.classify
     }
+    if (options.fallback !== undefined && options.fallback !== null) {
+      if (typeof options.fallback !== 'function') throw optType('fallback', 'of type function', options.fallback)
+      fallback = options.fallback
+    }
+    const fl = options.fallbackLimit
+    if (fl !== undefined && fl !== null) {
+      if (typeof fl !== 'object') throw optType('fallbackLimit', 'of type object', fl)
+      if (typeof fl.perSecond !== 'number') throw optType('fallbackLimit.perSecond', 'of type number', fl.perSecond)
+      if (typeof fl.burst !== 'number') throw optType('fallbackLimit.burst', 'of type number', fl.burst)
+      if (fallback === null) {
+        const e = new TypeError('The "fallbackLimit" option needs a "fallback"')
+        e.code = 'ERR_INVALID_ARG_VALUE'
+        throw e
+      }
+      fallbackLimit = fl
+    }
   }
-  return { timeoutMs, classify }
+  return { timeoutMs, classify, fallback, fallbackLimit }
 }
 
 function throwProblem (p) {
@@ -372,6 +391,8 @@ class CircuitBreaker extends EventEmitter {
   #listening = false
   #timeoutMs
   #classify
+  #fallback
+  #limit = null
   #name
   #options
 
@@ -386,9 +407,16 @@ class CircuitBreaker extends EventEmitter {
       n = native.createBreaker(o, clock)
       if (!(n instanceof native.NativeBreaker)) throwProblem(n)
     }
-    const { timeoutMs, classify } = wrapperOptions(options)
+    const { timeoutMs, classify, fallback, fallbackLimit } = wrapperOptions(options)
     this.#timeoutMs = timeoutMs
     this.#classify = classify
+    this.#fallback = fallback
+    if (fallbackLimit !== null) {
+      // The core's limited fallback path (on the breaker's clock).
+      const l = n.fallbackLimit(fallbackLimit.perSecond, fallbackLimit.burst)
+      if (!(l instanceof native.NativeFallbackLimit)) throwProblem(l)
+      this.#limit = l
+    }
     this.#native = n
     this.#name = n.name
     const hot = n.hot()
@@ -493,7 +521,11 @@ class CircuitBreaker extends EventEmitter {
   call (fn) {
     if (typeof fn !== 'function') throw fnType('fn', fn)
     const t = this.#admit()
-    if (t < 0) throw this.#rejected(t)
+    if (t < 0) {
+      const e = this.#rejected(t)
+      if (this.#fallback !== null) return this.#fallbackOr(e, Array.prototype.slice.call(arguments, 1))
+      throw e
+    }
     const s = this.#slow ? this.#box[1] : 0
     let v
     try {
@@ -506,6 +538,7 @@ class CircuitBreaker extends EventEmitter {
       }
     } catch (e) {
       report(this.#h, t, s, this.#outcome(e))
+      if (this.#fallback !== null) return this.#fallbackOr(e, Array.prototype.slice.call(arguments, 1))
       throw e
     }
     report(this.#h, t, s, OK)
@@ -522,7 +555,7 @@ class CircuitBreaker extends EventEmitter {
   fire (fn) {
     if (typeof fn !== 'function') return Promise.reject(fnType('fn', fn))
     const t = this.#admit()
-    if (t < 0) return Promise.reject(this.#rejected(t))
+    if (t < 0) return this.#fail(this.#rejected(t), arguments, 1)
     const s = this.#slow ? this.#box[1] : 0
     if (this.#timeoutMs !== 0) return this.#timed(t, s, this.#timeoutMs, fn, Array.prototype.slice.call(arguments, 1))
     let p
@@ -535,11 +568,12 @@ class CircuitBreaker extends EventEmitter {
       }
     } catch (e) {
       report(this.#h, t, s, this.#outcome(e))
-      return Promise.reject(e)
+      return this.#fail(e, arguments, 1)
     }
     // One reaction on the call's promise (not an async function: its extra
     // frame and await cost more than the whole breaker).
     const h = this.#h
+    const args = this.#fallback === null ? null : Array.prototype.slice.call(arguments, 1)
     return Promise.resolve(p).then(
       (v) => {
         report(h, t, s, OK)
@@ -547,6 +581,7 @@ class CircuitBreaker extends EventEmitter {
       },
       (e) => {
         report(h, t, s, this.#outcome(e))
+        if (args !== null) return this.#fallbackOr(e, args)
         throw e
       }
     )
@@ -560,13 +595,13 @@ class CircuitBreaker extends EventEmitter {
     }
     if (typeof fn !== 'function') return Promise.reject(fnType('fn', fn))
     const t = this.#admit()
-    if (t < 0) return Promise.reject(this.#rejected(t))
+    if (t < 0) return this.#fail(this.#rejected(t), arguments, 2)
     const s = this.#slow ? this.#box[1] : 0
     return this.#timed(t, s, timeoutMs, fn, Array.prototype.slice.call(arguments, 2))
   }
 
   #timed (t, s, ms, fn, args) {
-    return new Promise((resolve, reject) => {
+    const p = new Promise((resolve, reject) => {
       let settled = false
       const timer = setTimeout(() => {
         if (settled) return
@@ -574,9 +609,9 @@ class CircuitBreaker extends EventEmitter {
         report(this.#h, t, s, FAIL)
         reject(new CallTimeoutError(this.#name, ms))
       }, ms)
-      let p
+      let r
       try {
-        p = fn(...args)
+        r = fn(...args)
       } catch (e) {
         settled = true
         clearTimeout(timer)
@@ -584,7 +619,7 @@ class CircuitBreaker extends EventEmitter {
         reject(e)
         return
       }
-      Promise.resolve(p).then((v) => {
+      Promise.resolve(r).then((v) => {
         if (settled) return
         settled = true
         clearTimeout(timer)
@@ -598,6 +633,27 @@ class CircuitBreaker extends EventEmitter {
         reject(e)
       })
     })
+    return this.#fallback === null ? p : p.catch((e) => this.#fallbackOr(e, args))
+  }
+
+  /** A rejected promise for `e`, or the fallback's answer. */
+  #fail (e, argsObject, from) {
+    if (this.#fallback === null) return Promise.reject(e)
+    try {
+      return Promise.resolve(this.#fallbackOr(e, Array.prototype.slice.call(argsObject, from)))
+    } catch (x) {
+      return Promise.reject(x)
+    }
+  }
+
+  /**
+   * The fallback's answer for the cause `e` (a rejection, a failure, a
+   * timeout), if the core's limiter (when there is one) lets it run; else
+   * `e` is thrown.
+   */
+  #fallbackOr (e, args) {
+    if (this.#limit !== null && !this.#limit.admit()) throw e
+    return this.#fallback(e, ...args)
   }
 
   /** `fn` wrapped: `(...args) => this.fire(fn, ...args)`. */
@@ -672,6 +728,11 @@ class CircuitBreaker extends EventEmitter {
       slowRate: m.slowRate,
       window: { calls: m.windowCalls, failures: m.windowFailures, slow: m.windowSlow }
     }
+  }
+
+  /** Counts of the limited fallback path, or null without a fallbackLimit. */
+  get fallbackStats () {
+    return this.#limit === null ? null : this.#limit.stats()
   }
 
   /** Open until reset(). */
@@ -764,7 +825,12 @@ const registry = Object.freeze({
   /** The names, sorted. */
   names () {
     return native.registryNames()
-  }
+  },
+  /** Every shared breaker's metrics in the Prometheus text format (serve with `prometheusContentType`). */
+  prometheus () {
+    return native.registryPrometheus()
+  },
+  prometheusContentType: native.prometheusContentType()
 })
 
 /**

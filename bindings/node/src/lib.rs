@@ -10,9 +10,11 @@
 mod hot;
 mod layout;
 
+use fusebox::fallback::LimitedFallback;
+use fusebox::limiter::RateLimiter;
 use fusebox::{
-    Backoff, Breaker, ClockSource, Config, ConfigError, Registry, RegistryError, Transition,
-    WindowConfig,
+    Backoff, Breaker, CallError, ClockSource, Config, ConfigError, Registry, RegistryError,
+    Transition, WindowConfig,
 };
 use napi::bindgen_prelude::{ClassInstance, Either, Object};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
@@ -525,10 +527,80 @@ impl NativeBreaker {
         }
     }
 
+    /// A rate limit for this breaker's fallback path (on the breaker's
+    /// clock), or the problem with its settings.
+    #[napi]
+    pub fn fallback_limit(
+        &self,
+        per_second: f64,
+        burst: f64,
+    ) -> Either<NativeFallbackLimit, OptionProblem> {
+        let burst_u32 = if burst.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&burst) {
+            burst as u32
+        } else {
+            0 // refused below, naming the option
+        };
+        match RateLimiter::with_clock(per_second, burst_u32, self.inner.clock().clone()) {
+            Ok(l) => Either::A(NativeFallbackLimit {
+                inner: LimitedFallback::new(l),
+            }),
+            Err(e) => {
+                let (option, value) = if e.field == "burst" {
+                    ("fallbackLimit.burst", burst)
+                } else {
+                    ("fallbackLimit.perSecond", per_second)
+                };
+                Either::B(OptionProblem {
+                    option: option.into(),
+                    message: format!(
+                        "invalid option {option}: {} (expected {})",
+                        js_number(value),
+                        e.expected
+                    ),
+                })
+            }
+        }
+    }
+
     /// Whether two handles are the same breaker.
     #[napi]
     pub fn same_as(&self, other: &NativeBreaker) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+/// Counters of a limited fallback path.
+#[napi(object)]
+pub struct FallbackCounts {
+    /// Fallbacks run.
+    pub served: f64,
+    /// Fallbacks refused by the limiter.
+    pub limited: f64,
+}
+
+/// The core's [`LimitedFallback`]: decides whether a fallback may run.
+#[napi]
+pub struct NativeFallbackLimit {
+    inner: LimitedFallback,
+}
+
+#[napi]
+impl NativeFallbackLimit {
+    /// Whether the limiter admits one fallback now (counted as served or
+    /// limited by the core).
+    #[napi]
+    pub fn admit(&self) -> bool {
+        self.inner.run(CallError::<()>::Failed(()), |_| ()).is_ok()
+    }
+
+    /// How many fallbacks ran and how many were refused.
+    #[napi]
+    pub fn stats(&self) -> FallbackCounts {
+        let s = self.inner.stats();
+        FallbackCounts {
+            served: s.served as f64,
+            limited: s.limited as f64,
+        }
     }
 }
 
@@ -598,6 +670,18 @@ pub fn registry_get(name: String) -> Option<NativeBreaker> {
 #[napi]
 pub fn registry_remove(name: String) -> bool {
     Registry::global().remove(&name).is_some()
+}
+
+/// Every registry breaker's metrics in the Prometheus text format (0.0.4).
+#[napi]
+pub fn registry_prometheus() -> String {
+    Registry::global().prometheus()
+}
+
+/// The content type to serve `registry_prometheus()` with.
+#[napi]
+pub fn prometheus_content_type() -> String {
+    fusebox::prometheus::CONTENT_TYPE.into()
 }
 
 /// Names in the registry, sorted.

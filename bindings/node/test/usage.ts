@@ -62,6 +62,15 @@ try {
   }
 }
 
+const degraded = new CircuitBreaker({
+  fallback: (cause: unknown, sku: string) => `cached ${sku} (${String(cause)})`,
+  fallbackLimit: { perSecond: 50, burst: 10 }
+})
+const price: Promise<string> = degraded.fire(async (sku: string) => sku, 'a')
+const fb: { served: number; limited: number } | null = degraded.fallbackStats
+const text: string = registry.prometheus() + registry.prometheusContentType
+console.log(price, fb, text)
+
 const shared: CircuitBreaker = CircuitBreaker.shared('payment:pay', { minCalls: 20 })
 const same: boolean = shared.isSameBreaker(registry.get('payment:pay'))
 const names: string[] = registry.names()
