@@ -36,8 +36,24 @@ export declare class NativeBreaker {
   listen(callback: (event: TransitionEvent) => void): void
   /** Stop delivering transitions. */
   unlisten(): void
+  /**
+   * A rate limit for this breaker's fallback path (on the breaker's
+   * clock), or the problem with its settings.
+   */
+  fallbackLimit(perSecond: number, burst: number): NativeFallbackLimit | OptionProblem
   /** Whether two handles are the same breaker. */
   sameAs(other: NativeBreaker): boolean
+}
+
+/** The core's [`LimitedFallback`]: decides whether a fallback may run. */
+export declare class NativeFallbackLimit {
+  /**
+   * Whether the limiter admits one fallback now (counted as served or
+   * limited by the core).
+   */
+  admit(): boolean
+  /** How many fallbacks ran and how many were refused. */
+  stats(): FallbackCounts
 }
 
 /**
@@ -57,6 +73,14 @@ export declare function coreVersion(): string
 
 /** A breaker of its own, or the options' problem. */
 export declare function createBreaker(options: NativeOptions, clock?: NativeManualClock | undefined | null): NativeBreaker | OptionProblem
+
+/** Counters of a limited fallback path. */
+export interface FallbackCounts {
+  /** Fallbacks run. */
+  served: number
+  /** Fallbacks refused by the limiter. */
+  limited: number
+}
 
 /**
  * Wait until every transition event raised so far has been handed to the
@@ -133,6 +157,9 @@ export interface OptionProblem {
   message: string
 }
 
+/** The content type to serve `registry_prometheus()` with. */
+export declare function prometheusContentType(): string
+
 /** The breaker called `name`, if the registry has it. */
 export declare function registryGet(name: string): NativeBreaker | null
 
@@ -145,6 +172,9 @@ export declare function registryGetOrCreate(name: string, options?: NativeOption
 
 /** Names in the registry, sorted. */
 export declare function registryNames(): Array<string>
+
+/** Every registry breaker's metrics in the Prometheus text format (0.0.4). */
+export declare function registryPrometheus(): string
 
 /** Forget `name` (holders keep a working breaker). Whether it was there. */
 export declare function registryRemove(name: string): boolean

@@ -836,12 +836,15 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeBreaker = nativeBinding.NativeBreaker
+module.exports.NativeFallbackLimit = nativeBinding.NativeFallbackLimit
 module.exports.NativeManualClock = nativeBinding.NativeManualClock
 module.exports.coreVersion = nativeBinding.coreVersion
 module.exports.createBreaker = nativeBinding.createBreaker
 module.exports.flushEvents = nativeBinding.flushEvents
+module.exports.prometheusContentType = nativeBinding.prometheusContentType
 module.exports.registryGet = nativeBinding.registryGet
 module.exports.registryGetOrCreate = nativeBinding.registryGetOrCreate
 module.exports.registryNames = nativeBinding.registryNames
+module.exports.registryPrometheus = nativeBinding.registryPrometheus
 module.exports.registryRemove = nativeBinding.registryRemove
 module.exports.wordLayout = nativeBinding.wordLayout
