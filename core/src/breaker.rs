@@ -40,14 +40,6 @@ pub struct Transition {
     pub at_ns: u64,
 }
 
-type Listener = std::sync::Arc<dyn Fn(&Transition) + Send + Sync>;
-
-#[derive(Default)]
-struct Listeners {
-    any: std::sync::atomic::AtomicBool,
-    list: std::sync::RwLock<Vec<Listener>>,
-}
-
 #[derive(Clone, Copy, Debug)]
 enum WindowKind {
     Time(TimeWindow),
@@ -69,7 +61,13 @@ pub struct Breaker {
     plain_successes: bool,
     /// The time window's arithmetic (unused for count windows).
     time: TimeWindow,
-    listeners: std::sync::Arc<Listeners>,
+    /// State-change listeners (a registry attaches its own as the parent).
+    transitions: std::sync::Arc<crate::events::Listeners<Transition>>,
+    /// Rejection listeners (likewise).
+    rejections: std::sync::Arc<crate::events::Listeners<crate::events::Rejection>>,
+    /// Where call latencies go, when attached (see
+    /// [`Breaker::with_latency_histogram`]).
+    latency: Option<std::sync::Arc<crate::histogram::LatencyHistogram>>,
 }
 
 impl fmt::Debug for Breaker {
@@ -187,7 +185,9 @@ impl Breaker {
             cells,
             clock,
             window,
-            listeners: Default::default(),
+            transitions: Default::default(),
+            rejections: Default::default(),
+            latency: None,
         })
     }
 
@@ -292,7 +292,7 @@ impl Breaker {
     fn permit(&self, generation: u64, probe: bool) -> RawPermit {
         RawPermit {
             generation,
-            start_ns: if self.slow_ns != 0 {
+            start_ns: if self.slow_ns != 0 || self.latency.is_some() {
                 self.clock.now_ns()
             } else {
                 0
@@ -387,6 +387,13 @@ impl Breaker {
         let s = self.layout.stripe(stripe_hint());
         // Relaxed: a statistic, read by metrics().
         self.cells.w(s + S_REJECTED).fetch_add(1, Relaxed);
+        #[cfg(not(loom))]
+        self.rejections.emit(|| crate::events::Rejection {
+            breaker: self.name.clone(),
+            reason,
+            retry_after,
+            at_ns: self.clock.recent_ns(),
+        });
         Rejected {
             reason,
             retry_after,
@@ -494,35 +501,16 @@ impl Breaker {
     }
 
     fn emit(&self, from: Phase, to: Word, now: u64) {
+        // One atomic load when nobody listens; otherwise one job on the
+        // event thread, where each listener runs inside catch_unwind.
         #[cfg(not(loom))]
-        {
-            if !self
-                .listeners
-                .any
-                .load(std::sync::atomic::Ordering::Acquire)
-            {
-                return;
-            }
-            let t = Transition {
-                breaker: self.name.clone(),
-                from,
-                to: to.phase(),
-                generation: to.generation(),
-                at_ns: now,
-            };
-            let listeners = self.listeners.clone();
-            crate::events::dispatch(move || {
-                let list = match listeners.list.read() {
-                    Ok(l) => l.clone(),
-                    Err(p) => p.into_inner().clone(),
-                };
-                for l in list {
-                    // One listener's panic must not keep the others from
-                    // hearing of the change.
-                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| l(&t)));
-                }
-            });
-        }
+        self.transitions.emit(|| Transition {
+            breaker: self.name.clone(),
+            from,
+            to: to.phase(),
+            generation: to.generation(),
+            at_ns: now,
+        });
         #[cfg(loom)]
         let _ = (from, to, now);
     }
@@ -530,14 +518,38 @@ impl Breaker {
     /// Call `f` on every state change. Listeners run on the event thread,
     /// never inside a call; see [`crate::events`].
     pub fn on_state_change(&self, f: impl Fn(&Transition) + Send + Sync + 'static) {
-        let mut list = match self.listeners.list.write() {
-            Ok(l) => l,
-            Err(p) => p.into_inner(),
-        };
-        list.push(std::sync::Arc::new(f));
-        self.listeners
-            .any
-            .store(true, std::sync::atomic::Ordering::Release);
+        self.transitions.subscribe(f);
+    }
+
+    /// Call `f` on every rejected call, off the call path (one atomic load
+    /// per rejection when nobody listens).
+    pub fn on_rejection(&self, f: impl Fn(&crate::events::Rejection) + Send + Sync + 'static) {
+        self.rejections.subscribe(f);
+    }
+
+    /// The state-change listener set (e.g. to attach a parent set).
+    pub fn transition_listeners(&self) -> &std::sync::Arc<crate::events::Listeners<Transition>> {
+        &self.transitions
+    }
+
+    /// The rejection listener set.
+    pub fn rejection_listeners(
+        &self,
+    ) -> &std::sync::Arc<crate::events::Listeners<crate::events::Rejection>> {
+        &self.rejections
+    }
+
+    /// Record every call's latency (successes and failures) into `histogram`,
+    /// e.g. to drive an [`crate::timeout::AdaptiveTimeout`]. Permits then read
+    /// the precise clock at admission and at the outcome (two clock reads a
+    /// call), unless the caller reports durations itself.
+    pub fn with_latency_histogram(
+        mut self,
+        histogram: std::sync::Arc<crate::histogram::LatencyHistogram>,
+    ) -> Breaker {
+        self.latency = Some(histogram);
+        self.plain_successes = false;
+        self
     }
 
     // ----- outcomes ----------------------------------------------------
@@ -609,18 +621,17 @@ impl Breaker {
             Outcome::Success => KIND_OK_FAST,
             Outcome::Failure => KIND_FAIL_FAST,
         };
-        let slow = self.slow_ns != 0 && {
-            let d = duration_ns.unwrap_or_else(|| {
-                if p.start_ns == 0 {
-                    0
-                } else {
-                    self.clock.now_ns().saturating_sub(p.start_ns)
-                }
-            });
-            d > self.slow_ns
-        };
+        // The call's duration: the caller's figure, else measured from the
+        // permit when it was timed (slow-call detection or a histogram).
+        let d = duration_ns.or_else(|| {
+            (p.start_ns != 0).then(|| self.clock.now_ns().saturating_sub(p.start_ns))
+        });
+        let slow = self.slow_ns != 0 && d.unwrap_or(0) > self.slow_ns;
         let kind = kind + slow as usize;
         let t = self.clock.recent_ns();
+        if let (Some(h), Some(d)) = (&self.latency, d) {
+            h.record_at(t, d);
+        }
         let moved = match self.window {
             WindowKind::Time(tw) => {
                 tw.record(&self.cells, &self.layout, stripe, kind, p.generation, t)

@@ -52,6 +52,8 @@ pub struct Registry {
     clock: ClockSource,
     /// Registry-wide state-change listeners (see [`Registry::on_state_change`]).
     transitions: Arc<Listeners<Transition>>,
+    /// Registry-wide rejection listeners (see [`Registry::on_rejection`]).
+    rejections: Arc<Listeners<crate::events::Rejection>>,
 }
 
 impl Default for Registry {
@@ -86,6 +88,7 @@ impl Registry {
             default: RwLock::new(default),
             clock: clock.into(),
             transitions: Arc::new(Listeners::new()),
+            rejections: Arc::new(Listeners::new()),
         }
     }
 
@@ -168,11 +171,10 @@ impl Registry {
     /// can see it (so no event is missed, whichever creator wins the race).
     fn create(&self, name: &str, config: Config) -> Result<Arc<Breaker>, RegistryError> {
         let fresh = Arc::new(Breaker::named(name, config, self.clock.clone())?);
-        let l = self.transitions.clone();
-        // Already on the event thread: deliver in place.
-        fresh.on_state_change(move |t| {
-            l.deliver(t);
-        });
+        // The registry's sets hear every event of the breaker's (no event is
+        // queued for them when nobody listens to either).
+        fresh.transition_listeners().set_parent(self.transitions.clone());
+        fresh.rejection_listeners().set_parent(self.rejections.clone());
         Ok(fresh)
     }
 
@@ -181,6 +183,12 @@ impl Registry {
     /// call; a panicking listener is caught (see [`crate::events`]).
     pub fn on_state_change(&self, f: impl Fn(&Transition) + Send + Sync + 'static) {
         self.transitions.subscribe(f);
+    }
+
+    /// Call `f` on every rejected call of every breaker of this registry,
+    /// present and future, off the call path.
+    pub fn on_rejection(&self, f: impl Fn(&crate::events::Rejection) + Send + Sync + 'static) {
+        self.rejections.subscribe(f);
     }
 
     /// Every breaker's metrics in the Prometheus text format (see
