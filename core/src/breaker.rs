@@ -623,9 +623,8 @@ impl Breaker {
         };
         // The call's duration: the caller's figure, else measured from the
         // permit when it was timed (slow-call detection or a histogram).
-        let d = duration_ns.or_else(|| {
-            (p.start_ns != 0).then(|| self.clock.now_ns().saturating_sub(p.start_ns))
-        });
+        let d = duration_ns
+            .or_else(|| (p.start_ns != 0).then(|| self.clock.now_ns().saturating_sub(p.start_ns)));
         let slow = self.slow_ns != 0 && d.unwrap_or(0) > self.slow_ns;
         let kind = kind + slow as usize;
         let t = self.clock.recent_ns();

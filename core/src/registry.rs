@@ -173,8 +173,12 @@ impl Registry {
         let fresh = Arc::new(Breaker::named(name, config, self.clock.clone())?);
         // The registry's sets hear every event of the breaker's (no event is
         // queued for them when nobody listens to either).
-        fresh.transition_listeners().set_parent(self.transitions.clone());
-        fresh.rejection_listeners().set_parent(self.rejections.clone());
+        fresh
+            .transition_listeners()
+            .set_parent(self.transitions.clone());
+        fresh
+            .rejection_listeners()
+            .set_parent(self.rejections.clone());
         Ok(fresh)
     }
 

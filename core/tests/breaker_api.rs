@@ -265,8 +265,16 @@ fn rejection_events_reach_breaker_and_registry_listeners() {
     assert_eq!(
         heard,
         vec![
-            ("breaker", "inventory:get".to_string(), RejectReason::ForcedOpen),
-            ("registry", "inventory:get".to_string(), RejectReason::ForcedOpen),
+            (
+                "breaker",
+                "inventory:get".to_string(),
+                RejectReason::ForcedOpen
+            ),
+            (
+                "registry",
+                "inventory:get".to_string(),
+                RejectReason::ForcedOpen
+            ),
         ]
     );
 }
