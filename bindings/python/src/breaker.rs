@@ -1,10 +1,12 @@
 //! `fusebox.CircuitBreaker`, the functions it guards, and permits.
 //!
-//! The hot path (`GuardedFunction.__call__`, `CircuitBreaker.call`) is here in
-//! Rust: take a permit (`acquire_raw`, one atomic load when closed), call the
-//! function with the caller's own argument tuple and dict, record the outcome
-//! (`record_raw`). No lock of any kind is held while the function runs; only
-//! the GIL, which the function itself releases when it blocks.
+//! Every call path (`@breaker`, whose vectorcall is in `guarded.rs`;
+//! `breaker.call`; `with breaker:`) does the same three things in Rust: take a
+//! permit (`acquire_raw`, one atomic load when closed), call the function,
+//! record the outcome (`record_raw`) or, for an exception that says nothing
+//! about the dependency, release the permit. No lock of any kind is held
+//! while the function runs; only the GIL, which the function itself releases
+//! when it blocks. The core decides everything else.
 
 use crate::clock::ManualClock;
 use crate::config::{config_from_kwargs, float_arg};
