@@ -68,6 +68,9 @@ pub struct Breaker {
     /// Where call latencies go, when attached (see
     /// [`Breaker::with_latency_histogram`]).
     latency: Option<std::sync::Arc<crate::histogram::LatencyHistogram>>,
+    /// Lives in shared memory: a transition's winner may be killed before it
+    /// publishes the phase's deadline (see `recover_unpublished`).
+    shared: bool,
 }
 
 impl fmt::Debug for Breaker {
@@ -167,6 +170,48 @@ impl Breaker {
             h.finish()
         };
         cells.w(W_RNG).store(seed, Relaxed);
+        Ok(Breaker::assemble(
+            name, config, layout, cells, clock, window, false,
+        ))
+    }
+
+    /// A breaker over cells it does not own (a slot of a shared-memory
+    /// registry), used as they are: nothing is reset or seeded (the slot's
+    /// creator did that once). `layout` must be the one the cells were made
+    /// for: `Layout::new(&config, stripes)`.
+    #[cfg(all(feature = "shm", unix, not(loom)))]
+    pub(crate) fn over_cells(
+        name: &str,
+        config: Config,
+        clock: ClockSource,
+        layout: Layout,
+        cells: Cells,
+    ) -> Result<Breaker, ConfigError> {
+        config.validate()?;
+        debug_assert_eq!(layout, Layout::new(&config, layout.stripes));
+        let window = match config.window {
+            WindowConfig::Time { buckets, .. } => WindowKind::Time(TimeWindow {
+                bucket_ns: config.bucket_ns(),
+                buckets: u64::from(buckets),
+            }),
+            WindowConfig::Count { size } => WindowKind::Count(CountWindow {
+                size: u64::from(size),
+            }),
+        };
+        Ok(Breaker::assemble(
+            name, config, layout, cells, clock, window, true,
+        ))
+    }
+
+    fn assemble(
+        name: &str,
+        config: Config,
+        layout: Layout,
+        cells: Cells,
+        clock: ClockSource,
+        window: WindowKind,
+        shared: bool,
+    ) -> Breaker {
         let slow_ns = config.slow_call_duration.map_or(0, |d| d.as_nanos() as u64);
         let time = match window {
             WindowKind::Time(tw) => tw,
@@ -175,7 +220,7 @@ impl Breaker {
                 buckets: 1,
             },
         };
-        Ok(Breaker {
+        Breaker {
             name: name.into(),
             plain_successes: slow_ns == 0 && matches!(window, WindowKind::Time(_)),
             time,
@@ -188,7 +233,8 @@ impl Breaker {
             transitions: Default::default(),
             rejections: Default::default(),
             latency: None,
-        })
+            shared,
+        }
     }
 
     /// The breaker's name.
@@ -320,6 +366,11 @@ impl Breaker {
                                 w = fresh;
                                 continue;
                             }
+                            if self.shared && self.recover_unpublished(w, self.config.open_timeout)
+                            {
+                                w = self.word();
+                                continue;
+                            }
                             return Err(
                                 self.reject(RejectReason::Open, Some(self.config.open_timeout))
                             );
@@ -369,6 +420,13 @@ impl Breaker {
                         let fresh = self.word();
                         if fresh != w {
                             w = fresh;
+                            continue;
+                        }
+                        if self.shared
+                            && self.deadline(w.generation()).is_none()
+                            && self.recover_unpublished(w, self.config.half_open_max_wait)
+                        {
+                            w = self.word();
                             continue;
                         }
                         return Err(self.reject(RejectReason::HalfOpenFull, None));
@@ -430,6 +488,42 @@ impl Breaker {
         } else {
             None
         }
+    }
+
+    /// Shared breakers only. The phase of `w` (Open, or a full Half-Open) has
+    /// no published deadline. In a process that only lasts the few ns between
+    /// the winner's CAS and its `publish_deadline`; in shared memory the
+    /// winner may have been killed in between, which would leave the breaker
+    /// open (or half-open and full) forever. So the first caller to see it
+    /// notes the time in `W_STALL`; once `grace` (the phase's own length) has
+    /// passed since, the winner is taken for dead and any caller publishes a
+    /// deadline of "noted + grace", already due, in its place. Returns
+    /// whether the caller should look at the state again.
+    ///
+    /// Relaxed: the stall word is one self-contained value (a generation tag
+    /// and a time); the deadline is published with `publish_deadline`'s own
+    /// Release stores. A recoverer that publishes late, after the breaker
+    /// moved on, can only make a later phase look unpublished for another
+    /// `grace`, never wedge it.
+    #[cold]
+    fn recover_unpublished(&self, w: Word, grace: Duration) -> bool {
+        const MS_BITS: u32 = 44;
+        const MS_MASK: u64 = (1 << MS_BITS) - 1;
+        let now = self.clock.now_ns();
+        let tag = w.generation() & 0xf_ffff;
+        let stall = self.cells.w(W_STALL);
+        let v = stall.load(Relaxed);
+        if v == 0 || v >> MS_BITS != tag {
+            let noted = (tag << MS_BITS) | ((now / 1_000_000) & MS_MASK);
+            let _ = stall.compare_exchange(v, noted, Relaxed, Relaxed);
+            return false;
+        }
+        let due = ((v & MS_MASK) * 1_000_000).saturating_add(grace.as_nanos() as u64);
+        if now < due || self.word() != w {
+            return self.word() != w;
+        }
+        self.publish_deadline(w.generation(), due);
+        true
     }
 
     fn publish_deadline(&self, generation: u64, deadline: u64) {

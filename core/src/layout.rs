@@ -39,7 +39,8 @@ impl Line {
     }
 }
 
-// Control line.
+// Control line. (A word added or moved here changes the shared-memory file
+// format: list it in `shm::fingerprint`.)
 pub(crate) const W_STATE: usize = 0;
 pub(crate) const W_PHASE_GEN: usize = 1;
 pub(crate) const W_DEADLINE: usize = 2;
@@ -50,6 +51,9 @@ pub(crate) const W_RNG: usize = 5;
 /// be judged but enough failures (or slow calls) that reaching `min_calls`
 /// would trip it: then every success must be judged too.
 pub(crate) const W_DANGER: usize = 7;
+/// Shared breakers only: `generation:20 | ms:44`, the time a caller first saw
+/// the current phase's deadline unpublished (see `Breaker::recover_unpublished`).
+pub(crate) const W_STALL: usize = 6;
 // Metrics line.
 pub(crate) const W_STATE_CHANGES: usize = LINE_WORDS;
 /// High-water marks of the four outcome totals (see `metrics.rs`).
@@ -148,15 +152,63 @@ impl Layout {
     }
 }
 
-/// The lines themselves, owned by the breaker.
+/// The lines themselves: owned by the breaker (on the heap), or borrowed
+/// from a shared-memory mapping that `owner` keeps alive.
 pub(crate) struct Cells {
-    lines: Box<[Line]>,
+    /// First word of the first line. Word access is this pointer plus an
+    /// index, whoever owns the lines.
+    base: std::ptr::NonNull<AtomicU64>,
+    /// Number of lines.
+    lines: usize,
+    _owner: Owner,
 }
+
+enum Owner {
+    /// A `Vec`, not a `Box`: moving a `Vec` keeps pointers taken from
+    /// `as_ptr` valid (moving a `Box` asserts uniqueness).
+    Heap(#[allow(dead_code)] Vec<Line>),
+    /// Whatever keeps borrowed lines mapped (a shared-memory mapping).
+    #[cfg_attr(not(all(feature = "shm", unix, not(loom))), allow(dead_code))]
+    Borrowed(#[allow(dead_code)] std::sync::Arc<dyn std::any::Any + Send + Sync>),
+}
+
+// SAFETY: `Cells` is a handle to atomic words, which every thread may read and
+// write; the raw pointer is what keeps the compiler from seeing that. The
+// memory stays valid while the `Cells` lives: it holds the `Vec` or the owner.
+unsafe impl Send for Cells {}
+// SAFETY: as above: all access through `&Cells` is to atomics.
+unsafe impl Sync for Cells {}
 
 impl Cells {
     pub(crate) fn new(layout: &Layout) -> Cells {
+        let lines: Vec<Line> = (0..layout.lines()).map(|_| Line::zeroed()).collect();
         Cells {
-            lines: (0..layout.lines()).map(|_| Line::zeroed()).collect(),
+            // A Vec's pointer is never null (dangling but aligned when empty,
+            // and a layout has at least three lines).
+            base: std::ptr::NonNull::from(&lines[0].0[0]),
+            lines: lines.len(),
+            _owner: Owner::Heap(lines),
+        }
+    }
+
+    /// Cells over `lines` lines starting at `base`, which `owner` keeps
+    /// mapped. The words are used as they are: not zeroed.
+    ///
+    /// # Safety
+    ///
+    /// `base` must point to `lines` initialised, 128-byte-aligned [`Line`]s
+    /// that stay valid while `owner` lives, and that are only ever accessed
+    /// atomically (by this process or any other that maps them).
+    #[cfg(all(feature = "shm", unix, not(loom)))]
+    pub(crate) unsafe fn borrowed(
+        base: std::ptr::NonNull<Line>,
+        lines: usize,
+        owner: std::sync::Arc<dyn std::any::Any + Send + Sync>,
+    ) -> Cells {
+        Cells {
+            base: base.cast(),
+            lines,
+            _owner: Owner::Borrowed(owner),
         }
     }
 
@@ -165,12 +217,12 @@ impl Cells {
     pub(crate) fn w(&self, i: usize) -> &AtomicU64 {
         // Every index the crate computes comes from `Layout`, which sizes
         // `lines` to hold it; checked in debug builds and tests.
-        debug_assert!(i < self.lines.len() * LINE_WORDS);
+        debug_assert!(i < self.lines * LINE_WORDS);
         // SAFETY: `Line` is `#[repr(C)]` around `[AtomicU64; 16]` with no
         // padding (128 bytes, align 128), so the lines are one contiguous
-        // array of `len * 16` words; `i` is in bounds (above); the reference
-        // borrows `self`, which owns the lines.
-        unsafe { &*(self.lines.as_ptr() as *const AtomicU64).add(i) }
+        // array of `lines * 16` words starting at `base`; `i` is in bounds
+        // (above); the memory lives as long as `self` (it holds the owner).
+        unsafe { &*self.base.as_ptr().add(i) }
     }
 }
 

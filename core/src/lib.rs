@@ -35,6 +35,9 @@ pub mod histogram;
 pub mod limiter;
 pub mod prometheus;
 pub mod shedder;
+// Breakers shared by the processes of a host (SPEC §8).
+#[cfg(all(feature = "shm", unix, not(loom)))]
+pub mod shm;
 pub mod timeout;
 // Failover and split brain (SPEC §4).
 pub mod coordination;

@@ -1,0 +1,518 @@
+//! The shared registry within one process: two handles (two mappings) on one
+//! file see one breaker; files and configs that do not match are refused.
+#![cfg(all(unix, feature = "shm", not(loom)))]
+
+use fusebox::shm::{SharedManualClock, SharedRegistry, ShmError, LAYOUT_VERSION, MAGIC};
+use fusebox::{Config, Outcome, Phase, RejectReason, State};
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A fresh folder (on tmpfs when there is one), removed on drop.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(tag: &str) -> Dir {
+        let root = if std::path::Path::new("/dev/shm").is_dir() {
+            PathBuf::from("/dev/shm")
+        } else {
+            std::env::temp_dir()
+        };
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let d = root.join(format!("fusebox-test-{tag}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        Dir(d)
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn trip_config() -> Config {
+    Config::builder()
+        .consecutive_failures(Some(3))
+        .open_timeout(Duration::from_secs(10))
+        .half_open_max_calls(2)
+        .success_threshold(2)
+        .half_open_max_wait(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn two_handles_on_one_file_share_one_breaker() {
+    let dir = Dir::new("share");
+    let path = dir.path("reg");
+    let clock = SharedManualClock::open(dir.path("clock")).unwrap();
+    let a = SharedRegistry::builder()
+        .clock(clock.clone())
+        .open(&path)
+        .unwrap();
+    let b = SharedRegistry::builder()
+        .clock(clock.clone())
+        .open(&path)
+        .unwrap();
+    assert!(a.created());
+    assert!(!b.created());
+    assert_eq!(a.capacity(), b.capacity());
+
+    let ba = a.get_or_create("db", &trip_config()).unwrap();
+    // The second handle finds it by name, with the config stored in the file.
+    let bb = b.get("db").unwrap().expect("created by the other handle");
+    assert_eq!(bb.config(), &trip_config());
+    assert_eq!(b.names(), vec!["db".to_string()]);
+    assert!(b.get("nope").unwrap().is_none());
+
+    for _ in 0..3 {
+        ba.try_acquire().unwrap().failure();
+    }
+    // Tripped through one mapping, open through the other.
+    assert_eq!(bb.state(), State::Open);
+    let r = bb.try_acquire().unwrap_err();
+    assert_eq!(r.reason, RejectReason::Open);
+    assert_eq!(r.retry_after, Some(Duration::from_secs(10)));
+
+    // Half-open probes admitted across handles: the probe slots are shared.
+    clock.advance(Duration::from_secs(10));
+    let p1 = ba.try_acquire().unwrap();
+    let p2 = bb.try_acquire().unwrap();
+    assert!(p1.is_probe() && p2.is_probe());
+    assert_eq!(
+        ba.try_acquire().unwrap_err().reason,
+        RejectReason::HalfOpenFull
+    );
+    p1.success();
+    p2.success();
+    assert_eq!(ba.state(), State::Closed);
+
+    let m = a.get("db").unwrap().unwrap().metrics();
+    assert_eq!((m.failures, m.successes, m.rejected), (3, 2, 2));
+    assert_eq!(m.state_changes, 3);
+    assert_eq!(a.snapshot().unwrap(), vec![bb.metrics()]);
+}
+
+#[test]
+fn a_reopened_file_keeps_its_breakers() {
+    let dir = Dir::new("reopen");
+    let path = dir.path("reg");
+    {
+        let r = SharedRegistry::open(&path).unwrap();
+        let b = r.get_or_create("svc:get", &Config::default()).unwrap();
+        b.force_open();
+        b.try_acquire().unwrap_err();
+    }
+    let r = SharedRegistry::open(&path).unwrap();
+    assert!(!r.created());
+    let b = r.get_or_create("svc:get", &Config::default()).unwrap();
+    assert_eq!(b.phase(), Phase::ForcedOpen);
+    assert_eq!(b.metrics().rejected, 1);
+    b.reset();
+    assert_eq!(b.state(), State::Closed);
+}
+
+#[test]
+fn another_config_for_an_existing_breaker_is_refused() {
+    let dir = Dir::new("config");
+    let path = dir.path("reg");
+    let a = SharedRegistry::open(&path).unwrap();
+    a.get_or_create("db", &Config::default()).unwrap();
+    let other = Config::builder()
+        .min_calls(20)
+        .open_timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    // From this handle (its cache) and from a fresh one (the file).
+    let b = SharedRegistry::open(&path).unwrap();
+    for r in [&a, &b] {
+        match r.get_or_create("db", &other) {
+            Err(ShmError::ConfigMismatch {
+                name,
+                fields,
+                stored,
+            }) => {
+                assert_eq!(name, "db");
+                assert_eq!(fields, vec!["min_calls", "open_timeout"]);
+                assert_eq!(*stored, Config::default());
+            }
+            other => panic!("expected a config mismatch, got {other:?}"),
+        }
+    }
+    let msg = b.get_or_create("db", &other).unwrap_err().to_string();
+    assert!(msg.contains("\"db\"") && msg.contains("min_calls, open_timeout"));
+    // The same config is fine.
+    assert!(b.get_or_create("db", &Config::default()).is_ok());
+}
+
+fn poke(path: &std::path::Path, word: u64, value: u64) {
+    let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    f.write_all_at(&value.to_le_bytes(), word * 8).unwrap();
+}
+
+#[test]
+fn files_of_another_layout_or_shape_are_refused() {
+    let dir = Dir::new("refuse");
+    let good = dir.path("good");
+    let reg = SharedRegistry::open(&good).unwrap();
+    let b = reg.get_or_create("db", &Config::default()).unwrap();
+    b.try_acquire().unwrap().failure();
+    let len = std::fs::metadata(&good).unwrap().len();
+    drop((b, reg));
+
+    let copy = |name: &str| {
+        let p = dir.path(name);
+        std::fs::copy(&good, &p).unwrap();
+        p
+    };
+    let expect = |p: &PathBuf, what: &str, check: &dyn Fn(&ShmError) -> bool| {
+        let e = SharedRegistry::open(p).expect_err(what);
+        assert!(check(&e), "{what}: got {e:?}");
+        let msg = e.to_string();
+        assert!(msg.contains(&p.display().to_string()), "{msg}");
+    };
+
+    let p = copy("version");
+    poke(&p, 1, LAYOUT_VERSION + 1);
+    expect(
+        &p,
+        "another version",
+        &|e| matches!(e, ShmError::Version { found, .. } if found.0 == LAYOUT_VERSION + 1),
+    );
+    assert!(SharedRegistry::open(&p)
+        .unwrap_err()
+        .to_string()
+        .contains("another fusebox layout"));
+
+    let p = copy("fingerprint");
+    poke(&p, 2, 12345);
+    expect(
+        &p,
+        "another fingerprint",
+        &|e| matches!(e, ShmError::Version { found, .. } if found.1 == 12345),
+    );
+
+    let p = copy("magic");
+    poke(&p, 0, MAGIC.swap_bytes());
+    expect(
+        &p,
+        "bad magic",
+        &|e| matches!(e, ShmError::NotARegistry { reason, .. } if reason.contains("magic")),
+    );
+
+    let p = copy("truncated");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&p)
+        .unwrap()
+        .set_len(len - 128)
+        .unwrap();
+    expect(
+        &p,
+        "truncated",
+        &|e| matches!(e, ShmError::NotARegistry { reason, .. } if reason.contains("bytes")),
+    );
+
+    let p = copy("geometry");
+    poke(&p, 4, 3); // capacity
+    expect(
+        &p,
+        "bad geometry",
+        &|e| matches!(e, ShmError::NotARegistry { reason, .. } if reason.contains("geometry")),
+    );
+
+    let p = dir.path("empty");
+    std::fs::write(&p, b"").unwrap();
+    expect(&p, "empty", &|e| matches!(e, ShmError::NotARegistry { .. }));
+
+    let p = dir.path("text");
+    std::fs::write(&p, "not a registry at all\n".repeat(100)).unwrap();
+    expect(&p, "text", &|e| matches!(e, ShmError::NotARegistry { .. }));
+
+    // The unharmed file still opens, its breaker intact.
+    let reg = SharedRegistry::open(&good).unwrap();
+    assert_eq!(reg.get("db").unwrap().unwrap().metrics().failures, 1);
+}
+
+#[test]
+fn a_corrupt_slot_is_refused() {
+    let dir = Dir::new("corrupt");
+    let path = dir.path("reg");
+    let reg = SharedRegistry::builder().capacity(1).open(&path).unwrap();
+    reg.get_or_create("db", &Config::default()).unwrap();
+    drop(reg);
+    // Slot 0 starts at word 32; its config at slot word 8, min_calls third.
+    poke(&path, 32 + 8 + 3, 11);
+    let reg = SharedRegistry::open(&path).unwrap();
+    match reg.get("db") {
+        Err(ShmError::Corrupt { name, reason }) => {
+            assert_eq!(name, "db");
+            assert!(reason.contains("hash"), "{reason}");
+        }
+        other => panic!("expected corruption, got {other:?}"),
+    }
+}
+
+#[test]
+fn capacity_and_space_are_fixed_at_creation() {
+    let dir = Dir::new("full");
+    let path = dir.path("reg");
+    let reg = SharedRegistry::builder().capacity(3).open(&path).unwrap();
+    for n in ["a", "b", "c"] {
+        reg.get_or_create(n, &Config::default()).unwrap();
+    }
+    let e = reg.get_or_create("d", &Config::default()).unwrap_err();
+    assert!(matches!(e, ShmError::Full { capacity: 3 }), "{e:?}");
+    assert!(e.to_string().contains("larger capacity"));
+    // Options of an opener are ignored for an existing file.
+    let again = SharedRegistry::builder().capacity(100).open(&path).unwrap();
+    assert_eq!(again.capacity(), 3);
+    assert_eq!(again.names().len(), 3);
+
+    // A data area too small for a large count window.
+    let small = SharedRegistry::builder()
+        .capacity(4)
+        .data_bytes(64 * 1024)
+        .open(dir.path("small"))
+        .unwrap();
+    let big = Config::builder().count_window(100_000).build().unwrap();
+    let e = small.get_or_create("big", &big).unwrap_err();
+    match &e {
+        ShmError::OutOfSpace { name, needed, left } => {
+            assert_eq!(name, "big");
+            assert!(needed > left, "{needed} > {left}");
+        }
+        other => panic!("expected out of space, got {other:?}"),
+    }
+    // Smaller breakers still fit.
+    small.get_or_create("small", &Config::default()).unwrap();
+}
+
+#[test]
+fn bad_names_and_options_are_errors() {
+    let dir = Dir::new("bad");
+    let reg = SharedRegistry::open(dir.path("reg")).unwrap();
+    for name in [String::new(), "x".repeat(257)] {
+        let e = reg.get_or_create(&name, &Config::default()).unwrap_err();
+        assert!(matches!(e, ShmError::BadName(_)), "{e:?}");
+    }
+    // 256 bytes is the limit, multi-byte characters included.
+    let long = "é".repeat(128);
+    reg.get_or_create(&long, &Config::default()).unwrap();
+    assert!(reg.names().contains(&long));
+
+    let bad = Config {
+        min_calls: 0,
+        ..Config::default()
+    };
+    let e = reg.get_or_create("x", &bad).unwrap_err();
+    assert!(
+        matches!(&e, ShmError::Config(c) if c.field == "min_calls"),
+        "{e:?}"
+    );
+
+    for (b, option) in [
+        (SharedRegistry::builder().capacity(0), "capacity"),
+        (SharedRegistry::builder().data_bytes(0), "data_bytes"),
+    ] {
+        let e = b.open(dir.path("opts")).unwrap_err();
+        assert!(
+            matches!(&e, ShmError::BadOption { option: o, .. } if *o == option),
+            "{e:?}"
+        );
+    }
+    let e = SharedRegistry::open(dir.path("no/such/folder/reg")).unwrap_err();
+    assert!(matches!(e, ShmError::Io { .. }), "{e:?}");
+}
+
+#[test]
+fn racing_threads_and_colliding_names_get_one_slot_each() {
+    let dir = Dir::new("threads");
+    let path = dir.path("reg");
+    // 5 slots for 5 names: most of them collide on their first choice.
+    let names: Vec<String> = (0..5).map(|i| format!("svc-{i}")).collect();
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let path = path.clone();
+            let names = names.clone();
+            std::thread::spawn(move || {
+                let reg = SharedRegistry::builder().capacity(5).open(&path).unwrap();
+                for n in &names {
+                    let b = reg.get_or_create(n, &Config::default()).unwrap();
+                    for _ in 0..1000 {
+                        b.try_acquire().unwrap().success();
+                    }
+                }
+                reg.created()
+            })
+        })
+        .collect();
+    let created = handles
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .filter(|c| *c)
+        .count();
+    assert_eq!(created, 1, "exactly one thread created the file");
+    let reg = SharedRegistry::open(&path).unwrap();
+    let mut got = reg.names();
+    got.sort();
+    assert_eq!(got, names);
+    for n in &names {
+        assert_eq!(reg.get(n).unwrap().unwrap().metrics().successes, 8000);
+    }
+    assert!(matches!(
+        reg.get_or_create("one-too-many", &Config::default()),
+        Err(ShmError::Full { capacity: 5 })
+    ));
+    // No temporary file is left behind.
+    let files: Vec<_> = std::fs::read_dir(&dir.0).unwrap().collect();
+    assert_eq!(files.len(), 1);
+}
+
+/// What a process killed between winning a transition (its CAS on the state
+/// word) and publishing the new phase's deadline leaves behind.
+fn cas_state_without_deadline(b: &fusebox::Breaker, to_phase: u64) {
+    // SAFETY: the state word is an AtomicU64 in the mapping, alive while `b`
+    // is; it is only ever accessed atomically.
+    let word = unsafe { &*(b.state_word_ptr() as *const AtomicU64) };
+    let w = word.load(Ordering::Acquire);
+    let generation = w >> 23;
+    let to = ((generation + 1) << 23) | to_phase;
+    word.compare_exchange(w, to, Ordering::AcqRel, Ordering::Acquire)
+        .unwrap();
+}
+
+#[test]
+fn a_transition_whose_winner_died_before_publishing_its_deadline_recovers() {
+    let dir = Dir::new("unpublished");
+    let clock = SharedManualClock::open(dir.path("clock")).unwrap();
+    let reg = SharedRegistry::builder()
+        .clock(clock.clone())
+        .open(dir.path("reg"))
+        .unwrap();
+    let b = reg.get_or_create("db", &trip_config()).unwrap();
+
+    // Closed -> Open, no deadline: rejected, for now.
+    cas_state_without_deadline(&b, 1);
+    assert_eq!(b.state(), State::Open);
+    assert_eq!(b.try_acquire().unwrap_err().reason, RejectReason::Open);
+    clock.advance(Duration::from_secs(9));
+    assert_eq!(b.try_acquire().unwrap_err().reason, RejectReason::Open);
+    // Once a whole open timeout has passed since the first caller saw the
+    // missing deadline, the breaker goes on: this call is the first probe.
+    clock.advance(Duration::from_secs(1));
+    let p = b.try_acquire().expect("recovered");
+    assert!(p.is_probe());
+    assert_eq!(b.state(), State::HalfOpen);
+    p.success();
+    b.try_acquire().unwrap().success();
+    assert_eq!(b.state(), State::Closed);
+
+    // Open -> Half-Open with the probe slots taken, no deadline: recovered
+    // by the half-open wait limit, back to Open, then probing again.
+    for _ in 0..3 {
+        b.try_acquire().unwrap().failure();
+    }
+    clock.advance(Duration::from_secs(10));
+    let p1 = b.acquire_raw().unwrap();
+    let p2 = b.acquire_raw().unwrap();
+    assert!(p1.probe && p2.probe);
+    // Pretend the half-open phase's winner died: a new half-open generation
+    // with both probes held by dead processes (probes = 2 in bits 3..13).
+    // SAFETY: as above.
+    let word = unsafe { &*(b.state_word_ptr() as *const AtomicU64) };
+    let w = word.load(Ordering::Acquire);
+    let to = (((w >> 23) + 1) << 23) | (2 << 3) | 2;
+    word.store(to, Ordering::Release);
+    assert_eq!(
+        b.try_acquire().unwrap_err().reason,
+        RejectReason::HalfOpenFull
+    );
+    clock.advance(Duration::from_secs(20));
+    assert_eq!(b.try_acquire().unwrap_err().reason, RejectReason::Open);
+    clock.advance(Duration::from_secs(10));
+    let p = b.try_acquire().unwrap();
+    assert!(p.is_probe());
+    p.success();
+    b.try_acquire().unwrap().success();
+    assert_eq!(b.state(), State::Closed);
+}
+
+#[test]
+fn shared_breakers_run_the_same_protocol_as_in_process_ones() {
+    // The same calls on an in-process breaker and on a shared one, with
+    // clocks moved alike, end in the same states and counts.
+    let dir = Dir::new("same");
+    let shared_clock = SharedManualClock::open(dir.path("clock")).unwrap();
+    let local_clock = Arc::new(fusebox::ManualClock::new());
+    let config = Config::builder()
+        .min_calls(4)
+        .consecutive_failures(None)
+        .time_window(Duration::from_secs(4), 4)
+        .open_timeout(Duration::from_secs(5))
+        .half_open_max_calls(1)
+        .success_threshold(1)
+        .build()
+        .unwrap();
+    let reg = SharedRegistry::builder()
+        .clock(shared_clock.clone())
+        .open(dir.path("reg"))
+        .unwrap();
+    let shared = reg.get_or_create("b", &config).unwrap();
+    let local = fusebox::Breaker::with_clock(config, local_clock.clone()).unwrap();
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    for step in 0..2000 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let outcome = match seed % 5 {
+            0 | 1 => Outcome::Failure,
+            2 => Outcome::Ignored,
+            _ => Outcome::Success,
+        };
+        let both: [&fusebox::Breaker; 2] = [&shared, &local];
+        let results: Vec<_> = both
+            .iter()
+            .map(|b| match b.try_acquire() {
+                Ok(p) => {
+                    p.record(outcome);
+                    None
+                }
+                Err(r) => Some(r.reason),
+            })
+            .collect();
+        assert_eq!(results[0], results[1], "step {step}");
+        assert_eq!(shared.phase(), local.phase(), "step {step}");
+        if seed % 7 == 0 {
+            shared_clock.advance(Duration::from_millis(700));
+            local_clock.advance(Duration::from_millis(700));
+        }
+    }
+    let (s, l) = (shared.metrics(), local.metrics());
+    assert_eq!(
+        (
+            s.successes,
+            s.failures,
+            s.ignored,
+            s.rejected,
+            s.state_changes
+        ),
+        (
+            l.successes,
+            l.failures,
+            l.ignored,
+            l.rejected,
+            l.state_changes
+        )
+    );
+    assert!(s.state_changes > 10, "the run went through transitions");
+}
