@@ -291,6 +291,12 @@ function defaultClassify (error) {
  * or ignore(); release() gives it back unreported (a half-open probe slot
  * is freed). Only the first report counts.
  */
+// A half-open probe that is never reported must not hold its slot: the core
+// frees it when the permit is dropped, and in JS "dropped" is collected. (The
+// core's half-open wait limit is the backstop.) Only probes are registered,
+// so Closed calls pay nothing.
+const probeReaper = new FinalizationRegistry(({ h, t, s }) => report(h, t, s, RELEASE))
+
 class Permit {
   #h
   #token
@@ -300,6 +306,7 @@ class Permit {
     this.#h = h
     this.#token = token
     this.#start = start
+    if (token % 2 === 1) probeReaper.register(this, { h, t: token, s: start }, this)
   }
 
   /** Whether this call is a half-open probe. */
@@ -321,11 +328,11 @@ class Permit {
     const t = this.#token
     if (t < 0) return false
     if (durationMs === undefined) {
-      this.#token = -1
+      this.#done(t)
       report(this.#h, t, this.#start, OK)
     } else {
       checkDuration(durationMs)
-      this.#token = -1
+      this.#done(t)
       reportTimed(this.#h, t, this.#start, OK, durationMs)
     }
     return true
@@ -336,11 +343,11 @@ class Permit {
     const t = this.#token
     if (t < 0) return false
     if (durationMs === undefined) {
-      this.#token = -1
+      this.#done(t)
       report(this.#h, t, this.#start, FAIL)
     } else {
       checkDuration(durationMs)
-      this.#token = -1
+      this.#done(t)
       reportTimed(this.#h, t, this.#start, FAIL, durationMs)
     }
     return true
@@ -350,7 +357,7 @@ class Permit {
   ignore () {
     const t = this.#token
     if (t < 0) return false
-    this.#token = -1
+    this.#done(t)
     report(this.#h, t, this.#start, IGNORE)
     return true
   }
@@ -359,9 +366,14 @@ class Permit {
   release () {
     const t = this.#token
     if (t < 0) return false
-    this.#token = -1
+    this.#done(t)
     report(this.#h, t, this.#start, RELEASE)
     return true
+  }
+
+  #done (t) {
+    this.#token = -1
+    if (t % 2 === 1) probeReaper.unregister(this)
   }
 }
 

@@ -69,7 +69,8 @@ async function main () {
   const opNoTimer = new Opossum(f, { timeout: false, resetTimeout: 30_000 })
 
   // Breakers that are open.
-  const fbOpen = new fusebox.CircuitBreaker({ name: 'bench-open', consecutiveFailures: 1 })
+  // Open for an hour: the benchmark must not outlive the open period.
+  const fbOpen = new fusebox.CircuitBreaker({ name: 'bench-open', consecutiveFailures: 1, openTimeoutMs: 3_600_000 })
   await fbOpen.fire(boom).catch(() => {})
   const fbForced = new fusebox.CircuitBreaker({ name: 'bench-forced' })
   fbForced.forceOpen()
@@ -106,6 +107,9 @@ async function main () {
     { name: 'opossum: await breaker.fire() → OpenCircuitError', kind: 'reject', n: N / 10, fn: () => opOpen.fire() }
   ]))
   if (sink < 0) console.log(sink)
+  if (fbOpen.state !== 'open' || !opOpen.opened || ckOpen.state !== CircuitState.Open) {
+    throw new Error('a breaker meant to be open closed during the run')
+  }
   op.shutdown()
   opNoTimer.shutdown()
   opOpen.shutdown()

@@ -252,3 +252,29 @@ test('index.d.ts declares what index.js exports, and the class members', () => {
     }
   }
 })
+
+test('a probe permit that is collected unreported gives its slot back', () => {
+  const { spawnSync } = require('node:child_process')
+  const script = `
+    const { CircuitBreaker, ManualClock } = require('fusebox')
+    const clock = new ManualClock()
+    const b = new CircuitBreaker({ clock, consecutiveFailures: 1, openTimeoutMs: 10, halfOpenMaxCalls: 1, successThreshold: 1 })
+    b.tryAcquire().failure()
+    clock.advance(10)
+    ;(() => { if (!b.tryAcquire().probe) throw new Error('not a probe') })() // forgotten
+    const before = b.tryAcquire() === null ? b.lastRejection.reason : 'admitted'
+    globalThis.gc()
+    setTimeout(() => {
+      globalThis.gc()
+      setTimeout(() => {
+        const p = b.tryAcquire()
+        console.log(before, p === null ? 'still full' : p.probe ? 'probe' : 'not a probe')
+      }, 10)
+    }, 10)
+  `
+  const r = spawnSync(process.execPath, ['--expose-gc', '-e', script], {
+    timeout: 20000, encoding: 'utf8', env: process.env, cwd: __dirname
+  })
+  assert.equal(r.status, 0, r.stderr)
+  assert.equal(r.stdout.trim(), 'halfOpenFull probe')
+})
