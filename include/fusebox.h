@@ -110,6 +110,10 @@ typedef enum fb_phase {
 // number of threads.
 typedef struct fb_breaker fb_breaker;
 
+// A bulkhead (opaque): at most N calls in flight. Made by
+// `fb_bulkhead_new*`, freed with `fb_bulkhead_free`. Thread-safe.
+typedef struct fb_bulkhead fb_bulkhead;
+
 // A manual clock for tests (opaque): time moves only when
 // `fb_clock_advance` is called. Thread-safe.
 typedef struct fb_clock fb_clock;
@@ -236,6 +240,75 @@ typedef struct fb_metrics {
   uint64_t window_slow;
 } fb_metrics;
 
+// `fb_bulkhead_config.limit_algorithm`: one of `FB_LIMIT_*`.
+typedef uint32_t fb_limit_algorithm;
+
+// Bulkhead settings. Always start from `fb_bulkhead_config_default`.
+typedef struct fb_bulkhead_config {
+  // `sizeof(fb_bulkhead_config)`, set by `fb_bulkhead_config_default`.
+  uint32_t size;
+  // The fixed limit, 1..=16777215. Default 25. Unused when the limit is
+  // adaptive.
+  uint32_t max_concurrent;
+  // How long `fb_bulkhead_acquire` waits for a slot when the bulkhead is
+  // full, in ns (real time); 0 (default): refuse at once.
+  uint64_t max_wait_ns;
+  // `FB_LIMIT_FIXED` (default) or an adaptive algorithm.
+  fb_limit_algorithm limit_algorithm;
+  // Adaptive only: the lowest limit; 0 keeps the algorithm's default
+  // (AIMD 1, Vegas 1, Gradient2 20).
+  uint32_t min_limit;
+  // Adaptive only: the limit at start; 0 keeps the algorithm's default
+  // (AIMD 10, Vegas 20, Gradient2 20).
+  uint32_t initial_limit;
+  // Adaptive only: the highest limit; 0 keeps the algorithm's default
+  // (AIMD 200, Vegas 1000, Gradient2 200).
+  uint32_t max_limit;
+} fb_bulkhead_config;
+
+// The right to one call in a bulkhead slot: a plain value filled by
+// `fb_bulkhead_try_acquire` / `fb_bulkhead_acquire`. Give it back exactly
+// once with `fb_bulkhead_permit_record` or `fb_bulkhead_permit_release`;
+// either sets `bulkhead` to NULL, so a second use is reported as
+// `FB_ERR_PERMIT_USED`. Treat the fields as read-only. The bulkhead must
+// outlive its permits.
+typedef struct fb_bulkhead_permit {
+  // The bulkhead that admitted the call; NULL once used (or refused).
+  const struct fb_bulkhead *bulkhead;
+  // Clock time at admission (adaptive limits only), else 0.
+  uint64_t start_ns;
+  // Calls in flight at admission, this one included.
+  uint32_t in_flight;
+  // Internal.
+  uint32_t slot;
+} fb_bulkhead_permit;
+
+// Filled when a bulkhead refuses a call (`FB_REJECTED`).
+typedef struct fb_bulkhead_full {
+  // The limit at that moment.
+  uint32_t limit;
+  // Calls in flight at that moment.
+  uint32_t in_flight;
+  // How long the call waited for a slot, in ns (0 if it did not wait).
+  uint64_t waited_ns;
+} fb_bulkhead_full;
+
+// A bulkhead's counters at one moment.
+typedef struct fb_bulkhead_stats {
+  // The current limit.
+  uint32_t limit;
+  // Calls in flight.
+  uint32_t in_flight;
+  // The most calls ever in flight at once.
+  uint32_t peak_in_flight;
+  // Threads waiting for a slot.
+  uint32_t waiting;
+  // Calls refused because the bulkhead was full, all time.
+  uint64_t rejected;
+  // Windows closed by the adaptive limit, all time (0 when fixed).
+  uint64_t limit_updates;
+} fb_bulkhead_stats;
+
 // The call succeeded (slow if it took longer than `slow_call_duration_ns`).
 #define FB_OUTCOME_SUCCESS 0
 
@@ -245,6 +318,19 @@ typedef struct fb_metrics {
 // The call says nothing about the dependency (e.g. a 4xx): not counted in
 // any rate.
 #define FB_OUTCOME_IGNORED 2
+
+// A fixed limit: `max_concurrent`.
+#define FB_LIMIT_FIXED 0
+
+// Adaptive, AIMD (Netflix `AIMDLimit`: + 1 while busy, × 0.9 on a failure
+// or a window slower than 5 s).
+#define FB_LIMIT_AIMD 1
+
+// Adaptive, TCP Vegas (Netflix `VegasLimit`).
+#define FB_LIMIT_VEGAS 2
+
+// Adaptive, Gradient2 (Netflix `Gradient2Limit`).
+#define FB_LIMIT_GRADIENT2 3
 
 #ifdef __cplusplus
 extern "C" {
@@ -496,6 +582,106 @@ const char *fb_version(void);
 // The name of a status code, e.g. `"FB_ERR_NULL_POINTER"` (a static
 // string; `"FB_UNKNOWN_STATUS"` for a value that is not a status).
 const char *fb_status_name(int32_t status);
+
+// Fill `config` with the defaults: a fixed limit of 25, no wait.
+//
+// # Safety
+// `config` is NULL or points to writable memory for an `fb_bulkhead_config`.
+enum fb_status fb_bulkhead_config_default(struct fb_bulkhead_config *config);
+
+// Make a bulkhead named `name` (for metrics; 1..=256 bytes of UTF-8) with
+// `config`. Free it with `fb_bulkhead_free`.
+//
+// # Safety
+// `name` is NULL or a NUL-terminated string; `config` is NULL or readable;
+// `out` is NULL or writable.
+enum fb_status fb_bulkhead_new(const char *name,
+                               const struct fb_bulkhead_config *config,
+                               struct fb_bulkhead **out);
+
+// As `fb_bulkhead_new`, timing calls (for an adaptive limit) on a manual
+// clock from `fb_clock_manual_new`, for deterministic tests.
+//
+// # Safety
+// As `fb_bulkhead_new`; `clock` is NULL or a live clock handle.
+enum fb_status fb_bulkhead_new_with_clock(const char *name,
+                                          const struct fb_bulkhead_config *config,
+                                          const struct fb_clock *clock,
+                                          struct fb_bulkhead **out);
+
+// Free a bulkhead. No permit of it may be outstanding, and no other thread
+// may be using it. A pointer that is not a live bulkhead (e.g. freed
+// twice) gets `FB_ERR_INVALID_HANDLE` and is not touched.
+//
+// # Safety
+// `bulkhead` is any pointer value; it is only dereferenced if it is a live
+// bulkhead made by `fb_bulkhead_new*`.
+enum fb_status fb_bulkhead_free(struct fb_bulkhead *bulkhead);
+
+// Take a slot now: `FB_OK` and a filled `permit`, or `FB_REJECTED` when
+// the bulkhead is full (`full`, if not NULL, says how full). Never waits.
+// No allocation, no lock.
+//
+// # Safety
+// `bulkhead` is NULL or a live handle; `permit` is NULL or writable;
+// `full` is NULL or writable.
+enum fb_status fb_bulkhead_try_acquire(const struct fb_bulkhead *bulkhead,
+                                       struct fb_bulkhead_permit *permit,
+                                       struct fb_bulkhead_full *full);
+
+// As `fb_bulkhead_try_acquire`, but waits up to the configured
+// `max_wait_ns` for a slot when the bulkhead is full (the thread sleeps).
+//
+// # Safety
+// As `fb_bulkhead_try_acquire`.
+enum fb_status fb_bulkhead_acquire(const struct fb_bulkhead *bulkhead,
+                                   struct fb_bulkhead_permit *permit,
+                                   struct fb_bulkhead_full *full);
+
+// Free the slot, reporting how the call went (`FB_OUTCOME_*`): an adaptive
+// limit samples its latency (a failure counts as a drop, an ignored call
+// is not sampled). The permit is used up.
+//
+// # Safety
+// `permit` is NULL or a valid permit whose bulkhead is still alive.
+enum fb_status fb_bulkhead_permit_record(struct fb_bulkhead_permit *permit, fb_outcome outcome);
+
+// Free the slot without an outcome (the call was abandoned). The permit is
+// used up.
+//
+// # Safety
+// As `fb_bulkhead_permit_record`.
+enum fb_status fb_bulkhead_permit_release(struct fb_bulkhead_permit *permit);
+
+// Set the limit by hand, 1..=the bulkhead's capacity (`max_concurrent`,
+// or the adaptive `max_limit`).
+//
+// # Safety
+// `bulkhead` is NULL or a live handle.
+enum fb_status fb_bulkhead_set_limit(const struct fb_bulkhead *bulkhead, uint32_t limit);
+
+// A snapshot of the bulkhead's counters.
+//
+// # Safety
+// `bulkhead` is NULL or a live handle; `out` is NULL or writable.
+enum fb_status fb_bulkhead_metrics(const struct fb_bulkhead *bulkhead,
+                                   struct fb_bulkhead_stats *out);
+
+// Write the bulkhead's metrics in the Prometheus text format
+// (`fusebox_bulkhead_in_flight`, `_limit`, `_peak_in_flight`, `_waiting`,
+// `_rejected_total`, ...) into `buf`, NUL-terminated. `*len` is set to the
+// text's length (without the NUL) in every case; when `cap` is too small
+// (`cap < *len + 1`) nothing is written and `FB_ERR_INVALID_ARGUMENT` is
+// returned, so a caller can retry with a buffer of `*len + 1` bytes. `buf`
+// may be NULL when `cap` is 0.
+//
+// # Safety
+// `bulkhead` is NULL or a live handle; `buf` is NULL or writable for `cap`
+// bytes; `len` is NULL or writable.
+enum fb_status fb_bulkhead_prometheus(const struct fb_bulkhead *bulkhead,
+                                      char *buf,
+                                      size_t cap,
+                                      size_t *len);
 
 #ifdef __cplusplus
 }  // extern "C"

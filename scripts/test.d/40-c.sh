@@ -48,6 +48,8 @@ cc "${cflags[@]}" bindings/c/tests/test_c.c "${static[@]}" -o "$tmp/test_c_stati
 cc "${cflags[@]}" bindings/c/tests/test_c.c "${dynamic[@]}" -o "$tmp/test_c_dynamic"
 c++ "${cxxflags[@]}" bindings/c/tests/test_cpp.cpp "${static[@]}" -o "$tmp/test_cpp_static"
 c++ "${cxxflags[@]}" bindings/c/tests/test_cpp.cpp "${dynamic[@]}" -o "$tmp/test_cpp_dynamic"
+cc "${cflags[@]}" bindings/c/tests/test_bulkhead.c "${static[@]}" -o "$tmp/test_bulkhead_static"
+cc "${cflags[@]}" bindings/c/tests/test_bulkhead.c "${dynamic[@]}" -o "$tmp/test_bulkhead_dynamic"
 cc "${cflags[@]}" bindings/c/examples/quickstart.c "${static[@]}" -o "$tmp/quickstart"
 cc "${cflags[@]}" bindings/c/examples/bench.c "${static[@]}" -o "$tmp/bench"
 
@@ -69,6 +71,10 @@ for t in test_c_static test_c_dynamic test_cpp_static test_cpp_dynamic; do
   echo "-- $t"
   "$tmp/$t" 1000000
 done
+for t in test_bulkhead_static test_bulkhead_dynamic; do
+  echo "-- $t"
+  "$tmp/$t" 200000
+done
 
 echo "== README example"
 "$tmp/quickstart" >"$tmp/quickstart.out"
@@ -82,7 +88,7 @@ echo "== bench builds and runs (timings: bash bindings/c/bench.sh)"
 
 echo "== valgrind memcheck (4 threads x 100,000 calls)"
 # valgrind.supp holds one entry: the core's clock thread, alive at exit.
-for t in test_c_static test_c_dynamic; do
+for t in test_c_static test_c_dynamic test_bulkhead_static; do
   echo "-- $t"
   valgrind --leak-check=full --error-exitcode=1 \
     --suppressions=bindings/c/tests/valgrind.supp \

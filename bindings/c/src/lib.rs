@@ -34,6 +34,8 @@ use std::time::Duration;
 
 #[cfg(test)]
 mod tests;
+// Bulkheads (fb_bulkhead_*).
+pub mod bulkhead;
 
 // ---------------------------------------------------------------------------
 // Types shared with C

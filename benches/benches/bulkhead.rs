@@ -1,0 +1,180 @@
+//! Bulkhead acquire + release, at 1 and 2 threads on one shared bulkhead:
+//!
+//! `cargo bench -p fusebox-benches --bench bulkhead`
+//!
+//! * `fusebox`: [`Bulkhead::try_acquire`] then dropping the permit (one CAS,
+//!   one `fetch_sub`);
+//! * `fusebox_outcome`: the same, reporting a success (what `call` does);
+//! * `fusebox_adaptive`: with a Gradient2 limit (two clock reads and a
+//!   sample per call);
+//! * `fusebox_breaker`: with a breaker in front (the breaker's closed path
+//!   plus the bulkhead);
+//! * `mutex`: a `std::sync::Mutex<u32>` counter (lock, check, add; lock,
+//!   subtract);
+//! * `tokio`: `tokio::sync::Semaphore::try_acquire` and dropping the permit.
+//!
+//! The limit is never reached (64 slots, at most 2 callers), so every call
+//! is admitted: this is the cost of the admission itself. Multi-thread
+//! figures are wall time / total calls (aggregate cost per call).
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use fusebox::bulkhead::Bulkhead;
+use fusebox::concurrency::LimitConfig;
+use fusebox::{Breaker, Config};
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+const LIMIT: u32 = 64;
+
+/// Run `f` `iters` times on each of `threads` threads at once; the aggregate
+/// time per call.
+fn par<F: Fn() + Sync>(threads: usize, iters: u64, f: F) -> Duration {
+    if threads == 1 {
+        let t = Instant::now();
+        for _ in 0..iters {
+            f();
+        }
+        return t.elapsed();
+    }
+    let barrier = Barrier::new(threads);
+    let elapsed = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    barrier.wait();
+                    let t = Instant::now();
+                    for _ in 0..iters {
+                        f();
+                    }
+                    t.elapsed()
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).max().unwrap()
+    });
+    elapsed / threads as u32
+}
+
+/// The obvious locked bulkhead.
+struct MutexBulkhead {
+    in_flight: Mutex<u32>,
+    limit: u32,
+}
+
+impl MutexBulkhead {
+    fn try_acquire(&self) -> bool {
+        let mut n = self.in_flight.lock().unwrap();
+        if *n >= self.limit {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    fn release(&self) {
+        *self.in_flight.lock().unwrap() -= 1;
+    }
+}
+
+fn bench_acquire_release(c: &mut Criterion) {
+    let mut g = c.benchmark_group("bulkhead");
+    for threads in [1usize, 2] {
+        let b = Bulkhead::new(LIMIT).unwrap();
+        g.bench_function(BenchmarkId::new("fusebox", threads), |bn| {
+            bn.iter_custom(|n| {
+                par(threads, n, || {
+                    let p = b.try_acquire();
+                    assert!(p.is_ok());
+                    drop(p);
+                })
+            })
+        });
+        g.bench_function(BenchmarkId::new("fusebox_outcome", threads), |bn| {
+            bn.iter_custom(|n| {
+                par(threads, n, || {
+                    if let Ok(p) = b.try_acquire() {
+                        p.success();
+                    }
+                })
+            })
+        });
+        let adaptive = Bulkhead::builder()
+            .adaptive(LimitConfig::gradient2().limits(LIMIT, LIMIT, LIMIT * 2))
+            .build()
+            .unwrap();
+        g.bench_function(BenchmarkId::new("fusebox_adaptive", threads), |bn| {
+            bn.iter_custom(|n| {
+                par(threads, n, || {
+                    if let Ok(p) = adaptive.try_acquire() {
+                        p.success();
+                    }
+                })
+            })
+        });
+        let guarded = Bulkhead::builder()
+            .max_concurrent(LIMIT)
+            .breaker(Arc::new(Breaker::new(Config::default()).unwrap()))
+            .build()
+            .unwrap();
+        g.bench_function(BenchmarkId::new("fusebox_breaker", threads), |bn| {
+            bn.iter_custom(|n| {
+                par(threads, n, || {
+                    if let Ok(p) = guarded.try_acquire() {
+                        p.success();
+                    }
+                })
+            })
+        });
+        let m = MutexBulkhead {
+            in_flight: Mutex::new(0),
+            limit: LIMIT,
+        };
+        g.bench_function(BenchmarkId::new("mutex", threads), |bn| {
+            bn.iter_custom(|n| {
+                par(threads, n, || {
+                    if m.try_acquire() {
+                        m.release();
+                    }
+                })
+            })
+        });
+        let sem = tokio::sync::Semaphore::new(LIMIT as usize);
+        g.bench_function(BenchmarkId::new("tokio", threads), |bn| {
+            bn.iter_custom(|n| {
+                par(threads, n, || {
+                    let p = sem.try_acquire();
+                    assert!(p.is_ok());
+                    drop(p);
+                })
+            })
+        });
+    }
+    g.finish();
+}
+
+fn bench_full(c: &mut Criterion) {
+    // Refusing when full: a load of the word and the rejection count.
+    let mut g = c.benchmark_group("bulkhead_full");
+    for threads in [1usize, 2] {
+        let b = Bulkhead::new(1).unwrap();
+        let _held = b.try_acquire().unwrap();
+        g.bench_function(BenchmarkId::new("fusebox", threads), |bn| {
+            bn.iter_custom(|n| par(threads, n, || assert!(b.try_acquire().is_err())))
+        });
+        let sem = tokio::sync::Semaphore::new(1);
+        let _p = sem.try_acquire().unwrap();
+        g.bench_function(BenchmarkId::new("tokio", threads), |bn| {
+            bn.iter_custom(|n| par(threads, n, || assert!(sem.try_acquire().is_err())))
+        });
+    }
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1));
+    targets = bench_acquire_release, bench_full
+}
+criterion_main!(benches);
