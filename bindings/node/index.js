@@ -448,8 +448,9 @@ class CircuitBreaker extends EventEmitter {
   /**
    * The breaker called `name` in the process-wide registry, shared by every
    * worker thread of the process; created with `options` on first use (an
-   * existing breaker keeps its own). `timeoutMs` and `classify` belong to
-   * the returned object. Runs on the system clock.
+   * existing breaker keeps its own). `timeoutMs`, `classify`, `fallback`
+   * and `fallbackLimit` belong to the returned handle. Runs on the system
+   * clock.
    */
   static shared (name, options) {
     if (typeof name !== 'string') throw argType('name', 'of type string', name)
