@@ -311,6 +311,7 @@ fn run_measure(a: &Args) -> Result<(), String> {
         t.every.as_millis().to_string(),
     );
     let stamp = std::process::id();
+    let coord = coordinator(&t)?;
     let mut times = Vec::with_capacity(runs);
     for run in 0..runs {
         let election = format!("measure-{stamp}-{run}");
@@ -336,15 +337,25 @@ fn run_measure(a: &Args) -> Result<(), String> {
         // Let the standby settle in line.
         std::thread::sleep(t.every * 2);
         let mut first = first;
+        // Watch etcd too, to tell the lease's expiry from the takeover.
+        let (c, e, old) = (coord.clone(), election.clone(), token_of(&l1));
+        let wait = t.ttl * 5;
+        let watcher = std::thread::spawn(move || c.observe(&e, old, wait).map(|_| Instant::now()));
+        std::thread::sleep(Duration::from_millis(50));
         let killed = Instant::now();
         let _ = first.child.kill();
         let (at, l2) = second.expect("activated", t.ttl * 5)?;
         let took = at.duration_since(killed);
+        let gone = match watcher.join() {
+            Ok(Ok(g)) => format!("{} ms", g.saturating_duration_since(killed).as_millis()),
+            Ok(Err(e)) => format!("? ({e})"),
+            Err(_) => "?".into(),
+        };
         if token_of(&l2) <= token_of(&l1) {
             return Err(format!("token did not grow: {l1} then {l2}"));
         }
         say(&format!(
-            "run {}: failover in {} ms (tokens {} -> {})",
+            "run {}: failover in {} ms (old leader key gone from etcd after {gone}; tokens {} -> {})",
             run + 1,
             took.as_millis(),
             token_of(&l1),
