@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 mod breaker;
+mod bulkhead;
 mod clock;
 mod config;
 mod guarded;
@@ -42,6 +43,7 @@ fn _shutdown(py: Python<'_>) {
 #[pymodule(gil_used = false)]
 fn _fusebox(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<breaker::CircuitBreaker>()?;
+    bulkhead::add(m)?;
     m.add("GuardedFunction", guarded::guarded_type(m.py())?)?;
     m.add_class::<breaker::Permit>()?;
     m.add_class::<breaker::StateChange>()?;

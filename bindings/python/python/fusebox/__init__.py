@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import atexit as _atexit
 
+from ._bulkhead import BulkheadFullError
 from ._errors import CircuitOpenError, FuseboxError
 from ._fusebox import (
+    Bulkhead,
+    BulkheadPermit,
     CircuitBreaker,
     GuardedFunction,
     ManualClock,
@@ -35,6 +38,9 @@ from ._types import Config, Metrics, PhaseName, StateName
 _atexit.register(_shutdown)
 
 __all__ = [
+    "Bulkhead",
+    "BulkheadFullError",
+    "BulkheadPermit",
     "CircuitBreaker",
     "CircuitOpenError",
     "Config",
