@@ -10,8 +10,9 @@
 //! * [`Protected`], built in one place, [`build_fusebox_path`]: an adaptive
 //!   timeout and a breaker per dependency, inventory as an active-passive
 //!   [`FailoverGroup`] (primary database, standby replica) with health checks
-//!   and a 5-minute failback stabilisation, and cached inventory as the
-//!   fallback.
+//!   and a 5-minute failback stabilisation, cached inventory as the
+//!   fallback, and a bulkhead that keeps inventory calls from holding more
+//!   than [`Params::bulkhead_limit`] workers.
 //!
 //! Time is simulated: a discrete-event loop moves a [`ManualClock`] from one
 //! event to the next, and every breaker, timeout and group reads that clock.
@@ -19,6 +20,7 @@
 //! same numbers.
 
 use crate::usage::Rng;
+use fusebox::bulkhead::{Bulkhead, RawBulkheadPermit};
 use fusebox::failover::{Endpoint, FailoverGroup, Mode, RawPick};
 use fusebox::timeout::AdaptiveTimeout;
 use fusebox::{Breaker, Clock as _, Config, ManualClock, Outcome, RawPermit};
@@ -70,6 +72,8 @@ pub struct Params {
     pub health_check_timeout: Duration,
     /// Seed of the arrivals and latency jitter.
     pub seed: u64,
+    /// Most workers inventory calls may hold at once (its bulkhead).
+    pub bulkhead_limit: u32,
 }
 
 impl Params {
@@ -95,6 +99,7 @@ impl Params {
             health_check_every: Duration::from_secs(5),
             health_check_timeout: Duration::from_secs(1),
             seed: 2024,
+            bulkhead_limit: 20,
         }
     }
 
@@ -111,6 +116,7 @@ impl Params {
             stabilization: Duration::from_secs(30),
             open_timeout: Duration::from_secs(5),
             health_check_every: Duration::from_secs(2),
+            bulkhead_limit: 5,
             ..Params::spec()
         }
     }
@@ -217,6 +223,12 @@ pub struct PathReport {
     pub failovers: u64,
     /// Failbacks of the inventory group.
     pub failbacks: u64,
+    /// Most workers held by inventory calls at once.
+    pub inventory_peak: u32,
+    /// Inventory's bulkhead limit, if it has one.
+    pub inventory_limit: Option<u32>,
+    /// Inventory calls its bulkhead refused (served from the cache).
+    pub inventory_shed: u64,
 }
 
 /// How the order service calls its dependencies. The simulation holds a
@@ -243,12 +255,17 @@ pub trait CallPath {
 #[derive(Debug)]
 pub struct Unprotected {
     world: Arc<World>,
+    /// Inventory calls holding a worker now, and at most.
+    inventory: (u32, u32),
 }
 
 impl Unprotected {
     /// On `world`.
     pub fn new(world: Arc<World>) -> Self {
-        Unprotected { world }
+        Unprotected {
+            world,
+            inventory: (0, 0),
+        }
     }
 }
 
@@ -259,10 +276,105 @@ impl CallPath for Unprotected {
             Dep::Payment => Backend::Payment,
             Dep::Logistics => Backend::Logistics,
         };
-        (self.world.latency(b, now, jitter), 0)
+        let call = usize::from(dep == Dep::Inventory);
+        if call == 1 {
+            self.inventory.0 += 1;
+            self.inventory.1 = self.inventory.1.max(self.inventory.0);
+        }
+        (self.world.latency(b, now, jitter), call)
     }
-    fn end(&mut self, _call: CallId, _now: u64) -> Step {
+    fn end(&mut self, call: CallId, _now: u64) -> Step {
+        if call == 1 {
+            self.inventory.0 -= 1;
+        }
         Step::Ok
+    }
+    fn report(&mut self) -> PathReport {
+        PathReport {
+            inventory_peak: self.inventory.1,
+            ..PathReport::default()
+        }
+    }
+}
+
+/// Plain calls, but inventory behind a bulkhead of [`Params::bulkhead_limit`]
+/// slots (no timeout, no breaker): a full bulkhead sends the order on with
+/// cached inventory. Shows what the bulkhead alone does in the cascade: the
+/// slow dependency holds at most its limit of the pool, and the orders keep
+/// reaching the other dependencies.
+#[derive(Debug)]
+pub struct BulkheadOnly {
+    world: Arc<World>,
+    bulkhead: Bulkhead,
+    slots: Vec<Option<RawBulkheadPermit>>,
+    free: Vec<CallId>,
+}
+
+impl BulkheadOnly {
+    /// On `world`.
+    pub fn new(world: Arc<World>) -> Self {
+        let bulkhead = Bulkhead::builder()
+            .name("inventory")
+            .max_concurrent(world.p.bulkhead_limit)
+            .build()
+            .expect("valid bulkhead");
+        BulkheadOnly {
+            world,
+            bulkhead,
+            slots: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+}
+
+impl CallPath for BulkheadOnly {
+    fn begin(&mut self, dep: Dep, now: u64, jitter: f64) -> (u64, CallId) {
+        let (took, slot) = match dep {
+            Dep::Inventory => match self.bulkhead.try_acquire_raw() {
+                Ok(slot) => (
+                    self.world.latency(Backend::InventoryPrimary, now, jitter),
+                    Some(slot),
+                ),
+                Err(_) => (CACHE_LOOKUP, None),
+            },
+            Dep::Payment => (self.world.latency(Backend::Payment, now, jitter), None),
+            Dep::Logistics => (self.world.latency(Backend::Logistics, now, jitter), None),
+        };
+        let id = match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = slot;
+                i
+            }
+            None => {
+                self.slots.push(slot);
+                self.slots.len() - 1
+            }
+        };
+        // Mark a refused inventory call (cached) apart from the others.
+        let cached = dep == Dep::Inventory && slot.is_none();
+        (took, id * 2 + usize::from(cached))
+    }
+
+    fn end(&mut self, call: CallId, _now: u64) -> Step {
+        let id = call / 2;
+        self.free.push(id);
+        if let Some(slot) = self.slots[id].take() {
+            self.bulkhead.record_raw(slot, Outcome::Success);
+        }
+        if call % 2 == 1 {
+            Step::Degraded
+        } else {
+            Step::Ok
+        }
+    }
+
+    fn report(&mut self) -> PathReport {
+        PathReport {
+            inventory_peak: self.bulkhead.peak_in_flight(),
+            inventory_limit: Some(self.bulkhead.limit()),
+            inventory_shed: self.bulkhead.metrics().rejected,
+            ..PathReport::default()
+        }
     }
 }
 
@@ -278,6 +390,7 @@ enum Pending {
     /// An inventory call through the group.
     Inventory {
         pick: RawPick,
+        slot: RawBulkheadPermit,
         outcome: Outcome,
         took: u64,
     },
@@ -298,6 +411,7 @@ enum Pending {
 pub struct Protected {
     world: Arc<World>,
     inventory: FailoverGroup<Backend>,
+    inventory_bulkhead: Bulkhead,
     inventory_timeout: AdaptiveTimeout,
     payment: Guarded,
     logistics: Guarded,
@@ -359,6 +473,11 @@ pub fn build_fusebox_path(world: &Arc<World>) -> Protected {
     let path = Protected {
         world: world.clone(),
         inventory_timeout: adaptive(&clock),
+        inventory_bulkhead: Bulkhead::builder()
+            .name("inventory")
+            .max_concurrent(p.bulkhead_limit)
+            .build()
+            .expect("valid bulkhead"),
         payment: guarded("payment", Backend::Payment),
         logistics: guarded("logistics", Backend::Logistics),
         inventory,
@@ -426,12 +545,15 @@ impl CallPath for Protected {
     fn begin(&mut self, dep: Dep, now: u64, jitter: f64) -> (u64, CallId) {
         let pending = match dep {
             Dep::Inventory => {
-                let picked = self.inventory.acquire().map(|pick| {
-                    let backend = *pick.value();
-                    (backend, pick.into_raw())
+                // The bulkhead first: past its limit the call holds no
+                // worker, it is served from the cache.
+                let slot = self.inventory_bulkhead.try_acquire_raw().ok();
+                let picked = slot.and_then(|_| {
+                    let pick = self.inventory.acquire().ok()?;
+                    Some((*pick.value(), pick.into_raw()))
                 });
-                match picked {
-                    Ok((backend, pick)) => {
+                match (slot, picked) {
+                    (Some(slot), Some((backend, pick))) => {
                         if backend == Backend::InventoryStandby {
                             self.by_standby += 1;
                         }
@@ -439,12 +561,18 @@ impl CallPath for Protected {
                         let (took, outcome) = bounded(latency, self.inventory_timeout.timeout());
                         Pending::Inventory {
                             pick,
+                            slot,
                             outcome,
                             took,
                         }
                     }
                     // No endpoint would take it: cached inventory.
-                    Err(_) => Pending::Cached,
+                    (Some(slot), None) => {
+                        self.inventory_bulkhead.release_raw(slot);
+                        Pending::Cached
+                    }
+                    // The bulkhead is full: cached inventory too.
+                    (None, _) => Pending::Cached,
                 }
             }
             Dep::Payment | Dep::Logistics => {
@@ -482,11 +610,13 @@ impl CallPath for Protected {
         match p {
             Pending::Inventory {
                 pick,
+                slot,
                 outcome,
                 took,
             } => {
                 self.inventory
                     .record_raw(pick, outcome, Some(Duration::from_nanos(took)));
+                self.inventory_bulkhead.record_raw(slot, outcome);
                 if outcome == Outcome::Success {
                     self.inventory_timeout.record(Duration::from_nanos(took));
                     Step::Ok
@@ -538,6 +668,9 @@ impl CallPath for Protected {
             timeouts: self.timeouts,
             failovers: m.failovers,
             failbacks: m.failbacks,
+            inventory_peak: self.inventory_bulkhead.peak_in_flight(),
+            inventory_limit: Some(self.inventory_bulkhead.limit()),
+            inventory_shed: self.inventory_bulkhead.metrics().rejected,
         }
     }
 }
@@ -821,6 +954,15 @@ pub fn run(p: &Params, world: &World, path: &mut dyn CallPath, label: &str) -> R
         .map(|(t, s)| (world.rel_secs(t), s))
         .collect();
     r
+}
+
+/// Run the scenario with inventory behind a bulkhead alone (no timeout, no
+/// breaker): see [`BulkheadOnly`].
+pub fn run_bulkhead_only(p: &Params) -> Report {
+    let clock = Arc::new(ManualClock::new());
+    let world = Arc::new(World::new(clock, p));
+    let mut path = BulkheadOnly::new(world.clone());
+    run(p, &world, &mut path, "bulkhead only")
 }
 
 /// Run the scenario without protection, then with fusebox.

@@ -33,9 +33,10 @@ fn main() {
         "Run 2, with fusebox: an adaptive timeout (P99 x 2) and a breaker per dependency; \
          cached inventory as the fallback; inventory as an active-passive failover group \
          (primary database, standby replica) with health checks every {} s and failback \
-         after {} s of stable health.",
+         after {} s of stable health; a bulkhead lets inventory calls hold at most {} workers.",
         p.health_check_every.as_secs(),
-        p.stabilization.as_secs()
+        p.stabilization.as_secs(),
+        p.bulkhead_limit
     );
     print!("{}", report::timeline(&with));
     println!();
@@ -43,7 +44,17 @@ fn main() {
     print!("{}", report::summary(&without, &with));
     println!();
     println!(
-        "Both runs took {:.2} s of wall time.",
+        "Run 3, a bulkhead alone: plain calls, but at most {} inventory calls in flight \
+         (no timeout, no breaker); past that, cached inventory.",
+        p.bulkhead_limit
+    );
+    let bulkhead_only = cascade::run_bulkhead_only(&p);
+    print!("{}", report::timeline(&bulkhead_only));
+    println!();
+    print!("{}", report::bulkhead_summary(&without, &bulkhead_only));
+    println!();
+    println!(
+        "The runs took {:.2} s of wall time.",
         wall.elapsed().as_secs_f64()
     );
 }

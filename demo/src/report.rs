@@ -60,6 +60,11 @@ pub fn summary(without: &Report, with: &Report) -> String {
             thousands(r.arrived_in_outage)
         )
     };
+    // The slow dependency's share of the pool: its bulkhead's limit bounds it.
+    let held = |r: &Report| match r.path.inventory_limit {
+        Some(l) => format!("{} (limit {l})", r.path.inventory_peak),
+        None => format!("{} (no limit)", r.path.inventory_peak),
+    };
     let rows: Vec<(&str, String, String)> = vec![
         (
             "orders",
@@ -116,6 +121,12 @@ pub fn summary(without: &Report, with: &Report) -> String {
             format!("{} / {}", without.peak_busy, without.workers),
             format!("{} / {}", with.peak_busy, with.workers),
         ),
+        ("peak workers held by inventory", held(without), held(with)),
+        (
+            "  inventory calls shed by its bulkhead",
+            thousands(without.path.inventory_shed),
+            thousands(with.path.inventory_shed),
+        ),
         ("served during the outage", outage(without), outage(with)),
         (
             "failovers / failbacks",
@@ -125,6 +136,60 @@ pub fn summary(without: &Report, with: &Report) -> String {
     ];
     let mut out = String::new();
     let _ = writeln!(out, "  {:<36} {:>18} {:>18}", "", without.label, with.label);
+    for (k, a, b) in rows {
+        let _ = writeln!(out, "  {k:<36} {a:>18} {b:>18}");
+    }
+    out
+}
+
+/// The bulkhead alone against no protection: the slow dependency's share
+/// of the pool, and whether the orders still reach the other dependencies.
+pub fn bulkhead_summary(without: &Report, bulkhead: &Report) -> String {
+    let held = |r: &Report| match r.path.inventory_limit {
+        Some(l) => format!("{} (limit {l})", r.path.inventory_peak),
+        None => format!("{} (no limit)", r.path.inventory_peak),
+    };
+    let rows: Vec<(&str, String, String)> = vec![
+        (
+            "peak workers held by inventory",
+            held(without),
+            held(bulkhead),
+        ),
+        (
+            "peak pool occupancy",
+            format!("{} / {}", without.peak_busy, without.workers),
+            format!("{} / {}", bulkhead.peak_busy, bulkhead.workers),
+        ),
+        (
+            "inventory calls shed (cached)",
+            thousands(without.path.inventory_shed),
+            thousands(bulkhead.path.inventory_shed),
+        ),
+        (
+            "served during the outage (all 3 calls)",
+            format!(
+                "{} / {}",
+                thousands(without.served_in_outage),
+                thousands(without.arrived_in_outage)
+            ),
+            format!(
+                "{} / {}",
+                thousands(bulkhead.served_in_outage),
+                thousands(bulkhead.arrived_in_outage)
+            ),
+        ),
+        (
+            "errors",
+            thousands(without.errors()),
+            thousands(bulkhead.errors()),
+        ),
+    ];
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "  {:<36} {:>18} {:>18}",
+        "", without.label, bulkhead.label
+    );
     for (k, a, b) in rows {
         let _ = writeln!(out, "  {k:<36} {a:>18} {b:>18}");
     }
