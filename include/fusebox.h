@@ -68,6 +68,19 @@ typedef enum fb_status {
   FB_ERR_PERMIT_USED = 10,
   // An internal error (a Rust panic, caught at the boundary).
   FB_ERR_PANIC = 11,
+  // `fb_shared_*`: the file could not be made, opened or mapped.
+  FB_ERR_IO = 12,
+  // `fb_shared_open`: the file is not a fusebox shared registry, or was
+  // made by another layout version, or before the host last booted.
+  FB_ERR_BAD_FILE = 13,
+  // `fb_shared_get_or_create`: the breaker exists in the file with
+  // another config.
+  FB_ERR_CONFIG_MISMATCH = 14,
+  // `fb_shared_get_or_create`: no free slot or no room left in the file.
+  FB_ERR_FULL = 15,
+  // `fb_shared_get_or_create`: another live process has been creating
+  // the same breaker for seconds (stopped?).
+  FB_ERR_BUSY = 16,
 } fb_status;
 
 // Why a call was rejected.
@@ -120,6 +133,16 @@ typedef struct fb_clock fb_clock;
 
 // A set of breakers by name (opaque). Thread-safe.
 typedef struct fb_registry fb_registry;
+
+// A manual clock that lives in a file (opaque), so that several processes
+// see one time: for deterministic tests of multi-process code. Made by
+// `fb_shared_clock_open`, freed with `fb_shared_clock_free`.
+typedef struct fb_shared_clock fb_shared_clock;
+
+// A shared registry (opaque): breakers in a memory-mapped file that every
+// process opening the same path shares. Made by `fb_shared_open`, freed
+// with `fb_shared_free`. Thread-safe, and usable in a child after `fork()`.
+typedef struct fb_shared_registry fb_shared_registry;
 
 // Breaker settings. Always start from `fb_config_default`, then change the
 // fields you need. Durations are in nanoseconds. The library checks every
@@ -308,6 +331,24 @@ typedef struct fb_bulkhead_stats {
   // Windows closed by the adaptive limit, all time (0 when fixed).
   uint64_t limit_updates;
 } fb_bulkhead_stats;
+
+// How to create a shared registry file (used only when `fb_shared_open`
+// creates it; an existing file keeps its own). Always start from
+// `fb_shared_options_default`.
+typedef struct fb_shared_options {
+  // `sizeof(fb_shared_options)`, set by `fb_shared_options_default`.
+  uint32_t size;
+  // Breaker slots, 1..=1048576. Default 64.
+  uint32_t capacity;
+  // Bytes for the breakers' counters; 0 (default): room for `capacity`
+  // breakers of the default config.
+  uint64_t data_bytes;
+  // Counter stripes per breaker (rounded up to a power of two, at most
+  // 64); 0 (default): one per core, at most 16.
+  uint32_t stripes;
+  // Permission bits of a created file (less the umask). Default 0600.
+  uint32_t mode;
+} fb_shared_options;
 
 // The call succeeded (slow if it took longer than `slow_call_duration_ns`).
 #define FB_OUTCOME_SUCCESS 0
@@ -682,6 +723,103 @@ enum fb_status fb_bulkhead_prometheus(const struct fb_bulkhead *bulkhead,
                                       char *buf,
                                       size_t cap,
                                       size_t *len);
+
+// Fill `options` with the defaults: 64 slots, room for 64 breakers of the
+// default config, one counter stripe per core, mode 0600.
+//
+// # Safety
+// `options` is NULL or writable.
+enum fb_status fb_shared_options_default(struct fb_shared_options *options);
+
+// Open the shared registry at `path`, creating it if it does not exist
+// (atomically: of processes racing to create it, one does and the others
+// open its file). `options` (NULL: the defaults) are used only when the
+// file is created. `clock` NULL: `CLOCK_MONOTONIC`, which every process on
+// the host shares; or a shared manual clock, for tests. Errors:
+// `FB_ERR_IO` (the file cannot be made or opened), `FB_ERR_BAD_FILE` (not a
+// fusebox registry, or made by another layout version, or before the last
+// boot), `FB_ERR_INVALID_ARGUMENT` (an option out of range). Free with
+// `fb_shared_free`; the file stays.
+//
+// # Safety
+// `path` is NULL or a NUL-terminated string; `options` is NULL or a
+// readable `fb_shared_options`; `clock` is NULL or a live shared clock;
+// `out` is NULL or writable.
+enum fb_status fb_shared_open(const char *path,
+                              const struct fb_shared_options *options,
+                              const struct fb_shared_clock *clock,
+                              struct fb_shared_registry **out);
+
+// Close this process's handle on a shared registry; the breakers it handed
+// out must not be used afterwards (the file and its breakers stay, for the
+// other processes and the next open). A pointer that is not a live shared
+// registry (e.g. freed twice) gets `FB_ERR_INVALID_HANDLE`.
+//
+// # Safety
+// `registry` is any pointer value; it is only dereferenced if it is a live
+// shared registry, and then no other thread may be using it or its
+// breakers.
+enum fb_status fb_shared_free(struct fb_shared_registry *registry);
+
+// The breaker `name`, created with `config` if the file does not hold it
+// yet. If it does, its stored config must equal `config`:
+// `FB_ERR_CONFIG_MISMATCH` otherwise (the message names the fields that
+// differ). `FB_ERR_FULL`: no free slot or no room left in the file. The
+// handle belongs to the registry (never freed by the caller).
+//
+// # Safety
+// `registry` is NULL or a live shared registry; `name` is NULL or a
+// NUL-terminated string; `config` is NULL or a readable `fb_config`; `out`
+// is NULL or writable.
+enum fb_status fb_shared_get_or_create(const struct fb_shared_registry *registry,
+                                       const char *name,
+                                       const struct fb_config *config,
+                                       struct fb_breaker **out);
+
+// The breaker `name` with the config stored in the file, or
+// `FB_ERR_NOT_FOUND`.
+//
+// # Safety
+// `registry` is NULL or a live shared registry; `name` is NULL or a
+// NUL-terminated string; `out` is NULL or writable.
+enum fb_status fb_shared_get(const struct fb_shared_registry *registry,
+                             const char *name,
+                             struct fb_breaker **out);
+
+// The registry's number of breaker slots (fixed when the file was made).
+//
+// # Safety
+// `registry` is NULL or a live shared registry; `out` is NULL or writable.
+enum fb_status fb_shared_capacity(const struct fb_shared_registry *registry, uint32_t *out);
+
+// Whether this handle created the file (of processes racing to create it,
+// exactly one did).
+//
+// # Safety
+// `registry` is NULL or a live shared registry; `out` is NULL or writable.
+enum fb_status fb_shared_created(const struct fb_shared_registry *registry, bool *out);
+
+// Open (or create) a manual clock in the file at `path`, starting at 1 s:
+// every process that opens the same path reads one time, moved by
+// `fb_shared_clock_advance`. For tests; give it to `fb_shared_open`.
+//
+// # Safety
+// `path` is NULL or a NUL-terminated string; `out` is NULL or writable.
+enum fb_status fb_shared_clock_open(const char *path, struct fb_shared_clock **out);
+
+// Move the shared clock forward by `ns` nanoseconds, for every process.
+//
+// # Safety
+// `clock` is NULL or a live shared clock.
+enum fb_status fb_shared_clock_advance(const struct fb_shared_clock *clock, uint64_t ns);
+
+// Free this process's handle on a shared clock (registries opened on it
+// keep theirs).
+//
+// # Safety
+// `clock` is any pointer value; it is only dereferenced if it is a live
+// shared clock.
+enum fb_status fb_shared_clock_free(struct fb_shared_clock *clock);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -809,7 +809,7 @@ impl SharedRegistry {
             .create_new(true)
             .mode(mode)
             .open(&tmp)
-            .map_err(io_err(&tmp, "create"))?;
+            .map_err(io_err(path, "create (a temporary file in its folder)"))?;
         // Removes the temporary name on every way out.
         struct Unlink<'a>(&'a Path);
         impl Drop for Unlink<'_> {
@@ -821,8 +821,8 @@ impl SharedRegistry {
         let bytes = geo.bytes();
         // A sparse file of zeros: every slot FREE, every breaker word 0
         // (Closed, generation 0, empty windows).
-        file.set_len(bytes).map_err(io_err(&tmp, "size"))?;
-        let map = Map::new(&file, bytes as usize).map_err(io_err(&tmp, "map"))?;
+        file.set_len(bytes).map_err(io_err(path, "size"))?;
+        let map = Map::new(&file, bytes as usize).map_err(io_err(path, "map"))?;
         let h = |i: usize, v: u64| map.w(i).store(v, Relaxed);
         h(H_VERSION, LAYOUT_VERSION);
         h(H_FINGERPRINT, fingerprint());

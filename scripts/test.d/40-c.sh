@@ -50,6 +50,8 @@ c++ "${cxxflags[@]}" bindings/c/tests/test_cpp.cpp "${static[@]}" -o "$tmp/test_
 c++ "${cxxflags[@]}" bindings/c/tests/test_cpp.cpp "${dynamic[@]}" -o "$tmp/test_cpp_dynamic"
 cc "${cflags[@]}" bindings/c/tests/test_bulkhead.c "${static[@]}" -o "$tmp/test_bulkhead_static"
 cc "${cflags[@]}" bindings/c/tests/test_bulkhead.c "${dynamic[@]}" -o "$tmp/test_bulkhead_dynamic"
+cc "${cflags[@]}" bindings/c/tests/test_shared.c "${static[@]}" -o "$tmp/test_shared_static"
+cc "${cflags[@]}" bindings/c/tests/test_shared.c "${dynamic[@]}" -o "$tmp/test_shared_dynamic"
 cc "${cflags[@]}" bindings/c/examples/quickstart.c "${static[@]}" -o "$tmp/quickstart"
 cc "${cflags[@]}" bindings/c/examples/bench.c "${static[@]}" -o "$tmp/bench"
 
@@ -76,6 +78,11 @@ for t in test_bulkhead_static test_bulkhead_dynamic; do
   "$tmp/$t" 200000
 done
 
+for t in test_shared_static test_shared_dynamic; do
+  echo "-- $t (forked processes on one shared-memory breaker)"
+  "$tmp/$t" 200000
+done
+
 echo "== README example"
 "$tmp/quickstart" >"$tmp/quickstart.out"
 cat "$tmp/quickstart.out"
@@ -88,11 +95,14 @@ echo "== bench builds and runs (timings: bash bindings/c/bench.sh)"
 
 echo "== valgrind memcheck (4 threads x 100,000 calls)"
 # valgrind.supp holds one entry: the core's clock thread, alive at exit.
-for t in test_c_static test_c_dynamic test_bulkhead_static; do
+for t in test_c_static test_c_dynamic test_bulkhead_static test_shared_static; do
   echo "-- $t"
-  valgrind --leak-check=full --error-exitcode=1 \
+  # Forked children exit without freeing what they inherited: only the
+  # parent is checked (--child-silent-after-fork).
+  n=100000; [ "$t" = test_shared_static ] && n=2000
+  valgrind --leak-check=full --error-exitcode=1 --child-silent-after-fork=yes \
     --suppressions=bindings/c/tests/valgrind.supp \
-    "$tmp/$t" 100000 2>"$tmp/$t.vg" || { cat "$tmp/$t.vg" >&2; exit 1; }
+    "$tmp/$t" "$n" 2>"$tmp/$t.vg" || { cat "$tmp/$t.vg" >&2; exit 1; }
   grep -E "ERROR SUMMARY|definitely lost|possibly lost|All heap" "$tmp/$t.vg" || true
   grep -q "ERROR SUMMARY: 0 errors" "$tmp/$t.vg"
 done

@@ -36,6 +36,9 @@ use std::time::Duration;
 mod tests;
 // Bulkheads (fb_bulkhead_*).
 pub mod bulkhead;
+// Shared-memory breakers (fb_shared_*).
+#[cfg(unix)]
+pub mod shared;
 
 // ---------------------------------------------------------------------------
 // Types shared with C
@@ -76,6 +79,19 @@ pub enum fb_status {
     FB_ERR_PERMIT_USED = 10,
     /// An internal error (a Rust panic, caught at the boundary).
     FB_ERR_PANIC = 11,
+    /// `fb_shared_*`: the file could not be made, opened or mapped.
+    FB_ERR_IO = 12,
+    /// `fb_shared_open`: the file is not a fusebox shared registry, or was
+    /// made by another layout version, or before the host last booted.
+    FB_ERR_BAD_FILE = 13,
+    /// `fb_shared_get_or_create`: the breaker exists in the file with
+    /// another config.
+    FB_ERR_CONFIG_MISMATCH = 14,
+    /// `fb_shared_get_or_create`: no free slot or no room left in the file.
+    FB_ERR_FULL = 15,
+    /// `fb_shared_get_or_create`: another live process has been creating
+    /// the same breaker for seconds (stopped?).
+    FB_ERR_BUSY = 16,
 }
 use fb_status::*;
 
@@ -1459,6 +1475,11 @@ fn status_name(status: i32) -> &'static CStr {
         9 => c"FB_ERR_NOT_FOUND",
         10 => c"FB_ERR_PERMIT_USED",
         11 => c"FB_ERR_PANIC",
+        12 => c"FB_ERR_IO",
+        13 => c"FB_ERR_BAD_FILE",
+        14 => c"FB_ERR_CONFIG_MISMATCH",
+        15 => c"FB_ERR_FULL",
+        16 => c"FB_ERR_BUSY",
         _ => c"FB_UNKNOWN_STATUS",
     }
 }
