@@ -259,3 +259,69 @@ export declare function defaultClassify (error: unknown): Outcome
 
 export declare const STATES: readonly State[]
 export declare const version: string
+
+// ----- bulkheads (bulkhead.js) -----
+
+export type LimitAlgorithm = 'aimd' | 'vegas' | 'gradient2'
+
+export interface BulkheadOptions {
+  /** The name, for metrics and errors. Default 'bulkhead'. */
+  name?: string
+  /** The fixed limit (1 to 16777215). Default 25. Ignored when `limit` is set. */
+  maxConcurrent?: number
+  /** An adaptive limit that follows latency (Netflix concurrency-limits' algorithms). */
+  limit?: LimitAlgorithm
+  /** Adaptive: the lowest limit (default: the algorithm's). */
+  minLimit?: number
+  /** Adaptive: the limit at start (default: the algorithm's). */
+  initialLimit?: number
+  /** Adaptive: the highest limit (default: the algorithm's). */
+  maxLimit?: number
+  /** Time calls on a manual clock (tests). */
+  clock?: ManualClock
+}
+
+export interface BulkheadStats {
+  name: string
+  limit: number
+  inFlight: number
+  peakInFlight: number
+  rejected: number
+  algorithm: LimitAlgorithm | null
+  limitUpdates: number
+}
+
+/** A call refused because its bulkhead was full (code 'EFUSEBOXFULL'); the function did not run. */
+export declare class BulkheadFullError extends FuseboxError {
+  readonly bulkhead: string
+  readonly limit: number
+  readonly inFlight: number
+}
+
+/** A slot for one call: give it back exactly once. */
+export declare class BulkheadPermit {
+  private constructor ()
+  readonly pending: boolean
+  readonly inFlight: number
+  success (): void
+  failure (): void
+  ignore (): void
+  release (): void
+}
+
+/** At most `maxConcurrent` calls in flight (or an adaptive limit); the others are refused at once. */
+export declare class Bulkhead {
+  constructor (options?: BulkheadOptions)
+  readonly name: string
+  readonly limit: number
+  readonly inFlight: number
+  /** A slot now, or null when full. Never throws, never waits. */
+  tryAcquire (): BulkheadPermit | null
+  /** `fn(...args)` in a slot; throws BulkheadFullError when full. */
+  call<A extends unknown[], R> (fn: (...args: A) => R, ...args: A): R
+  /** `await fn(...args)` in a slot; rejects with BulkheadFullError when full. */
+  fire<A extends unknown[], R> (fn: (...args: A) => R | PromiseLike<R>, ...args: A): Promise<R>
+  setLimit (limit: number): void
+  stats (): BulkheadStats
+  prometheus (): string
+}

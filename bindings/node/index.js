@@ -867,3 +867,6 @@ module.exports = {
   STATES: Object.freeze(['closed', 'open', 'halfOpen']),
   version: require('./package.json').version
 }
+
+// Bulkheads (bulkhead.js).
+Object.assign(module.exports, require('./bulkhead.js')({ native, FuseboxError, kNative }))

@@ -45,6 +45,28 @@ export declare class NativeBreaker {
   sameAs(other: NativeBreaker): boolean
 }
 
+/** The core's bulkhead. */
+export declare class NativeBulkhead {
+  /** A slot now, or null when full (never waits: Node must not block). */
+  tryAcquire(): NativeBulkheadSlot | null
+  /**
+   * Give a slot back: `outcome` is 0 success, 1 failure, 2 ignored,
+   * anything else a release without an outcome. The JS layer gives each
+   * slot back once.
+   */
+  record(startNs: number, inFlight: number, outcome: number): void
+  /** The current limit. */
+  get limit(): number
+  /** Calls in flight. */
+  get inFlight(): number
+  /** Set the limit by hand; the problem if it is out of range. */
+  setLimit(limit: number): OptionProblem | null
+  /** A snapshot of the counters. */
+  stats(): NativeBulkheadStats
+  /** The counters in the Prometheus text format (`fusebox_bulkhead_*`). */
+  prometheus(): string
+}
+
 /** The core's [`LimitedFallback`]: decides whether a fallback may run. */
 export declare class NativeFallbackLimit {
   /**
@@ -74,6 +96,9 @@ export declare function coreVersion(): string
 /** A breaker of its own, or the options' problem. */
 export declare function createBreaker(options: NativeOptions, clock?: NativeManualClock | undefined | null): NativeBreaker | OptionProblem
 
+/** A bulkhead, or the options' problem. */
+export declare function createBulkhead(options: NativeBulkheadOptions, clock?: NativeManualClock | undefined | null): NativeBulkhead | OptionProblem
+
 /** Counters of a limited fallback path. */
 export interface FallbackCounts {
   /** Fallbacks run. */
@@ -87,6 +112,48 @@ export interface FallbackCounts {
  * listeners' threads (for tests and orderly shutdown). Whether it caught up.
  */
 export declare function flushEvents(timeoutMs: number): boolean
+
+/** Bulkhead options as the JS layer passes them (types checked, ranges not). */
+export interface NativeBulkheadOptions {
+  /** The bulkhead's name, for metrics. */
+  name?: string
+  /** The fixed limit. */
+  maxConcurrent?: number
+  /** `aimd`, `vegas` or `gradient2` for an adaptive limit. */
+  limit?: string
+  /** Adaptive: the lowest limit. */
+  minLimit?: number
+  /** Adaptive: the limit at start. */
+  initialLimit?: number
+  /** Adaptive: the highest limit. */
+  maxLimit?: number
+}
+
+/** A slot taken: what the permit must give back. */
+export interface NativeBulkheadSlot {
+  /** Clock time at admission in ns (adaptive limits only), else 0. */
+  startNs: number
+  /** Calls in flight at admission, this one included. */
+  inFlight: number
+}
+
+/** A bulkhead's counters. */
+export interface NativeBulkheadStats {
+  /** The bulkhead's name. */
+  name: string
+  /** The current limit. */
+  limit: number
+  /** Calls in flight. */
+  inFlight: number
+  /** The most calls ever in flight at once. */
+  peakInFlight: number
+  /** Calls refused because the bulkhead was full, all time. */
+  rejected: number
+  /** `aimd`, `vegas`, `gradient2`, or null for a fixed limit. */
+  algorithm?: string
+  /** Windows closed by the adaptive limit, all time. */
+  limitUpdates: number
+}
 
 /**
  * Breaker options as the JS layer passes them: types already checked

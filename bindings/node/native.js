@@ -836,10 +836,12 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeBreaker = nativeBinding.NativeBreaker
+module.exports.NativeBulkhead = nativeBinding.NativeBulkhead
 module.exports.NativeFallbackLimit = nativeBinding.NativeFallbackLimit
 module.exports.NativeManualClock = nativeBinding.NativeManualClock
 module.exports.coreVersion = nativeBinding.coreVersion
 module.exports.createBreaker = nativeBinding.createBreaker
+module.exports.createBulkhead = nativeBinding.createBulkhead
 module.exports.flushEvents = nativeBinding.flushEvents
 module.exports.prometheusContentType = nativeBinding.prometheusContentType
 module.exports.registryGet = nativeBinding.registryGet

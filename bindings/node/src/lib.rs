@@ -7,6 +7,7 @@
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+pub mod bulkhead;
 mod hot;
 mod layout;
 
