@@ -1401,14 +1401,29 @@ impl World {
                 assert!(!v.to_bytes().is_empty());
             }
             Call::StatusName(s) => {
-                // SAFETY: a static NUL-terminated string.
-                let name = unsafe { CStr::from_ptr(fb_status_name(*s)) }
-                    .to_str()
-                    .unwrap();
-                if (0..=11).contains(s) {
-                    assert!(name.starts_with("FB_") && name != "FB_UNKNOWN_STATUS");
-                } else {
-                    assert_eq!(name, "FB_UNKNOWN_STATUS");
+                // The codes are 0..=N with N growing as the ABI grows: a
+                // known code's predecessor is known, a negative one is not.
+                let name = |s: i32| {
+                    // SAFETY: a static NUL-terminated string.
+                    unsafe { CStr::from_ptr(fb_status_name(s)) }
+                        .to_str()
+                        .unwrap()
+                        .to_string()
+                };
+                let n = name(*s);
+                assert!(n.starts_with("FB_"), "fb_status_name({s}) = {n:?}");
+                if *s < 0 {
+                    assert_eq!(n, "FB_UNKNOWN_STATUS");
+                } else if n != "FB_UNKNOWN_STATUS" && *s > 0 {
+                    assert_ne!(
+                        name(*s - 1),
+                        "FB_UNKNOWN_STATUS",
+                        "status {s} known, {} not",
+                        s - 1
+                    );
+                }
+                for st in [FB_OK, FB_REJECTED, FB_ERR_NULL_POINTER, FB_ERR_PANIC] {
+                    assert_ne!(name(st as i32), "FB_UNKNOWN_STATUS");
                 }
             }
         }

@@ -29,9 +29,19 @@ const US: u64 = 1_000;
 const SEC: u64 = 1_000_000_000;
 /// Operations looked at per input (the rest is ignored).
 const MAX_OPS: usize = 512;
-/// Resets per input across all `ResetMany` (enough to wrap a 16-bit tag).
-const MAX_RESETS: u32 = 70_000;
-/// Largest single clock move (~116 days): 512 of them stay far from u64::MAX.
+/// Two known bugs of the engine's packed window tags (fuzz/README.md,
+/// "Findings"; reproducers in fuzz/regressions/differential/): the count
+/// window's 16-bit generation tag wraps after 65 536 transitions, and the
+/// time window's 32-bit bucket sequence after 2^31 bucket widths of
+/// silence. While they are open the inputs stay short of both; set this to
+/// false once they are fixed (and move the reproducers into the corpus).
+const KNOWN_BUGS_OPEN: bool = true;
+/// Resets per input across all `ResetMany` (70 000 wraps a 16-bit tag).
+const MAX_RESETS: u32 = if KNOWN_BUGS_OPEN { 1_000 } else { 70_000 };
+/// Clock span per input, in bucket widths (1 ms for a count window).
+const MAX_SPAN_BUCKETS: u64 = if KNOWN_BUGS_OPEN { 1 << 30 } else { u64::MAX };
+/// Calls per input: the model recounts its whole history on every outcome.
+const MAX_CALLS: u32 = 4096;
 const MAX_ADVANCE: u64 = 10_000_000 * SEC;
 
 #[derive(Arbitrary, Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,6 +183,8 @@ struct Pair {
     m: Model,
     held: Vec<(RawPermit, ModelPermit)>,
     bucket_ns: u64,
+    start: u64,
+    calls: u32,
 }
 
 impl Pair {
@@ -182,14 +194,25 @@ impl Pair {
 
     fn advance(&mut self, ns: u64) {
         let ns = ns.min(MAX_ADVANCE);
+        let span = (self.now() - self.start).saturating_add(ns);
         // Keep far from u64::MAX: the model's deadline arithmetic is plain.
-        if self.now().saturating_add(ns) < u64::MAX / 2 {
+        if span / self.bucket_ns < MAX_SPAN_BUCKETS && self.now().saturating_add(ns) < u64::MAX / 2
+        {
             self.clock.advance_ns(ns);
         }
     }
 
     /// Acquire on both sides; `Some` when both admitted.
+    /// Count one more call against the input's budget.
+    fn take_call(&mut self) -> bool {
+        self.calls += 1;
+        self.calls <= MAX_CALLS
+    }
+
     fn acquire(&mut self, step: usize) -> Option<(RawPermit, ModelPermit)> {
+        if !self.take_call() {
+            return None;
+        }
         let now = self.now();
         let (got, want) = (self.b.acquire_raw(), self.m.acquire(now));
         self.admission(step, got.map_err(|r| (r.reason, r.retry_after)), want)
@@ -285,11 +308,13 @@ fuzz_target!(|input: Input| {
         WindowConfig::Count { .. } => MS,
     };
     let mut s = Pair {
-        clock,
+        clock: clock.clone(),
         b,
         m: Model::new(cfg),
         held: Vec::new(),
         bucket_ns,
+        start: clock.now_ns(),
+        calls: 0,
     };
     let mut resets = 0u32;
     for (step, op) in input.ops.into_iter().take(MAX_OPS).enumerate() {
@@ -324,6 +349,7 @@ fuzz_target!(|input: Input| {
                     s.m.release(q);
                 }
             }
+            Op::Guard(..) | Op::Closure(_) if !s.take_call() => {}
             Op::Guard(o, d) => {
                 let now = s.now();
                 let want = s.m.acquire(now);
