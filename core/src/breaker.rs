@@ -441,21 +441,31 @@ impl Breaker {
         }
     }
 
+    #[inline(always)]
     fn reject(&self, reason: RejectReason, retry_after: Option<Duration>) -> Rejected {
         let s = self.layout.stripe(stripe_hint());
         // Relaxed: a statistic, read by metrics().
         self.cells.w(s + S_REJECTED).fetch_add(1, Relaxed);
         #[cfg(not(loom))]
+        if self.rejections.is_active() {
+            self.emit_rejection(reason, retry_after);
+        }
+        Rejected {
+            reason,
+            retry_after,
+        }
+    }
+
+    /// Out of line: the rejection path only pays for the listener check.
+    #[cold]
+    #[inline(never)]
+    fn emit_rejection(&self, reason: RejectReason, retry_after: Option<Duration>) {
         self.rejections.emit(|| crate::events::Rejection {
             breaker: self.name.clone(),
             reason,
             retry_after,
             at_ns: self.clock.recent_ns(),
         });
-        Rejected {
-            reason,
-            retry_after,
-        }
     }
 
     #[inline]
