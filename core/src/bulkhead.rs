@@ -1278,8 +1278,45 @@ mod loom_tests {
                 let p = b1.acquire_raw().expect("woken with the slot");
                 b1.release_raw(p);
             });
+            // Release once the other thread waits (registered in the word:
+            // asleep, or between its registration and its sleep).
+            while b.waiting() == 0 {
+                thread::yield_now();
+            }
             b.release_raw(held);
             t.join().unwrap();
+            assert_eq!((b.in_flight(), b.waiting()), (0, 0));
+        });
+    }
+
+    #[test]
+    fn loom_bulkhead_two_waiters_both_get_through() {
+        // One release wakes one waiter; its own release must wake the other.
+        loom::model(|| {
+            let b = loom::sync::Arc::new(
+                Bulkhead::builder()
+                    .max_concurrent(1)
+                    .max_wait(Duration::from_secs(3600))
+                    .build()
+                    .unwrap(),
+            );
+            let held = b.try_acquire_raw().unwrap();
+            let hs: Vec<_> = (0..2)
+                .map(|_| {
+                    let b = b.clone();
+                    thread::spawn(move || {
+                        let p = b.acquire_raw().expect("woken with a slot");
+                        b.release_raw(p);
+                    })
+                })
+                .collect();
+            while b.waiting() < 2 {
+                thread::yield_now();
+            }
+            b.release_raw(held);
+            for h in hs {
+                h.join().unwrap();
+            }
             assert_eq!((b.in_flight(), b.waiting()), (0, 0));
         });
     }
