@@ -16,6 +16,7 @@ mod config;
 mod guarded;
 mod py_helpers;
 mod registry;
+mod shared;
 
 /// Set at interpreter exit: state-change callbacks are no longer delivered.
 pub(crate) static SHUTTING_DOWN: AtomicBool = AtomicBool::new(false);
@@ -44,6 +45,7 @@ fn _shutdown(py: Python<'_>) {
 fn _fusebox(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<breaker::CircuitBreaker>()?;
     bulkhead::add(m)?;
+    shared::add(m)?;
     m.add("GuardedFunction", guarded::guarded_type(m.py())?)?;
     m.add_class::<breaker::Permit>()?;
     m.add_class::<breaker::StateChange>()?;

@@ -26,6 +26,8 @@ from ._fusebox import (
     ManualClock,
     Permit,
     Registry,
+    SharedManualClock,
+    SharedRegistry,
     StateChange,
     __version__,
     _shutdown,
@@ -33,6 +35,7 @@ from ._fusebox import (
     registry,
 )
 
+from ._shared import ConfigMismatchError, SharedRegistryError
 from ._types import Config, Metrics, PhaseName, StateName
 
 _atexit.register(_shutdown)
@@ -44,6 +47,7 @@ __all__ = [
     "CircuitBreaker",
     "CircuitOpenError",
     "Config",
+    "ConfigMismatchError",
     "FuseboxError",
     "GuardedFunction",
     "ManualClock",
@@ -51,6 +55,9 @@ __all__ = [
     "Permit",
     "PhaseName",
     "Registry",
+    "SharedManualClock",
+    "SharedRegistry",
+    "SharedRegistryError",
     "StateChange",
     "StateName",
     "__version__",

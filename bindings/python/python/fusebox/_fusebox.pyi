@@ -1,5 +1,7 @@
 """Type stubs for fusebox's native module (re-exported by ``fusebox``)."""
 
+from os import PathLike
+from pathlib import Path
 from types import TracebackType
 from typing import (
     Any,
@@ -31,6 +33,8 @@ __all__ = [
     "ManualClock",
     "Permit",
     "Registry",
+    "SharedManualClock",
+    "SharedRegistry",
     "StateChange",
     "registry",
     "flush_events",
@@ -265,3 +269,51 @@ def flush_events(timeout: Optional[float] = None) -> bool:
     """Wait until every state-change callback due so far has run."""
 
 def _shutdown() -> None: ...
+
+@final
+class SharedManualClock:
+    """A clock moved by hand that lives in a file: one time for every
+    process that opens it, for tests of multi-process code."""
+
+    def __new__(cls, path: Union[str, PathLike[str]]) -> SharedManualClock: ...
+    def advance(self, seconds: float) -> None:
+        """Move time forward by ``seconds`` (≥ 0), for every process."""
+    def now(self) -> float:
+        """The clock's time in seconds, from an arbitrary origin."""
+
+@final
+class SharedRegistry:
+    """Breakers in a memory-mapped file shared by every process that opens
+    it (gunicorn workers, multiprocessing pools)."""
+
+    def __new__(
+        cls,
+        path: Union[str, PathLike[str]],
+        *,
+        capacity: int = 64,
+        data_bytes: Optional[int] = None,
+        stripes: Optional[int] = None,
+        clock: Optional[SharedManualClock] = None,
+        mode: int = 0o600,
+    ) -> SharedRegistry: ...
+    @property
+    def path(self) -> Path: ...
+    @property
+    def capacity(self) -> int: ...
+    @property
+    def created(self) -> bool: ...
+    def get(
+        self, name: str, /, *, exclude: _Exclude = None
+    ) -> Optional[CircuitBreaker]: ...
+    def get_or_create(
+        self,
+        name: str,
+        /,
+        *,
+        exclude: _Exclude = None,
+        **config: Any,
+    ) -> CircuitBreaker: ...
+    def names(self) -> list[str]: ...
+    def snapshot(self) -> list[Metrics]: ...
+    def __len__(self) -> int: ...
+    def __contains__(self, name: str, /) -> bool: ...
