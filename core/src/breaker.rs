@@ -564,7 +564,16 @@ impl Breaker {
                 let wait = self.config.half_open_max_wait.as_nanos() as u64;
                 self.publish_deadline(to.generation(), now.saturating_add(wait));
             }
-            Phase::Closed | Phase::Disabled | Phase::ForcedOpen => {
+            Phase::Closed => {
+                self.cells.w(W_REOPENS).store(0, Relaxed);
+                if let WindowKind::Count(cw) = self.window {
+                    // Clear the count window: every slot written so far
+                    // falls out of the last N tickets (its 16-bit generation
+                    // tag alone could alias after 65,536 transitions).
+                    self.cells.w(W_TICKET).fetch_add(cw.size, Relaxed);
+                }
+            }
+            Phase::Disabled | Phase::ForcedOpen => {
                 self.cells.w(W_REOPENS).store(0, Relaxed);
             }
         }

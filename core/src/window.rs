@@ -130,8 +130,14 @@ impl TimeWindow {
         loop {
             let count = cur as u32;
             let ctag = (cur >> 32) as u32;
+            // Signed distance from the word's sequence to ours. A word can be
+            // legitimately newer than us only by a few generations' offsets
+            // (a stale permit) or a little clock skew, never by 2^30: a word
+            // that looks that much newer is in fact ancient (its 32-bit
+            // sequence wrapped), so it is replaced like any older bucket.
+            let d = tag.wrapping_sub(ctag) as i32;
             let (new, retire) =
-                if count == 0 || (ctag != tag && (tag.wrapping_sub(ctag) as i32) > 0) {
+                if count == 0 || (ctag != tag && (d > 0 || d <= -(1 << 30))) {
                     // Empty, or a bucket time has moved past: reset it to ours.
                     ((u64::from(tag) << 32) | 1, u64::from(count))
                 } else if ctag == tag {
@@ -177,7 +183,8 @@ impl TimeWindow {
             let base = layout.stripe(s);
             for slot in 0..layout.buckets {
                 for kind in 0..KINDS {
-                    let v = cells.w(layout.bucket(base, slot, kind)).load(Relaxed);
+                    let word = cells.w(layout.bucket(base, slot, kind));
+                    let v = word.load(Relaxed);
                     let count = v as u32;
                     if count == 0 {
                         continue;
@@ -188,6 +195,21 @@ impl TimeWindow {
                     // of ours; it is newer, so it is in the window too.
                     if d > -b && d < b {
                         out.add_kind(kind, u64::from(count));
+                    } else if (d >= b || d <= -(1 << 30))
+                        && word.compare_exchange(v, 0, Relaxed, Relaxed).is_ok()
+                    {
+                        // Older than the window: retire it (its count moves
+                        // to the lifetime total) so that no word grows old
+                        // enough for its 32-bit sequence to wrap and pass
+                        // for a current one. Words that look newer (a later
+                        // generation, if the breaker moved on while we
+                        // scan) are left alone, unless they look 2^30
+                        // newer, which only a wrapped, ancient word can. A
+                        // writer racing with us retires it instead; the CAS
+                        // lets only one of us do it.
+                        cells
+                            .w(base + S_RETIRED + kind)
+                            .fetch_add(u64::from(count), Relaxed);
                     }
                 }
             }

@@ -305,3 +305,40 @@ fn an_attached_histogram_records_call_latencies() {
     assert!((p50 - 0.010).abs() < 0.010 * 0.02, "p25 {p50}");
     assert!((p99 - 0.100).abs() < 0.100 * 0.02, "p99 {p99}");
 }
+
+#[test]
+fn count_window_is_cleared_however_many_transitions() {
+    // Found by the differential fuzzer: a slot's 16-bit generation tag
+    // aliased after 65,536 transitions with no outcome in between.
+    let cfg = Config::builder()
+        .count_window(10)
+        .consecutive_failures(None)
+        .build()
+        .unwrap();
+    let (b, _) = manual(cfg);
+    let p = b.acquire_raw().unwrap();
+    b.record_raw(p, Outcome::Failure, None);
+    for _ in 0..65_536 {
+        b.reset();
+    }
+    assert_eq!(b.window_counts().calls, 0);
+}
+
+#[test]
+fn time_window_survives_its_sequence_wrapping() {
+    // Found by the differential fuzzer: a bucket word 2^31 widths old looked
+    // newer than the writer (32-bit sequence), so outcomes missed the window.
+    let cfg = Config::builder()
+        .time_window(Duration::from_millis(10), 10)
+        .min_calls(2)
+        .consecutive_failures(None)
+        .build()
+        .unwrap();
+    let (b, clock) = manual(cfg);
+    let fail = || b.record_raw(b.acquire_raw().unwrap(), Outcome::Failure, None);
+    fail();
+    clock.advance(Duration::from_millis(2_147_483_650)); // 2^31 + 2 widths, same slot
+    fail();
+    fail();
+    assert_eq!(b.state(), State::Open);
+}
