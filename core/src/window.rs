@@ -136,24 +136,23 @@ impl TimeWindow {
             // that looks that much newer is in fact ancient (its 32-bit
             // sequence wrapped), so it is replaced like any older bucket.
             let d = tag.wrapping_sub(ctag) as i32;
-            let (new, retire) =
-                if count == 0 || (ctag != tag && (d > 0 || d <= -(1 << 30))) {
-                    // Empty, or a bucket time has moved past: reset it to ours.
-                    ((u64::from(tag) << 32) | 1, u64::from(count))
-                } else if ctag == tag {
-                    if count == u32::MAX {
-                        // Saturated (4 billion outcomes in one bucket of one
-                        // stripe): the window stops growing, the total does not.
-                        cells.w(stripe + S_RETIRED + kind).fetch_add(1, Relaxed);
-                        return moved;
-                    }
-                    (cur + 1, 0)
-                } else {
-                    // Our sequence is older than the word's: this outcome is out
-                    // of the window; keep it in the lifetime total only.
+            let (new, retire) = if count == 0 || (ctag != tag && (d > 0 || d <= -(1 << 30))) {
+                // Empty, or a bucket time has moved past: reset it to ours.
+                ((u64::from(tag) << 32) | 1, u64::from(count))
+            } else if ctag == tag {
+                if count == u32::MAX {
+                    // Saturated (4 billion outcomes in one bucket of one
+                    // stripe): the window stops growing, the total does not.
                     cells.w(stripe + S_RETIRED + kind).fetch_add(1, Relaxed);
                     return moved;
-                };
+                }
+                (cur + 1, 0)
+            } else {
+                // Our sequence is older than the word's: this outcome is out
+                // of the window; keep it in the lifetime total only.
+                cells.w(stripe + S_RETIRED + kind).fetch_add(1, Relaxed);
+                return moved;
+            };
             match word.compare_exchange_weak(cur, new, Relaxed, Relaxed) {
                 Ok(_) => {
                     if retire != 0 {
