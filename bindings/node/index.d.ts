@@ -325,3 +325,50 @@ export declare class Bulkhead {
   stats (): BulkheadStats
   prometheus (): string
 }
+
+// ----- shared-memory breakers (shared.js) -----
+
+/** Options of a shared registry file, used only when it is created. */
+export interface SharedRegistryOptions {
+  /** Breaker slots, 1..=1048576. Default 64. */
+  capacity?: number
+  /** Bytes for the breakers' counters. Default: room for `capacity` breakers of the default options. */
+  dataBytes?: number
+  /** Counter stripes per breaker (a power of two, at most 64). Default: one per core, at most 16. */
+  stripes?: number
+  /** A clock every process reads, for tests. Default: the system's monotonic clock. */
+  clock?: SharedManualClock
+}
+
+/** A shared registry file cannot be used (codes 'EFUSEBOXBADFILE', 'EFUSEBOXSHAREDFULL', 'EFUSEBOXBUSY'). */
+export declare class SharedRegistryError extends FuseboxError {
+  readonly path?: string
+}
+
+/** The breaker exists in the shared file with other options (code 'EFUSEBOXMISMATCH'). */
+export declare class ConfigMismatchError extends SharedRegistryError {
+  readonly breaker: string
+  /** The options that differ from the file's (`minCalls`, `openTimeoutMs`...). */
+  readonly fields: string[]
+}
+
+/** A clock moved by hand that lives in a file: one time for every process that opens it. */
+export declare class SharedManualClock {
+  constructor (path: string)
+  /** Move time forward by `ms` (≥ 0), for every process. */
+  advance (ms: number): this
+  now (): number
+}
+
+/** Breakers in a memory-mapped file shared by every process that opens the same path. */
+export declare class SharedRegistry {
+  constructor (path: string, options?: SharedRegistryOptions)
+  readonly path: string
+  readonly capacity: number
+  readonly created: boolean
+  /** The breaker `name`, created with `options` if missing; an existing one must have the same options. */
+  getOrCreate (name: string, options?: Omit<CircuitBreakerOptions, 'clock'>): CircuitBreaker
+  /** The breaker `name` with the options stored in the file, or undefined. */
+  get (name: string): CircuitBreaker | undefined
+  names (): string[]
+}

@@ -870,3 +870,5 @@ module.exports = {
 
 // Bulkheads (bulkhead.js).
 Object.assign(module.exports, require('./bulkhead.js')({ native, FuseboxError, kNative }))
+// Shared-memory breakers (shared.js).
+Object.assign(module.exports, require('./shared.js')({ native, CircuitBreaker, FuseboxError, kFromNative, nativeOptions, argType, argRange }))

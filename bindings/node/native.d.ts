@@ -90,6 +90,39 @@ export declare class NativeManualClock {
   now(): number
 }
 
+/**
+ * A clock moved by hand that lives in a file: one time for every process
+ * that opens it (tests of multi-process code).
+ */
+export declare class NativeSharedClock {
+  /** Move time forward by `ms` (checked by the JS layer), for every process. */
+  advance(ms: number): void
+  /** The clock's time in ms from its origin. */
+  now(): number
+}
+
+/** A handle on a shared registry file. */
+export declare class NativeSharedRegistry {
+  /** The file's path. */
+  get path(): string
+  /** Breaker slots (fixed when the file was made). */
+  get capacity(): number
+  /** Whether this handle created the file. */
+  get created(): boolean
+  /**
+   * The breaker `name`, created with `options` if the file does not hold
+   * it; an existing one must have the same options.
+   */
+  getOrCreate(name: string, options: NativeOptions): NativeBreaker | SharedProblem
+  /**
+   * The breaker `name` with the options stored in the file (`notFound`
+   * when the file has none).
+   */
+  get(name: string): NativeBreaker | SharedProblem
+  /** The names in the file. */
+  names(): Array<string>
+}
+
 /** The core's version. */
 export declare function coreVersion(): string
 
@@ -268,6 +301,38 @@ export interface ResolvedOptions {
   /** `null` when slow-call detection is off. */
   slowCallMs?: number
   slowCallRateThreshold: number
+}
+
+/** The shared clock in the file at `path`, created if missing. */
+export declare function sharedClockOpen(path: string): NativeSharedClock | SharedProblem
+
+/**
+ * Open the registry at `path`, creating it (atomically) if missing;
+ * `capacity`, `dataBytes` and `stripes` are used only then.
+ */
+export declare function sharedOpen(path: string, capacity?: number | undefined | null, dataBytes?: number | undefined | null, stripes?: number | undefined | null, clock?: NativeSharedClock | undefined | null): NativeSharedRegistry | SharedProblem
+
+/** Why a shared-registry call failed; the JS layer throws the matching error. */
+export interface SharedProblem {
+  /**
+   * `io`, `badFile`, `configMismatch`, `full`, `busy`, `notFound` or
+   * `option` (a bad argument: a `RangeError` naming `option`).
+   */
+  kind: string
+  /** The whole message. */
+  message: string
+  /** `option`: the argument's name. */
+  option?: string
+  /** `configMismatch`: the breaker's name. */
+  breaker?: string
+  /** `configMismatch`: the options that differ from the file's. */
+  fields?: Array<string>
+  /** `io`: the errno name (`ENOENT`, `EACCES`...). */
+  code?: string
+  /** `io`: the errno number. */
+  errno?: number
+  /** `io` and `badFile`: the file. */
+  path?: string
 }
 
 /** A transition, as delivered to JS listeners. */

@@ -10,6 +10,9 @@
 pub mod bulkhead;
 mod hot;
 mod layout;
+// Shared-memory breakers (SharedRegistry).
+#[cfg(unix)]
+pub mod shared;
 
 use fusebox::fallback::LimitedFallback;
 use fusebox::limiter::RateLimiter;
