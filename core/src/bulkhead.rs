@@ -203,10 +203,12 @@ pub struct RawBulkheadPermit {
     pub breaker: RawPermit,
     /// Precise clock at admission, when the adaptive limit needs it; else 0.
     pub start_ns: u64,
-    /// Calls in flight at admission, this one included.
-    pub in_flight: u32,
+    /// Calls in flight at admission, this one included. (The two last
+    /// fields are whole words so that moving a permit never reads a word
+    /// written in halves, which stalls store forwarding.)
+    pub in_flight: u64,
     /// 1 + the index of the call's watch slot; 0 when not watched.
-    pub slot: u32,
+    pub slot: u64,
 }
 
 /// A snapshot of a bulkhead's counters.
@@ -270,7 +272,7 @@ impl Watch {
     }
 
     /// Take a free slot for `v`; 1 + its index.
-    fn claim(&self, v: u64) -> u32 {
+    fn claim(&self, v: u64) -> u64 {
         let n = self.slots.len();
         // Spread threads over the table, a cache line (8 words) apart.
         let mut i = hint().wrapping_mul(8) % n;
@@ -283,7 +285,7 @@ impl Watch {
             // Relaxed: the word carries everything; RMWs on it are totally
             // ordered, which is all "counted once" needs.
             if s.load(Relaxed) == 0 && s.compare_exchange(0, v, Relaxed, Relaxed).is_ok() {
-                return i as u32 + 1;
+                return i as u64 + 1;
             }
             i = if i + 1 == n { 0 } else { i + 1 };
         }
@@ -291,7 +293,7 @@ impl Watch {
     }
 
     /// Empty slot `slot`; whether a sweep had counted its call.
-    fn free(&self, slot: u32) -> bool {
+    fn free(&self, slot: u64) -> bool {
         self.slots[slot as usize - 1].swap(0, AcqRel) & COUNTED != 0
     }
 }
@@ -321,6 +323,8 @@ struct Hot {
 /// an `Arc`.
 pub struct Bulkhead {
     hot: CachePadded<Hot>,
+    /// No breaker, no adaptive limit, no watch: admission is the word alone.
+    plain: bool,
     rejected: CachePadded<StatU64>,
     in_flight_slow: StatU64,
     name: Arc<str>,
@@ -477,6 +481,7 @@ impl BulkheadBuilder {
         };
         let adaptive = self.adaptive.map(AdaptiveLimit::new).transpose()?;
         Ok(Bulkhead {
+            plain: self.breaker.is_none() && adaptive.is_none() && watch.is_none(),
             hot: CachePadded::new(Hot {
                 word: atomic_u64(u64::from(initial) << LIMIT_SHIFT),
                 peak: StatU64::new(0),
@@ -617,6 +622,21 @@ impl Bulkhead {
     /// [`Bulkhead::try_acquire`] for bindings: the permit is a plain value.
     #[inline]
     pub fn try_acquire_raw(&self) -> Result<RawBulkheadPermit, BulkheadError> {
+        if self.plain {
+            // The common case, inlined: one CAS.
+            return match self.take_slot() {
+                Ok(n) => {
+                    self.note_peak(n);
+                    Ok(RawBulkheadPermit {
+                        breaker: NO_BREAKER,
+                        start_ns: 0,
+                        in_flight: u64::from(n),
+                        slot: 0,
+                    })
+                }
+                Err(w) => Err(self.full(w, Duration::ZERO)),
+            };
+        }
         self.acquire_raw_timeout(Duration::ZERO)
     }
 
@@ -626,7 +646,7 @@ impl Bulkhead {
     }
 
     /// [`Bulkhead::acquire_timeout`] for bindings.
-    #[inline]
+    #[inline(never)]
     pub fn acquire_raw_timeout(&self, wait: Duration) -> Result<RawBulkheadPermit, BulkheadError> {
         let mut bp = match &self.breaker {
             Some(b) => b.acquire_raw().map_err(BulkheadError::Breaker)?,
@@ -672,7 +692,7 @@ impl Bulkhead {
         Ok(RawBulkheadPermit {
             breaker: bp,
             start_ns,
-            in_flight: n,
+            in_flight: u64::from(n),
             slot,
         })
     }
@@ -810,18 +830,30 @@ impl Bulkhead {
     /// Give back a permit with the call's outcome: the breaker (if any)
     /// counts it, the adaptive limit (if any) samples its latency (a
     /// failure counts as a drop; an ignored call is not sampled).
+    #[inline]
     pub fn record_raw(&self, p: RawBulkheadPermit, outcome: Outcome) {
         self.finish(p, Some(outcome));
     }
 
     /// Give back a permit without an outcome (the call was abandoned): its
     /// slot and its breaker probe slot are freed, nothing is counted.
+    #[inline]
     pub fn release_raw(&self, p: RawBulkheadPermit) {
         self.finish(p, None);
     }
 
     #[inline]
     fn finish(&self, p: RawBulkheadPermit, outcome: Option<Outcome>) {
+        if self.plain {
+            // The common case, inlined: one fetch_sub.
+            self.release_slot();
+            return;
+        }
+        self.finish_general(p, outcome);
+    }
+
+    #[inline(never)]
+    fn finish_general(&self, p: RawBulkheadPermit, outcome: Option<Outcome>) {
         let counted = match &self.watch {
             Some(w) if p.slot != 0 && p.slot as usize <= w.slots.len() => w.free(p.slot),
             _ => false,
@@ -837,7 +869,8 @@ impl Bulkhead {
             if o != Outcome::Ignored {
                 let now = self.clock.now_ns();
                 let rtt = now.saturating_sub(p.start_ns);
-                if let Some(l) = a.on_sample(now, rtt, p.in_flight, o == Outcome::Failure) {
+                let in_flight = u32::try_from(p.in_flight).unwrap_or(u32::MAX);
+                if let Some(l) = a.on_sample(now, rtt, in_flight, o == Outcome::Failure) {
                     self.store_limit(l);
                 }
             }
@@ -981,16 +1014,11 @@ type Guard<'a> = loom::sync::MutexGuard<'a, ()>;
 pub struct BulkheadPermit<'a> {
     bulkhead: &'a Bulkhead,
     raw: RawBulkheadPermit,
-    armed: bool,
 }
 
 impl<'a> BulkheadPermit<'a> {
     fn new(bulkhead: &'a Bulkhead, raw: RawBulkheadPermit) -> Self {
-        BulkheadPermit {
-            bulkhead,
-            raw,
-            armed: true,
-        }
+        BulkheadPermit { bulkhead, raw }
     }
 
     /// The plain value inside.
@@ -1000,9 +1028,10 @@ impl<'a> BulkheadPermit<'a> {
 
     /// Report an outcome and free the slot.
     #[inline]
-    pub fn record(mut self, outcome: Outcome) {
-        self.armed = false;
-        self.bulkhead.record_raw(self.raw, outcome);
+    pub fn record(self, outcome: Outcome) {
+        // No drop flag: the permit is consumed here without running Drop.
+        let this = std::mem::ManuallyDrop::new(self);
+        this.bulkhead.record_raw(this.raw, outcome);
     }
 
     /// The call succeeded.
@@ -1025,9 +1054,7 @@ impl<'a> BulkheadPermit<'a> {
 impl Drop for BulkheadPermit<'_> {
     #[inline]
     fn drop(&mut self) {
-        if self.armed {
-            self.bulkhead.release_raw(self.raw);
-        }
+        self.bulkhead.release_raw(self.raw);
     }
 }
 

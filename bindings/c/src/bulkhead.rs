@@ -374,8 +374,8 @@ unsafe fn acquire(
                     permit.write(fb_bulkhead_permit {
                         bulkhead,
                         start_ns: raw.start_ns,
-                        in_flight: raw.in_flight,
-                        slot: raw.slot,
+                        in_flight: raw.in_flight as u32,
+                        slot: raw.slot as u32,
                     })
                 };
                 FB_OK
@@ -486,8 +486,8 @@ unsafe fn take_permit<'a>(
             probe: false,
         },
         start_ns: p.start_ns,
-        in_flight: p.in_flight,
-        slot: p.slot,
+        in_flight: p.in_flight.into(),
+        slot: p.slot.into(),
     };
     p.bulkhead = std::ptr::null();
     Ok((b, raw))

@@ -179,7 +179,7 @@ impl NativeBulkhead {
             .ok()
             .map(|p| NativeBulkheadSlot {
                 start_ns: p.start_ns as f64,
-                in_flight: p.in_flight,
+                in_flight: p.in_flight as u32,
             })
     }
 
@@ -195,7 +195,7 @@ impl NativeBulkhead {
                 probe: false,
             },
             start_ns: start_ns as u64,
-            in_flight,
+            in_flight: in_flight.into(),
             slot: 0,
         };
         match outcome {

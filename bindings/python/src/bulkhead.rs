@@ -460,7 +460,7 @@ impl BulkheadPermit {
 
     /// Calls in flight when it was admitted, itself included.
     #[getter]
-    fn in_flight(&self) -> u32 {
+    fn in_flight(&self) -> u64 {
         self.raw.in_flight
     }
 
