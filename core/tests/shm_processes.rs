@@ -203,6 +203,7 @@ fn child_process() {
                 .get_or_create(&format!("ack-{}", env("FB_ID")), &ack_config())
                 .unwrap();
             say("READY");
+            wait_for(Path::new(&env("FB_GO")));
             for i in 0..calls {
                 b.try_acquire().expect("never trips").record(pattern(i));
                 ack.try_acquire().unwrap().success();
@@ -217,6 +218,7 @@ fn child_process() {
                 .get_or_create(&format!("ack-{}", env("FB_ID")), &ack_config())
                 .unwrap();
             say("READY");
+            wait_for(Path::new(&env("FB_GO")));
             for _ in 0..calls {
                 clock.advance(Duration::from_millis(1));
                 match b.try_acquire() {
@@ -336,6 +338,20 @@ fn s(p: &Path) -> String {
     p.display().to_string()
 }
 
+/// SIGKILL each of `victims` at a random moment within 30 ms of now (their
+/// work takes far longer), in random order.
+fn kill_at_random(victims: &mut [Worker]) {
+    let mut rng = Rng::new();
+    let t0 = std::time::Instant::now();
+    let mut at: Vec<u64> = victims.iter().map(|_| 1 + rng.below(30)).collect();
+    at.sort_unstable();
+    for (w, ms) in victims.iter_mut().zip(at) {
+        let due = t0 + Duration::from_millis(ms);
+        std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()));
+        w.kill();
+    }
+}
+
 /// A small xorshift: kill times differ from run to run (the seed is printed).
 struct Rng(u64);
 impl Rng {
@@ -436,7 +452,7 @@ fn a_failing_dependency_opens_the_breaker_for_all_four_workers_at_once() {
 #[test]
 fn workers_killed_mid_call_leave_exact_counts_and_a_working_breaker() {
     let dir = Dir::new("kill");
-    let (reg_path, clock_path) = (dir.path("reg"), dir.path("clock"));
+    let (reg_path, clock_path, go) = (dir.path("reg"), dir.path("clock"), dir.path("go"));
     let clock = SharedManualClock::open(&clock_path).unwrap();
     let reg = SharedRegistry::builder()
         .clock(clock.clone())
@@ -444,7 +460,7 @@ fn workers_killed_mid_call_leave_exact_counts_and_a_working_breaker() {
         .unwrap();
     const N: usize = 6;
     const VICTIMS: usize = 3;
-    const CALLS: u64 = 40_000;
+    const CALLS: u64 = 300_000;
     let mut workers: Vec<Worker> = (0..N)
         .map(|i| {
             Worker::spawn(
@@ -452,6 +468,7 @@ fn workers_killed_mid_call_leave_exact_counts_and_a_working_breaker() {
                 &[
                     ("FB_REG", s(&reg_path)),
                     ("FB_CLOCK", s(&clock_path)),
+                    ("FB_GO", s(&go)),
                     ("FB_ID", i.to_string()),
                     ("FB_CALLS", CALLS.to_string()),
                 ],
@@ -459,11 +476,8 @@ fn workers_killed_mid_call_leave_exact_counts_and_a_working_breaker() {
         })
         .collect();
     workers.iter_mut().for_each(Worker::ready);
-    let mut rng = Rng::new();
-    for w in workers.iter_mut().take(VICTIMS) {
-        std::thread::sleep(Duration::from_millis(1 + rng.below(40)));
-        w.kill();
-    }
+    std::fs::write(&go, "").unwrap();
+    kill_at_random(&mut workers[..VICTIMS]);
     for w in workers.drain(VICTIMS..) {
         assert_eq!(w.result()["done"], CALLS.to_string());
     }
@@ -547,7 +561,7 @@ fn workers_killed_mid_call_leave_exact_counts_and_a_working_breaker() {
 #[test]
 fn workers_killed_while_the_breaker_keeps_changing_state_never_wedge_it() {
     let dir = Dir::new("churn");
-    let (reg_path, clock_path) = (dir.path("reg"), dir.path("clock"));
+    let (reg_path, clock_path, go) = (dir.path("reg"), dir.path("clock"), dir.path("go"));
     let clock = SharedManualClock::open(&clock_path).unwrap();
     let reg = SharedRegistry::builder()
         .clock(clock.clone())
@@ -555,7 +569,7 @@ fn workers_killed_while_the_breaker_keeps_changing_state_never_wedge_it() {
         .unwrap();
     const N: usize = 6;
     const VICTIMS: usize = 3;
-    const CALLS: u64 = 20_000;
+    const CALLS: u64 = 100_000;
     let mut workers: Vec<Worker> = (0..N)
         .map(|i| {
             Worker::spawn(
@@ -563,6 +577,7 @@ fn workers_killed_while_the_breaker_keeps_changing_state_never_wedge_it() {
                 &[
                     ("FB_REG", s(&reg_path)),
                     ("FB_CLOCK", s(&clock_path)),
+                    ("FB_GO", s(&go)),
                     ("FB_ID", i.to_string()),
                     ("FB_CALLS", CALLS.to_string()),
                 ],
@@ -570,11 +585,8 @@ fn workers_killed_while_the_breaker_keeps_changing_state_never_wedge_it() {
         })
         .collect();
     workers.iter_mut().for_each(Worker::ready);
-    let mut rng = Rng::new();
-    for w in workers.iter_mut().take(VICTIMS) {
-        std::thread::sleep(Duration::from_millis(1 + rng.below(40)));
-        w.kill();
-    }
+    std::fs::write(&go, "").unwrap();
+    kill_at_random(&mut workers[..VICTIMS]);
     for w in workers.drain(VICTIMS..) {
         assert_eq!(w.result()["done"], CALLS.to_string());
     }

@@ -105,12 +105,16 @@ test('workers killed mid-call leave exact counts and a working breaker', async (
   const b = registry.getOrCreate('kill', KILL)
   const n = 6
   const victims = 3
-  const calls = 1000000
+  const calls = 3000000
   const ws = Array.from({ length: n }, (_, k) => spawn({ role: 'kill', reg, clock: clockPath, k, calls }))
   for (const w of ws) assert.deepEqual(await w.next(), { ready: true })
   for (const w of ws) w.child.send('go')
-  for (const w of ws.slice(0, victims)) {
-    await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 45))
+  // Each victim dies at a random moment within 30 ms (their work takes far
+  // longer), in turn.
+  const t0 = Date.now()
+  const at = ws.slice(0, victims).map(() => 2 + Math.random() * 28).sort((a, b) => a - b)
+  for (const [i, w] of ws.slice(0, victims).entries()) {
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, t0 + at[i] - Date.now())))
     w.child.kill('SIGKILL')
   }
   for (const w of ws.slice(0, victims)) assert.deepEqual(await w.exit, [null, 'SIGKILL'])

@@ -186,15 +186,17 @@ def test_workers_killed_mid_call_leave_exact_counts_and_a_working_breaker(
     clock = fusebox.SharedManualClock(clock_path)
     reg = fusebox.SharedRegistry(path, clock=clock)
     b = reg.get_or_create("kill", **KILL)
-    n, victims, calls = 6, 3, 200_000
+    n, victims, calls = 6, 3, 500_000
     ready, go, out = SPAWN.Queue(), SPAWN.Event(), SPAWN.Queue()
     procs = [start(kill_worker, path, clock_path, k, calls, ready, go, out) for k in range(n)]
     for _ in procs:
         ready.get(timeout=120)
     go.set()
-    rng = random.Random()
-    for p in procs[:victims]:
-        time.sleep(rng.uniform(0.005, 0.05))
+    # Each victim dies at a random moment within 30 ms (their work takes far
+    # longer), in turn.
+    t0 = time.monotonic()
+    for p, at in zip(procs[:victims], sorted(random.uniform(0.002, 0.03) for _ in range(victims))):
+        time.sleep(max(0.0, t0 + at - time.monotonic()))
         os.kill(p.pid, signal.SIGKILL)
     for p in procs[:victims]:
         p.join(60)
