@@ -215,6 +215,27 @@ fn best_round_figures() {
         limit: LIMIT,
     };
     let sem = tokio::sync::Semaphore::new(LIMIT as usize);
+    let adaptive = Bulkhead::builder()
+        .adaptive(LimitConfig::gradient2().limits(LIMIT, LIMIT, LIMIT * 2))
+        .build()
+        .unwrap();
+    let guarded = Bulkhead::builder()
+        .max_concurrent(LIMIT)
+        .breaker(Arc::new(Breaker::new(Config::default()).unwrap()))
+        .build()
+        .unwrap();
+    let fusebox_adaptive = || {
+        if let Ok(p) = adaptive.try_acquire() {
+            black_box(&p);
+            p.success();
+        }
+    };
+    let fusebox_breaker = || {
+        if let Ok(p) = guarded.try_acquire() {
+            black_box(&p);
+            p.success();
+        }
+    };
     let fusebox = || {
         if let Ok(p) = b.try_acquire() {
             black_box(&p);
@@ -233,10 +254,21 @@ fn best_round_figures() {
         }
     };
     for threads in [1, 2] {
-        let v = best_rounds(threads, &[&fusebox, &mutex, &tokio]);
+        let v = best_rounds(
+            threads,
+            &[
+                &fusebox,
+                &mutex,
+                &tokio,
+                &fusebox_adaptive,
+                &fusebox_breaker,
+            ],
+        );
         println!(
-            "best_round/bulkhead/{threads}: fusebox {:.2} ns, Mutex counter {:.2} ns, tokio Semaphore::try_acquire {:.2} ns",
-            v[0], v[1], v[2]
+            "best_round/bulkhead/{threads}: fusebox {:.2} ns, Mutex counter {:.2} ns, \
+             tokio Semaphore::try_acquire {:.2} ns; fusebox adaptive (Gradient2) {:.2} ns, \
+             fusebox with a breaker {:.2} ns",
+            v[0], v[1], v[2], v[3], v[4]
         );
     }
 }
