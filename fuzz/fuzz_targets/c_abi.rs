@@ -37,6 +37,7 @@ extern crate fusebox as fusebox_core;
 mod ffi;
 
 use arbitrary::Arbitrary;
+use ffi::bulkhead::*;
 use ffi::fb_status::{self, *};
 use ffi::*;
 use fusebox::{Backoff, Breaker, Clock, Config, ManualClock, Outcome, RawPermit, WindowConfig};
@@ -186,6 +187,26 @@ enum PermitSel {
     Zeroed,
 }
 
+#[derive(Arbitrary, Debug, Clone, Copy)]
+enum BEdit {
+    Size(u32),
+    MaxConcurrent(u32),
+    MaxWait(N),
+    Algorithm(u32),
+    MinLimit(u32),
+    InitialLimit(u32),
+    MaxLimit(u32),
+}
+
+#[derive(Arbitrary, Debug, Clone)]
+enum BCfgArg {
+    Null,
+    /// `fb_bulkhead_config_default`, then edits.
+    Edited(Vec<BEdit>),
+    /// Never initialised.
+    Raw([u8; std::mem::size_of::<ffi::bulkhead::fb_bulkhead_config>()]),
+}
+
 #[derive(Arbitrary, Debug, Clone)]
 enum Call {
     ConfigDefault(bool),
@@ -222,6 +243,21 @@ enum Call {
     LastError,
     Version,
     StatusName(i32),
+    /// Copy a held breaker permit (a C caller may copy the struct and use
+    /// both copies: out of contract, must not crash).
+    PermitDup(u8),
+    BulkheadConfigDefault(bool),
+    /// `fb_bulkhead_new`, or `fb_bulkhead_new_with_clock` with a clock.
+    BulkheadNew(NameArg, BCfgArg, Option<Sel>, bool),
+    BulkheadFree(FreeSel),
+    /// Try (or wait, when the bulkhead waits at most 0.1 ms) for a slot.
+    BulkheadAcquire(Sel, bool, bool, bool),
+    BulkheadRecord(PermitSel, OutcomeArg),
+    BulkheadRelease(PermitSel),
+    BulkheadPermitDup(u8),
+    BulkheadSetLimit(Sel, u32),
+    BulkheadMetrics(Sel, bool),
+    BulkheadPrometheus(Sel, u16, bool, bool),
 }
 
 // ---------------------------------------------------------------------------
@@ -301,6 +337,69 @@ fn make_config(arg: &CfgArg) -> Option<fb_config> {
                     Edit::HalfOpenMaxWait(v) => c.half_open_max_wait_ns = v.get(),
                     Edit::SlowCallDuration(v) => c.slow_call_duration_ns = v.get(),
                     Edit::SlowCallRate(v) => c.slow_call_rate_threshold = v.get(),
+                }
+            }
+            Some(c)
+        }
+    }
+}
+
+/// What a bulkhead config stands for, if valid: (fixed, initial limit,
+/// capacity, max wait), from the header's documentation of each field
+/// (the adaptive defaults included) and the core's ranges.
+fn bulkhead_config(c: &fb_bulkhead_config) -> Option<(bool, u32, u32, u64)> {
+    const MAX: u32 = 16_777_215;
+    if c.size as usize != std::mem::size_of::<fb_bulkhead_config>()
+        || c.max_wait_ns > 1_000_000 * 1_000_000_000
+    {
+        return None;
+    }
+    let (min, init, max) = match c.limit_algorithm {
+        0 => {
+            return (1..=MAX).contains(&c.max_concurrent).then_some((
+                true,
+                c.max_concurrent,
+                c.max_concurrent,
+                c.max_wait_ns,
+            ))
+        }
+        1 => (1, 10, 200),
+        2 => (1, 20, 1000),
+        3 => (20, 20, 200),
+        _ => return None,
+    };
+    let or = |v: u32, d: u32| if v == 0 { d } else { v };
+    let (min, init, max) = (
+        or(c.min_limit, min),
+        or(c.initial_limit, init),
+        or(c.max_limit, max),
+    );
+    ((1..=MAX).contains(&min) && (min..=MAX).contains(&max) && (min..=max).contains(&init))
+        .then_some((false, init, max, c.max_wait_ns))
+}
+
+fn make_bulkhead_config(arg: &BCfgArg) -> Option<fb_bulkhead_config> {
+    match arg {
+        BCfgArg::Null => None,
+        // SAFETY: plain old data: every bit pattern is a value.
+        BCfgArg::Raw(bytes) => {
+            Some(unsafe { std::ptr::read_unaligned(bytes.as_ptr() as *const fb_bulkhead_config) })
+        }
+        BCfgArg::Edited(edits) => {
+            let mut c = std::mem::MaybeUninit::<fb_bulkhead_config>::uninit();
+            // SAFETY: a writable out-pointer.
+            assert_eq!(unsafe { fb_bulkhead_config_default(c.as_mut_ptr()) }, FB_OK);
+            // SAFETY: FB_OK: written.
+            let mut c = unsafe { c.assume_init() };
+            for e in edits.iter().take(16) {
+                match *e {
+                    BEdit::Size(v) => c.size = v,
+                    BEdit::MaxConcurrent(v) => c.max_concurrent = v % 64,
+                    BEdit::MaxWait(v) => c.max_wait_ns = v.get(),
+                    BEdit::Algorithm(v) => c.limit_algorithm = v % 5,
+                    BEdit::MinLimit(v) => c.min_limit = v,
+                    BEdit::InitialLimit(v) => c.initial_limit = v,
+                    BEdit::MaxLimit(v) => c.max_limit = v,
                 }
             }
             Some(c)
@@ -466,11 +565,29 @@ struct PermitH {
     shadow: Option<RawPermit>,
 }
 
+struct BulkheadH {
+    handle: *mut fb_bulkhead,
+    fixed: bool,
+    limit: u32,
+    capacity: u32,
+    max_wait_ns: u64,
+    /// A copied permit was given back twice: what follows is not specified.
+    tainted: bool,
+}
+
+struct BPermitH {
+    p: fb_bulkhead_permit,
+    owner: usize,
+    /// Copies share an id.
+    id: u64,
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Breaker,
     Clock,
     Registry,
+    Bulkhead,
 }
 
 #[derive(Default)]
@@ -479,6 +596,11 @@ struct World {
     clocks: Vec<ClockH>,
     registries: Vec<RegistryH>,
     permits: Vec<PermitH>,
+    bulkheads: Vec<BulkheadH>,
+    bpermits: Vec<BPermitH>,
+    /// Ids of bulkhead permits given back.
+    returned: std::collections::HashSet<u64>,
+    next_id: u64,
     freed: Vec<usize>,
 }
 
@@ -566,6 +688,8 @@ impl World {
             .any(|r| !r.global && r.handle as usize == addr)
         {
             Some(Kind::Registry)
+        } else if self.bulkheads.iter().any(|b| b.handle as usize == addr) {
+            Some(Kind::Bulkhead)
         } else {
             None
         }
@@ -599,6 +723,7 @@ impl World {
             .filter(|r| !r.global)
             .map(|r| r.handle as usize)
             .collect();
+        let bulkheads: Vec<usize> = self.bulkheads.iter().map(|b| b.handle as usize).collect();
         let of = |v: &[usize], i: u8| (!v.is_empty()).then(|| v[usize::from(i) % v.len()]);
         match sel {
             FreeSel::Null => 0,
@@ -606,6 +731,7 @@ impl World {
                 Kind::Breaker => of(&own_breakers, i),
                 Kind::Clock => of(&clocks, i),
                 Kind::Registry => of(&regs, i),
+                Kind::Bulkhead => of(&bulkheads, i),
             }
             .unwrap_or(0),
             FreeSel::Freed(i) => of(&self.freed, i).unwrap_or(0),
@@ -619,6 +745,9 @@ impl World {
                 }
                 if kind != Kind::Registry {
                     other.extend(&regs);
+                }
+                if kind != Kind::Bulkhead {
+                    other.extend(&bulkheads);
                 }
                 of(&other, i).unwrap_or(0)
             }
@@ -663,6 +792,10 @@ impl World {
         let addr = self.free_target(sel, kind);
         let want = self.free_expect(addr, kind);
         let e = Expect::new();
+        if want == FB_OK && kind == Kind::Bulkhead {
+            // No permit may be outstanding when a bulkhead is freed.
+            self.return_all(addr);
+        }
         let (func, st) = match kind {
             // SAFETY (all three): the free functions take any pointer value
             // and dereference it only if it is a live object of their kind.
@@ -684,6 +817,12 @@ impl World {
                     fb_registry_free(addr as *mut fb_registry)
                 }),
             ),
+            Kind::Bulkhead => (
+                "fb_bulkhead_free",
+                call("fb_bulkhead_free", &e, &[want], || unsafe {
+                    fb_bulkhead_free(addr as *mut fb_bulkhead)
+                }),
+            ),
         };
         if st != FB_OK {
             return;
@@ -702,6 +841,345 @@ impl World {
                 self.registries.retain(|r| r.handle as usize != addr);
                 self.drop_breakers(|b| b.owner == Owner::Registry(addr));
             }
+            Kind::Bulkhead => {
+                self.bulkheads.retain(|b| b.handle as usize != addr);
+                self.bpermits
+                    .retain(|p| p.p.bulkhead.is_null() || p.owner != addr);
+            }
+        }
+    }
+
+    // ----- bulkheads -----------------------------------------------------
+
+    /// Calls this input holds in `bulkhead` (copies counted once).
+    fn bulkhead_in_flight(&self, bulkhead: usize) -> u32 {
+        let mut ids: Vec<u64> = self
+            .bpermits
+            .iter()
+            .filter(|p| {
+                p.owner == bulkhead && !p.p.bulkhead.is_null() && !self.returned.contains(&p.id)
+            })
+            .map(|p| p.id)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.len() as u32
+    }
+
+    /// Give back every slot this input holds in `bulkhead`, once each.
+    fn return_all(&mut self, bulkhead: usize) {
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..self.bpermits.len() {
+            let p = &self.bpermits[i];
+            if p.owner == bulkhead
+                && !p.p.bulkhead.is_null()
+                && !self.returned.contains(&p.id)
+                && seen.insert(p.id)
+            {
+                self.bulkhead_give_back(PermitSel::Idx(i as u8), None);
+            }
+        }
+    }
+
+    fn bulkhead_stats(h: *const fb_bulkhead) -> fb_bulkhead_stats {
+        let mut m = std::mem::MaybeUninit::<fb_bulkhead_stats>::uninit();
+        // SAFETY: a live bulkhead; a writable out-pointer.
+        assert_eq!(unsafe { fb_bulkhead_metrics(h, m.as_mut_ptr()) }, FB_OK);
+        // SAFETY: FB_OK: written.
+        unsafe { m.assume_init() }
+    }
+
+    fn bulkhead_check(&self, handle: usize) {
+        let Some(b) = self.bulkheads.iter().find(|b| b.handle as usize == handle) else {
+            return;
+        };
+        let m = World::bulkhead_stats(b.handle);
+        assert!(
+            m.peak_in_flight >= m.in_flight,
+            "peak below in flight: {m:?}"
+        );
+        assert!(
+            m.limit >= 1 && m.limit <= b.capacity,
+            "limit out of range: {m:?}"
+        );
+        assert_eq!(m.waiting, 0, "nobody waits in a single thread");
+        if b.fixed {
+            assert_eq!(m.limit, b.limit, "a fixed bulkhead's limit");
+        }
+        if !b.tainted {
+            assert_eq!(
+                m.in_flight,
+                self.bulkhead_in_flight(handle),
+                "bulkhead in flight"
+            );
+        }
+    }
+
+    fn new_bulkhead(&mut self, name: &NameArg, cfg: &BCfgArg, clock: Option<Sel>, null_out: bool) {
+        if self.bulkheads.len() >= MAX_OBJECTS {
+            return;
+        }
+        let name = make_name(name);
+        let config = make_bulkhead_config(cfg);
+        let clock_ptr =
+            clock.map(|s| pick(&self.clocks, s).map_or(null(), |c| c.handle as *const fb_clock));
+        let mut e = Expect::new();
+        e.null_if(null_out);
+        if let Some(k) = clock_ptr {
+            e.null_if(k.is_null());
+        }
+        e.name(&name, true);
+        let parsed = match &config {
+            None => {
+                e.add(FB_ERR_NULL_POINTER);
+                None
+            }
+            Some(c) => {
+                let p = bulkhead_config(c);
+                if p.is_none() {
+                    e.add(FB_ERR_INVALID_CONFIG);
+                }
+                p
+            }
+        };
+        let func = if clock.is_some() {
+            "fb_bulkhead_new_with_clock"
+        } else {
+            "fb_bulkhead_new"
+        };
+        let mut out = null_mut();
+        let outp: *mut *mut fb_bulkhead = if null_out { null_mut() } else { &mut out };
+        let np = name_ptr(&name);
+        let cp = config
+            .as_ref()
+            .map_or(null(), |c| c as *const fb_bulkhead_config);
+        // SAFETY: NULL or valid name, config, live clock, writable out.
+        let st = call(func, &e, &[FB_OK], || unsafe {
+            match clock_ptr {
+                Some(k) => fb_bulkhead_new_with_clock(np, cp, k, outp),
+                None => fb_bulkhead_new(np, cp, outp),
+            }
+        });
+        if st == FB_OK {
+            let (fixed, limit, capacity, max_wait_ns) = parsed.expect("FB_OK for a refused config");
+            assert!(!out.is_null());
+            self.bulkheads.push(BulkheadH {
+                handle: out,
+                fixed,
+                limit,
+                capacity,
+                max_wait_ns,
+                tainted: false,
+            });
+            let m = World::bulkhead_stats(out);
+            assert_eq!(m.limit, limit, "a new bulkhead's limit");
+            self.bulkhead_check(out as usize);
+        }
+    }
+
+    fn bulkhead_acquire(&mut self, sel: Sel, wait: bool, null_permit: bool, null_full: bool) {
+        let b = pick(&self.bulkheads, sel);
+        let handle = b.map_or(null(), |b| b.handle as *const fb_bulkhead);
+        let mut e = Expect::new();
+        e.null_if(handle.is_null()).null_if(null_permit);
+        let blocking = wait && b.is_some_and(|b| b.max_wait_ns <= 100_000);
+        let func = if blocking {
+            "fb_bulkhead_acquire"
+        } else {
+            "fb_bulkhead_try_acquire"
+        };
+        let held = self.bulkhead_in_flight(handle as usize);
+        // A fixed bulkhead admits exactly while fewer than its limit hold
+        // a slot.
+        let admit = b.filter(|b| b.fixed && !b.tainted).map(|b| held < b.limit);
+        let ok: &[fb_status] = match admit {
+            Some(true) => &[FB_OK],
+            Some(false) => &[FB_REJECTED],
+            None => &[FB_OK, FB_REJECTED],
+        };
+        let mut p = fb_bulkhead_permit {
+            bulkhead: 0x10 as *const fb_bulkhead,
+            start_ns: 7,
+            in_flight: 7,
+            slot: 7,
+        };
+        let mut full = fb_bulkhead_full {
+            limit: 7,
+            in_flight: 7,
+            waited_ns: 7,
+        };
+        let pp: *mut fb_bulkhead_permit = if null_permit { null_mut() } else { &mut p };
+        let fp: *mut fb_bulkhead_full = if null_full { null_mut() } else { &mut full };
+        // SAFETY: NULL or a live bulkhead; NULL or writable outs.
+        let st = call(func, &e, ok, || unsafe {
+            if blocking {
+                fb_bulkhead_acquire(handle, pp, fp)
+            } else {
+                fb_bulkhead_try_acquire(handle, pp, fp)
+            }
+        });
+        match st {
+            FB_OK => {
+                assert_eq!(p.bulkhead, handle, "permit's bulkhead");
+                if admit.is_some() {
+                    assert_eq!(p.in_flight, held + 1, "in flight at admission");
+                }
+                let id = self.next_id;
+                self.next_id += 1;
+                self.bpermits.push(BPermitH {
+                    p,
+                    owner: handle as usize,
+                    id,
+                });
+                if self.bpermits.len() > 64 {
+                    let last = self.bpermits.len() - 1;
+                    self.bulkhead_give_back(PermitSel::Idx(last as u8), None);
+                    self.bpermits.pop();
+                }
+            }
+            FB_REJECTED => {
+                assert!(p.bulkhead.is_null(), "a refused permit must be marked used");
+                if !null_full {
+                    assert!(full.in_flight >= full.limit, "refused with room: {full:?}");
+                    if !blocking {
+                        assert_eq!(full.waited_ns, 0, "try_acquire never waits");
+                    }
+                }
+                if self.bpermits.len() < 64 {
+                    let id = self.next_id;
+                    self.next_id += 1;
+                    self.bpermits.push(BPermitH {
+                        p,
+                        owner: handle as usize,
+                        id,
+                    });
+                }
+            }
+            _ => {}
+        }
+        self.bulkhead_check(handle as usize);
+    }
+
+    /// `fb_bulkhead_permit_record` (with an outcome) or `_release`.
+    fn bulkhead_give_back(&mut self, sel: PermitSel, outcome: Option<OutcomeArg>) {
+        let mut zeroed = fb_bulkhead_permit {
+            bulkhead: null(),
+            start_ns: 0,
+            in_flight: 0,
+            slot: 0,
+        };
+        let idx = match sel {
+            PermitSel::Idx(i) if !self.bpermits.is_empty() => {
+                Some(usize::from(i) % self.bpermits.len())
+            }
+            _ => None,
+        };
+        let is_null = matches!(sel, PermitSel::Null);
+        let before = idx.map(|i| self.bpermits[i].p);
+        let pp: *mut fb_bulkhead_permit = match (sel, idx) {
+            (PermitSel::Null, _) => null_mut(),
+            (_, Some(i)) => &mut self.bpermits[i].p,
+            _ => &mut zeroed,
+        };
+        let mut e = Expect::new();
+        e.null_if(is_null);
+        if !is_null && before.is_none_or(|p| p.bulkhead.is_null()) {
+            e.add(FB_ERR_PERMIT_USED);
+        }
+        let (func, st) = match outcome {
+            Some(o) => {
+                let (c_outcome, core) = outcome_of(o);
+                if core.is_none() {
+                    e.add(FB_ERR_INVALID_ARGUMENT);
+                }
+                // SAFETY: NULL, a zeroed permit, or one filled by the
+                // library whose bulkhead is alive.
+                let st = call("fb_bulkhead_permit_record", &e, &[FB_OK], || unsafe {
+                    fb_bulkhead_permit_record(pp, c_outcome)
+                });
+                ("fb_bulkhead_permit_record", st)
+            }
+            None => {
+                // SAFETY: as above.
+                let st = call("fb_bulkhead_permit_release", &e, &[FB_OK], || unsafe {
+                    fb_bulkhead_permit_release(pp)
+                });
+                ("fb_bulkhead_permit_release", st)
+            }
+        };
+        let Some(i) = idx else { return };
+        let ph = &self.bpermits[i];
+        if st != FB_OK {
+            let b = before.unwrap();
+            assert!(
+                ph.p.bulkhead == b.bulkhead
+                    && (ph.p.start_ns, ph.p.in_flight, ph.p.slot)
+                        == (b.start_ns, b.in_flight, b.slot),
+                "{func} failed ({st:?}) but changed the permit"
+            );
+            return;
+        }
+        assert!(
+            ph.p.bulkhead.is_null(),
+            "{func}: the permit is not marked used"
+        );
+        let (owner, id) = (ph.owner, ph.id);
+        if !self.returned.insert(id) {
+            // The second copy of one permit: out of contract.
+            if let Some(b) = self
+                .bulkheads
+                .iter_mut()
+                .find(|b| b.handle as usize == owner)
+            {
+                b.tainted = true;
+            }
+        }
+        self.bulkhead_check(owner);
+    }
+
+    fn bulkhead_prometheus(&mut self, sel: Sel, cap: u16, null_buf: bool, null_len: bool) {
+        let handle = pick(&self.bulkheads, sel).map_or(null(), |b| b.handle as *const fb_bulkhead);
+        let cap = usize::from(cap);
+        let mut buf = vec![0xAAu8; cap];
+        let bp = if null_buf {
+            null_mut()
+        } else {
+            buf.as_mut_ptr() as *mut std::ffi::c_char
+        };
+        let mut len = usize::MAX;
+        let lp: *mut usize = if null_len { null_mut() } else { &mut len };
+        let mut e = Expect::new();
+        e.null_if(handle.is_null()).null_if(null_len);
+        // The length is known only from the answer: checked below.
+        let ok: &[fb_status] = &[FB_OK, FB_ERR_INVALID_ARGUMENT, FB_ERR_NULL_POINTER];
+        // SAFETY: NULL or a live bulkhead; `buf` NULL or writable for
+        // `cap` bytes; `len` NULL or writable.
+        let st = call("fb_bulkhead_prometheus", &e, ok, || unsafe {
+            fb_bulkhead_prometheus(handle, bp, cap, lp)
+        });
+        if !e.clean() {
+            return;
+        }
+        assert_ne!(len, usize::MAX, "*len is set in every case");
+        match st {
+            FB_OK => {
+                assert!(!null_buf && cap > len, "FB_OK with no room");
+                assert_eq!(buf[len], 0, "NUL-terminated");
+                let text = std::str::from_utf8(&buf[..len]).expect("UTF-8 text");
+                assert!(!text.contains('\0'));
+                assert!(text.contains("fusebox_bulkhead_in_flight"), "{text}");
+            }
+            FB_ERR_INVALID_ARGUMENT => {
+                assert!(cap < len + 1, "refused a buffer that fits");
+                assert!(
+                    buf.iter().all(|&b| b == 0xAA),
+                    "wrote into a buffer too small"
+                );
+            }
+            _ => assert!(
+                null_buf && cap > len,
+                "NULL_POINTER for a buffer that was given"
+            ),
         }
     }
 
@@ -1392,6 +1870,100 @@ impl World {
             | Call::RegistryGetOrCreateWith(..)
             | Call::RegistryGet(..)
             | Call::RegistryLen(..) => self.registry_op(c),
+            Call::PermitDup(i) => {
+                if !self.permits.is_empty() && self.permits.len() < 64 {
+                    let n = self.permits.len();
+                    let p = &self.permits[usize::from(*i) % n];
+                    let copy = PermitH {
+                        p: p.p,
+                        owner: p.owner,
+                        shadow: p.shadow,
+                    };
+                    self.permits.push(copy);
+                }
+            }
+            Call::BulkheadConfigDefault(null_out) => {
+                let mut c = std::mem::MaybeUninit::<fb_bulkhead_config>::uninit();
+                let p = if *null_out {
+                    null_mut()
+                } else {
+                    c.as_mut_ptr()
+                };
+                let mut e = Expect::new();
+                e.null_if(*null_out);
+                // SAFETY: NULL or writable.
+                let st = call("fb_bulkhead_config_default", &e, &[FB_OK], || unsafe {
+                    fb_bulkhead_config_default(p)
+                });
+                if st == FB_OK {
+                    // SAFETY: FB_OK: written.
+                    let c = unsafe { c.assume_init() };
+                    assert_eq!(bulkhead_config(&c), Some((true, 25, 25, 0)));
+                }
+            }
+            Call::BulkheadNew(name, cfg, clock, null_out) => {
+                self.new_bulkhead(name, cfg, *clock, *null_out)
+            }
+            Call::BulkheadFree(sel) => self.free(Kind::Bulkhead, *sel),
+            Call::BulkheadAcquire(sel, wait, null_permit, null_full) => {
+                self.bulkhead_acquire(*sel, *wait, *null_permit, *null_full)
+            }
+            Call::BulkheadRecord(sel, o) => self.bulkhead_give_back(*sel, Some(*o)),
+            Call::BulkheadRelease(sel) => self.bulkhead_give_back(*sel, None),
+            Call::BulkheadPermitDup(i) => {
+                if !self.bpermits.is_empty() && self.bpermits.len() < 64 {
+                    let n = self.bpermits.len();
+                    let p = &self.bpermits[usize::from(*i) % n];
+                    let copy = BPermitH {
+                        p: p.p,
+                        owner: p.owner,
+                        id: p.id,
+                    };
+                    self.bpermits.push(copy);
+                }
+            }
+            Call::BulkheadSetLimit(sel, limit) => {
+                let b = pick(&self.bulkheads, *sel);
+                let handle = b.map_or(null(), |b| b.handle as *const fb_bulkhead);
+                let mut e = Expect::new();
+                e.null_if(handle.is_null());
+                if b.is_some_and(|b| *limit == 0 || *limit > b.capacity) {
+                    e.add(FB_ERR_INVALID_ARGUMENT);
+                }
+                // SAFETY: NULL or a live bulkhead.
+                let st = call("fb_bulkhead_set_limit", &e, &[FB_OK], || unsafe {
+                    fb_bulkhead_set_limit(handle, *limit)
+                });
+                if st == FB_OK {
+                    let b = self
+                        .bulkheads
+                        .iter_mut()
+                        .find(|b| b.handle as *const _ == handle)
+                        .unwrap();
+                    b.limit = *limit;
+                    self.bulkhead_check(handle as usize);
+                }
+            }
+            Call::BulkheadMetrics(sel, null_out) => {
+                let handle =
+                    pick(&self.bulkheads, *sel).map_or(null(), |b| b.handle as *const fb_bulkhead);
+                let mut e = Expect::new();
+                e.null_if(handle.is_null()).null_if(*null_out);
+                let mut m = std::mem::MaybeUninit::<fb_bulkhead_stats>::uninit();
+                let mp = if *null_out {
+                    null_mut()
+                } else {
+                    m.as_mut_ptr()
+                };
+                // SAFETY: NULL or a live bulkhead; NULL or writable.
+                call("fb_bulkhead_metrics", &e, &[FB_OK], || unsafe {
+                    fb_bulkhead_metrics(handle, mp)
+                });
+                self.bulkhead_check(handle as usize);
+            }
+            Call::BulkheadPrometheus(sel, cap, null_buf, null_len) => {
+                self.bulkhead_prometheus(*sel, *cap, *null_buf, *null_len)
+            }
             Call::LastError => {
                 let _ = last_error();
             }
@@ -1434,6 +2006,14 @@ impl World {
 
     /// Free everything this input made (LeakSanitizer checks the rest).
     fn teardown(mut self) {
+        for b in std::mem::take(&mut self.bulkheads) {
+            self.bulkheads.push(BulkheadH { ..b });
+            let h = self.bulkheads[0].handle;
+            self.return_all(h as usize);
+            self.bulkheads.clear();
+            // SAFETY: a live bulkhead made by this input, no slot held.
+            assert_eq!(unsafe { fb_bulkhead_free(h) }, FB_OK);
+        }
         for b in std::mem::take(&mut self.breakers) {
             if b.owner == Owner::Caller {
                 // SAFETY: a live breaker made by this input.

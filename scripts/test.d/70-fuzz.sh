@@ -11,7 +11,7 @@ cd "$(dirname "$0")/../.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
 secs="${FUZZ_SECONDS:-40}"
-targets=(differential c_abi scenario_parse)
+targets=(differential c_abi scenario_parse shm_file)
 
 # -Zsanitizer (and so cargo-fuzz) needs a nightly compiler.
 if ! cargo +nightly --version >/dev/null 2>&1; then
