@@ -32,8 +32,10 @@
 // The ABI's source calls the engine `fusebox_core`.
 extern crate fusebox as fusebox_core;
 
+// rustfmt::skip: the C ABI's files are formatted with their own crate.
 #[allow(dead_code, clippy::all)]
 #[path = "../../bindings/c/src/lib.rs"]
+#[rustfmt::skip]
 mod ffi;
 
 use arbitrary::Arbitrary;
@@ -761,11 +763,11 @@ impl World {
 
     /// What a `*_free` of `kind` at `addr` must answer.
     fn free_expect(&self, addr: usize, kind: Kind) -> fb_status {
+        let registry_owned = kind == Kind::Breaker && addr & 1 == 1;
+        let global = kind == Kind::Registry && addr == World::global_addr();
         if addr == 0 {
             FB_ERR_NULL_POINTER
-        } else if kind == Kind::Breaker && addr & 1 == 1 {
-            FB_ERR_NOT_OWNED
-        } else if kind == Kind::Registry && addr == World::global_addr() {
+        } else if registry_owned || global {
             FB_ERR_NOT_OWNED
         } else if self.kind_at(addr) == Some(kind) {
             FB_OK
@@ -1478,7 +1480,7 @@ impl World {
                     let r = self
                         .registries
                         .iter_mut()
-                        .find(|r| r.handle as *const _ == handle);
+                        .find(|r| std::ptr::eq(r.handle, handle));
                     r.unwrap().default = core.unwrap();
                 }
             }
@@ -1529,7 +1531,7 @@ impl World {
                         let r = self
                             .registries
                             .iter_mut()
-                            .find(|r| r.handle as *const _ == handle);
+                            .find(|r| std::ptr::eq(r.handle, handle));
                         r.unwrap().configs.insert(n.unwrap(), core.unwrap());
                     }
                 }
@@ -1624,7 +1626,7 @@ impl World {
         let r = self
             .registries
             .iter_mut()
-            .find(|r| r.handle as *const _ == registry)
+            .find(|r| std::ptr::eq(r.handle, registry))
             .unwrap();
         if r.global {
             if !self.breakers.iter().any(|b| b.handle == out) {
@@ -1938,7 +1940,7 @@ impl World {
                     let b = self
                         .bulkheads
                         .iter_mut()
-                        .find(|b| b.handle as *const _ == handle)
+                        .find(|b| std::ptr::eq(b.handle, handle))
                         .unwrap();
                     b.limit = *limit;
                     self.bulkhead_check(handle as usize);
