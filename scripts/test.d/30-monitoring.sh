@@ -12,7 +12,7 @@ if ! command -v promtool >/dev/null 2>&1; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 fi
-promtool --version | head -1
+promtool --version 2>&1 | sed -n 1p  # sed reads to the end: no SIGPIPE under pipefail
 
 promtool check rules monitoring/fusebox.rules.yml
 (cd monitoring && promtool test rules fusebox.rules.test.yml)

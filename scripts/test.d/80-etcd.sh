@@ -37,7 +37,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 command -v etcd >/dev/null 2>&1 || skip "etcd is still not on PATH after installing etcd-server"
-etcd --version | head -1
+etcd --version | sed -n 1p  # sed reads to the end: no SIGPIPE under pipefail
 
 # Three members, six free loopback ports.
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
