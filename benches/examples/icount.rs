@@ -11,9 +11,7 @@ fn main() {
         "fusebox" => {
             let b = Breaker::new(Config::default()).unwrap();
             for _ in 0..n {
-                if let Ok(p) = b.try_acquire() {
-                    p.success();
-                }
+                closed_call(&b);
             }
         }
         "fusebox_open" => {
@@ -47,5 +45,14 @@ fn main() {
             }
         }
         _ => {}
+    }
+}
+
+/// One closed-path call, out of line so that its instructions can be read
+/// (`objdump -d --no-show-raw-insn target/release/examples/icount | grep -A80 closed_call`).
+#[inline(never)]
+fn closed_call(b: &Breaker) {
+    if let Ok(p) = b.try_acquire() {
+        p.success();
     }
 }

@@ -17,7 +17,7 @@ use crate::metrics::Metrics;
 use crate::permit::{Outcome, Permit, RawPermit};
 use crate::state::{Phase, State, Word};
 use crate::sync::Ordering::{AcqRel, Acquire, Relaxed, Release};
-use crate::window::{CountWindow, TimeWindow, WindowCounts};
+use crate::window::{bump, CountWindow, TimeWindow, WindowCounts};
 use std::fmt;
 use std::time::Duration;
 
@@ -61,6 +61,9 @@ pub struct Breaker {
     plain_successes: bool,
     /// The time window's arithmetic (unused for count windows).
     time: TimeWindow,
+    /// Permits take the precise time at admission: slow-call detection is on
+    /// or a latency histogram is attached.
+    timed: bool,
     /// State-change listeners (a registry attaches its own as the parent).
     transitions: std::sync::Arc<crate::events::Listeners<Transition>>,
     /// Rejection listeners (likewise).
@@ -71,6 +74,13 @@ pub struct Breaker {
     /// Lives in shared memory: a transition's winner may be killed before it
     /// publishes the phase's deadline (see `recover_unpublished`).
     shared: bool,
+    /// Threads whose slot ([`crate::slot`]) is below this own the stripe of
+    /// that number: they count with plain loads and stores. The others
+    /// share the stripes from here on, through `overflow_mask`, with CAS:
+    /// all stripes of a shared-memory breaker (0 exclusive), the last one of
+    /// an in-process breaker.
+    exclusive: usize,
+    overflow_mask: usize,
 }
 
 impl fmt::Debug for Breaker {
@@ -80,40 +90,6 @@ impl fmt::Debug for Breaker {
             .field("phase", &self.phase())
             .field("generation", &self.generation())
             .finish()
-    }
-}
-
-/// Index of the calling thread's stripe (before masking).
-#[inline]
-fn stripe_hint() -> usize {
-    #[cfg(not(loom))]
-    {
-        use std::cell::Cell;
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        // A const-initialised thread local has no lazy-init state to check.
-        thread_local!(static ID: Cell<usize> = const { Cell::new(usize::MAX) });
-        ID.try_with(|id| {
-            let v = id.get();
-            if v != usize::MAX {
-                return v;
-            }
-            let v = NEXT.fetch_add(1, Ordering::Relaxed) & (usize::MAX >> 1);
-            id.set(v);
-            v
-        })
-        .unwrap_or(0)
-    }
-    #[cfg(loom)]
-    {
-        // Deterministic across loom's executions (a process-wide counter
-        // would not be, nor is the hash of loom's ThreadId, which includes
-        // the execution's id): the thread's number, from its Debug form
-        // "ThreadId(n)".
-        let id = format!("{:?}", loom::thread::current().id());
-        id.bytes()
-            .filter(u8::is_ascii_digit)
-            .fold(0usize, |n, d| n * 10 + usize::from(d - b'0'))
     }
 }
 
@@ -223,6 +199,7 @@ impl Breaker {
         Breaker {
             name: name.into(),
             plain_successes: slow_ns == 0 && matches!(window, WindowKind::Time(_)),
+            timed: slow_ns != 0,
             time,
             slow_ns,
             config,
@@ -234,6 +211,8 @@ impl Breaker {
             rejections: Default::default(),
             latency: None,
             shared,
+            exclusive: if shared { 0 } else { layout.stripes - 1 },
+            overflow_mask: if shared { layout.stripes - 1 } else { 0 },
         }
     }
 
@@ -250,6 +229,19 @@ impl Breaker {
     /// Its clock.
     pub fn clock(&self) -> &ClockSource {
         &self.clock
+    }
+
+    /// The calling thread's stripe (its first word), and whether the thread
+    /// is its only writer.
+    #[inline(always)]
+    fn my_stripe(&self) -> (usize, bool) {
+        let s = crate::slot::current();
+        if s < self.exclusive {
+            (self.layout.stripe(s), true)
+        } else {
+            let shared = self.exclusive + (s & self.overflow_mask);
+            (self.layout.stripe(shared), false)
+        }
     }
 
     #[inline]
@@ -338,11 +330,7 @@ impl Breaker {
     fn permit(&self, generation: u64, probe: bool) -> RawPermit {
         RawPermit {
             generation,
-            start_ns: if self.slow_ns != 0 || self.latency.is_some() {
-                self.clock.now_ns()
-            } else {
-                0
-            },
+            start_ns: if self.timed { self.clock.now_ns() } else { 0 },
             probe,
         }
     }
@@ -443,9 +431,9 @@ impl Breaker {
 
     #[inline(always)]
     fn reject(&self, reason: RejectReason, retry_after: Option<Duration>) -> Rejected {
-        let s = self.layout.stripe(stripe_hint());
-        // Relaxed: a statistic, read by metrics().
-        self.cells.w(s + S_REJECTED).fetch_add(1, Relaxed);
+        let (s, exclusive) = self.my_stripe();
+        // A statistic, read by metrics().
+        bump(self.cells.w(s + S_REJECTED), 1, exclusive);
         #[cfg(not(loom))]
         if self.rejections.is_active() {
             self.emit_rejection(reason, retry_after);
@@ -662,6 +650,7 @@ impl Breaker {
     ) -> Breaker {
         self.latency = Some(histogram);
         self.plain_successes = false;
+        self.timed = true;
         self
     }
 
@@ -672,13 +661,20 @@ impl Breaker {
     #[inline(always)]
     pub fn record_raw(&self, p: RawPermit, outcome: Outcome, duration_ns: Option<u64>) {
         // The common case, inlined: a fast success of a closed-path permit on
-        // a time window. One clock read, one CAS on this thread's stripe, one
-        // load of the shared consecutive-failure word (written only while a
-        // run of failures is in progress).
+        // a time window, by a thread that owns its stripe. One read of the
+        // recent clock, a plain load and store on this thread's stripe (no
+        // read-modify-write instruction), and two loads of the control line
+        // (written only while a run of failures is in progress or the window
+        // is in danger).
         if self.plain_successes && outcome == Outcome::Success && !p.probe {
-            let stripe = self.layout.stripe(stripe_hint());
+            let s = crate::slot::current();
+            if s >= self.exclusive {
+                // A shared stripe: CAS, on the general path.
+                return self.record_general(p, outcome, duration_ns);
+            }
+            let stripe = self.layout.stripe_base + s * self.layout.stripe_words;
             let t = self.clock.recent_ns();
-            let moved = self.time.record(
+            let moved = self.time.record_owned(
                 &self.cells,
                 &self.layout,
                 stripe,
@@ -721,11 +717,11 @@ impl Breaker {
 
     #[inline(never)]
     fn record_general(&self, p: RawPermit, outcome: Outcome, duration_ns: Option<u64>) {
-        let stripe = self.layout.stripe(stripe_hint());
+        let (stripe, exclusive) = self.my_stripe();
         let kind = match outcome {
             Outcome::Ignored => {
-                // Relaxed: a statistic.
-                self.cells.w(stripe + S_IGNORED).fetch_add(1, Relaxed);
+                // A statistic.
+                bump(self.cells.w(stripe + S_IGNORED), 1, exclusive);
                 if p.probe {
                     self.release_probe(p);
                 }
@@ -745,13 +741,17 @@ impl Breaker {
             h.record_at(t, d);
         }
         let moved = match self.window {
-            WindowKind::Time(tw) => {
-                tw.record(&self.cells, &self.layout, stripe, kind, p.generation, t)
-            }
+            WindowKind::Time(tw) => tw.record(
+                &self.cells,
+                &self.layout,
+                stripe,
+                kind,
+                p.generation,
+                t,
+                exclusive,
+            ),
             WindowKind::Count(cw) => {
-                self.cells
-                    .w(stripe + S_RETIRED + kind)
-                    .fetch_add(1, Relaxed);
+                bump(self.cells.w(stripe + S_RETIRED + kind), 1, exclusive);
                 // An outcome of an earlier generation takes no ticket: it
                 // would push a current call out of the last N while adding
                 // none (raising the rate without a failure).
@@ -816,7 +816,7 @@ impl Breaker {
         if self.slow_ns == 0 || p.probe {
             return false;
         }
-        let stripe = self.layout.stripe(stripe_hint());
+        let (stripe, exclusive) = self.my_stripe();
         let t = self.clock.recent_ns();
         match self.window {
             WindowKind::Time(tw) => {
@@ -827,13 +827,16 @@ impl Breaker {
                     KIND_OK_SLOW,
                     p.generation,
                     t,
+                    exclusive,
                 );
             }
             WindowKind::Count(cw) => {
-                // Relaxed: a statistic, as in `record_general`.
-                self.cells
-                    .w(stripe + S_RETIRED + KIND_OK_SLOW)
-                    .fetch_add(1, Relaxed);
+                // A statistic, as in `record_general`.
+                bump(
+                    self.cells.w(stripe + S_RETIRED + KIND_OK_SLOW),
+                    1,
+                    exclusive,
+                );
                 cw.record(&self.cells, KIND_OK_SLOW, p.generation);
             }
         }
@@ -1042,15 +1045,25 @@ impl Breaker {
             // (word first), so this order can only under-count, never count
             // twice; the high-water marks below keep totals from going back.
             for (k, t) in totals.iter_mut().enumerate() {
-                *t += self.cells.w(base + S_RETIRED + k).load(Relaxed);
+                *t = t.wrapping_add(self.cells.w(base + S_RETIRED + k).load(Relaxed));
             }
-            ignored += self.cells.w(base + S_IGNORED).load(Relaxed);
-            rejected += self.cells.w(base + S_REJECTED).load(Relaxed);
+            // Wrapping sums: a shared file's counters may be damaged (or
+            // just old); a metrics read must not panic on them.
+            ignored = self
+                .cells
+                .w(base + S_IGNORED)
+                .load(Relaxed)
+                .wrapping_add(ignored);
+            rejected = self
+                .cells
+                .w(base + S_REJECTED)
+                .load(Relaxed)
+                .wrapping_add(rejected);
             if let WindowKind::Time(_) = self.window {
                 for b in 0..self.layout.buckets {
                     for (k, t) in totals.iter_mut().enumerate() {
-                        *t += self.cells.w(self.layout.bucket(base, b, k)).load(Relaxed)
-                            & 0xffff_ffff;
+                        let v = self.cells.w(self.layout.bucket(base, b, k)).load(Relaxed);
+                        *t = t.wrapping_add(v & 0xffff_ffff);
                     }
                 }
             }
@@ -1065,10 +1078,10 @@ impl Breaker {
             state: w.phase().state(),
             phase: w.phase(),
             generation: w.generation(),
-            successes: totals[KIND_OK_FAST] + totals[KIND_OK_SLOW],
-            failures: totals[KIND_FAIL_FAST] + totals[KIND_FAIL_SLOW],
+            successes: totals[KIND_OK_FAST].wrapping_add(totals[KIND_OK_SLOW]),
+            failures: totals[KIND_FAIL_FAST].wrapping_add(totals[KIND_FAIL_SLOW]),
             ignored,
-            slow: totals[KIND_OK_SLOW] + totals[KIND_FAIL_SLOW],
+            slow: totals[KIND_OK_SLOW].wrapping_add(totals[KIND_FAIL_SLOW]),
             rejected,
             state_changes: self.cells.w(W_STATE_CHANGES).load(Relaxed),
             failure_rate: window.failure_rate(),

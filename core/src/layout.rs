@@ -78,6 +78,9 @@ pub(crate) const S_REJECTED: usize = 5;
 /// divide by the bucket width on every call (a 64-bit division costs more
 /// than the rest of the path).
 pub(crate) const S_EPOCH: usize = 6;
+/// Exclusive stripes only: the end (clock ns) of the bucket in `S_EPOCH`,
+/// so that its owner's check "still in my last bucket" is one compare.
+pub(crate) const S_UNTIL: usize = 7;
 pub(crate) const S_BUCKETS: usize = 8;
 
 /// The positions of a breaker's words.
@@ -118,7 +121,9 @@ impl Layout {
         }
     }
 
-    /// The default stripe count: one per core, at most 16.
+    /// The default stripe count: one per core for the threads that own one
+    /// (see [`crate::slot`]) plus the stripe the others share, rounded up to
+    /// a power of two by [`Layout::new`] (at most 64).
     pub fn default_stripes() -> usize {
         if cfg!(loom) {
             return 2;
@@ -126,7 +131,8 @@ impl Layout {
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(4)
-            .min(16)
+            .saturating_add(1)
+            .min(64)
     }
 
     /// Total lines.

@@ -58,6 +58,7 @@ mod permit;
 pub mod registry;
 #[cfg(feature = "serde")]
 pub mod scenario;
+mod slot;
 pub mod state;
 mod sync;
 mod window;

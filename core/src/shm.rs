@@ -109,7 +109,7 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"FBSHMREG");
 /// The file format's version. Bump it whenever the meaning of a word changes
 /// (the header, the slots, the config encoding, or the breaker's own words:
 /// state-word bits, window tags) — positions are covered by [`fingerprint`].
-pub const LAYOUT_VERSION: u64 = 1;
+pub const LAYOUT_VERSION: u64 = 2;
 
 const LINE_BYTES: usize = std::mem::size_of::<Line>();
 const WORD: usize = 8;
@@ -385,6 +385,7 @@ pub fn fingerprint() -> u64 {
         S_IGNORED as u64,
         S_REJECTED as u64,
         S_EPOCH as u64,
+        S_UNTIL as u64,
         S_BUCKETS as u64,
         crate::state::GEN_MASK,
         HEADER_LINES as u64,
@@ -879,9 +880,13 @@ impl SharedRegistry {
             && (1..=64).contains(&stripes)
             && stripes.is_power_of_two()
             && data_lines <= MAX_DATA_BYTES / LINE_BYTES as u64;
+        if !ok {
+            // Checked before any arithmetic on the words: a damaged
+            // capacity near 2^64 must be refused, not overflow.
+            return Err(not_registry(path, "inconsistent geometry in the header"));
+        }
         let geo = Geometry::new(capacity as usize, stripes as usize, data_lines);
-        if !ok
-            || geo.bytes() != len
+        if geo.bytes() != len
             || r(H_SLOTS_OFF) != (geo.slots_off * WORD) as u64
             || r(H_DATA_OFF) != (geo.data_off * WORD) as u64
         {

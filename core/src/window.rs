@@ -30,7 +30,8 @@
 //! window anyway).
 
 use crate::layout::*;
-use crate::sync::Ordering::Relaxed;
+use crate::sync::AtomicU64;
+use crate::sync::Ordering::{Acquire, Relaxed, Release};
 
 /// What a window holds now.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -80,36 +81,161 @@ pub(crate) struct TimeWindow {
     pub buckets: u64,
 }
 
+/// Add `n` to a stripe counter: with a plain load and store when the calling
+/// thread is the stripe's only writer (see [`crate::slot`]), else with one
+/// `fetch_add`.
+#[inline(always)]
+pub(crate) fn bump(word: &AtomicU64, n: u64, exclusive: bool) {
+    if exclusive {
+        // Relaxed load and store, no read-modify-write: nobody else writes
+        // this word, so nothing can come between the two; readers see the
+        // old value or the new one.
+        word.store(word.load(Relaxed).wrapping_add(n), Relaxed);
+    } else {
+        // Relaxed: a counter; nothing is published through it.
+        word.fetch_add(n, Relaxed);
+    }
+}
+
+/// Whether a bucket word tagged `ctag` must give way to a writer (or a
+/// bucket being entered) tagged `tag`: its sequence is older, or it looks
+/// 2^30 newer, which only a word whose 32-bit sequence wrapped can (a word
+/// is legitimately newer only by a few generations' offsets or a little
+/// clock skew).
+#[inline(always)]
+fn older(tag: u32, ctag: u32) -> bool {
+    let d = tag.wrapping_sub(ctag) as i32;
+    d > 0 || d <= -(1 << 30)
+}
+
 impl TimeWindow {
     #[inline]
     fn seq(&self, generation: u64, epoch: u64) -> u32 {
         epoch.wrapping_add(generation.wrapping_mul(4 * self.buckets)) as u32
     }
 
-    /// The bucket epoch and ring slot of time `t`, from the stripe's cache
-    /// when `t` falls in the stripe's last bucket (the common case), else
-    /// computed (two divisions) and cached; and whether it was computed (the
-    /// stripe moved to a new bucket, so buckets may have left the window).
+    /// The bucket epoch and ring slot of time `t` for the stripe at
+    /// `stripe`, and whether the stripe just entered a new bucket.
+    ///
+    /// The stripe's `S_EPOCH` word is `(epoch + 1) << 16 | slot` of the last
+    /// bucket it entered (0: none yet), so the closed path does not divide by
+    /// the bucket width on every call. Entering a newer bucket goes through
+    /// [`TimeWindow::enter`], which clears the buckets being entered first.
     #[inline]
-    fn locate(&self, cells: &Cells, stripe: usize, t: u64) -> (u64, usize, bool) {
-        let cache = cells.w(stripe + S_EPOCH);
-        // Relaxed: the cache is one self-validating word (epoch and slot
-        // together); a stale or concurrently replaced value is checked
-        // against `t` before use, so any value read is safe.
-        let c = cache.load(Relaxed);
-        let epoch = c >> 16;
-        if c != 0 && t.wrapping_sub(epoch.wrapping_mul(self.bucket_ns)) < self.bucket_ns {
-            return (epoch, (c & 0xffff) as usize, false);
+    #[allow(clippy::too_many_arguments)]
+    fn locate(
+        &self,
+        cells: &Cells,
+        layout: &Layout,
+        stripe: usize,
+        generation: u64,
+        t: u64,
+        exclusive: bool,
+    ) -> (u64, usize, bool) {
+        // Relaxed: for the stripe's writers the word only saves a division;
+        // a value raced in by another writer is checked against `t` (and the
+        // slot against the ring, since a shared file's word may be damaged)
+        // before use.
+        let c = cells.w(stripe + S_EPOCH).load(Relaxed);
+        let epoch = (c >> 16).wrapping_sub(1);
+        let slot = (c & 0xffff) as usize;
+        if slot < layout.buckets
+            && c >> 16 != 0
+            && t.wrapping_sub(epoch.wrapping_mul(self.bucket_ns)) < self.bucket_ns
+        {
+            return (epoch, slot, false);
         }
-        let epoch = t / self.bucket_ns;
-        let slot = epoch % self.buckets;
-        cache.store((epoch << 16) | slot, Relaxed);
-        (epoch, slot as usize, true)
+        self.enter(cells, layout, stripe, c, generation, t, exclusive)
     }
 
-    /// Count one outcome of `kind`, for a permit of `generation`, at time `t`.
-    /// Returns whether this stripe just moved to a new bucket.
-    #[inline]
+    /// `t` is outside the stripe's last bucket. If it is later, clear what
+    /// is left in the buckets of every epoch from the last one (exclusive)
+    /// up to `t`'s (at most the whole ring): words written a lap or more
+    /// ago, moved to the retired totals. So every word a stripe holds was
+    /// written within one window of the stripe's last epoch, which a reader
+    /// checks with all 48 bits of it: no word ever lives long enough for its
+    /// 32-bit sequence to wrap and pass for a current one, however long a
+    /// thread stays silent.
+    #[cold]
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn enter(
+        &self,
+        cells: &Cells,
+        layout: &Layout,
+        stripe: usize,
+        c: u64,
+        generation: u64,
+        t: u64,
+        exclusive: bool,
+    ) -> (u64, usize, bool) {
+        let epoch = t / self.bucket_ns;
+        let slot = (epoch % self.buckets) as usize;
+        let last = (c >> 16).checked_sub(1);
+        if last.is_some_and(|l| l >= epoch) {
+            // Not later: this thread's clock read lags another writer's, or
+            // the bucket was entered already. Nothing to clear.
+            return (epoch, slot, false);
+        }
+        let first = last
+            .map_or(0, |l| l + 1)
+            .max(epoch.saturating_sub(self.buckets - 1));
+        for e in first..=epoch {
+            let tag = self.seq(generation, e);
+            let s = (e % self.buckets) as usize;
+            for kind in 0..KINDS {
+                let word = cells.w(layout.bucket(stripe, s, kind));
+                let retired = cells.w(stripe + S_RETIRED + kind);
+                let v = word.load(Relaxed);
+                let count = v as u32;
+                if count == 0 {
+                    continue;
+                }
+                if exclusive {
+                    // Written by us alone, at an epoch of this slot no later
+                    // than `last`, so a lap or more before `e`: old,
+                    // whatever its 32-bit tag looks like.
+                    word.store(0, Relaxed);
+                } else if !older(tag, (v >> 32) as u32)
+                    || word.compare_exchange(v, 0, Relaxed, Relaxed).is_err()
+                {
+                    // A shared stripe: another writer may have entered this
+                    // bucket first and written to it; only a word whose tag
+                    // says it is older is cleared, and the CAS lets one of
+                    // the racing writers move its count, once. (This is
+                    // where 32 bits still show: a word of a shared stripe
+                    // silent for between 3 × 2^30 and 2^32 widths can look
+                    // newer and stay; it is never counted, since readers
+                    // skip a stripe silent for a window, but outcomes in its
+                    // bucket go to the lifetime totals only while its tag
+                    // looks newer than theirs.)
+                    continue;
+                }
+                bump(retired, u64::from(count), exclusive);
+            }
+        }
+        let cache = cells.w(stripe + S_EPOCH);
+        let new = ((epoch + 1) << 16) | slot as u64;
+        // Release: pairs with the Acquire load in `counts`; a reader that
+        // sees the stripe in its new bucket sees the old buckets cleared.
+        // Shared stripes keep the latest bucket any writer entered.
+        if exclusive {
+            // Relaxed: read by the owner only (`record_owned`).
+            let until = (epoch + 1).saturating_mul(self.bucket_ns);
+            cells.w(stripe + S_UNTIL).store(until, Relaxed);
+            cache.store(new, Release);
+        } else {
+            cache.fetch_max(new, Release);
+        }
+        (epoch, slot, true)
+    }
+
+    /// Count one outcome of `kind`, for a permit of `generation`, at time
+    /// `t`, on the stripe at `stripe`, of which the caller is the only
+    /// writer if `exclusive`. Returns whether the stripe just entered a new
+    /// bucket (buckets may have left the window).
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn record(
         &self,
         cells: &Cells,
@@ -118,56 +244,84 @@ impl TimeWindow {
         kind: usize,
         generation: u64,
         t: u64,
+        exclusive: bool,
     ) -> bool {
-        let (epoch, slot, moved) = self.locate(cells, stripe, t);
+        let (epoch, slot, moved) = self.locate(cells, layout, stripe, generation, t, exclusive);
         let tag = self.seq(generation, epoch);
         let word = cells.w(layout.bucket(stripe, slot, kind));
-        // Relaxed throughout: each counter word is changed only by CAS, so no
-        // increment is lost; nothing else is published through it. Readers
-        // that need a complete count synchronise by other means (joins in
-        // tests; the totals' high-water marks in metrics).
+        let retired = cells.w(stripe + S_RETIRED + kind);
+        // Relaxed throughout: a word is changed by its one owner (plain
+        // load and store) or else only by CAS, so no increment is lost;
+        // nothing else is published through it. Readers that need a
+        // complete count synchronise by other means (joins in tests; the
+        // totals' high-water marks in metrics).
         let mut cur = word.load(Relaxed);
         loop {
             let count = cur as u32;
             let ctag = (cur >> 32) as u32;
-            // Signed distance from the word's sequence to ours. A word can be
-            // legitimately newer than us only by a few generations' offsets
-            // (a stale permit) or a little clock skew, never by 2^30: a word
-            // that looks that much newer is in fact ancient (its 32-bit
-            // sequence wrapped), so it is replaced like any older bucket.
-            let d = tag.wrapping_sub(ctag) as i32;
-            let (new, retire) = if count == 0 || (ctag != tag && (d > 0 || d <= -(1 << 30))) {
-                // Empty, or a bucket time has moved past: reset it to ours.
-                ((u64::from(tag) << 32) | 1, u64::from(count))
-            } else if ctag == tag {
+            let (new, retire) = if ctag == tag && count != 0 {
                 if count == u32::MAX {
                     // Saturated (4 billion outcomes in one bucket of one
                     // stripe): the window stops growing, the total does not.
-                    cells.w(stripe + S_RETIRED + kind).fetch_add(1, Relaxed);
+                    bump(retired, 1, exclusive);
                     return moved;
                 }
                 (cur + 1, 0)
+            } else if count == 0 || older(tag, ctag) {
+                // Empty, or a bucket time has moved past: reset it to ours.
+                ((u64::from(tag) << 32) | 1, u64::from(count))
             } else {
                 // Our sequence is older than the word's: this outcome is out
                 // of the window; keep it in the lifetime total only.
-                cells.w(stripe + S_RETIRED + kind).fetch_add(1, Relaxed);
+                bump(retired, 1, exclusive);
                 return moved;
             };
-            match word.compare_exchange_weak(cur, new, Relaxed, Relaxed) {
-                Ok(_) => {
-                    if retire != 0 {
-                        cells
-                            .w(stripe + S_RETIRED + kind)
-                            .fetch_add(retire, Relaxed);
-                    }
-                    return moved;
-                }
-                Err(actual) => cur = actual,
+            if exclusive {
+                word.store(new, Relaxed);
+            } else if let Err(actual) = word.compare_exchange_weak(cur, new, Relaxed, Relaxed) {
+                cur = actual;
+                continue;
             }
+            if retire != 0 {
+                bump(retired, retire, exclusive);
+            }
+            return moved;
         }
     }
 
-    /// The window's contents for `generation` at time `t`.
+    /// [`TimeWindow::record`] by the stripe's only writer, in the fewest
+    /// instructions: the closed path of an in-process breaker. The common
+    /// case is two loads and a compare to find the bucket (still the one
+    /// this stripe entered last), one load, compare and store to count.
+    #[inline(always)]
+    pub(crate) fn record_owned(
+        &self,
+        cells: &Cells,
+        layout: &Layout,
+        stripe: usize,
+        kind: usize,
+        generation: u64,
+        t: u64,
+    ) -> bool {
+        // Relaxed: both words are written by this thread only (in `enter`).
+        if t < cells.w(stripe + S_UNTIL).load(Relaxed) {
+            let c = cells.w(stripe + S_EPOCH).load(Relaxed);
+            let (epoch, slot) = ((c >> 16).wrapping_sub(1), (c & 0xffff) as usize);
+            let tag = u64::from(self.seq(generation, epoch)) << 32;
+            let word = cells.w(layout.bucket(stripe, slot, kind));
+            let cur = word.load(Relaxed);
+            // Our tag and a count below the maximum (a zero count with our
+            // tag included: adding one is right for it too).
+            if cur.wrapping_sub(tag) < u64::from(u32::MAX) {
+                // Relaxed: see `record`.
+                word.store(cur + 1, Relaxed);
+                return false;
+            }
+        }
+        self.record(cells, layout, stripe, kind, generation, t, true)
+    }
+
+    /// The window's contents for `generation` at time `t`. Reads only.
     pub(crate) fn counts(
         &self,
         cells: &Cells,
@@ -175,15 +329,26 @@ impl TimeWindow {
         generation: u64,
         t: u64,
     ) -> WindowCounts {
-        let cur = self.seq(generation, t / self.bucket_ns);
+        let now = t / self.bucket_ns;
+        let cur = self.seq(generation, now);
         let b = self.buckets as i64;
         let mut out = WindowCounts::default();
         for s in 0..layout.stripes {
             let base = layout.stripe(s);
+            // Acquire: pairs with the Release in `enter`.
+            let c = cells.w(base + S_EPOCH).load(Acquire);
+            let Some(last) = (c >> 16).checked_sub(1) else {
+                continue; // never written
+            };
+            if now > last && now - last >= self.buckets {
+                // Silent for a whole window: none of its words is in the
+                // window, and they may be old enough for their 32-bit
+                // sequences to have wrapped.
+                continue;
+            }
             for slot in 0..layout.buckets {
                 for kind in 0..KINDS {
-                    let word = cells.w(layout.bucket(base, slot, kind));
-                    let v = word.load(Relaxed);
+                    let v = cells.w(layout.bucket(base, slot, kind)).load(Relaxed);
                     let count = v as u32;
                     if count == 0 {
                         continue;
@@ -194,21 +359,6 @@ impl TimeWindow {
                     // of ours; it is newer, so it is in the window too.
                     if d > -b && d < b {
                         out.add_kind(kind, u64::from(count));
-                    } else if (d >= b || d <= -(1 << 30))
-                        && word.compare_exchange(v, 0, Relaxed, Relaxed).is_ok()
-                    {
-                        // Older than the window: retire it (its count moves
-                        // to the lifetime total) so that no word grows old
-                        // enough for its 32-bit sequence to wrap and pass
-                        // for a current one. Words that look newer (a later
-                        // generation, if the breaker moved on while we
-                        // scan) are left alone, unless they look 2^30
-                        // newer, which only a wrapped, ancient word can. A
-                        // writer racing with us retires it instead; the CAS
-                        // lets only one of us do it.
-                        cells
-                            .w(base + S_RETIRED + kind)
-                            .fetch_add(u64::from(count), Relaxed);
                     }
                 }
             }
@@ -305,12 +455,28 @@ mod loom_tests {
             let (cells, layout, tw) = setup();
             let sec = 1_000_000_000;
             // Epochs 1 and 3 share slot 1: the second write resets the bucket.
-            tw.record(&cells, &layout, layout.stripe(0), KIND_OK_FAST, 0, sec);
+            tw.record(
+                &cells,
+                &layout,
+                layout.stripe(0),
+                KIND_OK_FAST,
+                0,
+                sec,
+                false,
+            );
             let (c2, l2) = (cells.clone(), layout);
             let t = thread::spawn(move || {
-                tw.record(&c2, &l2, l2.stripe(0), KIND_OK_FAST, 0, sec);
+                tw.record(&c2, &l2, l2.stripe(0), KIND_OK_FAST, 0, sec, false);
             });
-            tw.record(&cells, &layout, layout.stripe(0), KIND_OK_FAST, 0, 3 * sec);
+            tw.record(
+                &cells,
+                &layout,
+                layout.stripe(0),
+                KIND_OK_FAST,
+                0,
+                3 * sec,
+                false,
+            );
             t.join().unwrap();
             assert_eq!(
                 total(&cells, &layout, KIND_OK_FAST),
@@ -324,15 +490,93 @@ mod loom_tests {
     }
 
     #[test]
+    fn racing_writers_entering_a_bucket_clear_it_once() {
+        loom::model(|| {
+            let (cells, layout, tw) = setup();
+            let sec = 1_000_000_000;
+            tw.record(
+                &cells,
+                &layout,
+                layout.stripe(0),
+                KIND_FAIL_FAST,
+                0,
+                sec,
+                false,
+            );
+            // Both enter epoch 3 (slot 1, holding epoch 1's failure): one of
+            // them clears it, neither loses the other's call.
+            let (c2, l2) = (cells.clone(), layout);
+            let t = thread::spawn(move || {
+                tw.record(&c2, &l2, l2.stripe(0), KIND_FAIL_FAST, 0, 3 * sec, false);
+            });
+            tw.record(
+                &cells,
+                &layout,
+                layout.stripe(0),
+                KIND_OK_FAST,
+                0,
+                3 * sec,
+                false,
+            );
+            t.join().unwrap();
+            assert_eq!(
+                total(&cells, &layout, KIND_FAIL_FAST),
+                2,
+                "failures, lifetime"
+            );
+            assert_eq!(
+                total(&cells, &layout, KIND_OK_FAST),
+                1,
+                "successes, lifetime"
+            );
+            let w = tw.counts(&cells, &layout, 0, 3 * sec);
+            assert_eq!((w.calls, w.failures), (2, 1), "epoch 1 left the window");
+        });
+    }
+
+    #[test]
+    fn an_owner_counting_with_plain_stores_is_read_consistently() {
+        loom::model(|| {
+            let (cells, layout, tw) = setup();
+            let sec = 1_000_000_000;
+            // The owner of the stripe (plain loads and stores) fills epoch 1,
+            // then moves to epoch 3, whose bucket is epoch 1's slot; a reader
+            // at t = 3 s races it. Epoch 1 is out of that window: whatever
+            // the interleaving, the reader never counts it.
+            let (c2, l2) = (cells.clone(), layout);
+            let owner = thread::spawn(move || {
+                tw.record(&c2, &l2, l2.stripe(0), KIND_FAIL_FAST, 0, sec, true);
+                tw.record(&c2, &l2, l2.stripe(0), KIND_FAIL_FAST, 0, sec, true);
+                tw.record(&c2, &l2, l2.stripe(0), KIND_OK_FAST, 0, 3 * sec, true);
+            });
+            let seen = tw.counts(&cells, &layout, 0, 3 * sec);
+            assert_eq!(seen.failures, 0, "a bucket of epoch 1 was counted at 3 s");
+            assert!(seen.calls <= 1);
+            owner.join().unwrap();
+            assert_eq!(total(&cells, &layout, KIND_FAIL_FAST), 2);
+            assert_eq!(total(&cells, &layout, KIND_OK_FAST), 1);
+            assert_eq!(tw.counts(&cells, &layout, 0, 3 * sec).calls, 1);
+        });
+    }
+
+    #[test]
     fn concurrent_increments_are_all_counted() {
         loom::model(|| {
             let (cells, layout, tw) = setup();
             let (c2, l2) = (cells.clone(), layout);
             let t = thread::spawn(move || {
-                tw.record(&c2, &l2, l2.stripe(0), KIND_FAIL_FAST, 0, 0);
-                tw.record(&c2, &l2, l2.stripe(0), KIND_FAIL_FAST, 0, 0);
+                tw.record(&c2, &l2, l2.stripe(0), KIND_FAIL_FAST, 0, 0, false);
+                tw.record(&c2, &l2, l2.stripe(0), KIND_FAIL_FAST, 0, 0, false);
             });
-            tw.record(&cells, &layout, layout.stripe(0), KIND_FAIL_FAST, 0, 0);
+            tw.record(
+                &cells,
+                &layout,
+                layout.stripe(0),
+                KIND_FAIL_FAST,
+                0,
+                0,
+                false,
+            );
             t.join().unwrap();
             let w = tw.counts(&cells, &layout, 0, 0);
             assert_eq!((w.calls, w.failures), (3, 3));

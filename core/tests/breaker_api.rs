@@ -342,3 +342,93 @@ fn time_window_survives_its_sequence_wrapping() {
     fail();
     assert_eq!(b.state(), State::Open);
 }
+
+#[test]
+fn time_window_is_right_after_any_silence() {
+    // The rest of the fuzzer's finding 2: bucket words carry a 32-bit
+    // sequence, so after a silence of about 2^32 widths an old word could
+    // pass for a current one (counted) or for a newer one (new outcomes
+    // missed). Each stripe now clears the buckets it enters and readers skip
+    // a stripe silent for a whole window (its 48-bit epoch says so).
+    let cfg = Config::builder()
+        .time_window(Duration::from_millis(10), 10)
+        .min_calls(2)
+        .consecutive_failures(None)
+        .build()
+        .unwrap();
+    let widths: [u64; 7] = [
+        2_147_483_650,
+        3 << 30,
+        3_800_000_000,
+        1 << 32,
+        (1 << 32) + 5,
+        (1 << 33) + 1,
+        (1 << 40) + 3,
+    ];
+    for silence in widths {
+        // An old failure must not be counted...
+        let (b, clock) = manual(cfg.clone());
+        b.record_raw(b.acquire_raw().unwrap(), Outcome::Failure, None);
+        clock.advance(Duration::from_millis(silence));
+        b.record_raw(b.acquire_raw().unwrap(), Outcome::Success, None);
+        let w = b.window_counts();
+        assert_eq!(
+            (w.calls, w.failures),
+            (1, 0),
+            "silence {silence}: old failure counted"
+        );
+        assert_eq!(b.state(), State::Closed, "silence {silence}");
+        // ...and new ones must be.
+        let (b, clock) = manual(cfg.clone());
+        b.record_raw(b.acquire_raw().unwrap(), Outcome::Failure, None);
+        clock.advance(Duration::from_millis(silence));
+        b.record_raw(b.acquire_raw().unwrap(), Outcome::Failure, None);
+        b.record_raw(b.acquire_raw().unwrap(), Outcome::Failure, None);
+        assert_eq!(
+            b.state(),
+            State::Open,
+            "silence {silence}: new failures missed"
+        );
+        assert_eq!(b.metrics().failures, 3, "silence {silence}: lifetime total");
+    }
+}
+
+#[test]
+fn threads_past_the_owned_stripes_count_exactly_too() {
+    // Two stripes: one owned by the first thread to ask for a slot, the
+    // other shared (CAS) by everyone else; 6 threads, so most share.
+    let cfg = Config::builder()
+        .min_calls(1_000_000_000)
+        .consecutive_failures(None)
+        .build()
+        .unwrap();
+    let b = std::sync::Arc::new(
+        Breaker::with_stripes("s", cfg, fusebox::ClockSource::Monotonic, 2).unwrap(),
+    );
+    let per = 20_000u64;
+    let hs: Vec<_> = (0..6)
+        .map(|i| {
+            let b = b.clone();
+            std::thread::spawn(move || {
+                for n in 0..per {
+                    let p = b.acquire_raw().unwrap();
+                    let o = if (n + i) % 3 == 0 {
+                        Outcome::Failure
+                    } else {
+                        Outcome::Success
+                    };
+                    b.record_raw(p, o, None);
+                }
+            })
+        })
+        .collect();
+    for h in hs {
+        h.join().unwrap();
+    }
+    let m = b.metrics();
+    assert_eq!(m.successes + m.failures, 6 * per);
+    let fails: u64 = (0..6u64)
+        .map(|i| (0..per).filter(|n| (n + i) % 3 == 0).count() as u64)
+        .sum();
+    assert_eq!(m.failures, fails);
+}

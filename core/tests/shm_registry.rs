@@ -230,6 +230,16 @@ fn files_of_another_layout_or_shape_are_refused() {
         &|e| matches!(e, ShmError::NotARegistry { reason, .. } if reason.contains("geometry")),
     );
 
+    // Fuzz finding 3: a capacity near 2^64 is refused, not an overflow
+    // panic in the geometry arithmetic (tests build with overflow checks).
+    let p = copy("huge capacity");
+    poke(&p, 4, 1 << 60);
+    expect(
+        &p,
+        "huge capacity",
+        &|e| matches!(e, ShmError::NotARegistry { reason, .. } if reason.contains("geometry")),
+    );
+
     let p = dir.path("empty");
     std::fs::write(&p, b"").unwrap();
     expect(&p, "empty", &|e| matches!(e, ShmError::NotARegistry { .. }));
@@ -515,4 +525,49 @@ fn shared_breakers_run_the_same_protocol_as_in_process_ones() {
         )
     );
     assert!(s.state_changes > 10, "the run went through transitions");
+}
+
+#[test]
+fn damaged_breaker_words_are_survived() {
+    // Fuzz findings 4 and 5: words of a breaker in the file, damaged by
+    // someone else, must not make a process write outside the mapping or
+    // panic in metrics().
+    let dir = Dir::new("damaged");
+    let path = dir.path("reg");
+    let clock = Arc::new(fusebox::ManualClock::new());
+    let cfg = Config::default();
+    {
+        let reg = SharedRegistry::builder()
+            .stripes(1)
+            .clock(clock.clone())
+            .open(&path)
+            .unwrap();
+        let b = reg.get_or_create("db", &cfg).unwrap();
+        b.try_acquire().unwrap().failure();
+    }
+    let f = std::fs::OpenOptions::new().read(true).open(&path).unwrap();
+    let mut w = [0u8; 8];
+    f.read_exact_at(&mut w, 7 * 8).unwrap(); // header word 7: the data area
+    let stripe = u64::from_le_bytes(w) / 8 + fusebox::layout::Layout::new(&cfg, 1).stripe(0) as u64;
+    // The stripe's bucket cache (word 6): this epoch, ring slot 65 535.
+    poke(&path, stripe + 6, (1 << 16) | 0xffff);
+    // Its retired totals (words 0..4) and ignored/rejected (4, 5), near 2^64.
+    for k in 0..6 {
+        poke(&path, stripe + k, u64::MAX - 1);
+    }
+    let reg = SharedRegistry::builder()
+        .clock(clock.clone())
+        .open(&path)
+        .unwrap();
+    let b = reg.get("db").unwrap().unwrap();
+    for _ in 0..3 {
+        b.try_acquire().unwrap().success();
+    }
+    let m = b.metrics(); // no overflow panic
+    assert_eq!(m.state, State::Closed);
+    assert_eq!(
+        b.window_counts().calls,
+        4,
+        "the failure before, three successes now"
+    );
 }

@@ -1,0 +1,137 @@
+//! The calling thread's slot: a small number that no other live thread of
+//! this process holds.
+//!
+//! A breaker gives each of its first `stripes - 1` slots a counter stripe of
+//! its own. A stripe with one writer needs no read-modify-write instruction:
+//! its owner adds with a plain load and store (no `lock` prefix, no cache
+//! line traffic), which is what makes the closed path cost about as much as
+//! a few loads. Threads whose slot is past the exclusive stripes share the
+//! last stripe and update it with CAS, as every writer of a shared-memory
+//! breaker does (processes have no common numbering of their threads).
+//!
+//! Slots are handed out lowest first and given back when the thread exits,
+//! so a server that keeps as many busy threads as it has cores keeps them all
+//! on exclusive stripes. A slot is reused only after its thread has exited:
+//! the free list's mutex orders the old owner's last writes before the new
+//! owner's first.
+
+/// Returned for a thread that has given its slot back (a thread-local
+/// destructor that still reports outcomes while the thread exits): it is
+/// past every exclusive stripe, so that thread writes with CAS.
+pub(crate) const SHARED: usize = usize::MAX >> 1;
+
+#[cfg(not(loom))]
+mod imp {
+    use super::SHARED;
+    use std::cell::Cell;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    /// Slots given back by exited threads (a handful: the lowest is taken
+    /// first, found by a scan).
+    static FREE: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+    /// The next never-used slot.
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+    thread_local! {
+        /// The slot; `usize::MAX` until the thread first asks. A
+        /// const-initialised `Cell` without a destructor: reading it is one
+        /// load, with no lazy-initialisation state to check.
+        static SLOT: Cell<usize> = const { Cell::new(usize::MAX) };
+        /// Gives the slot back when the thread exits (its destructor is
+        /// registered on the first call only, off the hot path).
+        static GUARD: Guard = const { Guard(Cell::new(usize::MAX)) };
+    }
+
+    struct Guard(Cell<usize>);
+
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            let s = self.0.get();
+            if s == usize::MAX {
+                return;
+            }
+            // From now on this thread writes like a stranger (with CAS);
+            // `SLOT` has no destructor, so it is still readable here.
+            let _ = SLOT.try_with(|c| c.set(SHARED));
+            // A poisoned lock only means another thread panicked while
+            // holding it; the heap itself is always whole.
+            let mut free = FREE.lock().unwrap_or_else(|e| e.into_inner());
+            free.push(s);
+        }
+    }
+
+    /// The calling thread's slot.
+    #[inline(always)]
+    pub(crate) fn current() -> usize {
+        let v = SLOT.try_with(Cell::get).unwrap_or(SHARED);
+        if v != usize::MAX {
+            return v;
+        }
+        assign()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn assign() -> usize {
+        let reused = {
+            let mut free = FREE.lock().unwrap_or_else(|e| e.into_inner());
+            let lowest = (0..free.len()).min_by_key(|&i| free[i]);
+            lowest.map(|i| free.swap_remove(i))
+        };
+        // Relaxed: the counter only has to hand out distinct numbers.
+        let s = reused.unwrap_or_else(|| NEXT.fetch_add(1, Ordering::Relaxed).min(SHARED));
+        // Without a working destructor (the thread is already exiting) the
+        // slot could never be given back: take none.
+        if GUARD.try_with(|g| g.0.set(s)).is_err() {
+            if reused.is_some() {
+                FREE.lock().unwrap_or_else(|e| e.into_inner()).push(s);
+            }
+            return SHARED;
+        }
+        let _ = SLOT.try_with(|c| c.set(s));
+        s
+    }
+}
+
+#[cfg(loom)]
+mod imp {
+    /// Under loom: the thread's number within the execution (0 for the
+    /// model's main thread), unique and deterministic across executions,
+    /// from the Debug form "ThreadId(n)" of loom's thread id.
+    pub(crate) fn current() -> usize {
+        let id = format!("{:?}", loom::thread::current().id());
+        id.bytes()
+            .filter(u8::is_ascii_digit)
+            .fold(0usize, |n, d| n * 10 + usize::from(d - b'0'))
+    }
+}
+
+pub(crate) use imp::current;
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_threads_hold_distinct_slots() {
+        let mine = current();
+        assert_eq!(current(), mine, "stable for the thread");
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(4));
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let b = barrier.clone();
+                std::thread::spawn(move || {
+                    let s = current();
+                    b.wait(); // all four alive at once
+                    s
+                })
+            })
+            .collect();
+        let mut slots: Vec<usize> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        slots.push(mine);
+        slots.sort_unstable();
+        slots.dedup();
+        assert_eq!(slots.len(), 5, "five live threads, five slots");
+    }
+}
