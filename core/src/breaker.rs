@@ -75,12 +75,13 @@ pub struct Breaker {
     /// publishes the phase's deadline (see `recover_unpublished`).
     shared: bool,
     /// Threads whose slot ([`crate::slot`]) is below this own the stripe of
-    /// that number: they count with plain loads and stores. The others
-    /// share the stripes from here on, through `overflow_mask`, with CAS:
-    /// all stripes of a shared-memory breaker (0 exclusive), the last one of
-    /// an in-process breaker.
+    /// that number: they count with plain loads and stores (in-process
+    /// breakers; 0 for shared ones, whose threads own stripes through
+    /// `claims`). Threads that own none share the last stripe, with CAS.
     exclusive: usize,
-    overflow_mask: usize,
+    /// A shared-memory breaker's stripe ownership (see `shm::claims`).
+    #[cfg(all(feature = "shm", unix, not(loom)))]
+    claims: Option<std::sync::Arc<crate::shm::Claims>>,
 }
 
 impl fmt::Debug for Breaker {
@@ -162,6 +163,7 @@ impl Breaker {
         clock: ClockSource,
         layout: Layout,
         cells: Cells,
+        claims: std::sync::Arc<crate::shm::Claims>,
     ) -> Result<Breaker, ConfigError> {
         config.validate()?;
         debug_assert_eq!(layout, Layout::new(&config, layout.stripes));
@@ -174,9 +176,9 @@ impl Breaker {
                 size: u64::from(size),
             }),
         };
-        Ok(Breaker::assemble(
-            name, config, layout, cells, clock, window, true,
-        ))
+        let mut b = Breaker::assemble(name, config, layout, cells, clock, window, true);
+        b.claims = Some(claims);
+        Ok(b)
     }
 
     fn assemble(
@@ -212,7 +214,8 @@ impl Breaker {
             latency: None,
             shared,
             exclusive: if shared { 0 } else { layout.stripes - 1 },
-            overflow_mask: if shared { layout.stripes - 1 } else { 0 },
+            #[cfg(all(feature = "shm", unix, not(loom)))]
+            claims: None,
         }
     }
 
@@ -237,11 +240,27 @@ impl Breaker {
     fn my_stripe(&self) -> (usize, bool) {
         let s = crate::slot::current();
         if s < self.exclusive {
-            (self.layout.stripe(s), true)
+            (self.owned_stripe(s), true)
         } else {
-            let shared = self.exclusive + (s & self.overflow_mask);
-            (self.layout.stripe(shared), false)
+            self.other_stripe(s)
         }
+    }
+
+    /// First word of stripe `k`, below `stripes` (no masking).
+    #[inline(always)]
+    fn owned_stripe(&self, k: usize) -> usize {
+        self.layout.stripe_base + k * self.layout.stripe_words
+    }
+
+    /// The stripe of a thread past the in-process owned stripes: the one it
+    /// claimed in a shared file, else the last stripe, shared.
+    #[inline]
+    fn other_stripe(&self, _slot: usize) -> (usize, bool) {
+        #[cfg(all(feature = "shm", unix, not(loom)))]
+        if let Some(k) = self.claims.as_ref().and_then(|c| c.stripe(_slot)) {
+            return (self.owned_stripe(k), true);
+        }
+        (self.layout.stripe(self.layout.stripes - 1), false)
     }
 
     #[inline]
@@ -667,12 +686,11 @@ impl Breaker {
         // (written only while a run of failures is in progress or the window
         // is in danger).
         if self.plain_successes && outcome == Outcome::Success && !p.probe {
-            let s = crate::slot::current();
-            if s >= self.exclusive {
+            let (stripe, owned) = self.my_stripe();
+            if !owned {
                 // A shared stripe: CAS, on the general path.
                 return self.record_general(p, outcome, duration_ns);
             }
-            let stripe = self.layout.stripe_base + s * self.layout.stripe_words;
             let t = self.clock.recent_ns();
             let moved = self.time.record_owned(
                 &self.cells,

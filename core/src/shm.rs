@@ -128,7 +128,13 @@ const H_BOOT: usize = 9;
 /// Lines of the data area handed out so far (its own line: the only header
 /// word written after creation).
 const H_BUMP: usize = LINE_WORDS;
-const HEADER_LINES: usize = 2;
+/// Stripe ownership: one owner word per stripe index but the last (see
+/// `claims`), 64 words for the at most 64 stripes.
+const H_CLAIMS: usize = 2 * LINE_WORDS;
+const HEADER_LINES: usize = 6;
+
+mod claims;
+pub(crate) use claims::Claims;
 
 // Slot words.
 const SLOT_LINES: usize = 4;
@@ -668,6 +674,8 @@ impl Geometry {
 
 struct Inner {
     map: Arc<Map>,
+    /// The stripes this process's threads own in every breaker of the file.
+    claims: Arc<claims::Claims>,
     path: PathBuf,
     geo: Geometry,
     created: bool,
@@ -774,9 +782,15 @@ impl SharedRegistry {
             }
             Err(e) => return Err(io_err(path, "open")(e)),
         };
+        let map = Arc::new(map);
         Ok(SharedRegistry {
             inner: Arc::new(Inner {
-                map: Arc::new(map),
+                claims: Arc::new(claims::Claims::new(
+                    map.clone(),
+                    H_CLAIMS,
+                    geo.stripes.saturating_sub(1),
+                )),
+                map,
                 path: path.to_path_buf(),
                 geo,
                 created,
@@ -1176,7 +1190,14 @@ impl SharedRegistry {
         // written only through atomics, by every process, so initialised
         // and accessed atomically only.
         let cells = unsafe { Cells::borrowed(base, lines as usize, owner) };
-        let b = Breaker::over_cells(name, config, self.inner.clock.clone(), layout, cells)?;
+        let b = Breaker::over_cells(
+            name,
+            config,
+            self.inner.clock.clone(),
+            layout,
+            cells,
+            self.inner.claims.clone(),
+        )?;
         let cache = self.inner.cache.pin();
         Ok(cache.get_or_insert(name.into(), Arc::new(b)).clone())
     }

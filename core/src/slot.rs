@@ -109,6 +109,63 @@ mod imp {
 
 pub(crate) use imp::current;
 
+#[cfg(all(feature = "shm", unix, not(loom)))]
+pub(crate) use forks::{fork_epoch, process_nonce, watch_forks};
+
+/// Forks, for what a process owns in a shared file by its pid (see
+/// `shm::claims`): a forked child has the parent's memory, thread slots
+/// included, but not its identity.
+#[cfg(all(feature = "shm", unix, not(loom)))]
+mod forks {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+    /// Forks this process has been through (bumped in the child).
+    static FORKS: AtomicU64 = AtomicU64::new(0);
+    /// This process's nonce (0: not drawn yet; cleared in a forked child).
+    static NONCE: AtomicU64 = AtomicU64::new(0);
+
+    extern "C" fn after_fork_child() {
+        FORKS.fetch_add(1, Relaxed);
+        NONCE.store(0, Relaxed);
+    }
+
+    /// Start counting forks (once per process; before any fork that
+    /// matters: called when a shared registry is opened).
+    pub(crate) fn watch_forks() {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            // SAFETY: `after_fork_child` is an `extern "C" fn()` that only
+            // touches two static atomics, which is async-signal-safe.
+            unsafe { libc::pthread_atfork(None, None, Some(after_fork_child)) };
+        });
+    }
+
+    /// Forks so far. Relaxed: the child's handler runs before any of its
+    /// code, in the only thread it has.
+    #[inline(always)]
+    pub(crate) fn fork_epoch() -> u64 {
+        FORKS.load(Relaxed)
+    }
+
+    /// A random non-zero 32-bit number drawn once per process (and again in
+    /// a forked child), telling this process from an earlier one that had
+    /// its pid.
+    pub(crate) fn process_nonce() -> u64 {
+        let n = NONCE.load(Relaxed);
+        if n != 0 {
+            return n;
+        }
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        let drawn = (h.finish() as u32 as u64).max(1);
+        match NONCE.compare_exchange(0, drawn, Relaxed, Relaxed) {
+            Ok(_) => drawn,
+            Err(other) => other,
+        }
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;

@@ -260,8 +260,15 @@ fn a_corrupt_slot_is_refused() {
     let reg = SharedRegistry::builder().capacity(1).open(&path).unwrap();
     reg.get_or_create("db", &Config::default()).unwrap();
     drop(reg);
-    // Slot 0 starts at word 32; its config at slot word 8, min_calls third.
-    poke(&path, 32 + 8 + 3, 11);
+    // Slot 0 starts after the header (word 6 says where, in bytes); its
+    // config at slot word 8, min_calls third.
+    let slots = {
+        let f = std::fs::File::open(&path).unwrap();
+        let mut w = [0u8; 8];
+        f.read_exact_at(&mut w, 6 * 8).unwrap();
+        u64::from_le_bytes(w) / 8
+    };
+    poke(&path, slots + 8 + 3, 11);
     let reg = SharedRegistry::open(&path).unwrap();
     match reg.get("db") {
         Err(ShmError::Corrupt { name, reason }) => {
@@ -570,4 +577,74 @@ fn damaged_breaker_words_are_survived() {
         4,
         "the failure before, three successes now"
     );
+}
+
+fn peek(path: &std::path::Path, word: u64) -> u64 {
+    let f = std::fs::File::open(path).unwrap();
+    let mut w = [0u8; 8];
+    f.read_exact_at(&mut w, word * 8).unwrap();
+    u64::from_le_bytes(w)
+}
+
+#[test]
+fn threads_own_stripes_through_the_file_and_take_over_those_of_dead_processes() {
+    // Two stripes: stripe 0 can be owned (claim word 32 of the header), the
+    // last one is shared.
+    const CLAIM: u64 = 32;
+    let dir = Dir::new("claims");
+    let path = dir.path("reg");
+    let me = u64::from(std::process::id());
+    let count = |reg: &SharedRegistry| {
+        let b = reg.get_or_create("db", &Config::default()).unwrap();
+        std::thread::spawn(move || b.try_acquire().unwrap().success())
+            .join()
+            .unwrap();
+    };
+
+    // A live process of someone else's (pid 1) owns entry 0: we share.
+    let reg = SharedRegistry::builder().stripes(2).open(&path).unwrap();
+    poke(&path, CLAIM, (1 << 32) | 7);
+    count(&reg);
+    assert_eq!(
+        peek(&path, CLAIM),
+        (1 << 32) | 7,
+        "a live owner keeps its stripe"
+    );
+    drop(reg);
+
+    // A process that has exited owned it: the first thread to count takes
+    // it over, and the next thread (another slot) finds none left.
+    let dead = {
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        let pid = c.id();
+        c.wait().unwrap();
+        u64::from(pid)
+    };
+    poke(&path, CLAIM, (dead << 32) | 7);
+    let reg = SharedRegistry::open(&path).unwrap();
+    count(&reg);
+    let owner = peek(&path, CLAIM);
+    assert_eq!(owner >> 32, me, "taken over from dead pid {dead}");
+    count(&reg);
+    assert_eq!(peek(&path, CLAIM), owner);
+    let b = reg.get("db").unwrap().unwrap();
+    assert_eq!(
+        b.metrics().successes,
+        3,
+        "owned and shared stripes both counted"
+    );
+
+    // An earlier process with our pid (another nonce) is gone too.
+    drop((b, reg));
+    assert_eq!(
+        peek(&path, CLAIM),
+        0,
+        "given back when the last handle goes"
+    );
+    poke(&path, CLAIM, (me << 32) | 0xdead_0000);
+    let reg = SharedRegistry::open(&path).unwrap();
+    count(&reg);
+    let now = peek(&path, CLAIM);
+    assert_eq!(now >> 32, me);
+    assert_ne!(now, (me << 32) | 0xdead_0000, "our pid, our nonce now");
 }
