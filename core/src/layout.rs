@@ -12,9 +12,10 @@
 //! line 1            metrics: state changes, high-water marks of the totals
 //! line 2            count window: ticket
 //! lines 3..         count window: one slot word per call in the window
-//! then S stripes    one per group of threads, each its own lines:
-//!                   retired totals, ignored, rejected, then the time window's
-//!                   buckets (4 outcome words per bucket)
+//! then S stripes    each its own lines, owned by one thread (the last shared
+//!                   by the others): retired totals, ignored, rejected, the
+//!                   last bucket entered, then the time window's buckets
+//!                   (4 outcome words per bucket)
 //! ```
 //!
 //! Why not `crossbeam_utils::CachePadded`: its layout is not `#[repr(C)]`
@@ -122,7 +123,7 @@ impl Layout {
     }
 
     /// The default stripe count: one per core for the threads that own one
-    /// (see [`crate::slot`]) plus the stripe the others share, rounded up to
+    /// (see the module `slot`) plus the stripe the others share, rounded up to
     /// a power of two by [`Layout::new`] (at most 64).
     pub fn default_stripes() -> usize {
         if cfg!(loom) {

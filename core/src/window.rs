@@ -10,16 +10,28 @@
 //! Each stripe holds `B` buckets × 4 kinds of words, each word
 //! `tag:32 | count:32`. The tag is the bucket's *sequence*,
 //! `epoch + generation × 4B` (epoch = time / bucket width), truncated to 32
-//! bits. A writer whose tag is newer than the word's replaces the word with
-//! `tag | 1` in one CAS (the lock-free reset of a bucket that time moved past)
-//! and adds the replaced count to the stripe's retired total, so lifetime
-//! totals stay exact; a writer whose tag is older (its timestamp or its
-//! generation fell behind) adds its outcome to the retired total only.
-//! Offsetting the sequence by `4B` per generation is how closing the breaker
-//! "clears the window": the new generation's tags are more than a window
-//! away from every old one, so no reader counts them, and no one touches the
-//! old words. Stale-generation outcomes land outside the window by the same
-//! arithmetic.
+//! bits. Offsetting the sequence by `4B` per generation is how closing the
+//! breaker "clears the window": the new generation's tags are more than a
+//! window away from every old one, so no reader counts them, and no one
+//! touches the old words. Stale-generation outcomes land outside the window
+//! by the same arithmetic.
+//!
+//! A stripe has one writer or several. A thread that owns its stripe
+//! ([`crate::slot`]; in a shared file, `shm::claims`) counts with a plain
+//! load and store: no read-modify-write instruction, which is what makes the
+//! closed path cheap. Threads without one share the last stripe and count
+//! with CAS. Either way, a writer whose tag is newer than the word's
+//! replaces the word with `tag | 1` (the lock-free reset of a bucket that
+//! time moved past) and adds the replaced count to the stripe's retired
+//! total, so lifetime totals stay exact; a writer whose tag is older adds
+//! its outcome to the retired total only.
+//!
+//! When a stripe's writer first enters a later bucket it clears the buckets
+//! between (words a lap or more old; see [`TimeWindow::enter`]), and each
+//! stripe keeps the 48-bit epoch of its last bucket, which readers check: a
+//! stripe silent for a whole window is skipped. So no word lives long
+//! enough for its 32-bit sequence to wrap and pass for a current one.
+//! Readers never write.
 //!
 //! # Count window
 //!
