@@ -9,7 +9,7 @@
 //   from the core's own words, read as the core reads them: the deadline
 //   published for the Open phase, the clock's recent time (the word the core
 //   reads) and the word again, then the rejection is counted in the core's
-//   counter with one atomic add (see #rejectOpen, and src/hot.rs). Whenever
+//   counter with one atomic add (see #admitOther, and src/hot.rs). Whenever
 //   a word says anything else, the core decides.
 // * Every other phase (and slow-call detection, which needs the clock) asks
 //   the core, which decides: one call.
@@ -48,7 +48,15 @@ const WORD_READABLE = GEN_SHIFT > 0 && GEN_SHIFT < 32
 const P_OPEN = L.phases.indexOf('open')
 const P_FORCED = L.phases.indexOf('forcedOpen')
 const TWO32 = 4294967296
-// Deciding an Open rejection reads several words in order (see #rejectOpen):
+// The deadline's tag, `generation << 1 | 1`, in 32-bit halves from the
+// word's halves hi:lo (integer operations only; needs 2 <= GEN_SHIFT < 32).
+const TAG_LO_SHIFT = 33 - GEN_SHIFT
+const TAG_HI_SHIFT = GEN_SHIFT - 1
+const TAG_READABLE = GEN_SHIFT >= 2 && GEN_SHIFT < 32
+// Stands for words JS must not read: a clock time of 0 ("ask the core"), a
+// deadline tag of 0 (never a tag).
+const ZEROS = new Int32Array(4)
+// Deciding an Open rejection reads several words in order (see #admitOther):
 // plain loads keep their order on x86 (TSO) only; elsewhere the core decides.
 const ORDERED_LOADS = process.arch === 'x64' || process.arch === 'ia32'
 
@@ -65,9 +73,10 @@ const REASONS = ['open', 'halfOpenFull', 'forcedOpen']
 const FORCED_CODE = -3
 const openCode = (ns) => -5 - 4 * (ns < 1125899906842624 ? ns : 1125899906842624)
 
-// Whether a token (`generation * 2 + probe`) is a half-open probe's (no `%`:
-// on a double it is a call to fmod).
-const isProbe = (t) => Math.floor(t * 0.5) * 2 !== t
+// Whether a token (`generation * 2 + probe`, an integer < 2^53) is a
+// half-open probe's: ToInt32 keeps the low bit (and, unlike `%` on a token
+// past the small-integer range, costs no fmod call).
+const isProbe = (t) => (t & 1) === 1
 
 // The hot natives take no arguments and return nothing: they read and write
 // a mailbox of four f64 slots shared with Rust (see src/hot.rs): [0] token or
@@ -320,6 +329,9 @@ function defaultClassify (error) {
 // core's half-open wait limit is the backstop.) Only probes are registered,
 // so Closed calls pay nothing.
 const probeReaper = new FinalizationRegistry(({ h, t, s }) => report(h, t, s, RELEASE))
+function registerProbe (permit, h, t, s) {
+  probeReaper.register(permit, { h, t, s }, permit)
+}
 
 class Permit {
   #h
@@ -330,7 +342,7 @@ class Permit {
     this.#h = h
     this.#token = token
     this.#start = start
-    if (isProbe(token)) probeReaper.register(this, { h, t: token, s: start }, this)
+    if ((token & 1) === 1) registerProbe(this, h, token, start)
   }
 
   /** Whether this call is a half-open probe. */
@@ -352,14 +364,16 @@ class Permit {
   success (durationMs) {
     const t = this.#token
     if (t < 0) return false
-    if (durationMs === undefined) {
-      this.#done(t)
-      report(this.#h, t, this.#start, OK)
-    } else {
-      checkDuration(durationMs)
-      this.#done(t)
-      reportTimed(this.#h, t, this.#start, OK, durationMs)
-    }
+    if (durationMs !== undefined) return this.#timed(t, OK, durationMs)
+    // report(…, OK), written out: the common case stays small enough for
+    // V8 to inline it whole into the caller, with tryAcquire().
+    this.#token = -1
+    if ((t & 1) === 1) probeReaper.unregister(this)
+    const h = this.#h
+    const box = h.box
+    box[0] = t
+    box[1] = this.#start
+    h.success()
     return true
   }
 
@@ -367,14 +381,9 @@ class Permit {
   failure (durationMs) {
     const t = this.#token
     if (t < 0) return false
-    if (durationMs === undefined) {
-      this.#done(t)
-      report(this.#h, t, this.#start, FAIL)
-    } else {
-      checkDuration(durationMs)
-      this.#done(t)
-      reportTimed(this.#h, t, this.#start, FAIL, durationMs)
-    }
+    if (durationMs !== undefined) return this.#timed(t, FAIL, durationMs)
+    this.#done(t)
+    report(this.#h, t, this.#start, FAIL)
     return true
   }
 
@@ -393,6 +402,14 @@ class Permit {
     if (t < 0) return false
     this.#done(t)
     report(this.#h, t, this.#start, RELEASE)
+    return true
+  }
+
+  /** A report with its duration (`durationMs` checked first). */
+  #timed (t, outcome, durationMs) {
+    checkDuration(durationMs)
+    this.#done(t)
+    reportTimed(this.#h, t, this.#start, outcome, durationMs)
     return true
   }
 
@@ -426,7 +443,6 @@ class CircuitBreaker extends EventEmitter {
   #h
   #acquire
   #readWord
-  #rejectInJs
   #onOk = null
   #onErr = null
   #reactToken = -1
@@ -470,14 +486,13 @@ class CircuitBreaker extends EventEmitter {
     // the other, so no compiler can fold it into the first.
     this.#word = new Int32Array(hot.word)
     this.#word2 = new Int32Array(hot.word)
-    this.#deadline = new Int32Array(hot.deadline)
+    this.#deadline = TAG_READABLE ? new Int32Array(hot.deadline) : ZEROS
     this.#rejections = new Int32Array(hot.rejected)
     // The clock's recent time, when JS can read it (as for the word, two
     // views: the high half is read twice).
     const clock = ORDERED_LOADS ? hot.clock : undefined
-    this.#clock = clock === undefined ? null : new Int32Array(clock)
-    this.#clock2 = clock === undefined ? null : new Int32Array(clock)
-    this.#rejectInJs = WORD_READABLE
+    this.#clock = clock === undefined ? ZEROS : new Int32Array(clock)
+    this.#clock2 = clock === undefined ? ZEROS : new Int32Array(clock)
     this.#box = new Float64Array(hot.mailbox)
     this.#h = { box: this.#box, success: hot.success, failure: hot.failure, record: hot.record }
     this.#slow = hot.slow
@@ -517,57 +532,54 @@ class CircuitBreaker extends EventEmitter {
     const hi = this.#word[HI]
     const lo = this.#word[LO]
     const phase = lo & PHASE_MASK
-    if (phase === P_CLOSED || phase === P_DISABLED) {
-      // The core's first branch (`acquire_raw`): admitted, nothing written.
-      if (this.#readWord && this.#word2[HI] === hi) return (hi * GEN_HI + (lo >>> GEN_SHIFT)) * 2
+    // The core's first branch (`acquire_raw`): admitted, nothing written.
+    if ((phase === P_CLOSED || phase === P_DISABLED) && this.#readWord && this.#word2[HI] === hi) {
+      return (hi * GEN_HI + (lo >>> GEN_SHIFT)) * 2
+    }
+    return this.#admitOther(hi, lo, phase)
+  }
+
+  /**
+   * #admit() in every other case.
+   *
+   * While Open, the core's `reject_while_open`, read for read: the call is
+   * rejected if the deadline of the Open phase of the word hi:lo is
+   * published (its tag is `generation << 1 | 1`), the clock's recent time is
+   * before it, and the word has not moved since. While ForcedOpen, rejected
+   * outright, as the core's general path does. A rejection is counted on
+   * this thread's stripe of the core's counter, as the core's `reject` does:
+   * a compare-and-swap of the low half, which never wraps it (at 2^32 - 1,
+   * or when another thread got in first, the core counts instead). In any
+   * other case, the core decides. (Kept short: V8 inlines it into the
+   * callers' Closed path too, within one budget.)
+   */
+  #admitOther (hi, lo, phase) {
+    let code = 0
+    if (phase === P_FORCED) {
+      code = FORCED_CODE
     } else if (phase === P_OPEN) {
-      if (this.#rejectInJs) {
-        const code = this.#rejectOpen(hi, lo)
-        if (code !== 0) return code
+      const d = this.#deadline
+      if (d[LO] === ((hi << TAG_LO_SHIFT) | ((lo >>> GEN_SHIFT) << 1) | 1) && d[HI] === hi >>> TAG_HI_SHIFT) {
+        const dHi = d[2 + HI] >>> 0
+        const dLo = d[2 + LO] >>> 0
+        // The time, written by another thread: a carry between the two loads
+        // shows as a change of the high half; 0 means "ask the core" (no
+        // upkeep thread yet, or no clock JS can read).
+        const c = this.#clock
+        const nHi = c[HI] >>> 0
+        const nLo = c[LO] >>> 0
+        const ns = (dHi - nHi) * TWO32 + (dLo - nLo)
+        if (ns > 0 && (nHi | nLo) !== 0 && this.#clock2[HI] >>> 0 === nHi &&
+            this.#word2[HI] === hi && this.#word2[LO] === lo) code = openCode(ns)
       }
-    } else if (phase === P_FORCED) {
-      // The core's general path rejects a ForcedOpen word, no retry-after.
-      if (this.#rejectInJs && this.#countRejection()) return FORCED_CODE
+    }
+    if (code !== 0) {
+      const r = this.#rejections
+      const v = r[LO]
+      if (v !== -1 && Atomics.compareExchange(r, LO, v, (v + 1) | 0) === v) return code
     }
     this.#acquire()
     return this.#box[0]
-  }
-
-  /**
-   * The core's `reject_while_open`, read for read: the rejection code if the
-   * deadline of the Open phase of the word hi:lo is published (its tag is
-   * `generation << 1 | 1`), the clock's recent time is before it, and the
-   * word has not moved since; else 0 (ask the core, which then decides).
-   */
-  #rejectOpen (hi, lo) {
-    const c = this.#clock
-    if (c === null) return 0
-    const d = this.#deadline
-    const tag = (hi * GEN_HI + (lo >>> GEN_SHIFT)) * 2 + 1
-    if ((d[HI] >>> 0) * TWO32 + (d[LO] >>> 0) !== tag) return 0
-    const dHi = d[2 + HI] >>> 0
-    const dLo = d[2 + LO] >>> 0
-    // The time is written by another thread: a carry between the two loads
-    // shows as a change of the high half.
-    const nHi = c[HI] >>> 0
-    const nLo = c[LO] >>> 0
-    if ((this.#clock2[HI] >>> 0) !== nHi || (nHi === 0 && nLo === 0)) return 0 // 0: no upkeep thread yet
-    const ns = (dHi - nHi) * TWO32 + (dLo - nLo)
-    if (!(ns > 0)) return 0
-    if (this.#word2[HI] !== hi || this.#word2[LO] !== lo) return 0
-    return this.#countRejection() ? openCode(ns) : 0
-  }
-
-  /**
-   * One more rejection on this thread's stripe of the core's counter, as
-   * the core's `reject` counts it. A compare-and-swap of the low half, which
-   * never wraps it: at 2^32 - 1, or when another thread got in first, the
-   * core counts instead (false).
-   */
-  #countRejection () {
-    const r = this.#rejections
-    const v = r[LO]
-    return v !== -1 && Atomics.compareExchange(r, LO, v, (v + 1) | 0) === v
   }
 
   /**
