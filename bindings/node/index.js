@@ -5,13 +5,21 @@
 // * Admitting a call while Closed is a read of the core's state word, mapped
 //   into an Int32Array (no call into Rust): the core admits a Closed call
 //   without touching anything either, so JS reads the same word it would.
-//   Every other phase (and slow-call detection, which needs the clock) asks
+// * Rejecting a call while Open (or ForcedOpen) is likewise decided by JS
+//   from the core's own words, read as the core reads them: the deadline
+//   published for the Open phase, the clock's recent time (the word the core
+//   reads) and the word again, then the rejection is counted in the core's
+//   counter with one atomic add (see #admitOther, and src/hot.rs). Whenever
+//   a word says anything else, the core decides.
+// * Every other phase (and slow-call detection, which needs the clock) asks
 //   the core, which decides: one call.
 // * Reporting an outcome is one call into Rust, through a function built in
 //   raw Node-API (napi-rs's method glue costs ~10x more).
 // * Nothing on the fast path throws or builds an Error: tryAcquire() returns
 //   null on rejection; errors are built only by call()/fire(), which must
 //   reject with one, or when someone listens to 'reject'.
+// * Nothing on the fast path allocates but the permit (tryAcquire) or the
+//   promise (fire): fire()'s handlers are made once per generation.
 
 const { EventEmitter } = require('node:events')
 const os = require('node:os')
@@ -35,6 +43,22 @@ const LO = os.endianness() === 'LE' ? 0 : 1
 const HI = 1 - LO
 // If a future core moved the generation out of reach, always ask the core.
 const WORD_READABLE = GEN_SHIFT > 0 && GEN_SHIFT < 32
+// The phases whose rejections JS decides (see #admit); -1 if a future core
+// had none such.
+const P_OPEN = L.phases.indexOf('open')
+const P_FORCED = L.phases.indexOf('forcedOpen')
+const TWO32 = 4294967296
+// The deadline's tag, `generation << 1 | 1`, in 32-bit halves from the
+// word's halves hi:lo (integer operations only; needs 2 <= GEN_SHIFT < 32).
+const TAG_LO_SHIFT = 33 - GEN_SHIFT
+const TAG_HI_SHIFT = GEN_SHIFT - 1
+const TAG_READABLE = GEN_SHIFT >= 2 && GEN_SHIFT < 32
+// Stands for words JS must not read: a clock time of 0 ("ask the core"), a
+// deadline tag of 0 (never a tag).
+const ZEROS = new Int32Array(4)
+// Deciding an Open rejection reads several words in order (see #admitOther):
+// plain loads keep their order on x86 (TSO) only; elsewhere the core decides.
+const ORDERED_LOADS = process.arch === 'x64' || process.arch === 'ia32'
 
 // Outcome codes of the native `record` (mailbox slot 3).
 const OK = 0
@@ -44,6 +68,15 @@ const RELEASE = 3
 const OUTCOME_CODES = { success: OK, failure: FAIL, ignored: IGNORE }
 
 const REASONS = ['open', 'halfOpenFull', 'forcedOpen']
+// Rejection codes (see src/hot.rs): -(1 + reason + 4 * retry), retry being
+// 0 when unknown, else 1 + the retry-after in ns (at most 2^50).
+const FORCED_CODE = -3
+const openCode = (ns) => -5 - 4 * (ns < 1125899906842624 ? ns : 1125899906842624)
+
+// Whether a token (`generation * 2 + probe`, an integer < 2^53) is a
+// half-open probe's: ToInt32 keeps the low bit (and, unlike `%` on a token
+// past the small-integer range, costs no fmod call).
+const isProbe = (t) => (t & 1) === 1
 
 // The hot natives take no arguments and return nothing: they read and write
 // a mailbox of four f64 slots shared with Rust (see src/hot.rs): [0] token or
@@ -296,6 +329,9 @@ function defaultClassify (error) {
 // core's half-open wait limit is the backstop.) Only probes are registered,
 // so Closed calls pay nothing.
 const probeReaper = new FinalizationRegistry(({ h, t, s }) => report(h, t, s, RELEASE))
+function registerProbe (permit, h, t, s) {
+  probeReaper.register(permit, { h, t, s }, permit)
+}
 
 class Permit {
   #h
@@ -306,12 +342,13 @@ class Permit {
     this.#h = h
     this.#token = token
     this.#start = start
-    if (token % 2 === 1) probeReaper.register(this, { h, t: token, s: start }, this)
+    if ((token & 1) === 1) registerProbe(this, h, token, start)
   }
 
   /** Whether this call is a half-open probe. */
   get probe () {
-    return this.#token % 2 === 1
+    const t = this.#token
+    return t >= 0 && isProbe(t)
   }
 
   /** Whether the permit still waits for its outcome. */
@@ -327,14 +364,16 @@ class Permit {
   success (durationMs) {
     const t = this.#token
     if (t < 0) return false
-    if (durationMs === undefined) {
-      this.#done(t)
-      report(this.#h, t, this.#start, OK)
-    } else {
-      checkDuration(durationMs)
-      this.#done(t)
-      reportTimed(this.#h, t, this.#start, OK, durationMs)
-    }
+    if (durationMs !== undefined) return this.#timed(t, OK, durationMs)
+    // report(…, OK), written out: the common case stays small enough for
+    // V8 to inline it whole into the caller, with tryAcquire().
+    this.#token = -1
+    if ((t & 1) === 1) probeReaper.unregister(this)
+    const h = this.#h
+    const box = h.box
+    box[0] = t
+    box[1] = this.#start
+    h.success()
     return true
   }
 
@@ -342,14 +381,9 @@ class Permit {
   failure (durationMs) {
     const t = this.#token
     if (t < 0) return false
-    if (durationMs === undefined) {
-      this.#done(t)
-      report(this.#h, t, this.#start, FAIL)
-    } else {
-      checkDuration(durationMs)
-      this.#done(t)
-      reportTimed(this.#h, t, this.#start, FAIL, durationMs)
-    }
+    if (durationMs !== undefined) return this.#timed(t, FAIL, durationMs)
+    this.#done(t)
+    report(this.#h, t, this.#start, FAIL)
     return true
   }
 
@@ -371,9 +405,17 @@ class Permit {
     return true
   }
 
+  /** A report with its duration (`durationMs` checked first). */
+  #timed (t, outcome, durationMs) {
+    checkDuration(durationMs)
+    this.#done(t)
+    reportTimed(this.#h, t, this.#start, outcome, durationMs)
+    return true
+  }
+
   #done (t) {
     this.#token = -1
-    if (t % 2 === 1) probeReaper.unregister(this)
+    if (isProbe(t)) probeReaper.unregister(this)
   }
 }
 
@@ -393,10 +435,17 @@ class CircuitBreaker extends EventEmitter {
   #native
   #word
   #word2
+  #deadline
+  #clock
+  #clock2
+  #rejections
   #box
   #h
   #acquire
   #readWord
+  #onOk = null
+  #onErr = null
+  #reactToken = -1
   #slow
   #last = 0
   #onReject = false
@@ -437,6 +486,13 @@ class CircuitBreaker extends EventEmitter {
     // the other, so no compiler can fold it into the first.
     this.#word = new Int32Array(hot.word)
     this.#word2 = new Int32Array(hot.word)
+    this.#deadline = TAG_READABLE ? new Int32Array(hot.deadline) : ZEROS
+    this.#rejections = new Int32Array(hot.rejected)
+    // The clock's recent time, when JS can read it (as for the word, two
+    // views: the high half is read twice).
+    const clock = ORDERED_LOADS ? hot.clock : undefined
+    this.#clock = clock === undefined ? ZEROS : new Int32Array(clock)
+    this.#clock2 = clock === undefined ? ZEROS : new Int32Array(clock)
     this.#box = new Float64Array(hot.mailbox)
     this.#h = { box: this.#box, success: hot.success, failure: hot.failure, record: hot.record }
     this.#slow = hot.slow
@@ -469,17 +525,58 @@ class CircuitBreaker extends EventEmitter {
 
   /** A permit token (≥ 0) or a rejection code (< 0). */
   #admit () {
-    if (this.#readWord) {
-      // Plain loads: each is one aligned 32-bit load of the word the core
-      // updates with CAS. The generation is hi:lo; a transition between the
-      // loads that carried into the high half shows as a change of `hi`
-      // (then ask the core).
-      const hi = this.#word[HI]
-      const lo = this.#word[LO]
-      const phase = lo & PHASE_MASK
-      if ((phase === P_CLOSED || phase === P_DISABLED) && this.#word2[HI] === hi) {
-        return (hi * GEN_HI + (lo >>> GEN_SHIFT)) * 2
+    // Plain loads: each is one aligned 32-bit load of a word the core
+    // updates with atomic stores and CAS. The generation is hi:lo; a
+    // transition between the loads that carried into the high half shows as
+    // a change of `hi` (then ask the core).
+    const hi = this.#word[HI]
+    const lo = this.#word[LO]
+    const phase = lo & PHASE_MASK
+    // The core's first branch (`acquire_raw`): admitted, nothing written.
+    if ((phase === P_CLOSED || phase === P_DISABLED) && this.#readWord && this.#word2[HI] === hi) {
+      return (hi * GEN_HI + (lo >>> GEN_SHIFT)) * 2
+    }
+    return this.#admitOther(hi, lo, phase)
+  }
+
+  /**
+   * #admit() in every other case.
+   *
+   * While Open, the core's `reject_while_open`, read for read: the call is
+   * rejected if the deadline of the Open phase of the word hi:lo is
+   * published (its tag is `generation << 1 | 1`), the clock's recent time is
+   * before it, and the word has not moved since. While ForcedOpen, rejected
+   * outright, as the core's general path does. A rejection is counted on
+   * this thread's stripe of the core's counter, as the core's `reject` does:
+   * a compare-and-swap of the low half, which never wraps it (at 2^32 - 1,
+   * or when another thread got in first, the core counts instead). In any
+   * other case, the core decides. (Kept short: V8 inlines it into the
+   * callers' Closed path too, within one budget.)
+   */
+  #admitOther (hi, lo, phase) {
+    let code = 0
+    if (phase === P_FORCED) {
+      code = FORCED_CODE
+    } else if (phase === P_OPEN) {
+      const d = this.#deadline
+      if (d[LO] === ((hi << TAG_LO_SHIFT) | ((lo >>> GEN_SHIFT) << 1) | 1) && d[HI] === hi >>> TAG_HI_SHIFT) {
+        const dHi = d[2 + HI] >>> 0
+        const dLo = d[2 + LO] >>> 0
+        // The time, written by another thread: a carry between the two loads
+        // shows as a change of the high half; 0 means "ask the core" (no
+        // upkeep thread yet, or no clock JS can read).
+        const c = this.#clock
+        const nHi = c[HI] >>> 0
+        const nLo = c[LO] >>> 0
+        const ns = (dHi - nHi) * TWO32 + (dLo - nLo)
+        if (ns > 0 && (nHi | nLo) !== 0 && this.#clock2[HI] >>> 0 === nHi &&
+            this.#word2[HI] === hi && this.#word2[LO] === lo) code = openCode(ns)
       }
+    }
+    if (code !== 0) {
+      const r = this.#rejections
+      const v = r[LO]
+      if (v !== -1 && Atomics.compareExchange(r, LO, v, (v + 1) | 0) === v) return code
     }
     this.#acquire()
     return this.#box[0]
@@ -584,10 +681,17 @@ class CircuitBreaker extends EventEmitter {
       return this.#fail(e, arguments, 1)
     }
     // One reaction on the call's promise (not an async function: its extra
-    // frame and await cost more than the whole breaker).
+    // frame and await cost more than the whole breaker). Without slow-call
+    // detection or a fallback, the handlers depend on the token only, so
+    // they are made once per generation, not per call.
+    if (p === null || typeof p !== 'object' || p.constructor !== Promise) p = Promise.resolve(p)
+    if (s === 0 && this.#fallback === null) {
+      if (t !== this.#reactToken) this.#react(t)
+      return p.then(this.#onOk, this.#onErr)
+    }
     const h = this.#h
     const args = this.#fallback === null ? null : Array.prototype.slice.call(arguments, 1)
-    return Promise.resolve(p).then(
+    return p.then(
       (v) => {
         report(h, t, s, OK)
         return v
@@ -598,6 +702,22 @@ class CircuitBreaker extends EventEmitter {
         throw e
       }
     )
+  }
+
+  /** fire()'s handlers for the permit token `t` (no start time, no fallback). */
+  #react (t) {
+    const h = this.#h
+    // (Not a native handler: the microtask queue calls a native function
+    // through V8's generic, slower path.)
+    this.#onOk = (v) => {
+      report(h, t, 0, OK)
+      return v
+    }
+    this.#onErr = (e) => {
+      report(h, t, 0, this.#outcome(e))
+      throw e
+    }
+    this.#reactToken = t
   }
 
   /** fire() with a timeout of its own for this call (`timeoutMs` > 0). */

@@ -12,6 +12,17 @@
 //!   phase and generation with the layout the core publishes (see
 //!   `layout.rs`); while Closed, admitting a call is a JS-only read, exactly
 //!   like [`fusebox::Breaker::acquire_raw`]'s first branch.
+//! * `deadline` (the tag and the deadline of the current Open phase), `clock`
+//!   (the word the breaker's clock reads its recent time from, when it has
+//!   one: the system clock's upkeep word, a `ManualClock`'s time) and
+//!   `rejected` (this thread's stripe of the rejection counter): with them JS
+//!   rejects a call while Open exactly as the core's first Open branch
+//!   (`reject_while_open`) does (same words, same reads, same order, and
+//!   anything else goes to `acquire`), and while ForcedOpen as its general
+//!   path does, counting the rejection with one atomic add. What JS skips of
+//!   the core's `reject` is the check for core rejection listeners
+//!   (`Breaker::on_rejection`): this addon never subscribes any, and its copy
+//!   of the core (registry included) is private to it, so none can exist.
 //! * `mailbox`: four f64 slots shared by JS and the functions below, through
 //!   which arguments and results pass, so that the functions take no
 //!   arguments and return nothing: no `napi_get_value_*`, no
@@ -123,11 +134,10 @@ pub(crate) fn reject_code(r: &Rejected) -> f64 {
 #[inline]
 unsafe fn hot_of<'a>(env: sys::napi_env, info: sys::napi_callback_info) -> Option<&'a Hot> {
     let mut data = null_mut();
-    let mut argc = 0usize;
-    // SAFETY: per the contract; no argument is requested (argc 0, null
-    // argv), only the data pointer.
+    // SAFETY: per the contract; only the data pointer is requested (argc,
+    // argv and this are null: Node-API skips them).
     let st =
-        unsafe { sys::napi_get_cb_info(env, info, &mut argc, null_mut(), null_mut(), &mut data) };
+        unsafe { sys::napi_get_cb_info(env, info, null_mut(), null_mut(), null_mut(), &mut data) };
     if st != sys::Status::napi_ok || data.is_null() {
         return None;
     }
@@ -285,7 +295,43 @@ fn function(
     )))
 }
 
-/// The hot functions of one JS wrapper: `{ acquire, success, failure, record, word, mailbox, slow }`.
+/// An `ArrayBuffer` over `len` bytes at `ptr`, holding a strong count of
+/// `breaker` until it is collected.
+///
+/// # Safety
+/// The `len` bytes at `ptr` must stay valid while `breaker` lives.
+unsafe fn breaker_words(
+    env: &Env,
+    breaker: &Arc<Breaker>,
+    ptr: *const u8,
+    len: usize,
+) -> napi::Result<sys::napi_value> {
+    let hint = Arc::into_raw(breaker.clone()) as *mut c_void;
+    let mut buf = null_mut();
+    // SAFETY: per the contract, the bytes outlive the strong count `hint`,
+    // which the buffer's finalizer gives back.
+    let st = unsafe {
+        sys::napi_create_external_arraybuffer(
+            env.raw(),
+            ptr as *mut c_void,
+            len,
+            Some(finalize_word),
+            hint,
+            &mut buf,
+        )
+    };
+    if st != sys::Status::napi_ok {
+        // SAFETY: the buffer was not created, so no finalizer owns `hint`.
+        drop(unsafe { Arc::from_raw(hint as *const Breaker) });
+        return Err(napi::Error::from_reason(
+            "fusebox: mapping the breaker's words failed",
+        ));
+    }
+    Ok(buf)
+}
+
+/// The hot functions of one JS wrapper: `{ acquire, success, failure, record,
+/// word, deadline, rejected, clock?, mailbox, slow }`.
 pub(crate) fn bind<'e>(env: &'e Env, breaker: &Arc<Breaker>) -> napi::Result<Object<'e>> {
     let hot = Rc::new(Hot {
         breaker: breaker.clone(),
@@ -322,29 +368,26 @@ pub(crate) fn bind<'e>(env: &'e Env, breaker: &Arc<Breaker>) -> napi::Result<Obj
         function(env, "record", Some(record), &hot)?,
     )?;
 
-    // The state word, kept alive by a strong count of the breaker.
-    let hint = Arc::into_raw(breaker.clone()) as *mut c_void;
-    let mut word = null_mut();
-    // SAFETY: the 8 bytes at `state_word_ptr` belong to the breaker, which
-    // the strong count `hint` keeps alive until the buffer's finalizer runs.
-    let st = unsafe {
-        sys::napi_create_external_arraybuffer(
-            raw_env,
-            breaker.state_word_ptr() as *mut c_void,
-            8,
-            Some(finalize_word),
-            hint,
-            &mut word,
-        )
-    };
-    if st != sys::Status::napi_ok {
-        // SAFETY: the buffer was not created, so no finalizer owns `hint`.
-        drop(unsafe { Arc::from_raw(hint as *const Breaker) });
-        return Err(napi::Error::from_reason(
-            "fusebox: mapping the state word failed",
-        ));
-    }
+    // Words of the breaker, each buffer keeping it alive: the state word,
+    // and what the JS layer needs to reject an Open or ForcedOpen call
+    // without a call, exactly as the core would (see the module's
+    // documentation).
+    // SAFETY: `state_word_ptr` is 8 bytes of the breaker.
+    let word = unsafe { breaker_words(env, breaker, breaker.state_word_ptr().cast(), 8)? };
     set(&obj, c"word", word)?;
+    // SAFETY: `deadline_words_ptr` is two u64 words of the breaker.
+    let deadline = unsafe { breaker_words(env, breaker, breaker.deadline_words_ptr().cast(), 16)? };
+    set(&obj, c"deadline", deadline)?;
+    // SAFETY: `rejected_counter_ptr` is 8 bytes of the breaker.
+    let rejected =
+        unsafe { breaker_words(env, breaker, breaker.rejected_counter_ptr().cast(), 8)? };
+    set(&obj, c"rejected", rejected)?;
+    if let Some(p) = breaker.recent_time_ptr() {
+        // SAFETY: `recent_time_ptr` is 8 bytes of the breaker's clock (which
+        // the breaker holds) or a static.
+        let clock = unsafe { breaker_words(env, breaker, p.cast(), 8)? };
+        set(&obj, c"clock", clock)?;
+    }
 
     // The mailbox, kept alive by a strong count of `hot`.
     let hint = Rc::into_raw(hot.clone()) as *mut c_void;

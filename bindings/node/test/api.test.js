@@ -278,3 +278,55 @@ test('a probe permit that is collected unreported gives its slot back', () => {
   assert.equal(r.status, 0, r.stderr)
   assert.equal(r.stdout.trim(), 'halfOpenFull probe')
 })
+
+test('rejections decided without calling into the core (Open, ForcedOpen) match the core to the nanosecond and are counted', () => {
+  const clock = new ManualClock()
+  const b = new CircuitBreaker({ clock, consecutiveFailures: 1, openTimeoutMs: 2000, halfOpenMaxCalls: 1, successThreshold: 1 })
+  b.tryAcquire().failure()
+  assert.equal(b.state, 'open')
+  let rejected = 0
+  for (let i = 0; i < 1000; i++) {
+    assert.equal(b.tryAcquire(), null)
+    rejected++
+  }
+  assert.deepEqual(b.lastRejection, { reason: 'open', retryAfterMs: 2000 })
+  clock.advance(123.456789) // ns precision
+  assert.equal(b.tryAcquire(), null)
+  rejected++
+  assert.equal(b.lastRejection.retryAfterMs, 1876.543211)
+  clock.advance(1876.543210) // 1 ns before the deadline
+  assert.equal(b.tryAcquire(), null)
+  rejected++
+  assert.deepEqual(b.lastRejection, { reason: 'open', retryAfterMs: 0.000001 })
+  clock.advance(0.000001) // at the deadline: the core moves to half-open
+  const probe = b.tryAcquire()
+  assert.ok(probe !== null && probe.probe)
+  assert.equal(b.state, 'halfOpen')
+  probe.failure() // re-opens: a new generation, a new deadline
+  assert.equal(b.state, 'open')
+  clock.advance(500)
+  assert.equal(b.tryAcquire(), null)
+  rejected++
+  assert.deepEqual(b.lastRejection, { reason: 'open', retryAfterMs: 1500 })
+  b.forceOpen()
+  for (let i = 0; i < 10; i++) {
+    assert.equal(b.tryAcquire(), null)
+    rejected++
+  }
+  assert.deepEqual(b.lastRejection, { reason: 'forcedOpen', retryAfterMs: null })
+  assert.equal(b.stats.rejected, rejected)
+  b.reset()
+  assert.ok(b.tryAcquire() !== null)
+
+  // On the system clock: its recent time, refreshed every millisecond by a
+  // thread, which a busy machine can starve for a while (the deadline is set
+  // on the precise time, so the retry-after may exceed the open timeout by
+  // that lag, in the core as here).
+  const s = new CircuitBreaker({ consecutiveFailures: 1, openTimeoutMs: 60_000 })
+  s.tryAcquire().failure()
+  for (let i = 0; i < 100; i++) assert.equal(s.tryAcquire(), null)
+  const r = s.lastRejection
+  assert.equal(r.reason, 'open')
+  assert.ok(r.retryAfterMs > 0 && r.retryAfterMs <= 120_000, `retryAfterMs ${r.retryAfterMs}`)
+  assert.equal(s.stats.rejected, 100)
+})
