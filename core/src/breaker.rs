@@ -320,15 +320,17 @@ impl Breaker {
         self.clock.recent_ns_ptr()
     }
 
-    /// The calling thread's rejection counter (summed into
-    /// [`Metrics::rejected`]), for a binding that decides a rejection with
-    /// the two accessors above: it may only add to it atomically (one per
-    /// rejection, as `reject` does). Valid as long as the breaker lives.
+    /// A rejection counter (summed into [`Metrics::rejected`]) for a
+    /// binding that decides a rejection with the two accessors above: the
+    /// shared stripe's, which every writer changes with atomic
+    /// read-modify-writes only (never the plain stores of a stripe's owner),
+    /// from any thread. Add to it atomically only, one per rejection, as
+    /// `reject` does. Valid as long as the breaker lives.
     #[cfg(not(loom))]
     #[doc(hidden)]
     pub fn rejected_counter_ptr(&self) -> *const u64 {
         self.cells
-            .w(self.layout.stripe(stripe_hint()) + S_REJECTED)
+            .w(self.layout.stripe(self.layout.stripes - 1) + S_REJECTED)
             .as_ptr()
     }
 
