@@ -254,7 +254,7 @@ impl Breaker {
 
     /// The stripe of a thread past the in-process owned stripes: the one it
     /// claimed in a shared file, else the last stripe, shared.
-    #[inline]
+    #[inline(never)]
     fn other_stripe(&self, _slot: usize) -> (usize, bool) {
         #[cfg(all(feature = "shm", unix, not(loom)))]
         if let Some(k) = self.claims.as_ref().and_then(|c| c.stripe(_slot)) {
@@ -349,14 +349,22 @@ impl Breaker {
     #[inline(always)]
     pub fn acquire_raw(&self) -> Result<RawPermit, Rejected> {
         let w = self.word();
-        if w.admits_freely() {
-            return Ok(self.permit(w.generation(), false));
+        if w.admits_freely() && !self.timed {
+            return Ok(RawPermit {
+                generation: w.generation(),
+                start_ns: 0,
+                probe: false,
+            });
         }
         self.acquire_not_closed(w)
     }
 
     #[inline(never)]
     fn acquire_not_closed(&self, w: Word) -> Result<RawPermit, Rejected> {
+        if w.admits_freely() {
+            // A timed permit (slow-call detection or a latency histogram).
+            return Ok(self.permit(w.generation(), false));
+        }
         if w.phase() == Phase::Open {
             if let Some(r) = self.reject_while_open(w) {
                 return Err(r);
@@ -721,11 +729,14 @@ impl Breaker {
         // (written only while a run of failures is in progress or the window
         // is in danger).
         if self.plain_successes && outcome == Outcome::Success && !p.probe {
-            let (stripe, owned) = self.my_stripe();
-            if !owned {
-                // A shared stripe: CAS, on the general path.
+            let s = crate::slot::current();
+            if s >= self.exclusive {
+                // A stripe claimed in a shared file, or the shared stripe:
+                // the general path (kept out of line, so that this one stays
+                // small enough to inline).
                 return self.record_general(p, outcome, duration_ns);
             }
+            let stripe = self.owned_stripe(s);
             let t = self.clock.recent_ns();
             let moved = self.time.record_owned(
                 &self.cells,

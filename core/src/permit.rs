@@ -63,7 +63,7 @@ impl<'a> Permit<'a> {
     }
 
     /// Report an outcome; the duration is measured from the clock.
-    #[inline]
+    #[inline(always)]
     pub fn record(mut self, outcome: Outcome) {
         self.armed = false;
         self.breaker.record_raw(self.raw, outcome, None);
@@ -77,7 +77,7 @@ impl<'a> Permit<'a> {
     }
 
     /// The call succeeded.
-    #[inline]
+    #[inline(always)]
     pub fn success(self) {
         self.record(Outcome::Success)
     }
