@@ -94,6 +94,69 @@ impl fmt::Debug for Breaker {
     }
 }
 
+/// "No retry-after" in the ns form of one.
+const NO_RETRY: u64 = u64::MAX;
+
+/// An admission's answer in two words (see [`Breaker::acquire_cold`]). A
+/// permit: `generation << 1 | probe`, `start_ns`; a rejection: bit 63 set
+/// and the reason, the retry-after in ns ([`NO_RETRY`] for none).
+#[derive(Clone, Copy)]
+struct Packed(u64, u64);
+
+impl Packed {
+    const REJECTED: u64 = 1 << 63;
+
+    #[inline(always)]
+    fn permit(p: RawPermit) -> Packed {
+        // Generations have 41 bits (see `state`): the shift loses none.
+        Packed((p.generation << 1) | u64::from(p.probe), p.start_ns)
+    }
+
+    #[inline(always)]
+    fn open(retry_ns: u64) -> Packed {
+        Packed(Self::REJECTED, retry_ns)
+    }
+
+    fn of(r: Result<RawPermit, Rejected>) -> Packed {
+        match r {
+            Ok(p) => Packed::permit(p),
+            Err(r) => {
+                let reason = match r.reason {
+                    RejectReason::Open => 0,
+                    RejectReason::HalfOpenFull => 1,
+                    RejectReason::ForcedOpen => 2,
+                };
+                let ns = r.retry_after.map_or(NO_RETRY, |d| {
+                    u64::try_from(d.as_nanos()).unwrap_or(NO_RETRY - 1)
+                });
+                Packed(Self::REJECTED | reason, ns)
+            }
+        }
+    }
+
+    /// Back to a `Result`; inlined, so a caller that only asks `is_err()`
+    /// never builds the `Duration`.
+    #[inline(always)]
+    fn unpack(self) -> Result<RawPermit, Rejected> {
+        let Packed(a, b) = self;
+        if a & Self::REJECTED == 0 {
+            return Ok(RawPermit {
+                generation: a >> 1,
+                start_ns: b,
+                probe: a & 1 == 1,
+            });
+        }
+        Err(Rejected {
+            reason: match a & 3 {
+                0 => RejectReason::Open,
+                1 => RejectReason::HalfOpenFull,
+                _ => RejectReason::ForcedOpen,
+            },
+            retry_after: (b != NO_RETRY).then(|| Duration::from_nanos(b)),
+        })
+    }
+}
+
 impl Breaker {
     /// A breaker on the system clock.
     pub fn new(config: Config) -> Result<Breaker, ConfigError> {
@@ -356,28 +419,33 @@ impl Breaker {
                 probe: false,
             });
         }
-        self.acquire_not_closed(w)
+        self.acquire_cold(w).unpack()
     }
 
+    /// Everything but an untimed Closed admission, out of line, with its
+    /// answer in two registers ([`Packed`]): returned as a 32-byte `Result`
+    /// it would go through memory, and the inlined closed path, which merges
+    /// with it, would copy its permit through the stack too (where a 16-byte
+    /// load of two 8-byte stores stalls store forwarding).
     #[inline(never)]
-    fn acquire_not_closed(&self, w: Word) -> Result<RawPermit, Rejected> {
+    fn acquire_cold(&self, w: Word) -> Packed {
         if w.admits_freely() {
             // A timed permit (slow-call detection or a latency histogram).
-            return Ok(self.permit(w.generation(), false));
+            return Packed::permit(self.permit(w.generation(), false));
         }
         if w.phase() == Phase::Open {
-            if let Some(r) = self.reject_while_open(w) {
-                return Err(r);
+            if let Some(ns) = self.reject_while_open(w) {
+                return Packed::open(ns);
             }
         }
-        self.acquire_slow(w)
+        Packed::of(self.acquire_slow(w))
     }
 
-    /// The common Open case, kept small enough to inline: the deadline is
-    /// published and not reached, and the state has not moved since `w`.
-    /// `None` sends the caller to the general path.
+    /// The common Open case: the deadline is published and not reached, and
+    /// the state has not moved since `w`. Counts the rejection and returns
+    /// the retry-after in ns; `None` sends the caller to the general path.
     #[inline]
-    fn reject_while_open(&self, w: Word) -> Option<Rejected> {
+    fn reject_while_open(&self, w: Word) -> Option<u64> {
         let d = self.deadline(w.generation())?;
         let now = self.clock.recent_ns();
         // The second load of the state word: see `deadline` for why a
@@ -385,7 +453,9 @@ impl Breaker {
         if now >= d || self.word() != w {
             return None;
         }
-        Some(self.reject(RejectReason::Open, Some(Duration::from_nanos(d - now))))
+        let ns = d - now;
+        self.note_rejection(RejectReason::Open, ns);
+        Some(ns)
     }
 
     #[inline]
@@ -491,23 +561,37 @@ impl Breaker {
         }
     }
 
-    #[inline(always)]
     fn reject(&self, reason: RejectReason, retry_after: Option<Duration>) -> Rejected {
-        let (s, exclusive) = self.my_stripe();
-        // A statistic, read by metrics().
-        bump(self.cells.w(s + S_REJECTED), 1, exclusive);
-        #[cfg(not(loom))]
-        if self.rejections.is_active() {
-            self.emit_rejection(reason, retry_after);
-        }
+        let ns = retry_after.map_or(NO_RETRY, |d| {
+            u64::try_from(d.as_nanos()).unwrap_or(NO_RETRY - 1)
+        });
+        self.note_rejection(reason, ns);
         Rejected {
             reason,
             retry_after,
         }
     }
 
+    /// Count a rejection (retry-after in ns, [`NO_RETRY`] for none) and tell
+    /// the rejection listeners, if any.
+    #[inline(always)]
+    #[cfg_attr(loom, allow(unused_variables))]
+    fn note_rejection(&self, reason: RejectReason, retry_ns: u64) {
+        let (s, exclusive) = self.my_stripe();
+        // A statistic, read by metrics().
+        bump(self.cells.w(s + S_REJECTED), 1, exclusive);
+        #[cfg(not(loom))]
+        if self.rejections.is_active() {
+            self.emit_rejection(
+                reason,
+                (retry_ns != NO_RETRY).then(|| Duration::from_nanos(retry_ns)),
+            );
+        }
+    }
+
     /// Out of line: the rejection path only pays for the listener check.
     #[cold]
+    #[cfg_attr(loom, allow(dead_code))]
     #[inline(never)]
     fn emit_rejection(&self, reason: RejectReason, retry_after: Option<Duration>) {
         self.rejections.emit(|| crate::events::Rejection {

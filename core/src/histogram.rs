@@ -288,6 +288,21 @@ impl LatencyHistogram {
             if held == want {
                 return true; // rotated (or being zeroed) for our period
             }
+            if tag == 0 {
+                // Never used: its counters are still zero, so there is
+                // nothing to clear, and no racing writer's first samples
+                // can be wiped out by a clearing.
+                match self.tags[slot]
+                    .0
+                    .compare_exchange(0, want, Relaxed, Relaxed)
+                {
+                    Ok(_) => return true,
+                    Err(actual) => {
+                        tag = actual;
+                        continue;
+                    }
+                }
+            }
             // Claim the slot: one writer wins and zeroes it; the others see
             // the claimed tag and count into the new period.
             match self.tags[slot]

@@ -18,6 +18,7 @@
 /// Returned for a thread that has given its slot back (a thread-local
 /// destructor that still reports outcomes while the thread exits): it is
 /// past every exclusive stripe, so that thread writes with CAS.
+#[cfg_attr(loom, allow(dead_code))]
 pub(crate) const SHARED: usize = usize::MAX >> 1;
 
 #[cfg(not(loom))]
