@@ -317,13 +317,23 @@ impl Breaker {
 
     /// The stripe of a thread past the in-process owned stripes: the one it
     /// claimed in a shared file, else the last stripe, shared.
-    #[inline(never)]
-    fn other_stripe(&self, _slot: usize) -> (usize, bool) {
+    #[inline]
+    fn other_stripe(&self, slot: usize) -> (usize, bool) {
+        match self.claimed_stripe(slot) {
+            Some(stripe) => (stripe, true),
+            None => (self.layout.stripe(self.layout.stripes - 1), false),
+        }
+    }
+
+    /// First word of the stripe the thread in `slot` owns in a shared file,
+    /// if any.
+    #[inline(always)]
+    fn claimed_stripe(&self, _slot: usize) -> Option<usize> {
         #[cfg(all(feature = "shm", unix, not(loom)))]
         if let Some(k) = self.claims.as_ref().and_then(|c| c.stripe(_slot)) {
-            return (self.owned_stripe(k), true);
+            return Some(self.owned_stripe(k));
         }
-        (self.layout.stripe(self.layout.stripes - 1), false)
+        None
     }
 
     #[inline]
@@ -814,13 +824,15 @@ impl Breaker {
         // is in danger).
         if self.plain_successes && outcome == Outcome::Success && !p.probe {
             let s = crate::slot::current();
-            if s >= self.exclusive {
-                // A stripe claimed in a shared file, or the shared stripe:
-                // the general path (kept out of line, so that this one stays
-                // small enough to inline).
-                return self.record_general(p, outcome, duration_ns);
-            }
-            let stripe = self.owned_stripe(s);
+            let stripe = if s < self.exclusive {
+                self.owned_stripe(s)
+            } else {
+                match self.claimed_stripe(s) {
+                    Some(stripe) => stripe,
+                    // The shared stripe: CAS, on the general path.
+                    None => return self.record_general(p, outcome, duration_ns),
+                }
+            };
             let t = self.clock.recent_ns();
             let moved = self.time.record_owned(
                 &self.cells,
