@@ -316,9 +316,11 @@ impl TimeWindow {
         t: u64,
     ) -> bool {
         // Relaxed: both words are written by this thread only (in `enter`).
-        if t < cells.w(stripe + S_UNTIL).load(Relaxed) {
-            let c = cells.w(stripe + S_EPOCH).load(Relaxed);
-            let (epoch, slot) = ((c >> 16).wrapping_sub(1), (c & 0xffff) as usize);
+        let c = cells.w(stripe + S_EPOCH).load(Relaxed);
+        let (epoch, slot) = ((c >> 16).wrapping_sub(1), (c & 0xffff) as usize);
+        // The slot is checked even so: in a shared file the words may have
+        // been damaged by someone else, and must never index past the ring.
+        if t < cells.w(stripe + S_UNTIL).load(Relaxed) && slot < layout.buckets {
             let tag = u64::from(self.seq(generation, epoch)) << 32;
             let word = cells.w(layout.bucket(stripe, slot, kind));
             let cur = word.load(Relaxed);

@@ -577,6 +577,34 @@ fn damaged_breaker_words_are_survived() {
         4,
         "the failure before, three successes now"
     );
+
+    // The same through an owned stripe (stripe 0 of two, claimed by the
+    // counting thread), whose owner trusts its own words: a damaged cache
+    // and bucket end must still not index past the ring.
+    let path = dir.path("reg2");
+    {
+        let reg = SharedRegistry::builder()
+            .stripes(2)
+            .clock(clock.clone())
+            .open(&path)
+            .unwrap();
+        let b = reg.get_or_create("db", &cfg).unwrap();
+        b.try_acquire().unwrap().success();
+    }
+    let f = std::fs::OpenOptions::new().read(true).open(&path).unwrap();
+    f.read_exact_at(&mut w, 7 * 8).unwrap();
+    let stripe = u64::from_le_bytes(w) / 8 + fusebox::layout::Layout::new(&cfg, 2).stripe(0) as u64;
+    poke(&path, stripe + 6, (1 << 16) | 0xffff);
+    poke(&path, stripe + 7, u64::MAX);
+    let reg = SharedRegistry::builder()
+        .clock(clock.clone())
+        .open(&path)
+        .unwrap();
+    let b = reg.get("db").unwrap().unwrap();
+    for _ in 0..3 {
+        b.try_acquire().unwrap().success();
+    }
+    assert_eq!(b.metrics().successes, 4);
 }
 
 fn peek(path: &std::path::Path, word: u64) -> u64 {
