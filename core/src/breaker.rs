@@ -71,9 +71,6 @@ pub struct Breaker {
     /// Where call latencies go, when attached (see
     /// [`Breaker::with_latency_histogram`]).
     latency: Option<std::sync::Arc<crate::histogram::LatencyHistogram>>,
-    /// Lives in shared memory: a transition's winner may be killed before it
-    /// publishes the phase's deadline (see `recover_unpublished`).
-    shared: bool,
     /// Threads whose slot ([`crate::slot`]) is below this own the stripe of
     /// that number: they count with plain loads and stores (in-process
     /// breakers; 0 for shared ones, whose threads own stripes through
@@ -275,7 +272,6 @@ impl Breaker {
             transitions: Default::default(),
             rejections: Default::default(),
             latency: None,
-            shared,
             exclusive: if shared { 0 } else { layout.stripes - 1 },
             #[cfg(all(feature = "shm", unix, not(loom)))]
             claims: None,
@@ -496,8 +492,7 @@ impl Breaker {
                                 w = fresh;
                                 continue;
                             }
-                            if self.shared && self.recover_unpublished(w, self.config.open_timeout)
-                            {
+                            if self.recover_unpublished(w, self.config.open_timeout) {
                                 w = self.word();
                                 continue;
                             }
@@ -552,8 +547,7 @@ impl Breaker {
                             w = fresh;
                             continue;
                         }
-                        if self.shared
-                            && self.deadline(w.generation()).is_none()
+                        if self.deadline(w.generation()).is_none()
                             && self.recover_unpublished(w, self.config.half_open_max_wait)
                         {
                             w = self.word();
@@ -647,8 +641,10 @@ impl Breaker {
     /// Shared breakers only. The phase of `w` (Open, or a full Half-Open) has
     /// no published deadline. In a process that only lasts the few ns between
     /// the winner's CAS and its `publish_deadline`; in shared memory the
-    /// winner may have been killed in between, which would leave the breaker
-    /// open (or half-open and full) forever. So the first caller to see it
+    /// winner may have been killed in between, and in any breaker a winner
+    /// descheduled in between may publish late, after the breaker has moved
+    /// on, over a later phase's deadline: either would leave the breaker open
+    /// (or half-open and full) forever. So the first caller to see it
     /// notes the time in `W_STALL`; once `grace` (the phase's own length) has
     /// passed since, the winner is taken for dead and any caller publishes a
     /// deadline of "noted + grace", already due, in its place. Returns
@@ -1248,5 +1244,46 @@ impl Breaker {
             slow_rate: window.slow_rate(),
             window,
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::clock::{Clock, ManualClock};
+    use std::sync::Arc;
+
+    #[test]
+    fn a_late_stale_deadline_does_not_wedge_the_breaker() {
+        // A winner of an old phase that publishes its deadline after the
+        // breaker moved on overwrites the current phase's: in-process too,
+        // the breaker must come out of Open after the open timeout.
+        let clock = Arc::new(ManualClock::new());
+        let cfg = Config::builder()
+            .min_calls(1)
+            .consecutive_failures(Some(1))
+            .open_timeout(Duration::from_secs(1))
+            .build()
+            .unwrap();
+        let b = Breaker::with_clock(cfg, clock.clone()).unwrap();
+        b.try_acquire().unwrap().failure(); // Open, generation g
+        let stale = b.generation();
+        b.reset(); // Closed
+        b.try_acquire().unwrap().failure(); // Open again, a later generation
+        assert!(b.generation() > stale);
+        // The first phase's winner, descheduled until now, publishes.
+        b.publish_deadline(stale, clock.now_ns() + 1_000_000_000);
+        // The first caller to see it notes the stall and is rejected...
+        assert!(
+            b.try_acquire().is_err(),
+            "open: the deadline looks unpublished"
+        );
+        clock.advance(Duration::from_millis(900));
+        assert!(b.try_acquire().is_err(), "still within the open timeout");
+        // ...and one open timeout later the deadline is republished, due.
+        clock.advance(Duration::from_millis(200));
+        let p = b.try_acquire().expect("half-open after the recovery");
+        assert!(p.is_probe());
+        p.success();
     }
 }
