@@ -215,12 +215,13 @@ impl TimeWindow {
                     // bucket first and written to it; only a word whose tag
                     // says it is older is cleared, and the CAS lets one of
                     // the racing writers move its count, once. (This is
-                    // where 32 bits still show: a word of a shared stripe
-                    // silent for between 3 × 2^30 and 2^32 widths can look
-                    // newer and stay; it is never counted, since readers
-                    // skip a stripe silent for a window, but outcomes in its
-                    // bucket go to the lifetime totals only while its tag
-                    // looks newer than theirs.)
+                    // where 32 bits still show: after a silence of between
+                    // 3 × 2^30 and 2^32 widths, modulo 2^32, a word of a
+                    // shared stripe can look newer and stay, hiding new
+                    // outcomes of its bucket from the window, or, within a
+                    // window of a multiple of 2^32 widths, pass for
+                    // current. Owned stripes, the common case, clear
+                    // unconditionally and are exact.)
                     continue;
                 }
                 bump(retired, u64::from(count), exclusive);
