@@ -5,12 +5,6 @@
 // * Admitting a call while Closed is a read of the core's state word, mapped
 //   into an Int32Array (no call into Rust): the core admits a Closed call
 //   without touching anything either, so JS reads the same word it would.
-// * Rejecting a call while Open (or ForcedOpen) is likewise decided by JS
-//   from the core's own words, read as the core reads them: the deadline
-//   published for the Open phase, the clock's recent time (the word the core
-//   reads) and the word again, then the rejection is counted in the core's
-//   counter with one atomic add (see #admitOther, and src/hot.rs). Whenever
-//   a word says anything else, the core decides.
 // * Every other phase (and slow-call detection, which needs the clock) asks
 //   the core, which decides: one call.
 // * Reporting an outcome is one call into Rust, through a function built in
@@ -43,22 +37,6 @@ const LO = os.endianness() === 'LE' ? 0 : 1
 const HI = 1 - LO
 // If a future core moved the generation out of reach, always ask the core.
 const WORD_READABLE = GEN_SHIFT > 0 && GEN_SHIFT < 32
-// The phases whose rejections JS decides (see #admit); -1 if a future core
-// had none such.
-const P_OPEN = L.phases.indexOf('open')
-const P_FORCED = L.phases.indexOf('forcedOpen')
-const TWO32 = 4294967296
-// The deadline's tag, `generation << 1 | 1`, in 32-bit halves from the
-// word's halves hi:lo (integer operations only; needs 2 <= GEN_SHIFT < 32).
-const TAG_LO_SHIFT = 33 - GEN_SHIFT
-const TAG_HI_SHIFT = GEN_SHIFT - 1
-const TAG_READABLE = GEN_SHIFT >= 2 && GEN_SHIFT < 32
-// Stands for words JS must not read: a clock time of 0 ("ask the core"), a
-// deadline tag of 0 (never a tag).
-const ZEROS = new Int32Array(4)
-// Deciding an Open rejection reads several words in order (see #admitOther):
-// plain loads keep their order on x86 (TSO) only; elsewhere the core decides.
-const ORDERED_LOADS = process.arch === 'x64' || process.arch === 'ia32'
 
 // Outcome codes of the native `record` (mailbox slot 3).
 const OK = 0
@@ -68,11 +46,6 @@ const RELEASE = 3
 const OUTCOME_CODES = { success: OK, failure: FAIL, ignored: IGNORE }
 
 const REASONS = ['open', 'halfOpenFull', 'forcedOpen']
-// Rejection codes (see src/hot.rs): -(1 + reason + 4 * retry), retry being
-// 0 when unknown, else 1 + the retry-after in ns (at most 2^50).
-const FORCED_CODE = -3
-const openCode = (ns) => -5 - 4 * (ns < 1125899906842624 ? ns : 1125899906842624)
-
 // Whether a token (`generation * 2 + probe`, an integer < 2^53) is a
 // half-open probe's: ToInt32 keeps the low bit (and, unlike `%` on a token
 // past the small-integer range, costs no fmod call).
@@ -435,10 +408,6 @@ class CircuitBreaker extends EventEmitter {
   #native
   #word
   #word2
-  #deadline
-  #clock
-  #clock2
-  #rejections
   #box
   #h
   #acquire
@@ -486,13 +455,6 @@ class CircuitBreaker extends EventEmitter {
     // the other, so no compiler can fold it into the first.
     this.#word = new Int32Array(hot.word)
     this.#word2 = new Int32Array(hot.word)
-    this.#deadline = TAG_READABLE ? new Int32Array(hot.deadline) : ZEROS
-    this.#rejections = new Int32Array(hot.rejected)
-    // The clock's recent time, when JS can read it (as for the word, two
-    // views: the high half is read twice).
-    const clock = ORDERED_LOADS ? hot.clock : undefined
-    this.#clock = clock === undefined ? ZEROS : new Int32Array(clock)
-    this.#clock2 = clock === undefined ? ZEROS : new Int32Array(clock)
     this.#box = new Float64Array(hot.mailbox)
     this.#h = { box: this.#box, success: hot.success, failure: hot.failure, record: hot.record }
     this.#slow = hot.slow
@@ -536,51 +498,16 @@ class CircuitBreaker extends EventEmitter {
     if ((phase === P_CLOSED || phase === P_DISABLED) && this.#readWord && this.#word2[HI] === hi) {
       return (hi * GEN_HI + (lo >>> GEN_SHIFT)) * 2
     }
-    return this.#admitOther(hi, lo, phase)
+    return this.#admitOther()
   }
 
-  /**
-   * #admit() in every other case.
-   *
-   * While Open, the core's `reject_while_open`, read for read: the call is
-   * rejected if the deadline of the Open phase of the word hi:lo is
-   * published (its tag is `generation << 1 | 1`), the clock's recent time is
-   * before it, and the word has not moved since. While ForcedOpen, rejected
-   * outright, as the core's general path does. A rejection is counted on
-   * this thread's stripe of the core's counter, as the core's `reject` does:
-   * a compare-and-swap of the low half, which never wraps it (at 2^32 - 1,
-   * or when another thread got in first, the core counts instead). In any
-   * other case, the core decides. (Kept short: V8 inlines it into the
-   * callers' Closed path too, within one budget.)
-   */
-  #admitOther (hi, lo, phase) {
-    let code = 0
-    if (phase === P_FORCED) {
-      code = FORCED_CODE
-    } else if (phase === P_OPEN) {
-      const d = this.#deadline
-      if (d[LO] === ((hi << TAG_LO_SHIFT) | ((lo >>> GEN_SHIFT) << 1) | 1) && d[HI] === hi >>> TAG_HI_SHIFT) {
-        const dHi = d[2 + HI] >>> 0
-        const dLo = d[2 + LO] >>> 0
-        // The time, written by another thread: a carry between the two loads
-        // shows as a change of the high half; 0 means "ask the core" (no
-        // upkeep thread yet, or no clock JS can read).
-        const c = this.#clock
-        const nHi = c[HI] >>> 0
-        const nLo = c[LO] >>> 0
-        const ns = (dHi - nHi) * TWO32 + (dLo - nLo)
-        if (ns > 0 && (nHi | nLo) !== 0 && this.#clock2[HI] >>> 0 === nHi &&
-            this.#word2[HI] === hi && this.#word2[LO] === lo) code = openCode(ns)
-      }
-    }
-    if (code !== 0) {
-      const r = this.#rejections
-      const v = r[LO]
-      if (v !== -1 && Atomics.compareExchange(r, LO, v, (v + 1) | 0) === v) return code
-    }
+  /** #admit() in every other case: the core decides (one call). Kept
+   * apart so that V8 inlines the Closed path above into its callers. */
+  #admitOther () {
     this.#acquire()
     return this.#box[0]
   }
+
 
   /**
    * A permit, or null when the breaker rejects the call (see lastRejection).

@@ -368,41 +368,6 @@ impl Breaker {
         self.cells.w(W_STATE).as_ptr()
     }
 
-    /// For bindings that reject an Open call without a call (Node), as
-    /// `reject_while_open` does: the address of two words, the deadline's tag
-    /// (`generation << 1 | 1` once the deadline of that generation's phase is
-    /// published) and the deadline itself (ns of the breaker's clock). Read
-    /// them only; valid as long as the breaker lives.
-    #[cfg(not(loom))]
-    #[doc(hidden)]
-    pub fn deadline_words_ptr(&self) -> *const [u64; 2] {
-        const _: () = assert!(W_DEADLINE == W_PHASE_GEN + 1);
-        self.cells.w(W_PHASE_GEN).as_ptr().cast()
-    }
-
-    /// The address of the time `reject_while_open` compares with the
-    /// deadline (the clock's recent time), when the clock has one: read it
-    /// only; 0 means "ask the breaker". Valid as long as the breaker lives.
-    #[cfg(not(loom))]
-    #[doc(hidden)]
-    pub fn recent_time_ptr(&self) -> Option<*const u64> {
-        self.clock.recent_ns_ptr()
-    }
-
-    /// A rejection counter (summed into [`Metrics::rejected`]) for a
-    /// binding that decides a rejection with the two accessors above: the
-    /// shared stripe's, which every writer changes with atomic
-    /// read-modify-writes only (never the plain stores of a stripe's owner),
-    /// from any thread. Add to it atomically only, one per rejection, as
-    /// `reject` does. Valid as long as the breaker lives.
-    #[cfg(not(loom))]
-    #[doc(hidden)]
-    pub fn rejected_counter_ptr(&self) -> *const u64 {
-        self.cells
-            .w(self.layout.stripe(self.layout.stripes - 1) + S_REJECTED)
-            .as_ptr()
-    }
-
     // ----- admission ---------------------------------------------------
 
     /// Ask to make a call. The permit must be given an outcome

@@ -31,12 +31,6 @@ pub trait Clock: Send + Sync + fmt::Debug {
     fn recent_ns(&self) -> u64 {
         self.now_ns()
     }
-    /// The address of the `u64` that [`Clock::recent_ns`] returns, if it is
-    /// one plain word (read by bindings without a call; 0 means "ask").
-    #[doc(hidden)]
-    fn recent_ns_ptr(&self) -> Option<*const u64> {
-        None
-    }
 }
 
 /// `CLOCK_MONOTONIC`: valid across every process on the host.
@@ -94,9 +88,6 @@ impl Clock for ManualClock {
     fn now_ns(&self) -> u64 {
         self.now.load(Ordering::Relaxed)
     }
-    fn recent_ns_ptr(&self) -> Option<*const u64> {
-        Some(self.now.as_ptr())
-    }
 }
 
 /// The clock a breaker holds: the system clock without a virtual call, or any
@@ -129,15 +120,6 @@ impl ClockSource {
         match self {
             ClockSource::Monotonic => recent::get(),
             ClockSource::Custom(c) => c.recent_ns(),
-        }
-    }
-    /// The address of the word [`ClockSource::recent_ns`] reads, if it is
-    /// one (see [`Clock::recent_ns_ptr`]).
-    #[doc(hidden)]
-    pub fn recent_ns_ptr(&self) -> Option<*const u64> {
-        match self {
-            ClockSource::Monotonic => recent::ptr(),
-            ClockSource::Custom(c) => c.recent_ns_ptr(),
         }
     }
 }
@@ -197,12 +179,6 @@ mod recent {
         monotonic_ns()
     }
 
-    /// The address of `NOW` (0 while no upkeep thread runs: then `get`
-    /// must be called, which starts one).
-    pub(super) fn ptr() -> Option<*const u64> {
-        Some(NOW.as_ptr())
-    }
-
     #[cold]
     fn start() {
         if STARTED
@@ -247,9 +223,6 @@ mod recent {
 mod recent {
     pub(super) fn get() -> u64 {
         super::monotonic_ns()
-    }
-    pub(super) fn ptr() -> Option<*const u64> {
-        None
     }
 }
 

@@ -12,17 +12,6 @@
 //!   phase and generation with the layout the core publishes (see
 //!   `layout.rs`); while Closed, admitting a call is a JS-only read, exactly
 //!   like [`fusebox::Breaker::acquire_raw`]'s first branch.
-//! * `deadline` (the tag and the deadline of the current Open phase), `clock`
-//!   (the word the breaker's clock reads its recent time from, when it has
-//!   one: the system clock's upkeep word, a `ManualClock`'s time) and
-//!   `rejected` (this thread's stripe of the rejection counter): with them JS
-//!   rejects a call while Open exactly as the core's first Open branch
-//!   (`reject_while_open`) does (same words, same reads, same order, and
-//!   anything else goes to `acquire`), and while ForcedOpen as its general
-//!   path does, counting the rejection with one atomic add. What JS skips of
-//!   the core's `reject` is the check for core rejection listeners
-//!   (`Breaker::on_rejection`): this addon never subscribes any, and its copy
-//!   of the core (registry included) is private to it, so none can exist.
 //! * `mailbox`: four f64 slots shared by JS and the functions below, through
 //!   which arguments and results pass, so that the functions take no
 //!   arguments and return nothing: no `napi_get_value_*`, no
@@ -331,7 +320,7 @@ unsafe fn breaker_words(
 }
 
 /// The hot functions of one JS wrapper: `{ acquire, success, failure, record,
-/// word, deadline, rejected, clock?, mailbox, slow }`.
+/// word, mailbox, slow }`.
 pub(crate) fn bind<'e>(env: &'e Env, breaker: &Arc<Breaker>) -> napi::Result<Object<'e>> {
     let hot = Rc::new(Hot {
         breaker: breaker.clone(),
@@ -368,26 +357,10 @@ pub(crate) fn bind<'e>(env: &'e Env, breaker: &Arc<Breaker>) -> napi::Result<Obj
         function(env, "record", Some(record), &hot)?,
     )?;
 
-    // Words of the breaker, each buffer keeping it alive: the state word,
-    // and what the JS layer needs to reject an Open or ForcedOpen call
-    // without a call, exactly as the core would (see the module's
-    // documentation).
+    // The state word, the buffer keeping the breaker alive.
     // SAFETY: `state_word_ptr` is 8 bytes of the breaker.
     let word = unsafe { breaker_words(env, breaker, breaker.state_word_ptr().cast(), 8)? };
     set(&obj, c"word", word)?;
-    // SAFETY: `deadline_words_ptr` is two u64 words of the breaker.
-    let deadline = unsafe { breaker_words(env, breaker, breaker.deadline_words_ptr().cast(), 16)? };
-    set(&obj, c"deadline", deadline)?;
-    // SAFETY: `rejected_counter_ptr` is 8 bytes of the breaker.
-    let rejected =
-        unsafe { breaker_words(env, breaker, breaker.rejected_counter_ptr().cast(), 8)? };
-    set(&obj, c"rejected", rejected)?;
-    if let Some(p) = breaker.recent_time_ptr() {
-        // SAFETY: `recent_time_ptr` is 8 bytes of the breaker's clock (which
-        // the breaker holds) or a static.
-        let clock = unsafe { breaker_words(env, breaker, p.cast(), 8)? };
-        set(&obj, c"clock", clock)?;
-    }
 
     // The mailbox, kept alive by a strong count of `hot`.
     let hint = Rc::into_raw(hot.clone()) as *mut c_void;

@@ -279,7 +279,7 @@ test('a probe permit that is collected unreported gives its slot back', () => {
   assert.equal(r.stdout.trim(), 'halfOpenFull probe')
 })
 
-test('rejections decided without calling into the core (Open, ForcedOpen) match the core to the nanosecond and are counted', () => {
+test('rejections through the fast path (Open, ForcedOpen) carry the core\'s retry-after to the nanosecond and are counted', () => {
   const clock = new ManualClock()
   const b = new CircuitBreaker({ clock, consecutiveFailures: 1, openTimeoutMs: 2000, halfOpenMaxCalls: 1, successThreshold: 1 })
   b.tryAcquire().failure()
