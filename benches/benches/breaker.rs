@@ -15,40 +15,11 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use crossbeam_utils::CachePadded;
 use fusebox::{Breaker, Config};
+use fusebox_benches::par;
 use fusebox_benches::{GoMutexBreaker, MutexRingBreaker};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Barrier;
 use std::time::{Duration, Instant};
-
-/// Run `f` `iters` times on each of `threads` threads at once; the aggregate
-/// time per call.
-fn par<F: Fn() + Sync>(threads: usize, iters: u64, f: F) -> Duration {
-    if threads == 1 {
-        let t = Instant::now();
-        for _ in 0..iters {
-            f();
-        }
-        return t.elapsed();
-    }
-    let barrier = Barrier::new(threads);
-    let elapsed = std::thread::scope(|s| {
-        let hs: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    barrier.wait();
-                    let t = Instant::now();
-                    for _ in 0..iters {
-                        f();
-                    }
-                    t.elapsed()
-                })
-            })
-            .collect();
-        hs.into_iter().map(|h| h.join().unwrap()).max().unwrap()
-    });
-    elapsed / threads as u32
-}
 
 fn quiet() -> Config {
     // Never trips on successes; the spec's defaults otherwise.

@@ -25,40 +25,12 @@ use criterion::{criterion_group, BenchmarkId, Criterion};
 use fusebox::bulkhead::Bulkhead;
 use fusebox::concurrency::LimitConfig;
 use fusebox::{Breaker, Config};
+use fusebox_benches::par;
 use std::hint::black_box;
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 const LIMIT: u32 = 64;
-
-/// Run `f` `iters` times on each of `threads` threads at once; the aggregate
-/// time per call.
-fn par<F: Fn() + Sync>(threads: usize, iters: u64, f: F) -> Duration {
-    if threads == 1 {
-        let t = Instant::now();
-        for _ in 0..iters {
-            f();
-        }
-        return t.elapsed();
-    }
-    let barrier = Barrier::new(threads);
-    let elapsed = std::thread::scope(|s| {
-        let hs: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    barrier.wait();
-                    let t = Instant::now();
-                    for _ in 0..iters {
-                        f();
-                    }
-                    t.elapsed()
-                })
-            })
-            .collect();
-        hs.into_iter().map(|h| h.join().unwrap()).max().unwrap()
-    });
-    elapsed / threads as u32
-}
 
 /// The obvious locked bulkhead.
 struct MutexBulkhead {

@@ -28,40 +28,12 @@ use fusebox::histogram::LatencyHistogram;
 use fusebox::limiter::RateLimiter;
 use fusebox::shedder::{Priority, Shedder};
 use fusebox::{Breaker, ClockSource, Config, Outcome, Registry};
+use fusebox_benches::par;
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
-
-/// Run `f` `iters` times on each of `threads` threads at once; the aggregate
-/// time per call.
-fn par<F: Fn() + Sync>(threads: usize, iters: u64, f: F) -> Duration {
-    if threads == 1 {
-        let t = Instant::now();
-        for _ in 0..iters {
-            f();
-        }
-        return t.elapsed();
-    }
-    let barrier = Barrier::new(threads);
-    let elapsed = std::thread::scope(|s| {
-        let hs: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    barrier.wait();
-                    let t = Instant::now();
-                    for _ in 0..iters {
-                        f();
-                    }
-                    t.elapsed()
-                })
-            })
-            .collect();
-        hs.into_iter().map(|h| h.join().unwrap()).max().unwrap()
-    });
-    elapsed / threads as u32
-}
 
 thread_local!(static I: Cell<u64> = const { Cell::new(0) });
 

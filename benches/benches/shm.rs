@@ -12,37 +12,11 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use fusebox::shm::SharedRegistry;
 use fusebox::{Breaker, Config, State};
+use fusebox_benches::par;
 use std::hint::black_box;
 use std::path::PathBuf;
-use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
-
-fn par<F: Fn() + Sync>(threads: usize, iters: u64, f: F) -> Duration {
-    if threads == 1 {
-        let t = Instant::now();
-        for _ in 0..iters {
-            f();
-        }
-        return t.elapsed();
-    }
-    let barrier = Barrier::new(threads);
-    let elapsed = std::thread::scope(|s| {
-        let hs: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    barrier.wait();
-                    let t = Instant::now();
-                    for _ in 0..iters {
-                        f();
-                    }
-                    t.elapsed()
-                })
-            })
-            .collect();
-        hs.into_iter().map(|h| h.join().unwrap()).max().unwrap()
-    });
-    elapsed / threads as u32
-}
+use std::sync::Arc;
+use std::time::Duration;
 
 /// A registry file of its own, removed at the end of the run.
 struct TmpRegistry {

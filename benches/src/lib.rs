@@ -219,6 +219,36 @@ impl MutexRingBreaker {
     }
 }
 
+/// Run `f` `iters` times on each of `threads` threads at once; the aggregate
+/// time per call.
+#[inline]
+pub fn par<F: Fn() + Sync>(threads: usize, iters: u64, f: F) -> Duration {
+    if threads == 1 {
+        let t = Instant::now();
+        for _ in 0..iters {
+            f();
+        }
+        return t.elapsed();
+    }
+    let barrier = std::sync::Barrier::new(threads);
+    let elapsed = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    barrier.wait();
+                    let t = Instant::now();
+                    for _ in 0..iters {
+                        f();
+                    }
+                    t.elapsed()
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).max().unwrap()
+    });
+    elapsed / threads as u32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
