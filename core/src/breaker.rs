@@ -784,16 +784,11 @@ impl Breaker {
         // (written only while a run of failures is in progress or the window
         // is in danger).
         if self.plain_successes && outcome == Outcome::Success && !p.probe {
-            let s = crate::slot::current();
-            let stripe = if s < self.exclusive {
-                self.owned_stripe(s)
-            } else {
-                match self.claimed_stripe(s) {
-                    Some(stripe) => stripe,
-                    // The shared stripe: CAS, on the general path.
-                    None => return self.record_general(p, outcome, duration_ns),
-                }
-            };
+            let (stripe, owned) = self.my_stripe();
+            if !owned {
+                // The shared stripe: CAS, on the general path.
+                return self.record_general(p, outcome, duration_ns);
+            }
             let t = self.clock.recent_ns();
             let moved = self.time.record_owned(
                 &self.cells,

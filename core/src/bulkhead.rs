@@ -303,7 +303,7 @@ impl Watch {
 fn hint() -> usize {
     #[cfg(not(loom))]
     {
-        crate::concurrency::stripe_hint()
+        crate::slot::current()
     }
     // Deterministic across loom's executions.
     #[cfg(loom)]

@@ -471,24 +471,6 @@ struct Acc {
     drops: AtomicU64,
 }
 
-/// Index of the calling thread's stripe (before masking).
-pub(crate) fn stripe_hint() -> usize {
-    use std::cell::Cell;
-    use std::sync::atomic::AtomicUsize;
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local!(static ID: Cell<usize> = const { Cell::new(usize::MAX) });
-    ID.try_with(|id| {
-        let v = id.get();
-        if v != usize::MAX {
-            return v;
-        }
-        let v = NEXT.fetch_add(1, Relaxed);
-        id.set(v);
-        v
-    })
-    .unwrap_or(0)
-}
-
 /// A concurrency limit that follows latency: feed it the samples of finished
 /// calls with [`AdaptiveLimit::on_sample`] and read [`AdaptiveLimit::limit`].
 /// A [`crate::bulkhead::Bulkhead`] built with a [`LimitConfig`] does both.
@@ -561,7 +543,7 @@ impl AdaptiveLimit {
         if rtt_ns < self.config.min_rtt.as_nanos() as u64 {
             return None;
         }
-        let acc = &self.stripes[stripe_hint() & (self.stripes.len() - 1)];
+        let acc = &self.stripes[crate::slot::current() & (self.stripes.len() - 1)];
         // Relaxed throughout: sums, not synchronisation; the closing thread
         // swaps them out, and a sample racing with it lands in one window or
         // the next (see the module docs).

@@ -72,27 +72,6 @@ pub const MAX_STRIPES: u32 = 64;
 /// Bit set in a slot tag while a writer zeroes the slot.
 const RESETTING: u64 = 1 << 63;
 
-/// The calling thread's index (before masking).
-#[inline]
-fn thread_index() -> usize {
-    use std::cell::Cell;
-    use std::sync::atomic::AtomicUsize;
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    // A const-initialised, drop-free thread local: reading it is one
-    // TLS-relative load, with no lazy-init check.
-    thread_local!(static ID: Cell<usize> = const { Cell::new(usize::MAX) });
-    ID.try_with(|id| {
-        let v = id.get();
-        if v != usize::MAX {
-            return v;
-        }
-        let v = NEXT.fetch_add(1, Relaxed);
-        id.set(v);
-        v
-    })
-    .unwrap_or(0)
-}
-
 /// A tag word alone on its cache line (written once per slot period).
 #[repr(align(128))]
 struct Tag(AtomicU64);
@@ -260,7 +239,7 @@ impl LatencyHistogram {
     #[inline]
     pub fn record_at(&self, now_ns: u64, latency_ns: u64) {
         let epoch = now_ns >> self.slot_shift;
-        let stripe = thread_index() & self.stripe_mask;
+        let stripe = crate::slot::current() & self.stripe_mask;
         let slot = stripe * self.ring + (epoch as usize & (self.ring - 1));
         // Relaxed: the tag only tells which period the slot holds; the
         // counters are statistics and publish nothing else. A writer that
@@ -291,7 +270,9 @@ impl LatencyHistogram {
             if tag == 0 {
                 // Never used: its counters are still zero, so there is
                 // nothing to clear, and no racing writer's first samples
-                // can be wiped out by a clearing.
+                // can be wiped out by a clearing. Relaxed: there is nothing
+                // for a reader to see before the tag (the counters are the
+                // zeros they always were).
                 match self.tags[slot]
                     .0
                     .compare_exchange(0, want, Relaxed, Relaxed)
