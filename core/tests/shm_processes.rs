@@ -449,38 +449,52 @@ fn a_failing_dependency_opens_the_breaker_for_all_four_workers_at_once() {
     assert_eq!(m.state_changes, 1);
 }
 
-#[test]
-fn workers_killed_mid_call_leave_exact_counts_and_a_working_breaker() {
-    let dir = Dir::new("kill");
+/// `n` workers in role `role` on a fresh registry and shared clock, each
+/// making `calls` calls; the first `victims` are killed with SIGKILL at
+/// random; the others must finish. Returns the folder (keep it alive), the
+/// registry and the clock.
+fn kill_some(
+    role: &str,
+    n: usize,
+    victims: usize,
+    calls: u64,
+) -> (Dir, SharedRegistry, std::sync::Arc<SharedManualClock>) {
+    let dir = Dir::new(role);
     let (reg_path, clock_path, go) = (dir.path("reg"), dir.path("clock"), dir.path("go"));
     let clock = SharedManualClock::open(&clock_path).unwrap();
     let reg = SharedRegistry::builder()
         .clock(clock.clone())
         .open(&reg_path)
         .unwrap();
-    const N: usize = 6;
-    const VICTIMS: usize = 3;
-    const CALLS: u64 = 300_000;
-    let mut workers: Vec<Worker> = (0..N)
+    let mut workers: Vec<Worker> = (0..n)
         .map(|i| {
             Worker::spawn(
-                "kill",
+                role,
                 &[
                     ("FB_REG", s(&reg_path)),
                     ("FB_CLOCK", s(&clock_path)),
                     ("FB_GO", s(&go)),
                     ("FB_ID", i.to_string()),
-                    ("FB_CALLS", CALLS.to_string()),
+                    ("FB_CALLS", calls.to_string()),
                 ],
             )
         })
         .collect();
     workers.iter_mut().for_each(Worker::ready);
     std::fs::write(&go, "").unwrap();
-    kill_at_random(&mut workers[..VICTIMS]);
-    for w in workers.drain(VICTIMS..) {
-        assert_eq!(w.result()["done"], CALLS.to_string());
+    kill_at_random(&mut workers[..victims]);
+    for w in workers.drain(victims..) {
+        assert_eq!(w.result()["done"], calls.to_string());
     }
+    (dir, reg, clock)
+}
+
+#[test]
+fn workers_killed_mid_call_leave_exact_counts_and_a_working_breaker() {
+    const N: usize = 6;
+    const VICTIMS: usize = 3;
+    const CALLS: u64 = 300_000;
+    let (_dir, reg, clock) = kill_some("kill", N, VICTIMS, CALLS);
 
     // What each worker acknowledged (after its outcome was recorded).
     let acked: Vec<u64> = (0..N)
@@ -560,36 +574,10 @@ fn workers_killed_mid_call_leave_exact_counts_and_a_working_breaker() {
 
 #[test]
 fn workers_killed_while_the_breaker_keeps_changing_state_never_wedge_it() {
-    let dir = Dir::new("churn");
-    let (reg_path, clock_path, go) = (dir.path("reg"), dir.path("clock"), dir.path("go"));
-    let clock = SharedManualClock::open(&clock_path).unwrap();
-    let reg = SharedRegistry::builder()
-        .clock(clock.clone())
-        .open(&reg_path)
-        .unwrap();
     const N: usize = 6;
     const VICTIMS: usize = 3;
     const CALLS: u64 = 100_000;
-    let mut workers: Vec<Worker> = (0..N)
-        .map(|i| {
-            Worker::spawn(
-                "churn",
-                &[
-                    ("FB_REG", s(&reg_path)),
-                    ("FB_CLOCK", s(&clock_path)),
-                    ("FB_GO", s(&go)),
-                    ("FB_ID", i.to_string()),
-                    ("FB_CALLS", CALLS.to_string()),
-                ],
-            )
-        })
-        .collect();
-    workers.iter_mut().for_each(Worker::ready);
-    std::fs::write(&go, "").unwrap();
-    kill_at_random(&mut workers[..VICTIMS]);
-    for w in workers.drain(VICTIMS..) {
-        assert_eq!(w.result()["done"], CALLS.to_string());
-    }
+    let (_dir, reg, clock) = kill_some("churn", N, VICTIMS, CALLS);
 
     let acks: Vec<_> = (0..N)
         .map(|i| reg.get(&format!("ack-{i}")).unwrap().unwrap().metrics())
