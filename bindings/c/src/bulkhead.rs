@@ -8,15 +8,13 @@
 //! To guard a breaker too, ask the breaker first (`fb_breaker_acquire`),
 //! then the bulkhead, and report the outcome to both.
 
-use super::{clock_arc, fail, guard, name_arg, null_arg, put};
+use super::{clock_arc, fail, guard, live, name_arg, null_arg, put, take_live, Kind};
 use super::{fb_clock, fb_outcome, fb_status, fb_status::*};
 use super::{FB_OUTCOME_FAILURE, FB_OUTCOME_IGNORED, FB_OUTCOME_SUCCESS};
 use fusebox_core::bulkhead::{Bulkhead, BulkheadError, RawBulkheadPermit};
 use fusebox_core::concurrency::LimitConfig;
 use fusebox_core::{ConfigError, Outcome, RawPermit};
-use std::collections::BTreeSet;
 use std::ffi::c_char;
-use std::sync::Mutex;
 use std::time::Duration;
 
 /// A bulkhead (opaque): at most N calls in flight. Made by
@@ -109,13 +107,6 @@ pub struct fb_bulkhead_stats {
     pub rejected: u64,
     /// Windows closed by the adaptive limit, all time (0 when fixed).
     pub limit_updates: u64,
-}
-
-/// Live bulkhead handles, by address: only `new` and `free` touch it.
-static LIVE: Mutex<BTreeSet<usize>> = Mutex::new(BTreeSet::new());
-
-fn live() -> std::sync::MutexGuard<'static, BTreeSet<usize>> {
-    LIVE.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The bulkhead behind a handle, or `None` for NULL.
@@ -241,7 +232,7 @@ unsafe fn hand_out(func: &str, out: *mut *mut fb_bulkhead, b: Bulkhead) -> fb_st
         return null_arg(func, "out");
     }
     let p = Box::into_raw(Box::new(b)) as *mut fb_bulkhead;
-    live().insert(p as usize);
+    live().insert(p as usize, Kind::Bulkhead);
     // SAFETY: checked non-NULL; the caller guarantees it is writable.
     unsafe { out.write(p) };
     FB_OK
@@ -336,11 +327,8 @@ pub unsafe extern "C" fn fb_bulkhead_free(bulkhead: *mut fb_bulkhead) -> fb_stat
         if bulkhead.is_null() {
             return null_arg(F, "bulkhead");
         }
-        if !live().remove(&(bulkhead as usize)) {
-            return fail(
-                FB_ERR_INVALID_HANDLE,
-                format!("{F}: not a live bulkhead made by fb_bulkhead_new (freed twice?)"),
-            );
+        if let Err(s) = take_live(F, bulkhead as usize, Kind::Bulkhead) {
+            return s;
         }
         // SAFETY: the live set proved this is a `Box<Bulkhead>` not yet
         // freed; it is now out of the set, so this runs once.

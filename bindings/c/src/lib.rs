@@ -348,6 +348,9 @@ enum Kind {
     Breaker,
     Clock,
     Registry,
+    Bulkhead,
+    SharedRegistry,
+    SharedClock,
 }
 
 impl Kind {
@@ -356,6 +359,21 @@ impl Kind {
             Kind::Breaker => "breaker",
             Kind::Clock => "clock",
             Kind::Registry => "registry",
+            Kind::Bulkhead => "bulkhead",
+            Kind::SharedRegistry => "shared registry",
+            Kind::SharedClock => "shared clock",
+        }
+    }
+
+    /// The function that makes one.
+    fn maker(self) -> &'static str {
+        match self {
+            Kind::Breaker => "fb_breaker_new",
+            Kind::Clock => "fb_clock_new",
+            Kind::Registry => "fb_registry_new",
+            Kind::Bulkhead => "fb_bulkhead_new",
+            Kind::SharedRegistry => "fb_shared_open",
+            Kind::SharedClock => "fb_shared_clock_open",
         }
     }
 }
@@ -381,17 +399,18 @@ fn take_live(func: &str, addr: usize, kind: Kind) -> Result<(), fb_status> {
         Some(k) => Err(fail(
             FB_ERR_INVALID_HANDLE,
             format!(
-                "{func}: the pointer is a live {}, not a {}",
+                "{func}: the pointer is a live {}, not a {} made by {}",
                 k.name(),
-                kind.name()
+                kind.name(),
+                kind.maker()
             ),
         )),
         None => Err(fail(
             FB_ERR_INVALID_HANDLE,
             format!(
-                "{func}: not a live {} made by fb_{}_new (freed twice?)",
+                "{func}: not a live {} made by {} (freed twice?)",
                 kind.name(),
-                kind.name()
+                kind.maker()
             ),
         )),
     }

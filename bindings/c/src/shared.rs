@@ -10,15 +10,17 @@
 //! `fork()` and the children use the same handles; or open the same path in
 //! each process.
 
-use super::{config_arg, config_error, fail, guard, name_arg, null_arg, put, registry_handle};
+use super::{
+    config_arg, config_error, fail, guard, live, name_arg, null_arg, put, registry_handle,
+};
 use super::{fb_breaker, fb_config, fb_status, fb_status::*};
+use super::{take_live, Kind};
 use fusebox_core::shm::{SharedManualClock, SharedRegistry, ShmError};
 use fusebox_core::Breaker;
-use std::collections::BTreeMap;
 use std::ffi::{c_char, CStr, OsStr};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A shared registry (opaque): breakers in a memory-mapped file that every
@@ -53,35 +55,6 @@ pub struct fb_shared_options {
     pub stripes: u32,
     /// Permission bits of a created file (less the umask). Default 0600.
     pub mode: u32,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    Registry,
-    Clock,
-}
-
-/// Live handles made here, by address (only `*_open` and `*_free` touch it).
-static LIVE: Mutex<BTreeMap<usize, Kind>> = Mutex::new(BTreeMap::new());
-
-fn live() -> std::sync::MutexGuard<'static, BTreeMap<usize, Kind>> {
-    LIVE.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn take_live(func: &str, addr: usize, kind: Kind) -> Result<(), fb_status> {
-    let mut l = live();
-    if l.get(&addr) == Some(&kind) {
-        l.remove(&addr);
-        return Ok(());
-    }
-    let what = match kind {
-        Kind::Registry => "shared registry made by fb_shared_open",
-        Kind::Clock => "shared clock made by fb_shared_clock_open",
-    };
-    Err(fail(
-        FB_ERR_INVALID_HANDLE,
-        format!("{func}: not a live {what} (freed twice?)"),
-    ))
 }
 
 fn shm_error(func: &str, e: ShmError) -> fb_status {
@@ -229,7 +202,7 @@ pub unsafe extern "C" fn fb_shared_open(
         match b.open(path) {
             Ok(r) => {
                 let p = Box::into_raw(Box::new(r)) as *mut fb_shared_registry;
-                live().insert(p as usize, Kind::Registry);
+                live().insert(p as usize, Kind::SharedRegistry);
                 // SAFETY: checked non-NULL above; the caller guarantees writable.
                 unsafe { out.write(p) };
                 FB_OK
@@ -255,7 +228,7 @@ pub unsafe extern "C" fn fb_shared_free(registry: *mut fb_shared_registry) -> fb
         if registry.is_null() {
             return null_arg(F, "registry");
         }
-        if let Err(s) = take_live(F, registry as usize, Kind::Registry) {
+        if let Err(s) = take_live(F, registry as usize, Kind::SharedRegistry) {
             return s;
         }
         // SAFETY: the live set proved this is a `Box<SharedRegistry>` from
@@ -418,7 +391,7 @@ pub unsafe extern "C" fn fb_shared_clock_open(
         match SharedManualClock::open(path) {
             Ok(c) => {
                 let p = Arc::into_raw(c) as *mut fb_shared_clock;
-                live().insert(p as usize, Kind::Clock);
+                live().insert(p as usize, Kind::SharedClock);
                 // SAFETY: checked non-NULL above; the caller guarantees writable.
                 unsafe { out.write(p) };
                 FB_OK
@@ -461,7 +434,7 @@ pub unsafe extern "C" fn fb_shared_clock_free(clock: *mut fb_shared_clock) -> fb
         if clock.is_null() {
             return null_arg(F, "clock");
         }
-        if let Err(s) = take_live(F, clock as usize, Kind::Clock) {
+        if let Err(s) = take_live(F, clock as usize, Kind::SharedClock) {
             return s;
         }
         // SAFETY: the live set proved this is an `Arc::into_raw` pointer not
