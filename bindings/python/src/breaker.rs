@@ -499,12 +499,7 @@ impl CircuitBreaker {
     fn __enter__(slf: &Bound<'_, Self>) -> PyResult<Py<Permit>> {
         let py = slf.py();
         let permit = Py::new(py, Self::acquire_permit(slf)?)?;
-        let var = slf.get().stack(py)?;
-        let stack = var.call_method0(intern!(py, "get"))?;
-        let stack = stack.cast::<PyTuple>()?;
-        let mut items: Vec<Bound<'_, PyAny>> = stack.iter().collect();
-        items.push(permit.bind(py).clone().into_any());
-        var.call_method1(intern!(py, "set"), (PyTuple::new(py, items)?,))?;
+        py_helpers::push_permit(slf.get().stack(py)?, permit.bind(py).clone().into_any())?;
         Ok(permit)
     }
 
@@ -517,17 +512,7 @@ impl CircuitBreaker {
     ) -> PyResult<bool> {
         let _ = (exc_type, tb);
         let py = slf.py();
-        let var = slf.get().stack(py)?;
-        let stack = var.call_method0(intern!(py, "get"))?;
-        let stack = stack.cast::<PyTuple>()?;
-        let n = stack.len();
-        if n == 0 {
-            return Err(PyRuntimeError::new_err(
-                "CircuitBreaker.__exit__ without a matching __enter__ in this context",
-            ));
-        }
-        let permit = stack.get_item(n - 1)?;
-        var.call_method1(intern!(py, "set"), (stack.get_slice(0, n - 1),))?;
+        let permit = py_helpers::pop_permit(slf.get().stack(py)?, "CircuitBreaker")?;
         let permit = permit.cast::<Permit>()?;
         permit.get().finish_with(py, exc)?;
         Ok(false)

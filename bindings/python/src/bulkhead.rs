@@ -330,12 +330,7 @@ impl Bulkhead {
     fn __enter__(slf: &Bound<'_, Self>) -> PyResult<Py<BulkheadPermit>> {
         let py = slf.py();
         let permit = Py::new(py, Self::permit(slf, Some(slf.get().inner.max_wait()))?)?;
-        let var = slf.get().stack(py)?;
-        let stack = var.call_method0(intern!(py, "get"))?;
-        let stack = stack.cast::<PyTuple>()?;
-        let mut items: Vec<Bound<'_, PyAny>> = stack.iter().collect();
-        items.push(permit.bind(py).clone().into_any());
-        var.call_method1(intern!(py, "set"), (PyTuple::new(py, items)?,))?;
+        py_helpers::push_permit(slf.get().stack(py)?, permit.bind(py).clone().into_any())?;
         Ok(permit)
     }
 
@@ -348,17 +343,7 @@ impl Bulkhead {
     ) -> PyResult<bool> {
         let _ = (exc_type, tb);
         let py = slf.py();
-        let var = slf.get().stack(py)?;
-        let stack = var.call_method0(intern!(py, "get"))?;
-        let stack = stack.cast::<PyTuple>()?;
-        let n = stack.len();
-        if n == 0 {
-            return Err(PyRuntimeError::new_err(
-                "Bulkhead.__exit__ without a matching __enter__ in this context",
-            ));
-        }
-        let permit = stack.get_item(n - 1)?;
-        var.call_method1(intern!(py, "set"), (stack.get_slice(0, n - 1),))?;
+        let permit = py_helpers::pop_permit(slf.get().stack(py)?, "Bulkhead")?;
         permit.cast::<BulkheadPermit>()?.get().finish(exc);
         Ok(false)
     }
@@ -368,12 +353,7 @@ impl Bulkhead {
     fn __aenter__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         let permit = Py::new(py, Self::permit(slf, None)?)?;
-        let var = slf.get().stack(py)?;
-        let stack = var.call_method0(intern!(py, "get"))?;
-        let stack = stack.cast::<PyTuple>()?;
-        let mut items: Vec<Bound<'_, PyAny>> = stack.iter().collect();
-        items.push(permit.bind(py).clone().into_any());
-        var.call_method1(intern!(py, "set"), (PyTuple::new(py, items)?,))?;
+        py_helpers::push_permit(slf.get().stack(py)?, permit.bind(py).clone().into_any())?;
         helper(&READY, py, "ready")?.call1((permit,))
     }
 

@@ -82,3 +82,35 @@ pub fn finish_later<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     wrap_fn(&FINISH, py, "finish")?.call1((permit, coro))
 }
+
+/// Push `permit` on the per-context stack kept in the `ContextVar` `var`
+/// (what `__enter__` hands to the matching `__exit__`).
+pub fn push_permit(var: &Bound<'_, PyAny>, permit: Bound<'_, PyAny>) -> PyResult<()> {
+    let py = var.py();
+    let stack = var.call_method0(pyo3::intern!(py, "get"))?;
+    let stack = stack.cast::<pyo3::types::PyTuple>()?;
+    let mut items: Vec<Bound<'_, PyAny>> = stack.iter().collect();
+    items.push(permit);
+    var.call_method1(
+        pyo3::intern!(py, "set"),
+        (pyo3::types::PyTuple::new(py, items)?,),
+    )?;
+    Ok(())
+}
+
+/// Pop the permit `__enter__` pushed in this context; `who` names the class
+/// in the error for an `__exit__` without one.
+pub fn pop_permit<'py>(var: &Bound<'py, PyAny>, who: &str) -> PyResult<Bound<'py, PyAny>> {
+    let py = var.py();
+    let stack = var.call_method0(pyo3::intern!(py, "get"))?;
+    let stack = stack.cast::<pyo3::types::PyTuple>()?;
+    let n = stack.len();
+    if n == 0 {
+        return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
+            "{who}.__exit__ without a matching __enter__ in this context"
+        )));
+    }
+    let permit = stack.get_item(n - 1)?;
+    var.call_method1(pyo3::intern!(py, "set"), (stack.get_slice(0, n - 1),))?;
+    Ok(permit)
+}
