@@ -9,10 +9,10 @@ use fusebox::bulkhead::{self, BulkheadError, RawBulkheadPermit};
 use fusebox::concurrency::LimitConfig;
 use fusebox::Outcome;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
-use pyo3::intern;
+
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyString, PyTuple};
+use pyo3::types::{PyDict, PyString};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
