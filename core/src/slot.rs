@@ -152,6 +152,8 @@ mod forks {
     /// a forked child), telling this process from an earlier one that had
     /// its pid.
     pub(crate) fn process_nonce() -> u64 {
+        // Relaxed: one self-contained value, drawn once; racing drawers
+        // agree through the CAS below.
         let n = NONCE.load(Relaxed);
         if n != 0 {
             return n;

@@ -198,6 +198,8 @@ impl TimeWindow {
             for kind in 0..KINDS {
                 let word = cells.w(layout.bucket(stripe, s, kind));
                 let retired = cells.w(stripe + S_RETIRED + kind);
+                // Relaxed, as in `record`: the Release store of the cache
+                // below is what publishes these clears to readers.
                 let v = word.load(Relaxed);
                 let count = v as u32;
                 if count == 0 {
