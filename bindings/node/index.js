@@ -52,14 +52,41 @@ const REASONS = ['open', 'halfOpenFull', 'forcedOpen']
 const isProbe = (t) => (t & 1) === 1
 
 // The hot natives take no arguments and return nothing: they read and write
-// a mailbox of four f64 slots shared with Rust (see src/hot.rs): [0] token or
-// rejection code, [1] start time, [2] duration (ms, < 0: measure), [3] outcome.
+// a mailbox of f64 slots shared with Rust (see src/hot.rs): [0] token or
+// rejection code, [1] start time, [2] duration (ms, < 0: measure), [3] outcome,
+// [4] successes held back in this thread's batch when it is this wrapper's,
+// [5] that batch's token (-1: none).
+//
+// Successes are handed to the core in batches (src/hot.rs says why and
+// when): a success of the batch's token is only counted here, and the batch
+// is recorded at the latest when this run of microtasks ends.
+let flushQueued = false
+function flushBatch () {
+  flushQueued = false
+  native.flushSuccesses()
+}
+
+/** Report a success of token `t`: held back in the open batch if it can be. */
+function succeed (h, t, s) {
+  const box = h.box
+  if (box[5] === t && box[4] < h.batchMax) {
+    if (box[4]++ === 0 && !flushQueued) {
+      flushQueued = true
+      process.nextTick(flushBatch)
+    }
+    return
+  }
+  box[0] = t
+  box[1] = s
+  h.success()
+}
+
 function report (h, t, s, outcome) {
+  if (outcome === OK) return succeed(h, t, s)
   const box = h.box
   box[0] = t
   box[1] = s
-  if (outcome === OK) h.success()
-  else if (outcome === FAIL) h.failure()
+  if (outcome === FAIL) h.failure()
   else {
     box[2] = -1
     box[3] = outcome
@@ -338,15 +365,9 @@ class Permit {
     const t = this.#token
     if (t < 0) return false
     if (durationMs !== undefined) return this.#timed(t, OK, durationMs)
-    // report(…, OK), written out: the common case stays small enough for
-    // V8 to inline it whole into the caller, with tryAcquire().
     this.#token = -1
     if ((t & 1) === 1) probeReaper.unregister(this)
-    const h = this.#h
-    const box = h.box
-    box[0] = t
-    box[1] = this.#start
-    h.success()
+    succeed(this.#h, t, this.#start)
     return true
   }
 
@@ -456,7 +477,7 @@ class CircuitBreaker extends EventEmitter {
     this.#word = new Int32Array(hot.word)
     this.#word2 = new Int32Array(hot.word)
     this.#box = new Float64Array(hot.mailbox)
-    this.#h = { box: this.#box, success: hot.success, failure: hot.failure, record: hot.record }
+    this.#h = { box: this.#box, batchMax: hot.batchMax, success: hot.success, failure: hot.failure, record: hot.record }
     this.#slow = hot.slow
     this.#readWord = WORD_READABLE && !hot.slow
     this.on('newListener', this.#added)

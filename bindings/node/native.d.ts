@@ -19,7 +19,7 @@ export declare class NativeBreaker {
   /** The options in force (defaults filled in). */
   options(): ResolvedOptions
   /** The hot-path functions and the state word (see `hot.rs`). */
-  hot(): { acquire(): void; success(): void; failure(): void; record(): void; word: ArrayBuffer; mailbox: ArrayBuffer; slow: boolean }
+  hot(): { acquire(): void; success(): void; failure(): void; record(): void; word: ArrayBuffer; mailbox: ArrayBuffer; slow: boolean; batchMax: number }
   /** The state (`closed`, `open`, `halfOpen`). */
   get state(): string
   /** The phase (the state, or `forcedOpen` / `disabled`). */
@@ -145,6 +145,12 @@ export interface FallbackCounts {
  * listeners' threads (for tests and orderly shutdown). Whether it caught up.
  */
 export declare function flushEvents(timeoutMs: number): boolean
+
+/**
+ * Record this thread's successes held back (see `hot.rs`); the JS layer
+ * calls it at the end of a run of microtasks that held some back.
+ */
+export declare function flushSuccesses(): void
 
 /** Bulkhead options as the JS layer passes them (types checked, ranges not). */
 export interface NativeBulkheadOptions {

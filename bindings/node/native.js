@@ -845,6 +845,7 @@ module.exports.coreVersion = nativeBinding.coreVersion
 module.exports.createBreaker = nativeBinding.createBreaker
 module.exports.createBulkhead = nativeBinding.createBulkhead
 module.exports.flushEvents = nativeBinding.flushEvents
+module.exports.flushSuccesses = nativeBinding.flushSuccesses
 module.exports.prometheusContentType = nativeBinding.prometheusContentType
 module.exports.registryGet = nativeBinding.registryGet
 module.exports.registryGetOrCreate = nativeBinding.registryGetOrCreate

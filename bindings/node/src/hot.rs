@@ -22,11 +22,27 @@
 //!   - `[1]` start time of the permit in ns of the breaker's clock (when
 //!     slow-call detection needs it; else 0);
 //!   - `[2]` duration in ms for `record`, or < 0 to measure it;
-//!   - `[3]` outcome for `record` (0 success, 1 failure, 2 ignored, 3 release).
+//!   - `[3]` outcome for `record` (0 success, 1 failure, 2 ignored, 3 release);
+//!   - `[4]`, `[5]`: this thread's success batch, when it is this wrapper's
+//!     (count of successes held back; token, or -1 when no batch is open).
 //! * `acquire()`: the core's `acquire_raw`, for every other phase (and when
 //!   slow-call detection needs the clock); writes `[0]` (and `[1]`).
 //! * `success()`, `failure()`: the core's `record_raw` of the permit in
 //!   `[0]`/`[1]`, duration measured; `record()`: the general form.
+//!
+//! * Successes are handed over in batches. A call into Node-API costs more
+//!   here (~20 ns) than the whole record, so a run of successes of one
+//!   permit token within one turn of the event loop is counted in JS, in
+//!   `[4]`, and recorded by the core in one call. A batch belongs to one
+//!   wrapper and one token; a thread has at most one open ([`OPEN`]), opened
+//!   by `success()` for an untimed Closed permit. It is recorded when it
+//!   holds [`BATCH_MAX`] successes, before anything else this thread asks of
+//!   a breaker or a clock (every native entry flushes it first, so the core
+//!   sees this thread's outcomes in the order they happened), at the end of
+//!   the current run of microtasks (the JS layer's `process.nextTick`), and
+//!   when the thread ends. For the breaker this is the same as those calls
+//!   reporting a little later, which every permit may do: nothing is
+//!   decided in JS, a stale token is dropped by the core as usual.
 //!
 //! Each function is created with `napi_create_function` and carries a strong
 //! `Rc` of its [`Hot`] as its data pointer, so a call finds the breaker with
@@ -36,11 +52,12 @@
 use fusebox::{Breaker, Outcome, RawPermit, RejectReason, Rejected};
 use napi::bindgen_prelude::Object;
 use napi::{sys, Env, JsValue};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::null_mut;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 
 /// Mailbox slots.
@@ -48,6 +65,59 @@ const TOKEN: usize = 0;
 const START: usize = 1;
 const DURATION: usize = 2;
 const OUTCOME: usize = 3;
+const PENDING: usize = 4;
+const BATCH: usize = 5;
+
+/// Most successes a batch holds back (the JS layer reads it from `bind`'s
+/// object). Bounds how late a success reaches other threads within a long
+/// run of microtasks, and the work of one flush.
+pub(crate) const BATCH_MAX: f64 = 64.0;
+
+thread_local! {
+    /// This thread's open success batch, if any.
+    static OPEN: RefCell<Option<Batch>> = const { RefCell::new(None) };
+}
+
+/// Open batches in the process, all threads: while there is none, which is
+/// the rule on a thread that is not recording successes, [`flush`] skips the
+/// thread-local lookup (a call into the dynamic loader in an addon).
+/// Relaxed: a thread's own batch is counted by its own earlier increment
+/// (program order); other threads' counts only make it look needlessly.
+static OPEN_BATCHES: AtomicUsize = AtomicUsize::new(0);
+
+/// An open batch: its wrapper's `Hot`, kept alive until it is recorded.
+struct Batch(Rc<Hot>);
+
+impl Batch {
+    fn new(hot: Rc<Hot>) -> Batch {
+        OPEN_BATCHES.fetch_add(1, Relaxed);
+        Batch(hot)
+    }
+}
+
+impl Drop for Batch {
+    /// Records the batch (also at thread exit: nothing held back is lost).
+    fn drop(&mut self) {
+        self.0.record_batch();
+        OPEN_BATCHES.fetch_sub(1, Relaxed);
+    }
+}
+
+/// Records this thread's open batch, if any, and closes it. Called first by
+/// every native entry that reads or moves a breaker or a clock.
+#[inline]
+pub(crate) fn flush() {
+    if OPEN_BATCHES.load(Relaxed) != 0 {
+        flush_open();
+    }
+}
+
+#[inline(never)]
+fn flush_open() {
+    // Taken out of the cell first: recording runs with the cell free.
+    let open = OPEN.try_with(|o| o.borrow_mut().take()).ok().flatten();
+    drop(open);
+}
 
 /// What the hot functions of one JS wrapper share. Reference-counted with
 /// `Rc`: the functions and buffers holding it belong to one JS thread, and
@@ -57,10 +127,31 @@ pub(crate) struct Hot {
     /// Whether permits need a start time (slow-call detection is on).
     slow: bool,
     /// See the module's documentation. Only touched from the wrapper's thread.
-    mailbox: [Cell<f64>; 4],
+    mailbox: [Cell<f64>; 6],
 }
 
 impl Hot {
+    /// Records the successes held back in this wrapper's batch and closes it.
+    fn record_batch(&self) {
+        let n = self.mailbox[PENDING].replace(0.0);
+        let t = self.mailbox[BATCH].replace(-1.0);
+        if !(n >= 1.0 && (0.0..9.0e15).contains(&t)) {
+            return;
+        }
+        let p = RawPermit {
+            generation: (t as u64) >> 1,
+            start_ns: 0,
+            probe: false,
+        };
+        // JS never holds back more than BATCH_MAX; the bound is for safety.
+        let n = n.min(BATCH_MAX) as u32;
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            for _ in 0..n {
+                self.breaker.record_raw(p, Outcome::Success, None);
+            }
+        }));
+    }
+
     /// The permit in the mailbox, if it is one this binding made. Anything
     /// else (a forged token) is refused; an out-of-date generation is the
     /// core's business (dropped as stale).
@@ -122,6 +213,20 @@ pub(crate) fn reject_code(r: &Rejected) -> f64 {
 /// [`function`] below.
 #[inline]
 unsafe fn hot_of<'a>(env: sys::napi_env, info: sys::napi_callback_info) -> Option<&'a Hot> {
+    // SAFETY: per the contract.
+    unsafe { hot_ptr(env, info) }.map(|p| {
+        // SAFETY: see `hot_ptr`.
+        unsafe { &*p }
+    })
+}
+
+/// The `Hot` of the function being called, as the pointer its data holds
+/// (a strong count of an `Rc`, alive while the function is running).
+///
+/// # Safety
+/// As for [`hot_of`].
+#[inline]
+unsafe fn hot_ptr(env: sys::napi_env, info: sys::napi_callback_info) -> Option<*const Hot> {
     let mut data = null_mut();
     // SAFETY: per the contract; only the data pointer is requested (argc,
     // argv and this are null: Node-API skips them).
@@ -130,14 +235,15 @@ unsafe fn hot_of<'a>(env: sys::napi_env, info: sys::napi_callback_info) -> Optio
     if st != sys::Status::napi_ok || data.is_null() {
         return None;
     }
-    // SAFETY: `data` came from `Rc::into_raw` in `function`, and the
-    // function holding that strong count is running, so it is alive.
-    Some(unsafe { &*(data as *const Hot) })
+    // `data` came from `Rc::into_raw` in `function`, and the function
+    // holding that strong count is running, so it is alive.
+    Some(data as *const Hot)
 }
 
 unsafe extern "C" fn acquire(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
     // SAFETY: called by Node as a callback made by `function`.
     if let Some(hot) = unsafe { hot_of(env, info) } {
+        flush();
         let _ = catch_unwind(AssertUnwindSafe(|| match hot.breaker.acquire_raw() {
             Ok(p) => {
                 hot.mailbox[START].set(p.start_ns as f64);
@@ -160,8 +266,28 @@ fn report(hot: &Hot, outcome: Outcome) {
 
 unsafe extern "C" fn success(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
     // SAFETY: called by Node as a callback made by `function`.
-    if let Some(hot) = unsafe { hot_of(env, info) } {
-        report(hot, Outcome::Success);
+    let Some(ptr) = (unsafe { hot_ptr(env, info) }) else {
+        return null_mut();
+    };
+    // SAFETY: see `hot_ptr`.
+    let hot = unsafe { &*ptr };
+    flush();
+    report(hot, Outcome::Success);
+    // Open a batch for the successes of this permit's token that follow.
+    if let Some(p) = hot.permit().filter(|p| !p.probe && !hot.slow) {
+        hot.mailbox[PENDING].set(0.0);
+        hot.mailbox[BATCH].set(token(p));
+        // SAFETY: `ptr` is a live `Rc<Hot>` (see `hot_ptr`); the count taken
+        // here is the batch's own, given back when the batch is dropped.
+        let rc = unsafe {
+            Rc::increment_strong_count(ptr);
+            Rc::from_raw(ptr)
+        };
+        let opened = OPEN.try_with(|o| *o.borrow_mut() = Some(Batch::new(rc)));
+        if opened.is_err() {
+            // The thread is ending: no batch (the Rc went with the closure).
+            hot.mailbox[BATCH].set(-1.0);
+        }
     }
     null_mut()
 }
@@ -169,6 +295,7 @@ unsafe extern "C" fn success(env: sys::napi_env, info: sys::napi_callback_info) 
 unsafe extern "C" fn failure(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
     // SAFETY: called by Node as a callback made by `function`.
     if let Some(hot) = unsafe { hot_of(env, info) } {
+        flush();
         report(hot, Outcome::Failure);
     }
     null_mut()
@@ -179,6 +306,7 @@ unsafe extern "C" fn record(env: sys::napi_env, info: sys::napi_callback_info) -
     let Some(hot) = (unsafe { hot_of(env, info) }) else {
         return null_mut();
     };
+    flush();
     let Some(p) = hot.permit() else {
         return null_mut();
     };
@@ -327,6 +455,7 @@ pub(crate) fn bind<'e>(env: &'e Env, breaker: &Arc<Breaker>) -> napi::Result<Obj
         slow: breaker.config().slow_call_duration.is_some(),
         mailbox: Default::default(),
     });
+    hot.mailbox[BATCH].set(-1.0);
     let mut obj = Object::new(env)?;
     let raw_env = env.raw();
     let set = |obj: &Object<'e>, key: &std::ffi::CStr, v: sys::napi_value| -> napi::Result<()> {
@@ -387,5 +516,6 @@ pub(crate) fn bind<'e>(env: &'e Env, breaker: &Arc<Breaker>) -> napi::Result<Obj
     }
     set(&obj, c"mailbox", mailbox)?;
     obj.set("slow", hot.slow)?;
+    obj.set("batchMax", BATCH_MAX)?;
     Ok(obj)
 }

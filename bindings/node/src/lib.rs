@@ -324,6 +324,8 @@ impl NativeManualClock {
     /// Move time forward by `ms` milliseconds (the JS layer checks the range).
     #[napi]
     pub fn advance(&self, ms: f64) {
+        // Successes held back were reported before time moved.
+        hot::flush();
         if ms.is_finite() && ms > 0.0 {
             self.inner.advance_ns((ms * 1e6).round() as u64);
         }
@@ -441,7 +443,7 @@ impl NativeBreaker {
 
     /// The hot-path functions and the state word (see `hot.rs`).
     #[napi(
-        ts_return_type = "{ acquire(): void; success(): void; failure(): void; record(): void; word: ArrayBuffer; mailbox: ArrayBuffer; slow: boolean }"
+        ts_return_type = "{ acquire(): void; success(): void; failure(): void; record(): void; word: ArrayBuffer; mailbox: ArrayBuffer; slow: boolean; batchMax: number }"
     )]
     pub fn hot<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
         hot::bind(env, &self.inner)
@@ -462,6 +464,7 @@ impl NativeBreaker {
     /// A snapshot of the counters.
     #[napi]
     pub fn stats(&self) -> NativeStats {
+        hot::flush();
         let m = self.inner.metrics();
         NativeStats {
             state: layout::state_name(m.state).into(),
@@ -486,18 +489,21 @@ impl NativeBreaker {
     /// Open until `reset()`.
     #[napi]
     pub fn force_open(&self) {
+        hot::flush();
         self.inner.force_open();
     }
 
     /// Admit everything and never trip, until `reset()`.
     #[napi]
     pub fn disable(&self) {
+        hot::flush();
         self.inner.disable();
     }
 
     /// Back to Closed with an empty window.
     #[napi]
     pub fn reset(&self) {
+        hot::flush();
         self.inner.reset();
     }
 
@@ -679,6 +685,7 @@ pub fn registry_remove(name: String) -> bool {
 /// Every registry breaker's metrics in the Prometheus text format (0.0.4).
 #[napi]
 pub fn registry_prometheus() -> String {
+    hot::flush();
     Registry::global().prometheus()
 }
 
@@ -686,6 +693,13 @@ pub fn registry_prometheus() -> String {
 #[napi]
 pub fn prometheus_content_type() -> String {
     fusebox::prometheus::CONTENT_TYPE.into()
+}
+
+/// Record this thread's successes held back (see `hot.rs`); the JS layer
+/// calls it at the end of a run of microtasks that held some back.
+#[napi]
+pub fn flush_successes() {
+    hot::flush();
 }
 
 /// Names in the registry, sorted.

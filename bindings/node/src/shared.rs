@@ -126,6 +126,7 @@ impl NativeSharedClock {
     /// Move time forward by `ms` (checked by the JS layer), for every process.
     #[napi]
     pub fn advance(&self, ms: f64) {
+        crate::hot::flush();
         self.inner
             .advance(Duration::from_nanos((ms * 1e6).round() as u64));
     }
