@@ -51,15 +51,24 @@ const REASONS = ['open', 'halfOpenFull', 'forcedOpen']
 // past the small-integer range, costs no fmod call).
 const isProbe = (t) => (t & 1) === 1
 
-// The hot natives take no arguments and return nothing: they read and write
-// a mailbox of f64 slots shared with Rust (see src/hot.rs): [0] token or
-// rejection code, [1] start time, [2] duration (ms, < 0: measure), [3] outcome,
-// [4] successes held back in this thread's batch when it is this wrapper's,
-// [5] that batch's token (-1: none).
-//
+// The hot natives, one set per thread (src/hot.rs), take no arguments and
+// return nothing: they read and write a mailbox of f64 slots shared with
+// Rust: [0] token or rejection code, [1] start time, [2] duration (ms, < 0:
+// measure), [3] outcome, [4] [5] [6] this thread's success batch (how many
+// held back, their token, their wrapper's id; -1: none), [7] the id of the
+// wrapper a call is for. A wrapper's `h` is { id, handle }: the handle keeps
+// the id valid while a wrapper or one of its permits may use it.
+const HOT = native.hotThread()
+const BOX = new Float64Array(HOT.mailbox)
+const ACQUIRE = HOT.acquire
+const SUCCESS = HOT.success
+const FAILURE = HOT.failure
+const RECORD = HOT.record
+const BATCH_MAX = HOT.batchMax
+
 // Successes are handed to the core in batches (src/hot.rs says why and
-// when): a success of the batch's token is only counted here, and the batch
-// is recorded at the latest when this run of microtasks ends.
+// when): a success of the batch's wrapper and token is only counted here,
+// and the batch is recorded at the latest when this run of microtasks ends.
 let flushQueued = false
 function flushBatch () {
   flushQueued = false
@@ -68,29 +77,29 @@ function flushBatch () {
 
 /** Report a success of token `t`: held back in the open batch if it can be. */
 function succeed (h, t, s) {
-  const box = h.box
-  if (box[5] === t && box[4] < h.batchMax) {
-    if (box[4]++ === 0 && !flushQueued) {
+  if (BOX[6] === h.id && BOX[5] === t && BOX[4] < BATCH_MAX) {
+    if (BOX[4]++ === 0 && !flushQueued) {
       flushQueued = true
       process.nextTick(flushBatch)
     }
     return
   }
-  box[0] = t
-  box[1] = s
-  h.success()
+  BOX[7] = h.id
+  BOX[0] = t
+  BOX[1] = s
+  SUCCESS()
 }
 
 function report (h, t, s, outcome) {
   if (outcome === OK) return succeed(h, t, s)
-  const box = h.box
-  box[0] = t
-  box[1] = s
-  if (outcome === FAIL) h.failure()
+  BOX[7] = h.id
+  BOX[0] = t
+  BOX[1] = s
+  if (outcome === FAIL) FAILURE()
   else {
-    box[2] = -1
-    box[3] = outcome
-    h.record()
+    BOX[2] = -1
+    BOX[3] = outcome
+    RECORD()
   }
 }
 
@@ -100,12 +109,12 @@ function checkDuration (durationMs) {
 }
 
 function reportTimed (h, t, s, outcome, durationMs) {
-  const box = h.box
-  box[0] = t
-  box[1] = s
-  box[2] = durationMs
-  box[3] = outcome
-  h.record()
+  BOX[7] = h.id
+  BOX[0] = t
+  BOX[1] = s
+  BOX[2] = durationMs
+  BOX[3] = outcome
+  RECORD()
 }
 
 // ----- errors ----------------------------------------------------------------
@@ -429,9 +438,8 @@ class CircuitBreaker extends EventEmitter {
   #native
   #word
   #word2
-  #box
   #h
-  #acquire
+  #id
   #readWord
   #onOk = null
   #onErr = null
@@ -471,13 +479,12 @@ class CircuitBreaker extends EventEmitter {
     this.#native = n
     this.#name = n.name
     const hot = n.hot()
-    this.#acquire = hot.acquire
     // Two views of the word: the second read of the high half goes through
     // the other, so no compiler can fold it into the first.
     this.#word = new Int32Array(hot.word)
     this.#word2 = new Int32Array(hot.word)
-    this.#box = new Float64Array(hot.mailbox)
-    this.#h = { box: this.#box, batchMax: hot.batchMax, success: hot.success, failure: hot.failure, record: hot.record }
+    this.#h = { id: hot.id, handle: hot.handle }
+    this.#id = hot.id
     this.#slow = hot.slow
     this.#readWord = WORD_READABLE && !hot.slow
     this.on('newListener', this.#added)
@@ -525,8 +532,9 @@ class CircuitBreaker extends EventEmitter {
   /** #admit() in every other case: the core decides (one call). Kept
    * apart so that V8 inlines the Closed path above into its callers. */
   #admitOther () {
-    this.#acquire()
-    return this.#box[0]
+    BOX[7] = this.#id
+    ACQUIRE()
+    return BOX[0]
   }
 
 
@@ -536,7 +544,7 @@ class CircuitBreaker extends EventEmitter {
    */
   tryAcquire () {
     const t = this.#admit()
-    if (t >= 0) return new Permit(this.#h, t, this.#slow ? this.#box[1] : 0)
+    if (t >= 0) return new Permit(this.#h, t, this.#slow ? BOX[1] : 0)
     this.#last = t
     if (this.#onReject) this.emit('reject', this.#error(t))
     return null
@@ -584,7 +592,7 @@ class CircuitBreaker extends EventEmitter {
       if (this.#fallback !== null) return this.#fallbackOr(e, Array.prototype.slice.call(arguments, 1))
       throw e
     }
-    const s = this.#slow ? this.#box[1] : 0
+    const s = this.#slow ? BOX[1] : 0
     let v
     try {
       // No rest parameter: an array per call costs more than the breaker.
@@ -614,7 +622,7 @@ class CircuitBreaker extends EventEmitter {
     if (typeof fn !== 'function') return Promise.reject(fnType('fn', fn))
     const t = this.#admit()
     if (t < 0) return this.#fail(this.#rejected(t), arguments, 1)
-    const s = this.#slow ? this.#box[1] : 0
+    const s = this.#slow ? BOX[1] : 0
     if (this.#timeoutMs !== 0) return this.#timed(t, s, this.#timeoutMs, fn, Array.prototype.slice.call(arguments, 1))
     let p
     try {
@@ -677,7 +685,7 @@ class CircuitBreaker extends EventEmitter {
     if (typeof fn !== 'function') return Promise.reject(fnType('fn', fn))
     const t = this.#admit()
     if (t < 0) return this.#fail(this.#rejected(t), arguments, 2)
-    const s = this.#slow ? this.#box[1] : 0
+    const s = this.#slow ? BOX[1] : 0
     return this.#timed(t, s, timeoutMs, fn, Array.prototype.slice.call(arguments, 2))
   }
 

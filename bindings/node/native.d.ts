@@ -18,8 +18,11 @@ export declare class NativeBreaker {
   get name(): string
   /** The options in force (defaults filled in). */
   options(): ResolvedOptions
-  /** The hot-path functions and the state word (see `hot.rs`). */
-  hot(): { acquire(): void; success(): void; failure(): void; record(): void; word: ArrayBuffer; mailbox: ArrayBuffer; slow: boolean; batchMax: number }
+  /**
+   * This wrapper's part of the hot path: its id for this thread's hot
+   * functions (see `hotThread` and `hot.rs`) and the state word.
+   */
+  hot(): { id: number; handle: object; word: ArrayBuffer; slow: boolean }
   /** The state (`closed`, `open`, `halfOpen`). */
   get state(): string
   /** The phase (the state, or `forcedOpen` / `disabled`). */
@@ -151,6 +154,9 @@ export declare function flushEvents(timeoutMs: number): boolean
  * calls it at the end of a run of microtasks that held some back.
  */
 export declare function flushSuccesses(): void
+
+/** This thread's hot-path functions and their mailbox (see `hot.rs`). */
+export declare function hotThread(): { acquire(): void; success(): void; failure(): void; record(): void; mailbox: ArrayBuffer; batchMax: number }
 
 /** Bulkhead options as the JS layer passes them (types checked, ranges not). */
 export interface NativeBulkheadOptions {

@@ -846,6 +846,7 @@ module.exports.createBreaker = nativeBinding.createBreaker
 module.exports.createBulkhead = nativeBinding.createBulkhead
 module.exports.flushEvents = nativeBinding.flushEvents
 module.exports.flushSuccesses = nativeBinding.flushSuccesses
+module.exports.hotThread = nativeBinding.hotThread
 module.exports.prometheusContentType = nativeBinding.prometheusContentType
 module.exports.registryGet = nativeBinding.registryGet
 module.exports.registryGetOrCreate = nativeBinding.registryGetOrCreate

@@ -114,6 +114,11 @@ impl Packed {
         Packed(Self::REJECTED, retry_ns)
     }
 
+    #[inline(always)]
+    fn forced_open() -> Packed {
+        Packed(Self::REJECTED | 2, NO_RETRY)
+    }
+
     fn of(r: Result<RawPermit, Rejected>) -> Packed {
         match r {
             Ok(p) => Packed::permit(p),
@@ -404,10 +409,18 @@ impl Breaker {
             // A timed permit (slow-call detection or a latency histogram).
             return Packed::permit(self.permit(w.generation(), false));
         }
-        if w.phase() == Phase::Open {
-            if let Some(ns) = self.reject_while_open(w) {
-                return Packed::open(ns);
+        match w.phase() {
+            Phase::Open => {
+                if let Some(ns) = self.reject_while_open(w) {
+                    return Packed::open(ns);
+                }
             }
+            Phase::ForcedOpen => {
+                // Nothing to decide: rejected until someone resets it.
+                self.note_rejection(RejectReason::ForcedOpen, NO_RETRY);
+                return Packed::forced_open();
+            }
+            _ => {}
         }
         Packed::of(self.acquire_slow(w))
     }

@@ -441,10 +441,9 @@ impl NativeBreaker {
         resolved(self.inner.name(), self.inner.config())
     }
 
-    /// The hot-path functions and the state word (see `hot.rs`).
-    #[napi(
-        ts_return_type = "{ acquire(): void; success(): void; failure(): void; record(): void; word: ArrayBuffer; mailbox: ArrayBuffer; slow: boolean; batchMax: number }"
-    )]
+    /// This wrapper's part of the hot path: its id for this thread's hot
+    /// functions (see `hotThread` and `hot.rs`) and the state word.
+    #[napi(ts_return_type = "{ id: number; handle: object; word: ArrayBuffer; slow: boolean }")]
     pub fn hot<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
         hot::bind(env, &self.inner)
     }
@@ -693,6 +692,14 @@ pub fn registry_prometheus() -> String {
 #[napi]
 pub fn prometheus_content_type() -> String {
     fusebox::prometheus::CONTENT_TYPE.into()
+}
+
+/// This thread's hot-path functions and their mailbox (see `hot.rs`).
+#[napi(
+    ts_return_type = "{ acquire(): void; success(): void; failure(): void; record(): void; mailbox: ArrayBuffer; batchMax: number }"
+)]
+pub fn hot_thread(env: &Env) -> napi::Result<Object<'_>> {
+    hot::thread(env)
 }
 
 /// Record this thread's successes held back (see `hot.rs`); the JS layer

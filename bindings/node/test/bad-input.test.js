@@ -118,19 +118,24 @@ test('bad clock moves', () => {
 })
 
 test('the native layer refuses what it was not made for, without crashing', () => {
-  // The hot natives of a breaker take no arguments and read a mailbox: a
-  // forged token there is ignored (or, for a wrong generation, dropped as
+  // The hot natives take no arguments and read a mailbox: a forged token
+  // or wrapper id there is ignored (or, for a wrong generation, dropped as
   // stale by the core). Reach them the way a careless user might.
   const native = require('fusebox/native.js')
   const n = native.createBreaker({}, undefined)
-  const hot = n.hot()
+  const hot = native.hotThread()
+  const { id } = n.hot()
   const box = new Float64Array(hot.mailbox)
-  for (const t of [-1, -0.5, NaN, Infinity, -Infinity, 1e300, 2 ** 60]) {
-    box[0] = t
-    box[3] = 0
-    hot.success(1, 2, 3)
-    hot.failure()
-    hot.record()
+  for (const bad of [-1, -0.5, NaN, Infinity, -Infinity, 1e300, 2 ** 60]) {
+    for (const [t, who] of [[bad, id], [0, bad], [0, id + 1000]]) {
+      box[0] = t
+      box[3] = 0
+      box[7] = who
+      hot.success(1, 2, 3)
+      hot.failure()
+      hot.record()
+      hot.acquire()
+    }
   }
   assert.equal(n.stats().calls, 0)
   assert.ok(native.createBreaker({ minCalls: 0 }).option === 'minCalls')
