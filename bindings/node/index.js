@@ -445,7 +445,9 @@ class CircuitBreaker extends EventEmitter {
   #onErr = null
   #reactToken = -1
   #slow
-  #last = 0
+  // The last rejection's code (0: none), in a typed array: a code is a
+  // double, and storing one in a field would allocate a number each time.
+  #last = new Float64Array(1)
   #onReject = false
   #listening = false
   #timeoutMs
@@ -513,7 +515,12 @@ class CircuitBreaker extends EventEmitter {
 
   // ----- the fast path --------------------------------------------------------
 
-  /** A permit token (≥ 0) or a rejection code (< 0). */
+  /**
+   * A permit token (≥ 0), or -1 when rejected: the rejection's code is then
+   * in BOX[0] until the next native call. (Returning the code itself, a
+   * large double, would box it in a new heap number wherever V8 does not
+   * inline this.)
+   */
   #admit () {
     // Plain loads: each is one aligned 32-bit load of a word the core
     // updates with atomic stores and CAS. The generation is hi:lo; a
@@ -534,7 +541,8 @@ class CircuitBreaker extends EventEmitter {
   #admitOther () {
     BOX[7] = this.#id
     ACQUIRE()
-    return BOX[0]
+    const t = BOX[0]
+    return t >= 0 ? t : -1
   }
 
 
@@ -545,14 +553,16 @@ class CircuitBreaker extends EventEmitter {
   tryAcquire () {
     const t = this.#admit()
     if (t >= 0) return new Permit(this.#h, t, this.#slow ? BOX[1] : 0)
-    this.#last = t
-    if (this.#onReject) this.emit('reject', this.#error(t))
+    const code = BOX[0]
+    this.#last[0] = code
+    if (this.#onReject) this.emit('reject', this.#error(code))
     return null
   }
 
   /** Why the last tryAcquire() / call() / fire() of this object was rejected. */
   get lastRejection () {
-    return this.#last === 0 ? null : decodeRejection(this.#last)
+    const code = this.#last[0]
+    return code === 0 ? null : decodeRejection(code)
   }
 
   #error (code) {
@@ -561,7 +571,7 @@ class CircuitBreaker extends EventEmitter {
   }
 
   #rejected (code) {
-    this.#last = code
+    this.#last[0] = code
     const e = this.#error(code)
     if (this.#onReject) this.emit('reject', e)
     return e
@@ -588,7 +598,7 @@ class CircuitBreaker extends EventEmitter {
     if (typeof fn !== 'function') throw fnType('fn', fn)
     const t = this.#admit()
     if (t < 0) {
-      const e = this.#rejected(t)
+      const e = this.#rejected(BOX[0])
       if (this.#fallback !== null) return this.#fallbackOr(e, Array.prototype.slice.call(arguments, 1))
       throw e
     }
@@ -621,7 +631,7 @@ class CircuitBreaker extends EventEmitter {
   fire (fn) {
     if (typeof fn !== 'function') return Promise.reject(fnType('fn', fn))
     const t = this.#admit()
-    if (t < 0) return this.#fail(this.#rejected(t), arguments, 1)
+    if (t < 0) return this.#fail(this.#rejected(BOX[0]), arguments, 1)
     const s = this.#slow ? BOX[1] : 0
     if (this.#timeoutMs !== 0) return this.#timed(t, s, this.#timeoutMs, fn, Array.prototype.slice.call(arguments, 1))
     let p
@@ -684,7 +694,7 @@ class CircuitBreaker extends EventEmitter {
     }
     if (typeof fn !== 'function') return Promise.reject(fnType('fn', fn))
     const t = this.#admit()
-    if (t < 0) return this.#fail(this.#rejected(t), arguments, 2)
+    if (t < 0) return this.#fail(this.#rejected(BOX[0]), arguments, 2)
     const s = this.#slow ? BOX[1] : 0
     return this.#timed(t, s, timeoutMs, fn, Array.prototype.slice.call(arguments, 2))
   }

@@ -826,6 +826,42 @@ impl Breaker {
         self.record_general(p, outcome, duration_ns);
     }
 
+    /// Report `n` successes of calls admitted by `p` (an untimed permit),
+    /// exactly as `n` calls of `record_raw(p, Outcome::Success, None)` in a
+    /// row would: for a binding that gathers successes and hands them over
+    /// at once, where crossing into Rust costs more than the record (Node).
+    ///
+    /// In one store when the calls would each be the closed path's plain
+    /// store (this thread owns its stripe, the bucket is current, no failure
+    /// run in progress, the window not in danger: then no success has
+    /// anything to judge); else one by one.
+    pub fn record_successes_raw(&self, p: RawPermit, n: u32) {
+        if n > 1 && self.plain_successes && !p.probe {
+            let (stripe, owned) = self.my_stripe();
+            // Relaxed: as in `record_raw`. A failure run or danger that
+            // another thread starts after these loads is ordered after
+            // these successes, as if they had been recorded first.
+            if owned
+                && self.cells.w(W_CONSEC).load(Relaxed) as u32 == 0
+                && !self.in_danger(p.generation)
+                && self.time.add_owned(
+                    &self.cells,
+                    &self.layout,
+                    stripe,
+                    KIND_OK_FAST,
+                    p.generation,
+                    self.clock.recent_ns(),
+                    n,
+                )
+            {
+                return;
+            }
+        }
+        for _ in 0..n {
+            self.record_raw(p, Outcome::Success, None);
+        }
+    }
+
     /// Whether the window of `generation` was last judged "too few calls to
     /// judge, but enough failures that reaching `min_calls` would trip".
     #[inline(always)]

@@ -338,6 +338,35 @@ impl TimeWindow {
         self.record(cells, layout, stripe, kind, generation, t, true)
     }
 
+    /// `n` outcomes of `kind` in one store, when [`TimeWindow::record_owned`]
+    /// would take its plain-store path for each (the stripe's current
+    /// bucket, our tag, room for `n` more); else nothing, and `false`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn add_owned(
+        &self,
+        cells: &Cells,
+        layout: &Layout,
+        stripe: usize,
+        kind: usize,
+        generation: u64,
+        t: u64,
+        n: u32,
+    ) -> bool {
+        // Relaxed: as in `record_owned`.
+        let c = cells.w(stripe + S_EPOCH).load(Relaxed);
+        let (epoch, slot) = ((c >> 16).wrapping_sub(1), (c & 0xffff) as usize);
+        if t < cells.w(stripe + S_UNTIL).load(Relaxed) && slot < layout.buckets {
+            let tag = u64::from(self.seq(generation, epoch)) << 32;
+            let word = cells.w(layout.bucket(stripe, slot, kind));
+            let cur = word.load(Relaxed);
+            if cur.wrapping_sub(tag) < u64::from(u32::MAX - n) {
+                word.store(cur + u64::from(n), Relaxed);
+                return true;
+            }
+        }
+        false
+    }
+
     /// The window's contents for `generation` at time `t`. Reads only.
     pub(crate) fn counts(
         &self,
@@ -573,6 +602,41 @@ mod loom_tests {
             assert_eq!(total(&cells, &layout, KIND_FAIL_FAST), 2);
             assert_eq!(total(&cells, &layout, KIND_OK_FAST), 1);
             assert_eq!(tw.counts(&cells, &layout, 0, 3 * sec).calls, 1);
+        });
+    }
+
+    #[test]
+    fn an_owner_adding_a_run_at_once_is_read_whole_or_not_at_all() {
+        loom::model(|| {
+            let (cells, layout, tw) = setup();
+            let sec = 1_000_000_000;
+            // The owner enters epoch 1 with one success, adds a run of five
+            // more in one store (`add_owned`, as `record_successes_raw`
+            // does), then moves to epoch 3 (epoch 1's slot). A reader at
+            // 1 s sees none, the first, or all six; never part of the run.
+            let (c2, l2) = (cells.clone(), layout);
+            let owner = thread::spawn(move || {
+                tw.record(&c2, &l2, l2.stripe(0), KIND_OK_FAST, 0, sec, true);
+                assert!(tw.add_owned(&c2, &l2, l2.stripe(0), KIND_OK_FAST, 0, sec, 5));
+                tw.record(&c2, &l2, l2.stripe(0), KIND_OK_FAST, 0, 3 * sec, true);
+            });
+            let seen = tw.counts(&cells, &layout, 0, sec).calls;
+            assert!([0, 1, 6].contains(&seen), "saw {seen} calls at 1 s");
+            let later = tw.counts(&cells, &layout, 0, 3 * sec).calls;
+            assert!(later <= 1, "epoch 1 counted at 3 s: {later}");
+            owner.join().unwrap();
+            assert_eq!(total(&cells, &layout, KIND_OK_FAST), 7);
+            // Not the current bucket any more: nothing is added.
+            assert!(!tw.add_owned(
+                &cells,
+                &layout,
+                layout.stripe(0),
+                KIND_OK_FAST,
+                0,
+                5 * sec,
+                2
+            ));
+            assert_eq!(total(&cells, &layout, KIND_OK_FAST), 7);
         });
     }
 

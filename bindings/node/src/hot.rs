@@ -176,11 +176,7 @@ impl Thread {
         };
         // JS never holds back more than BATCH_MAX; the bound is for safety.
         let n = n.min(BATCH_MAX) as u32;
-        let _ = catch_unwind(AssertUnwindSafe(|| {
-            for _ in 0..n {
-                hot.breaker.record_raw(p, Outcome::Success, None);
-            }
-        }));
+        let _ = catch_unwind(AssertUnwindSafe(|| hot.breaker.record_successes_raw(p, n)));
     }
 
     /// The breaker whose id is in the mailbox. Ids come from [`bind`], and
@@ -259,10 +255,12 @@ pub(crate) fn reject_code(r: &Rejected) -> f64 {
     // In u64, and one conversion at the end: no u128 (`as_nanos`), no f64
     // arithmetic on the way (this is most of a rejection's own cost).
     let retry = r.retry_after.map_or(0, |d| {
+        // Wrapping: the core makes retry-afters from u64 nanoseconds, so
+        // this is that u64 again (and the compiler sees it: no arithmetic).
         let ns = d
             .as_secs()
-            .saturating_mul(1_000_000_000)
-            .saturating_add(u64::from(d.subsec_nanos()));
+            .wrapping_mul(1_000_000_000)
+            .wrapping_add(u64::from(d.subsec_nanos()));
         1 + ns.min(1 << 50)
     });
     -((1 + reason + 4 * retry) as f64)
