@@ -11,6 +11,9 @@
 
 // Each loop is compiled on its own (new Function) so that its call sites stay
 // monomorphic: one shared loop would measure a megamorphic call instead.
+// Each source is made unique (a comment with a serial number): V8 caches
+// `new Function` by its source, feedback included, so loops of the same
+// text would share their call sites after all.
 /* eslint-disable no-new-func */
 
 const fusebox = require('..')
@@ -28,17 +31,18 @@ const cpuNs = () => {
   const u = process.cpuUsage()
   return (u.user + u.system) * 1000
 }
-const syncLoop = () => new Function('fn', 'n', 'now', `
+let serial = 0
+const syncLoop = () => new Function('fn', 'n', 'now', `// loop ${serial++}
   const t0 = now()
   for (let i = 0; i < n; i++) fn()
   return (now() - t0) / n`)
-const asyncLoop = () => new Function('fn', 'n', 'now', `
+const asyncLoop = () => new Function('fn', 'n', 'now', `// loop ${serial++}
   return (async () => {
     const t0 = now()
     for (let i = 0; i < n; i++) await fn()
     return (now() - t0) / n
   })()`)
-const rejectLoop = () => new Function('fn', 'n', 'now', `
+const rejectLoop = () => new Function('fn', 'n', 'now', `// loop ${serial++}
   return (async () => {
     const t0 = now()
     for (let i = 0; i < n; i++) { try { await fn() } catch {} }
