@@ -164,7 +164,13 @@ export declare class Permit {
   readonly probe: boolean
   /** Whether the permit still waits for its outcome. */
   readonly pending: boolean
-  /** The call succeeded; durationMs: its duration (else measured on the breaker's clock). */
+  /**
+   * The call succeeded; durationMs: its duration (else measured on the
+   * breaker's clock). Successes of Closed calls may reach the core in a
+   * batch, recorded before this thread's next failure, rejection, stats read
+   * or clock move, and by the end of the current run of microtasks (see the
+   * README, "When outcomes are counted").
+   */
   success (durationMs?: number): boolean
   /** The call failed. */
   failure (durationMs?: number): boolean
