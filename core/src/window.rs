@@ -318,29 +318,17 @@ impl TimeWindow {
         generation: u64,
         t: u64,
     ) -> bool {
-        // Relaxed: both words are written by this thread only (in `enter`).
-        let c = cells.w(stripe + S_EPOCH).load(Relaxed);
-        let (epoch, slot) = ((c >> 16).wrapping_sub(1), (c & 0xffff) as usize);
-        // The slot is checked even so: in a shared file the words may have
-        // been damaged by someone else, and must never index past the ring.
-        if t < cells.w(stripe + S_UNTIL).load(Relaxed) && slot < layout.buckets {
-            let tag = u64::from(self.seq(generation, epoch)) << 32;
-            let word = cells.w(layout.bucket(stripe, slot, kind));
-            let cur = word.load(Relaxed);
-            // Our tag and a count below the maximum (a zero count with our
-            // tag included: adding one is right for it too).
-            if cur.wrapping_sub(tag) < u64::from(u32::MAX) {
-                // Relaxed: see `record`.
-                word.store(cur + 1, Relaxed);
-                return false;
-            }
+        if self.add_owned(cells, layout, stripe, kind, generation, t, 1) {
+            return false;
         }
         self.record(cells, layout, stripe, kind, generation, t, true)
     }
 
-    /// `n` outcomes of `kind` in one store, when [`TimeWindow::record_owned`]
-    /// would take its plain-store path for each (the stripe's current
-    /// bucket, our tag, room for `n` more); else nothing, and `false`.
+    /// `n` outcomes of `kind` in one plain store by the stripe's only
+    /// writer, when that is all it takes: the stripe's current bucket, our
+    /// tag, room for `n` more. Else nothing, and `false` (the caller goes
+    /// through [`TimeWindow::record`]).
+    #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn add_owned(
         &self,
@@ -352,14 +340,19 @@ impl TimeWindow {
         t: u64,
         n: u32,
     ) -> bool {
-        // Relaxed: as in `record_owned`.
+        // Relaxed: both words are written by this thread only (in `enter`).
         let c = cells.w(stripe + S_EPOCH).load(Relaxed);
         let (epoch, slot) = ((c >> 16).wrapping_sub(1), (c & 0xffff) as usize);
+        // The slot is checked even so: in a shared file the words may have
+        // been damaged by someone else, and must never index past the ring.
         if t < cells.w(stripe + S_UNTIL).load(Relaxed) && slot < layout.buckets {
             let tag = u64::from(self.seq(generation, epoch)) << 32;
             let word = cells.w(layout.bucket(stripe, slot, kind));
             let cur = word.load(Relaxed);
-            if cur.wrapping_sub(tag) < u64::from(u32::MAX - n) {
+            // Our tag and a count that `n` more keep within 32 bits (a zero
+            // count with our tag included: adding to it is right too).
+            if cur.wrapping_sub(tag) <= u64::from(u32::MAX - n) {
+                // Relaxed: see `record`.
                 word.store(cur + u64::from(n), Relaxed);
                 return true;
             }
