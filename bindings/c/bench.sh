@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 calls="${1:-2000000}" threads="${2:-1}" clock="${3:-monotonic}" reps="${REPS:-3}"
-cargo build --quiet --release -p fusebox-ffi --example bench
+cargo build --quiet --release -p fusebox-ffi --lib --example bench
 lib="${CARGO_TARGET_DIR:-target}/release"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT

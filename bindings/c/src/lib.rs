@@ -963,10 +963,23 @@ unsafe fn take_permit<'a>(
             format!("{func}: the permit was already recorded or released, or was never admitted"),
         ));
     };
+    // Each field read on its own (volatile reads are never merged): the
+    // compiler would otherwise read `generation` and `start_ns` as one
+    // 16-byte load, which store forwarding cannot serve from the two 8-byte
+    // stores `fb_breaker_acquire` just made — a stall on every call that
+    // cost more than the rest of the record.
+    // SAFETY: `p` is a valid, aligned `fb_permit` (checked non-NULL above).
+    let (generation, start_ns, probe) = unsafe {
+        (
+            std::ptr::addr_of!(p.generation).read_volatile(),
+            std::ptr::addr_of!(p.start_ns).read_volatile(),
+            std::ptr::addr_of!(p.probe).read_volatile(),
+        )
+    };
     let raw = RawPermit {
-        generation: p.generation,
-        start_ns: p.start_ns,
-        probe: p.probe != 0,
+        generation,
+        start_ns,
+        probe: probe != 0,
     };
     p.breaker = std::ptr::null();
     Ok((b, raw))
