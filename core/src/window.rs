@@ -466,194 +466,158 @@ mod loom_tests {
     use loom::thread;
     use std::time::Duration;
 
-    fn setup() -> (Arc<Cells>, Layout, TimeWindow) {
-        let cfg = Config::builder()
-            .time_window(Duration::from_secs(2), 2)
-            .build()
-            .unwrap();
-        let layout = Layout::new(&cfg, 1);
-        let tw = TimeWindow {
-            bucket_ns: cfg.bucket_ns(),
-            buckets: 2,
-        };
-        (Arc::new(Cells::new(&layout)), layout, tw)
+    const SEC: u64 = 1_000_000_000;
+
+    /// A 2 s window in two buckets, one stripe, generation 0.
+    #[derive(Clone)]
+    struct W {
+        cells: Arc<Cells>,
+        layout: Layout,
+        tw: TimeWindow,
     }
 
-    fn total(cells: &Cells, layout: &Layout, kind: usize) -> u64 {
-        let s = layout.stripe(0);
-        let mut t = cells.w(s + S_RETIRED + kind).load(Relaxed);
-        for b in 0..layout.buckets {
-            t += cells.w(layout.bucket(s, b, kind)).load(Relaxed) & 0xffff_ffff;
+    impl W {
+        fn new() -> W {
+            let cfg = Config::builder()
+                .time_window(Duration::from_secs(2), 2)
+                .build()
+                .unwrap();
+            let layout = Layout::new(&cfg, 1);
+            let tw = TimeWindow {
+                bucket_ns: cfg.bucket_ns(),
+                buckets: 2,
+            };
+            W {
+                cells: Arc::new(Cells::new(&layout)),
+                layout,
+                tw,
+            }
         }
-        t
+
+        /// One outcome at `t` on stripe 0, by its owner or a sharer.
+        fn record(&self, kind: usize, t: u64, owned: bool) {
+            let (c, l) = (&*self.cells, &self.layout);
+            self.tw.record(c, l, l.stripe(0), kind, 0, t, owned);
+        }
+
+        /// `n` outcomes at `t` in one owner's store, if it can be one.
+        fn add_owned(&self, kind: usize, t: u64, n: u32) -> bool {
+            let (c, l) = (&*self.cells, &self.layout);
+            self.tw.add_owned(c, l, l.stripe(0), kind, 0, t, n)
+        }
+
+        fn counts(&self, t: u64) -> WindowCounts {
+            self.tw.counts(&self.cells, &self.layout, 0, t)
+        }
+
+        /// Everything ever counted of `kind`: retired plus in the buckets.
+        fn total(&self, kind: usize) -> u64 {
+            let s = self.layout.stripe(0);
+            let mut t = self.cells.w(s + S_RETIRED + kind).load(Relaxed);
+            for b in 0..self.layout.buckets {
+                t += self.cells.w(self.layout.bucket(s, b, kind)).load(Relaxed) & 0xffff_ffff;
+            }
+            t
+        }
     }
 
     #[test]
     fn rollover_never_loses_or_double_counts() {
         loom::model(|| {
-            let (cells, layout, tw) = setup();
-            let sec = 1_000_000_000;
+            let w = W::new();
             // Epochs 1 and 3 share slot 1: the second write resets the bucket.
-            tw.record(
-                &cells,
-                &layout,
-                layout.stripe(0),
-                KIND_OK_FAST,
-                0,
-                sec,
-                false,
-            );
-            let (c2, l2) = (cells.clone(), layout);
-            let t = thread::spawn(move || {
-                tw.record(&c2, &l2, l2.stripe(0), KIND_OK_FAST, 0, sec, false);
-            });
-            tw.record(
-                &cells,
-                &layout,
-                layout.stripe(0),
-                KIND_OK_FAST,
-                0,
-                3 * sec,
-                false,
-            );
+            w.record(KIND_OK_FAST, SEC, false);
+            let w2 = w.clone();
+            let t = thread::spawn(move || w2.record(KIND_OK_FAST, SEC, false));
+            w.record(KIND_OK_FAST, 3 * SEC, false);
             t.join().unwrap();
-            assert_eq!(
-                total(&cells, &layout, KIND_OK_FAST),
-                3,
-                "lifetime total exact"
-            );
+            assert_eq!(w.total(KIND_OK_FAST), 3, "lifetime total exact");
             // At t = 3 s the window is epochs 2..=3: only the newest call.
-            let w = tw.counts(&cells, &layout, 0, 3 * sec);
-            assert_eq!(w.calls, 1);
+            assert_eq!(w.counts(3 * SEC).calls, 1);
         });
     }
 
     #[test]
     fn racing_writers_entering_a_bucket_clear_it_once() {
         loom::model(|| {
-            let (cells, layout, tw) = setup();
-            let sec = 1_000_000_000;
-            tw.record(
-                &cells,
-                &layout,
-                layout.stripe(0),
-                KIND_FAIL_FAST,
-                0,
-                sec,
-                false,
-            );
+            let w = W::new();
+            w.record(KIND_FAIL_FAST, SEC, false);
             // Both enter epoch 3 (slot 1, holding epoch 1's failure): one of
             // them clears it, neither loses the other's call.
-            let (c2, l2) = (cells.clone(), layout);
-            let t = thread::spawn(move || {
-                tw.record(&c2, &l2, l2.stripe(0), KIND_FAIL_FAST, 0, 3 * sec, false);
-            });
-            tw.record(
-                &cells,
-                &layout,
-                layout.stripe(0),
-                KIND_OK_FAST,
-                0,
-                3 * sec,
-                false,
-            );
+            let w2 = w.clone();
+            let t = thread::spawn(move || w2.record(KIND_FAIL_FAST, 3 * SEC, false));
+            w.record(KIND_OK_FAST, 3 * SEC, false);
             t.join().unwrap();
-            assert_eq!(
-                total(&cells, &layout, KIND_FAIL_FAST),
-                2,
-                "failures, lifetime"
-            );
-            assert_eq!(
-                total(&cells, &layout, KIND_OK_FAST),
-                1,
-                "successes, lifetime"
-            );
-            let w = tw.counts(&cells, &layout, 0, 3 * sec);
-            assert_eq!((w.calls, w.failures), (2, 1), "epoch 1 left the window");
+            assert_eq!(w.total(KIND_FAIL_FAST), 2, "failures, lifetime");
+            assert_eq!(w.total(KIND_OK_FAST), 1, "successes, lifetime");
+            let c = w.counts(3 * SEC);
+            assert_eq!((c.calls, c.failures), (2, 1), "epoch 1 left the window");
         });
     }
 
     #[test]
     fn an_owner_counting_with_plain_stores_is_read_consistently() {
         loom::model(|| {
-            let (cells, layout, tw) = setup();
-            let sec = 1_000_000_000;
+            let w = W::new();
             // The owner of the stripe (plain loads and stores) fills epoch 1,
             // then moves to epoch 3, whose bucket is epoch 1's slot; a reader
             // at t = 3 s races it. Epoch 1 is out of that window: whatever
             // the interleaving, the reader never counts it.
-            let (c2, l2) = (cells.clone(), layout);
+            let w2 = w.clone();
             let owner = thread::spawn(move || {
-                tw.record(&c2, &l2, l2.stripe(0), KIND_FAIL_FAST, 0, sec, true);
-                tw.record(&c2, &l2, l2.stripe(0), KIND_FAIL_FAST, 0, sec, true);
-                tw.record(&c2, &l2, l2.stripe(0), KIND_OK_FAST, 0, 3 * sec, true);
+                w2.record(KIND_FAIL_FAST, SEC, true);
+                w2.record(KIND_FAIL_FAST, SEC, true);
+                w2.record(KIND_OK_FAST, 3 * SEC, true);
             });
-            let seen = tw.counts(&cells, &layout, 0, 3 * sec);
+            let seen = w.counts(3 * SEC);
             assert_eq!(seen.failures, 0, "a bucket of epoch 1 was counted at 3 s");
             assert!(seen.calls <= 1);
             owner.join().unwrap();
-            assert_eq!(total(&cells, &layout, KIND_FAIL_FAST), 2);
-            assert_eq!(total(&cells, &layout, KIND_OK_FAST), 1);
-            assert_eq!(tw.counts(&cells, &layout, 0, 3 * sec).calls, 1);
+            assert_eq!(w.total(KIND_FAIL_FAST), 2);
+            assert_eq!(w.total(KIND_OK_FAST), 1);
+            assert_eq!(w.counts(3 * SEC).calls, 1);
         });
     }
 
     #[test]
     fn an_owner_adding_a_run_at_once_is_read_whole_or_not_at_all() {
         loom::model(|| {
-            let (cells, layout, tw) = setup();
-            let sec = 1_000_000_000;
+            let w = W::new();
             // The owner enters epoch 1 with one success, adds a run of five
             // more in one store (`add_owned`, as `record_successes_raw`
             // does), then moves to epoch 3 (epoch 1's slot). A reader at
             // 1 s sees none, the first, or all six; never part of the run.
-            let (c2, l2) = (cells.clone(), layout);
+            let w2 = w.clone();
             let owner = thread::spawn(move || {
-                tw.record(&c2, &l2, l2.stripe(0), KIND_OK_FAST, 0, sec, true);
-                assert!(tw.add_owned(&c2, &l2, l2.stripe(0), KIND_OK_FAST, 0, sec, 5));
-                tw.record(&c2, &l2, l2.stripe(0), KIND_OK_FAST, 0, 3 * sec, true);
+                w2.record(KIND_OK_FAST, SEC, true);
+                assert!(w2.add_owned(KIND_OK_FAST, SEC, 5));
+                w2.record(KIND_OK_FAST, 3 * SEC, true);
             });
-            let seen = tw.counts(&cells, &layout, 0, sec).calls;
+            let seen = w.counts(SEC).calls;
             assert!([0, 1, 6].contains(&seen), "saw {seen} calls at 1 s");
-            let later = tw.counts(&cells, &layout, 0, 3 * sec).calls;
+            let later = w.counts(3 * SEC).calls;
             assert!(later <= 1, "epoch 1 counted at 3 s: {later}");
             owner.join().unwrap();
-            assert_eq!(total(&cells, &layout, KIND_OK_FAST), 7);
+            assert_eq!(w.total(KIND_OK_FAST), 7);
             // Not the current bucket any more: nothing is added.
-            assert!(!tw.add_owned(
-                &cells,
-                &layout,
-                layout.stripe(0),
-                KIND_OK_FAST,
-                0,
-                5 * sec,
-                2
-            ));
-            assert_eq!(total(&cells, &layout, KIND_OK_FAST), 7);
+            assert!(!w.add_owned(KIND_OK_FAST, 5 * SEC, 2));
+            assert_eq!(w.total(KIND_OK_FAST), 7);
         });
     }
 
     #[test]
     fn concurrent_increments_are_all_counted() {
         loom::model(|| {
-            let (cells, layout, tw) = setup();
-            let (c2, l2) = (cells.clone(), layout);
+            let w = W::new();
+            let w2 = w.clone();
             let t = thread::spawn(move || {
-                tw.record(&c2, &l2, l2.stripe(0), KIND_FAIL_FAST, 0, 0, false);
-                tw.record(&c2, &l2, l2.stripe(0), KIND_FAIL_FAST, 0, 0, false);
+                w2.record(KIND_FAIL_FAST, 0, false);
+                w2.record(KIND_FAIL_FAST, 0, false);
             });
-            tw.record(
-                &cells,
-                &layout,
-                layout.stripe(0),
-                KIND_FAIL_FAST,
-                0,
-                0,
-                false,
-            );
+            w.record(KIND_FAIL_FAST, 0, false);
             t.join().unwrap();
-            let w = tw.counts(&cells, &layout, 0, 0);
-            assert_eq!((w.calls, w.failures), (3, 3));
+            let c = w.counts(0);
+            assert_eq!((c.calls, c.failures), (3, 3));
         });
     }
 }
