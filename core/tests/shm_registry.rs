@@ -262,12 +262,7 @@ fn a_corrupt_slot_is_refused() {
     drop(reg);
     // Slot 0 starts after the header (word 6 says where, in bytes); its
     // config at slot word 8, min_calls third.
-    let slots = {
-        let f = std::fs::File::open(&path).unwrap();
-        let mut w = [0u8; 8];
-        f.read_exact_at(&mut w, 6 * 8).unwrap();
-        u64::from_le_bytes(w) / 8
-    };
+    let slots = peek(&path, 6) / 8;
     poke(&path, slots + 8 + 3, 11);
     let reg = SharedRegistry::open(&path).unwrap();
     match reg.get("db") {
@@ -540,36 +535,55 @@ fn damaged_breaker_words_are_survived() {
     // someone else, must not make a process write outside the mapping or
     // panic in metrics().
     let dir = Dir::new("damaged");
-    let path = dir.path("reg");
     let clock = Arc::new(fusebox::ManualClock::new());
     let cfg = Config::default();
-    {
+    // A registry file at `name` with `stripes` stripes and breaker "db", to
+    // which `first` reports; then `damage` given the file and the word
+    // index of the breaker's stripe 0; then three successes in a new handle
+    // on the file, whose breaker is returned.
+    let run = |name: &str,
+               stripes: usize,
+               first: fn(&fusebox::Breaker),
+               damage: &dyn Fn(&std::path::Path, u64)| {
+        let path = dir.path(name);
+        {
+            let reg = SharedRegistry::builder()
+                .stripes(stripes)
+                .clock(clock.clone())
+                .open(&path)
+                .unwrap();
+            first(&reg.get_or_create("db", &cfg).unwrap());
+        }
+        // Header word 7: where the data area starts, in bytes.
+        let stripe =
+            peek(&path, 7) / 8 + fusebox::layout::Layout::new(&cfg, stripes).stripe(0) as u64;
+        damage(&path, stripe);
         let reg = SharedRegistry::builder()
-            .stripes(1)
             .clock(clock.clone())
             .open(&path)
             .unwrap();
-        let b = reg.get_or_create("db", &cfg).unwrap();
-        b.try_acquire().unwrap().failure();
-    }
-    let f = std::fs::OpenOptions::new().read(true).open(&path).unwrap();
-    let mut w = [0u8; 8];
-    f.read_exact_at(&mut w, 7 * 8).unwrap(); // header word 7: the data area
-    let stripe = u64::from_le_bytes(w) / 8 + fusebox::layout::Layout::new(&cfg, 1).stripe(0) as u64;
-    // The stripe's bucket cache (word 6): this epoch, ring slot 65 535.
-    poke(&path, stripe + 6, (1 << 16) | 0xffff);
-    // Its retired totals (words 0..4) and ignored/rejected (4, 5), near 2^64.
-    for k in 0..6 {
-        poke(&path, stripe + k, u64::MAX - 1);
-    }
-    let reg = SharedRegistry::builder()
-        .clock(clock.clone())
-        .open(&path)
-        .unwrap();
-    let b = reg.get("db").unwrap().unwrap();
-    for _ in 0..3 {
-        b.try_acquire().unwrap().success();
-    }
+        let b = reg.get("db").unwrap().unwrap();
+        for _ in 0..3 {
+            b.try_acquire().unwrap().success();
+        }
+        b
+    };
+
+    // A shared stripe (one stripe in all).
+    let b = run(
+        "reg",
+        1,
+        |b| b.try_acquire().unwrap().failure(),
+        &|path, stripe| {
+            // The stripe's bucket cache (word 6): this epoch, ring slot 65 535.
+            poke(path, stripe + 6, (1 << 16) | 0xffff);
+            // Its retired totals (words 0..4) and ignored/rejected (4, 5),
+            // near 2^64.
+            for k in 0..6 {
+                poke(path, stripe + k, u64::MAX - 1);
+            }
+        },
+    );
     let m = b.metrics(); // no overflow panic
     assert_eq!(m.state, State::Closed);
     assert_eq!(
@@ -581,29 +595,15 @@ fn damaged_breaker_words_are_survived() {
     // The same through an owned stripe (stripe 0 of two, claimed by the
     // counting thread), whose owner trusts its own words: a damaged cache
     // and bucket end must still not index past the ring.
-    let path = dir.path("reg2");
-    {
-        let reg = SharedRegistry::builder()
-            .stripes(2)
-            .clock(clock.clone())
-            .open(&path)
-            .unwrap();
-        let b = reg.get_or_create("db", &cfg).unwrap();
-        b.try_acquire().unwrap().success();
-    }
-    let f = std::fs::OpenOptions::new().read(true).open(&path).unwrap();
-    f.read_exact_at(&mut w, 7 * 8).unwrap();
-    let stripe = u64::from_le_bytes(w) / 8 + fusebox::layout::Layout::new(&cfg, 2).stripe(0) as u64;
-    poke(&path, stripe + 6, (1 << 16) | 0xffff);
-    poke(&path, stripe + 7, u64::MAX);
-    let reg = SharedRegistry::builder()
-        .clock(clock.clone())
-        .open(&path)
-        .unwrap();
-    let b = reg.get("db").unwrap().unwrap();
-    for _ in 0..3 {
-        b.try_acquire().unwrap().success();
-    }
+    let b = run(
+        "reg2",
+        2,
+        |b| b.try_acquire().unwrap().success(),
+        &|path, stripe| {
+            poke(path, stripe + 6, (1 << 16) | 0xffff);
+            poke(path, stripe + 7, u64::MAX);
+        },
+    );
     assert_eq!(b.metrics().successes, 4);
 }
 
