@@ -62,7 +62,9 @@ pub struct Breaker {
     /// The time window's arithmetic (unused for count windows).
     time: TimeWindow,
     /// Permits take the precise time at admission: slow-call detection is on
-    /// or a latency histogram is attached.
+    /// or a latency histogram is attached. (Derivable from `slow_ns` and
+    /// `latency`; kept as one flag so that `acquire_raw`'s inlined closed
+    /// path tests one byte.)
     timed: bool,
     /// State-change listeners (a registry attaches its own as the parent).
     transitions: std::sync::Arc<crate::events::Listeners<Transition>>,
@@ -94,6 +96,19 @@ impl fmt::Debug for Breaker {
 /// "No retry-after" in the ns form of one.
 const NO_RETRY: u64 = u64::MAX;
 
+/// A retry-after from its ns form.
+#[inline(always)]
+fn retry_after(ns: u64) -> Option<Duration> {
+    (ns != NO_RETRY).then(|| Duration::from_nanos(ns))
+}
+
+/// A retry-after in ns ([`NO_RETRY`] for none).
+fn retry_ns(retry_after: Option<Duration>) -> u64 {
+    retry_after.map_or(NO_RETRY, |d| {
+        u64::try_from(d.as_nanos()).unwrap_or(NO_RETRY - 1)
+    })
+}
+
 /// An admission's answer in two words (see [`Breaker::acquire_cold`]). A
 /// permit: `generation << 1 | probe`, `start_ns`; a rejection: bit 63 set
 /// and the reason, the retry-after in ns ([`NO_RETRY`] for none).
@@ -109,30 +124,21 @@ impl Packed {
         Packed((p.generation << 1) | u64::from(p.probe), p.start_ns)
     }
 
+    /// A rejection for `reason`, with the retry-after in ns.
     #[inline(always)]
-    fn open(retry_ns: u64) -> Packed {
-        Packed(Self::REJECTED, retry_ns)
-    }
-
-    #[inline(always)]
-    fn forced_open() -> Packed {
-        Packed(Self::REJECTED | 2, NO_RETRY)
+    fn rejected(reason: RejectReason, retry_ns: u64) -> Packed {
+        let code = match reason {
+            RejectReason::Open => 0,
+            RejectReason::HalfOpenFull => 1,
+            RejectReason::ForcedOpen => 2,
+        };
+        Packed(Self::REJECTED | code, retry_ns)
     }
 
     fn of(r: Result<RawPermit, Rejected>) -> Packed {
         match r {
             Ok(p) => Packed::permit(p),
-            Err(r) => {
-                let reason = match r.reason {
-                    RejectReason::Open => 0,
-                    RejectReason::HalfOpenFull => 1,
-                    RejectReason::ForcedOpen => 2,
-                };
-                let ns = r.retry_after.map_or(NO_RETRY, |d| {
-                    u64::try_from(d.as_nanos()).unwrap_or(NO_RETRY - 1)
-                });
-                Packed(Self::REJECTED | reason, ns)
-            }
+            Err(r) => Packed::rejected(r.reason, retry_ns(r.retry_after)),
         }
     }
 
@@ -154,7 +160,7 @@ impl Packed {
                 1 => RejectReason::HalfOpenFull,
                 _ => RejectReason::ForcedOpen,
             },
-            retry_after: (b != NO_RETRY).then(|| Duration::from_nanos(b)),
+            retry_after: retry_after(b),
         })
     }
 }
@@ -412,13 +418,13 @@ impl Breaker {
         match w.phase() {
             Phase::Open => {
                 if let Some(ns) = self.reject_while_open(w) {
-                    return Packed::open(ns);
+                    return Packed::rejected(RejectReason::Open, ns);
                 }
             }
             Phase::ForcedOpen => {
                 // Nothing to decide: rejected until someone resets it.
                 self.note_rejection(RejectReason::ForcedOpen, NO_RETRY);
-                return Packed::forced_open();
+                return Packed::rejected(RejectReason::ForcedOpen, NO_RETRY);
             }
             _ => {}
         }
@@ -544,10 +550,7 @@ impl Breaker {
     }
 
     fn reject(&self, reason: RejectReason, retry_after: Option<Duration>) -> Rejected {
-        let ns = retry_after.map_or(NO_RETRY, |d| {
-            u64::try_from(d.as_nanos()).unwrap_or(NO_RETRY - 1)
-        });
-        self.note_rejection(reason, ns);
+        self.note_rejection(reason, retry_ns(retry_after));
         Rejected {
             reason,
             retry_after,
@@ -564,10 +567,7 @@ impl Breaker {
         bump(self.cells.w(s + S_REJECTED), 1, exclusive);
         #[cfg(not(loom))]
         if self.rejections.is_active() {
-            self.emit_rejection(
-                reason,
-                (retry_ns != NO_RETRY).then(|| Duration::from_nanos(retry_ns)),
-            );
+            self.emit_rejection(reason, retry_after(retry_ns));
         }
     }
 
@@ -616,9 +616,9 @@ impl Breaker {
         }
     }
 
-    /// Shared breakers only. The phase of `w` (Open, or a full Half-Open) has
-    /// no published deadline. In a process that only lasts the few ns between
-    /// the winner's CAS and its `publish_deadline`; in shared memory the
+    /// The phase of `w` (Open, or a full Half-Open) has no published
+    /// deadline. Normally that only lasts the few ns between the winner's
+    /// CAS and its `publish_deadline`; in shared memory the
     /// winner may have been killed in between, and in any breaker a winner
     /// descheduled in between may publish late, after the breaker has moved
     /// on, over a later phase's deadline: either would leave the breaker open

@@ -275,7 +275,8 @@ impl Watch {
     fn claim(&self, v: u64) -> u64 {
         let n = self.slots.len();
         // Spread threads over the table, a cache line (8 words) apart.
-        let mut i = hint().wrapping_mul(8) % n;
+        // Where this thread starts looking (deterministic under loom too).
+        let mut i = crate::slot::current().wrapping_mul(8) % n;
         // A free slot always exists: slot holders are admitted calls, at
         // most the limit, and the table has a slot per unit of the largest
         // limit. Give up after two laps all the same (the call then goes
@@ -295,20 +296,6 @@ impl Watch {
     /// Empty slot `slot`; whether a sweep had counted its call.
     fn free(&self, slot: u64) -> bool {
         self.slots[slot as usize - 1].swap(0, AcqRel) & COUNTED != 0
-    }
-}
-
-/// Where a thread starts looking in shared tables.
-#[inline]
-fn hint() -> usize {
-    #[cfg(not(loom))]
-    {
-        crate::slot::current()
-    }
-    // Deterministic across loom's executions.
-    #[cfg(loom)]
-    {
-        0
     }
 }
 
