@@ -338,9 +338,6 @@ function defaultClassify (error) {
 // core's half-open wait limit is the backstop.) Only probes are registered,
 // so Closed calls pay nothing.
 const probeReaper = new FinalizationRegistry(({ h, t, s }) => report(h, t, s, RELEASE))
-function registerProbe (permit, h, t, s) {
-  probeReaper.register(permit, { h, t, s }, permit)
-}
 
 class Permit {
   #h
@@ -351,7 +348,7 @@ class Permit {
     this.#h = h
     this.#token = token
     this.#start = start
-    if ((token & 1) === 1) registerProbe(this, h, token, start)
+    if (isProbe(token)) probeReaper.register(this, { h, t: token, s: start }, this)
   }
 
   /** Whether this call is a half-open probe. */
@@ -374,8 +371,7 @@ class Permit {
     const t = this.#token
     if (t < 0) return false
     if (durationMs !== undefined) return this.#timed(t, OK, durationMs)
-    this.#token = -1
-    if ((t & 1) === 1) probeReaper.unregister(this)
+    this.#done(t)
     succeed(this.#h, t, this.#start)
     return true
   }
@@ -486,6 +482,7 @@ class CircuitBreaker extends EventEmitter {
     this.#word = new Int32Array(hot.word)
     this.#word2 = new Int32Array(hot.word)
     this.#h = { id: hot.id, handle: hot.handle }
+    // `#h.id` again, one load nearer: the rejection path reads it.
     this.#id = hot.id
     this.#slow = hot.slow
     this.#readWord = WORD_READABLE && !hot.slow
@@ -544,7 +541,6 @@ class CircuitBreaker extends EventEmitter {
     const t = BOX[0]
     return t >= 0 ? t : -1
   }
-
 
   /**
    * A permit, or null when the breaker rejects the call (see lastRejection).
@@ -652,12 +648,26 @@ class CircuitBreaker extends EventEmitter {
     // they are made once per generation, not per call.
     if (p === null || typeof p !== 'object' || p.constructor !== Promise) p = Promise.resolve(p)
     if (s === 0 && this.#fallback === null) {
-      if (t !== this.#reactToken) this.#react(t)
+      if (t !== this.#reactToken) {
+        [this.#onOk, this.#onErr] = this.#handlers(t, 0, null)
+        this.#reactToken = t
+      }
       return p.then(this.#onOk, this.#onErr)
     }
-    const h = this.#h
     const args = this.#fallback === null ? null : Array.prototype.slice.call(arguments, 1)
-    return p.then(
+    const [onOk, onErr] = this.#handlers(t, s, args)
+    return p.then(onOk, onErr)
+  }
+
+  /**
+   * fire()'s reactions for the permit token `t` with start time `s`; on a
+   * failure the fallback gets `args` (null: no fallback). (Not native
+   * handlers: the microtask queue calls a native function through V8's
+   * generic, slower path.)
+   */
+  #handlers (t, s, args) {
+    const h = this.#h
+    return [
       (v) => {
         report(h, t, s, OK)
         return v
@@ -667,23 +677,7 @@ class CircuitBreaker extends EventEmitter {
         if (args !== null) return this.#fallbackOr(e, args)
         throw e
       }
-    )
-  }
-
-  /** fire()'s handlers for the permit token `t` (no start time, no fallback). */
-  #react (t) {
-    const h = this.#h
-    // (Not a native handler: the microtask queue calls a native function
-    // through V8's generic, slower path.)
-    this.#onOk = (v) => {
-      report(h, t, 0, OK)
-      return v
-    }
-    this.#onErr = (e) => {
-      report(h, t, 0, this.#outcome(e))
-      throw e
-    }
-    this.#reactToken = t
+    ]
   }
 
   /** fire() with a timeout of its own for this call (`timeoutMs` > 0). */

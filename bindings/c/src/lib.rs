@@ -369,7 +369,7 @@ impl Kind {
     fn maker(self) -> &'static str {
         match self {
             Kind::Breaker => "fb_breaker_new",
-            Kind::Clock => "fb_clock_new",
+            Kind::Clock => "fb_clock_manual_new",
             Kind::Registry => "fb_registry_new",
             Kind::Bulkhead => "fb_bulkhead_new",
             Kind::SharedRegistry => "fb_shared_open",

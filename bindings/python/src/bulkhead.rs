@@ -9,7 +9,6 @@ use fusebox::bulkhead::{self, BulkheadError, RawBulkheadPermit};
 use fusebox::concurrency::LimitConfig;
 use fusebox::Outcome;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
-
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString};
