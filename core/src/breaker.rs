@@ -1207,10 +1207,12 @@ impl Breaker {
             let base = self.layout.stripe(s);
             // Retired totals first, then the bucket words: a concurrent
             // bucket reset moves a count from the word to the retired total
-            // (word first), so this order can only under-count, never count
-            // twice; the high-water marks below keep totals from going back.
+            // (word first, the total with Release: `window::retire`), and
+            // these Acquire loads order the word loads after, so this can
+            // only under-count, never count twice; the high-water marks
+            // below keep totals from going back.
             for (k, t) in totals.iter_mut().enumerate() {
-                *t = t.wrapping_add(self.cells.w(base + S_RETIRED + k).load(Relaxed));
+                *t = t.wrapping_add(self.cells.w(base + S_RETIRED + k).load(Acquire));
             }
             // Wrapping sums: a shared file's counters may be damaged (or
             // just old); a metrics read must not panic on them.

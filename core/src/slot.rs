@@ -126,6 +126,8 @@ mod forks {
     static NONCE: AtomicU64 = AtomicU64::new(0);
 
     extern "C" fn after_fork_child() {
+        // Relaxed: this runs in the child before anything else, when it has
+        // one thread; later loads in that thread see it by program order.
         FORKS.fetch_add(1, Relaxed);
         NONCE.store(0, Relaxed);
     }
