@@ -1,4 +1,5 @@
-//! The circuit breaker (SPEC §2): admission, outcomes and transitions.
+//! The circuit breaker (`docs/semantics.md#states-and-phases`): admission,
+//! outcomes and transitions.
 //!
 //! Everything mutable lives in the atomic words of [`crate::layout`]. The
 //! closed path is: one load of the state word to admit; then, for the
@@ -1230,7 +1231,7 @@ impl Breaker {
                 for b in 0..self.layout.buckets {
                     for (k, t) in totals.iter_mut().enumerate() {
                         let v = self.cells.w(self.layout.bucket(base, b, k)).load(Relaxed);
-                        *t = t.wrapping_add(v & 0xffff_ffff);
+                        *t = t.wrapping_add(crate::window::bucket_count(v));
                     }
                 }
             }

@@ -8,7 +8,7 @@
 //! # Time window
 //!
 //! Each stripe holds `B` buckets × 4 kinds of words, each word
-//! `tag:32 | count:32`. The tag is the bucket's *sequence*,
+//! `tag:32 | parity:1 | count:31`. The tag is the bucket's *sequence*,
 //! `epoch + generation × 4B` (epoch = time / bucket width), truncated to 32
 //! bits. Offsetting the sequence by `4B` per generation is how closing the
 //! breaker "clears the window": the new generation's tags are more than a
@@ -26,11 +26,22 @@
 //! total, so lifetime totals stay exact; a writer whose tag is older adds
 //! its outcome to the retired total only.
 //!
-//! When a stripe's writer first enters a later bucket it clears the buckets
-//! between (words a lap or more old; see [`TimeWindow::enter`]), and each
-//! stripe keeps the 48-bit epoch of its last bucket, which readers check: a
-//! stripe silent for a whole window is skipped. So no word lives long
-//! enough for its 32-bit sequence to wrap and pass for a current one.
+//! Each stripe keeps the 48-bit epoch of its last bucket, which readers
+//! check: a stripe silent for a whole window is skipped. When a stripe's
+//! writer first enters a later bucket it clears the buckets between, so no
+//! word lives long enough for its 32-bit sequence to wrap and pass for a
+//! current one, or to look newer than the writers that come after a long
+//! silence:
+//!
+//! * the owner of a stripe clears them outright (see
+//!   [`TimeWindow::enter_owned`]);
+//! * writers of the shared stripe, which may be entering the same bucket at
+//!   once, clear by CAS the words whose tag says they are older, which is
+//!   exact within a window of the stripe's last epoch; after a whole window
+//!   of silence they reset the stripe instead, flipping the parity that
+//!   every current word carries ([`TimeWindow::reset`]), so an old word is
+//!   dead whatever its tag says.
+//!
 //! Readers never write.
 //!
 //! # Count window
@@ -43,7 +54,7 @@
 
 use crate::layout::*;
 use crate::sync::AtomicU64;
-use crate::sync::Ordering::{Acquire, Relaxed, Release};
+use crate::sync::Ordering::{AcqRel, Acquire, Relaxed, Release};
 
 /// What a window holds now.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -124,11 +135,38 @@ fn retire(retired: &AtomicU64, n: u64, exclusive: bool) {
     }
 }
 
-/// A stripe's `S_EPOCH` word: `(epoch + 1) << 16 | slot` of the last bucket
-/// the stripe entered, 0 when it has entered none.
+/// A bucket word is `sequence:32 | parity:1 | count:31`: the count of one
+/// outcome kind in one bucket of one stripe, the bucket's sequence (see
+/// [`TimeWindow::seq`]), and the parity of the stripe's resets it was written
+/// in (see [`TimeWindow::reset`]).
+const COUNT_MASK: u64 = (1 << 31) - 1;
+/// The most a bucket word counts; further outcomes go to the retired total.
+const COUNT_MAX: u32 = (1 << 31) - 1;
+/// The parity bit of a bucket word.
+const PARITY: u64 = 1 << 31;
+/// The parity bit of a stripe's `S_EPOCH` word.
+const EPOCH_PARITY: u64 = 1 << 15;
+/// The ring slot in a stripe's `S_EPOCH` word (buckets are at most 1,000).
+const SLOT_MASK: u64 = EPOCH_PARITY - 1;
+
+/// The count in a bucket word.
 #[inline(always)]
-fn bucket_word(epoch: u64, slot: usize) -> u64 {
-    ((epoch + 1) << 16) | slot as u64
+pub(crate) fn bucket_count(v: u64) -> u64 {
+    v & COUNT_MASK
+}
+
+/// A stripe's `S_EPOCH` word: `(epoch + 1) << 16 | parity << 15 | slot` of
+/// the last bucket the stripe entered, 0 when it has entered none; `parity`
+/// is the bucket-word parity bit ([`PARITY`] or 0) its writers write with.
+#[inline(always)]
+fn bucket_word(epoch: u64, slot: usize, parity: u64) -> u64 {
+    ((epoch + 1) << 16) | (parity >> 16) | slot as u64
+}
+
+/// The bucket-word parity bit of the stripe whose `S_EPOCH` word is `c`.
+#[inline(always)]
+fn parity_of(c: u64) -> u64 {
+    (c & EPOCH_PARITY) << 16
 }
 
 /// The epoch and ring slot in a stripe's `S_EPOCH` word, `None` when it has
@@ -136,7 +174,9 @@ fn bucket_word(epoch: u64, slot: usize) -> u64 {
 /// callers check it against the ring.)
 #[inline(always)]
 fn last_bucket(c: u64) -> Option<(u64, usize)> {
-    (c >> 16).checked_sub(1).map(|e| (e, (c & 0xffff) as usize))
+    (c >> 16)
+        .checked_sub(1)
+        .map(|e| (e, (c & SLOT_MASK) as usize))
 }
 
 /// Whether a bucket word tagged `ctag` must give way to a writer (or a
@@ -150,19 +190,25 @@ fn older(tag: u32, ctag: u32) -> bool {
     d > 0 || d <= -(1 << 30)
 }
 
+/// Where an outcome goes: the bucket's epoch and ring slot, the parity bit
+/// to write it with, and whether the stripe just entered a new bucket.
+type Located = (u64, usize, u64, bool);
+
 impl TimeWindow {
+    /// A bucket's sequence: `epoch + generation × 4B`, truncated to 32 bits.
     #[inline]
     fn seq(&self, generation: u64, epoch: u64) -> u32 {
         epoch.wrapping_add(generation.wrapping_mul(4 * self.buckets)) as u32
     }
 
     /// The bucket epoch and ring slot of time `t` for the stripe at
-    /// `stripe`, and whether the stripe just entered a new bucket.
+    /// `stripe`, the parity to write with, and whether the stripe just
+    /// entered a new bucket.
     ///
-    /// The stripe's `S_EPOCH` word is `(epoch + 1) << 16 | slot` of the last
-    /// bucket it entered (0: none yet), so the closed path does not divide by
-    /// the bucket width on every call. Entering a newer bucket goes through
-    /// [`TimeWindow::enter`], which clears the buckets being entered first.
+    /// The stripe's `S_EPOCH` word caches the last bucket it entered, so the
+    /// closed path does not divide by the bucket width on every call.
+    /// Entering a newer bucket goes through [`TimeWindow::enter`], which
+    /// clears the buckets being entered first.
     #[inline]
     #[allow(clippy::too_many_arguments)]
     fn locate(
@@ -173,34 +219,109 @@ impl TimeWindow {
         generation: u64,
         t: u64,
         exclusive: bool,
-    ) -> (u64, usize, bool) {
-        // Relaxed: for the stripe's writers the word only saves a division;
-        // a value raced in by another writer is checked against `t` (and the
-        // slot against the ring, since a shared file's word may be damaged)
-        // before use.
-        let c = cells.w(stripe + S_EPOCH).load(Relaxed);
-        if let Some((epoch, slot)) = last_bucket(c) {
-            if slot < layout.buckets
-                && t.wrapping_sub(epoch.wrapping_mul(self.bucket_ns)) < self.bucket_ns
-            {
-                return (epoch, slot, false);
+    ) -> Located {
+        loop {
+            // Relaxed: for the stripe's writers the word only saves a
+            // division and names the parity; a value raced in by another
+            // writer is checked against `t` (and the slot against the ring,
+            // since a shared file's word may be damaged) before use, and a
+            // parity gone stale is caught where it matters (`count`).
+            let c = cells.w(stripe + S_EPOCH).load(Relaxed);
+            if let Some((epoch, slot)) = last_bucket(c) {
+                // An owned stripe's writer always writes parity 0 (only
+                // shared stripes reset by parity): a damaged word that says
+                // otherwise is a cache miss, which `enter` rewrites.
+                if slot < layout.buckets
+                    && t.wrapping_sub(epoch.wrapping_mul(self.bucket_ns)) < self.bucket_ns
+                    && !(exclusive && c & EPOCH_PARITY != 0)
+                {
+                    return (epoch, slot, parity_of(c), false);
+                }
             }
+            let entered = if exclusive {
+                Some(self.enter_owned(cells, layout, stripe, c, t))
+            } else {
+                self.enter_shared(cells, layout, stripe, c, generation, t)
+            };
+            if let Some(found) = entered {
+                return found;
+            }
+            // Another writer moved the stripe on (or reset it) under us.
         }
-        self.enter(cells, layout, stripe, c, generation, t, exclusive)
     }
 
-    /// `t` is outside the stripe's last bucket. If it is later, clear what
-    /// is left in the buckets of every epoch from the last one (exclusive)
-    /// up to `t`'s (at most the whole ring): words written a lap or more
-    /// ago, moved to the retired totals. So every word a stripe holds was
-    /// written within one window of the stripe's last epoch, which a reader
-    /// checks with all 48 bits of it: no word ever lives long enough for its
-    /// 32-bit sequence to wrap and pass for a current one, however long a
-    /// thread stays silent.
+    /// The owner of the stripe at `stripe` is at `t`, outside the bucket of
+    /// its `S_EPOCH` word `c`. If `t` is later, clear what is left in the
+    /// buckets of every epoch from the last one (exclusive) up to `t`'s (at
+    /// most the whole ring): words written a lap or more ago, moved to the
+    /// retired totals. So every word an owned stripe holds was written within
+    /// one window of the stripe's last epoch, which a reader checks with all
+    /// 48 bits of it: no word ever lives long enough for its 32-bit sequence
+    /// to wrap and pass for a current one, however long a thread stays
+    /// silent.
     #[cold]
     #[inline(never)]
-    #[allow(clippy::too_many_arguments)]
-    fn enter(
+    fn enter_owned(
+        &self,
+        cells: &Cells,
+        layout: &Layout,
+        stripe: usize,
+        c: u64,
+        t: u64,
+    ) -> Located {
+        let epoch = t / self.bucket_ns;
+        let slot = (epoch % self.buckets) as usize;
+        let last = last_bucket(c).map(|(e, _)| e);
+        if last.is_some_and(|l| l >= epoch) && c & EPOCH_PARITY == 0 {
+            // Not later: nothing to clear.
+            return (epoch, slot, 0, false);
+        }
+        let first = last
+            .filter(|&l| l < epoch)
+            .map_or(0, |l| l + 1)
+            .max(epoch.saturating_sub(self.buckets - 1));
+        for e in first..=epoch {
+            let s = (e % self.buckets) as usize;
+            for kind in 0..KINDS {
+                let word = cells.w(layout.bucket(stripe, s, kind));
+                // Relaxed, as in `count`: the Release store of the cache
+                // below is what publishes these clears to readers.
+                let count = bucket_count(word.load(Relaxed));
+                if count != 0 {
+                    // Written by us alone, at an epoch of this slot no later
+                    // than `last`, so a lap or more before `e`: old,
+                    // whatever its 32-bit tag looks like.
+                    word.store(0, Relaxed);
+                    retire(cells.w(stripe + S_RETIRED + kind), count, true);
+                }
+            }
+        }
+        // Relaxed: read by the owner only (`add_owned`).
+        let until = (epoch + 1).saturating_mul(self.bucket_ns);
+        cells.w(stripe + S_UNTIL).store(until, Relaxed);
+        // Release: pairs with the Acquire load in `counts`; a reader that
+        // sees the stripe in its new bucket sees the old buckets cleared.
+        cells
+            .w(stripe + S_EPOCH)
+            .store(bucket_word(epoch, slot, 0), Release);
+        (epoch, slot, 0, true)
+    }
+
+    /// A writer of the shared stripe at `stripe` is at `t`, outside the
+    /// bucket of the `S_EPOCH` word `c` it read. `None` when the word
+    /// changed under it in a way that matters (the caller reads it again).
+    ///
+    /// Other writers may be entering the same buckets and counting in them,
+    /// so words are cleared by CAS, once. After less than a whole window of
+    /// silence a word to clear is told by its tag: every word of the
+    /// stripe's parity was written within a window or two of its last
+    /// epoch, so tags compare without ambiguity. After a whole window or
+    /// more, tags cannot tell (32 bits wrap in 2^32 bucket widths: 49 days
+    /// of 1 ms buckets) and the stripe is reset by parity
+    /// ([`TimeWindow::reset`]).
+    #[cold]
+    #[inline(never)]
+    fn enter_shared(
         &self,
         cells: &Cells,
         layout: &Layout,
@@ -208,15 +329,18 @@ impl TimeWindow {
         c: u64,
         generation: u64,
         t: u64,
-        exclusive: bool,
-    ) -> (u64, usize, bool) {
+    ) -> Option<Located> {
         let epoch = t / self.bucket_ns;
         let slot = (epoch % self.buckets) as usize;
+        let parity = parity_of(c);
         let last = last_bucket(c).map(|(e, _)| e);
         if last.is_some_and(|l| l >= epoch) {
             // Not later: this thread's clock read lags another writer's, or
             // the bucket was entered already. Nothing to clear.
-            return (epoch, slot, false);
+            return Some((epoch, slot, parity, false));
+        }
+        if last.is_some_and(|l| epoch - l >= self.buckets) {
+            return self.reset(cells, layout, stripe, c, epoch, slot);
         }
         let first = last
             .map_or(0, |l| l + 1)
@@ -224,54 +348,112 @@ impl TimeWindow {
         for e in first..=epoch {
             let tag = self.seq(generation, e);
             let s = (e % self.buckets) as usize;
-            for kind in 0..KINDS {
-                let word = cells.w(layout.bucket(stripe, s, kind));
-                let retired = cells.w(stripe + S_RETIRED + kind);
-                // Relaxed, as in `record`: the Release store of the cache
-                // below is what publishes these clears to readers.
-                let v = word.load(Relaxed);
-                let count = v as u32;
-                if count == 0 {
-                    continue;
-                }
-                if exclusive {
-                    // Written by us alone, at an epoch of this slot no later
-                    // than `last`, so a lap or more before `e`: old,
-                    // whatever its 32-bit tag looks like.
-                    word.store(0, Relaxed);
-                } else if !older(tag, (v >> 32) as u32)
-                    || word.compare_exchange(v, 0, Relaxed, Relaxed).is_err()
-                {
-                    // A shared stripe: another writer may have entered this
-                    // bucket first and written to it; only a word whose tag
-                    // says it is older is cleared, and the CAS lets one of
-                    // the racing writers move its count, once. (This is
-                    // where 32 bits still show: after a silence of between
-                    // 3 × 2^30 and 2^32 widths, modulo 2^32, a word of a
-                    // shared stripe can look newer and stay, hiding new
-                    // outcomes of its bucket from the window, or, within a
-                    // window of a multiple of 2^32 widths, pass for
-                    // current. Owned stripes, the common case, clear
-                    // unconditionally and are exact.)
-                    continue;
-                }
-                retire(retired, u64::from(count), exclusive);
+            let stale = |v: u64| v & PARITY != parity || older(tag, (v >> 32) as u32);
+            if !self.clear(cells, layout, stripe, s, parity, stale) {
+                return None;
             }
         }
+        // Publish the bucket unless a writer went further, and only while
+        // the stripe keeps our parity: a reset that came first would leave
+        // our outcome to be written with a parity gone stale.
+        // Release: pairs with the Acquire load in `counts`.
+        let new = bucket_word(epoch, slot, parity);
         let cache = cells.w(stripe + S_EPOCH);
-        let new = bucket_word(epoch, slot);
-        // Release: pairs with the Acquire load in `counts`; a reader that
-        // sees the stripe in its new bucket sees the old buckets cleared.
-        // Shared stripes keep the latest bucket any writer entered.
-        if exclusive {
-            // Relaxed: read by the owner only (`record_owned`).
-            let until = (epoch + 1).saturating_mul(self.bucket_ns);
-            cells.w(stripe + S_UNTIL).store(until, Relaxed);
-            cache.store(new, Release);
-        } else {
-            cache.fetch_max(new, Release);
+        let mut cur = c;
+        while parity_of(cur) == parity && cur >> 16 < new >> 16 {
+            match cache.compare_exchange_weak(cur, new, Release, Relaxed) {
+                Ok(_) => return Some((epoch, slot, parity, true)),
+                Err(actual) => cur = actual,
+            }
         }
-        (epoch, slot, true)
+        (parity_of(cur) == parity).then_some((epoch, slot, parity, true))
+    }
+
+    /// Reset the shared stripe at `stripe`, silent for a whole window since
+    /// the bucket of its `S_EPOCH` word `c`, into `epoch`: every word it
+    /// holds is out of the window, whatever its tag says. The stripe's
+    /// parity flips: from the CAS that flips it, readers count and writers
+    /// keep only words of the new parity, so the old words are dead at once,
+    /// and are then cleared (to the retired totals, by CAS: writers that
+    /// meet one first replace it the same way). Words of the new parity left
+    /// by an earlier reset that did not finish (a process killed in the
+    /// middle) are cleared before the flip. `None` if `c` changed first.
+    ///
+    /// What a reset cannot see: a writer that read the stripe's word before
+    /// the reset and writes long after it, having stalled between two
+    /// instructions for a whole window, writes one outcome with the old
+    /// parity (not counted, retired at the next reset), or, across two
+    /// resets, with the current one (its tag is then a window or more old:
+    /// out of the window, unless the stall was 2^30 bucket widths).
+    #[cold]
+    fn reset(
+        &self,
+        cells: &Cells,
+        layout: &Layout,
+        stripe: usize,
+        c: u64,
+        epoch: u64,
+        slot: usize,
+    ) -> Option<Located> {
+        let parity = parity_of(c);
+        let next = parity ^ PARITY;
+        for s in 0..layout.buckets {
+            if !self.clear(cells, layout, stripe, s, parity, |v| v & PARITY == next) {
+                return None;
+            }
+        }
+        // AcqRel: Release publishes the clears above to readers and writers
+        // that see the new parity (`counts`, `count`); Acquire orders the
+        // clears below after every write of the old parity we read.
+        cells
+            .w(stripe + S_EPOCH)
+            .compare_exchange(c, bucket_word(epoch, slot, next), AcqRel, Relaxed)
+            .ok()?;
+        for s in 0..layout.buckets {
+            // Not for the result: a writer that meets an old word replaces
+            // it (as `clear` does), and the stripe may have moved on.
+            self.clear(cells, layout, stripe, s, next, |v| v & PARITY == parity);
+        }
+        Some((epoch, slot, next, true))
+    }
+
+    /// Clear the words of ring slot `s` of the shared stripe at `stripe`
+    /// that `stale` picks, moving their counts to the retired totals, while
+    /// the stripe's parity is `parity`. `false` (some words left) when the
+    /// parity changed: what is stale to a writer of one parity may be
+    /// current to the writers of the next.
+    fn clear(
+        &self,
+        cells: &Cells,
+        layout: &Layout,
+        stripe: usize,
+        s: usize,
+        parity: u64,
+        stale: impl Fn(u64) -> bool,
+    ) -> bool {
+        for kind in 0..KINDS {
+            let word = cells.w(layout.bucket(stripe, s, kind));
+            // Acquire, and Acquire on the parity below: a word written with
+            // a parity we have not seen yet (by a writer that saw a reset we
+            // did not) makes the reset visible to the check.
+            let mut v = word.load(Acquire);
+            while bucket_count(v) != 0 && stale(v) {
+                if parity_of(cells.w(stripe + S_EPOCH).load(Acquire)) != parity {
+                    return false;
+                }
+                // AcqRel: as a writer's CAS (`count`); one of the racing
+                // writers moves the count, once.
+                match word.compare_exchange(v, 0, AcqRel, Acquire) {
+                    Ok(_) => retire(cells.w(stripe + S_RETIRED + kind), bucket_count(v), false),
+                    Err(actual) => {
+                        v = actual;
+                        continue;
+                    }
+                }
+                break;
+            }
+        }
+        true
     }
 
     /// Count one outcome of `kind`, for a permit of `generation`, at time
@@ -290,47 +472,85 @@ impl TimeWindow {
         t: u64,
         exclusive: bool,
     ) -> bool {
-        let (epoch, slot, moved) = self.locate(cells, layout, stripe, generation, t, exclusive);
-        let tag = self.seq(generation, epoch);
+        let mut moved = false;
+        loop {
+            let (epoch, slot, parity, entered) =
+                self.locate(cells, layout, stripe, generation, t, exclusive);
+            moved |= entered;
+            let tag = self.seq(generation, epoch);
+            if self.count(cells, layout, stripe, slot, kind, tag, parity, exclusive) {
+                return moved;
+            }
+            // The shared stripe was reset since we located the bucket.
+        }
+    }
+
+    /// Add one outcome of `kind` to the word of ring slot `slot` with our
+    /// `tag`, written with `parity`. `false` (nothing counted) when a
+    /// writer of the shared stripe finds that the stripe was reset under it.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn count(
+        &self,
+        cells: &Cells,
+        layout: &Layout,
+        stripe: usize,
+        slot: usize,
+        kind: usize,
+        tag: u32,
+        parity: u64,
+        exclusive: bool,
+    ) -> bool {
         let word = cells.w(layout.bucket(stripe, slot, kind));
         let retired = cells.w(stripe + S_RETIRED + kind);
-        // Relaxed throughout: a word is changed by its one owner (plain
-        // load and store) or else only by CAS, so no increment is lost;
-        // nothing else is published through it but the count a reset moves
-        // out (see `retire`). Readers that need a complete count
-        // synchronise by other means (joins in tests; the totals'
-        // high-water marks in metrics).
-        let mut cur = word.load(Relaxed);
+        let ours = (u64::from(tag) << 32) | parity | 1;
+        // An owner's word is changed by it alone (plain load and store);
+        // shared words only by CAS, so no increment is lost. Relaxed for the
+        // owner: nothing is published through the word but the count a
+        // reset moves out (see `retire`); readers that need a complete count
+        // synchronise by other means (joins in tests; the totals' high-water
+        // marks in metrics). Acquire and Release on the shared stripe: a
+        // writer that meets a word of another parity must see the reset
+        // that its writer saw (see `clear`).
+        let mut cur = word.load(if exclusive { Relaxed } else { Acquire });
         loop {
-            let count = cur as u32;
-            let ctag = (cur >> 32) as u32;
-            let (new, moved_out) = if ctag == tag && count != 0 {
-                if count == u32::MAX {
-                    // Saturated (4 billion outcomes in one bucket of one
+            let count = bucket_count(cur);
+            let (new, moved_out) = if count == 0 {
+                (ours, 0)
+            } else if cur & PARITY != parity {
+                // Written before the stripe's last reset, unless the reset
+                // came after we located the bucket.
+                if !exclusive && parity_of(cells.w(stripe + S_EPOCH).load(Acquire)) != parity {
+                    return false;
+                }
+                (ours, count)
+            } else if (cur >> 32) as u32 == tag {
+                if count == u64::from(COUNT_MAX) {
+                    // Saturated (2 billion outcomes in one bucket of one
                     // stripe): the window stops growing, the total does not.
                     bump(retired, 1, exclusive);
-                    return moved;
+                    return true;
                 }
                 (cur + 1, 0)
-            } else if count == 0 || older(tag, ctag) {
-                // Empty, or a bucket time has moved past: reset it to ours.
-                ((u64::from(tag) << 32) | 1, u64::from(count))
+            } else if older(tag, (cur >> 32) as u32) {
+                // A bucket time has moved past: reset it to ours.
+                (ours, count)
             } else {
                 // Our sequence is older than the word's: this outcome is out
                 // of the window; keep it in the lifetime total only.
                 bump(retired, 1, exclusive);
-                return moved;
+                return true;
             };
             if exclusive {
                 word.store(new, Relaxed);
-            } else if let Err(actual) = word.compare_exchange_weak(cur, new, Relaxed, Relaxed) {
+            } else if let Err(actual) = word.compare_exchange_weak(cur, new, Release, Acquire) {
                 cur = actual;
                 continue;
             }
             if moved_out != 0 {
                 retire(retired, moved_out, exclusive);
             }
-            return moved;
+            return true;
         }
     }
 
@@ -374,17 +594,20 @@ impl TimeWindow {
         let c = cells.w(stripe + S_EPOCH).load(Relaxed);
         // `last_bucket`, unchecked (two instructions fewer on the closed
         // path): with no bucket entered yet, `S_UNTIL` is 0 and `t` not below.
+        // The slot takes the parity bit with it, which an owned stripe never
+        // sets: a damaged word that has it is past the ring, a cache miss.
         let (epoch, slot) = ((c >> 16).wrapping_sub(1), (c & 0xffff) as usize);
         // The slot is checked even so: in a shared file the words may have
         // been damaged by someone else, and must never index past the ring.
-        if t < cells.w(stripe + S_UNTIL).load(Relaxed) && slot < layout.buckets {
+        if n <= COUNT_MAX && t < cells.w(stripe + S_UNTIL).load(Relaxed) && slot < layout.buckets {
             let tag = u64::from(self.seq(generation, epoch)) << 32;
             let word = cells.w(layout.bucket(stripe, slot, kind));
             let cur = word.load(Relaxed);
-            // Our tag and a count that `n` more keep within 32 bits (a zero
-            // count with our tag included: adding to it is right too).
-            if cur.wrapping_sub(tag) <= u64::from(u32::MAX - n) {
-                // Relaxed: see `record`.
+            // Our tag, parity 0, and a count that `n` more keep within 31
+            // bits (a zero count with our tag included: adding to it is
+            // right too).
+            if cur.wrapping_sub(tag) <= u64::from(COUNT_MAX - n) {
+                // Relaxed: see `count`.
                 word.store(cur + u64::from(n), Relaxed);
                 return true;
             }
@@ -406,7 +629,7 @@ impl TimeWindow {
         let mut out = WindowCounts::default();
         for s in 0..layout.stripes {
             let base = layout.stripe(s);
-            // Acquire: pairs with the Release in `enter`.
+            // Acquire: pairs with the Release in `enter_*` and `reset`.
             let c = cells.w(base + S_EPOCH).load(Acquire);
             let Some((last, _)) = last_bucket(c) else {
                 continue; // never written
@@ -417,19 +640,20 @@ impl TimeWindow {
                 // sequences to have wrapped.
                 continue;
             }
+            let parity = parity_of(c);
             for slot in 0..layout.buckets {
                 for kind in 0..KINDS {
                     let v = cells.w(layout.bucket(base, slot, kind)).load(Relaxed);
-                    let count = v as u32;
-                    if count == 0 {
-                        continue;
+                    let count = bucket_count(v);
+                    if count == 0 || v & PARITY != parity {
+                        continue; // empty, or left from before a reset
                     }
                     let d = i64::from(cur.wrapping_sub((v >> 32) as u32) as i32);
                     // d in [0, B): one of the last B buckets. d in (-B, 0):
                     // written by a thread whose clock read is a little ahead
                     // of ours; it is newer, so it is in the window too.
                     if d > -b && d < b {
-                        out.add_kind(kind, u64::from(count));
+                        out.add_kind(kind, count);
                     }
                 }
             }
@@ -548,7 +772,7 @@ mod loom_tests {
             // Acquire, then the buckets: as `Breaker::metrics` (see `retire`).
             let mut t = self.cells.w(s + S_RETIRED + kind).load(Acquire);
             for b in 0..self.layout.buckets {
-                t += self.cells.w(self.layout.bucket(s, b, kind)).load(Relaxed) & 0xffff_ffff;
+                t += bucket_count(self.cells.w(self.layout.bucket(s, b, kind)).load(Relaxed));
             }
             t
         }
@@ -638,6 +862,68 @@ mod loom_tests {
             // Not the current bucket any more: nothing is added.
             assert!(!w.add_owned(KIND_OK_FAST, 5 * SEC, 2));
             assert_eq!(w.total(KIND_OK_FAST), 7);
+        });
+    }
+
+    #[test]
+    fn writers_resetting_a_silent_shared_stripe_count_each_outcome_once() {
+        loom::model(|| {
+            let w = W::new();
+            w.record(KIND_FAIL_FAST, SEC, false);
+            // A whole window later (epoch 5: the window is epochs 4..=5) two
+            // writers race to reset the stripe, and a reader races both: the
+            // old failure is never in the window, both new ones end there.
+            let w2 = w.clone();
+            let t = thread::spawn(move || w2.record(KIND_FAIL_FAST, 5 * SEC, false));
+            w.record(KIND_FAIL_FAST, 5 * SEC, false);
+            let seen = w.counts(5 * SEC);
+            assert!(seen.failures <= 2, "the old failure was counted");
+            t.join().unwrap();
+            assert_eq!(w.total(KIND_FAIL_FAST), 3, "lifetime total exact");
+            let c = w.counts(5 * SEC);
+            assert_eq!((c.calls, c.failures), (2, 2));
+        });
+    }
+
+    #[test]
+    fn a_word_whose_tag_wrapped_is_never_counted_as_current() {
+        loom::model(|| {
+            let w = W::new();
+            w.record(KIND_FAIL_FAST, SEC, false);
+            // Epoch 1 + 2^32: the same ring slot and the same 32-bit tag as
+            // epoch 1's failure, which must not count as current.
+            let late = (1 + (1u64 << 32)) * SEC;
+            let w2 = w.clone();
+            let t = thread::spawn(move || w2.record(KIND_OK_FAST, late, false));
+            w.record(KIND_OK_FAST, late, false);
+            t.join().unwrap();
+            let c = w.counts(late);
+            assert_eq!((c.calls, c.failures), (2, 0));
+            assert_eq!(w.total(KIND_FAIL_FAST), 1);
+            assert_eq!(w.total(KIND_OK_FAST), 2);
+        });
+    }
+
+    #[test]
+    fn a_writer_entering_a_bucket_as_the_stripe_is_reset_is_not_lost() {
+        loom::model(|| {
+            let w = W::new();
+            w.record(KIND_OK_FAST, SEC, false);
+            // One writer enters epoch 2 (less than a window after epoch 1:
+            // cleared by tag), another epoch 3 (a whole window: a reset).
+            // Epoch 2 is in the window at 3 s whichever comes first.
+            let w2 = w.clone();
+            let t = thread::spawn(move || w2.record(KIND_FAIL_FAST, 2 * SEC, false));
+            w.record(KIND_FAIL_FAST, 3 * SEC, false);
+            t.join().unwrap();
+            let c = w.counts(3 * SEC);
+            assert_eq!(
+                (c.calls, c.failures),
+                (2, 2),
+                "an outcome of epoch 2 or 3 was lost"
+            );
+            assert_eq!(w.total(KIND_OK_FAST), 1);
+            assert_eq!(w.total(KIND_FAIL_FAST), 2);
         });
     }
 

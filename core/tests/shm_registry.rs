@@ -575,8 +575,9 @@ fn damaged_breaker_words_are_survived() {
         1,
         |b| b.try_acquire().unwrap().failure(),
         &|path, stripe| {
-            // The stripe's bucket cache (word 6): this epoch, ring slot 65 535.
-            poke(path, stripe + 6, (1 << 16) | 0xffff);
+            // The stripe's bucket cache (word 6): this epoch, ring slot
+            // 32 767 (bit 15 is the stripe's parity, left alone here).
+            poke(path, stripe + 6, (1 << 16) | 0x7fff);
             // Its retired totals (words 0..4) and ignored/rejected (4, 5),
             // near 2^64.
             for k in 0..6 {
@@ -591,6 +592,19 @@ fn damaged_breaker_words_are_survived() {
         4,
         "the failure before, three successes now"
     );
+
+    // The same with the parity bit damaged too: the stripe looks reset, so
+    // the failure before is out of the window; the successes are counted,
+    // and the lifetime totals keep all four.
+    let b = run(
+        "reg3",
+        1,
+        |b| b.try_acquire().unwrap().failure(),
+        &|path, stripe| poke(path, stripe + 6, (1 << 16) | 0xffff),
+    );
+    assert_eq!(b.window_counts().calls, 3);
+    let m = b.metrics();
+    assert_eq!((m.failures, m.successes), (1, 3));
 
     // The same through an owned stripe (stripe 0 of two, claimed by the
     // counting thread), whose owner trusts its own words: a damaged cache
@@ -675,4 +689,26 @@ fn threads_own_stripes_through_the_file_and_take_over_those_of_dead_processes() 
     let now = peek(&path, CLAIM);
     assert_eq!(now >> 32, me);
     assert_ne!(now, (me << 32) | 0xdead_0000, "our pid, our nonce now");
+}
+
+mod silence;
+
+#[test]
+fn time_window_is_right_after_any_silence_in_a_shared_file() {
+    // One stripe in the file: every thread of every process shares it (CAS),
+    // and a whole window of silence resets it by parity, in the file.
+    let dir = Dir::new("silence");
+    let clock = SharedManualClock::open(dir.path("clock")).unwrap();
+    let n = std::sync::atomic::AtomicUsize::new(0);
+    silence::right_after_any_silence(&|cfg| {
+        let name = format!("b{}", n.fetch_add(1, Ordering::Relaxed));
+        let reg = SharedRegistry::builder()
+            .stripes(1)
+            .clock(clock.clone())
+            .open(dir.path(&name))
+            .unwrap();
+        let b = reg.get_or_create("b", &cfg).unwrap();
+        let clock = clock.clone();
+        (b, Box::new(move |d| clock.advance(d)))
+    });
 }
