@@ -377,10 +377,11 @@ typedef struct fb_shared_options {
 extern "C" {
 #endif // __cplusplus
 
-// Fill `config` with the defaults (those of SPEC §2: failure rate 0.5,
-// 5 consecutive failures, 10 calls minimum, a 10 s window in 10 buckets,
-// open for 30 s, 3 half-open probes, 3 successes to close, no back-off,
-// no jitter, no slow-call detection).
+// Fill `config` with the defaults (see `docs/semantics.md#defaults`:
+// failure rate 0.5, 5 consecutive failures, 10 calls minimum, a 10 s
+// window in 10 buckets, open for 30 s, 3 half-open probes, 3 successes to
+// close, a 60 s half-open wait, no back-off, no jitter, no slow-call
+// detection).
 //
 // # Safety
 // `config` is NULL or points to writable memory for an `fb_config`.

@@ -4,7 +4,7 @@
 //!
 //! * closed path (acquire + success), open rejection, half-open, at 1 and 2
 //!   threads on one shared breaker, for fusebox, the mutex baselines
-//!   (the document's Go design, and a mutex + ring of buckets), failsafe 1.3,
+//!   (the mutex + list Go design, and a mutex + ring of buckets), failsafe 1.3,
 //!   recloser 1.4, and the floor (one uncontended `AtomicU64::fetch_add`);
 //! * window occupancy: cost per call with 10^3, 10^5, 10^6 calls in the window;
 //! * the clock reads the closed path avoids.
@@ -22,7 +22,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 fn quiet() -> Config {
-    // Never trips on successes; the spec's defaults otherwise.
+    // Never trips on successes; the defaults otherwise
+    // (docs/semantics.md#defaults).
     Config::default()
 }
 

@@ -1,7 +1,7 @@
 //! Baselines the benches measure fusebox against.
 //!
-//! * [`GoMutexBreaker`]: a faithful translation of the design document's Go
-//!   breaker: one mutex; every call appends a timestamped result to a list,
+//! * [`GoMutexBreaker`]: a faithful translation of the straightforward Go
+//!   breaker that tutorials show: one mutex; every call appends a timestamped result to a list,
 //!   prunes the entries older than the window, and computes the failure rate
 //!   by scanning the list.
 //! * [`MutexRingBreaker`]: one mutex over a fixed ring of time buckets (the
@@ -26,7 +26,7 @@ struct GoInner {
     half_open_ok: u32,
 }
 
-/// The document's Go design, in Rust.
+/// The mutex + list Go design, in Rust.
 pub struct GoMutexBreaker {
     mu: Mutex<GoInner>,
     window: Duration,

@@ -1,7 +1,7 @@
 //! Bulkheads: at most N calls in flight per dependency.
 //!
-//! The spec's cascade (SPEC §1) is a slow dependency holding every worker
-//! thread of its caller. A breaker reacts to *finished* calls only; while the
+//! A cascading failure (`docs/semantics.md#cascading-failure`) is a slow
+//! dependency holding every worker thread of its caller. A breaker reacts to *finished* calls only; while the
 //! slow calls are still running nothing trips, and every new request joins
 //! them. A bulkhead bounds the calls in flight to one dependency: past the
 //! limit a call is refused at once (or after a bounded wait) with

@@ -7,14 +7,16 @@
 //! * [`Clock::recent_ns`], cheap and up to about a millisecond behind, used on
 //!   the closed path only to pick the window bucket an outcome falls into.
 //!
-//! A precise read costs ~17–30 ns on this kind of machine (`Instant::now()`
+//! A precise read costs ~17–30 ns on a 2-core x86_64 KVM virtual machine
+//! (AMD EPYC, family 23 model 1) (`Instant::now()`
 //! and `clock_gettime(CLOCK_MONOTONIC)` both go through the vDSO and a
 //! paravirtual clock), more than the whole closed-path budget. The
 //! [`MonotonicClock`] therefore keeps one process-wide "recent" timestamp that
 //! a background thread refreshes every millisecond, so a recent read is one
 //! relaxed atomic load. We do not use `quanta`'s recent clock for this: its
 //! time base is a TSC calibration private to each process, while breakers that
-//! live in shared memory (SPEC §8) need `CLOCK_MONOTONIC`, which every process
+//! live in shared memory (`docs/semantics.md#shared-memory`) need
+//! `CLOCK_MONOTONIC`, which every process
 //! on the host shares; and its upkeep thread does not survive `fork()`, which
 //! pre-forking servers (gunicorn, Node cluster, C servers) do. Ours is
 //! restarted lazily in the child (see `pthread_atfork` below).

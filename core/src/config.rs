@@ -1,5 +1,6 @@
-//! Breaker configuration: the spec's defaults, a builder, and validation that
-//! names the field and the bad value.
+//! Breaker configuration: the defaults (`docs/semantics.md#defaults`), a
+//! builder, and validation that names the field and the bad value
+//! (`docs/semantics.md#validation`).
 
 use std::fmt;
 use std::time::Duration;
@@ -45,8 +46,8 @@ pub struct Backoff {
     pub max: Duration,
 }
 
-/// Breaker settings. Build with [`Config::builder`]; `Config::default()` is
-/// the spec's defaults.
+/// Breaker settings. Build with [`Config::builder`]; `Config::default()` holds
+/// the documented defaults (`docs/semantics.md#defaults`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     /// Failure ratio in (0, 1] that trips once `min_calls` calls are in the
@@ -390,7 +391,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_are_the_spec_s() {
+    fn defaults_are_the_documented_ones() {
         let c = Config::default();
         assert_eq!(c.failure_rate_threshold, 0.5);
         assert_eq!(c.consecutive_failures, Some(5));

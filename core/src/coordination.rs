@@ -1,4 +1,5 @@
-//! Coordination between nodes (SPEC §4, §8): leases, elections, revisions.
+//! Coordination between nodes (`docs/semantics.md#coordination-and-quorum`):
+//! leases, elections, revisions.
 //!
 //! Deciding which node is primary across hosts needs a coordination service
 //! that itself survives partitions, i.e. one built on a quorum (etcd, with

@@ -1,4 +1,4 @@
-//! Automatic failover (SPEC §4).
+//! Automatic failover (`docs/semantics.md#failover`).
 //!
 //! A [`FailoverGroup`] holds endpoints, each behind its own [`Breaker`] (and
 //! optionally an active health check), and routes calls to them:

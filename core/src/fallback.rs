@@ -1,4 +1,5 @@
-//! Graceful degradation (SPEC §5): a fallback beats an error.
+//! Graceful degradation (`docs/semantics.md#fallbacks`): a fallback beats an
+//! error.
 //!
 //! [`call_or_else`] runs a call through a breaker and, when the breaker
 //! rejects it or the call fails, returns what the fallback makes of the

@@ -1,4 +1,4 @@
-//! Fencing tokens (SPEC §4, split brain).
+//! Fencing tokens against split brain (`docs/semantics.md#fencing`).
 //!
 //! When the link between a primary and its standby breaks, both may believe
 //! they are primary. Fencing makes the *resource* the judge: becoming primary

@@ -1,4 +1,5 @@
-//! A lock-free latency histogram over the recent window (SPEC §3).
+//! A lock-free latency histogram over the recent window
+//! (`docs/semantics.md#latency-histogram`).
 //!
 //! # Buckets
 //!

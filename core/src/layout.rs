@@ -3,7 +3,8 @@
 //! A breaker's whole mutable state is an array of 128-byte [`Line`]s of
 //! `AtomicU64` words: no pointers, no per-process data, `#[repr(C)]`. The same
 //! bytes can therefore live on the heap (in-process breakers) or in a shared
-//! memory file that several processes map (SPEC §8). [`Layout`] is the pure
+//! memory file that several processes map
+//! (`docs/architecture.md#shared-memory-files`). [`Layout`] is the pure
 //! arithmetic of which word is where.
 //!
 //! ```text

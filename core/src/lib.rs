@@ -24,22 +24,25 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! See SPEC.md §2 for the exact semantics.
+//! The exact semantics (states, windows, thresholds, every default) are
+//! described in `docs/semantics.md`, and how the engine is built in
+//! `docs/architecture.md`, at the root of the repository.
 
 #![warn(missing_docs)]
 
 mod breaker;
-// Detection, degradation and monitoring (SPEC §3, §5, §6).
+// Detection, degradation and monitoring (docs/semantics.md#adaptive-timeouts
+// and the sections after it).
 pub mod fallback;
 pub mod histogram;
 pub mod limiter;
 pub mod prometheus;
 pub mod shedder;
-// Breakers shared by the processes of a host (SPEC §8).
+// Breakers shared by the processes of a host (docs/semantics.md#shared-memory).
 #[cfg(all(feature = "shm", unix, not(loom)))]
 pub mod shm;
 pub mod timeout;
-// Failover and split brain (SPEC §4).
+// Failover and split brain (docs/semantics.md#failover, docs/semantics.md#fencing).
 pub mod coordination;
 pub mod failover;
 pub mod fencing;

@@ -1,4 +1,5 @@
-//! A lock-free rate limiter for degraded paths (SPEC §5).
+//! A lock-free rate limiter for degraded paths
+//! (`docs/semantics.md#rate-limiter`).
 //!
 //! A fallback that is not limited moves the avalanche to the backup
 //! service. [`RateLimiter`] is GCRA (the generic cell rate algorithm, as in

@@ -1,5 +1,5 @@
-//! A sequential reference model of SPEC §2: plain fields, no atomics, no
-//! cleverness. Property tests and the differential fuzzer drive it and a real
+//! A sequential reference model of the breaker as `docs/semantics.md`
+//! describes it: plain fields, no atomics, no cleverness. Property tests and the differential fuzzer drive it and a real
 //! [`crate::Breaker`] with the same operations and compare what they say.
 //! (Jitter is left out: it is random by design.)
 

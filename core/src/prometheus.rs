@@ -1,4 +1,5 @@
-//! Prometheus text exposition (format 0.0.4) of breaker metrics (SPEC §6).
+//! Prometheus text exposition (format 0.0.4) of breaker metrics
+//! (`docs/semantics.md#prometheus-exposition`).
 //!
 //! ```text
 //! fusebox_calls_total{breaker,outcome}      counter  success | failure | ignored

@@ -71,8 +71,8 @@ pub struct BackoffSpec {
     pub max_ms: f64,
 }
 
-/// Config as written in scenario files: every key optional (the spec's
-/// default applies), durations in ms.
+/// Config as written in scenario files: every key optional (the default of
+/// `docs/semantics.md#defaults` applies), durations in ms.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigSpec {

@@ -1,4 +1,5 @@
-//! Tiered load shedding (SPEC §5, the design document's double-11 case).
+//! Tiered load shedding (`docs/semantics.md#load-shedding`): a shop on its
+//! busiest day (the "double-11" shopping festival) keeps its ordering flow.
 //!
 //! | load            | level      | core  | secondary | non-core |
 //! |-----------------|------------|-------|-----------|----------|

@@ -1,5 +1,6 @@
-//! Breakers shared by every process on a host (SPEC §8), in a memory-mapped
-//! file.
+//! Breakers shared by every process on a host
+//! (`docs/semantics.md#shared-memory`), in a memory-mapped file (its layout:
+//! `docs/architecture.md#shared-memory-files`).
 //!
 //! A breaker's whole mutable state is an array of atomic words with no
 //! pointers in it (see [`crate::layout`]), so the very same breaker can live

@@ -1,4 +1,5 @@
-//! Timeouts (SPEC §3, §5): every outbound call needs one.
+//! Timeouts (`docs/semantics.md#adaptive-timeouts`): every outbound call
+//! needs one.
 //!
 //! [`AdaptiveTimeout`] derives it from the latencies just seen: the P95 (or
 //! another quantile) of a [`LatencyHistogram`] over the recent window, times
@@ -31,11 +32,11 @@ use crate::histogram::{HistogramWindow, LatencyHistogram};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-/// The design document's recommended fixed connect timeout.
+/// The recommended fixed connect timeout (2 s).
 pub const RECOMMENDED_CONNECT: Duration = Duration::from_secs(2);
-/// The design document's recommended fixed read timeout.
+/// The recommended fixed read timeout (5 s).
 pub const RECOMMENDED_READ: Duration = Duration::from_secs(5);
-/// The design document's recommended fixed write timeout.
+/// The recommended fixed write timeout (5 s).
 pub const RECOMMENDED_WRITE: Duration = Duration::from_secs(5);
 
 /// Settings of an [`AdaptiveTimeout`].

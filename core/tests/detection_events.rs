@@ -1,4 +1,4 @@
-//! Events off the hot path (SPEC §6): registry-wide state-change listeners,
+//! Events off the hot path (`docs/semantics.md#events`): registry-wide state-change listeners,
 //! the generic listener sets used for rejections, and listeners that panic.
 
 use fusebox::events::{self, Listeners, Rejection};

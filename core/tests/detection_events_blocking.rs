@@ -1,4 +1,5 @@
-//! A listener that blocks never blocks a call (SPEC §6). Its own test
+//! A listener that blocks never blocks a call (`docs/semantics.md#events`).
+//! Its own test
 //! binary: it holds the process-wide event thread on purpose.
 
 use fusebox::events;

@@ -1,4 +1,4 @@
-//! Fallbacks (SPEC §5): on rejection and on failure, and limited.
+//! Fallbacks (`docs/semantics.md#fallbacks`): on rejection and on failure, and limited.
 
 use fusebox::fallback::{call_or_else, call_with_or_else, LimitedFallback, Unserved};
 use fusebox::limiter::RateLimiter;

@@ -1,4 +1,5 @@
-//! Latency histogram and adaptive timeout (SPEC §3).
+//! Latency histogram and adaptive timeout
+//! (`docs/semantics.md#adaptive-timeouts`).
 
 use fusebox::histogram::{HistogramWindow, LatencyHistogram};
 use fusebox::timeout::AdaptiveTimeout;

@@ -1,4 +1,4 @@
-//! The GCRA rate limiter (SPEC §5): exact under concurrency, and the same
+//! The GCRA rate limiter (`docs/semantics.md#rate-limiter`): exact under concurrency, and the same
 //! decisions as a simple sequential model.
 
 use fusebox::limiter::RateLimiter;

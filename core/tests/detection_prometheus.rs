@@ -1,4 +1,5 @@
-//! Prometheus exposition of a whole registry (SPEC §6), checked with a
+//! Prometheus exposition of a whole registry
+//! (`docs/semantics.md#prometheus-exposition`), checked with a
 //! Prometheus text-format parser (and with promtool when it is installed).
 //!
 //! With `FUSEBOX_SAMPLE_EXPOSITION=<path>` the sample exposition is also

@@ -1,4 +1,5 @@
-//! Tiered load shedding (SPEC §5, the double-11 table).
+//! Tiered load shedding (`docs/semantics.md#load-shedding`: the double-11
+//! table).
 
 use fusebox::shedder::{policy, Decision, LoadLevel, Priority, Shed, Shedder};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,4 +1,5 @@
-//! Part 2: the cascade of SPEC §1, simulated.
+//! Part 2: a cascading failure (`docs/semantics.md#cascading-failure`),
+//! simulated.
 //!
 //! An order service with a fixed pool of workers takes orders; each order
 //! calls inventory, then payment, then logistics, holding its worker
@@ -77,10 +78,10 @@ pub struct Params {
 }
 
 impl Params {
-    /// The scenario of the spec: 100 workers, 100 orders a second, 10 s
+    /// The full scenario: 100 workers, 100 orders a second, 10 s
     /// database responses for a minute, and long enough after for the
     /// 5-minute failback stabilisation to play out.
-    pub fn spec() -> Params {
+    pub fn full() -> Params {
         Params {
             workers: 100,
             arrivals_per_s: 100.0,
@@ -117,7 +118,7 @@ impl Params {
             open_timeout: Duration::from_secs(5),
             health_check_every: Duration::from_secs(2),
             bulkhead_limit: 5,
-            ..Params::spec()
+            ..Params::full()
         }
     }
 }

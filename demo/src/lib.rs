@@ -1,4 +1,5 @@
-//! The fusebox demo: the basic usage example, then the cascade of SPEC §1
+//! The fusebox demo: the basic usage example, then a cascading failure
+//! (`docs/semantics.md#cascading-failure`)
 //! run twice, without breakers and with fusebox.
 
 pub mod cascade;

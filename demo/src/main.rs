@@ -13,8 +13,8 @@ fn main() {
     print!("{text}");
     println!();
 
-    let p = cascade::Params::spec();
-    println!("Part 2: the cascade (SPEC §1)");
+    let p = cascade::Params::full();
+    println!("Part 2: a cascading failure");
     println!("{}", report::scenario(&p));
     let (without, with) = cascade::run_both(&p);
     let total = p.warmup + p.outage + p.after;

@@ -1,5 +1,6 @@
 //! fusebox's [`Coordinator`] on etcd: leases, elections, revisions as
-//! fencing tokens, and etcd's Raft quorum (SPEC §4, §8).
+//! fencing tokens, and etcd's Raft quorum
+//! (`docs/semantics.md#coordination-and-quorum`).
 //!
 //! [`EtcdCoordinator`] implements the trait method for method on etcd's v3
 //! API, so a [`Candidate`](fusebox::failover::Candidate) (and through it a

@@ -1,5 +1,5 @@
 //! Differential fuzzing of the breaker against the sequential reference model
-//! (`fusebox::model::Model`, SPEC §2 written plainly).
+//! (`fusebox::model::Model`, `docs/semantics.md` written plainly).
 //!
 //! The input decodes (with `arbitrary`) into a config and a sequence of
 //! operations: take and hold permits, whole calls through every API shape

@@ -1,4 +1,5 @@
-//! The shared-memory registry (`fusebox::shm`, SPEC §8) reading a file that
+//! The shared-memory registry (`fusebox::shm`,
+//! `docs/architecture.md#shared-memory-files`) reading a file that
 //! was damaged after it was made.
 //!
 //! Each input makes a registry file (capacity, stripes, breakers and their

@@ -620,10 +620,11 @@ fn config_error(func: &str, arg: &str, e: &ConfigError) -> fb_status {
     )
 }
 
-/// Fill `config` with the defaults (those of SPEC §2: failure rate 0.5,
-/// 5 consecutive failures, 10 calls minimum, a 10 s window in 10 buckets,
-/// open for 30 s, 3 half-open probes, 3 successes to close, no back-off,
-/// no jitter, no slow-call detection).
+/// Fill `config` with the defaults (see `docs/semantics.md#defaults`:
+/// failure rate 0.5, 5 consecutive failures, 10 calls minimum, a 10 s
+/// window in 10 buckets, open for 30 s, 3 half-open probes, 3 successes to
+/// close, a 60 s half-open wait, no back-off, no jitter, no slow-call
+/// detection).
 ///
 /// # Safety
 /// `config` is NULL or points to writable memory for an `fb_config`.

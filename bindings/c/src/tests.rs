@@ -273,7 +273,7 @@ fn every_scenario_file_runs_through_the_c_abi() {
 }
 
 #[test]
-fn config_round_trips_and_defaults_are_the_spec_s() {
+fn config_round_trips_and_defaults_are_the_documented_ones() {
     let c = default_config();
     assert_eq!(c.size as usize, std::mem::size_of::<fb_config>());
     assert_eq!(c.failure_rate_threshold, 0.5);

@@ -8,7 +8,7 @@ const {
   defaultClassify, STATES
 } = require('fusebox')
 
-test('defaults are the spec\'s', () => {
+test('defaults are the documented ones', () => {
   const b = new CircuitBreaker()
   assert.deepEqual({ ...b.options }, {
     name: 'breaker',

@@ -80,7 +80,7 @@ def loop_inline_raise(n: int) -> float:
 
 def interleaved(cases: dict[str, Callable[[], float]], rounds: int) -> dict[str, float]:
     """The best round of each case, the cases taking turns round by round so
-    that all of them see the same machine (this one is shared and busy)."""
+    that all of them see the same machine (a shared machine may be busy)."""
     best = {name: math.inf for name in cases}
     names = list(cases)
     gc.disable()

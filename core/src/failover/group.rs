@@ -155,7 +155,8 @@ impl<T> GroupBuilder<T> {
         self.clock = clock.into();
         self
     }
-    /// The config of the breakers the group creates (default: the spec's).
+    /// The config of the breakers the group creates (default:
+    /// `Config::default()`, see `docs/semantics.md#defaults`).
     pub fn breaker_config(mut self, config: Config) -> Self {
         self.config = config;
         self
@@ -473,7 +474,8 @@ pub struct GroupMetrics {
     pub endpoints: Vec<EndpointStatus>,
 }
 
-/// A failover group (SPEC §4). Share it in an `Arc`; every method takes
+/// A failover group (`docs/semantics.md#failover`). Share it in an `Arc`;
+/// every method takes
 /// `&self` and none takes a lock.
 ///
 /// Health is the endpoints' breakers: an endpoint is healthy while its
