@@ -5,4 +5,6 @@
 # heading, and the license files are there. See scripts/check_docs.py.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. scripts/lib/need.sh
+need python3 apt python3
 python3 scripts/check_docs.py

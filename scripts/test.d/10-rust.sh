@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# Rust: formatting, lints, and every test of the workspace.
+# Rust: formatting, lints, and every test of the workspace. Needs cargo with
+# rustfmt and clippy (rustup components, added when missing) and a C linker.
 set -euo pipefail
+cd "$(dirname "$0")/../.."
+. scripts/lib/need.sh
+need_rust_lints
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace

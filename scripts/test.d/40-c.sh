@@ -5,22 +5,16 @@
 # (The crate's Rust tests run in 10-rust.sh with the rest of the workspace.)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-export PATH="$HOME/.cargo/bin:$PATH"
-
-apt_install() {
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
-  else
-    echo "40-c: please install: $*" >&2
-    return 1
-  fi
-}
-command -v cc >/dev/null || apt_install gcc
-command -v c++ >/dev/null || apt_install g++
-command -v valgrind >/dev/null || apt_install valgrind
-if [ "$(cbindgen --version 2>/dev/null)" != "cbindgen 0.29.4" ]; then
-  cargo install cbindgen --locked --version 0.29.4
-fi
+. scripts/lib/need.sh
+need_cargo
+need c++ apt g++
+need valgrind apt valgrind
+need nm apt binutils
+need ldd apt libc-bin
+need diff apt diffutils
+need mktemp apt coreutils
+# The header is compared with this version's output: pinned.
+need cbindgen cargo cbindgen 0.29.4
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT

@@ -6,12 +6,20 @@
 # (mypy), and rustfmt + clippy for the binding's Rust code.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. scripts/lib/need.sh
+need_rust_lints
+need python3 apt python3
+# Debian's own python3 makes virtualenvs with pip only with python3-venv
+# (it holds ensurepip).
+need --check 'python3 -c "import venv, ensurepip"' 'python3 -m venv' apt python3-venv
 py=bindings/python
 # Everything this part makes stays in the repository (the binding's
 # gitignored target/ folder), except pip's own download cache.
 venv="$PWD/$py/target/test-venv"
 rm -rf "$venv"
 python3 -m venv "$venv"
+need --check '"$venv/bin/python" -m pip --version' "pip (in $venv)" \
+  manual "python3 -m venv should have put pip in $venv; is python3's ensurepip complete?"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
   "./$py" "pytest>=7" "mypy>=1.8"
 export PYO3_PYTHON="$venv/bin/python"

@@ -8,22 +8,20 @@
 # leaves the input in fuzz/artifacts/<target>/ (gitignored).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-export PATH="$HOME/.cargo/bin:$PATH"
+. scripts/lib/need.sh
 
 secs="${FUZZ_SECONDS:-40}"
 targets=(differential c_abi scenario_parse shm_file)
 
+need_cargo
+need --check 'rustfmt --version' rustfmt component rustfmt
 # -Zsanitizer (and so cargo-fuzz) needs a nightly compiler.
-if ! cargo +nightly --version >/dev/null 2>&1; then
-  rustup toolchain install nightly --profile minimal
-fi
-if ! cargo fuzz --version >/dev/null 2>&1; then
-  cargo install cargo-fuzz --locked --version 0.13.2
-fi
-if ! command -v c++ >/dev/null; then
-  # libfuzzer-sys compiles libFuzzer (C++).
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ >/dev/null
-fi
+need --check 'cargo +nightly --version' 'the nightly toolchain' toolchain nightly
+need cargo-fuzz cargo cargo-fuzz 0.13.2
+# libfuzzer-sys compiles libFuzzer (C++).
+need c++ apt g++
+need mktemp apt coreutils
+if [ "${FUZZ_VALGRIND:-0}" = 1 ]; then need valgrind apt valgrind; fi
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
@@ -61,9 +59,6 @@ if [ "${FUZZ_VALGRIND:-0}" = 1 ]; then
   # Optional (a second build): replay every corpus under valgrind memcheck
   # with neither sanitizer nor comparison tracing (libFuzzer's comparison
   # hooks index tables with values valgrind cannot prove defined).
-  command -v valgrind >/dev/null || {
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null
-  }
   vdir="${CARGO_TARGET_DIR:-$PWD/target}/valgrind"
   cargo +nightly fuzz build -s none --no-trace-compares --target-dir "$vdir"
   for t in "${targets[@]}"; do
