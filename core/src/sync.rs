@@ -14,3 +14,20 @@ pub(crate) use std::sync::atomic::{AtomicU64, Ordering};
 pub(crate) fn atomic_u64(v: u64) -> AtomicU64 {
     AtomicU64::new(v)
 }
+
+// The failover group's and the event queue's flags, listener lists and the
+// event thread's handle.
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::AtomicBool;
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::AtomicBool;
+
+#[cfg(loom)]
+pub(crate) use loom::sync::{Mutex, RwLock};
+#[cfg(not(loom))]
+pub(crate) use std::sync::{Mutex, RwLock};
+
+#[cfg(loom)]
+pub(crate) use loom::thread;
+#[cfg(not(loom))]
+pub(crate) use std::thread;
