@@ -31,3 +31,11 @@ pub(crate) use std::sync::{Mutex, RwLock};
 pub(crate) use loom::thread;
 #[cfg(not(loom))]
 pub(crate) use std::thread;
+
+/// Always std's, under loom too, for what loom cannot run: a static (a loom
+/// atomic belongs to one model execution, a static outlives them all) and a
+/// flag shared with a real thread outside the model (a health checker's).
+/// Nothing of a modelled protocol may use these.
+pub(crate) mod unmodelled {
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64};
+}
