@@ -6,12 +6,23 @@
 //! that panics is caught and counted; a full queue drops the event and counts
 //! it, and never blocks a call. Like the clock's upkeep thread, the dispatcher
 //! is started lazily and restarted in a forked child.
+//!
+//! loom checks fusebox's own part (`loom_tests`): the counters (every job
+//! counted once, as queued or dropped, and once as run; `flush`'s test of
+//! them), the start flag (one thread started however many wake it, and
+//! woken), and a listener's registration racing an emit. The queue itself
+//! (FIFO, no job lost or run twice, `push` failing only when full) is left
+//! to crossbeam's own tests (`tests/array_queue.rs`): under our loom build
+//! its atomics are std's, so each push and pop is one indivisible step of a
+//! model. The dispatcher thread's loop and its `park_timeout` are not
+//! modelled (loom has no timed park; a model runs the queue itself, as that
+//! thread would), nor is the fork handler.
 
+use crate::sync::thread::Thread;
+use crate::sync::{AtomicBool, AtomicU64, Mutex, Ordering, RwLock};
 use crossbeam_queue::ArrayQueue;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
-use std::thread::Thread;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -21,6 +32,12 @@ pub const QUEUE_CAPACITY: usize = 4096;
 
 struct Dispatcher {
     queue: ArrayQueue<Job>,
+    /// Under loom, bumped before each push and pop: the queue's atomics are
+    /// std's, unseen by loom, whose scheduler would otherwise never reorder
+    /// two threads' steps on it. (The queue's own hand-over of a job to its
+    /// runner stays unseen: no job relies on it for a word loom checks.)
+    #[cfg(loom)]
+    queue_steps: AtomicU64,
     pushed: AtomicU64,
     done: AtomicU64,
     dropped: AtomicU64,
@@ -29,52 +46,144 @@ struct Dispatcher {
     thread: Mutex<Option<Thread>>,
 }
 
+#[cfg(not(loom))]
 fn dispatcher() -> &'static Dispatcher {
     static D: OnceLock<Dispatcher> = OnceLock::new();
-    D.get_or_init(|| Dispatcher {
-        queue: ArrayQueue::new(QUEUE_CAPACITY),
-        pushed: AtomicU64::new(0),
-        done: AtomicU64::new(0),
-        dropped: AtomicU64::new(0),
-        panicked: AtomicU64::new(0),
-        started: AtomicBool::new(false),
-        thread: Mutex::new(None),
-    })
+    D.get_or_init(|| Dispatcher::new(QUEUE_CAPACITY))
+}
+
+/// Under loom: one dispatcher per model execution.
+#[cfg(loom)]
+fn dispatcher() -> &'static Dispatcher {
+    loom::lazy_static! {
+        static ref D: Dispatcher = Dispatcher::new(QUEUE_CAPACITY);
+    }
+    &D
+}
+
+impl Dispatcher {
+    fn new(capacity: usize) -> Dispatcher {
+        Dispatcher {
+            queue: ArrayQueue::new(capacity),
+            #[cfg(loom)]
+            queue_steps: AtomicU64::new(0),
+            pushed: AtomicU64::new(0),
+            done: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            panicked: AtomicU64::new(0),
+            started: AtomicBool::new(false),
+            thread: Mutex::new(None),
+        }
+    }
+
+    /// Queue `job`, counted in `pushed`; if the queue is full, drop it and
+    /// count it in `dropped`. Returns whether it was queued.
+    fn push(&self, job: Job) -> bool {
+        self.queue_step();
+        if self.queue.push(job).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        // Release: `flush` compares `pushed` with `done` (Acquire) to learn that
+        // every job pushed before it has run.
+        self.pushed.fetch_add(1, Ordering::Release);
+        true
+    }
+
+    /// Run every queued job (the dispatcher thread's work), counting each in
+    /// `done`, and in `panicked` if it panicked.
+    #[cfg_attr(loom, allow(dead_code))] // under loom, only models run it
+    fn run_queued(&self) {
+        loop {
+            self.queue_step();
+            let Some(job) = self.queue.pop() else {
+                return;
+            };
+            if catch_unwind(AssertUnwindSafe(job)).is_err() {
+                self.panicked.fetch_add(1, Ordering::Relaxed);
+            }
+            self.done.fetch_add(1, Ordering::Release);
+        }
+    }
+
+    /// A step on the queue, shown to loom (nothing outside loom).
+    #[inline(always)]
+    fn queue_step(&self) {
+        // Relaxed: it must add no synchronisation the queue lacks.
+        #[cfg(loom)]
+        self.queue_steps.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// What `flush` waits for: the jobs counted in `pushed` so far.
+    fn flush_target(&self) -> u64 {
+        self.pushed.load(Ordering::Acquire)
+    }
+
+    /// Whether `done` has reached `target` (from `flush_target`).
+    fn caught_up(&self, target: u64) -> bool {
+        self.done.load(Ordering::Acquire) >= target
+    }
+
+    /// Make sure the dispatcher thread runs (the first waker starts it with
+    /// `spawn`, which returns its handle, or `None` if it could not), and
+    /// unpark it.
+    fn wake(&self, spawn: impl FnOnce() -> Option<Thread>) {
+        if !self.started.load(Ordering::Acquire) {
+            self.start(spawn);
+        }
+        if let Ok(t) = self.thread.lock() {
+            if let Some(t) = t.as_ref() {
+                t.unpark();
+            }
+        }
+    }
+
+    #[cold]
+    fn start(&self, spawn: impl FnOnce() -> Option<Thread>) {
+        if self
+            .started
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return;
+        }
+        match spawn() {
+            Some(h) => {
+                if let Ok(mut t) = self.thread.lock() {
+                    *t = Some(h);
+                }
+            }
+            None => self.started.store(false, Ordering::Release),
+        }
+    }
+
+    fn stats(&self) -> Stats {
+        Stats {
+            dispatched: self.pushed.load(Ordering::Relaxed),
+            delivered: self.done.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+            panicked: self.panicked.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// Run `job` on the dispatcher thread, soon. Never blocks; if the queue is
 /// full the job is dropped and counted in [`Stats::dropped`].
 pub fn dispatch(job: impl FnOnce() + Send + 'static) {
     let d = dispatcher();
-    if d.queue.push(Box::new(job)).is_err() {
-        d.dropped.fetch_add(1, Ordering::Relaxed);
-        return;
+    if d.push(Box::new(job)) {
+        wake(d);
     }
-    // Release: `flush` compares `pushed` with `done` (Acquire) to learn that
-    // every job pushed before it has run.
-    d.pushed.fetch_add(1, Ordering::Release);
-    wake(d);
 }
 
 fn wake(d: &'static Dispatcher) {
-    if !d.started.load(Ordering::Acquire) {
-        start(d);
-    }
-    if let Ok(t) = d.thread.lock() {
-        if let Some(t) = t.as_ref() {
-            t.unpark();
-        }
-    }
+    d.wake(|| spawn_thread(d));
 }
 
-#[cold]
-fn start(d: &'static Dispatcher) {
-    if d.started
-        .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-        .is_err()
-    {
-        return;
-    }
+/// Start the dispatcher thread; its handle, or `None` if it could not be
+/// started.
+#[cfg(not(loom))]
+fn spawn_thread(d: &'static Dispatcher) -> Option<Thread> {
     #[cfg(unix)]
     {
         use std::sync::Once;
@@ -84,20 +193,26 @@ fn start(d: &'static Dispatcher) {
             unsafe { libc::pthread_atfork(None, None, Some(after_fork_child)) };
         });
     }
-    let handle = std::thread::Builder::new()
+    std::thread::Builder::new()
         .name("fusebox-events".into())
-        .spawn(move || run(d));
-    match handle {
-        Ok(h) => {
-            if let Ok(mut t) = d.thread.lock() {
-                *t = Some(h.thread().clone());
-            }
-        }
-        Err(_) => d.started.store(false, Ordering::Release),
-    }
+        .spawn(move || run(d))
+        .ok()
+        .map(|h| h.thread().clone())
 }
 
-#[cfg(unix)]
+/// Under loom no dispatcher thread runs: a model runs the queue itself.
+#[cfg(loom)]
+fn spawn_thread(_: &'static Dispatcher) -> Option<Thread> {
+    None
+}
+
+/// Under loom: run the queued jobs on this thread (no dispatcher thread runs).
+#[cfg(all(test, loom))]
+pub(crate) fn run_queued() {
+    dispatcher().run_queued();
+}
+
+#[cfg(all(unix, not(loom)))]
 extern "C" fn after_fork_child() {
     // The thread is gone in the child; the next dispatch starts a new one.
     if let Some(d) = DISPATCHER_FOR_FORK.get() {
@@ -105,30 +220,31 @@ extern "C" fn after_fork_child() {
     }
 }
 
-#[cfg(unix)]
+#[cfg(all(unix, not(loom)))]
 static DISPATCHER_FOR_FORK: OnceLock<&'static Dispatcher> = OnceLock::new();
 
+#[cfg(not(loom))]
 fn run(d: &'static Dispatcher) {
     #[cfg(unix)]
     let _ = DISPATCHER_FOR_FORK.set(d);
     loop {
-        while let Some(job) = d.queue.pop() {
-            if catch_unwind(AssertUnwindSafe(job)).is_err() {
-                d.panicked.fetch_add(1, Ordering::Relaxed);
-            }
-            d.done.fetch_add(1, Ordering::Release);
-        }
+        d.run_queued();
         std::thread::park_timeout(Duration::from_millis(50));
     }
 }
 
 /// Wait until every job dispatched before this call has run, or `timeout`
 /// passes. Returns whether it caught up. For tests and orderly shutdown.
+///
+/// Known race: while another thread dispatches, its job can be queued ahead
+/// of ours but counted after `flush` reads its target, and stand in for
+/// ours, so `flush` can return `true` early (loom finds it:
+/// `flush_sees_its_own_jobs_run_beside_another_producer`, ignored).
 pub fn flush(timeout: Duration) -> bool {
     let d = dispatcher();
-    let target = d.pushed.load(Ordering::Acquire);
+    let target = d.flush_target();
     let until = Instant::now() + timeout;
-    while d.done.load(Ordering::Acquire) < target {
+    while !d.caught_up(target) {
         if Instant::now() >= until {
             return false;
         }
@@ -153,13 +269,7 @@ pub struct Stats {
 
 /// Dispatcher counters, process-wide.
 pub fn stats() -> Stats {
-    let d = dispatcher();
-    Stats {
-        dispatched: d.pushed.load(Ordering::Relaxed),
-        delivered: d.done.load(Ordering::Relaxed),
-        dropped: d.dropped.load(Ordering::Relaxed),
-        panicked: d.panicked.load(Ordering::Relaxed),
-    }
+    dispatcher().stats()
 }
 
 /// A rejected call, as delivered to rejection listeners.
@@ -190,7 +300,7 @@ type ListenerFn<T> = std::sync::Arc<dyn Fn(&T) + Send + Sync>;
 /// parent's listeners hear every event of the child as well.
 pub struct Listeners<T> {
     any: AtomicBool,
-    list: std::sync::RwLock<Vec<ListenerFn<T>>>,
+    list: RwLock<Vec<ListenerFn<T>>>,
     parent: OnceLock<std::sync::Arc<Listeners<T>>>,
 }
 
@@ -198,7 +308,7 @@ impl<T> Default for Listeners<T> {
     fn default() -> Self {
         Listeners {
             any: AtomicBool::new(false),
-            list: std::sync::RwLock::new(Vec::new()),
+            list: RwLock::new(Vec::new()),
             parent: OnceLock::new(),
         }
     }
@@ -287,5 +397,153 @@ impl<T: Send + Sync + 'static> Listeners<T> {
             Some(p) => panicked + p.deliver(event),
             None => panicked,
         }
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    //! `RUSTFLAGS="--cfg loom" cargo test -p fusebox --release --lib loom`
+    use super::*;
+    use loom::sync::atomic::AtomicUsize;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// A job that counts its runs in `ran`.
+    fn job(ran: &Arc<AtomicUsize>) -> Job {
+        let ran = ran.clone();
+        Box::new(move || {
+            ran.fetch_add(1, Ordering::Relaxed);
+        })
+    }
+
+    #[test]
+    fn every_job_is_counted_once() {
+        loom::model(|| {
+            // Room for one: two producers and the dispatcher's work racing,
+            // so that a push may find the queue full.
+            let d = Arc::new(Dispatcher::new(1));
+            let ran = Arc::new(AtomicUsize::new(0));
+            let hs: Vec<_> = (0..2)
+                .map(|_| {
+                    let (d, j) = (d.clone(), job(&ran));
+                    thread::spawn(move || d.push(j))
+                })
+                .collect();
+            d.run_queued();
+            let queued = hs.into_iter().map(|h| h.join().unwrap()).filter(|&q| q);
+            let queued = queued.count() as u64;
+            d.run_queued();
+            let s = d.stats();
+            assert!(queued >= 1, "the first push finds room");
+            assert_eq!((s.dispatched, s.dropped), (queued, 2 - queued));
+            assert_eq!(s.delivered, s.dispatched, "a queued job was not run");
+            assert_eq!(ran.load(Ordering::Relaxed) as u64, s.delivered);
+        });
+    }
+
+    #[test]
+    fn flush_sees_its_own_jobs_run() {
+        // One producer (the flusher itself) and the dispatcher's work.
+        loom::model(|| {
+            let d = Arc::new(Dispatcher::new(4));
+            let ran = Arc::new(AtomicUsize::new(0));
+            let d1 = d.clone();
+            let t = thread::spawn(move || d1.run_queued());
+            assert!(d.push(job(&ran)));
+            assert!(d.push(job(&ran)));
+            // `flush`'s test, once.
+            let target = d.flush_target();
+            if d.caught_up(target) {
+                assert_eq!(
+                    ran.load(Ordering::Relaxed),
+                    2,
+                    "caught up before its jobs ran"
+                );
+            }
+            t.join().unwrap();
+        });
+    }
+
+    #[test]
+    #[ignore = "known race: another thread's job, queued but not yet counted, \
+                can stand in `done` for the flusher's own"]
+    fn flush_sees_its_own_jobs_run_beside_another_producer() {
+        // The other producer queues its job; ours is queued behind it and
+        // counted, and `flush` reads 1; the other's is run and counted in
+        // `done` before its producer counts it in `pushed`: 1 >= 1, while
+        // ours is still queued.
+        loom::model(|| {
+            let d = Arc::new(Dispatcher::new(4));
+            let (mine, other) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+            let (d1, d2, o) = (d.clone(), d.clone(), job(&other));
+            let runner = thread::spawn(move || d1.run_queued());
+            let producer = thread::spawn(move || d2.push(o));
+            assert!(d.push(job(&mine)));
+            let target = d.flush_target();
+            if d.caught_up(target) {
+                assert_eq!(
+                    mine.load(Ordering::Relaxed),
+                    1,
+                    "caught up before its job ran"
+                );
+            }
+            runner.join().unwrap();
+            producer.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn the_event_thread_is_started_once_and_woken() {
+        loom::model(|| {
+            let d = Arc::new(Dispatcher::new(1));
+            let spawned = Arc::new(AtomicUsize::new(0));
+            // What `spawn` starts: a thread that waits to be woken once (if
+            // no waker unparks it, loom reports a deadlock).
+            let runner = thread::spawn(thread::park);
+            let wake = {
+                let (d, spawned, runner) = (d.clone(), spawned.clone(), runner.thread().clone());
+                move || {
+                    d.wake(|| {
+                        spawned.fetch_add(1, Ordering::Relaxed);
+                        Some(runner)
+                    })
+                }
+            };
+            let t = thread::spawn(wake.clone());
+            wake();
+            t.join().unwrap();
+            runner.join().unwrap();
+            assert_eq!(spawned.load(Ordering::Relaxed), 1, "started twice");
+            assert!(d.started.load(Ordering::Relaxed));
+            assert!(d.thread.lock().unwrap().is_some(), "the handle was lost");
+        });
+    }
+
+    #[test]
+    fn a_listener_hears_every_event_emitted_once_it_is_seen() {
+        loom::model(|| {
+            // The listener joins the parent of the set that emits, while
+            // the event is emitted and run at once (as if the dispatcher
+            // thread had been waiting for it).
+            let parent = std::sync::Arc::new(Listeners::<u32>::new());
+            let child = std::sync::Arc::new(Listeners::<u32>::new());
+            assert!(child.set_parent(parent.clone()));
+            let heard = Arc::new(AtomicUsize::new(0));
+            let h = heard.clone();
+            let t = thread::spawn(move || {
+                parent.subscribe(move |&e| {
+                    assert_eq!(e, 7);
+                    h.fetch_add(1, Ordering::Relaxed);
+                })
+            });
+            child.emit(|| 7);
+            run_queued();
+            t.join().unwrap();
+            let s = stats();
+            assert_eq!(s.dispatched, s.delivered);
+            // An event queued was queued because a listener was seen: it
+            // reached that listener, even when run at once.
+            assert_eq!(heard.load(Ordering::Relaxed) as u64, s.delivered);
+        });
     }
 }

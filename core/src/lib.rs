@@ -41,6 +41,11 @@ pub mod shedder;
 // Breakers shared by the processes of a host (docs/semantics.md#shared-memory).
 #[cfg(all(feature = "shm", unix, not(loom)))]
 pub mod shm;
+// Under loom, of `shm` only the claim table's protocol (the rest maps a file).
+#[cfg(all(feature = "shm", unix, loom))]
+mod shm {
+    mod claims;
+}
 pub mod timeout;
 // Failover and split brain (docs/semantics.md#failover, docs/semantics.md#fencing).
 pub mod coordination;

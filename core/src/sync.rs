@@ -14,3 +14,28 @@ pub(crate) use std::sync::atomic::{AtomicU64, Ordering};
 pub(crate) fn atomic_u64(v: u64) -> AtomicU64 {
     AtomicU64::new(v)
 }
+
+// The failover group's and the event queue's flags, listener lists and the
+// event thread's handle.
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::AtomicBool;
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::AtomicBool;
+
+#[cfg(loom)]
+pub(crate) use loom::sync::{Mutex, RwLock};
+#[cfg(not(loom))]
+pub(crate) use std::sync::{Mutex, RwLock};
+
+#[cfg(loom)]
+pub(crate) use loom::thread;
+#[cfg(not(loom))]
+pub(crate) use std::thread;
+
+/// Always std's, under loom too, for what loom cannot run: a static (a loom
+/// atomic belongs to one model execution, a static outlives them all) and a
+/// flag shared with a real thread outside the model (a health checker's).
+/// Nothing of a modelled protocol may use these.
+pub(crate) mod unmodelled {
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64};
+}

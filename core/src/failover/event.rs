@@ -1,8 +1,8 @@
 //! Failover events: what listeners hear, delivered off the hot path.
 
+use crate::sync::{AtomicBool, Ordering, RwLock};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 /// What happened.
 #[derive(Clone, Debug, PartialEq, Eq)]
