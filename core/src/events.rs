@@ -8,8 +8,8 @@
 //! is started lazily and restarted in a forked child.
 //!
 //! loom checks fusebox's own part (`loom_tests`): the counters (every job
-//! counted once, as queued or dropped, and once as run; `flush`'s test of
-//! them), the start flag (one thread started however many wake it, and
+//! counted once, as queued or dropped, and once as run; `flush`'s marker
+//! reached only after the jobs queued before it ran), the start flag (one thread started however many wake it, and
 //! woken), and a listener's registration racing an emit. The queue itself
 //! (FIFO, no job lost or run twice, `push` failing only when full) is left
 //! to crossbeam's own tests (`tests/array_queue.rs`): under our loom build
@@ -27,15 +27,24 @@ use std::time::{Duration, Instant};
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// What the queue carries: a job, or `flush`'s marker, set when the
+/// dispatcher reaches it (so every item queued before it has run: the
+/// queue is FIFO and has one consumer).
+enum Item {
+    Job(Job),
+    Marker(std::sync::Arc<AtomicBool>),
+}
+
 /// Queue capacity.
 pub const QUEUE_CAPACITY: usize = 4096;
 
 struct Dispatcher {
-    queue: ArrayQueue<Job>,
-    /// Under loom, bumped before each push and pop: the queue's atomics are
-    /// std's, unseen by loom, whose scheduler would otherwise never reorder
-    /// two threads' steps on it. (The queue's own hand-over of a job to its
-    /// runner stays unseen: no job relies on it for a word loom checks.)
+    queue: ArrayQueue<Item>,
+    /// Under loom, bumped before each push (Release) and after each pop
+    /// (Acquire): the queue's atomics are std's, unseen by loom, whose
+    /// scheduler would otherwise never reorder two threads' steps on it, nor
+    /// see that the queue hands an item over from its pusher to its popper
+    /// (as crossbeam's slot stamps do, with the same orderings).
     #[cfg(loom)]
     queue_steps: AtomicU64,
     pushed: AtomicU64,
@@ -79,15 +88,23 @@ impl Dispatcher {
     /// Queue `job`, counted in `pushed`; if the queue is full, drop it and
     /// count it in `dropped`. Returns whether it was queued.
     fn push(&self, job: Job) -> bool {
-        self.queue_step();
-        if self.queue.push(job).is_err() {
+        self.queue_step(Ordering::Release);
+        if self.queue.push(Item::Job(job)).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return false;
         }
-        // Release: `flush` compares `pushed` with `done` (Acquire) to learn that
-        // every job pushed before it has run.
-        self.pushed.fetch_add(1, Ordering::Release);
+        // Relaxed: a statistic (`flush` waits for a marker, not for counts).
+        self.pushed.fetch_add(1, Ordering::Relaxed);
         true
+    }
+
+    /// Queue a marker behind every item queued so far; it is set once the
+    /// dispatcher has run them all. `None` when the queue is full.
+    fn mark(&self) -> Option<std::sync::Arc<AtomicBool>> {
+        let marker = std::sync::Arc::new(AtomicBool::new(false));
+        self.queue_step(Ordering::Release);
+        self.queue.push(Item::Marker(marker.clone())).ok()?;
+        Some(marker)
     }
 
     /// Run every queued job (the dispatcher thread's work), counting each in
@@ -95,33 +112,33 @@ impl Dispatcher {
     #[cfg_attr(loom, allow(dead_code))] // under loom, only models run it
     fn run_queued(&self) {
         loop {
-            self.queue_step();
-            let Some(job) = self.queue.pop() else {
-                return;
+            let item = self.queue.pop();
+            self.queue_step(Ordering::Acquire);
+            let job = match item {
+                None => return,
+                Some(Item::Job(job)) => job,
+                Some(Item::Marker(m)) => {
+                    // Release: pairs with `flush`'s Acquire; what the jobs
+                    // before it did is visible to the flusher.
+                    m.store(true, Ordering::Release);
+                    continue;
+                }
             };
             if catch_unwind(AssertUnwindSafe(job)).is_err() {
                 self.panicked.fetch_add(1, Ordering::Relaxed);
             }
-            self.done.fetch_add(1, Ordering::Release);
+            // Relaxed: a statistic.
+            self.done.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     /// A step on the queue, shown to loom (nothing outside loom).
     #[inline(always)]
-    fn queue_step(&self) {
-        // Relaxed: it must add no synchronisation the queue lacks.
+    fn queue_step(&self, _order: Ordering) {
+        // The queue's own orderings, no more: a pop synchronises with the
+        // pushes before it (through the slot it takes), nothing else does.
         #[cfg(loom)]
-        self.queue_steps.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// What `flush` waits for: the jobs counted in `pushed` so far.
-    fn flush_target(&self) -> u64 {
-        self.pushed.load(Ordering::Acquire)
-    }
-
-    /// Whether `done` has reached `target` (from `flush_target`).
-    fn caught_up(&self, target: u64) -> bool {
-        self.done.load(Ordering::Acquire) >= target
+        self.queue_steps.fetch_add(1, _order);
     }
 
     /// Make sure the dispatcher thread runs (the first waker starts it with
@@ -236,20 +253,35 @@ fn run(d: &'static Dispatcher) {
 /// Wait until every job dispatched before this call has run, or `timeout`
 /// passes. Returns whether it caught up. For tests and orderly shutdown.
 ///
-/// Known race: while another thread dispatches, its job can be queued ahead
-/// of ours but counted after `flush` reads its target, and stand in for
-/// ours, so `flush` can return `true` early (loom finds it:
-/// `flush_sees_its_own_jobs_run_beside_another_producer`, ignored).
+/// It queues a marker behind those jobs and waits for the dispatcher to
+/// reach it. (Comparing counts of jobs queued and run, as it once did, let
+/// another thread's job, queued ahead of ours but counted after the
+/// comparison read its target, stand in for ours.)
 pub fn flush(timeout: Duration) -> bool {
     let d = dispatcher();
-    let target = d.flush_target();
     let until = Instant::now() + timeout;
-    while !d.caught_up(target) {
+    let wait = || {
         if Instant::now() >= until {
             return false;
         }
         wake(d);
         std::thread::sleep(Duration::from_micros(200));
+        true
+    };
+    let marker = loop {
+        match d.mark() {
+            Some(m) => break m,
+            // Full: the dispatcher makes room.
+            None if wait() => {}
+            None => return false,
+        }
+    };
+    wake(d);
+    // Acquire: pairs with the dispatcher's Release when it reaches the marker.
+    while !marker.load(Ordering::Acquire) {
+        if !wait() {
+            return false;
+        }
     }
     true
 }
@@ -452,8 +484,8 @@ mod loom_tests {
             assert!(d.push(job(&ran)));
             assert!(d.push(job(&ran)));
             // `flush`'s test, once.
-            let target = d.flush_target();
-            if d.caught_up(target) {
+            let marker = d.mark().unwrap();
+            if marker.load(Ordering::Acquire) {
                 assert_eq!(
                     ran.load(Ordering::Relaxed),
                     2,
@@ -461,17 +493,18 @@ mod loom_tests {
                 );
             }
             t.join().unwrap();
+            d.run_queued();
+            assert!(marker.load(Ordering::Acquire), "the marker was not reached");
         });
     }
 
     #[test]
-    #[ignore = "known race: another thread's job, queued but not yet counted, \
-                can stand in `done` for the flusher's own"]
     fn flush_sees_its_own_jobs_run_beside_another_producer() {
-        // The other producer queues its job; ours is queued behind it and
-        // counted, and `flush` reads 1; the other's is run and counted in
-        // `done` before its producer counts it in `pushed`: 1 >= 1, while
-        // ours is still queued.
+        // The other producer queues its job, ours is queued behind it, and
+        // the dispatcher runs the other's: when `flush` compared counts of
+        // jobs queued and run, the other's could stand in for ours (1 >= 1
+        // while ours was still queued). A marker cannot be reached before
+        // the jobs queued ahead of it.
         loom::model(|| {
             let d = Arc::new(Dispatcher::new(4));
             let (mine, other) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
@@ -479,8 +512,8 @@ mod loom_tests {
             let runner = thread::spawn(move || d1.run_queued());
             let producer = thread::spawn(move || d2.push(o));
             assert!(d.push(job(&mine)));
-            let target = d.flush_target();
-            if d.caught_up(target) {
+            let marker = d.mark().unwrap();
+            if marker.load(Ordering::Acquire) {
                 assert_eq!(
                     mine.load(Ordering::Relaxed),
                     1,
