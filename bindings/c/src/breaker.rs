@@ -5,9 +5,8 @@
 use super::args::{name_arg, not_null, put};
 use super::clock::{clock_source, fb_clock};
 use super::config::{config_arg, config_error, fb_config};
-use super::error::fail;
 use super::fb_status::{self, *};
-use super::handles::{hand_out, take_live, try_ref, Handle, Kind};
+use super::handles::{free, hand_out, try_ref, Handle, Kind};
 use super::panic::{guard, FfiResult};
 use super::permit::fb_permit;
 use fusebox_core::{Breaker, Phase, RejectReason, Rejected, State};
@@ -217,21 +216,11 @@ pub unsafe extern "C" fn fb_breaker_new_named(
 /// it.
 #[no_mangle]
 pub unsafe extern "C" fn fb_breaker_free(breaker: *mut fb_breaker) -> fb_status {
-    const F: &str = "fb_breaker_free";
-    guard(F, || {
-        not_null(F, "breaker", breaker)?;
-        if breaker as usize & REGISTRY_TAG != 0 {
-            return Err(fail(
-                FB_ERR_NOT_OWNED,
-                format!("{F}: this breaker belongs to a registry and is freed with it"),
-            ));
-        }
-        take_live(F, breaker)?;
-        // SAFETY: the live set proved this is a `Box<Breaker>` from
-        // `new_breaker` not yet freed; it is now out of the set.
-        drop(unsafe { Box::from_raw(breaker as *mut Breaker) });
-        Ok(FB_OK)
-    })
+    let owned = (breaker as usize & REGISTRY_TAG != 0)
+        .then_some("this breaker belongs to a registry and is freed with it");
+    // SAFETY: forwarded from our caller's contract; `free` dereferences
+    // only a live breaker from `new_breaker` (a `Box<Breaker>`).
+    unsafe { free("fb_breaker_free", breaker, owned) }
 }
 
 /// Ask to make a call. `FB_OK`: admitted, `*permit` is filled; report the

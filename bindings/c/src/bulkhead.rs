@@ -12,7 +12,7 @@ use super::args::{name_arg, not_null, outcome_arg, put};
 use super::clock::{clock_arc, fb_clock};
 use super::error::{fail, null_arg};
 use super::fb_status::{self, *};
-use super::handles::{hand_out, take_live, try_ref, Handle, Kind};
+use super::handles::{free, hand_out, try_ref, Handle, Kind};
 use super::panic::{guard, FfiResult};
 use super::permit::{fb_outcome, permit_used};
 use fusebox_core::bulkhead::{Bulkhead, BulkheadError, RawBulkheadPermit};
@@ -307,15 +307,9 @@ unsafe fn checked_name<'a>(func: &str, name: *const c_char) -> Result<&'a str, f
 /// bulkhead made by `fb_bulkhead_new*`.
 #[no_mangle]
 pub unsafe extern "C" fn fb_bulkhead_free(bulkhead: *mut fb_bulkhead) -> fb_status {
-    const F: &str = "fb_bulkhead_free";
-    guard(F, || {
-        not_null(F, "bulkhead", bulkhead)?;
-        take_live(F, bulkhead)?;
-        // SAFETY: the live set proved this is a `Box<Bulkhead>` not yet
-        // freed; it is now out of the set, so this runs once.
-        drop(unsafe { Box::from_raw(bulkhead as *mut Bulkhead) });
-        Ok(FB_OK)
-    })
+    // SAFETY: forwarded from our caller's contract; `free` dereferences
+    // only a live `Box<Bulkhead>` from `fb_bulkhead_new*`.
+    unsafe { free("fb_bulkhead_free", bulkhead, None) }
 }
 
 /// # Safety

@@ -2,7 +2,7 @@
 
 use super::args::{not_null, put};
 use super::fb_status::{self, *};
-use super::handles::{hand_out, take_live, try_ref, Handle, Kind};
+use super::handles::{free, hand_out, try_ref, Handle, Kind};
 use super::panic::guard;
 use fusebox_core::{ClockSource, ManualClock};
 use std::sync::Arc;
@@ -19,6 +19,12 @@ unsafe impl Handle for fb_clock {
     type Target = ManualClock;
     const ARG: &'static str = "clock";
     const KIND: Kind = Kind::Clock;
+
+    unsafe fn drop_live(h: *mut fb_clock) {
+        // SAFETY: the caller guarantees an `Arc::into_raw` pointer not yet
+        // released, released once.
+        drop(unsafe { Arc::from_raw(fb_clock::target(h)) });
+    }
 }
 
 /// The clock a breaker or registry is made on: `clock`'s, or the system
@@ -107,13 +113,6 @@ pub unsafe extern "C" fn fb_clock_now(clock: *const fb_clock, out_ns: *mut u64) 
 /// clock made by `fb_clock_manual_new`.
 #[no_mangle]
 pub unsafe extern "C" fn fb_clock_free(clock: *mut fb_clock) -> fb_status {
-    const F: &str = "fb_clock_free";
-    guard(F, || {
-        not_null(F, "clock", clock)?;
-        take_live(F, clock)?;
-        // SAFETY: the live set proved this is an `Arc::into_raw` pointer not
-        // yet released; it is now out of the set, so this runs once.
-        drop(unsafe { Arc::from_raw(fb_clock::target(clock)) });
-        Ok(FB_OK)
-    })
+    // SAFETY: forwarded from our caller's contract.
+    unsafe { free("fb_clock_free", clock, None) }
 }

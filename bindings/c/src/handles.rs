@@ -5,8 +5,10 @@
 //! freed or foreign pointer given to a `*_free` function is reported
 //! without being dereferenced.
 
+use super::args::not_null;
 use super::error::{fail, null_arg};
 use super::fb_status::{self, *};
+use super::panic::{guard, FfiResult};
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
@@ -51,7 +53,9 @@ impl Kind {
 /// # Safety
 /// A non-NULL pointer to `Self` that this library handed out, and that is
 /// still live, is turned by [`Handle::target`] into a valid pointer to a
-/// `Target`.
+/// `Target`; one in the live-handle table (made by `Box::into_raw`, or by
+/// `Arc::into_raw` where [`Handle::drop_live`] says so) is released by
+/// `drop_live`.
 pub(crate) unsafe trait Handle {
     /// The Rust value behind the handle.
     type Target;
@@ -65,6 +69,20 @@ pub(crate) unsafe trait Handle {
     #[inline(always)]
     fn target(h: *const Self) -> *const Self::Target {
         h.cast()
+    }
+
+    /// Release the object behind a handle just taken out of the live set.
+    ///
+    /// # Safety
+    /// `h` was made by `Box::into_raw` (the default; kinds made by
+    /// `Arc::into_raw` override this) and is released once.
+    unsafe fn drop_live(h: *mut Self)
+    where
+        Self: Sized,
+    {
+        // SAFETY: the caller guarantees a `Box::into_raw` pointer that is
+        // released once.
+        drop(unsafe { Box::from_raw(Self::target(h) as *mut Self::Target) });
     }
 }
 
@@ -96,20 +114,45 @@ pub(crate) fn live() -> MutexGuard<'static, BTreeMap<usize, Kind>> {
 ///
 /// # Safety
 /// `out` is non-NULL and writable; `h` is a new object of kind `H::KIND`.
-pub(crate) unsafe fn hand_out<H: Handle>(
-    out: *mut *mut H,
-    h: *mut H,
-) -> Result<fb_status, fb_status> {
+pub(crate) unsafe fn hand_out<H: Handle>(out: *mut *mut H, h: *mut H) -> FfiResult {
     live().insert(h as usize, H::KIND);
     // SAFETY: the caller checked `out` non-NULL and guarantees writable.
     unsafe { out.write(h) };
     Ok(FB_OK)
 }
 
+/// The whole of a `*_free` function: `FB_ERR_NULL_POINTER` for NULL, then
+/// `FB_ERR_NOT_OWNED` when `library_owned` says why the object belongs to
+/// the library (worked out from the address alone), then the live-set check
+/// (`FB_ERR_INVALID_HANDLE` for a pointer that is not a live object of
+/// this kind, which is then not dereferenced); a live object is taken out
+/// of the set and released.
+///
+/// # Safety
+/// `h` is any pointer value; if it is live, no other thread may be using
+/// it.
+pub(crate) unsafe fn free<H: Handle>(
+    func: &'static str,
+    h: *mut H,
+    library_owned: Option<&str>,
+) -> fb_status {
+    guard(func, || {
+        not_null(func, H::ARG, h)?;
+        if let Some(why) = library_owned {
+            return Err(fail(FB_ERR_NOT_OWNED, format!("{func}: {why}")));
+        }
+        take_live(func, h)?;
+        // SAFETY: the live set proved `h` is a live object of this kind
+        // not yet freed; it is now out of the set, so this runs once.
+        unsafe { H::drop_live(h) };
+        Ok(FB_OK)
+    })
+}
+
 /// Take `h` out of the live set if it is a live object of its kind, so
 /// that the caller frees it exactly once; otherwise
 /// `FB_ERR_INVALID_HANDLE`, and `h` is not dereferenced.
-pub(crate) fn take_live<H: Handle>(func: &str, h: *mut H) -> Result<(), fb_status> {
+fn take_live<H: Handle>(func: &str, h: *mut H) -> Result<(), fb_status> {
     let kind = H::KIND;
     let mut live = live();
     match live.get(&(h as usize)) {

@@ -17,14 +17,16 @@
 //!   nothing and takes no lock: a permit is a plain value on the caller's
 //!   stack, and handles are plain pointers to the core's breaker.
 //!
-//! One module per handle kind (`breaker`, `permit`, `config`, `clock`,
-//! `registry`, `bulkhead`, `shared`), each exporting its `fb_*` functions,
-//! and small modules for what they share: `status` (the status codes and
-//! the static strings), `error` (the last-error storage), `panic` (the
-//! boundary every export runs in), `handles` (the live-handle table and the
-//! lookup of a handle argument) and `args` (the argument checks, each
-//! written once and used with `?`). The items of the breaker's modules are
-//! re-exported here; bulkheads and shared breakers keep their modules.
+//! Layout: one module per handle kind ([`breaker`], [`permit`],
+//! [`config`], [`clock`], [`registry`], [`bulkhead`], `shared`), each with
+//! its C types and `fb_*` functions, and small private modules for what
+//! they share: `status` (the status codes and static strings), `error` (the
+//! last-error storage), `panic` (the guard every export runs in), `handles`
+//! (the live-handle table and the lookup of a handle argument) and `args`
+//! (the argument checks, each written once and used with `?`). Everything
+//! but `fb_bulkhead_*` and `fb_shared_*` is re-exported at the root. No
+//! module names a path through `crate::`: the fuzz target `c_abi` compiles
+//! this file as a module of its own crate.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 // The exported names are the C names (`fb_breaker`, `FB_OK`).

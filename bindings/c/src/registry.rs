@@ -7,7 +7,7 @@ use super::clock::{clock_source, fb_clock};
 use super::config::{config_arg, config_error, fb_config};
 use super::error::fail;
 use super::fb_status::{self, *};
-use super::handles::{hand_out, take_live, try_ref, Handle, Kind};
+use super::handles::{free, hand_out, try_ref, Handle, Kind};
 use super::panic::guard;
 use fusebox_core::{Breaker, Registry, RegistryError};
 use std::ffi::c_char;
@@ -39,6 +39,35 @@ pub(crate) fn registry_handle(b: &Arc<Breaker>) -> *mut fb_breaker {
     let p = Arc::as_ptr(b) as usize;
     debug_assert_eq!(p & REGISTRY_TAG, 0);
     (p | REGISTRY_TAG) as *mut fb_breaker
+}
+
+/// The whole of a by-name lookup (`fb_registry_get*`, `fb_shared_get*`):
+/// check the registry, the name, then `more` (a config, for those that
+/// take one) and `out`, in that order; look the breaker up with `find`;
+/// hand out its tagged handle.
+///
+/// # Safety
+/// `registry` is NULL or a live handle of its kind; `name` is NULL or a
+/// NUL-terminated string; `out` is NULL or writable.
+pub(crate) unsafe fn breaker_by_name<H: Handle, A>(
+    func: &'static str,
+    registry: *const H,
+    name: *const c_char,
+    out: *mut *mut fb_breaker,
+    more: impl FnOnce() -> Result<A, fb_status>,
+    find: impl FnOnce(&H::Target, &str, A) -> Result<Arc<Breaker>, fb_status>,
+) -> fb_status {
+    guard(func, || {
+        // SAFETY: forwarded from our caller's contract.
+        let r = unsafe { try_ref(func, registry) }?;
+        // SAFETY: forwarded from our caller's contract.
+        let name = unsafe { name_arg(func, "name", name) }?;
+        let more = more()?;
+        not_null(func, "out", out)?;
+        let b = find(r, name, more)?;
+        // SAFETY: forwarded from our caller's contract.
+        unsafe { put(func, "out", out, registry_handle(&b)) }
+    })
 }
 
 /// Make a registry whose breakers use `default_config` (unless configured
@@ -93,21 +122,11 @@ pub unsafe extern "C" fn fb_registry_global(out: *mut *mut fb_registry) -> fb_st
 /// using it or its breakers.
 #[no_mangle]
 pub unsafe extern "C" fn fb_registry_free(registry: *mut fb_registry) -> fb_status {
-    const F: &str = "fb_registry_free";
-    guard(F, || {
-        not_null(F, "registry", registry)?;
-        if std::ptr::eq(registry as *const Registry, Registry::global()) {
-            return Err(fail(
-                FB_ERR_NOT_OWNED,
-                format!("{F}: the global registry lives as long as the process"),
-            ));
-        }
-        take_live(F, registry)?;
-        // SAFETY: the live set proved this is a `Box<Registry>` from
-        // `fb_registry_new` not yet freed; it is now out of the set.
-        drop(unsafe { Box::from_raw(registry as *mut Registry) });
-        Ok(FB_OK)
-    })
+    let owned = std::ptr::eq(registry as *const Registry, Registry::global())
+        .then_some("the global registry lives as long as the process");
+    // SAFETY: forwarded from our caller's contract; `free` dereferences
+    // only a live registry from `fb_registry_new` (a `Box<Registry>`).
+    unsafe { free("fb_registry_free", registry, owned) }
 }
 
 /// Set the config used for names not configured one by one. Breakers
@@ -172,16 +191,10 @@ pub unsafe extern "C" fn fb_registry_get_or_create(
     out: *mut *mut fb_breaker,
 ) -> fb_status {
     const F: &str = "fb_registry_get_or_create";
-    guard(F, || {
-        // SAFETY: forwarded from our caller's contract.
-        let r = unsafe { try_ref(F, registry) }?;
-        // SAFETY: forwarded from our caller's contract.
-        let name = unsafe { name_arg(F, "name", name) }?;
-        not_null(F, "out", out)?;
-        let b = r.get_or_create(name).map_err(|e| registry_error(F, e))?;
-        // SAFETY: forwarded from our caller's contract.
-        unsafe { put(F, "out", out, registry_handle(&b)) }
-    })
+    let find =
+        |r: &Registry, name: &str, ()| r.get_or_create(name).map_err(|e| registry_error(F, e));
+    // SAFETY: forwarded from our caller's contract.
+    unsafe { breaker_by_name(F, registry, name, out, || Ok(()), find) }
 }
 
 /// As `fb_registry_get_or_create`, making the breaker with `config` if it
@@ -198,20 +211,14 @@ pub unsafe extern "C" fn fb_registry_get_or_create_with(
     out: *mut *mut fb_breaker,
 ) -> fb_status {
     const F: &str = "fb_registry_get_or_create_with";
-    guard(F, || {
-        // SAFETY: forwarded from our caller's contract.
-        let r = unsafe { try_ref(F, registry) }?;
-        // SAFETY: forwarded from our caller's contract.
-        let name = unsafe { name_arg(F, "name", name) }?;
-        // SAFETY: forwarded from our caller's contract.
-        let config = unsafe { config_arg(F, "config", config) }?;
-        not_null(F, "out", out)?;
-        let b = r
-            .get_or_create_with(name, config)
-            .map_err(|e| registry_error(F, e))?;
-        // SAFETY: forwarded from our caller's contract.
-        unsafe { put(F, "out", out, registry_handle(&b)) }
-    })
+    // SAFETY: forwarded from our caller's contract.
+    let config = || unsafe { config_arg(F, "config", config) };
+    let find = |r: &Registry, name: &str, config| {
+        r.get_or_create_with(name, config)
+            .map_err(|e| registry_error(F, e))
+    };
+    // SAFETY: forwarded from our caller's contract.
+    unsafe { breaker_by_name(F, registry, name, out, config, find) }
 }
 
 /// The breaker called `name` if it exists, else `FB_ERR_NOT_FOUND`.
@@ -226,21 +233,12 @@ pub unsafe extern "C" fn fb_registry_get(
     out: *mut *mut fb_breaker,
 ) -> fb_status {
     const F: &str = "fb_registry_get";
-    guard(F, || {
-        // SAFETY: forwarded from our caller's contract.
-        let r = unsafe { try_ref(F, registry) }?;
-        // SAFETY: forwarded from our caller's contract.
-        let name = unsafe { name_arg(F, "name", name) }?;
-        not_null(F, "out", out)?;
-        let Some(b) = r.get(name) else {
-            return Err(fail(
-                FB_ERR_NOT_FOUND,
-                format!("{F}: no breaker named {name:?}"),
-            ));
-        };
-        // SAFETY: forwarded from our caller's contract.
-        unsafe { put(F, "out", out, registry_handle(&b)) }
-    })
+    let find = |r: &Registry, name: &str, ()| {
+        r.get(name)
+            .ok_or_else(|| fail(FB_ERR_NOT_FOUND, format!("{F}: no breaker named {name:?}")))
+    };
+    // SAFETY: forwarded from our caller's contract.
+    unsafe { breaker_by_name(F, registry, name, out, || Ok(()), find) }
 }
 
 /// The number of breakers in the registry.

@@ -10,14 +10,14 @@
 //! `fork()` and the children use the same handles; or open the same path in
 //! each process.
 
-use super::args::{name_arg, not_null, put};
+use super::args::{not_null, put};
 use super::breaker::fb_breaker;
 use super::config::{config_arg, config_error, fb_config};
 use super::error::fail;
 use super::fb_status::{self, *};
-use super::handles::{hand_out, take_live, try_ref, Handle, Kind};
+use super::handles::{free, hand_out, try_ref, Handle, Kind};
 use super::panic::guard;
-use super::registry::registry_handle;
+use super::registry::breaker_by_name;
 use fusebox_core::shm::{SharedManualClock, SharedRegistry, ShmError};
 use std::ffi::{c_char, CStr, OsStr};
 use std::os::unix::ffi::OsStrExt;
@@ -53,6 +53,12 @@ unsafe impl Handle for fb_shared_clock {
     type Target = SharedManualClock;
     const ARG: &'static str = "clock";
     const KIND: Kind = Kind::SharedClock;
+
+    unsafe fn drop_live(h: *mut fb_shared_clock) {
+        // SAFETY: the caller guarantees an `Arc::into_raw` pointer not yet
+        // released, released once.
+        drop(unsafe { Arc::from_raw(fb_shared_clock::target(h)) });
+    }
 }
 
 /// How to create a shared registry file (used only when `fb_shared_open`
@@ -221,15 +227,9 @@ pub unsafe extern "C" fn fb_shared_open(
 /// breakers.
 #[no_mangle]
 pub unsafe extern "C" fn fb_shared_free(registry: *mut fb_shared_registry) -> fb_status {
-    const F: &str = "fb_shared_free";
-    guard(F, || {
-        not_null(F, "registry", registry)?;
-        take_live(F, registry)?;
-        // SAFETY: the live set proved this is a `Box<SharedRegistry>` from
-        // `fb_shared_open` not yet freed; it is now out of the set.
-        drop(unsafe { Box::from_raw(registry as *mut SharedRegistry) });
-        Ok(FB_OK)
-    })
+    // SAFETY: forwarded from our caller's contract; `free` dereferences
+    // only a live `Box<SharedRegistry>` from `fb_shared_open`.
+    unsafe { free("fb_shared_free", registry, None) }
 }
 
 /// The breaker `name`, created with `config` if the file does not hold it
@@ -250,20 +250,13 @@ pub unsafe extern "C" fn fb_shared_get_or_create(
     out: *mut *mut fb_breaker,
 ) -> fb_status {
     const F: &str = "fb_shared_get_or_create";
-    guard(F, || {
-        // SAFETY: forwarded from our caller's contract.
-        let r = unsafe { try_ref(F, registry) }?;
-        // SAFETY: forwarded from our caller's contract.
-        let name = unsafe { name_arg(F, "name", name) }?;
-        // SAFETY: forwarded from our caller's contract.
-        let config = unsafe { config_arg(F, "config", config) }?;
-        not_null(F, "out", out)?;
-        let b = r
-            .get_or_create(name, &config)
-            .map_err(|e| shm_error(F, e))?;
-        // SAFETY: forwarded from our caller's contract.
-        unsafe { put(F, "out", out, registry_handle(&b)) }
-    })
+    // SAFETY: forwarded from our caller's contract.
+    let config = || unsafe { config_arg(F, "config", config) };
+    let find = |r: &SharedRegistry, name: &str, config| {
+        r.get_or_create(name, &config).map_err(|e| shm_error(F, e))
+    };
+    // SAFETY: forwarded from our caller's contract.
+    unsafe { breaker_by_name(F, registry, name, out, config, find) }
 }
 
 /// The breaker `name` with the config stored in the file, or
@@ -279,21 +272,16 @@ pub unsafe extern "C" fn fb_shared_get(
     out: *mut *mut fb_breaker,
 ) -> fb_status {
     const F: &str = "fb_shared_get";
-    guard(F, || {
-        // SAFETY: forwarded from our caller's contract.
-        let r = unsafe { try_ref(F, registry) }?;
-        // SAFETY: forwarded from our caller's contract.
-        let name = unsafe { name_arg(F, "name", name) }?;
-        not_null(F, "out", out)?;
-        let Some(b) = r.get(name).map_err(|e| shm_error(F, e))? else {
-            return Err(fail(
+    let find = |r: &SharedRegistry, name: &str, ()| {
+        r.get(name).map_err(|e| shm_error(F, e))?.ok_or_else(|| {
+            fail(
                 FB_ERR_NOT_FOUND,
                 format!("{F}: no breaker named {name:?} in {}", r.path().display()),
-            ));
-        };
-        // SAFETY: forwarded from our caller's contract.
-        unsafe { put(F, "out", out, registry_handle(&b)) }
-    })
+            )
+        })
+    };
+    // SAFETY: forwarded from our caller's contract.
+    unsafe { breaker_by_name(F, registry, name, out, || Ok(()), find) }
 }
 
 /// The registry's number of breaker slots (fixed when the file was made).
@@ -383,13 +371,7 @@ pub unsafe extern "C" fn fb_shared_clock_advance(
 /// shared clock.
 #[no_mangle]
 pub unsafe extern "C" fn fb_shared_clock_free(clock: *mut fb_shared_clock) -> fb_status {
-    const F: &str = "fb_shared_clock_free";
-    guard(F, || {
-        not_null(F, "clock", clock)?;
-        take_live(F, clock)?;
-        // SAFETY: the live set proved this is an `Arc::into_raw` pointer not
-        // yet released; it is now out of the set.
-        drop(unsafe { Arc::from_raw(fb_shared_clock::target(clock)) });
-        Ok(FB_OK)
-    })
+    // SAFETY: forwarded from our caller's contract; `free` dereferences
+    // only a live shared clock from `fb_shared_clock_open`.
+    unsafe { free("fb_shared_clock_free", clock, None) }
 }
