@@ -24,16 +24,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// `duration_ns` for `fb_permit_record`: let the breaker measure the call on
-// its own clock, from `fb_breaker_acquire` to `fb_permit_record`.
-#define FB_DURATION_AUTO UINT64_MAX
-
 // `fb_config.window_type`: a sliding time window of `window_duration_ns`
 // in `window_buckets` buckets.
 #define FB_WINDOW_TIME 0
 
 // `fb_config.window_type`: a count window of the last `window_size` calls.
 #define FB_WINDOW_COUNT 1
+
+// `duration_ns` for `fb_permit_record`: let the breaker measure the call on
+// its own clock, from `fb_breaker_acquire` to `fb_permit_record`.
+#define FB_DURATION_AUTO UINT64_MAX
 
 // What every fallible function returns. `FB_OK` (0) and `FB_REJECTED` (1)
 // are not errors; every other value is, and `fb_last_error()` then says what
@@ -228,9 +228,6 @@ typedef struct fb_rejection {
   uint64_t retry_after_ns;
 } fb_rejection;
 
-// How a call ended: one of `FB_OUTCOME_*`.
-typedef uint32_t fb_outcome;
-
 // A breaker's counters at one moment (`fb_breaker_metrics`).
 typedef struct fb_metrics {
   // State.
@@ -316,6 +313,9 @@ typedef struct fb_bulkhead_full {
   uint64_t waited_ns;
 } fb_bulkhead_full;
 
+// How a call ended: one of `FB_OUTCOME_*`.
+typedef uint32_t fb_outcome;
+
 // A bulkhead's counters at one moment.
 typedef struct fb_bulkhead_stats {
   // The current limit.
@@ -350,16 +350,6 @@ typedef struct fb_shared_options {
   uint32_t mode;
 } fb_shared_options;
 
-// The call succeeded (slow if it took longer than `slow_call_duration_ns`).
-#define FB_OUTCOME_SUCCESS 0
-
-// The call failed (connection error, timeout, 5xx...).
-#define FB_OUTCOME_FAILURE 1
-
-// The call says nothing about the dependency (e.g. a 4xx): not counted in
-// any rate.
-#define FB_OUTCOME_IGNORED 2
-
 // A fixed limit: `max_concurrent`.
 #define FB_LIMIT_FIXED 0
 
@@ -373,56 +363,34 @@ typedef struct fb_shared_options {
 // Adaptive, Gradient2 (Netflix `Gradient2Limit`).
 #define FB_LIMIT_GRADIENT2 3
 
+// The call succeeded (slow if it took longer than `slow_call_duration_ns`).
+#define FB_OUTCOME_SUCCESS 0
+
+// The call failed (connection error, timeout, 5xx...).
+#define FB_OUTCOME_FAILURE 1
+
+// The call says nothing about the dependency (e.g. a 4xx): not counted in
+// any rate.
+#define FB_OUTCOME_IGNORED 2
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
 
-// Fill `config` with the defaults (see `docs/semantics.md#defaults`:
-// failure rate 0.5, 5 consecutive failures, 10 calls minimum, a 10 s
-// window in 10 buckets, open for 30 s, 3 half-open probes, 3 successes to
-// close, a 60 s half-open wait, no back-off, no jitter, no slow-call
-// detection).
-//
-// # Safety
-// `config` is NULL or points to writable memory for an `fb_config`.
-enum fb_status fb_config_default(struct fb_config *config);
+// The message of the last error on the calling thread (each thread has
+// its own): it names the function, the argument and what was wrong. Set
+// by every function that returns an error status, left unchanged by the
+// others (like `errno`). Never NULL (an empty string before any error);
+// valid until the next error on this thread. One of the three functions
+// that cannot fail and so return no status.
+const char *fb_last_error(void);
 
-// Check `config` without making anything: `FB_OK`, or
-// `FB_ERR_INVALID_CONFIG` naming the first bad field.
-//
-// # Safety
-// `config` is NULL or points to a readable `fb_config`.
-enum fb_status fb_config_validate(const struct fb_config *config);
+// The library version, e.g. `"0.1.0"` (a static string).
+const char *fb_version(void);
 
-// Make a manual clock (starting at 1 s) for deterministic tests. Breakers
-// made on it with `fb_breaker_new_with_clock` (or a registry made on it)
-// see time move only through `fb_clock_advance`. Free with `fb_clock_free`
-// (breakers keep their own reference, so the order does not matter).
-//
-// # Safety
-// `out` is NULL or points to writable memory for a pointer.
-enum fb_status fb_clock_manual_new(struct fb_clock **out);
-
-// Move the manual clock forward by `ns` nanoseconds (saturating).
-//
-// # Safety
-// `clock` is NULL or a live handle from `fb_clock_manual_new`.
-enum fb_status fb_clock_advance(const struct fb_clock *clock, uint64_t ns);
-
-// The manual clock's time, in ns.
-//
-// # Safety
-// `clock` is NULL or a live clock handle; `out_ns` is NULL or writable.
-enum fb_status fb_clock_now(const struct fb_clock *clock, uint64_t *out_ns);
-
-// Free a manual clock. Breakers and registries made on it keep working.
-// A pointer that is not a live clock (e.g. freed twice) gets
-// `FB_ERR_INVALID_HANDLE` and is not touched.
-//
-// # Safety
-// `clock` is any pointer value; it is only dereferenced if it is a live
-// clock made by `fb_clock_manual_new`.
-enum fb_status fb_clock_free(struct fb_clock *clock);
+// The name of a status code, e.g. `"FB_ERR_NULL_POINTER"` (a static
+// string; `"FB_UNKNOWN_STATUS"` for a value that is not a status).
+const char *fb_status_name(int32_t status);
 
 // Make a breaker on the system clock (`CLOCK_MONOTONIC`) and store it in
 // `*out`. Free it with `fb_breaker_free`.
@@ -476,24 +444,6 @@ enum fb_status fb_breaker_acquire(const struct fb_breaker *breaker,
                                   struct fb_permit *permit,
                                   struct fb_rejection *rejection);
 
-// Report how the call went: `outcome` is one of `FB_OUTCOME_*`;
-// `duration_ns` is how long it took (`FB_DURATION_AUTO`: measured by the
-// breaker's clock since `fb_breaker_acquire`); it only matters when
-// slow-call detection is on. The permit is used up (its `breaker` set to
-// NULL). No allocation, no lock.
-//
-// # Safety
-// `permit` is NULL or a valid `fb_permit` filled by `fb_breaker_acquire`,
-// whose breaker is still alive.
-enum fb_status fb_permit_record(struct fb_permit *permit, fb_outcome outcome, uint64_t duration_ns);
-
-// Give a permit back without an outcome (the call was not made, or was
-// cancelled): nothing is counted, and a half-open probe slot is freed.
-//
-// # Safety
-// As for `fb_permit_record`.
-enum fb_status fb_permit_release(struct fb_permit *permit);
-
 // The breaker's state.
 //
 // # Safety
@@ -524,106 +474,6 @@ enum fb_status fb_breaker_disable(const struct fb_breaker *breaker);
 // # Safety
 // `breaker` is NULL or a live breaker handle.
 enum fb_status fb_breaker_reset(const struct fb_breaker *breaker);
-
-// Make a registry whose breakers use `default_config` (unless configured
-// by name with `fb_registry_configure`), all on `clock` (NULL: the system
-// clock). Free it with `fb_registry_free`.
-//
-// # Safety
-// `default_config` is NULL or a readable `fb_config`; `clock` is NULL or a
-// live clock handle; `out` is NULL or writable.
-enum fb_status fb_registry_new(const struct fb_config *default_config,
-                               const struct fb_clock *clock,
-                               struct fb_registry **out);
-
-// The process-wide registry (system clock, default config). It lives until
-// the process ends: `fb_registry_free` refuses it with `FB_ERR_NOT_OWNED`.
-//
-// # Safety
-// `out` is NULL or writable.
-enum fb_status fb_registry_global(struct fb_registry **out);
-
-// Free a registry made by `fb_registry_new`, and every breaker in it:
-// their handles must not be used afterwards. The global registry gets
-// `FB_ERR_NOT_OWNED`; a pointer that is not a live registry (e.g. freed
-// twice) gets `FB_ERR_INVALID_HANDLE`; neither is dereferenced.
-//
-// # Safety
-// `registry` is any pointer value; it is only dereferenced if it is a live
-// registry made by `fb_registry_new`, and then no other thread may be
-// using it or its breakers.
-enum fb_status fb_registry_free(struct fb_registry *registry);
-
-// Set the config used for names not configured one by one. Breakers
-// already made keep theirs.
-//
-// # Safety
-// `registry` is NULL or a live registry handle; `config` is NULL or a
-// readable `fb_config`.
-enum fb_status fb_registry_set_default(const struct fb_registry *registry,
-                                       const struct fb_config *config);
-
-// Set the config of the breaker called `name`, used when it is made.
-//
-// # Safety
-// `registry` is NULL or a live registry handle; `name` is NULL or a
-// NUL-terminated string; `config` is NULL or a readable `fb_config`.
-enum fb_status fb_registry_configure(const struct fb_registry *registry,
-                                     const char *name,
-                                     const struct fb_config *config);
-
-// The breaker called `name` (e.g. `"user-service:getUser"`), made on first
-// use. The handle stays valid as long as the registry; it belongs to the
-// registry (`fb_breaker_free` refuses it). Lock-free once the breaker
-// exists.
-//
-// # Safety
-// `registry` is NULL or a live registry handle; `name` is NULL or a
-// NUL-terminated string; `out` is NULL or writable.
-enum fb_status fb_registry_get_or_create(const struct fb_registry *registry,
-                                         const char *name,
-                                         struct fb_breaker **out);
-
-// As `fb_registry_get_or_create`, making the breaker with `config` if it
-// does not exist yet (an existing breaker keeps its own config).
-//
-// # Safety
-// As for `fb_registry_get_or_create`; `config` is NULL or a readable
-// `fb_config`.
-enum fb_status fb_registry_get_or_create_with(const struct fb_registry *registry,
-                                              const char *name,
-                                              const struct fb_config *config,
-                                              struct fb_breaker **out);
-
-// The breaker called `name` if it exists, else `FB_ERR_NOT_FOUND`.
-// Lock-free.
-//
-// # Safety
-// As for `fb_registry_get_or_create`.
-enum fb_status fb_registry_get(const struct fb_registry *registry,
-                               const char *name,
-                               struct fb_breaker **out);
-
-// The number of breakers in the registry.
-//
-// # Safety
-// `registry` is NULL or a live registry handle; `out` is NULL or writable.
-enum fb_status fb_registry_len(const struct fb_registry *registry, size_t *out);
-
-// The message of the last error on the calling thread (each thread has
-// its own): it names the function, the argument and what was wrong. Set
-// by every function that returns an error status, left unchanged by the
-// others (like `errno`). Never NULL (an empty string before any error);
-// valid until the next error on this thread. One of the three functions
-// that cannot fail and so return no status.
-const char *fb_last_error(void);
-
-// The library version, e.g. `"0.1.0"` (a static string).
-const char *fb_version(void);
-
-// The name of a status code, e.g. `"FB_ERR_NULL_POINTER"` (a static
-// string; `"FB_UNKNOWN_STATUS"` for a value that is not a status).
-const char *fb_status_name(int32_t status);
 
 // Fill `config` with the defaults: a fixed limit of 25, no wait.
 //
@@ -724,6 +574,156 @@ enum fb_status fb_bulkhead_prometheus(const struct fb_bulkhead *bulkhead,
                                       char *buf,
                                       size_t cap,
                                       size_t *len);
+
+// Make a manual clock (starting at 1 s) for deterministic tests. Breakers
+// made on it with `fb_breaker_new_with_clock` (or a registry made on it)
+// see time move only through `fb_clock_advance`. Free with `fb_clock_free`
+// (breakers keep their own reference, so the order does not matter).
+//
+// # Safety
+// `out` is NULL or points to writable memory for a pointer.
+enum fb_status fb_clock_manual_new(struct fb_clock **out);
+
+// Move the manual clock forward by `ns` nanoseconds (saturating).
+//
+// # Safety
+// `clock` is NULL or a live handle from `fb_clock_manual_new`.
+enum fb_status fb_clock_advance(const struct fb_clock *clock, uint64_t ns);
+
+// The manual clock's time, in ns.
+//
+// # Safety
+// `clock` is NULL or a live clock handle; `out_ns` is NULL or writable.
+enum fb_status fb_clock_now(const struct fb_clock *clock, uint64_t *out_ns);
+
+// Free a manual clock. Breakers and registries made on it keep working.
+// A pointer that is not a live clock (e.g. freed twice) gets
+// `FB_ERR_INVALID_HANDLE` and is not touched.
+//
+// # Safety
+// `clock` is any pointer value; it is only dereferenced if it is a live
+// clock made by `fb_clock_manual_new`.
+enum fb_status fb_clock_free(struct fb_clock *clock);
+
+// Fill `config` with the defaults (see `docs/semantics.md#defaults`:
+// failure rate 0.5, 5 consecutive failures, 10 calls minimum, a 10 s
+// window in 10 buckets, open for 30 s, 3 half-open probes, 3 successes to
+// close, a 60 s half-open wait, no back-off, no jitter, no slow-call
+// detection).
+//
+// # Safety
+// `config` is NULL or points to writable memory for an `fb_config`.
+enum fb_status fb_config_default(struct fb_config *config);
+
+// Check `config` without making anything: `FB_OK`, or
+// `FB_ERR_INVALID_CONFIG` naming the first bad field.
+//
+// # Safety
+// `config` is NULL or points to a readable `fb_config`.
+enum fb_status fb_config_validate(const struct fb_config *config);
+
+// Report how the call went: `outcome` is one of `FB_OUTCOME_*`;
+// `duration_ns` is how long it took (`FB_DURATION_AUTO`: measured by the
+// breaker's clock since `fb_breaker_acquire`); it only matters when
+// slow-call detection is on. The permit is used up (its `breaker` set to
+// NULL). No allocation, no lock.
+//
+// # Safety
+// `permit` is NULL or a valid `fb_permit` filled by `fb_breaker_acquire`,
+// whose breaker is still alive.
+enum fb_status fb_permit_record(struct fb_permit *permit, fb_outcome outcome, uint64_t duration_ns);
+
+// Give a permit back without an outcome (the call was not made, or was
+// cancelled): nothing is counted, and a half-open probe slot is freed.
+//
+// # Safety
+// As for `fb_permit_record`.
+enum fb_status fb_permit_release(struct fb_permit *permit);
+
+// Make a registry whose breakers use `default_config` (unless configured
+// by name with `fb_registry_configure`), all on `clock` (NULL: the system
+// clock). Free it with `fb_registry_free`.
+//
+// # Safety
+// `default_config` is NULL or a readable `fb_config`; `clock` is NULL or a
+// live clock handle; `out` is NULL or writable.
+enum fb_status fb_registry_new(const struct fb_config *default_config,
+                               const struct fb_clock *clock,
+                               struct fb_registry **out);
+
+// The process-wide registry (system clock, default config). It lives until
+// the process ends: `fb_registry_free` refuses it with `FB_ERR_NOT_OWNED`.
+//
+// # Safety
+// `out` is NULL or writable.
+enum fb_status fb_registry_global(struct fb_registry **out);
+
+// Free a registry made by `fb_registry_new`, and every breaker in it:
+// their handles must not be used afterwards. The global registry gets
+// `FB_ERR_NOT_OWNED`; a pointer that is not a live registry (e.g. freed
+// twice) gets `FB_ERR_INVALID_HANDLE`; neither is dereferenced.
+//
+// # Safety
+// `registry` is any pointer value; it is only dereferenced if it is a live
+// registry made by `fb_registry_new`, and then no other thread may be
+// using it or its breakers.
+enum fb_status fb_registry_free(struct fb_registry *registry);
+
+// Set the config used for names not configured one by one. Breakers
+// already made keep theirs.
+//
+// # Safety
+// `registry` is NULL or a live registry handle; `config` is NULL or a
+// readable `fb_config`.
+enum fb_status fb_registry_set_default(const struct fb_registry *registry,
+                                       const struct fb_config *config);
+
+// Set the config of the breaker called `name`, used when it is made.
+//
+// # Safety
+// `registry` is NULL or a live registry handle; `name` is NULL or a
+// NUL-terminated string; `config` is NULL or a readable `fb_config`.
+enum fb_status fb_registry_configure(const struct fb_registry *registry,
+                                     const char *name,
+                                     const struct fb_config *config);
+
+// The breaker called `name` (e.g. `"user-service:getUser"`), made on first
+// use. The handle stays valid as long as the registry; it belongs to the
+// registry (`fb_breaker_free` refuses it). Lock-free once the breaker
+// exists.
+//
+// # Safety
+// `registry` is NULL or a live registry handle; `name` is NULL or a
+// NUL-terminated string; `out` is NULL or writable.
+enum fb_status fb_registry_get_or_create(const struct fb_registry *registry,
+                                         const char *name,
+                                         struct fb_breaker **out);
+
+// As `fb_registry_get_or_create`, making the breaker with `config` if it
+// does not exist yet (an existing breaker keeps its own config).
+//
+// # Safety
+// As for `fb_registry_get_or_create`; `config` is NULL or a readable
+// `fb_config`.
+enum fb_status fb_registry_get_or_create_with(const struct fb_registry *registry,
+                                              const char *name,
+                                              const struct fb_config *config,
+                                              struct fb_breaker **out);
+
+// The breaker called `name` if it exists, else `FB_ERR_NOT_FOUND`.
+// Lock-free.
+//
+// # Safety
+// As for `fb_registry_get_or_create`.
+enum fb_status fb_registry_get(const struct fb_registry *registry,
+                               const char *name,
+                               struct fb_breaker **out);
+
+// The number of breakers in the registry.
+//
+// # Safety
+// `registry` is NULL or a live registry handle; `out` is NULL or writable.
+enum fb_status fb_registry_len(const struct fb_registry *registry, size_t *out);
 
 // Fill `options` with the defaults: 64 slots, room for 64 breakers of the
 // default config, one counter stripe per core, mode 0600.

@@ -8,12 +8,16 @@
 //! To guard a breaker too, ask the breaker first (`fb_breaker_acquire`),
 //! then the bulkhead, and report the outcome to both.
 
-use super::{clock_arc, fail, guard, live, name_arg, null_arg, put, take_live, Kind};
-use super::{fb_clock, fb_outcome, fb_status, fb_status::*};
-use super::{FB_OUTCOME_FAILURE, FB_OUTCOME_IGNORED, FB_OUTCOME_SUCCESS};
+use super::args::{name_arg, not_null, outcome_arg, put};
+use super::clock::{clock_arc, fb_clock};
+use super::error::{fail, null_arg};
+use super::fb_status::{self, *};
+use super::handles::{free, hand_out, try_ref, Handle, Kind};
+use super::panic::{guard, FfiResult};
+use super::permit::{fb_outcome, permit_used};
 use fusebox_core::bulkhead::{Bulkhead, BulkheadError, RawBulkheadPermit};
 use fusebox_core::concurrency::LimitConfig;
-use fusebox_core::{ConfigError, Outcome, RawPermit};
+use fusebox_core::{ConfigError, RawPermit};
 use std::ffi::c_char;
 use std::time::Duration;
 
@@ -109,14 +113,11 @@ pub struct fb_bulkhead_stats {
     pub limit_updates: u64,
 }
 
-/// The bulkhead behind a handle, or `None` for NULL.
-///
-/// # Safety
-/// `h` is NULL or a live handle from `fb_bulkhead_new*`.
-#[inline(always)]
-unsafe fn bulkhead_ref<'a>(h: *const fb_bulkhead) -> Option<&'a Bulkhead> {
-    // SAFETY: a live handle is `Box::into_raw` of a `Bulkhead` not yet freed.
-    unsafe { (h as *const Bulkhead).as_ref() }
+// SAFETY: a live handle is `Box::into_raw` of a `Bulkhead` not yet freed.
+unsafe impl Handle for fb_bulkhead {
+    type Target = Bulkhead;
+    const ARG: &'static str = "bulkhead";
+    const KIND: Kind = Kind::Bulkhead;
 }
 
 fn default_config() -> fb_bulkhead_config {
@@ -227,15 +228,11 @@ unsafe fn build(
 ///
 /// # Safety
 /// `out` is NULL or writable.
-unsafe fn hand_out(func: &str, out: *mut *mut fb_bulkhead, b: Bulkhead) -> fb_status {
-    if out.is_null() {
-        return null_arg(func, "out");
-    }
+unsafe fn hand_out_new(func: &str, out: *mut *mut fb_bulkhead, b: Bulkhead) -> FfiResult {
+    not_null(func, "out", out)?;
     let p = Box::into_raw(Box::new(b)) as *mut fb_bulkhead;
-    live().insert(p as usize, Kind::Bulkhead);
     // SAFETY: checked non-NULL; the caller guarantees it is writable.
-    unsafe { out.write(p) };
-    FB_OK
+    unsafe { hand_out(out, p) }
 }
 
 /// Make a bulkhead named `name` (for metrics; 1..=256 bytes of UTF-8) with
@@ -253,16 +250,11 @@ pub unsafe extern "C" fn fb_bulkhead_new(
     const F: &str = "fb_bulkhead_new";
     guard(F, || {
         // SAFETY: forwarded from our caller's contract.
-        let name = match unsafe { checked_name(F, name) } {
-            Ok(n) => n,
-            Err(s) => return s,
-        };
+        let name = unsafe { checked_name(F, name) }?;
         // SAFETY: forwarded from our caller's contract.
-        match unsafe { build(F, name, config, None) } {
-            // SAFETY: forwarded from our caller's contract.
-            Ok(b) => unsafe { hand_out(F, out, b) },
-            Err(s) => s,
-        }
+        let b = unsafe { build(F, name, config, None) }?;
+        // SAFETY: forwarded from our caller's contract.
+        unsafe { hand_out_new(F, out, b) }
     })
 }
 
@@ -280,22 +272,15 @@ pub unsafe extern "C" fn fb_bulkhead_new_with_clock(
 ) -> fb_status {
     const F: &str = "fb_bulkhead_new_with_clock";
     guard(F, || {
-        if clock.is_null() {
-            return null_arg(F, "clock");
-        }
+        not_null(F, "clock", clock)?;
         // SAFETY: forwarded from our caller's contract.
-        let name = match unsafe { checked_name(F, name) } {
-            Ok(n) => n,
-            Err(s) => return s,
-        };
+        let name = unsafe { checked_name(F, name) }?;
         // SAFETY: non-NULL, and the caller guarantees a live clock handle.
         let clock = unsafe { clock_arc(clock) };
         // SAFETY: forwarded from our caller's contract.
-        match unsafe { build(F, name, config, Some(clock.into())) } {
-            // SAFETY: forwarded from our caller's contract.
-            Ok(b) => unsafe { hand_out(F, out, b) },
-            Err(s) => s,
-        }
+        let b = unsafe { build(F, name, config, Some(clock.into())) }?;
+        // SAFETY: forwarded from our caller's contract.
+        unsafe { hand_out_new(F, out, b) }
     })
 }
 
@@ -322,19 +307,9 @@ unsafe fn checked_name<'a>(func: &str, name: *const c_char) -> Result<&'a str, f
 /// bulkhead made by `fb_bulkhead_new*`.
 #[no_mangle]
 pub unsafe extern "C" fn fb_bulkhead_free(bulkhead: *mut fb_bulkhead) -> fb_status {
-    const F: &str = "fb_bulkhead_free";
-    guard(F, || {
-        if bulkhead.is_null() {
-            return null_arg(F, "bulkhead");
-        }
-        if let Err(s) = take_live(F, bulkhead as usize, Kind::Bulkhead) {
-            return s;
-        }
-        // SAFETY: the live set proved this is a `Box<Bulkhead>` not yet
-        // freed; it is now out of the set, so this runs once.
-        drop(unsafe { Box::from_raw(bulkhead as *mut Bulkhead) });
-        FB_OK
-    })
+    // SAFETY: forwarded from our caller's contract; `free` dereferences
+    // only a live `Box<Bulkhead>` from `fb_bulkhead_new*`.
+    unsafe { free("fb_bulkhead_free", bulkhead, None) }
 }
 
 /// # Safety
@@ -349,12 +324,8 @@ unsafe fn acquire(
 ) -> fb_status {
     guard(func, || {
         // SAFETY: forwarded from our caller's contract.
-        let Some(b) = (unsafe { bulkhead_ref(bulkhead) }) else {
-            return null_arg(func, "bulkhead");
-        };
-        if permit.is_null() {
-            return null_arg(func, "permit");
-        }
+        let b = unsafe { try_ref(func, bulkhead) }?;
+        not_null(func, "permit", permit)?;
         match wait(b) {
             Ok(raw) => {
                 // SAFETY: checked non-NULL; the caller guarantees writable.
@@ -366,10 +337,10 @@ unsafe fn acquire(
                         slot: raw.slot as u32,
                     })
                 };
-                FB_OK
+                Ok(FB_OK)
             }
             // SAFETY: forwarded from our caller's contract.
-            Err(e) => unsafe { refused(e, permit, full) },
+            Err(e) => Ok(unsafe { refused(e, permit, full) }),
         }
     })
 }
@@ -461,11 +432,8 @@ unsafe fn take_permit<'a>(
         return Err(null_arg(func, "permit"));
     };
     // SAFETY: a permit's bulkhead is NULL or the live handle that issued it.
-    let Some(b) = (unsafe { bulkhead_ref(p.bulkhead) }) else {
-        return Err(fail(
-            FB_ERR_PERMIT_USED,
-            format!("{func}: the permit was already recorded or released, or was never admitted"),
-        ));
+    let Some(b) = (unsafe { fb_bulkhead::target(p.bulkhead).as_ref() }) else {
+        return Err(permit_used(func));
     };
     let raw = RawBulkheadPermit {
         breaker: RawPermit {
@@ -494,28 +462,11 @@ pub unsafe extern "C" fn fb_bulkhead_permit_record(
 ) -> fb_status {
     const F: &str = "fb_bulkhead_permit_record";
     guard(F, || {
-        let outcome = match outcome {
-            FB_OUTCOME_SUCCESS => Outcome::Success,
-            FB_OUTCOME_FAILURE => Outcome::Failure,
-            FB_OUTCOME_IGNORED => Outcome::Ignored,
-            other => {
-                return fail(
-                    FB_ERR_INVALID_ARGUMENT,
-                    format!(
-                        "{F}: outcome {other} is not FB_OUTCOME_SUCCESS, \
-                         FB_OUTCOME_FAILURE or FB_OUTCOME_IGNORED"
-                    ),
-                )
-            }
-        };
+        let outcome = outcome_arg(F, outcome)?;
         // SAFETY: forwarded from our caller's contract.
-        match unsafe { take_permit(F, permit) } {
-            Ok((b, raw)) => {
-                b.record_raw(raw, outcome);
-                FB_OK
-            }
-            Err(s) => s,
-        }
+        let (b, raw) = unsafe { take_permit(F, permit) }?;
+        b.record_raw(raw, outcome);
+        Ok(FB_OK)
     })
 }
 
@@ -529,13 +480,9 @@ pub unsafe extern "C" fn fb_bulkhead_permit_release(permit: *mut fb_bulkhead_per
     const F: &str = "fb_bulkhead_permit_release";
     guard(F, || {
         // SAFETY: forwarded from our caller's contract.
-        match unsafe { take_permit(F, permit) } {
-            Ok((b, raw)) => {
-                b.release_raw(raw);
-                FB_OK
-            }
-            Err(s) => s,
-        }
+        let (b, raw) = unsafe { take_permit(F, permit) }?;
+        b.release_raw(raw);
+        Ok(FB_OK)
     })
 }
 
@@ -552,19 +499,17 @@ pub unsafe extern "C" fn fb_bulkhead_set_limit(
     const F: &str = "fb_bulkhead_set_limit";
     guard(F, || {
         // SAFETY: forwarded from our caller's contract.
-        let Some(b) = (unsafe { bulkhead_ref(bulkhead) }) else {
-            return null_arg(F, "bulkhead");
-        };
-        match b.set_limit(limit) {
-            Ok(()) => FB_OK,
-            Err(e) => fail(
+        let b = unsafe { try_ref(F, bulkhead) }?;
+        b.set_limit(limit).map_err(|e| {
+            fail(
                 FB_ERR_INVALID_ARGUMENT,
                 format!(
                     "{F}: limit = {} is out of range (expected {})",
                     e.value, e.expected
                 ),
-            ),
-        }
+            )
+        })?;
+        Ok(FB_OK)
     })
 }
 
@@ -580,9 +525,7 @@ pub unsafe extern "C" fn fb_bulkhead_metrics(
     const F: &str = "fb_bulkhead_metrics";
     guard(F, || {
         // SAFETY: forwarded from our caller's contract.
-        let Some(b) = (unsafe { bulkhead_ref(bulkhead) }) else {
-            return null_arg(F, "bulkhead");
-        };
+        let b = unsafe { try_ref(F, bulkhead) }?;
         let m = b.metrics();
         let value = fb_bulkhead_stats {
             limit: m.limit,
@@ -618,24 +561,17 @@ pub unsafe extern "C" fn fb_bulkhead_prometheus(
     const F: &str = "fb_bulkhead_prometheus";
     guard(F, || {
         // SAFETY: forwarded from our caller's contract.
-        let Some(b) = (unsafe { bulkhead_ref(bulkhead) }) else {
-            return null_arg(F, "bulkhead");
-        };
+        let b = unsafe { try_ref(F, bulkhead) }?;
         let text = fusebox_core::bulkhead::render(&[b.metrics()]);
         // SAFETY: forwarded from our caller's contract.
-        let s = unsafe { put(F, "len", len, text.len()) };
-        if s != FB_OK {
-            return s;
-        }
+        unsafe { put(F, "len", len, text.len()) }?;
         if cap < text.len() + 1 {
-            return fail(
+            return Err(fail(
                 FB_ERR_INVALID_ARGUMENT,
                 format!("{F}: buffer of {cap} bytes, {} needed", text.len() + 1),
-            );
+            ));
         }
-        if buf.is_null() {
-            return null_arg(F, "buf");
-        }
+        not_null(F, "buf", buf)?;
         // SAFETY: `buf` is non-NULL and writable for `cap` ≥ len + 1 bytes;
         // the text (no interior NUL: it is ours) and the regions do not
         // overlap (the text is a fresh String).
@@ -643,12 +579,13 @@ pub unsafe extern "C" fn fb_bulkhead_prometheus(
             std::ptr::copy_nonoverlapping(text.as_ptr(), buf as *mut u8, text.len());
             buf.add(text.len()).write(0);
         }
-        FB_OK
+        Ok(FB_OK)
     })
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::FB_OUTCOME_SUCCESS;
     use super::*;
     use std::ptr::{null, null_mut};
 

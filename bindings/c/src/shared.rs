@@ -10,13 +10,15 @@
 //! `fork()` and the children use the same handles; or open the same path in
 //! each process.
 
-use super::{
-    config_arg, config_error, fail, guard, live, name_arg, null_arg, put, registry_handle,
-};
-use super::{fb_breaker, fb_config, fb_status, fb_status::*};
-use super::{take_live, Kind};
+use super::args::{not_null, put};
+use super::breaker::fb_breaker;
+use super::config::{config_arg, config_error, fb_config};
+use super::error::fail;
+use super::fb_status::{self, *};
+use super::handles::{free, hand_out, try_ref, Handle, Kind};
+use super::panic::guard;
+use super::registry::breaker_by_name;
 use fusebox_core::shm::{SharedManualClock, SharedRegistry, ShmError};
-use fusebox_core::Breaker;
 use std::ffi::{c_char, CStr, OsStr};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -35,6 +37,28 @@ pub struct fb_shared_registry {
 /// `fb_shared_clock_open`, freed with `fb_shared_clock_free`.
 pub struct fb_shared_clock {
     _opaque: [u8; 0],
+}
+
+// SAFETY: a live handle is `Box::into_raw` of a `SharedRegistry` not yet
+// freed.
+unsafe impl Handle for fb_shared_registry {
+    type Target = SharedRegistry;
+    const ARG: &'static str = "registry";
+    const KIND: Kind = Kind::SharedRegistry;
+}
+
+// SAFETY: a live handle is `Arc::into_raw` of an `Arc<SharedManualClock>`
+// not yet released.
+unsafe impl Handle for fb_shared_clock {
+    type Target = SharedManualClock;
+    const ARG: &'static str = "clock";
+    const KIND: Kind = Kind::SharedClock;
+
+    unsafe fn drop_live(h: *mut fb_shared_clock) {
+        // SAFETY: the caller guarantees an `Arc::into_raw` pointer not yet
+        // released, released once.
+        drop(unsafe { Arc::from_raw(fb_shared_clock::target(h)) });
+    }
 }
 
 /// How to create a shared registry file (used only when `fb_shared_open`
@@ -84,9 +108,7 @@ fn shm_error(func: &str, e: ShmError) -> fb_status {
 /// # Safety
 /// `path` is NULL or a NUL-terminated string.
 unsafe fn path_arg<'a>(func: &str, path: *const c_char) -> Result<&'a Path, fb_status> {
-    if path.is_null() {
-        return Err(null_arg(func, "path"));
-    }
+    not_null(func, "path", path)?;
     // SAFETY: non-NULL, and the caller guarantees a NUL-terminated string
     // that outlives this call.
     let bytes = unsafe { CStr::from_ptr(path) }.to_bytes();
@@ -100,16 +122,9 @@ unsafe fn path_arg<'a>(func: &str, path: *const c_char) -> Result<&'a Path, fb_s
 }
 
 /// # Safety
-/// `h` is NULL or a live handle from `fb_shared_open`.
-unsafe fn registry_ref<'a>(h: *const fb_shared_registry) -> Option<&'a SharedRegistry> {
-    // SAFETY: a live handle is `Box::into_raw` of a `SharedRegistry`.
-    unsafe { (h as *const SharedRegistry).as_ref() }
-}
-
-/// # Safety
 /// `h` is a live, non-NULL handle from `fb_shared_clock_open`.
 unsafe fn clock_arc(h: *const fb_shared_clock) -> Arc<SharedManualClock> {
-    let p = h as *const SharedManualClock;
+    let p = fb_shared_clock::target(h);
     // SAFETY: `p` came from `Arc::into_raw` and that reference is still held
     // (the handle is live), so adding one more is sound.
     unsafe {
@@ -165,26 +180,21 @@ pub unsafe extern "C" fn fb_shared_open(
 ) -> fb_status {
     const F: &str = "fb_shared_open";
     guard(F, || {
-        if out.is_null() {
-            return null_arg(F, "out");
-        }
+        not_null(F, "out", out)?;
         // SAFETY: forwarded from our caller's contract.
-        let path = match unsafe { path_arg(F, path) } {
-            Ok(p) => p,
-            Err(s) => return s,
-        };
+        let path = unsafe { path_arg(F, path) }?;
         // SAFETY: the caller guarantees NULL or a readable struct.
         let o = unsafe { options.as_ref() }
             .copied()
             .unwrap_or_else(options_default);
         if o.size != std::mem::size_of::<fb_shared_options>() as u32 {
-            return fail(
+            return Err(fail(
                 FB_ERR_INVALID_ARGUMENT,
                 format!(
                     "{F}: options.size is {}: fill the options with fb_shared_options_default first",
                     o.size
                 ),
-            );
+            ));
         }
         let mut b = SharedRegistry::builder()
             .capacity(o.capacity as usize)
@@ -199,16 +209,10 @@ pub unsafe extern "C" fn fb_shared_open(
             // SAFETY: non-NULL, and the caller guarantees a live handle.
             b = b.clock(unsafe { clock_arc(clock) });
         }
-        match b.open(path) {
-            Ok(r) => {
-                let p = Box::into_raw(Box::new(r)) as *mut fb_shared_registry;
-                live().insert(p as usize, Kind::SharedRegistry);
-                // SAFETY: checked non-NULL above; the caller guarantees writable.
-                unsafe { out.write(p) };
-                FB_OK
-            }
-            Err(e) => shm_error(F, e),
-        }
+        let r = b.open(path).map_err(|e| shm_error(F, e))?;
+        let p = Box::into_raw(Box::new(r)) as *mut fb_shared_registry;
+        // SAFETY: checked non-NULL above; the caller guarantees writable.
+        unsafe { hand_out(out, p) }
     })
 }
 
@@ -223,25 +227,9 @@ pub unsafe extern "C" fn fb_shared_open(
 /// breakers.
 #[no_mangle]
 pub unsafe extern "C" fn fb_shared_free(registry: *mut fb_shared_registry) -> fb_status {
-    const F: &str = "fb_shared_free";
-    guard(F, || {
-        if registry.is_null() {
-            return null_arg(F, "registry");
-        }
-        if let Err(s) = take_live(F, registry as usize, Kind::SharedRegistry) {
-            return s;
-        }
-        // SAFETY: the live set proved this is a `Box<SharedRegistry>` from
-        // `fb_shared_open` not yet freed; it is now out of the set.
-        drop(unsafe { Box::from_raw(registry as *mut SharedRegistry) });
-        FB_OK
-    })
-}
-
-/// A handle for a breaker the shared registry keeps alive: tagged so that
-/// `fb_breaker_free` refuses it.
-fn handle(b: &Arc<Breaker>) -> *mut fb_breaker {
-    registry_handle(b)
+    // SAFETY: forwarded from our caller's contract; `free` dereferences
+    // only a live `Box<SharedRegistry>` from `fb_shared_open`.
+    unsafe { free("fb_shared_free", registry, None) }
 }
 
 /// The breaker `name`, created with `config` if the file does not hold it
@@ -262,30 +250,13 @@ pub unsafe extern "C" fn fb_shared_get_or_create(
     out: *mut *mut fb_breaker,
 ) -> fb_status {
     const F: &str = "fb_shared_get_or_create";
-    guard(F, || {
-        // SAFETY: forwarded from our caller's contract.
-        let Some(r) = (unsafe { registry_ref(registry) }) else {
-            return null_arg(F, "registry");
-        };
-        // SAFETY: forwarded from our caller's contract.
-        let name = match unsafe { name_arg(F, "name", name) } {
-            Ok(n) => n,
-            Err(s) => return s,
-        };
-        // SAFETY: forwarded from our caller's contract.
-        let config = match unsafe { config_arg(F, "config", config) } {
-            Ok(c) => c,
-            Err(s) => return s,
-        };
-        if out.is_null() {
-            return null_arg(F, "out");
-        }
-        match r.get_or_create(name, &config) {
-            // SAFETY: forwarded from our caller's contract.
-            Ok(b) => unsafe { put(F, "out", out, handle(&b)) },
-            Err(e) => shm_error(F, e),
-        }
-    })
+    // SAFETY: forwarded from our caller's contract.
+    let config = || unsafe { config_arg(F, "config", config) };
+    let find = |r: &SharedRegistry, name: &str, config| {
+        r.get_or_create(name, &config).map_err(|e| shm_error(F, e))
+    };
+    // SAFETY: forwarded from our caller's contract.
+    unsafe { breaker_by_name(F, registry, name, out, config, find) }
 }
 
 /// The breaker `name` with the config stored in the file, or
@@ -301,29 +272,16 @@ pub unsafe extern "C" fn fb_shared_get(
     out: *mut *mut fb_breaker,
 ) -> fb_status {
     const F: &str = "fb_shared_get";
-    guard(F, || {
-        // SAFETY: forwarded from our caller's contract.
-        let Some(r) = (unsafe { registry_ref(registry) }) else {
-            return null_arg(F, "registry");
-        };
-        // SAFETY: forwarded from our caller's contract.
-        let name = match unsafe { name_arg(F, "name", name) } {
-            Ok(n) => n,
-            Err(s) => return s,
-        };
-        if out.is_null() {
-            return null_arg(F, "out");
-        }
-        match r.get(name) {
-            // SAFETY: forwarded from our caller's contract.
-            Ok(Some(b)) => unsafe { put(F, "out", out, handle(&b)) },
-            Ok(None) => fail(
+    let find = |r: &SharedRegistry, name: &str, ()| {
+        r.get(name).map_err(|e| shm_error(F, e))?.ok_or_else(|| {
+            fail(
                 FB_ERR_NOT_FOUND,
                 format!("{F}: no breaker named {name:?} in {}", r.path().display()),
-            ),
-            Err(e) => shm_error(F, e),
-        }
-    })
+            )
+        })
+    };
+    // SAFETY: forwarded from our caller's contract.
+    unsafe { breaker_by_name(F, registry, name, out, || Ok(()), find) }
 }
 
 /// The registry's number of breaker slots (fixed when the file was made).
@@ -338,9 +296,7 @@ pub unsafe extern "C" fn fb_shared_capacity(
     const F: &str = "fb_shared_capacity";
     guard(F, || {
         // SAFETY: forwarded from our caller's contract.
-        let Some(r) = (unsafe { registry_ref(registry) }) else {
-            return null_arg(F, "registry");
-        };
+        let r = unsafe { try_ref(F, registry) }?;
         // SAFETY: forwarded from our caller's contract.
         unsafe { put(F, "out", out, r.capacity() as u32) }
     })
@@ -359,9 +315,7 @@ pub unsafe extern "C" fn fb_shared_created(
     const F: &str = "fb_shared_created";
     guard(F, || {
         // SAFETY: forwarded from our caller's contract.
-        let Some(r) = (unsafe { registry_ref(registry) }) else {
-            return null_arg(F, "registry");
-        };
+        let r = unsafe { try_ref(F, registry) }?;
         // SAFETY: forwarded from our caller's contract.
         unsafe { put(F, "out", out, r.created()) }
     })
@@ -380,24 +334,14 @@ pub unsafe extern "C" fn fb_shared_clock_open(
 ) -> fb_status {
     const F: &str = "fb_shared_clock_open";
     guard(F, || {
-        if out.is_null() {
-            return null_arg(F, "out");
-        }
+        not_null(F, "out", out)?;
         // SAFETY: forwarded from our caller's contract.
-        let path = match unsafe { path_arg(F, path) } {
-            Ok(p) => p,
-            Err(s) => return s,
-        };
-        match SharedManualClock::open(path) {
-            Ok(c) => {
-                let p = Arc::into_raw(c) as *mut fb_shared_clock;
-                live().insert(p as usize, Kind::SharedClock);
-                // SAFETY: checked non-NULL above; the caller guarantees writable.
-                unsafe { out.write(p) };
-                FB_OK
-            }
-            Err(e) => fail(FB_ERR_IO, format!("{F}: {}: {e}", path.display())),
-        }
+        let path = unsafe { path_arg(F, path) }?;
+        let c = SharedManualClock::open(path)
+            .map_err(|e| fail(FB_ERR_IO, format!("{F}: {}: {e}", path.display())))?;
+        let p = Arc::into_raw(c) as *mut fb_shared_clock;
+        // SAFETY: checked non-NULL above; the caller guarantees writable.
+        unsafe { hand_out(out, p) }
     })
 }
 
@@ -412,12 +356,10 @@ pub unsafe extern "C" fn fb_shared_clock_advance(
 ) -> fb_status {
     const F: &str = "fb_shared_clock_advance";
     guard(F, || {
-        // SAFETY: a live handle is `Arc::into_raw` of a `SharedManualClock`.
-        let Some(c) = (unsafe { (clock as *const SharedManualClock).as_ref() }) else {
-            return null_arg(F, "clock");
-        };
+        // SAFETY: forwarded from our caller's contract.
+        let c = unsafe { try_ref(F, clock) }?;
         c.advance(Duration::from_nanos(ns));
-        FB_OK
+        Ok(FB_OK)
     })
 }
 
@@ -429,17 +371,7 @@ pub unsafe extern "C" fn fb_shared_clock_advance(
 /// shared clock.
 #[no_mangle]
 pub unsafe extern "C" fn fb_shared_clock_free(clock: *mut fb_shared_clock) -> fb_status {
-    const F: &str = "fb_shared_clock_free";
-    guard(F, || {
-        if clock.is_null() {
-            return null_arg(F, "clock");
-        }
-        if let Err(s) = take_live(F, clock as usize, Kind::SharedClock) {
-            return s;
-        }
-        // SAFETY: the live set proved this is an `Arc::into_raw` pointer not
-        // yet released; it is now out of the set.
-        drop(unsafe { Arc::from_raw(clock as *const SharedManualClock) });
-        FB_OK
-    })
+    // SAFETY: forwarded from our caller's contract; `free` dereferences
+    // only a live shared clock from `fb_shared_clock_open`.
+    unsafe { free("fb_shared_clock_free", clock, None) }
 }

@@ -2,11 +2,17 @@
 //! functions, and every error path (NULLs, bad UTF-8, bad settings, double
 //! frees, used permits, panics).
 
+use super::config::config_to_c;
+use super::error::fail;
+use super::fb_status::*;
+use super::panic::guard;
 use super::*;
 use fusebox_core::scenario::{self, Step};
-use std::ffi::CStr;
+use fusebox_core::{Config, Outcome, WindowConfig};
+use std::ffi::{c_char, CStr, CString};
 use std::hint::black_box;
 use std::ptr::{null, null_mut};
+use std::time::Duration;
 
 fn last_error() -> String {
     // SAFETY: fb_last_error never returns NULL, and the string stays valid

@@ -1,0 +1,139 @@
+//! Permits (`fb_permit_*`): the right to make one call, a plain value
+//! filled by `fb_breaker_acquire`, and how the call ended (the hot path's
+//! second half).
+
+use super::args::outcome_arg;
+use super::breaker::fb_breaker;
+use super::error::{fail, null_arg};
+use super::fb_status::{self, *};
+use super::handles::Handle;
+use super::panic::guard;
+use fusebox_core::{Breaker, RawPermit};
+
+/// How a call ended: one of `FB_OUTCOME_*`.
+pub type fb_outcome = u32;
+/// The call succeeded (slow if it took longer than `slow_call_duration_ns`).
+pub const FB_OUTCOME_SUCCESS: fb_outcome = 0;
+/// The call failed (connection error, timeout, 5xx...).
+pub const FB_OUTCOME_FAILURE: fb_outcome = 1;
+/// The call says nothing about the dependency (e.g. a 4xx): not counted in
+/// any rate.
+pub const FB_OUTCOME_IGNORED: fb_outcome = 2;
+
+/// `duration_ns` for `fb_permit_record`: let the breaker measure the call on
+/// its own clock, from `fb_breaker_acquire` to `fb_permit_record`.
+pub const FB_DURATION_AUTO: u64 = u64::MAX;
+
+/// The right to make one call: a plain value, filled by
+/// `fb_breaker_acquire`, that lives wherever the caller puts it (no
+/// allocation). Give it exactly one outcome with `fb_permit_record`, or give
+/// it back with `fb_permit_release`; either sets `breaker` to NULL, so a
+/// second use is reported as `FB_ERR_PERMIT_USED`. Treat the fields as
+/// read-only. The breaker must outlive its permits.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct fb_permit {
+    /// The breaker that admitted the call; NULL when the permit is used up
+    /// (or the call was rejected).
+    pub breaker: *const fb_breaker,
+    /// The breaker's generation at admission: an outcome reported after the
+    /// breaker moved on (opened, half-opened) is not counted against the new
+    /// state.
+    pub generation: u64,
+    /// Clock time at admission (when slow-call detection needs it), else 0.
+    pub start_ns: u64,
+    /// 1 if this call is a half-open probe, else 0.
+    pub probe: u8,
+}
+
+/// `FB_ERR_PERMIT_USED`: the permit given to `func` (a breaker's or a
+/// bulkhead's) is used up.
+#[cold]
+pub(crate) fn permit_used(func: &str) -> fb_status {
+    fail(
+        FB_ERR_PERMIT_USED,
+        format!("{func}: the permit was already recorded or released, or was never admitted"),
+    )
+}
+
+/// Take the permit's value and mark it used.
+///
+/// # Safety
+/// `permit` is NULL or points to a readable, writable `fb_permit`.
+#[inline(always)]
+unsafe fn take_permit<'a>(
+    func: &str,
+    permit: *mut fb_permit,
+) -> Result<(&'a Breaker, RawPermit), fb_status> {
+    // SAFETY: the caller guarantees NULL or a valid fb_permit.
+    let Some(p) = (unsafe { permit.as_mut() }) else {
+        return Err(null_arg(func, "permit"));
+    };
+    // SAFETY: a permit's breaker is NULL or the live handle that issued it
+    // (the breaker must outlive its permits).
+    let Some(b) = (unsafe { fb_breaker::target(p.breaker).as_ref() }) else {
+        return Err(permit_used(func));
+    };
+    // Each field read on its own (volatile reads are never merged): the
+    // compiler would otherwise read `generation` and `start_ns` as one
+    // 16-byte load, which store forwarding cannot serve from the two 8-byte
+    // stores `fb_breaker_acquire` just made — a stall on every call that
+    // cost more than the rest of the record.
+    // SAFETY: `p` is a valid, aligned `fb_permit` (checked non-NULL above).
+    let (generation, start_ns, probe) = unsafe {
+        (
+            std::ptr::addr_of!(p.generation).read_volatile(),
+            std::ptr::addr_of!(p.start_ns).read_volatile(),
+            std::ptr::addr_of!(p.probe).read_volatile(),
+        )
+    };
+    let raw = RawPermit {
+        generation,
+        start_ns,
+        probe: probe != 0,
+    };
+    p.breaker = std::ptr::null();
+    Ok((b, raw))
+}
+
+/// Report how the call went: `outcome` is one of `FB_OUTCOME_*`;
+/// `duration_ns` is how long it took (`FB_DURATION_AUTO`: measured by the
+/// breaker's clock since `fb_breaker_acquire`); it only matters when
+/// slow-call detection is on. The permit is used up (its `breaker` set to
+/// NULL). No allocation, no lock.
+///
+/// # Safety
+/// `permit` is NULL or a valid `fb_permit` filled by `fb_breaker_acquire`,
+/// whose breaker is still alive.
+#[no_mangle]
+pub unsafe extern "C" fn fb_permit_record(
+    permit: *mut fb_permit,
+    outcome: fb_outcome,
+    duration_ns: u64,
+) -> fb_status {
+    const F: &str = "fb_permit_record";
+    guard(F, || {
+        let outcome = outcome_arg(F, outcome)?;
+        // SAFETY: forwarded from our caller's contract.
+        let (b, raw) = unsafe { take_permit(F, permit) }?;
+        let duration = (duration_ns != FB_DURATION_AUTO).then_some(duration_ns);
+        b.record_raw(raw, outcome, duration);
+        Ok(FB_OK)
+    })
+}
+
+/// Give a permit back without an outcome (the call was not made, or was
+/// cancelled): nothing is counted, and a half-open probe slot is freed.
+///
+/// # Safety
+/// As for `fb_permit_record`.
+#[no_mangle]
+pub unsafe extern "C" fn fb_permit_release(permit: *mut fb_permit) -> fb_status {
+    const F: &str = "fb_permit_release";
+    guard(F, || {
+        // SAFETY: forwarded from our caller's contract.
+        let (b, raw) = unsafe { take_permit(F, permit) }?;
+        b.release_raw(raw);
+        Ok(FB_OK)
+    })
+}
