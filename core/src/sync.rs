@@ -14,3 +14,9 @@ pub(crate) use std::sync::atomic::{AtomicU64, Ordering};
 pub(crate) fn atomic_u64(v: u64) -> AtomicU64 {
     AtomicU64::new(v)
 }
+
+// The latency histogram's bucket counters.
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::AtomicU32;
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::AtomicU32;
