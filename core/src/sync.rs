@@ -20,3 +20,10 @@ pub(crate) fn atomic_u64(v: u64) -> AtomicU64 {
 pub(crate) use loom::sync::atomic::AtomicU32;
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic::AtomicU32;
+
+// The adaptive limit's estimator (taken with `try_lock` by the thread that
+// closes a window): under loom its hand-over is a modelled synchronisation.
+#[cfg(loom)]
+pub(crate) use loom::sync::Mutex;
+#[cfg(not(loom))]
+pub(crate) use std::sync::Mutex;
