@@ -15,8 +15,16 @@ pub(crate) fn atomic_u64(v: u64) -> AtomicU64 {
     AtomicU64::new(v)
 }
 
-// The failover group's and the event queue's flags, listener lists and the
-// event thread's handle.
+// The latency histogram's bucket counters.
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::AtomicU32;
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::AtomicU32;
+
+// The failover group's and the event queue's flags, listener lists, the
+// event thread's handle, and the adaptive limit's estimator (taken with
+// `try_lock` by the thread that closes a window: under loom its hand-over
+// is a modelled synchronisation).
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::AtomicBool;
 #[cfg(not(loom))]

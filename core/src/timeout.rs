@@ -29,7 +29,7 @@
 use crate::clock::ClockSource;
 use crate::config::{ConfigError, MAX_DURATION};
 use crate::histogram::{HistogramWindow, LatencyHistogram};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use crate::sync::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 /// The recommended fixed connect timeout (2 s).
@@ -271,5 +271,62 @@ impl AdaptiveTimeout {
             Duration::from_nanos(b),
             Duration::from_nanos(c),
         ))
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    //! The cached timeout's refresh election under every interleaving:
+    //! `RUSTFLAGS="--cfg loom" cargo test -p fusebox --release --lib loom`.
+    use super::*;
+    use crate::{Clock, ManualClock};
+    use loom::sync::Arc;
+    use loom::thread;
+
+    #[test]
+    fn loom_timeout_one_caller_refreshes_per_period() {
+        loom::model(|| {
+            let clock = std::sync::Arc::new(ManualClock::new());
+            let config = AdaptiveTimeoutConfig {
+                quantile: 1.0,
+                multiplier: 1000.0,
+                min: Duration::from_nanos(1),
+                max: Duration::from_secs(1),
+                initial: Duration::from_secs(1),
+                min_samples: 1,
+                refresh: Duration::from_secs(1),
+                // Under loom: 1 ns slots, and latencies of at most 7 ns.
+                window: HistogramWindow {
+                    duration: Duration::from_nanos(2),
+                    slots: 2,
+                    stripes: 1,
+                },
+            };
+            let t = Arc::new(AdaptiveTimeout::with_config(config, clock.clone()).unwrap());
+            let now = clock.now_ns();
+            let initial = config.initial;
+            t.record_at(now, 1); // a quantile of 1 ns: a timeout of 1 µs
+            let hs: Vec<_> = (0..2)
+                .map(|_| {
+                    let t = t.clone();
+                    thread::spawn(move || t.timeout())
+                })
+                .collect();
+            // Moves the quantile to 6 ns while they look: two refreshes
+            // would compute two different timeouts.
+            t.record_at(now, 7);
+            let got: Vec<Duration> = hs.into_iter().map(|h| h.join().unwrap()).collect();
+            // The period's one refresher returns what it computed; the other
+            // caller returns the cached value, old or new.
+            let fresh: Vec<Duration> = got.iter().copied().filter(|&d| d != initial).collect();
+            assert!(!fresh.is_empty(), "nobody refreshed: {got:?}");
+            assert!(
+                fresh.iter().all(|&d| d == fresh[0]),
+                "two refreshes: {got:?}"
+            );
+            assert_eq!(t.due_ns.load(Relaxed), now + 1_000_000_000);
+            // Not due again: the cached value, the refresher's.
+            assert_eq!(t.timeout(), fresh[0]);
+        });
     }
 }
