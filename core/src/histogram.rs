@@ -353,10 +353,28 @@ impl LatencyHistogram {
         self.snapshot().quantile(q).map(Duration::from_nanos)
     }
 
-    /// Forget everything recorded.
+    /// Forget everything recorded. (A sample recorded while this runs may
+    /// be kept or forgotten.)
     pub fn clear(&self) {
-        for t in self.tags.iter() {
-            t.0.store(0, Release);
+        for (slot, t) in self.tags.iter().enumerate() {
+            // Claimed as a rotation claims it, then zeroed, then marked
+            // never used: a tag of 0 promises zero counters (see `rotate`),
+            // which the tag alone, reset as it once was, did not keep.
+            let mut tag = t.0.load(Relaxed);
+            while tag != 0 && tag & RESETTING == 0 {
+                // (A slot being rotated is being zeroed already.)
+                match t.0.compare_exchange(tag, tag | RESETTING, Relaxed, Relaxed) {
+                    Ok(_) => {
+                        for c in &self.counts[slot * BUCKETS..(slot + 1) * BUCKETS] {
+                            c.store(0, Relaxed);
+                        }
+                        // Release: as in `rotate`.
+                        t.0.store(0, Release);
+                        break;
+                    }
+                    Err(actual) => tag = actual,
+                }
+            }
         }
     }
 }
@@ -429,6 +447,27 @@ mod tests {
         }
         assert_eq!(next, MAX_VALUE + 1);
         assert_eq!(bucket_index(u64::MAX), BUCKETS - 1);
+    }
+
+    #[test]
+    fn cleared_samples_never_come_back() {
+        // `clear` once reset only the tags: the next record of a slot took a
+        // zero tag for zero counters and counted the old samples again, and
+        // kept them a whole ring later.
+        let clock = Arc::new(ManualClock::new());
+        let h = LatencyHistogram::new(clock.clone());
+        for _ in 0..100 {
+            h.record(Duration::from_millis(5));
+        }
+        assert_eq!(h.snapshot().count(), 100);
+        h.clear();
+        assert_eq!(h.snapshot().count(), 0);
+        h.record(Duration::from_millis(5));
+        assert_eq!(h.snapshot().count(), 1);
+        // A whole ring later, in the same slot.
+        clock.advance_ns((h.ring as u64) << h.slot_shift);
+        h.record(Duration::from_millis(5));
+        assert_eq!(h.snapshot().count(), 1);
     }
 
     #[test]
