@@ -928,6 +928,36 @@ mod loom_tests {
     }
 
     #[test]
+    fn count_window_racing_calls_keep_the_newest() {
+        loom::model(|| {
+            // A count window of 1: ticket 1 fails, then tickets 2 and 3
+            // race for the one slot. Whichever writes first, the slot must
+            // end with ticket 3 (a lapped call never overwrites a newer
+            // one), and the window with that one success.
+            let cfg = Config::builder().count_window(1).build().unwrap();
+            let layout = Layout::new(&cfg, 1);
+            let cells = Arc::new(Cells::new(&layout));
+            let cw = CountWindow { size: 1 };
+            cw.record(&cells, KIND_FAIL_FAST, 0);
+            let c2 = cells.clone();
+            let t = thread::spawn(move || cw.record(&c2, KIND_OK_FAST, 0));
+            cw.record(&cells, KIND_OK_FAST, 0);
+            assert!(cw.counts(&cells, 0).calls <= 1, "more than the window");
+            t.join().unwrap();
+            let slot = cells.w(W_SLOTS).load(Relaxed);
+            assert_eq!(
+                (slot >> 2) & T_MASK,
+                3,
+                "a lapped call overwrote a newer one"
+            );
+            let c = cw.counts(&cells, 0);
+            assert_eq!((c.calls, c.failures), (1, 0));
+            // Another generation's window is empty.
+            assert_eq!(cw.counts(&cells, 1).calls, 0);
+        });
+    }
+
+    #[test]
     fn concurrent_increments_are_all_counted() {
         loom::model(|| {
             let w = W::new();
