@@ -9,3 +9,9 @@ need_rust_lints
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
+# rustdoc: a broken or private intra-doc link, or any other rustdoc
+# warning, fails the run. (One crate at a time: fusebox and fusebox-ffi
+# both make a library called `fusebox`, whose docs would collide.)
+for crate in fusebox fusebox-ffi; do
+  RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p "$crate"
+done
