@@ -2,11 +2,16 @@
 //! describes it: plain fields, no atomics, no cleverness. Property tests and the differential fuzzer drive it and a real
 //! [`crate::Breaker`] with the same operations and compare what they say.
 //! (Jitter is left out: it is random by design.)
+//!
+//! The window is kept as it goes (a ring of per-bucket counts, or the last
+//! N outcomes with their counts), so an outcome costs O(1) and a look at a
+//! time window O(buckets), however long the history.
 
 use crate::config::{Config, WindowConfig};
 use crate::error::RejectReason;
 use crate::permit::Outcome;
 use crate::state::Phase;
+use std::collections::VecDeque;
 
 /// A permit of the model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,13 +41,47 @@ pub struct Totals {
     pub state_changes: u64,
 }
 
-#[derive(Clone, Copy, Debug)]
-struct Entry {
-    /// Bucket epoch (time window) or ticket (count window).
-    at: u64,
-    generation: u64,
-    failure: bool,
-    slow: bool,
+/// Calls, failures and slow calls.
+#[derive(Clone, Copy, Debug, Default)]
+struct Counts {
+    calls: u64,
+    failures: u64,
+    slow: u64,
+}
+
+impl Counts {
+    fn add(&mut self, failure: bool, slow: bool) {
+        self.calls += 1;
+        self.failures += u64::from(failure);
+        self.slow += u64::from(slow);
+    }
+
+    fn sub(&mut self, failure: bool, slow: bool) {
+        self.calls -= 1;
+        self.failures -= u64::from(failure);
+        self.slow -= u64::from(slow);
+    }
+}
+
+/// The outcomes of the current generation that the window can still see
+/// (an outcome of an older generation never counts again, so a transition
+/// empties it).
+#[derive(Clone, Debug)]
+enum Window {
+    /// One slot per bucket, slot `epoch % buckets` holding bucket `epoch`
+    /// (epoch = time / bucket width). A slot counts while its epoch is one of
+    /// the last `buckets` epochs; it is overwritten when its slot is next
+    /// used by a later epoch.
+    Time {
+        bucket_ns: u64,
+        slots: Vec<(u64, Counts)>,
+    },
+    /// The last `size` outcomes (failure, slow) and their counts.
+    Count {
+        size: usize,
+        last: VecDeque<(bool, bool)>,
+        counts: Counts,
+    },
 }
 
 /// The model.
@@ -58,8 +97,7 @@ pub struct Model {
     deadline: u64,
     reopens: u64,
     run: u64,
-    entries: Vec<Entry>,
-    ticket: u64,
+    window: Window,
     /// Lifetime totals.
     pub totals: Totals,
 }
@@ -67,6 +105,17 @@ pub struct Model {
 impl Model {
     /// A closed model.
     pub fn new(cfg: Config) -> Model {
+        let window = match cfg.window {
+            WindowConfig::Time { buckets, .. } => Window::Time {
+                bucket_ns: cfg.bucket_ns(),
+                slots: vec![(0, Counts::default()); buckets as usize],
+            },
+            WindowConfig::Count { size } => Window::Count {
+                size: size as usize,
+                last: VecDeque::with_capacity(size as usize),
+                counts: Counts::default(),
+            },
+        };
         Model {
             cfg,
             phase: Phase::Closed,
@@ -76,8 +125,7 @@ impl Model {
             deadline: 0,
             reopens: 0,
             run: 0,
-            entries: Vec::new(),
-            ticket: 0,
+            window,
             totals: Totals::default(),
         }
     }
@@ -95,6 +143,14 @@ impl Model {
         self.oks = 0;
         self.run = 0;
         self.phase = to;
+        // Outcomes of the generation just ended never count again.
+        match &mut self.window {
+            Window::Time { slots, .. } => slots.fill((0, Counts::default())),
+            Window::Count { last, counts, .. } => {
+                last.clear();
+                *counts = Counts::default();
+            }
+        }
         match to {
             Phase::Open => {
                 self.reopens = if from == Phase::HalfOpen {
@@ -186,23 +242,30 @@ impl Model {
         if slow {
             self.totals.slow += 1;
         }
-        let at = match self.cfg.window {
-            WindowConfig::Time { .. } => now / self.cfg.bucket_ns(),
-            // Stale outcomes take no place among the last N calls.
-            WindowConfig::Count { .. } if p.generation != self.generation => 0,
-            WindowConfig::Count { .. } => {
-                self.ticket += 1;
-                self.ticket
-            }
-        };
-        self.entries.push(Entry {
-            at,
-            generation: p.generation,
-            failure,
-            slow,
-        });
+        // A stale outcome (of an older generation) is counted in the
+        // totals only: it takes no place in the window.
         if p.generation != self.generation {
             return;
+        }
+        match &mut self.window {
+            Window::Time { bucket_ns, slots } => {
+                let epoch = now / *bucket_ns;
+                let n = slots.len() as u64;
+                let (at, counts) = &mut slots[(epoch % n) as usize];
+                if *at != epoch {
+                    *at = epoch;
+                    *counts = Counts::default();
+                }
+                counts.add(failure, slow);
+            }
+            Window::Count { size, last, counts } => {
+                if last.len() == *size {
+                    let (f, s) = last.pop_front().expect("a full window");
+                    counts.sub(f, s);
+                }
+                last.push_back((failure, slow));
+                counts.add(failure, slow);
+            }
         }
         if p.probe {
             if self.phase != Phase::HalfOpen {
@@ -260,25 +323,23 @@ impl Model {
 
     /// (calls, failures, slow) in the window at `now`.
     pub fn window(&self, now: u64) -> (u64, u64, u64) {
-        let (mut c, mut f, mut s) = (0, 0, 0);
-        for e in &self.entries {
-            if e.generation != self.generation {
-                continue;
-            }
-            let inside = match self.cfg.window {
-                WindowConfig::Time { buckets, .. } => {
-                    let cur = now / self.cfg.bucket_ns();
-                    cur - e.at < u64::from(buckets)
+        let c = match &self.window {
+            Window::Time { bucket_ns, slots } => {
+                let cur = now / bucket_ns;
+                let n = slots.len() as u64;
+                let mut sum = Counts::default();
+                for (at, c) in slots {
+                    if cur - at < n {
+                        sum.calls += c.calls;
+                        sum.failures += c.failures;
+                        sum.slow += c.slow;
+                    }
                 }
-                WindowConfig::Count { size } => self.ticket - e.at < u64::from(size),
-            };
-            if inside {
-                c += 1;
-                f += e.failure as u64;
-                s += e.slow as u64;
+                sum
             }
-        }
-        (c, f, s)
+            Window::Count { counts, .. } => *counts,
+        };
+        (c.calls, c.failures, c.slow)
     }
 
     /// Force open.
