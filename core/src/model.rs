@@ -4,8 +4,10 @@
 //! (Jitter is left out: it is random by design.)
 //!
 //! The window is kept as it goes (a ring of per-bucket counts, or the last
-//! N outcomes with their counts), so an outcome costs O(1) and a look at a
-//! time window O(buckets), however long the history.
+//! N outcomes with their counts) and emptied by the first outcome of a new
+//! generation, so an outcome and a transition cost O(1) (the first outcome
+//! of a generation O(buckets)) and a look at a time window O(buckets),
+//! however long the history.
 
 use crate::config::{Config, WindowConfig};
 use crate::error::RejectReason;
@@ -63,9 +65,7 @@ impl Counts {
     }
 }
 
-/// The outcomes of the current generation that the window can still see
-/// (an outcome of an older generation never counts again, so a transition
-/// empties it).
+/// The outcomes of one generation that the window can still see.
 #[derive(Clone, Debug)]
 enum Window {
     /// One slot per bucket, slot `epoch % buckets` holding bucket `epoch`
@@ -84,6 +84,22 @@ enum Window {
     },
 }
 
+impl Window {
+    fn new(cfg: &Config) -> Window {
+        match cfg.window {
+            WindowConfig::Time { buckets, .. } => Window::Time {
+                bucket_ns: cfg.bucket_ns(),
+                slots: vec![(0, Counts::default()); buckets as usize],
+            },
+            WindowConfig::Count { size } => Window::Count {
+                size: size as usize,
+                last: VecDeque::new(),
+                counts: Counts::default(),
+            },
+        }
+    }
+}
+
 /// The model.
 #[derive(Clone, Debug)]
 pub struct Model {
@@ -97,7 +113,11 @@ pub struct Model {
     deadline: u64,
     reopens: u64,
     run: u64,
+    /// The window of generation `window_generation`: when that is not the
+    /// current generation, the window is empty (an older generation's
+    /// outcomes never count again).
     window: Window,
+    window_generation: u64,
     /// Lifetime totals.
     pub totals: Totals,
 }
@@ -105,18 +125,9 @@ pub struct Model {
 impl Model {
     /// A closed model.
     pub fn new(cfg: Config) -> Model {
-        let window = match cfg.window {
-            WindowConfig::Time { buckets, .. } => Window::Time {
-                bucket_ns: cfg.bucket_ns(),
-                slots: vec![(0, Counts::default()); buckets as usize],
-            },
-            WindowConfig::Count { size } => Window::Count {
-                size: size as usize,
-                last: VecDeque::with_capacity(size as usize),
-                counts: Counts::default(),
-            },
-        };
         Model {
+            window: Window::new(&cfg),
+            window_generation: 0,
             cfg,
             phase: Phase::Closed,
             generation: 0,
@@ -125,7 +136,6 @@ impl Model {
             deadline: 0,
             reopens: 0,
             run: 0,
-            window,
             totals: Totals::default(),
         }
     }
@@ -143,14 +153,6 @@ impl Model {
         self.oks = 0;
         self.run = 0;
         self.phase = to;
-        // Outcomes of the generation just ended never count again.
-        match &mut self.window {
-            Window::Time { slots, .. } => slots.fill((0, Counts::default())),
-            Window::Count { last, counts, .. } => {
-                last.clear();
-                *counts = Counts::default();
-            }
-        }
         match to {
             Phase::Open => {
                 self.reopens = if from == Phase::HalfOpen {
@@ -247,6 +249,10 @@ impl Model {
         if p.generation != self.generation {
             return;
         }
+        if self.window_generation != self.generation {
+            self.window = Window::new(&self.cfg);
+            self.window_generation = self.generation;
+        }
         match &mut self.window {
             Window::Time { bucket_ns, slots } => {
                 let epoch = now / *bucket_ns;
@@ -323,6 +329,9 @@ impl Model {
 
     /// (calls, failures, slow) in the window at `now`.
     pub fn window(&self, now: u64) -> (u64, u64, u64) {
+        if self.window_generation != self.generation {
+            return (0, 0, 0);
+        }
         let c = match &self.window {
             Window::Time { bucket_ns, slots } => {
                 let cur = now / bucket_ns;
