@@ -2,11 +2,18 @@
 //! describes it: plain fields, no atomics, no cleverness. Property tests and the differential fuzzer drive it and a real
 //! [`crate::Breaker`] with the same operations and compare what they say.
 //! (Jitter is left out: it is random by design.)
+//!
+//! The window is kept as it goes (a ring of per-bucket counts, or the last
+//! N outcomes with their counts) and emptied by the first outcome of a new
+//! generation, so an outcome and a transition cost O(1) (the first outcome
+//! of a generation O(buckets)) and a look at a time window O(buckets),
+//! however long the history.
 
 use crate::config::{Config, WindowConfig};
 use crate::error::RejectReason;
 use crate::permit::Outcome;
 use crate::state::Phase;
+use std::collections::VecDeque;
 
 /// A permit of the model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,13 +43,61 @@ pub struct Totals {
     pub state_changes: u64,
 }
 
-#[derive(Clone, Copy, Debug)]
-struct Entry {
-    /// Bucket epoch (time window) or ticket (count window).
-    at: u64,
-    generation: u64,
-    failure: bool,
-    slow: bool,
+/// Calls, failures and slow calls.
+#[derive(Clone, Copy, Debug, Default)]
+struct Counts {
+    calls: u64,
+    failures: u64,
+    slow: u64,
+}
+
+impl Counts {
+    fn add(&mut self, failure: bool, slow: bool) {
+        self.calls += 1;
+        self.failures += u64::from(failure);
+        self.slow += u64::from(slow);
+    }
+
+    fn sub(&mut self, failure: bool, slow: bool) {
+        self.calls -= 1;
+        self.failures -= u64::from(failure);
+        self.slow -= u64::from(slow);
+    }
+}
+
+/// The outcomes of one generation that the window can still see.
+#[derive(Clone, Debug)]
+enum Window {
+    /// One slot per bucket, slot `epoch % buckets` holding bucket `epoch`
+    /// (epoch = time / bucket width). A slot counts while its epoch is one of
+    /// the last `buckets` epochs; it is overwritten when its slot is next
+    /// used by a later epoch.
+    Time {
+        bucket_ns: u64,
+        slots: Vec<(u64, Counts)>,
+    },
+    /// The last `size` outcomes (failure, slow) and their counts.
+    Count {
+        size: usize,
+        last: VecDeque<(bool, bool)>,
+        counts: Counts,
+    },
+}
+
+impl Window {
+    fn new(cfg: &Config) -> Window {
+        match cfg.window {
+            WindowConfig::Time { buckets, .. } => Window::Time {
+                bucket_ns: cfg.bucket_ns(),
+                slots: vec![(0, Counts::default()); buckets as usize],
+            },
+            WindowConfig::Count { size } => Window::Count {
+                size: size as usize,
+                last: VecDeque::new(),
+                counts: Counts::default(),
+            },
+        }
+    }
 }
 
 /// The model.
@@ -58,8 +113,11 @@ pub struct Model {
     deadline: u64,
     reopens: u64,
     run: u64,
-    entries: Vec<Entry>,
-    ticket: u64,
+    /// The window of generation `window_generation`: when that is not the
+    /// current generation, the window is empty (an older generation's
+    /// outcomes never count again).
+    window: Window,
+    window_generation: u64,
     /// Lifetime totals.
     pub totals: Totals,
 }
@@ -68,6 +126,8 @@ impl Model {
     /// A closed model.
     pub fn new(cfg: Config) -> Model {
         Model {
+            window: Window::new(&cfg),
+            window_generation: 0,
             cfg,
             phase: Phase::Closed,
             generation: 0,
@@ -76,8 +136,6 @@ impl Model {
             deadline: 0,
             reopens: 0,
             run: 0,
-            entries: Vec::new(),
-            ticket: 0,
             totals: Totals::default(),
         }
     }
@@ -186,23 +244,34 @@ impl Model {
         if slow {
             self.totals.slow += 1;
         }
-        let at = match self.cfg.window {
-            WindowConfig::Time { .. } => now / self.cfg.bucket_ns(),
-            // Stale outcomes take no place among the last N calls.
-            WindowConfig::Count { .. } if p.generation != self.generation => 0,
-            WindowConfig::Count { .. } => {
-                self.ticket += 1;
-                self.ticket
-            }
-        };
-        self.entries.push(Entry {
-            at,
-            generation: p.generation,
-            failure,
-            slow,
-        });
+        // A stale outcome (of an older generation) is counted in the
+        // totals only: it takes no place in the window.
         if p.generation != self.generation {
             return;
+        }
+        if self.window_generation != self.generation {
+            self.window = Window::new(&self.cfg);
+            self.window_generation = self.generation;
+        }
+        match &mut self.window {
+            Window::Time { bucket_ns, slots } => {
+                let epoch = now / *bucket_ns;
+                let n = slots.len() as u64;
+                let (at, counts) = &mut slots[(epoch % n) as usize];
+                if *at != epoch {
+                    *at = epoch;
+                    *counts = Counts::default();
+                }
+                counts.add(failure, slow);
+            }
+            Window::Count { size, last, counts } => {
+                if last.len() == *size {
+                    let (f, s) = last.pop_front().expect("a full window");
+                    counts.sub(f, s);
+                }
+                last.push_back((failure, slow));
+                counts.add(failure, slow);
+            }
         }
         if p.probe {
             if self.phase != Phase::HalfOpen {
@@ -260,25 +329,26 @@ impl Model {
 
     /// (calls, failures, slow) in the window at `now`.
     pub fn window(&self, now: u64) -> (u64, u64, u64) {
-        let (mut c, mut f, mut s) = (0, 0, 0);
-        for e in &self.entries {
-            if e.generation != self.generation {
-                continue;
-            }
-            let inside = match self.cfg.window {
-                WindowConfig::Time { buckets, .. } => {
-                    let cur = now / self.cfg.bucket_ns();
-                    cur - e.at < u64::from(buckets)
-                }
-                WindowConfig::Count { size } => self.ticket - e.at < u64::from(size),
-            };
-            if inside {
-                c += 1;
-                f += e.failure as u64;
-                s += e.slow as u64;
-            }
+        if self.window_generation != self.generation {
+            return (0, 0, 0);
         }
-        (c, f, s)
+        let c = match &self.window {
+            Window::Time { bucket_ns, slots } => {
+                let cur = now / bucket_ns;
+                let n = slots.len() as u64;
+                let mut sum = Counts::default();
+                for (at, c) in slots {
+                    if cur - at < n {
+                        sum.calls += c.calls;
+                        sum.failures += c.failures;
+                        sum.slow += c.slow;
+                    }
+                }
+                sum
+            }
+            Window::Count { counts, .. } => *counts,
+        };
+        (c.calls, c.failures, c.slow)
     }
 
     /// Force open.

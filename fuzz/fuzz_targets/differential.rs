@@ -31,7 +31,7 @@ const SEC: u64 = 1_000_000_000;
 const MAX_OPS: usize = 512;
 /// Resets per input across all `ResetMany` (70 000 wraps a 16-bit tag).
 const MAX_RESETS: u32 = 70_000;
-/// Calls per input: the model recounts its whole history on every outcome.
+/// Calls per input (keeps one input's run short).
 const MAX_CALLS: u32 = 4096;
 const MAX_ADVANCE: u64 = 10_000_000 * SEC;
 
