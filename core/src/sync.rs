@@ -54,3 +54,9 @@ pub(crate) mod unmodelled {
 pub(crate) use loom::sync::MutexGuard;
 #[cfg(not(loom))]
 pub(crate) use std::sync::MutexGuard;
+
+// The load shedder's level word.
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::AtomicU8;
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::AtomicU8;
