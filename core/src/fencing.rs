@@ -22,9 +22,8 @@
 //! [`FencedResource`], which runs the check and the write under one lock so
 //! that no newer write can slip between them.
 
+use crate::sync::{AtomicU64, Mutex, MutexGuard, Ordering};
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 
 /// A fencing token: larger is newer. Token 0 is never handed out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -184,7 +183,7 @@ impl<T> FencedResource<T> {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, (u64, T)> {
+    fn lock(&self) -> MutexGuard<'_, (u64, T)> {
         // A writer that panicked leaves the value as it left it; the token
         // check itself cannot be half done, so carry on.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
@@ -280,5 +279,114 @@ mod tests {
         assert_eq!(r.read(|v| v.clone()), vec!["a1", "b2"]);
         assert_eq!((r.accepted(), r.rejected()), (3, 1));
         assert_eq!(r.newest(), FencingToken(2));
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    //! `RUSTFLAGS="--cfg loom" cargo test -p fusebox --release --lib
+    //! fencing::loom`: the epoch counter, the fence's high-water mark and the
+    //! fenced resource's check-and-write, under every interleaving.
+    use super::*;
+    use loom::sync::atomic::AtomicU64 as Data;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    #[test]
+    fn loom_epochs_are_distinct_and_grow() {
+        loom::model(|| {
+            let s = Arc::new(EpochSource::new());
+            let hs: Vec<_> = (0..2)
+                .map(|_| {
+                    let s = s.clone();
+                    thread::spawn(move || [s.advance().0, s.advance().0])
+                })
+                .collect();
+            let mut all = Vec::new();
+            for h in hs {
+                let [a, b] = h.join().unwrap();
+                assert!(a < b, "a later take is larger: {a} then {b}");
+                all.extend([a, b]);
+            }
+            all.sort_unstable();
+            assert_eq!(all, [1, 2, 3, 4], "every token once");
+            assert_eq!(s.current(), FencingToken(4));
+        });
+    }
+
+    #[test]
+    fn loom_an_epoch_carries_what_its_taker_wrote() {
+        // "A thread that sees epoch n also sees whatever the taker of n
+        // wrote before taking it."
+        loom::model(|| {
+            let s = Arc::new(EpochSource::new());
+            let data = Arc::new(Data::new(0));
+            let (s1, data1) = (s.clone(), data.clone());
+            let t = thread::spawn(move || {
+                data1.store(42, Ordering::Relaxed);
+                s1.advance()
+            });
+            if s.current() == FencingToken(1) {
+                assert_eq!(
+                    data.load(Ordering::Relaxed),
+                    42,
+                    "epoch 1 without its write"
+                );
+            }
+            assert_eq!(t.join().unwrap(), FencingToken(1));
+        });
+    }
+
+    #[test]
+    fn loom_fence_never_refuses_the_newest() {
+        loom::model(|| {
+            let f = Arc::new(Fence::new());
+            let f1 = f.clone();
+            let old = thread::spawn(move || f1.admit(FencingToken(1)));
+            let new = f.admit(FencingToken(2));
+            let old = old.join().unwrap();
+            assert_eq!(new, Ok(()), "the newest token is never refused");
+            match old {
+                Ok(()) => assert_eq!(f.rejected(), 0),
+                Err(e) => {
+                    assert_eq!(
+                        e,
+                        StaleToken {
+                            presented: FencingToken(1),
+                            current: FencingToken(2)
+                        }
+                    );
+                    assert_eq!(f.rejected(), 1);
+                }
+            }
+            assert_eq!(f.newest(), FencingToken(2), "the mark is the newest token");
+            let before = f.rejected();
+            assert!(f.admit(FencingToken(1)).is_err(), "1 after 2 is refused");
+            assert!(f.admit(FencingToken(2)).is_ok(), "an equal token passes");
+            assert_eq!(f.rejected(), before + 1);
+        });
+    }
+
+    #[test]
+    fn loom_fenced_resource_never_applies_an_older_write_after_a_newer() {
+        loom::model(|| {
+            let r = Arc::new(FencedResource::new(Vec::new()));
+            let r1 = r.clone();
+            let old = thread::spawn(move || r1.write(FencingToken(1), |v| v.push(1)));
+            let new = r.write(FencingToken(2), |v| v.push(2));
+            let old = old.join().unwrap();
+            assert_eq!(new, Ok(()), "the newest write is never refused");
+            let applied = r.read(|v| v.clone());
+            match old {
+                Ok(()) => assert_eq!(applied, [1, 2], "1 was applied, so before 2"),
+                Err(e) => {
+                    assert_eq!(e.current, FencingToken(2));
+                    assert_eq!(applied, [2]);
+                }
+            }
+            assert_eq!(r.newest(), FencingToken(2));
+            assert_eq!(r.accepted(), applied.len() as u64);
+            assert_eq!(r.accepted() + r.rejected(), 2);
+        });
     }
 }

@@ -19,7 +19,8 @@
 //! atomic load and a table lookup.
 
 use crate::config::ConfigError;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
+use crate::sync::unmodelled::AtomicBool;
+use crate::sync::{AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -322,5 +323,82 @@ impl Drop for Poller {
             t.thread().unpark();
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    //! `RUSTFLAGS="--cfg loom" cargo test -p fusebox --release --lib
+    //! shedder::loom`: the level and load words, a load update racing
+    //! admissions and another update. (The poller's thread is a real one
+    //! outside any model: its stop flag is `unmodelled`.) The shedder keeps
+    //! no counters of its own.
+    use super::*;
+    use loom::sync::atomic::AtomicUsize;
+    use loom::thread;
+
+    /// An RMW first in every racing thread: loom's DPOR keeps only the
+    /// last access to an object, so a thread that only loads, run first,
+    /// might never be reordered after the other's writes.
+    fn pass(gate: &AtomicUsize) {
+        gate.fetch_add(1, Relaxed);
+    }
+
+    #[test]
+    fn loom_admissions_use_a_level_that_was_current() {
+        loom::model(|| {
+            let s = Arc::new(Shedder::new());
+            s.set_load(0.85); // High
+            let gate = Arc::new(AtomicUsize::new(0));
+            let (s1, gate1) = (s.clone(), gate.clone());
+            let admissions = thread::spawn(move || {
+                pass(&gate1);
+                let first = s1.admit(Priority::Secondary);
+                let shed = s1.serve(Priority::Secondary, || (), || ());
+                (first, shed)
+            });
+            pass(&gate);
+            s.set_load(0.95); // Critical
+            let (first, second) = admissions.join().unwrap();
+            // High degrades a secondary request, Critical sheds it; no other
+            // level was ever current, so nothing else may be decided.
+            assert!(
+                matches!(first, Decision::Degrade | Decision::Shed),
+                "a level never set: {first:?}"
+            );
+            match second {
+                Ok(()) => assert_eq!(first, Decision::Degrade, "served at High"),
+                Err(e) => assert_eq!(e.level, LoadLevel::Critical, "{e}"),
+            }
+            if first == Decision::Shed {
+                assert!(second.is_err(), "the level went back from Critical");
+            }
+            assert_eq!((s.level(), s.load()), (LoadLevel::Critical, 0.95));
+            assert_eq!(s.admit(Priority::Core), Decision::Admit, "core always");
+        });
+    }
+
+    #[test]
+    fn loom_racing_updates_leave_one_of_their_levels() {
+        // Two updates race from Elevated: the level and the load each end as one of the
+        // two set. They need not end as the *same* one: the load and the
+        // level are two relaxed stores, so one update's level can outlive
+        // the other's load (loom finds Critical with load() 0.5) until the
+        // next update: more than the "briefly" of `set_load`'s comment.
+        // Which is why one thread should own the signal.
+        loom::model(|| {
+            let s = Arc::new(Shedder::new());
+            s.set_load(0.7); // Elevated
+            let s1 = s.clone();
+            let t = thread::spawn(move || s1.set_load(0.5));
+            s.set_load(0.95);
+            t.join().unwrap();
+            let (level, load) = (s.level(), s.load());
+            assert!(
+                matches!(level, LoadLevel::Normal | LoadLevel::Critical),
+                "{level:?}"
+            );
+            assert!(load == 0.5 || load == 0.95, "{load}");
+        });
     }
 }

@@ -47,3 +47,16 @@ pub(crate) use std::thread;
 pub(crate) mod unmodelled {
     pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64};
 }
+
+// The guard a lock helper returns (the fenced resource's, the election
+// candidate's): whichever `Mutex` above it came from.
+#[cfg(loom)]
+pub(crate) use loom::sync::MutexGuard;
+#[cfg(not(loom))]
+pub(crate) use std::sync::MutexGuard;
+
+// The load shedder's level word.
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::AtomicU8;
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::AtomicU8;

@@ -3,9 +3,9 @@
 use crate::clock::ClockSource;
 use crate::coordination::{CoordError, Coordinator, Leadership, Lease, Peers, Quorum};
 use crate::fencing::FencingToken;
+use crate::sync::{AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering, RwLock};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Why a primary stopped being one.
@@ -273,7 +273,7 @@ impl<C: Coordinator> Candidate<C> {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -415,6 +415,116 @@ impl<C: Coordinator> Candidate<C> {
             for l in list {
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| l(&e)));
             }
+        });
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    //! `RUSTFLAGS="--cfg loom" cargo test -p fusebox --release --lib
+    //! election::loom`: the candidate's token, deadline and counters, with
+    //! its writers (activation, tick, resign) racing each other and the
+    //! lock-free readers. The in-process store behind it is not modelled
+    //! (its own std lock makes each call one step); the manual clock does
+    //! not move unless a model moves it.
+    use super::*;
+    use crate::coordination::{InProcessClient, InProcessStore};
+    use crate::ManualClock;
+    use loom::sync::atomic::AtomicUsize;
+    use loom::thread;
+
+    const TTL: Duration = Duration::from_secs(10);
+
+    fn candidate(clock: &Arc<ManualClock>) -> (InProcessStore, Arc<Candidate<InProcessClient>>) {
+        let store = InProcessStore::new(clock.clone());
+        let c = Candidate::new("a", "db", store.client("a"))
+            .clock(clock.clone())
+            .ttl(TTL);
+        (store, Arc::new(c))
+    }
+
+    /// An RMW first in every racing thread: loom's DPOR keeps only the
+    /// last access to an object, so a thread that only loads, run first,
+    /// might never be reordered after the other's writes.
+    fn pass(gate: &AtomicUsize) {
+        gate.fetch_add(1, Ordering::Relaxed);
+    }
+
+    #[test]
+    fn loom_two_callers_activate_once() {
+        loom::model(|| {
+            let clock = Arc::new(ManualClock::new());
+            let (_store, c) = candidate(&clock);
+            let c1 = c.clone();
+            let t = thread::spawn(move || c1.try_activate());
+            let mine = c.try_activate().expect("elected");
+            let theirs = t.join().unwrap().expect("elected");
+            assert_eq!(mine, theirs, "one term, one token");
+            assert_eq!(c.token(), Some(mine));
+            let s = c.stats();
+            assert_eq!((s.activations, s.step_downs), (1, 0), "activated once");
+        });
+    }
+
+    #[test]
+    fn loom_a_reader_sees_the_token_with_its_deadline() {
+        // "A reader that sees the token sees its deadline": never a fresh
+        // token with the deadline of before (0, a term already over).
+        loom::model(|| {
+            let clock = Arc::new(ManualClock::new());
+            let (_store, c) = candidate(&clock);
+            let gate = Arc::new(AtomicUsize::new(0));
+            let (c1, gate1) = (c.clone(), gate.clone());
+            let reader = thread::spawn(move || {
+                pass(&gate1);
+                c1.term_left()
+            });
+            pass(&gate);
+            let token = c.try_activate().expect("elected");
+            let seen = reader.join().unwrap();
+            assert!(
+                seen.is_none() || seen == Some(TTL),
+                "the token without its deadline: {seen:?} left"
+            );
+            assert_eq!((c.token(), c.term_left()), (Some(token), Some(TTL)));
+        });
+    }
+
+    #[test]
+    fn loom_a_lapsed_term_steps_down_once() {
+        // The term ran out locally (no renewal for a TTL): a tick and a
+        // resign race to say so, and a reader races both.
+        loom::model(|| {
+            let clock = Arc::new(ManualClock::new());
+            let (store, c) = candidate(&clock);
+            let first = c.try_activate().expect("elected");
+            clock.advance(TTL);
+            let gate = Arc::new(AtomicUsize::new(0));
+            let (c1, gate1) = (c.clone(), gate.clone());
+            let ticker = thread::spawn(move || {
+                pass(&gate1);
+                c1.tick()
+            });
+            let (c2, gate2) = (c.clone(), gate.clone());
+            let reader = thread::spawn(move || {
+                pass(&gate2);
+                c2.term_left()
+            });
+            pass(&gate);
+            c.resign();
+            assert_eq!(ticker.join().unwrap(), Role::Standby);
+            let seen = reader.join().unwrap();
+            assert!(
+                seen.is_none() || seen == Some(Duration::ZERO),
+                "a lapsed term with time left: {seen:?}"
+            );
+            assert_eq!(c.role(), Role::Standby);
+            let s = c.stats();
+            assert_eq!((s.activations, s.step_downs), (1, 1), "stepped down once");
+            assert!(store.client("b").leader("db").unwrap().is_none());
+            // The next term's token is larger.
+            let second = c.try_activate().expect("elected again");
+            assert!(second > first, "{second} after {first}");
         });
     }
 }
