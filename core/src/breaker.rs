@@ -49,7 +49,7 @@ enum WindowKind {
 
 /// A lock-free circuit breaker. Share it by reference or in an `Arc`.
 ///
-/// Closed → Open → Half-Open → Closed, driven here by a [`ManualClock`]
+/// Closed → Open → Half-Open → Closed, driven here by a [`ManualClock`](crate::ManualClock)
 /// (`docs/semantics.md#states-and-phases`):
 ///
 /// ```rust
