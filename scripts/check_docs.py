@@ -38,6 +38,7 @@ FORBIDDEN = [
 # pattern that matches nothing is fine).
 MARKDOWN = [
     "README.md",
+    "core/README.md",
     "CHANGELOG.md",
     "CONTRIBUTING.md",
     "docs/*.md",

@@ -48,6 +48,68 @@ enum WindowKind {
 }
 
 /// A lock-free circuit breaker. Share it by reference or in an `Arc`.
+///
+/// Closed → Open → Half-Open → Closed, driven here by a [`ManualClock`](crate::ManualClock)
+/// (`docs/semantics.md#states-and-phases`):
+///
+/// ```rust
+/// use fusebox::{Breaker, CallError, Config, ManualClock, Outcome, RejectReason, State};
+/// use std::{sync::Arc, time::Duration};
+///
+/// let clock = Arc::new(ManualClock::new());
+/// let breaker = Breaker::with_clock(
+///     Config::builder()
+///         .consecutive_failures(Some(3)) // 3 failures in a row trip it
+///         .open_timeout(Duration::from_secs(30))
+///         .half_open_max_calls(2) // 2 probes in Half-Open...
+///         .success_threshold(2) // ...both must succeed to close
+///         .build()?,
+///     clock.clone(),
+/// )?;
+///
+/// // `call`: Ok is a success, Err a failure.
+/// assert_eq!(breaker.call(|| Ok::<_, String>(7)), Ok(7));
+/// // `call_with`: your own classification (a 404 says nothing about health).
+/// let r = breaker.call_with(
+///     |r: &Result<u16, u16>| match r {
+///         Err(s) if *s >= 500 => Outcome::Failure,
+///         Err(_) => Outcome::Ignored,
+///         Ok(_) => Outcome::Success,
+///     },
+///     || Err(404),
+/// );
+/// assert_eq!(r, Err(CallError::Failed(404)));
+///
+/// // A permit, for calls that do not fit in a closure.
+/// for _ in 0..3 {
+///     let permit = breaker.try_acquire().expect("closed");
+///     permit.failure();
+/// }
+/// assert_eq!(breaker.state(), State::Open);
+///
+/// // Open: calls fail fast, with the rest of the open period as a hint.
+/// let r = breaker.call(|| Ok::<_, String>(1)).unwrap_err();
+/// let rejected = r.rejected().expect("rejected, not run");
+/// assert_eq!(rejected.reason, RejectReason::Open);
+/// assert!(rejected.retry_after.unwrap() <= Duration::from_secs(30));
+///
+/// // After the open timeout, probes are let through: exactly two.
+/// clock.advance(Duration::from_secs(30));
+/// let p1 = breaker.try_acquire()?;
+/// let p2 = breaker.try_acquire()?;
+/// assert!(p1.is_probe() && p2.is_probe());
+/// assert_eq!(breaker.state(), State::HalfOpen);
+/// assert_eq!(breaker.try_acquire().unwrap_err().reason, RejectReason::HalfOpenFull);
+/// p1.success();
+/// p2.success();
+/// assert_eq!(breaker.state(), State::Closed);
+///
+/// let m = breaker.metrics();
+/// assert_eq!((m.successes, m.failures, m.ignored), (3, 3, 1));
+/// assert_eq!(m.rejected, 2);
+/// assert_eq!(m.state_changes, 3); // closed → open → half-open → closed
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Breaker {
     name: std::sync::Arc<str>,
     config: Config,
@@ -749,6 +811,29 @@ impl Breaker {
 
     /// Call `f` on every state change. Listeners run on the event thread,
     /// never inside a call; see [`crate::events`].
+    ///
+    /// ```rust
+    /// use fusebox::{Breaker, Config, ManualClock, Phase};
+    /// use std::sync::{mpsc, Arc, Mutex};
+    /// use std::time::Duration;
+    ///
+    /// let clock = Arc::new(ManualClock::new());
+    /// let breaker = Breaker::named("payments", Config::default(), clock.clone())?;
+    /// let (tx, rx) = mpsc::channel();
+    /// let tx = Mutex::new(tx);
+    /// breaker.on_state_change(move |t| {
+    ///     let _ = tx.lock().unwrap().send((t.breaker.to_string(), t.from, t.to));
+    /// });
+    ///
+    /// for _ in 0..5 {
+    ///     breaker.try_acquire()?.failure(); // 5 in a row trip by default
+    /// }
+    /// // Delivered off the call path: wait for the event thread.
+    /// assert!(fusebox::events::flush(Duration::from_secs(5)));
+    /// let (name, from, to) = rx.recv_timeout(Duration::from_secs(5))?;
+    /// assert_eq!((name.as_str(), from, to), ("payments", Phase::Closed, Phase::Open));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn on_state_change(&self, f: impl Fn(&Transition) + Send + Sync + 'static) {
         self.transitions.subscribe(f);
     }
@@ -1139,6 +1224,31 @@ impl Breaker {
     }
 
     /// Open the breaker until [`Breaker::reset`].
+    ///
+    /// The manual overrides, for operators (`docs/semantics.md#manual-control`):
+    ///
+    /// ```rust
+    /// use fusebox::{Breaker, Config, Phase, RejectReason, State};
+    ///
+    /// let breaker = Breaker::new(Config::default())?;
+    ///
+    /// breaker.force_open(); // maintenance: refuse everything
+    /// assert_eq!(breaker.phase(), Phase::ForcedOpen);
+    /// assert_eq!(breaker.state(), State::Open);
+    /// let r = breaker.try_acquire().unwrap_err();
+    /// assert_eq!((r.reason, r.retry_after), (RejectReason::ForcedOpen, None));
+    ///
+    /// breaker.disable(); // admit everything, never trip
+    /// for _ in 0..100 {
+    ///     breaker.try_acquire()?.failure();
+    /// }
+    /// assert_eq!(breaker.phase(), Phase::Disabled);
+    ///
+    /// breaker.reset(); // back to Closed, with an empty window
+    /// assert_eq!(breaker.phase(), Phase::Closed);
+    /// assert_eq!(breaker.window_counts().calls, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn force_open(&self) {
         self.force(Phase::ForcedOpen);
     }

@@ -308,6 +308,40 @@ struct Hot {
 
 /// At most N calls in flight to one dependency. Share it by reference or in
 /// an `Arc`.
+///
+/// With an adaptive limit ([`BulkheadBuilder::adaptive`]), the limit
+/// follows the latency of the calls it admits, timed on its clock:
+///
+/// ```rust
+/// use fusebox::bulkhead::Bulkhead;
+/// use fusebox::{LimitConfig, ManualClock};
+/// use std::{sync::Arc, time::Duration};
+///
+/// let clock = Arc::new(ManualClock::new());
+/// let bulkhead = Bulkhead::builder()
+///     .name("search")
+///     .adaptive(LimitConfig::aimd().limits(1, 10, 20)) // min, initial, max
+///     .clock(clock.clone())
+///     .build()?;
+/// assert_eq!(bulkhead.limit(), 10);
+///
+/// // One window (1 s, at least 10 samples) of calls that fail: AIMD backs
+/// // off to ⌊10 × 0.9⌋ = 9.
+/// for _ in 0..12 {
+///     let permit = bulkhead.try_acquire()?;
+///     clock.advance(Duration::from_millis(100)); // each call takes 100 ms
+///     permit.failure();
+/// }
+/// assert_eq!(bulkhead.limit(), 9);
+/// assert_eq!(bulkhead.metrics().algorithm, Some("aimd"));
+/// assert_eq!(bulkhead.adaptive().map(|a| a.updates()), Some(1));
+///
+/// // The limit may also be set by hand, up to the adaptive maximum.
+/// bulkhead.set_limit(15)?;
+/// assert_eq!(bulkhead.limit(), 15);
+/// assert!(bulkhead.set_limit(21).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Bulkhead {
     hot: CachePadded<Hot>,
     /// No breaker, no adaptive limit, no watch: admission is the word alone.
@@ -336,6 +370,46 @@ impl fmt::Debug for Bulkhead {
 }
 
 /// Builds a [`Bulkhead`].
+///
+/// A bulkhead in front of a breaker: the call asks the breaker first, then
+/// takes a slot, and its outcome goes to both.
+///
+/// ```rust
+/// use fusebox::bulkhead::{Bulkhead, BulkheadCallError};
+/// use fusebox::{Breaker, Config, ManualClock, RejectReason};
+/// use std::{sync::Arc, time::Duration};
+///
+/// let clock = Arc::new(ManualClock::new());
+/// let breaker = Arc::new(Breaker::with_clock(
+///     Config::builder().consecutive_failures(Some(2)).build()?,
+///     clock.clone(),
+/// )?);
+/// let db = Bulkhead::builder()
+///     .name("db")
+///     .max_concurrent(2)
+///     .max_wait(Duration::ZERO) // refuse at once when full (the default)
+///     .breaker(breaker.clone())
+///     .build()?;
+///
+/// let a = db.try_acquire()?;
+/// let b = db.try_acquire()?;
+/// // Full: refused at once, without running the call.
+/// let r = db.call(|| Ok::<_, String>(()));
+/// assert!(matches!(r, Err(BulkheadCallError::Full(f)) if f.limit == 2 && f.in_flight == 2));
+/// a.failure();
+/// b.failure(); // two failures in a row: the breaker opens
+/// assert_eq!(db.in_flight(), 0);
+/// let r = db.call(|| Ok::<_, String>(()));
+/// assert!(matches!(r, Err(BulkheadCallError::Breaker(rej)) if rej.reason == RejectReason::Open));
+///
+/// let m = db.metrics();
+/// assert_eq!((m.name.as_str(), m.peak_in_flight, m.rejected), ("db", 2, 1));
+///
+/// // Settings are checked by `build`.
+/// let err = Bulkhead::builder().max_concurrent(0).build().unwrap_err();
+/// assert_eq!(err.field, "max_concurrent");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug)]
 #[must_use]
 pub struct BulkheadBuilder {

@@ -476,6 +476,37 @@ struct Acc {
 /// A concurrency limit that follows latency: feed it the samples of finished
 /// calls with [`AdaptiveLimit::on_sample`] and read [`AdaptiveLimit::limit`].
 /// A [`crate::bulkhead::Bulkhead`] built with a [`LimitConfig`] does both.
+///
+/// ```rust
+/// use fusebox::{AdaptiveLimit, LimitConfig};
+///
+/// let limit = AdaptiveLimit::new(LimitConfig::aimd().limits(1, 10, 20))?;
+/// const MS: u64 = 1_000_000;
+/// let mut now = 1_000 * MS; // clock time, in ns
+///
+/// // A busy window (8 calls in flight: at least half the limit) of fast,
+/// // successful calls: AIMD adds one.
+/// for _ in 0..10 {
+///     assert_eq!(limit.on_sample(now, 5 * MS, 8, false), None);
+///     now += 10 * MS;
+/// }
+/// now += 1_000 * MS; // the window (1 s) is over: the next sample closes it
+/// assert_eq!(limit.on_sample(now, 5 * MS, 8, false), Some(11));
+///
+/// // A window with drops (failures, timeouts): multiplicative decrease.
+/// for _ in 0..10 {
+///     limit.on_sample(now, 5 * MS, 8, true);
+///     now += 10 * MS;
+/// }
+/// now += 1_000 * MS;
+/// assert_eq!(limit.on_sample(now, 5 * MS, 8, true), Some(9)); // ⌊11 × 0.9⌋
+/// assert_eq!((limit.limit(), limit.updates()), (9, 2));
+///
+/// // Bad settings name the field.
+/// let err = AdaptiveLimit::new(LimitConfig::aimd().limits(0, 10, 20)).unwrap_err();
+/// assert_eq!(err.field, "min_limit");
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
 pub struct AdaptiveLimit {
     config: LimitConfig,
     /// The current limit (an integer).

@@ -48,6 +48,29 @@ pub struct Backoff {
 
 /// Breaker settings. Build with [`Config::builder`]; `Config::default()` holds
 /// the documented defaults (`docs/semantics.md#defaults`).
+///
+/// ```rust
+/// use fusebox::{Config, WindowConfig};
+/// use std::time::Duration;
+///
+/// let defaults = Config::default();
+/// assert_eq!(defaults.failure_rate_threshold, 0.5);
+/// assert_eq!(defaults.min_calls, 10);
+/// assert_eq!(defaults.consecutive_failures, Some(5));
+/// assert_eq!(defaults.open_timeout, Duration::from_secs(30));
+/// assert_eq!(
+///     defaults.window,
+///     WindowConfig::Time { duration: Duration::from_secs(10), buckets: 10 }
+/// );
+///
+/// // Fields are public: a struct literal works too, checked by `validate`.
+/// let config = Config { min_calls: 20, ..Config::default() };
+/// assert!(config.validate().is_ok());
+/// let bad = Config { success_threshold: 5, ..Config::default() }; // > 3 probes
+/// let err = bad.validate().unwrap_err();
+/// assert_eq!(err.field, "success_threshold");
+/// assert_eq!(err.to_string(), "invalid success_threshold: 5 (expected ≤ half_open_max_calls)");
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     /// Failure ratio in (0, 1] that trips once `min_calls` calls are in the
@@ -250,6 +273,34 @@ impl Config {
 }
 
 /// Builds a [`Config`]; [`ConfigBuilder::build`] validates it.
+///
+/// ```rust
+/// use fusebox::{Backoff, Config, ConfigError, WindowConfig};
+/// use std::time::Duration;
+///
+/// let config = Config::builder()
+///     .failure_rate_threshold(0.25)
+///     .min_calls(20)
+///     .count_window(100) // the last 100 calls
+///     .consecutive_failures(None) // rate only
+///     .slow_call_duration(Some(Duration::from_millis(500)))
+///     .slow_call_rate_threshold(0.8)
+///     .backoff(Some(Backoff { multiplier: 2.0, max: Duration::from_secs(300) }))
+///     .jitter(0.1)
+///     .secs("open_timeout", 15.0) // seconds, as bindings pass them
+///     .build()?;
+/// assert_eq!(config.window, WindowConfig::Count { size: 100 });
+/// assert_eq!(config.open_timeout, Duration::from_secs(15));
+///
+/// // The error names the field, the value and what is allowed.
+/// let err = Config::builder().failure_rate_threshold(1.5).build().unwrap_err();
+/// assert_eq!(err.field, "failure_rate_threshold");
+/// assert_eq!(err.value, "1.5");
+/// println!("{err}"); // invalid failure_rate_threshold: 1.5 (expected a ratio in (0, 1])
+/// let err = Config::builder().secs("open_timeout", -1.0).build().unwrap_err();
+/// assert_eq!(err.field, "open_timeout");
+/// # Ok::<(), ConfigError>(())
+/// ```
 #[derive(Clone, Debug)]
 #[must_use]
 pub struct ConfigBuilder {

@@ -181,6 +181,33 @@ impl HistogramWindow {
 }
 
 /// A lock-free latency histogram over a sliding window of time.
+///
+/// ```rust
+/// use fusebox::histogram::HistogramWindow;
+/// use fusebox::{LatencyHistogram, ManualClock};
+/// use std::{sync::Arc, time::Duration};
+///
+/// let clock = Arc::new(ManualClock::new());
+/// let window = HistogramWindow { duration: Duration::from_secs(5), slots: 5, stripes: 0 };
+/// let h = LatencyHistogram::with_window(window, clock.clone())?;
+///
+/// for _ in 0..95 {
+///     h.record(Duration::from_millis(10));
+/// }
+/// for _ in 0..5 {
+///     h.record(Duration::from_millis(400));
+/// }
+/// let near = |d: Duration, ms: f64| (d.as_secs_f64() * 1e3 / ms - 1.0).abs() < 0.016;
+/// assert!(near(h.quantile(0.5).unwrap(), 10.0));
+/// assert!(near(h.quantile(0.95).unwrap(), 10.0));
+/// assert!(near(h.quantile(0.99).unwrap(), 400.0));
+/// assert_eq!(h.snapshot().count(), 100);
+///
+/// // The window slides: old samples fall out.
+/// clock.advance(Duration::from_secs(20));
+/// assert_eq!(h.quantile(0.5), None);
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
 pub struct LatencyHistogram {
     clock: ClockSource,
     /// log2 of the slot width in ns.

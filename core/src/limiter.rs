@@ -56,6 +56,28 @@ impl fmt::Display for RateLimited {
 impl std::error::Error for RateLimited {}
 
 /// A GCRA rate limiter: `rate` calls per second on average, `burst` at once.
+///
+/// ```rust
+/// use fusebox::{ManualClock, RateLimiter};
+/// use std::{sync::Arc, time::Duration};
+///
+/// let clock = Arc::new(ManualClock::new());
+/// // 10 calls a second, 3 at once: one call every 100 ms after the burst.
+/// let limiter = RateLimiter::with_clock(10.0, 3, clock.clone())?;
+/// assert_eq!(limiter.available(), 3);
+/// for _ in 0..3 {
+///     limiter.try_acquire()?;
+/// }
+/// let limited = limiter.try_acquire().unwrap_err();
+/// assert_eq!(limited.retry_after, Duration::from_millis(100));
+///
+/// clock.advance(Duration::from_millis(100));
+/// assert!(limiter.try_acquire().is_ok());
+/// assert!(limiter.try_acquire().is_err());
+///
+/// assert_eq!(RateLimiter::new(0.0, 1).unwrap_err().field, "rate");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct RateLimiter {
     /// Theoretical arrival time, clock ns. 0 before the first call.
     tat: AtomicU64,

@@ -35,6 +35,40 @@ pub struct RawPermit {
 /// The right to make one call. Report its outcome with [`Permit::success`],
 /// [`Permit::failure`] or [`Permit::ignore`]; dropping it unreported (a panic,
 /// a cancelled future) frees its half-open probe slot.
+///
+/// ```rust
+/// use fusebox::{Breaker, Config, ManualClock, Outcome, State};
+/// use std::{sync::Arc, time::Duration};
+///
+/// let clock = Arc::new(ManualClock::new());
+/// let breaker = Breaker::with_clock(
+///     Config::builder()
+///         .consecutive_failures(Some(1))
+///         .slow_call_duration(Some(Duration::from_secs(1)))
+///         .half_open_max_calls(1)
+///         .success_threshold(1)
+///         .build()?,
+///     clock.clone(),
+/// )?;
+///
+/// // An outcome with a duration you measured: 2 s is a slow success.
+/// breaker.try_acquire()?.record_with_duration(Outcome::Success, Duration::from_secs(2));
+/// assert_eq!(breaker.metrics().slow, 1);
+///
+/// breaker.try_acquire()?.failure(); // trips (1 failure in a row)
+/// clock.advance(breaker.config().open_timeout);
+///
+/// // The only probe slot: a permit dropped without an outcome (a panic, a
+/// // cancelled future) gives it back and counts nothing.
+/// let probe = breaker.try_acquire()?;
+/// assert!(probe.is_probe());
+/// assert!(breaker.try_acquire().is_err());
+/// drop(probe);
+/// let probe = breaker.try_acquire()?;
+/// probe.success();
+/// assert_eq!(breaker.state(), State::Closed);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "a permit must be given an outcome"]
 #[derive(Debug)]
 pub struct Permit<'a> {

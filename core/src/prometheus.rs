@@ -66,6 +66,33 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
 
 /// The exposition of `metrics` (one entry per breaker) plus the event
 /// dispatcher's counters.
+///
+/// ```rust
+/// use fusebox::prometheus::{render, write_latencies, CONTENT_TYPE};
+/// use fusebox::{Breaker, Config, LatencyHistogram, ManualClock};
+/// use std::{sync::Arc, time::Duration};
+///
+/// let clock = Arc::new(ManualClock::new());
+/// let db = Breaker::named("db", Config::default(), clock.clone())?;
+/// db.try_acquire()?.success();
+/// db.try_acquire()?.failure();
+/// db.force_open();
+///
+/// let mut text = render(&[db.metrics()]);
+/// assert!(text.contains("# TYPE fusebox_calls_total counter\n"));
+/// assert!(text.contains("fusebox_calls_total{breaker=\"db\",outcome=\"failure\"} 1\n"));
+/// assert!(text.contains("fusebox_state{breaker=\"db\",state=\"open\"} 1\n"));
+/// assert!(text.contains("fusebox_manual_override{breaker=\"db\",mode=\"forced_open\"} 1\n"));
+///
+/// // Latency percentiles, from histograms you keep.
+/// let latency = LatencyHistogram::new(clock.clone());
+/// latency.record(Duration::from_millis(20));
+/// write_latencies(&mut text, &[("db", &latency)]);
+/// assert!(text.contains("fusebox_latency_window_samples{breaker=\"db\"} 1\n"));
+/// // Serve `text` on /metrics with this content type:
+/// assert!(CONTENT_TYPE.starts_with("text/plain; version=0.0.4"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn render(metrics: &[Metrics]) -> String {
     let mut out = String::with_capacity(256 + metrics.len() * 1024);
     write_metrics(&mut out, metrics);

@@ -45,6 +45,38 @@ impl From<ConfigError> for RegistryError {
 }
 
 /// A set of named breakers.
+///
+/// ```rust
+/// use fusebox::{Config, ManualClock, Registry, RegistryError, State};
+/// use std::sync::Arc;
+///
+/// let clock = Arc::new(ManualClock::new());
+/// // Breakers not configured by name get this config.
+/// let registry = Registry::new(Config::default(), clock.clone());
+/// registry.configure("payments", Config::builder().consecutive_failures(Some(2)).build()?)?;
+///
+/// let payments = registry.get_or_create("payments")?;
+/// let inventory = registry.get_or_create("inventory")?;
+/// assert_eq!(payments.config().consecutive_failures, Some(2));
+/// assert_eq!(inventory.config().consecutive_failures, Some(5));
+/// assert!(Arc::ptr_eq(&payments, &registry.get_or_create("payments")?)); // one per name
+///
+/// payments.try_acquire()?.failure();
+/// payments.try_acquire()?.failure();
+/// // Lock-free lookups, without touching the reference count:
+/// assert_eq!(registry.with("payments", |b| b.state()), Some(State::Open));
+/// assert_eq!(registry.with("nope", |b| b.state()), None);
+///
+/// let mut names = registry.names();
+/// names.sort();
+/// assert_eq!(names, ["inventory", "payments"]);
+/// let open: Vec<_> = registry.snapshot().into_iter().filter(|m| m.state == State::Open).collect();
+/// assert_eq!(open.len(), 1);
+/// assert!(registry.prometheus().contains(r#"fusebox_state{breaker="payments",state="open"} 1"#));
+///
+/// assert!(matches!(registry.get_or_create(""), Err(RegistryError::BadName(_))));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Registry {
     breakers: papaya::HashMap<Arc<str>, Arc<Breaker>>,
     configs: papaya::HashMap<Arc<str>, Config>,

@@ -140,6 +140,31 @@ impl std::error::Error for Shed {}
 type Signal = Box<dyn Fn() -> f64 + Send + Sync>;
 
 /// Admits, degrades or sheds requests by load level and priority.
+///
+/// ```rust
+/// use fusebox::{Decision, LoadLevel, Priority, Shedder};
+///
+/// let shedder = Shedder::new(); // thresholds 60 %, 80 %, 90 %
+/// assert_eq!(shedder.admit(Priority::NonCore), Decision::Admit);
+///
+/// shedder.set_in_flight(85, 100); // 85 % of capacity
+/// assert_eq!(shedder.level(), LoadLevel::High);
+/// assert_eq!(shedder.admit(Priority::Core), Decision::Admit);
+/// assert_eq!(shedder.admit(Priority::Secondary), Decision::Degrade);
+/// assert_eq!(shedder.admit(Priority::NonCore), Decision::Shed);
+///
+/// // `serve` runs the full or the cheap variant, or refuses.
+/// let stock = shedder.serve(Priority::Secondary, || "live stock", || "cached stock");
+/// assert_eq!(stock, Ok("cached stock"));
+/// let shed = shedder.serve(Priority::NonCore, || "reviews", || "reviews").unwrap_err();
+/// assert_eq!((shed.level, shed.priority), (LoadLevel::High, Priority::NonCore));
+///
+/// // A signal polled by `refresh` (or a thread: `start_polling`).
+/// let cpu = Shedder::with_signal([0.5, 0.7, 0.9], || 0.95)?;
+/// assert_eq!(cpu.refresh(), LoadLevel::Critical);
+/// assert_eq!(cpu.admit(Priority::Secondary), Decision::Shed);
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
 pub struct Shedder {
     /// Ratios at which `Elevated`, `High`, `Critical` begin.
     thresholds: [f64; 3],

@@ -688,6 +688,40 @@ struct Inner {
 
 /// Breakers in a memory-mapped file shared by every process that opens it.
 /// Cheap to clone (one mapping, shared). See the [module docs](self).
+///
+/// Two openings of one file (as two processes would have) share their
+/// breakers:
+///
+/// ```rust
+/// use fusebox::shm::{SharedRegistry, ShmError};
+/// use fusebox::{Config, State};
+///
+/// let dir = std::env::temp_dir().join(format!("fusebox-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let path = dir.join("breakers.fusebox");
+///
+/// let worker_1 = SharedRegistry::builder().capacity(8).open(&path)?; // creates the file
+/// let worker_2 = SharedRegistry::open(&path)?; // opens it
+/// assert!(worker_1.created() && !worker_2.created());
+///
+/// let config = Config::builder().consecutive_failures(Some(3)).build()?;
+/// let mine = worker_1.get_or_create("inventory", &config)?;
+/// let theirs = worker_2.get_or_create("inventory", &config)?;
+/// for _ in 0..3 {
+///     mine.try_acquire()?.failure();
+/// }
+/// assert_eq!(theirs.state(), State::Open); // one trip stops every worker
+/// assert_eq!(worker_2.names(), ["inventory"]);
+///
+/// // A breaker's config is stored with it: a different one is refused.
+/// let other = Config::builder().consecutive_failures(Some(10)).build()?;
+/// let err = worker_2.get_or_create("inventory", &other).unwrap_err();
+/// assert!(matches!(err, ShmError::ConfigMismatch { .. }));
+///
+/// drop((mine, theirs, worker_1, worker_2));
+/// std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct SharedRegistry {
     inner: Arc<Inner>,

@@ -169,6 +169,37 @@ impl AdaptiveTimeoutBuilder {
 }
 
 /// Timeout = quantile × multiplier, clamped, from a lock-free histogram.
+///
+/// ```rust
+/// use fusebox::{AdaptiveTimeout, ManualClock};
+/// use std::{sync::Arc, time::Duration};
+///
+/// let clock = Arc::new(ManualClock::new());
+/// let timeout = AdaptiveTimeout::builder()
+///     .quantile(0.95)
+///     .multiplier(2.0)
+///     .min(Duration::from_millis(50))
+///     .max(Duration::from_secs(5))
+///     .initial(Duration::from_secs(2))
+///     .min_samples(20)
+///     .refresh(Duration::from_secs(1))
+///     .clock(clock.clone())
+///     .build()?;
+/// assert_eq!(timeout.timeout(), Duration::from_secs(2)); // too few samples
+///
+/// for _ in 0..100 {
+///     timeout.record(Duration::from_millis(100));
+/// }
+/// // Cached until the refresh period is over.
+/// assert_eq!(timeout.timeout(), Duration::from_secs(2));
+/// clock.advance(Duration::from_secs(1));
+/// let t = timeout.timeout(); // P95 (100 ms, within 1.6 %) × 2
+/// assert!(t > Duration::from_millis(196) && t < Duration::from_millis(204), "{t:?}");
+///
+/// let (p50, _, _) = timeout.percentiles().expect("samples in the window");
+/// assert!(p50 > Duration::from_millis(98) && p50 < Duration::from_millis(102));
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
 #[derive(Debug)]
 pub struct AdaptiveTimeout {
     config: AdaptiveTimeoutConfig,

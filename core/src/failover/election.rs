@@ -101,6 +101,45 @@ type Listener = Arc<dyn Fn(&RoleEvent) + Send + Sync>;
 /// The write path reads [`Candidate::token`], two atomic loads and a clock
 /// read; activation and [`Candidate::tick`] (run it well within the lease
 /// TTL, e.g. every TTL / 3) talk to the store under a lock of their own.
+///
+/// Two nodes in one election, through the in-process store (a stand-in for
+/// etcd in tests):
+///
+/// ```rust
+/// use fusebox::coordination::{CoordError, InProcessStore};
+/// use fusebox::failover::{Candidate, Role};
+/// use fusebox::ManualClock;
+/// use std::{sync::Arc, time::Duration};
+///
+/// let clock = Arc::new(ManualClock::new());
+/// let store = InProcessStore::new(clock.clone());
+/// let ttl = Duration::from_secs(10);
+/// let a = Candidate::new("a", "db-primary", store.client("a")).clock(clock.clone()).ttl(ttl);
+/// let b = Candidate::new("b", "db-primary", store.client("b")).clock(clock.clone()).ttl(ttl);
+///
+/// let token_a = a.try_activate()?; // a is elected
+/// assert_eq!(a.role(), Role::Primary(token_a));
+/// assert!(matches!(b.try_activate(), Err(CoordError::NotElected { .. })));
+/// assert_eq!(b.role(), Role::Standby);
+///
+/// // Renew within the TTL to stay primary.
+/// clock.advance(Duration::from_secs(5));
+/// assert_eq!(a.tick(), Role::Primary(token_a));
+///
+/// // a steps down; b takes over with a larger fencing token, so a write
+/// // still in flight from a is refused by a fenced resource.
+/// a.resign();
+/// let token_b = b.try_activate()?;
+/// assert!(token_b > token_a);
+/// assert_eq!((a.token(), b.token()), (None, Some(token_b)));
+///
+/// // Without renewals the local lease runs out: b stops calling itself
+/// // primary even before the store notices.
+/// clock.advance(ttl);
+/// assert_eq!(b.role(), Role::Standby);
+/// assert_eq!(a.stats().activations + b.stats().activations, 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Candidate<C> {
     coord: C,
     clock: ClockSource,

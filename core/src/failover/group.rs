@@ -124,6 +124,37 @@ impl From<ConfigError> for GroupError {
 }
 
 /// Builds a [`FailoverGroup`].
+///
+/// ```rust
+/// use fusebox::failover::{Balance, Endpoint, FailoverGroup, GroupError, Mode};
+///
+/// // Spread within the nearest healthy tier.
+/// let group = FailoverGroup::builder("cache")
+///     .mode(Mode::Tiered)
+///     .balance(Balance::RoundRobin)
+///     .tier_name(0, "local")
+///     .tier_name(1, "remote")
+///     .max_ejection_percent(50.0) // never eject more than half a tier
+///     .endpoint(Endpoint::new("a", 1).tier(0))
+///     .endpoint(Endpoint::new("b", 2).tier(0))
+///     .endpoint(Endpoint::new("c", 3).tier(1))
+///     .build()?;
+/// assert_eq!((group.len(), group.active_tier_name()), (3, "local"));
+/// let mut seen = [group.acquire()?.name(), group.acquire()?.name()];
+/// seen.sort();
+/// assert_eq!(seen, ["a", "b"]); // round robin within the local tier
+///
+/// // What `build` refuses.
+/// let e = FailoverGroup::<u32>::builder("empty").build().unwrap_err();
+/// assert_eq!(e, GroupError::NoEndpoints);
+/// let e = FailoverGroup::builder("twice")
+///     .endpoint(Endpoint::new("a", 1))
+///     .endpoint(Endpoint::new("a", 2))
+///     .build()
+///     .unwrap_err();
+/// assert_eq!(e, GroupError::DuplicateEndpoint("a".into()));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct GroupBuilder<T> {
     name: String,
     mode: Mode,
@@ -484,6 +515,52 @@ pub struct GroupMetrics {
 /// only by CAS; choosing an endpoint is a load of each breaker's state word,
 /// a load of the routing word and, when traffic has failed over, a clock
 /// read to judge failback.
+///
+/// Failover, a probe of the primary, and failback once it has stayed
+/// healthy for the stabilisation period:
+///
+/// ```rust
+/// use fusebox::failover::{Endpoint, FailoverGroup, GroupCallError};
+/// use fusebox::{Config, ManualClock};
+/// use std::{sync::Arc, time::Duration};
+///
+/// let clock = Arc::new(ManualClock::new());
+/// let group = FailoverGroup::builder("db")
+///     .clock(clock.clone())
+///     .breaker_config(
+///         Config::builder()
+///             .consecutive_failures(Some(2))
+///             .half_open_max_calls(1)
+///             .success_threshold(1)
+///             .build()?,
+///     )
+///     .stabilization(Duration::from_secs(60))
+///     .endpoint(Endpoint::new("primary", "10.0.0.1"))
+///     .endpoint(Endpoint::new("standby", "10.0.0.2"))
+///     .build()?;
+///
+/// // `call` runs the closure on the chosen endpoint's value.
+/// let r = group.call(|addr| if *addr == "10.0.0.1" { Err("timeout") } else { Ok(*addr) });
+/// assert!(matches!(r, Err(GroupCallError::Failed("timeout"))));
+/// let _ = group.call(|_| Err::<(), _>("timeout")); // the primary trips
+/// assert_eq!(group.call(|addr| Ok::<_, ()>(*addr)).unwrap(), "10.0.0.2");
+/// let token = group.epoch(); // goes up on every failover and failback
+///
+/// // Once its open timeout is over, one call goes to the primary as a probe.
+/// clock.advance(group.breaker(0).config().open_timeout);
+/// let probe = group.acquire()?;
+/// assert_eq!((probe.name(), probe.is_probe()), ("primary", true));
+/// probe.success(); // the primary's breaker closes...
+/// // ...but traffic stays on the standby until it has been healthy 60 s.
+/// assert_eq!(group.acquire()?.name(), "standby");
+/// clock.advance(Duration::from_secs(60));
+/// assert_eq!(group.acquire()?.name(), "primary");
+///
+/// let m = group.metrics();
+/// assert_eq!((m.failovers, m.failbacks), (1, 1));
+/// assert!(group.epoch() > token);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct FailoverGroup<T> {
     name: Arc<str>,
     mode: Mode,
