@@ -8,7 +8,9 @@
 //! learn whether the generation is still current. Transitions are single CAS
 //! operations on the state word, so of several threads racing to trip, open
 //! or close the breaker exactly one wins, and only the winner publishes the
-//! new deadline, counts the change and emits the event.
+//! new deadline, counts the change and emits the event. The word's protocol,
+//! every transition and its compare-exchange, is `crate::state::BreakerState`;
+//! this file judges when a transition is due and does the winner's work.
 
 use crate::clock::ClockSource;
 use crate::config::{Config, ConfigError, WindowConfig};
@@ -16,8 +18,8 @@ use crate::error::{CallError, RejectReason, Rejected};
 use crate::layout::*;
 use crate::metrics::Metrics;
 use crate::permit::{Outcome, Permit, RawPermit};
-use crate::state::{Phase, State, Word};
-use crate::sync::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use crate::state::{BreakerState, Close, Phase, Probe, State, Word};
+use crate::sync::Ordering::{Acquire, Relaxed, Release};
 use crate::window::{bump, CountWindow, TimeWindow, WindowCounts};
 use std::fmt;
 use std::time::Duration;
@@ -406,12 +408,17 @@ impl Breaker {
         None
     }
 
-    #[inline]
+    /// The state word and its transitions ([`crate::state`]).
+    #[inline(always)]
+    fn st(&self) -> &BreakerState {
+        BreakerState::at(self.cells.w(W_STATE))
+    }
+
+    #[inline(always)]
     fn word(&self) -> Word {
-        // Acquire: pairs with the AcqRel CAS of every transition, so whatever
-        // the winner wrote before it (re-open count) is visible to a thread
-        // that sees the new state. Free on x86_64 (a plain load).
-        Word(self.cells.w(W_STATE).load(Acquire))
+        // Acquire (see `BreakerState::load`): the winner's writes before its
+        // transition (re-open count) are visible once the new state is.
+        self.st().load()
     }
 
     /// The state callers see.
@@ -439,7 +446,7 @@ impl Breaker {
     #[cfg(not(loom))]
     #[doc(hidden)]
     pub fn state_word_ptr(&self) -> *const u64 {
-        self.cells.w(W_STATE).as_ptr()
+        self.st().as_ptr()
     }
 
     // ----- admission ---------------------------------------------------
@@ -562,12 +569,12 @@ impl Breaker {
                         Some(_) => {
                             // The open period is over: this call becomes the
                             // first probe, if it wins the transition.
-                            let to = w.next(Phase::HalfOpen).with_probes(1);
-                            match self.cas(w, to) {
-                                Ok(()) => {
-                                    self.after_transition(w, to);
-                                    return Ok(self.permit(to.generation(), true));
+                            match self.st().transition_probe(w) {
+                                Ok(Probe::HalfOpened(c)) => {
+                                    self.after_transition(c.from, c.to);
+                                    return Ok(self.permit(c.to.generation(), true));
                                 }
+                                Ok(Probe::Slot(_)) => unreachable!("probe from Open"),
                                 Err(actual) => w = actual,
                             }
                         }
@@ -577,11 +584,10 @@ impl Breaker {
                     if let Some(d) = self.deadline(w.generation()) {
                         if self.clock.recent_ns() >= d {
                             // Probes never reported: back to Open.
-                            let to = w.next(Phase::Open);
-                            match self.cas(w, to) {
-                                Ok(()) => {
-                                    self.after_transition(w, to);
-                                    w = to;
+                            match self.st().transition_half_open_timeout(w) {
+                                Ok(c) => {
+                                    self.after_transition(c.from, c.to);
+                                    w = c.to;
                                 }
                                 Err(actual) => w = actual,
                             }
@@ -602,9 +608,9 @@ impl Breaker {
                         }
                         return Err(self.reject(RejectReason::HalfOpenFull, None));
                     }
-                    let to = w.with_probes(w.probes() + 1);
-                    match self.cas(w, to) {
-                        Ok(()) => return Ok(self.permit(w.generation(), true)),
+                    match self.st().transition_probe(w) {
+                        Ok(Probe::Slot(generation)) => return Ok(self.permit(generation, true)),
+                        Ok(Probe::HalfOpened(_)) => unreachable!("probe from HalfOpen"),
                         Err(actual) => w = actual,
                     }
                 }
@@ -645,20 +651,6 @@ impl Breaker {
             retry_after,
             at_ns: self.clock.recent_ns(),
         });
-    }
-
-    #[inline]
-    fn cas(&self, from: Word, to: Word) -> Result<(), Word> {
-        // AcqRel on success: Release publishes what the previous steps wrote
-        // (nothing needs it today but the re-open count, written after, is
-        // ordered by the *next* transition's Acquire); Acquire makes this
-        // winner see the previous winner's writes (re-open count, deadline).
-        // Acquire on failure: the caller loops on the fresh word.
-        self.cells
-            .w(W_STATE)
-            .compare_exchange(from.0, to.0, AcqRel, Acquire)
-            .map(|_| ())
-            .map_err(Word)
     }
 
     /// The deadline of the open or half-open phase of `generation`, if its
@@ -1158,70 +1150,38 @@ impl Breaker {
     }
 
     fn trip(&self, w: Word) {
-        let to = w.next(Phase::Open);
-        // Exactly one of the racing trippers wins; the others' CAS fails
-        // because the generation moved.
-        if self.cas(w, to).is_ok() {
-            self.after_transition(w, to);
+        // Exactly one of the racing trippers wins; the others find the
+        // generation moved (and leave it to the winner).
+        if let Ok(c) = self.st().transition_trip(w) {
+            self.after_transition(c.from, c.to);
         }
     }
 
     fn probe_outcome(&self, p: RawPermit, success: bool) {
-        let mut w = self.word();
-        loop {
-            if w.phase() != Phase::HalfOpen || w.generation() != p.generation {
-                return; // stale probe
+        let change = if success {
+            match self
+                .st()
+                .transition_close(p.generation, self.config.success_threshold)
+            {
+                Ok(Close::Closed(c)) => c,
+                // Counted, still half-open; or a stale probe.
+                Ok(Close::Counted) | Err(_) => return,
             }
-            let to = if !success {
-                w.next(Phase::Open)
-            } else if w.probe_oks() + 1 >= self.config.success_threshold {
-                w.next(Phase::Closed)
-            } else {
-                w.with_probe_oks(w.probe_oks() + 1)
-            };
-            match self.cas(w, to) {
-                Ok(()) => {
-                    if to.phase() != Phase::HalfOpen {
-                        self.after_transition(w, to);
-                    }
-                    return;
-                }
-                Err(actual) => w = actual,
+        } else {
+            match self.st().transition_reopen(p.generation) {
+                Ok(c) => c,
+                Err(_) => return, // stale probe
             }
-        }
+        };
+        self.after_transition(change.from, change.to);
     }
 
     fn release_probe(&self, p: RawPermit) {
-        let mut w = self.word();
-        loop {
-            if w.phase() != Phase::HalfOpen || w.generation() != p.generation || w.probes() == 0 {
-                return;
-            }
-            match self.cas(w, w.with_probes(w.probes() - 1)) {
-                Ok(()) => return,
-                Err(actual) => w = actual,
-            }
-        }
+        // Stale (the phase moved on, or no slot taken): nothing to give back.
+        let _ = self.st().transition_release_probe(p.generation);
     }
 
     // ----- manual control ----------------------------------------------
-
-    fn force(&self, phase: Phase) {
-        let mut w = self.word();
-        loop {
-            if w.phase() == phase && phase != Phase::Closed {
-                return;
-            }
-            let to = w.next(phase);
-            match self.cas(w, to) {
-                Ok(()) => {
-                    self.after_transition(w, to);
-                    return;
-                }
-                Err(actual) => w = actual,
-            }
-        }
-    }
 
     /// Open the breaker until [`Breaker::reset`].
     ///
@@ -1250,17 +1210,23 @@ impl Breaker {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn force_open(&self) {
-        self.force(Phase::ForcedOpen);
+        if let Ok(c) = self.st().transition_force_open() {
+            self.after_transition(c.from, c.to);
+        }
     }
 
     /// Admit every call and never trip, until [`Breaker::reset`].
     pub fn disable(&self) {
-        self.force(Phase::Disabled);
+        if let Ok(c) = self.st().transition_disable() {
+            self.after_transition(c.from, c.to);
+        }
     }
 
     /// Back to Closed with an empty window.
     pub fn reset(&self) {
-        self.force(Phase::Closed);
+        if let Ok(c) = self.st().transition_reset() {
+            self.after_transition(c.from, c.to);
+        }
     }
 
     // ----- calls -------------------------------------------------------
