@@ -570,11 +570,7 @@ impl Breaker {
                             // The open period is over: this call becomes the
                             // first probe, if it wins the transition.
                             match self.st().transition_probe(w) {
-                                Ok(Probe::HalfOpened(c)) => {
-                                    self.after_transition(c.from, c.to);
-                                    return Ok(self.permit(c.to.generation(), true));
-                                }
-                                Ok(Probe::Slot(_)) => unreachable!("probe from Open"),
+                                Ok(probe) => return Ok(self.probe_permit(probe)),
                                 Err(actual) => w = actual,
                             }
                         }
@@ -609,8 +605,7 @@ impl Breaker {
                         return Err(self.reject(RejectReason::HalfOpenFull, None));
                     }
                     match self.st().transition_probe(w) {
-                        Ok(Probe::Slot(generation)) => return Ok(self.permit(generation, true)),
-                        Ok(Probe::HalfOpened(_)) => unreachable!("probe from HalfOpen"),
+                        Ok(probe) => return Ok(self.probe_permit(probe)),
                         Err(actual) => w = actual,
                     }
                 }
@@ -714,6 +709,18 @@ impl Breaker {
         self.cells
             .w(W_PHASE_GEN)
             .store((generation << 1) | 1, Release);
+    }
+
+    /// The permit of a probe slot just taken: the first one (Open to
+    /// HalfOpen, whose transition is announced) or another.
+    fn probe_permit(&self, probe: Probe) -> RawPermit {
+        match probe {
+            Probe::HalfOpened(c) => {
+                self.after_transition(c.from, c.to);
+                self.permit(c.to.generation(), true)
+            }
+            Probe::Slot(generation) => self.permit(generation, true),
+        }
     }
 
     /// Bookkeeping done only by the winner of a transition.
