@@ -70,6 +70,10 @@ test('a failing dependency opens the breaker for all four cluster workers at onc
   const reg = path.join(folder(t), 'reg')
   cluster.setupPrimary({ exec: WORKER, args: [JSON.stringify({ role: 'trip', reg })], silent: false })
   const workers = Array.from({ length: 4 }, () => cluster.fork())
+  // Listen for the exits now: a worker that is rejected at once exits
+  // before the last result is read, and an 'exit' heard by no one would
+  // leave the wait below pending for ever.
+  const exits = workers.map((w) => once(w, 'exit'))
   const inboxes = workers.map((w) => {
     const q = []
     const waiting = []
@@ -80,7 +84,7 @@ test('a failing dependency opens the breaker for all four cluster workers at onc
   for (const w of workers) w.send('go')
   const results = []
   for (const next of inboxes) results.push(await next())
-  await Promise.all(workers.map((w) => once(w, 'exit')))
+  await Promise.all(exits)
   // Every worker was stopped by the one open breaker...
   for (const r of results) {
     assert.equal(r.reason, 'open')
