@@ -30,14 +30,19 @@
 
 #![warn(missing_docs)]
 
-mod breaker;
-// Detection, degradation and monitoring (docs/semantics.md#adaptive-timeouts
-// and the sections after it).
-pub mod fallback;
-pub mod histogram;
-pub mod limiter;
-pub mod prometheus;
-pub mod shedder;
+// The source is folded by capability (docs/architecture.md draws the
+// folders); the public paths stay flat, re-exported below.
+mod engine;
+// Detection beyond the window (docs/semantics.md#adaptive-timeouts).
+mod detect;
+// Fallbacks, rate limits and load shedding.
+mod degrade;
+// Bulkheads and adaptive concurrency limits.
+pub mod bulkhead;
+// Failover, elections, fencing and coordination (docs/semantics.md#failover,
+// docs/semantics.md#fencing).
+#[cfg(feature = "failover")]
+pub mod failover;
 // Breakers shared by the processes of a host (docs/semantics.md#shared-memory).
 #[cfg(all(feature = "shm", unix, not(loom)))]
 pub mod shm;
@@ -46,49 +51,45 @@ pub mod shm;
 mod shm {
     mod claims;
 }
-pub mod timeout;
-// Failover and split brain (docs/semantics.md#failover, docs/semantics.md#fencing).
-pub mod coordination;
-pub mod failover;
-pub mod fencing;
-// Bulkheads and adaptive concurrency limits.
-pub mod bulkhead;
-pub mod clock;
-pub mod concurrency;
-pub mod config;
-mod error;
-pub mod events;
-pub mod layout;
-mod metrics;
-#[doc(hidden)]
-pub mod model;
-mod permit;
-pub mod registry;
-#[cfg(feature = "serde")]
-pub mod scenario;
-mod slot;
-pub mod state;
+// Events off the hot path, and the Prometheus exposition.
+mod observe;
+// The sequential model and the scenario runner, for tests of this crate,
+// the bindings and the fuzz targets.
+#[cfg(feature = "testing")]
+pub mod testing;
+// The loom shim: every sync primitive the protocols use.
 mod sync;
-mod window;
 
-pub use breaker::{Breaker, Transition};
+pub use bulkhead::concurrency;
+pub use degrade::{fallback, limiter, shedder};
+pub use detect::{histogram, timeout};
+pub use engine::{clock, config, layout, registry, state};
+#[cfg(feature = "failover")]
+pub use failover::{coordination, fencing};
+pub use observe::{events, prometheus};
+#[cfg(feature = "testing")]
+pub use testing::{model, scenario};
+
 pub use bulkhead::{Bulkhead, BulkheadCallError, BulkheadError, BulkheadFull, BulkheadPermit};
 pub use clock::{Clock, ClockSource, ManualClock, MonotonicClock};
 pub use concurrency::{AdaptiveLimit, LimitConfig};
 pub use config::{Backoff, Config, ConfigBuilder, ConfigError, WindowConfig};
-pub use error::{CallError, RejectReason, Rejected};
+pub use engine::breaker::{Breaker, Transition};
+pub use engine::error::{CallError, RejectReason, Rejected};
+pub use engine::metrics::Metrics;
+pub use engine::permit::{Outcome, Permit, RawPermit};
+pub use engine::window::WindowCounts;
+#[cfg(feature = "failover")]
 pub use failover::FailoverGroup;
 pub use fallback::{call_or_else, LimitedFallback};
+#[cfg(feature = "failover")]
 pub use fencing::{FencedResource, FencingToken};
 pub use histogram::LatencyHistogram;
 pub use limiter::{RateLimited, RateLimiter};
-pub use metrics::Metrics;
-pub use permit::{Outcome, Permit, RawPermit};
 pub use registry::{Registry, RegistryError};
 pub use shedder::{Decision, LoadLevel, Priority, Shedder};
 pub use state::{Phase, State};
 pub use timeout::AdaptiveTimeout;
-pub use window::WindowCounts;
 
 /// The crate version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

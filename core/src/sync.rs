@@ -45,14 +45,18 @@ pub(crate) use std::thread;
 /// flag shared with a real thread outside the model (a health checker's).
 /// Nothing of a modelled protocol may use these.
 pub(crate) mod unmodelled {
+    // AtomicU64 is used by failover only (feature `failover`).
+    #[allow(unused_imports)]
     pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64};
 }
 
 // The guard a lock helper returns (the fenced resource's, the election
-// candidate's): whichever `Mutex` above it came from.
+// candidate's): whichever `Mutex` above it came from. Used by failover only.
 #[cfg(loom)]
+#[allow(unused_imports)]
 pub(crate) use loom::sync::MutexGuard;
 #[cfg(not(loom))]
+#[allow(unused_imports)]
 pub(crate) use std::sync::MutexGuard;
 
 // The load shedder's level word.

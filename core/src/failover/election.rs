@@ -1,8 +1,8 @@
 //! Becoming primary across nodes: a lease, an election, a quorum, a token.
 
-use crate::clock::ClockSource;
-use crate::coordination::{CoordError, Coordinator, Leadership, Lease, Peers, Quorum};
-use crate::fencing::FencingToken;
+use crate::engine::clock::ClockSource;
+use crate::failover::coordination::{CoordError, Coordinator, Leadership, Lease, Peers, Quorum};
+use crate::failover::fencing::FencingToken;
 use crate::sync::{AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering, RwLock};
 use std::fmt;
 use std::sync::Arc;
@@ -449,7 +449,7 @@ impl<C: Coordinator> Candidate<C> {
             at_ns: self.clock.now_ns(),
         };
         let listeners = self.listeners.clone();
-        crate::events::dispatch(move || {
+        crate::observe::events::dispatch(move || {
             let list = listeners.read().unwrap_or_else(|p| p.into_inner()).clone();
             for l in list {
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| l(&e)));
@@ -467,7 +467,7 @@ mod loom_tests {
     //! (its own std lock makes each call one step); the manual clock does
     //! not move unless a model moves it.
     use super::*;
-    use crate::coordination::{InProcessClient, InProcessStore};
+    use crate::failover::coordination::{InProcessClient, InProcessStore};
     use crate::ManualClock;
     use loom::sync::atomic::AtomicUsize;
     use loom::thread;

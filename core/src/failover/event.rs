@@ -112,7 +112,7 @@ impl Listeners {
             return;
         }
         let me = self.clone();
-        crate::events::dispatch(move || {
+        crate::observe::events::dispatch(move || {
             let list = me.list.read().unwrap_or_else(|p| p.into_inner()).clone();
             for e in &events {
                 for l in &list {

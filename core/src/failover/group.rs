@@ -2,11 +2,11 @@
 
 use super::event::{FailoverEvent, FailoverKind, Listeners};
 use super::{Balance, Mode};
-use crate::clock::ClockSource;
-use crate::config::{Config, ConfigError};
-use crate::fencing::FencingToken;
-use crate::permit::{Outcome, RawPermit};
-use crate::state::{Phase, State};
+use crate::engine::clock::ClockSource;
+use crate::engine::config::{Config, ConfigError};
+use crate::engine::permit::{Outcome, RawPermit};
+use crate::engine::state::{Phase, State};
+use crate::failover::fencing::FencingToken;
 use crate::sync::{unmodelled, AtomicU64, Ordering};
 use crate::{Breaker, CallError, Rejected};
 use crossbeam_utils::CachePadded;
@@ -1592,7 +1592,7 @@ mod loom_tests {
                 c.token.0
             );
             t.join().unwrap();
-            crate::events::run_queued();
+            crate::observe::events::run_queued();
             let m = g.metrics();
             // One CAS won the change: one count, one event, one epoch step,
             // and no failback to the open primary.

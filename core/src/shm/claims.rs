@@ -1,6 +1,6 @@
 //! Which stripes of a shared registry's breakers this process's threads own.
 //!
-//! An in-process breaker gives each thread slot ([`crate::slot`]) below its
+//! An in-process breaker gives each thread slot ([`crate::engine::thread_slot`]) below its
 //! stripe count a stripe of its own, counted with plain loads and stores.
 //! Thread slots of different processes collide, so in a shared file the
 //! ownership is written in the file: a table in the header with one owner
@@ -13,7 +13,7 @@
 //! says there is no such process, or the pid is ours with another nonce: a
 //! process that had our pid before us). Which entry each thread slot holds
 //! is kept in this process only. A forked child claims anew (its parent's
-//! threads still own theirs; see [`crate::slot::fork_epoch`]). Entries are
+//! threads still own theirs; see [`crate::engine::thread_slot::fork_epoch`]). Entries are
 //! given back when the handle's last breaker is dropped, or taken over once
 //! their process has died (a process killed at any moment leaves its stripes
 //! whole: every word in them is written by one atomic store).
@@ -25,7 +25,7 @@
 use crate::sync::AtomicU64;
 use crate::sync::Ordering::{AcqRel, Acquire, Relaxed, Release};
 #[cfg(not(loom))]
-use {super::Map, crate::slot::fork_epoch, std::sync::Arc};
+use {super::Map, crate::engine::thread_slot::fork_epoch, std::sync::Arc};
 
 /// Thread slots that can own a stripe (a thread with a higher slot shares).
 #[cfg(not(loom))]
@@ -68,7 +68,7 @@ pub(crate) struct Claims {
 #[cfg(not(loom))]
 impl Claims {
     pub(super) fn new(map: Arc<Map>, first: usize, count: usize) -> Claims {
-        crate::slot::watch_forks();
+        crate::engine::thread_slot::watch_forks();
         Claims {
             map,
             first,
@@ -122,7 +122,7 @@ impl Drop for Claims {
 /// This process's owner word: `pid:32 | nonce:32`.
 #[cfg(not(loom))]
 fn owner() -> u64 {
-    (u64::from(std::process::id()) << 32) | crate::slot::process_nonce()
+    (u64::from(std::process::id()) << 32) | crate::engine::thread_slot::process_nonce()
 }
 
 /// Whether the process that wrote owner word `w` is gone.

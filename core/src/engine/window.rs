@@ -17,7 +17,7 @@
 //! by the same arithmetic.
 //!
 //! A stripe has one writer or several. A thread that owns its stripe
-//! ([`crate::slot`]; in a shared file, `shm::claims`) counts with a plain
+//! ([`crate::engine::thread_slot`]; in a shared file, `shm::claims`) counts with a plain
 //! load and store: no read-modify-write instruction, which is what makes the
 //! closed path cheap. Threads without one share the last stripe and count
 //! with CAS. Either way, a writer whose tag is newer than the word's
@@ -52,7 +52,7 @@
 //! ticket is already there (it lapped this one, which is then out of the
 //! window anyway).
 
-use crate::layout::*;
+use crate::engine::layout::*;
 use crate::sync::AtomicU64;
 use crate::sync::Ordering::{AcqRel, Acquire, Relaxed, Release};
 
@@ -105,7 +105,7 @@ pub(crate) struct TimeWindow {
 }
 
 /// Add `n` to a stripe counter: with a plain load and store when the calling
-/// thread is the stripe's only writer (see [`crate::slot`]), else with one
+/// thread is the stripe's only writer (see [`crate::engine::thread_slot`]), else with one
 /// `fetch_add`.
 #[inline(always)]
 pub(crate) fn bump(word: &AtomicU64, n: u64, exclusive: bool) {
@@ -717,7 +717,7 @@ impl CountWindow {
 mod loom_tests {
     //! Bucket rollover under races: no outcome lost or counted twice.
     use super::*;
-    use crate::config::Config;
+    use crate::engine::config::Config;
     use loom::sync::Arc;
     use loom::thread;
     use std::time::Duration;

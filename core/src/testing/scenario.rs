@@ -17,10 +17,10 @@
 //! (`open_timeout_ms`, `half_open_max_wait_ms`, `slow_call_duration_ms`);
 //! `consecutive_failures: null` turns that detector off.
 
-use crate::clock::ManualClock;
-use crate::config::{Backoff, Config, ConfigError, WindowConfig};
-use crate::error::RejectReason;
-use crate::permit::{Outcome, RawPermit};
+use crate::engine::clock::ManualClock;
+use crate::engine::config::{Backoff, Config, ConfigError, WindowConfig};
+use crate::engine::error::RejectReason;
+use crate::engine::permit::{Outcome, RawPermit};
 use crate::Breaker;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -108,7 +108,7 @@ fn nullable<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u32>
 }
 
 fn ms(field: &'static str, v: f64) -> Result<Duration, ConfigError> {
-    crate::config::secs_to_duration(field, v / 1000.0)
+    crate::engine::config::secs_to_duration(field, v / 1000.0)
 }
 
 impl ConfigSpec {

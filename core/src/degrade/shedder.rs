@@ -18,7 +18,7 @@
 //! the signal computes the level once; [`Shedder::admit`] is one relaxed
 //! atomic load and a table lookup.
 
-use crate::config::ConfigError;
+use crate::engine::config::ConfigError;
 use crate::sync::unmodelled::AtomicBool;
 use crate::sync::{AtomicU64, AtomicU8, Ordering::AcqRel, Ordering::Acquire, Ordering::Relaxed};
 use std::sync::{Arc, Weak};

@@ -3,10 +3,10 @@
 //! Each model explores every interleaving of its threads (bounded by
 //! LOOM_MAX_PREEMPTIONS).
 
-use crate::clock::ManualClock;
-use crate::config::Config;
-use crate::permit::Outcome;
-use crate::state::Phase;
+use crate::engine::clock::ManualClock;
+use crate::engine::config::Config;
+use crate::engine::permit::Outcome;
+use crate::engine::state::Phase;
 use crate::Breaker;
 use loom::sync::Arc;
 use loom::thread;

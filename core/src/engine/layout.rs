@@ -24,7 +24,7 @@
 //! fixed by us. We keep its 128-byte line (two 64-byte lines, for the
 //! adjacent-line prefetcher on x86_64).
 
-use crate::config::{Config, WindowConfig};
+use crate::engine::config::{Config, WindowConfig};
 use crate::sync::{atomic_u64, AtomicU64};
 
 /// Words per line.

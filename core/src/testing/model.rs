@@ -9,10 +9,10 @@
 //! of a generation O(buckets)) and a look at a time window O(buckets),
 //! however long the history.
 
-use crate::config::{Config, WindowConfig};
-use crate::error::RejectReason;
-use crate::permit::Outcome;
-use crate::state::Phase;
+use crate::engine::config::{Config, WindowConfig};
+use crate::engine::error::RejectReason;
+use crate::engine::permit::Outcome;
+use crate::engine::state::Phase;
 use std::collections::VecDeque;
 
 /// A permit of the model.

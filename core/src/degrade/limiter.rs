@@ -25,8 +25,8 @@
 //! `Reference` types and, with default features, brings quanta,
 //! dashmap, parking_lot, futures and rand for a 30-line algorithm.
 
-use crate::clock::ClockSource;
-use crate::config::ConfigError;
+use crate::engine::clock::ClockSource;
+use crate::engine::config::ConfigError;
 use crate::sync::{atomic_u64, AtomicU64, Ordering::Relaxed};
 use std::fmt;
 use std::time::Duration;

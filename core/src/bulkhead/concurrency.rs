@@ -88,7 +88,7 @@
 //! in one window and its count in the next; each window's average is then
 //! off by at most one sample per racing thread.
 
-use crate::config::ConfigError;
+use crate::engine::config::ConfigError;
 use crate::sync::{
     AtomicU64, Mutex,
     Ordering::{Acquire, Relaxed, Release},
@@ -252,7 +252,9 @@ impl LimitConfig {
                 "min_limit..=max_limit",
             );
         }
-        if self.window < Duration::from_millis(1) || self.window > crate::config::MAX_DURATION {
+        if self.window < Duration::from_millis(1)
+            || self.window > crate::engine::config::MAX_DURATION
+        {
             return err(
                 "window",
                 format!("{:?}", self.window),
@@ -262,7 +264,7 @@ impl LimitConfig {
         if self.window_size == 0 || self.window_size > 1_000_000 {
             return err("window_size", self.window_size.to_string(), "1..=1 000 000");
         }
-        if self.min_rtt > crate::config::MAX_DURATION {
+        if self.min_rtt > crate::engine::config::MAX_DURATION {
             return err(
                 "min_rtt",
                 format!("{:?}", self.min_rtt),
@@ -278,7 +280,7 @@ impl LimitConfig {
                 if !(backoff_ratio.is_finite() && (0.5..1.0).contains(&backoff_ratio)) {
                     return err("backoff_ratio", format!("{backoff_ratio:?}"), "[0.5, 1)");
                 }
-                if timeout.is_zero() || timeout > crate::config::MAX_DURATION {
+                if timeout.is_zero() || timeout > crate::engine::config::MAX_DURATION {
                     return err(
                         "timeout",
                         format!("{timeout:?}"),
@@ -582,7 +584,7 @@ impl AdaptiveLimit {
         if rtt_ns < self.config.min_rtt.as_nanos() as u64 {
             return None;
         }
-        let acc = &self.stripes[crate::slot::current() & (self.stripes.len() - 1)];
+        let acc = &self.stripes[crate::engine::thread_slot::current() & (self.stripes.len() - 1)];
         // Relaxed throughout: sums, not synchronisation; the closing thread
         // swaps them out, and a sample racing with it lands in one window or
         // the next (see the module docs).
@@ -778,7 +780,7 @@ mod loom_tests {
     //! `set_limit` included, is modelled in `bulkhead::loom_tests`.)
     use super::*;
     use crate::bulkhead::Bulkhead;
-    use crate::permit::Outcome;
+    use crate::engine::permit::Outcome;
     use crate::ManualClock;
     use loom::sync::atomic::{AtomicUsize, Ordering};
     use loom::sync::Arc;

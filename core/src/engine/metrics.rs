@@ -1,7 +1,7 @@
 //! A breaker's counters at one moment.
 
-use crate::state::{Phase, State};
-use crate::window::WindowCounts;
+use crate::engine::state::{Phase, State};
+use crate::engine::window::WindowCounts;
 
 /// A snapshot of a breaker's counters. Totals never go backwards between
 /// snapshots of the same breaker.

@@ -24,9 +24,9 @@
 //! Serve [`crate::Registry::prometheus`] (or [`render`]) on `/metrics` with
 //! the content type [`CONTENT_TYPE`].
 
-use crate::histogram::LatencyHistogram;
-use crate::metrics::Metrics;
-use crate::state::{Phase, State};
+use crate::detect::histogram::LatencyHistogram;
+use crate::engine::metrics::Metrics;
+use crate::engine::state::{Phase, State};
 use std::fmt::Write;
 
 /// The content type of the text format.
@@ -207,7 +207,7 @@ pub fn write_metrics(out: &mut String, metrics: &[Metrics]) {
         });
     }
 
-    let ev = crate::events::stats();
+    let ev = crate::observe::events::stats();
     family(
         out,
         "fusebox_events_dropped_total",

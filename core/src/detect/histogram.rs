@@ -50,8 +50,8 @@
 //! 2024) while fusebox supports 1.75. The index arithmetic is a dozen lines,
 //! so we keep it here.
 
-use crate::clock::ClockSource;
-use crate::config::ConfigError;
+use crate::engine::clock::ClockSource;
+use crate::engine::config::ConfigError;
 use crate::sync::{AtomicU32, AtomicU64, Ordering::*};
 use std::time::Duration;
 
@@ -167,7 +167,7 @@ impl HistogramWindow {
         }
         let ns = u64::try_from(self.duration.as_nanos()).unwrap_or(u64::MAX);
         let slot_ns = ns / u64::from(self.slots);
-        if slot_ns == 0 || self.duration > crate::config::MAX_DURATION {
+        if slot_ns == 0 || self.duration > crate::engine::config::MAX_DURATION {
             return Err(ConfigError {
                 field: "window",
                 value: format!("{:?}", self.duration),
@@ -278,7 +278,7 @@ impl LatencyHistogram {
     #[inline]
     pub fn record_at(&self, now_ns: u64, latency_ns: u64) {
         let epoch = now_ns >> self.slot_shift;
-        let stripe = crate::slot::current() & self.stripe_mask;
+        let stripe = crate::engine::thread_slot::current() & self.stripe_mask;
         let slot = stripe * self.ring + (epoch as usize & (self.ring - 1));
         // Relaxed: the tag only tells which period the slot holds; the
         // counters are statistics and publish nothing else. A writer that

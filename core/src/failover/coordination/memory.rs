@@ -3,7 +3,7 @@
 use super::{
     CoordError, Coordinator, LeaderInfo, Leadership, Lease, LeaseId, Revision, SimNetwork,
 };
-use crate::clock::ClockSource;
+use crate::engine::clock::ClockSource;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};

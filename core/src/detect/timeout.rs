@@ -26,9 +26,9 @@
 //! # Ok::<(), fusebox::ConfigError>(())
 //! ```
 
-use crate::clock::ClockSource;
-use crate::config::{ConfigError, MAX_DURATION};
-use crate::histogram::{HistogramWindow, LatencyHistogram};
+use crate::detect::histogram::{HistogramWindow, LatencyHistogram};
+use crate::engine::clock::ClockSource;
+use crate::engine::config::{ConfigError, MAX_DURATION};
 use crate::sync::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 

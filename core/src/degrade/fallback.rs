@@ -31,9 +31,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use crate::error::CallError;
-use crate::limiter::{RateLimited, RateLimiter};
-use crate::permit::Outcome;
+use crate::degrade::limiter::{RateLimited, RateLimiter};
+use crate::engine::error::CallError;
+use crate::engine::permit::Outcome;
 use crate::Breaker;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};

@@ -35,7 +35,7 @@
 //! [`Quorum`] is the node-side rule: count the voters a node can reach
 //! (through [`Peers`]) and refuse to activate without a majority.
 
-use crate::fencing::FencingToken;
+use crate::failover::fencing::FencingToken;
 use std::fmt;
 use std::time::Duration;
 

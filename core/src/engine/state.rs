@@ -20,7 +20,7 @@
 //! [`Word`] decodes a word; `BreakerState` (crate-private) owns the atomic and is the only
 //! code that writes it, through its `transition_*` methods, each one closure
 //! over one compare-exchange loop (`BreakerState::update`). The breaker
-//! (`crate::breaker`) judges *when* a transition is due (deadlines, windows)
+//! (`crate::engine::breaker`) judges *when* a transition is due (deadlines, windows)
 //! and does the winner's side effects (deadline, events, metrics); this file
 //! decides only whether the word allows it, and makes it.
 //!

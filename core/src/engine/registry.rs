@@ -5,10 +5,10 @@
 //! for writers. Creation races are settled by the map: of two threads
 //! creating the same name, both get the one breaker that was inserted.
 
-use crate::clock::ClockSource;
-use crate::config::{Config, ConfigError};
-use crate::events::Listeners;
-use crate::metrics::Metrics;
+use crate::engine::clock::ClockSource;
+use crate::engine::config::{Config, ConfigError};
+use crate::engine::metrics::Metrics;
+use crate::observe::events::Listeners;
 use crate::{Breaker, Transition};
 use std::sync::{Arc, OnceLock, RwLock};
 
@@ -85,7 +85,7 @@ pub struct Registry {
     /// Registry-wide state-change listeners (see [`Registry::on_state_change`]).
     transitions: Arc<Listeners<Transition>>,
     /// Registry-wide rejection listeners (see [`Registry::on_rejection`]).
-    rejections: Arc<Listeners<crate::events::Rejection>>,
+    rejections: Arc<Listeners<crate::observe::events::Rejection>>,
 }
 
 impl Default for Registry {
@@ -223,14 +223,17 @@ impl Registry {
 
     /// Call `f` on every rejected call of every breaker of this registry,
     /// present and future, off the call path.
-    pub fn on_rejection(&self, f: impl Fn(&crate::events::Rejection) + Send + Sync + 'static) {
+    pub fn on_rejection(
+        &self,
+        f: impl Fn(&crate::observe::events::Rejection) + Send + Sync + 'static,
+    ) {
         self.rejections.subscribe(f);
     }
 
     /// Every breaker's metrics in the Prometheus text format (see
     /// [`crate::prometheus`]).
     pub fn prometheus(&self) -> String {
-        crate::prometheus::render(&self.snapshot())
+        crate::observe::prometheus::render(&self.snapshot())
     }
 
     /// The breakers, sorted by name.

@@ -59,8 +59,10 @@
 #[cfg(doc)]
 use crate::Breaker;
 
+pub mod coordination;
 mod election;
 mod event;
+pub mod fencing;
 mod group;
 
 pub use election::{Candidate, CandidateStats, Role, RoleChange, RoleEvent, StepDown};

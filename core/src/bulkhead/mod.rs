@@ -66,12 +66,14 @@
 //! the breaker permit back unrecorded. Whichever comes first wins: a call is
 //! counted once.
 
-use crate::breaker::Breaker;
-use crate::clock::ClockSource;
-use crate::concurrency::{AdaptiveLimit, LimitConfig};
-use crate::config::ConfigError;
-use crate::error::Rejected;
-use crate::permit::{Outcome, RawPermit};
+pub mod concurrency;
+
+use crate::bulkhead::concurrency::{AdaptiveLimit, LimitConfig};
+use crate::engine::breaker::Breaker;
+use crate::engine::clock::ClockSource;
+use crate::engine::config::ConfigError;
+use crate::engine::error::Rejected;
+use crate::engine::permit::{Outcome, RawPermit};
 use crate::sync::{
     atomic_u64, AtomicU64,
     Ordering::{AcqRel, Acquire, Relaxed, Release},
@@ -276,7 +278,7 @@ impl Watch {
         let n = self.slots.len();
         // Spread threads over the table, a cache line (8 words) apart.
         // Where this thread starts looking (deterministic under loom too).
-        let mut i = crate::slot::current().wrapping_mul(8) % n;
+        let mut i = crate::engine::thread_slot::current().wrapping_mul(8) % n;
         // A free slot always exists: slot holders are admitted calls, at
         // most the limit, and the table has a slot per unit of the largest
         // limit. Give up after two laps all the same (the call then goes
@@ -497,7 +499,7 @@ impl BulkheadBuilder {
                 (self.max_concurrent, self.max_concurrent)
             }
         };
-        if self.max_wait > crate::config::MAX_DURATION {
+        if self.max_wait > crate::engine::config::MAX_DURATION {
             return err(
                 "max_wait",
                 format!("{:?}", self.max_wait),
@@ -1133,7 +1135,7 @@ impl Drop for BulkheadPermit<'_> {
 /// fusebox_bulkhead_limit_updates_total{bulkhead}  counter  adaptive windows closed
 /// ```
 pub fn write_prometheus(out: &mut String, metrics: &[BulkheadMetrics]) {
-    use crate::prometheus::escape_label;
+    use crate::observe::prometheus::escape_label;
     use std::fmt::Write;
     type Get = fn(&BulkheadMetrics) -> u64;
     let families: [(&str, &str, &str, Get); 7] = [
@@ -1258,7 +1260,7 @@ mod tests {
 mod loom_tests {
     //! `RUSTFLAGS="--cfg loom" cargo test -p fusebox --release --lib loom`
     use super::*;
-    use crate::config::Config;
+    use crate::engine::config::Config;
     use crate::ManualClock;
     use loom::sync::atomic::{AtomicUsize, Ordering};
     use loom::thread;

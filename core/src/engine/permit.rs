@@ -1,6 +1,6 @@
 //! Permits: the right to make one call, and the way its outcome comes back.
 
-use crate::breaker::Breaker;
+use crate::engine::breaker::Breaker;
 use std::time::Duration;
 
 /// How a call ended. What counts as a failure is the caller's choice: by

@@ -86,11 +86,11 @@
 //! Put the file on a tmpfs (`/dev/shm`, `/run`) so it goes with the host's
 //! boot; one left from an earlier boot is refused ([`ShmError::StaleBoot`]).
 
-use crate::clock::{Clock, ClockSource};
-use crate::config::{Backoff, Config, ConfigError, WindowConfig};
-use crate::layout::*;
-use crate::metrics::Metrics;
-use crate::registry::MAX_NAME_LEN;
+use crate::engine::clock::{Clock, ClockSource};
+use crate::engine::config::{Backoff, Config, ConfigError, WindowConfig};
+use crate::engine::layout::*;
+use crate::engine::metrics::Metrics;
+use crate::engine::registry::MAX_NAME_LEN;
 use crate::Breaker;
 use memmap2::{MmapOptions, MmapRaw};
 use std::fmt;
@@ -394,7 +394,7 @@ pub fn fingerprint() -> u64 {
         S_EPOCH as u64,
         S_UNTIL as u64,
         S_BUCKETS as u64,
-        crate::state::GEN_MASK,
+        crate::engine::state::GEN_MASK,
         HEADER_LINES as u64,
         SLOT_WORDS as u64,
         CONFIG_WORDS as u64,
@@ -850,7 +850,7 @@ impl SharedRegistry {
         tmp_name.push(format!(
             ".{}.{}.tmp",
             std::process::id(),
-            crate::clock::monotonic_ns()
+            crate::engine::clock::monotonic_ns()
         ));
         let tmp = dir.join(tmp_name);
         let file = OpenOptions::new()
@@ -1156,7 +1156,7 @@ impl SharedRegistry {
         let seed = {
             use std::hash::{BuildHasher, Hasher};
             let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-            h.write_u64(crate::clock::monotonic_ns());
+            h.write_u64(crate::engine::clock::monotonic_ns());
             h.write_usize(s);
             h.finish()
         };

@@ -12,21 +12,17 @@
 //! every transition and its compare-exchange, is `crate::state::BreakerState`;
 //! this file judges when a transition is due and does the winner's work.
 
-use crate::clock::ClockSource;
-use crate::config::{Config, ConfigError, WindowConfig};
-use crate::error::{CallError, RejectReason, Rejected};
-use crate::layout::*;
-use crate::metrics::Metrics;
-use crate::permit::{Outcome, Permit, RawPermit};
-use crate::state::{BreakerState, Close, Phase, Probe, State, Word};
+use crate::engine::clock::ClockSource;
+use crate::engine::config::{Config, ConfigError, WindowConfig};
+use crate::engine::error::{CallError, RejectReason, Rejected};
+use crate::engine::layout::*;
+use crate::engine::metrics::Metrics;
+use crate::engine::permit::{Outcome, Permit, RawPermit};
+use crate::engine::state::{BreakerState, Close, Phase, Probe, State, Word};
+use crate::engine::window::{bump, CountWindow, TimeWindow, WindowCounts};
 use crate::sync::Ordering::{Acquire, Relaxed, Release};
-use crate::window::{bump, CountWindow, TimeWindow, WindowCounts};
 use std::fmt;
 use std::time::Duration;
-
-#[cfg(all(test, loom))]
-#[path = "loom_breaker.rs"]
-mod loom_tests;
 
 /// A state change, as delivered to listeners.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -132,13 +128,14 @@ pub struct Breaker {
     /// path tests one byte.)
     timed: bool,
     /// State-change listeners (a registry attaches its own as the parent).
-    transitions: std::sync::Arc<crate::events::Listeners<Transition>>,
+    transitions: std::sync::Arc<crate::observe::events::Listeners<Transition>>,
     /// Rejection listeners (likewise).
-    rejections: std::sync::Arc<crate::events::Listeners<crate::events::Rejection>>,
+    rejections:
+        std::sync::Arc<crate::observe::events::Listeners<crate::observe::events::Rejection>>,
     /// Where call latencies go, when attached (see
     /// [`Breaker::with_latency_histogram`]).
-    latency: Option<std::sync::Arc<crate::histogram::LatencyHistogram>>,
-    /// Threads whose slot ([`crate::slot`]) is below this own the stripe of
+    latency: Option<std::sync::Arc<crate::detect::histogram::LatencyHistogram>>,
+    /// Threads whose slot ([`crate::engine::thread_slot`]) is below this own the stripe of
     /// that number: they count with plain loads and stores (in-process
     /// breakers; 0 for shared ones, whose threads own stripes through
     /// `claims`). Threads that own none share the last stripe, with CAS.
@@ -373,7 +370,7 @@ impl Breaker {
     /// is its only writer.
     #[inline(always)]
     fn my_stripe(&self) -> (usize, bool) {
-        let s = crate::slot::current();
+        let s = crate::engine::thread_slot::current();
         if s < self.exclusive {
             (self.owned_stripe(s), true)
         } else {
@@ -640,7 +637,7 @@ impl Breaker {
     #[cfg_attr(loom, allow(dead_code))]
     #[inline(never)]
     fn emit_rejection(&self, reason: RejectReason, retry_after: Option<Duration>) {
-        self.rejections.emit(|| crate::events::Rejection {
+        self.rejections.emit(|| crate::observe::events::Rejection {
             breaker: self.name.clone(),
             reason,
             retry_after,
@@ -839,19 +836,24 @@ impl Breaker {
 
     /// Call `f` on every rejected call, off the call path (one atomic load
     /// per rejection when nobody listens).
-    pub fn on_rejection(&self, f: impl Fn(&crate::events::Rejection) + Send + Sync + 'static) {
+    pub fn on_rejection(
+        &self,
+        f: impl Fn(&crate::observe::events::Rejection) + Send + Sync + 'static,
+    ) {
         self.rejections.subscribe(f);
     }
 
     /// The state-change listener set (e.g. to attach a parent set).
-    pub fn transition_listeners(&self) -> &std::sync::Arc<crate::events::Listeners<Transition>> {
+    pub fn transition_listeners(
+        &self,
+    ) -> &std::sync::Arc<crate::observe::events::Listeners<Transition>> {
         &self.transitions
     }
 
     /// The rejection listener set.
     pub fn rejection_listeners(
         &self,
-    ) -> &std::sync::Arc<crate::events::Listeners<crate::events::Rejection>> {
+    ) -> &std::sync::Arc<crate::observe::events::Listeners<crate::observe::events::Rejection>> {
         &self.rejections
     }
 
@@ -861,7 +863,7 @@ impl Breaker {
     /// call), unless the caller reports durations itself.
     pub fn with_latency_histogram(
         mut self,
-        histogram: std::sync::Arc<crate::histogram::LatencyHistogram>,
+        histogram: std::sync::Arc<crate::detect::histogram::LatencyHistogram>,
     ) -> Breaker {
         self.latency = Some(histogram);
         self.plain_successes = false;
@@ -1314,7 +1316,7 @@ impl Breaker {
                 for b in 0..self.layout.buckets {
                     for (k, t) in totals.iter_mut().enumerate() {
                         let v = self.cells.w(self.layout.bucket(base, b, k)).load(Relaxed);
-                        *t = t.wrapping_add(crate::window::bucket_count(v));
+                        *t = t.wrapping_add(crate::engine::window::bucket_count(v));
                     }
                 }
             }
@@ -1345,7 +1347,7 @@ impl Breaker {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use crate::clock::{Clock, ManualClock};
+    use crate::engine::clock::{Clock, ManualClock};
     use std::sync::Arc;
 
     #[test]

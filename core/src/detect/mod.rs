@@ -1,0 +1,5 @@
+//! Detection beyond the breaker's window: latency histograms and adaptive
+//! timeouts.
+
+pub mod histogram;
+pub mod timeout;

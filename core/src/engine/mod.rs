@@ -1,0 +1,19 @@
+//! The breaker engine: the state word and its transitions ([`state`]), the
+//! layout of a breaker's words ([`layout`]), admission and recording
+//! ([`breaker`]), the sliding windows ([`window`]), permits ([`permit`]),
+//! the calling thread's stripe ([`thread_slot`]), metrics, configuration,
+//! the clock and the keyed registry.
+
+pub(crate) mod breaker;
+pub mod clock;
+pub mod config;
+pub(crate) mod error;
+pub mod layout;
+#[cfg(all(test, loom))]
+mod loom;
+pub(crate) mod metrics;
+pub(crate) mod permit;
+pub mod registry;
+pub mod state;
+pub(crate) mod thread_slot;
+pub(crate) mod window;

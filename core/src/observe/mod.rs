@@ -1,0 +1,5 @@
+//! Observability: the event thread and its listeners, and the Prometheus
+//! text exposition.
+
+pub mod events;
+pub mod prometheus;
