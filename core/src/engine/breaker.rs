@@ -20,6 +20,7 @@ use crate::engine::metrics::Metrics;
 use crate::engine::permit::{Outcome, Permit, RawPermit};
 use crate::engine::state::{BreakerState, Close, Phase, Probe, State, Word};
 use crate::engine::window::{bump, CountWindow, TimeWindow, WindowCounts};
+use crate::engine::words::{Danger, Published, Run, Stall};
 use crate::sync::Ordering::{Acquire, Relaxed, Release};
 use std::fmt;
 use std::time::Duration;
@@ -655,8 +656,8 @@ impl Breaker {
         // reading it (Acquire) we are sure to see the state word moved on:
         // callers re-check the word before acting on a rejection, and a CAS
         // from a stale word fails.
-        let g = self.cells.w(W_PHASE_GEN).load(Acquire);
-        if g == (generation << 1) | 1 {
+        let g = Published::from_bits(self.cells.w(W_PHASE_GEN).load(Acquire));
+        if g == Published::of(generation) {
             Some(self.cells.w(W_DEADLINE).load(Acquire))
         } else {
             None
@@ -682,18 +683,15 @@ impl Breaker {
     /// `grace`, never wedge it.
     #[cold]
     fn recover_unpublished(&self, w: Word, grace: Duration) -> bool {
-        const MS_BITS: u32 = 44;
-        const MS_MASK: u64 = (1 << MS_BITS) - 1;
         let now = self.clock.now_ns();
-        let tag = w.generation() & 0xf_ffff;
         let stall = self.cells.w(W_STALL);
-        let v = stall.load(Relaxed);
-        if v == 0 || v >> MS_BITS != tag {
-            let noted = (tag << MS_BITS) | ((now / 1_000_000) & MS_MASK);
-            let _ = stall.compare_exchange(v, noted, Relaxed, Relaxed);
+        let v = Stall::from_bits(stall.load(Relaxed));
+        if !v.is_of(w.generation()) {
+            let noted = Stall::noted(w.generation(), now);
+            let _ = stall.compare_exchange(v.bits(), noted.bits(), Relaxed, Relaxed);
             return false;
         }
-        let due = ((v & MS_MASK) * 1_000_000).saturating_add(grace.as_nanos() as u64);
+        let due = v.noted_ns().saturating_add(grace.as_nanos() as u64);
         if now < due || self.word() != w {
             return self.word() != w;
         }
@@ -705,7 +703,7 @@ impl Breaker {
         self.cells.w(W_DEADLINE).store(deadline, Release);
         self.cells
             .w(W_PHASE_GEN)
-            .store((generation << 1) | 1, Release);
+            .store(Published::of(generation).bits(), Release);
     }
 
     /// The permit of a probe slot just taken: the first one (Open to
@@ -903,7 +901,7 @@ impl Breaker {
             // progress, when buckets may have left the window (this stripe
             // just moved to a new bucket), or when the window is in danger.
             if moved
-                || self.cells.w(W_CONSEC).load(Relaxed) as u32 != 0
+                || Run::from_bits(self.cells.w(W_CONSEC).load(Relaxed)).in_progress()
                 || self.in_danger(p.generation)
             {
                 self.judge_success(p.generation, t);
@@ -929,7 +927,7 @@ impl Breaker {
             // another thread starts after these loads is ordered after
             // these successes, as if they had been recorded first.
             if owned
-                && self.cells.w(W_CONSEC).load(Relaxed) as u32 == 0
+                && !Run::from_bits(self.cells.w(W_CONSEC).load(Relaxed)).in_progress()
                 && !self.in_danger(p.generation)
                 && self.time.add_owned(
                     &self.cells,
@@ -953,7 +951,7 @@ impl Breaker {
     /// judge, but enough failures that reaching `min_calls` would trip".
     #[inline(always)]
     fn in_danger(&self, generation: u64) -> bool {
-        self.cells.w(W_DANGER).load(Relaxed) == (((generation as u32 as u64) << 32) | 1)
+        Danger::from_bits(self.cells.w(W_DANGER).load(Relaxed)) == Danger::of(generation)
     }
 
     /// The rest of a closed-path success: end a failure run, and judge the
@@ -1100,30 +1098,25 @@ impl Breaker {
     }
 
     fn reset_consecutive(&self, generation: u64) {
-        // The word is `generation:32 | run:32`. A success only writes when a
-        // run is in progress, so the success path stays read-only on the
-        // shared control line. Relaxed: a lost race between a failure and a
-        // reset is a race between two calls that had no order anyway.
+        // A success only writes when a run is in progress, so the success
+        // path stays read-only on the shared control line. Relaxed: a lost
+        // race between a failure and a reset is a race between two calls
+        // that had no order anyway.
         let c = self.cells.w(W_CONSEC);
-        let v = c.load(Relaxed);
-        if v as u32 != 0 && (v >> 32) as u32 == generation as u32 {
-            let _ = c.compare_exchange(v, (generation as u32 as u64) << 32, Relaxed, Relaxed);
+        let v = Run::from_bits(c.load(Relaxed));
+        if v.in_progress() && v.is_of(generation) {
+            let _ = c.compare_exchange(v.bits(), Run::ended(generation).bits(), Relaxed, Relaxed);
         }
     }
 
     fn add_consecutive(&self, generation: u64) -> u64 {
-        let tag = generation as u32 as u64;
         let c = self.cells.w(W_CONSEC);
-        let mut v = c.load(Relaxed);
+        let mut v = Run::from_bits(c.load(Relaxed));
         loop {
-            let new = if v >> 32 == tag {
-                v + 1
-            } else {
-                (tag << 32) | 1
-            };
-            match c.compare_exchange_weak(v, new, Relaxed, Relaxed) {
-                Ok(_) => return new & 0xffff_ffff,
-                Err(actual) => v = actual,
+            let new = v.one_more(generation);
+            match c.compare_exchange_weak(v.bits(), new.bits(), Relaxed, Relaxed) {
+                Ok(_) => return new.length(),
+                Err(actual) => v = Run::from_bits(actual),
             }
         }
     }
@@ -1141,13 +1134,13 @@ impl Breaker {
             let s = self.slow_ns != 0
                 && c.slow as f64 / min as f64 >= self.config.slow_call_rate_threshold;
             let want = if f || s {
-                ((w.generation() as u32 as u64) << 32) | 1
+                Danger::of(w.generation())
             } else {
-                0
+                Danger::NONE
             };
             let d = self.cells.w(W_DANGER);
-            if d.load(Relaxed) != want {
-                d.store(want, Relaxed);
+            if d.load(Relaxed) != want.bits() {
+                d.store(want.bits(), Relaxed);
             }
             return;
         }
@@ -1316,7 +1309,7 @@ impl Breaker {
                 for b in 0..self.layout.buckets {
                     for (k, t) in totals.iter_mut().enumerate() {
                         let v = self.cells.w(self.layout.bucket(base, b, k)).load(Relaxed);
-                        *t = t.wrapping_add(crate::engine::window::bucket_count(v));
+                        *t = t.wrapping_add(crate::engine::window::Bucket::from_bits(v).count());
                     }
                 }
             }

@@ -17,3 +17,4 @@ pub mod registry;
 pub mod state;
 pub(crate) mod thread_slot;
 pub(crate) mod window;
+pub(crate) mod words;

@@ -135,48 +135,144 @@ fn retire(retired: &AtomicU64, n: u64, exclusive: bool) {
     }
 }
 
-/// A bucket word is `sequence:32 | parity:1 | count:31`: the count of one
-/// outcome kind in one bucket of one stripe, the bucket's sequence (see
-/// [`TimeWindow::seq`]), and the parity of the stripe's resets it was written
-/// in (see [`TimeWindow::reset`]).
-const COUNT_MASK: u64 = (1 << 31) - 1;
-/// The most a bucket word counts; further outcomes go to the retired total.
-const COUNT_MAX: u32 = (1 << 31) - 1;
-/// The parity bit of a bucket word.
-const PARITY: u64 = 1 << 31;
-/// The parity bit of a stripe's `S_EPOCH` word.
-const EPOCH_PARITY: u64 = 1 << 15;
-/// The ring slot in a stripe's `S_EPOCH` word (buckets are at most 1,000).
-const SLOT_MASK: u64 = EPOCH_PARITY - 1;
+/// The parity of a shared stripe's resets (see [`TimeWindow::reset`]), as
+/// the bit its bucket words carry. Owned stripes are always even.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Parity(u64);
 
-/// The count in a bucket word.
-#[inline(always)]
-pub(crate) fn bucket_count(v: u64) -> u64 {
-    v & COUNT_MASK
+impl Parity {
+    pub(crate) const EVEN: Parity = Parity(0);
+
+    /// The other parity.
+    #[inline(always)]
+    fn flipped(self) -> Parity {
+        Parity(self.0 ^ Bucket::PARITY)
+    }
 }
 
-/// A stripe's `S_EPOCH` word: `(epoch + 1) << 16 | parity << 15 | slot` of
-/// the last bucket the stripe entered, 0 when it has entered none; `parity`
-/// is the bucket-word parity bit ([`PARITY`] or 0) its writers write with.
-#[inline(always)]
-fn bucket_word(epoch: u64, slot: usize, parity: u64) -> u64 {
-    ((epoch + 1) << 16) | (parity >> 16) | slot as u64
+/// A bucket word, `sequence:32 | parity:1 | count:31`: the count of one
+/// outcome kind in one bucket of one stripe, the bucket's sequence (its tag,
+/// see [`TimeWindow::seq`]), and the [`Parity`] it was written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Bucket(u64);
+
+impl Bucket {
+    const TAG_SHIFT: u32 = 32;
+    const PARITY: u64 = 1 << 31;
+    const COUNT: u64 = Self::PARITY - 1;
+    /// The most a bucket word counts; further outcomes go to the retired total.
+    const MAX: u32 = (1 << 31) - 1;
+
+    #[inline(always)]
+    pub(crate) const fn from_bits(v: u64) -> Bucket {
+        Bucket(v)
+    }
+
+    #[inline(always)]
+    const fn bits(self) -> u64 {
+        self.0
+    }
+
+    /// The first outcome of the bucket tagged `tag`, in `parity`.
+    #[inline(always)]
+    fn first(tag: u32, parity: Parity) -> Bucket {
+        Bucket((u64::from(tag) << Self::TAG_SHIFT) | parity.0 | 1)
+    }
+
+    /// The count.
+    #[inline(always)]
+    pub(crate) const fn count(self) -> u64 {
+        self.0 & Self::COUNT
+    }
+
+    /// The tag (the bucket's sequence).
+    #[inline(always)]
+    const fn tag(self) -> u32 {
+        (self.0 >> Self::TAG_SHIFT) as u32
+    }
+
+    #[inline(always)]
+    const fn parity(self) -> Parity {
+        Parity(self.0 & Self::PARITY)
+    }
+
+    /// One more, below [`Bucket::MAX`] (the caller checks).
+    #[inline(always)]
+    const fn plus_one(self) -> Bucket {
+        Bucket(self.0 + 1)
+    }
+
+    /// `n` more in an even word tagged `tag`, when this is one (an empty
+    /// one included) with room for them: the closed path's one compare.
+    #[inline(always)]
+    fn add_even(self, tag: u32, n: u32) -> Option<Bucket> {
+        let base = u64::from(tag) << Self::TAG_SHIFT;
+        (n <= Self::MAX && self.0.wrapping_sub(base) <= u64::from(Self::MAX - n))
+            .then(|| Bucket(self.0 + u64::from(n)))
+    }
 }
 
-/// The bucket-word parity bit of the stripe whose `S_EPOCH` word is `c`.
-#[inline(always)]
-fn parity_of(c: u64) -> u64 {
-    (c & EPOCH_PARITY) << 16
-}
+/// A stripe's `S_EPOCH` word, `(epoch + 1):48 | parity:1 | slot:15`: the
+/// last bucket the stripe entered (its epoch and ring slot; buckets are at
+/// most 1,000), and the [`Parity`] its writers write with. 0 when it has
+/// entered none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Mark(u64);
 
-/// The epoch and ring slot in a stripe's `S_EPOCH` word, `None` when it has
-/// entered no bucket. (The slot may be anything in a damaged shared file:
-/// callers check it against the ring.)
-#[inline(always)]
-fn last_bucket(c: u64) -> Option<(u64, usize)> {
-    (c >> 16)
-        .checked_sub(1)
-        .map(|e| (e, (c & SLOT_MASK) as usize))
+impl Mark {
+    const EPOCH_SHIFT: u32 = 16;
+    const PARITY: u64 = 1 << 15;
+    const SLOT: u64 = Self::PARITY - 1;
+
+    #[inline(always)]
+    const fn from_bits(v: u64) -> Mark {
+        Mark(v)
+    }
+
+    #[inline(always)]
+    const fn bits(self) -> u64 {
+        self.0
+    }
+
+    /// Entered `epoch`, at ring slot `slot`, in `parity`.
+    #[inline(always)]
+    fn entered(epoch: u64, slot: usize, parity: Parity) -> Mark {
+        Mark(((epoch + 1) << Self::EPOCH_SHIFT) | (parity.0 >> 16) | slot as u64)
+    }
+
+    /// The stripe's parity.
+    #[inline(always)]
+    const fn parity(self) -> Parity {
+        Parity((self.0 & Self::PARITY) << 16)
+    }
+
+    /// The epoch and ring slot of the last bucket, `None` when it has
+    /// entered none. (The slot may be anything in a damaged shared file:
+    /// callers check it against the ring.)
+    #[inline(always)]
+    fn last_bucket(self) -> Option<(u64, usize)> {
+        (self.0 >> Self::EPOCH_SHIFT)
+            .checked_sub(1)
+            .map(|e| (e, (self.0 & Self::SLOT) as usize))
+    }
+
+    /// [`Mark::last_bucket`], unchecked (two instructions fewer on the
+    /// closed path): with no bucket entered the epoch wraps to `u64::MAX`.
+    /// The slot takes the parity bit with it, which an owned stripe never
+    /// sets: a damaged word that has it is past the ring.
+    #[inline(always)]
+    const fn last_bucket_unchecked(self) -> (u64, usize) {
+        (
+            (self.0 >> Self::EPOCH_SHIFT).wrapping_sub(1),
+            (self.0 & (Self::SLOT | Self::PARITY)) as usize,
+        )
+    }
+
+    /// Whether this mark's bucket is earlier than `other`'s.
+    #[inline(always)]
+    const fn is_before(self, other: Mark) -> bool {
+        self.0 >> Self::EPOCH_SHIFT < other.0 >> Self::EPOCH_SHIFT
+    }
 }
 
 /// Whether a bucket word tagged `ctag` must give way to a writer (or a
@@ -192,7 +288,7 @@ fn older(tag: u32, ctag: u32) -> bool {
 
 /// Where an outcome goes: the bucket's epoch and ring slot, the parity bit
 /// to write it with, and whether the stripe just entered a new bucket.
-type Located = (u64, usize, u64, bool);
+type Located = (u64, usize, Parity, bool);
 
 impl TimeWindow {
     /// A bucket's sequence: `epoch + generation × 4B`, truncated to 32 bits.
@@ -226,16 +322,16 @@ impl TimeWindow {
             // writer is checked against `t` (and the slot against the ring,
             // since a shared file's word may be damaged) before use, and a
             // parity gone stale is caught where it matters (`count`).
-            let c = cells.w(stripe + S_EPOCH).load(Relaxed);
-            if let Some((epoch, slot)) = last_bucket(c) {
+            let c = Mark::from_bits(cells.w(stripe + S_EPOCH).load(Relaxed));
+            if let Some((epoch, slot)) = c.last_bucket() {
                 // An owned stripe's writer always writes parity 0 (only
                 // shared stripes reset by parity): a damaged word that says
                 // otherwise is a cache miss, which `enter` rewrites.
                 if slot < layout.buckets
                     && t.wrapping_sub(epoch.wrapping_mul(self.bucket_ns)) < self.bucket_ns
-                    && !(exclusive && c & EPOCH_PARITY != 0)
+                    && !(exclusive && c.parity() != Parity::EVEN)
                 {
-                    return (epoch, slot, parity_of(c), false);
+                    return (epoch, slot, c.parity(), false);
                 }
             }
             let entered = if exclusive {
@@ -266,15 +362,15 @@ impl TimeWindow {
         cells: &Cells,
         layout: &Layout,
         stripe: usize,
-        c: u64,
+        c: Mark,
         t: u64,
     ) -> Located {
         let epoch = t / self.bucket_ns;
         let slot = (epoch % self.buckets) as usize;
-        let last = last_bucket(c).map(|(e, _)| e);
-        if last.is_some_and(|l| l >= epoch) && c & EPOCH_PARITY == 0 {
+        let last = c.last_bucket().map(|(e, _)| e);
+        if last.is_some_and(|l| l >= epoch) && c.parity() == Parity::EVEN {
             // Not later: nothing to clear.
-            return (epoch, slot, 0, false);
+            return (epoch, slot, Parity::EVEN, false);
         }
         let first = last
             .filter(|&l| l < epoch)
@@ -286,7 +382,7 @@ impl TimeWindow {
                 let word = cells.w(layout.bucket(stripe, s, kind));
                 // Relaxed, as in `count`: the Release store of the cache
                 // below is what publishes these clears to readers.
-                let count = bucket_count(word.load(Relaxed));
+                let count = Bucket::from_bits(word.load(Relaxed)).count();
                 if count != 0 {
                     // Written by us alone, at an epoch of this slot no later
                     // than `last`, so a lap or more before `e`: old,
@@ -303,8 +399,8 @@ impl TimeWindow {
         // sees the stripe in its new bucket sees the old buckets cleared.
         cells
             .w(stripe + S_EPOCH)
-            .store(bucket_word(epoch, slot, 0), Release);
-        (epoch, slot, 0, true)
+            .store(Mark::entered(epoch, slot, Parity::EVEN).bits(), Release);
+        (epoch, slot, Parity::EVEN, true)
     }
 
     /// A writer of the shared stripe at `stripe` is at `t`, outside the
@@ -326,14 +422,14 @@ impl TimeWindow {
         cells: &Cells,
         layout: &Layout,
         stripe: usize,
-        c: u64,
+        c: Mark,
         generation: u64,
         t: u64,
     ) -> Option<Located> {
         let epoch = t / self.bucket_ns;
         let slot = (epoch % self.buckets) as usize;
-        let parity = parity_of(c);
-        let last = last_bucket(c).map(|(e, _)| e);
+        let parity = c.parity();
+        let last = c.last_bucket().map(|(e, _)| e);
         if last.is_some_and(|l| l >= epoch) {
             // Not later: this thread's clock read lags another writer's, or
             // the bucket was entered already. Nothing to clear.
@@ -348,7 +444,7 @@ impl TimeWindow {
         for e in first..=epoch {
             let tag = self.seq(generation, e);
             let s = (e % self.buckets) as usize;
-            let stale = |v: u64| v & PARITY != parity || older(tag, (v >> 32) as u32);
+            let stale = |v: Bucket| v.parity() != parity || older(tag, v.tag());
             if !self.clear(cells, layout, stripe, s, parity, stale) {
                 return None;
             }
@@ -357,16 +453,16 @@ impl TimeWindow {
         // the stripe keeps our parity: a reset that came first would leave
         // our outcome to be written with a parity gone stale.
         // Release: pairs with the Acquire load in `counts`.
-        let new = bucket_word(epoch, slot, parity);
+        let new = Mark::entered(epoch, slot, parity);
         let cache = cells.w(stripe + S_EPOCH);
         let mut cur = c;
-        while parity_of(cur) == parity && cur >> 16 < new >> 16 {
-            match cache.compare_exchange_weak(cur, new, Release, Relaxed) {
+        while cur.parity() == parity && cur.is_before(new) {
+            match cache.compare_exchange_weak(cur.bits(), new.bits(), Release, Relaxed) {
                 Ok(_) => return Some((epoch, slot, parity, true)),
-                Err(actual) => cur = actual,
+                Err(actual) => cur = Mark::from_bits(actual),
             }
         }
-        (parity_of(cur) == parity).then_some((epoch, slot, parity, true))
+        (cur.parity() == parity).then_some((epoch, slot, parity, true))
     }
 
     /// Reset the shared stripe at `stripe`, silent for a whole window since
@@ -391,14 +487,14 @@ impl TimeWindow {
         cells: &Cells,
         layout: &Layout,
         stripe: usize,
-        c: u64,
+        c: Mark,
         epoch: u64,
         slot: usize,
     ) -> Option<Located> {
-        let parity = parity_of(c);
-        let next = parity ^ PARITY;
+        let parity = c.parity();
+        let next = parity.flipped();
         for s in 0..layout.buckets {
-            if !self.clear(cells, layout, stripe, s, parity, |v| v & PARITY == next) {
+            if !self.clear(cells, layout, stripe, s, parity, |v| v.parity() == next) {
                 return None;
             }
         }
@@ -407,14 +503,26 @@ impl TimeWindow {
         // clears below after every write of the old parity we read.
         cells
             .w(stripe + S_EPOCH)
-            .compare_exchange(c, bucket_word(epoch, slot, next), AcqRel, Relaxed)
+            .compare_exchange(
+                c.bits(),
+                Mark::entered(epoch, slot, next).bits(),
+                AcqRel,
+                Relaxed,
+            )
             .ok()?;
         for s in 0..layout.buckets {
             // Not for the result: a writer that meets an old word replaces
             // it (as `clear` does), and the stripe may have moved on.
-            self.clear(cells, layout, stripe, s, next, |v| v & PARITY == parity);
+            self.clear(cells, layout, stripe, s, next, |v| v.parity() == parity);
         }
         Some((epoch, slot, next, true))
+    }
+
+    /// The parity of the stripe at `stripe` now. Acquire: see `clear` and
+    /// `count`.
+    #[inline(always)]
+    fn parity(&self, cells: &Cells, stripe: usize) -> Parity {
+        Mark::from_bits(cells.w(stripe + S_EPOCH).load(Acquire)).parity()
     }
 
     /// Clear the words of ring slot `s` of the shared stripe at `stripe`
@@ -428,25 +536,25 @@ impl TimeWindow {
         layout: &Layout,
         stripe: usize,
         s: usize,
-        parity: u64,
-        stale: impl Fn(u64) -> bool,
+        parity: Parity,
+        stale: impl Fn(Bucket) -> bool,
     ) -> bool {
         for kind in 0..KINDS {
             let word = cells.w(layout.bucket(stripe, s, kind));
             // Acquire, and Acquire on the parity below: a word written with
             // a parity we have not seen yet (by a writer that saw a reset we
             // did not) makes the reset visible to the check.
-            let mut v = word.load(Acquire);
-            while bucket_count(v) != 0 && stale(v) {
-                if parity_of(cells.w(stripe + S_EPOCH).load(Acquire)) != parity {
+            let mut v = Bucket::from_bits(word.load(Acquire));
+            while v.count() != 0 && stale(v) {
+                if self.parity(cells, stripe) != parity {
                     return false;
                 }
                 // AcqRel: as a writer's CAS (`count`); one of the racing
                 // writers moves the count, once.
-                match word.compare_exchange(v, 0, AcqRel, Acquire) {
-                    Ok(_) => retire(cells.w(stripe + S_RETIRED + kind), bucket_count(v), false),
+                match word.compare_exchange(v.bits(), 0, AcqRel, Acquire) {
+                    Ok(_) => retire(cells.w(stripe + S_RETIRED + kind), v.count(), false),
                     Err(actual) => {
-                        v = actual;
+                        v = Bucket::from_bits(actual);
                         continue;
                     }
                 }
@@ -498,12 +606,12 @@ impl TimeWindow {
         slot: usize,
         kind: usize,
         tag: u32,
-        parity: u64,
+        parity: Parity,
         exclusive: bool,
     ) -> bool {
         let word = cells.w(layout.bucket(stripe, slot, kind));
         let retired = cells.w(stripe + S_RETIRED + kind);
-        let ours = (u64::from(tag) << 32) | parity | 1;
+        let ours = Bucket::first(tag, parity);
         // An owner's word is changed by it alone (plain load and store);
         // shared words only by CAS, so no increment is lost. Relaxed for the
         // owner: nothing is published through the word but the count a
@@ -512,27 +620,27 @@ impl TimeWindow {
         // marks in metrics). Acquire and Release on the shared stripe: a
         // writer that meets a word of another parity must see the reset
         // that its writer saw (see `clear`).
-        let mut cur = word.load(if exclusive { Relaxed } else { Acquire });
+        let mut cur = Bucket::from_bits(word.load(if exclusive { Relaxed } else { Acquire }));
         loop {
-            let count = bucket_count(cur);
+            let count = cur.count();
             let (new, moved_out) = if count == 0 {
                 (ours, 0)
-            } else if cur & PARITY != parity {
+            } else if cur.parity() != parity {
                 // Written before the stripe's last reset, unless the reset
                 // came after we located the bucket.
-                if !exclusive && parity_of(cells.w(stripe + S_EPOCH).load(Acquire)) != parity {
+                if !exclusive && self.parity(cells, stripe) != parity {
                     return false;
                 }
                 (ours, count)
-            } else if (cur >> 32) as u32 == tag {
-                if count == u64::from(COUNT_MAX) {
+            } else if cur.tag() == tag {
+                if count == u64::from(Bucket::MAX) {
                     // Saturated (2 billion outcomes in one bucket of one
                     // stripe): the window stops growing, the total does not.
                     bump(retired, 1, exclusive);
                     return true;
                 }
-                (cur + 1, 0)
-            } else if older(tag, (cur >> 32) as u32) {
+                (cur.plus_one(), 0)
+            } else if older(tag, cur.tag()) {
                 // A bucket time has moved past: reset it to ours.
                 (ours, count)
             } else {
@@ -542,9 +650,11 @@ impl TimeWindow {
                 return true;
             };
             if exclusive {
-                word.store(new, Relaxed);
-            } else if let Err(actual) = word.compare_exchange_weak(cur, new, Release, Acquire) {
-                cur = actual;
+                word.store(new.bits(), Relaxed);
+            } else if let Err(actual) =
+                word.compare_exchange_weak(cur.bits(), new.bits(), Release, Acquire)
+            {
+                cur = Bucket::from_bits(actual);
                 continue;
             }
             if moved_out != 0 {
@@ -591,24 +701,20 @@ impl TimeWindow {
         n: u32,
     ) -> bool {
         // Relaxed: both words are written by this thread only (in `enter`).
-        let c = cells.w(stripe + S_EPOCH).load(Relaxed);
-        // `last_bucket`, unchecked (two instructions fewer on the closed
-        // path): with no bucket entered yet, `S_UNTIL` is 0 and `t` not below.
-        // The slot takes the parity bit with it, which an owned stripe never
-        // sets: a damaged word that has it is past the ring, a cache miss.
-        let (epoch, slot) = ((c >> 16).wrapping_sub(1), (c & 0xffff) as usize);
+        let c = Mark::from_bits(cells.w(stripe + S_EPOCH).load(Relaxed));
+        // Unchecked: with no bucket entered yet, `S_UNTIL` is 0 and `t` not
+        // below; a damaged odd word's slot is past the ring, a cache miss.
+        let (epoch, slot) = c.last_bucket_unchecked();
         // The slot is checked even so: in a shared file the words may have
         // been damaged by someone else, and must never index past the ring.
-        if n <= COUNT_MAX && t < cells.w(stripe + S_UNTIL).load(Relaxed) && slot < layout.buckets {
-            let tag = u64::from(self.seq(generation, epoch)) << 32;
+        if t < cells.w(stripe + S_UNTIL).load(Relaxed) && slot < layout.buckets {
             let word = cells.w(layout.bucket(stripe, slot, kind));
-            let cur = word.load(Relaxed);
-            // Our tag, parity 0, and a count that `n` more keep within 31
-            // bits (a zero count with our tag included: adding to it is
-            // right too).
-            if cur.wrapping_sub(tag) <= u64::from(COUNT_MAX - n) {
+            // Our tag, even, and a count that `n` more keep within 31 bits
+            // (a zero count with our tag included: adding to it is right too).
+            let cur = Bucket::from_bits(word.load(Relaxed));
+            if let Some(new) = cur.add_even(self.seq(generation, epoch), n) {
                 // Relaxed: see `count`.
-                word.store(cur + u64::from(n), Relaxed);
+                word.store(new.bits(), Relaxed);
                 return true;
             }
         }
@@ -630,8 +736,8 @@ impl TimeWindow {
         for s in 0..layout.stripes {
             let base = layout.stripe(s);
             // Acquire: pairs with the Release in `enter_*` and `reset`.
-            let c = cells.w(base + S_EPOCH).load(Acquire);
-            let Some((last, _)) = last_bucket(c) else {
+            let c = Mark::from_bits(cells.w(base + S_EPOCH).load(Acquire));
+            let Some((last, _)) = c.last_bucket() else {
                 continue; // never written
             };
             if now > last && now - last >= self.buckets {
@@ -640,15 +746,16 @@ impl TimeWindow {
                 // sequences to have wrapped.
                 continue;
             }
-            let parity = parity_of(c);
+            let parity = c.parity();
             for slot in 0..layout.buckets {
                 for kind in 0..KINDS {
-                    let v = cells.w(layout.bucket(base, slot, kind)).load(Relaxed);
-                    let count = bucket_count(v);
-                    if count == 0 || v & PARITY != parity {
+                    let v =
+                        Bucket::from_bits(cells.w(layout.bucket(base, slot, kind)).load(Relaxed));
+                    let count = v.count();
+                    if count == 0 || v.parity() != parity {
                         continue; // empty, or left from before a reset
                     }
-                    let d = i64::from(cur.wrapping_sub((v >> 32) as u32) as i32);
+                    let d = i64::from(cur.wrapping_sub(v.tag()) as i32);
                     // d in [0, B): one of the last B buckets. d in (-B, 0):
                     // written by a thread whose clock read is a little ahead
                     // of ours; it is newer, so it is in the window too.
@@ -662,9 +769,81 @@ impl TimeWindow {
     }
 }
 
-const T_BITS: u32 = 46;
-const T_MASK: u64 = (1 << T_BITS) - 1;
-const G_MASK: u64 = 0xffff;
+/// A count-window slot, `generation:16 | ticket:46 | kind:2`: the outcome
+/// kind of the call that took `ticket`, of a permit of `generation`. 0 when
+/// no call has written it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Call(u64);
+
+impl Call {
+    const KIND_BITS: u32 = 2;
+    const TICKET_BITS: u32 = 46;
+    /// Tickets count modulo 2^46.
+    const TICKET: u64 = (1 << Self::TICKET_BITS) - 1;
+    const GEN_SHIFT: u32 = Self::KIND_BITS + Self::TICKET_BITS;
+    const GEN: u64 = 0xffff;
+
+    #[inline]
+    const fn from_bits(v: u64) -> Call {
+        Call(v)
+    }
+
+    #[inline]
+    const fn bits(self) -> u64 {
+        self.0
+    }
+
+    /// The ticket a `W_TICKET` counter value stands for.
+    #[inline]
+    const fn ticket_of(counter: u64) -> u64 {
+        counter & Self::TICKET
+    }
+
+    /// The call of `ticket`, of `kind`, for a permit of `generation`.
+    #[inline]
+    const fn new(generation: u64, ticket: u64, kind: usize) -> Call {
+        Call(
+            ((generation & Self::GEN) << Self::GEN_SHIFT)
+                | (ticket << Self::KIND_BITS)
+                | kind as u64,
+        )
+    }
+
+    #[inline]
+    const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    #[inline]
+    const fn ticket(self) -> u64 {
+        (self.0 >> Self::KIND_BITS) & Self::TICKET
+    }
+
+    #[inline]
+    const fn kind(self) -> usize {
+        (self.0 & ((1 << Self::KIND_BITS) - 1)) as usize
+    }
+
+    /// Whether the call was of a permit of `generation` (to 16 bits).
+    #[inline]
+    const fn is_of(self, generation: u64) -> bool {
+        self.0 >> Self::GEN_SHIFT == generation & Self::GEN
+    }
+
+    /// How far ticket `a` is past `b`, modulo 2^46.
+    #[inline]
+    const fn distance(a: u64, b: u64) -> u64 {
+        a.wrapping_sub(b) & Self::TICKET
+    }
+
+    /// Whether ticket `a` is ahead of `b`: less than half the ticket space
+    /// past it.
+    #[inline]
+    const fn is_ahead(a: u64, b: u64) -> bool {
+        let d = Self::distance(a, b);
+        d != 0 && d < (1 << (Self::TICKET_BITS - 1))
+    }
+}
 
 /// Count-window arithmetic.
 #[derive(Clone, Copy, Debug)]
@@ -676,37 +855,32 @@ impl CountWindow {
     /// Count one outcome of `kind` for a permit of `generation`.
     pub(crate) fn record(&self, cells: &Cells, kind: usize, generation: u64) {
         // Relaxed: the ticket only orders calls; slots are written by CAS.
-        let ticket = cells.w(W_TICKET).fetch_add(1, Relaxed).wrapping_add(1) & T_MASK;
+        let ticket = Call::ticket_of(cells.w(W_TICKET).fetch_add(1, Relaxed).wrapping_add(1));
         let slot = cells.w(W_SLOTS + (ticket % self.size) as usize);
-        let new = ((generation & G_MASK) << 48) | (ticket << 2) | kind as u64;
-        let mut cur = slot.load(Relaxed);
+        let new = Call::new(generation, ticket, kind);
+        let mut cur = Call::from_bits(slot.load(Relaxed));
         loop {
-            if cur != 0 {
-                let theirs = (cur >> 2) & T_MASK;
-                let ahead = theirs.wrapping_sub(ticket) & T_MASK;
-                if ahead != 0 && ahead < (1 << (T_BITS - 1)) {
-                    return; // lapped by a newer call: out of the window
-                }
+            if !cur.is_empty() && Call::is_ahead(cur.ticket(), ticket) {
+                return; // lapped by a newer call: out of the window
             }
-            match slot.compare_exchange_weak(cur, new, Relaxed, Relaxed) {
+            match slot.compare_exchange_weak(cur.bits(), new.bits(), Relaxed, Relaxed) {
                 Ok(_) => return,
-                Err(actual) => cur = actual,
+                Err(actual) => cur = Call::from_bits(actual),
             }
         }
     }
 
     /// The window's contents for `generation`.
     pub(crate) fn counts(&self, cells: &Cells, generation: u64) -> WindowCounts {
-        let cur = cells.w(W_TICKET).load(Relaxed) & T_MASK;
+        let cur = Call::ticket_of(cells.w(W_TICKET).load(Relaxed));
         let mut out = WindowCounts::default();
         for i in 0..self.size as usize {
-            let v = cells.w(W_SLOTS + i).load(Relaxed);
-            if v == 0 || (v >> 48) != generation & G_MASK {
+            let v = Call::from_bits(cells.w(W_SLOTS + i).load(Relaxed));
+            if v.is_empty() || !v.is_of(generation) {
                 continue;
             }
-            let behind = cur.wrapping_sub((v >> 2) & T_MASK) & T_MASK;
-            if behind < self.size {
-                out.add_kind((v & 3) as usize, 1);
+            if Call::distance(cur, v.ticket()) < self.size {
+                out.add_kind(v.kind(), 1);
             }
         }
         out
@@ -772,7 +946,8 @@ mod loom_tests {
             // Acquire, then the buckets: as `Breaker::metrics` (see `retire`).
             let mut t = self.cells.w(s + S_RETIRED + kind).load(Acquire);
             for b in 0..self.layout.buckets {
-                t += bucket_count(self.cells.w(self.layout.bucket(s, b, kind)).load(Relaxed));
+                t += Bucket::from_bits(self.cells.w(self.layout.bucket(s, b, kind)).load(Relaxed))
+                    .count();
             }
             t
         }
@@ -946,7 +1121,7 @@ mod loom_tests {
             t.join().unwrap();
             let slot = cells.w(W_SLOTS).load(Relaxed);
             assert_eq!(
-                (slot >> 2) & T_MASK,
+                Call::from_bits(slot).ticket(),
                 3,
                 "a lapped call overwrote a newer one"
             );
@@ -971,5 +1146,62 @@ mod loom_tests {
             let c = w.counts(0);
             assert_eq!((c.calls, c.failures), (3, 3));
         });
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod word_tests {
+    use super::*;
+
+    #[test]
+    fn a_bucket_word_keeps_tag_parity_and_count_apart() {
+        let odd = Parity::EVEN.flipped();
+        let b = Bucket::first(u32::MAX, odd).plus_one();
+        assert_eq!((b.tag(), b.parity(), b.count()), (u32::MAX, odd, 2));
+        assert_eq!(Bucket::from_bits(b.bits()), b);
+        // An owner adds only to an even word of its own tag, within 31 bits.
+        let e = Bucket::first(7, Parity::EVEN);
+        assert_eq!(e.add_even(7, 3).map(Bucket::count), Some(4));
+        assert_eq!(Bucket::from_bits(0).add_even(7, 1), None, "another tag");
+        assert_eq!(Bucket::first(6, Parity::EVEN).add_even(7, 1), None);
+        assert_eq!(Bucket::first(7, odd).add_even(7, 1), None, "odd");
+        assert_eq!(e.add_even(7, Bucket::MAX), None, "past the count");
+        assert_eq!(
+            e.add_even(7, Bucket::MAX - 1).map(Bucket::count),
+            Some(u64::from(Bucket::MAX))
+        );
+    }
+
+    #[test]
+    fn a_mark_names_its_bucket_and_parity_and_orders_by_epoch() {
+        assert_eq!(Mark::from_bits(0).last_bucket(), None);
+        let odd = Parity::EVEN.flipped();
+        let m = Mark::entered(41, 999, odd);
+        assert_eq!((m.last_bucket(), m.parity()), (Some((41, 999)), odd));
+        assert_eq!(m.last_bucket_unchecked().0, 41);
+        assert!(
+            m.last_bucket_unchecked().1 >= 1000,
+            "odd is past the ring unchecked"
+        );
+        assert_eq!(
+            Mark::entered(41, 999, Parity::EVEN).last_bucket_unchecked(),
+            (41, 999)
+        );
+        assert!(m.is_before(Mark::entered(42, 0, Parity::EVEN)));
+        assert!(!m.is_before(Mark::entered(41, 0, Parity::EVEN)));
+        assert_eq!(Mark::from_bits(m.bits()), m);
+    }
+
+    #[test]
+    fn a_count_window_call_keeps_its_ticket_kind_and_generation() {
+        let top = Call::ticket_of(u64::MAX);
+        let c = Call::new(0x1_0005, top, KIND_FAIL_SLOW);
+        assert_eq!((c.ticket(), c.kind()), (top, KIND_FAIL_SLOW));
+        assert!(c.is_of(5) && !c.is_of(6), "generations to 16 bits");
+        assert!(!c.is_empty() && Call::from_bits(0).is_empty());
+        // Tickets wrap at 2^46: 0 comes right after the top one.
+        assert_eq!(Call::distance(0, top), 1);
+        assert!(Call::is_ahead(0, top) && !Call::is_ahead(top, 0));
+        assert!(!Call::is_ahead(5, 5));
     }
 }
