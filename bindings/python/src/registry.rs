@@ -24,10 +24,7 @@ pub struct Registry {
 
 fn registry_error(e: RegistryError) -> PyErr {
     match e {
-        RegistryError::BadName(n) => PyValueError::new_err(format!(
-            "invalid name: {n:?} (expected 1..={} bytes)",
-            fusebox::registry::MAX_NAME_LEN
-        )),
+        RegistryError::BadName(_) => PyValueError::new_err(e.to_string()),
         RegistryError::Config(c) => config_error(c),
     }
 }
