@@ -64,7 +64,8 @@ typedef enum fb_status {
   FB_ERR_NOT_OWNED = 8,
   // `fb_registry_get`: no breaker has that name.
   FB_ERR_NOT_FOUND = 9,
-  // The permit was already recorded or released, or was not admitted.
+  // The permit was already given an outcome or released, or was not
+  // admitted (kind `outcome_already_recorded`).
   FB_ERR_PERMIT_USED = 10,
   // An internal error (a Rust panic, caught at the boundary).
   FB_ERR_PANIC = 11,
@@ -410,7 +411,8 @@ enum fb_status fb_breaker_new_with_clock(const struct fb_config *config,
                                          struct fb_breaker **out);
 
 // Make a named breaker (the name shows in metrics); `clock` may be NULL
-// for the system clock.
+// for the system clock. A name must be 1..=256 bytes, as in a registry
+// (else `FB_ERR_INVALID_NAME`).
 //
 // # Safety
 // `name` is NULL or a NUL-terminated string; otherwise as for

@@ -155,8 +155,9 @@ export declare class ManualClock {
 }
 
 /**
- * The right to make one call. Report how it ended once; later reports
- * return false and do nothing.
+ * The right to make one call. Report how it ended once: a second report
+ * (or a release after one) throws an Error with code
+ * 'ERR_FUSEBOX_PERMIT_USED' and counts nothing. The reports return true.
  */
 export declare class Permit {
   private constructor ()

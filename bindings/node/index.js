@@ -328,10 +328,21 @@ function defaultClassify (error) {
 
 // ----- permits ---------------------------------------------------------------------
 
+// The core's message for a permit used twice (kind outcome_already_recorded).
+const PERMIT_USED = native.permitUsedMessage()
+
+/** A second outcome (or a release after one): the core's message. */
+function permitUsed () {
+  const e = new Error(PERMIT_USED)
+  e.code = 'ERR_FUSEBOX_PERMIT_USED'
+  return e
+}
+
 /**
  * The right to make one call. Report how it ended with success(), failure()
  * or ignore(); release() gives it back unreported (a half-open probe slot
- * is freed). Only the first report counts.
+ * is freed). Once only: a second report or release throws an Error with
+ * code 'ERR_FUSEBOX_PERMIT_USED', and counts nothing.
  */
 // A half-open probe that is never reported must not hold its slot: the core
 // frees it when the permit is dropped, and in JS "dropped" is collected. (The
@@ -364,12 +375,12 @@ class Permit {
 
   /**
    * The call succeeded. `durationMs`: how long it took (else measured on
-   * the breaker's clock, when slow-call detection is on). Returns whether
-   * this was the permit's first report.
+   * the breaker's clock, when slow-call detection is on). Returns true;
+   * throws if the permit was already used.
    */
   success (durationMs) {
     const t = this.#token
-    if (t < 0) return false
+    if (t < 0) throw permitUsed()
     if (durationMs !== undefined) return this.#timed(t, OK, durationMs)
     this.#done(t)
     succeed(this.#h, t, this.#start)
@@ -379,7 +390,7 @@ class Permit {
   /** The call failed (`durationMs`: as for success()). */
   failure (durationMs) {
     const t = this.#token
-    if (t < 0) return false
+    if (t < 0) throw permitUsed()
     if (durationMs !== undefined) return this.#timed(t, FAIL, durationMs)
     this.#done(t)
     report(this.#h, t, this.#start, FAIL)
@@ -389,7 +400,7 @@ class Permit {
   /** The call ended in a way that says nothing about the dependency (e.g. a 404). */
   ignore () {
     const t = this.#token
-    if (t < 0) return false
+    if (t < 0) throw permitUsed()
     this.#done(t)
     report(this.#h, t, this.#start, IGNORE)
     return true
@@ -398,7 +409,7 @@ class Permit {
   /** Give the permit back without an outcome (a half-open probe slot is freed). */
   release () {
     const t = this.#token
-    if (t < 0) return false
+    if (t < 0) throw permitUsed()
     this.#done(t)
     report(this.#h, t, this.#start, RELEASE)
     return true

@@ -269,6 +269,12 @@ export interface OptionProblem {
   message: string
 }
 
+/**
+ * The core's message for a permit given a second outcome (or released
+ * after one): the JS layer throws it, code `ERR_FUSEBOX_PERMIT_USED`.
+ */
+export declare function permitUsedMessage(): string
+
 /** The content type to serve `registry_prometheus()` with. */
 export declare function prometheusContentType(): string
 

@@ -847,6 +847,7 @@ module.exports.createBulkhead = nativeBinding.createBulkhead
 module.exports.flushEvents = nativeBinding.flushEvents
 module.exports.flushSuccesses = nativeBinding.flushSuccesses
 module.exports.hotThread = nativeBinding.hotThread
+module.exports.permitUsedMessage = nativeBinding.permitUsedMessage
 module.exports.prometheusContentType = nativeBinding.prometheusContentType
 module.exports.registryGet = nativeBinding.registryGet
 module.exports.registryGetOrCreate = nativeBinding.registryGetOrCreate

@@ -63,7 +63,7 @@ mod sync;
 pub use bulkhead::concurrency;
 pub use degrade::{fallback, limiter, shedder};
 pub use detect::{histogram, timeout};
-pub use engine::{clock, config, layout, registry, state};
+pub use engine::{clock, config, input, layout, registry, state};
 #[cfg(feature = "failover")]
 pub use failover::{coordination, fencing};
 pub use observe::{events, prometheus};
@@ -73,7 +73,7 @@ pub use testing::{model, scenario};
 pub use bulkhead::{Bulkhead, BulkheadCallError, BulkheadError, BulkheadFull, BulkheadPermit};
 pub use clock::{Clock, ClockSource, ManualClock, MonotonicClock};
 pub use concurrency::{AdaptiveLimit, LimitConfig};
-pub use config::{Backoff, Config, ConfigBuilder, ConfigError, WindowConfig};
+pub use config::{Backoff, Config, ConfigBuilder, ConfigError, Unit, WindowConfig};
 pub use engine::breaker::{Breaker, Transition};
 pub use engine::error::{CallError, RejectReason, Rejected};
 pub use engine::metrics::Metrics;
@@ -85,6 +85,7 @@ pub use fallback::{call_or_else, LimitedFallback};
 #[cfg(feature = "failover")]
 pub use fencing::{FencedResource, FencingToken};
 pub use histogram::LatencyHistogram;
+pub use input::{ErrorKind, PermitUsed};
 pub use limiter::{RateLimited, RateLimiter};
 pub use registry::{Registry, RegistryError};
 pub use shedder::{Decision, LoadLevel, Priority, Shedder};

@@ -9,6 +9,7 @@ use super::fb_status::{self, *};
 use super::handles::{free, hand_out, try_ref, Handle, Kind};
 use super::panic::{guard, FfiResult};
 use super::permit::fb_permit;
+use super::registry::registry_error;
 use fusebox_core::{Breaker, Phase, RejectReason, Rejected, State};
 use std::ffi::c_char;
 
@@ -141,6 +142,8 @@ unsafe fn new_breaker(
         Some(p) => unsafe { name_arg(func, "name", p) }?,
         None => "breaker",
     };
+    // The registry's rule, for standalone breakers too.
+    fusebox_core::registry::check_name(name).map_err(|e| registry_error(func, e))?;
     // SAFETY: forwarded from our caller's contract.
     let config = unsafe { config_arg(func, "config", config) }?;
     // SAFETY: forwarded from our caller's contract.
@@ -187,7 +190,8 @@ pub unsafe extern "C" fn fb_breaker_new_with_clock(
 }
 
 /// Make a named breaker (the name shows in metrics); `clock` may be NULL
-/// for the system clock.
+/// for the system clock. A name must be 1..=256 bytes, as in a registry
+/// (else `FB_ERR_INVALID_NAME`).
 ///
 /// # Safety
 /// `name` is NULL or a NUL-terminated string; otherwise as for

@@ -5,7 +5,7 @@ use super::args::put;
 use super::error::{fail, null_arg};
 use super::fb_status::{self, *};
 use super::panic::guard;
-use fusebox_core::{Backoff, Config, ConfigError, WindowConfig};
+use fusebox_core::{Backoff, Config, ConfigError, Unit, WindowConfig};
 use std::time::Duration;
 
 /// `fb_config.window_type`: a sliding time window of `window_duration_ns`
@@ -173,16 +173,21 @@ pub(crate) unsafe fn config_arg(
             .then(|| Duration::from_nanos(c.slow_call_duration_ns)),
         slow_call_rate_threshold: c.slow_call_rate_threshold,
     };
+    // Durations are quoted in ns, the unit of the `*_ns` fields.
     config
-        .validate()
-        .map_err(|e| bad(c_field(e.field), e.to_string()))?;
+        .validate_in(Unit::Nanos)
+        .map_err(|e| config_error(func, arg, &e))?;
     Ok(config)
 }
 
+/// `FB_ERR_INVALID_CONFIG`, with the core's message naming the C field:
+/// `fb_breaker_new: config.open_timeout_ns: invalid open_timeout_ns: 0
+/// (expected …)`.
 pub(crate) fn config_error(func: &str, arg: &str, e: &ConfigError) -> fb_status {
+    let field = c_field(e.field);
     fail(
         FB_ERR_INVALID_CONFIG,
-        format!("{func}: {arg}.{}: {e}", c_field(e.field)),
+        format!("{func}: {arg}.{field}: {}", e.render(field)),
     )
 }
 

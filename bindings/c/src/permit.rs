@@ -52,7 +52,10 @@ pub struct fb_permit {
 pub(crate) fn permit_used(func: &str) -> fb_status {
     fail(
         FB_ERR_PERMIT_USED,
-        format!("{func}: the permit was already recorded or released, or was never admitted"),
+        format!(
+            "{func}: {} (or was never admitted)",
+            fusebox_core::PermitUsed
+        ),
     )
 }
 

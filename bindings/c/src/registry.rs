@@ -26,7 +26,9 @@ unsafe impl Handle for fb_registry {
     const KIND: Kind = Kind::Registry;
 }
 
-fn registry_error(func: &str, e: RegistryError) -> fb_status {
+/// The status and message of a registry error (also a bad name given to
+/// `fb_breaker_new_named`).
+pub(crate) fn registry_error(func: &str, e: RegistryError) -> fb_status {
     match e {
         RegistryError::BadName(_) => fail(FB_ERR_INVALID_NAME, format!("{func}: name: {e}")),
         RegistryError::Config(c) => config_error(func, "config", &c),

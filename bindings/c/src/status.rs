@@ -35,7 +35,8 @@ pub enum fb_status {
     FB_ERR_NOT_OWNED = 8,
     /// `fb_registry_get`: no breaker has that name.
     FB_ERR_NOT_FOUND = 9,
-    /// The permit was already recorded or released, or was not admitted.
+    /// The permit was already given an outcome or released, or was not
+    /// admitted (kind `outcome_already_recorded`).
     FB_ERR_PERMIT_USED = 10,
     /// An internal error (a Rust panic, caught at the boundary).
     FB_ERR_PANIC = 11,

@@ -721,7 +721,7 @@ fn permits_are_used_once_and_rejections_leave_no_usable_permit() {
         assert_err(
             fb_permit_record(&mut p, FB_OUTCOME_SUCCESS, 0),
             FB_ERR_PERMIT_USED,
-            &["fb_permit_record", "already recorded"],
+            &["fb_permit_record", "already been given an outcome"],
         );
         assert_err(
             fb_permit_release(&mut p),
@@ -1035,5 +1035,180 @@ fn acquire_and_record_do_not_allocate() {
             unsafe { assert_eq!(fb_breaker_free(f.breaker), FB_OK) };
             std::mem::forget(f);
         }
+    }
+}
+
+/// The shared table of bad inputs (scenarios/bad_input/cases.json) through
+/// the C ABI: each kind is a status, and fb_last_error names the C field.
+mod bad_input {
+    use super::*;
+    use serde_json::Value;
+
+    /// The table's kinds as C status codes.
+    fn status_of(kind: &str) -> fb_status {
+        match kind {
+            "invalid_config" => FB_ERR_INVALID_CONFIG,
+            "invalid_name" => FB_ERR_INVALID_NAME,
+            "outcome_already_recorded" => FB_ERR_PERMIT_USED,
+            other => panic!("unknown kind {other}: teach this runner"),
+        }
+    }
+
+    /// The table's (core) field names as C spells them.
+    fn c_name(field: &str) -> String {
+        let f = match field {
+            "name" | "permit" => return field.into(),
+            "window" => "window_duration_ns",
+            "window.buckets" => "window_buckets",
+            "window.size" => "window_size",
+            "open_timeout" => "open_timeout_ns",
+            "backoff.multiplier" => "backoff_multiplier",
+            "backoff.max" => "backoff_max_ns",
+            "half_open_max_wait" => "half_open_max_wait_ns",
+            "slow_call_duration" => "slow_call_duration_ns",
+            other => other,
+        };
+        format!("config.{f}")
+    }
+
+    fn num(v: &Value) -> f64 {
+        match v.as_str() {
+            Some("NaN") => f64::NAN,
+            Some("Infinity") => f64::INFINITY,
+            Some("-Infinity") => f64::NEG_INFINITY,
+            _ => v.as_f64().unwrap(),
+        }
+    }
+
+    fn int(v: &Value) -> u32 {
+        u32::try_from(v.as_u64().unwrap()).unwrap()
+    }
+
+    /// ms → the ns of an `fb_config` field, or None where a `u64` of ns
+    /// cannot hold it (NaN, infinite, negative, a fraction of a ns).
+    fn ns(v: &Value) -> Option<u64> {
+        let ns = num(v) * 1e6;
+        (ns.is_finite() && ns >= 0.0 && ns.fract() == 0.0 && ns < u64::MAX as f64)
+            .then_some(ns as u64)
+    }
+
+    /// The case's config as an `fb_config`, or None if C cannot write it.
+    fn config(spec: &Value) -> Option<fb_config> {
+        let mut c = default_config();
+        for (k, v) in spec.as_object().unwrap() {
+            match k.as_str() {
+                "failure_rate_threshold" => c.failure_rate_threshold = num(v),
+                "consecutive_failures" => c.consecutive_failures = int(v),
+                "min_calls" => c.min_calls = int(v),
+                "window" if v["type"] == "time" => {
+                    c.window_type = FB_WINDOW_TIME;
+                    c.window_duration_ns = ns(&v["duration_ms"])?;
+                    c.window_buckets = int(&v["buckets"]);
+                }
+                "window" => {
+                    c.window_type = FB_WINDOW_COUNT;
+                    c.window_size = int(&v["size"]);
+                }
+                "open_timeout_ms" => c.open_timeout_ns = ns(v)?,
+                "backoff" => {
+                    c.backoff_multiplier = num(&v["multiplier"]);
+                    c.backoff_max_ns = ns(&v["max_ms"])?;
+                }
+                "jitter" => c.jitter = num(v),
+                "half_open_max_calls" => c.half_open_max_calls = int(v),
+                "success_threshold" => c.success_threshold = int(v),
+                "half_open_max_wait_ms" => c.half_open_max_wait_ns = ns(v)?,
+                "slow_call_duration_ms" => c.slow_call_duration_ns = ns(v)?,
+                "slow_call_rate_threshold" => c.slow_call_rate_threshold = num(v),
+                other => panic!("unknown config key {other}: teach this runner"),
+            }
+        }
+        Some(c)
+    }
+
+    fn name(v: &Value) -> String {
+        match v.as_str() {
+            Some(s) => s.into(),
+            None => v["repeat"]
+                .as_str()
+                .unwrap()
+                .repeat(v["times"].as_u64().unwrap() as usize),
+        }
+    }
+
+    /// Run one case: the status it got, or None when C cannot express it.
+    fn run(case: &Value) -> Option<fb_status> {
+        if let Some(n) = case.get("name") {
+            let n = CString::new(name(n)).unwrap();
+            let c = default_config();
+            let mut out = null_mut();
+            let mut reg = null_mut();
+            // SAFETY: valid pointers and NUL-terminated strings.
+            unsafe {
+                let st = fb_breaker_new_named(n.as_ptr(), &c, null(), &mut out);
+                assert!(out.is_null());
+                assert_eq!(fb_registry_new(&c, null(), &mut reg), FB_OK);
+                let st2 = fb_registry_get_or_create(reg, n.as_ptr(), &mut out);
+                let msg = last_error();
+                assert_eq!(fb_registry_free(reg), FB_OK);
+                assert_eq!(st, st2, "{msg}");
+                Some(st2)
+            }
+        } else if let Some(steps) = case.get("permit") {
+            let f = Fixture::new(&default_config());
+            let mut p = f.acquire().unwrap();
+            let mut last = FB_OK;
+            for step in steps.as_array().unwrap() {
+                // SAFETY: `p` is a valid permit value of the live breaker.
+                last = unsafe {
+                    match step.as_str().unwrap() {
+                        "success" => fb_permit_record(&mut p, FB_OUTCOME_SUCCESS, 0),
+                        "failure" => fb_permit_record(&mut p, FB_OUTCOME_FAILURE, 0),
+                        "ignored" => fb_permit_record(&mut p, FB_OUTCOME_IGNORED, 0),
+                        "release" => fb_permit_release(&mut p),
+                        other => panic!("unknown permit step {other}"),
+                    }
+                };
+            }
+            let m = f.metrics();
+            assert!(m.successes + m.failures + m.ignored <= 1, "counted twice");
+            Some(last)
+        } else {
+            let c = config(&case["config"])?;
+            let mut b = null_mut();
+            // SAFETY: valid pointers.
+            let st = unsafe { fb_breaker_new(&c, &mut b) };
+            assert!(b.is_null(), "nothing is made");
+            Some(st)
+        }
+    }
+
+    #[test]
+    fn every_bad_input_is_refused_by_status_and_field() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../scenarios/bad_input/cases.json"
+        );
+        let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let (mut ran, mut skipped) = (0, Vec::new());
+        for case in doc["cases"].as_array().unwrap() {
+            let what = case["what"].as_str().unwrap();
+            if case["not_in"].get("c").is_some() {
+                skipped.push(what);
+                continue;
+            }
+            let Some(st) = run(case) else {
+                skipped.push(what);
+                continue;
+            };
+            ran += 1;
+            let field = c_name(case["field"].as_str().unwrap());
+            assert_err(st, status_of(case["kind"].as_str().unwrap()), &[&field]);
+            if case["duration"] == Value::Bool(true) {
+                let msg = last_error();
+                assert!(msg.ends_with("] ns)"), "{what}: {msg:?} is not in ns");
+            }
+        }
+        assert!(ran >= 35, "ran {ran}, skipped {skipped:?}");
     }
 }

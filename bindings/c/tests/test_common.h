@@ -582,7 +582,7 @@ static void bad_permits(void) {
   CHECK_STATUS(fb_permit_record(&p, FB_OUTCOME_IGNORED, 0), FB_OK);
   CHECK(p.breaker == NULL);
   CHECK_ERR(fb_permit_record(&p, FB_OUTCOME_FAILURE, 0), FB_ERR_PERMIT_USED,
-            "fb_permit_record: the permit was already recorded or released");
+            "fb_permit_record: the permit has already been given an outcome or released");
   CHECK_ERR(fb_permit_release(&p), FB_ERR_PERMIT_USED, "fb_permit_release");
 
   fb_permit q = acquire(&f, 0);

@@ -14,11 +14,12 @@ mod layout;
 #[cfg(unix)]
 pub mod shared;
 
+use fusebox::config::{duration_in, number};
 use fusebox::fallback::LimitedFallback;
 use fusebox::limiter::RateLimiter;
 use fusebox::{
     Backoff, Breaker, CallError, ClockSource, Config, ConfigError, Registry, RegistryError,
-    Transition, WindowConfig,
+    Transition, Unit, WindowConfig,
 };
 use napi::bindgen_prelude::{ClassInstance, Either, Object};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
@@ -103,70 +104,35 @@ fn option_name(field: &str) -> &'static str {
     }
 }
 
-fn js_number(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 { "Infinity" } else { "-Infinity" }.into()
-    } else {
-        format!("{v}")
+/// A core `ConfigError` as a problem with a Node option: the core's message
+/// (durations in ms, as the `*Ms` options take them), the option spelled
+/// Node's way.
+pub(crate) fn problem(e: &ConfigError) -> OptionProblem {
+    let option = option_name(e.field);
+    OptionProblem {
+        option: option.into(),
+        message: e.render(&format!("option {option}")),
     }
 }
 
 impl NativeOptions {
-    /// The value the user gave for a core field, to quote it back.
-    fn given(&self, field: &str) -> Option<f64> {
-        match field {
-            "failure_rate_threshold" => self.failure_rate_threshold,
-            "consecutive_failures" => self.consecutive_failures,
-            "min_calls" => self.min_calls,
-            "window" => self.window_ms,
-            "window.buckets" => self.window_buckets,
-            "window.size" => self.count_window,
-            "open_timeout" => self.open_timeout_ms,
-            "backoff.multiplier" => self.backoff_multiplier,
-            "backoff.max" => self.backoff_max_ms,
-            "jitter" => self.jitter,
-            "half_open_max_calls" => self.half_open_max_calls,
-            "success_threshold" => self.success_threshold,
-            "half_open_max_wait" => self.half_open_max_wait_ms,
-            "slow_call_duration" => self.slow_call_ms,
-            "slow_call_rate_threshold" => self.slow_call_rate_threshold,
-            _ => None,
-        }
-    }
-
-    fn problem(&self, e: &ConfigError) -> OptionProblem {
-        let option = option_name(e.field);
-        let value = self
-            .given(e.field)
-            .map_or_else(|| e.value.clone(), js_number);
-        OptionProblem {
-            option: option.into(),
-            message: format!("invalid option {option}: {value} (expected {})", e.expected),
-        }
-    }
-
     /// The core config these options describe.
     fn to_config(&self) -> Result<Config, OptionProblem> {
-        let range = |option: &str, v: f64, expected: &str| OptionProblem {
-            option: option.into(),
-            message: format!(
-                "invalid option {option}: {} (expected {expected})",
-                js_number(v)
-            ),
-        };
-        let int = |option: &str, v: Option<f64>| -> Result<Option<u32>, OptionProblem> {
+        let int = |field: &'static str, v: Option<f64>| -> Result<Option<u32>, OptionProblem> {
             match v {
                 None => Ok(None),
                 Some(v) if v.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&v) => {
                     Ok(Some(v as u32))
                 }
-                Some(v) => Err(range(option, v, "an integer")),
+                Some(v) => Err(problem(&ConfigError {
+                    field,
+                    value: number(v),
+                    expected: "an integer",
+                })),
             }
         };
         let ms = |field: &'static str, v: f64| -> Result<Duration, OptionProblem> {
-            fusebox::config::secs_to_duration(field, v / 1000.0).map_err(|e| self.problem(&e))
+            duration_in(field, v, Unit::Millis).map_err(|e| problem(&e))
         };
         let mut c = Config::default();
         if let Some(v) = self.failure_rate_threshold {
@@ -174,14 +140,14 @@ impl NativeOptions {
         }
         if self.consecutive_failures_off == Some(true) {
             c.consecutive_failures = None;
-        } else if let Some(v) = int("consecutiveFailures", self.consecutive_failures)? {
+        } else if let Some(v) = int("consecutive_failures", self.consecutive_failures)? {
             c.consecutive_failures = Some(v);
         }
-        if let Some(v) = int("minCalls", self.min_calls)? {
+        if let Some(v) = int("min_calls", self.min_calls)? {
             c.min_calls = v;
         }
-        let buckets = int("windowBuckets", self.window_buckets)?;
-        if let Some(size) = int("countWindow", self.count_window)? {
+        let buckets = int("window.buckets", self.window_buckets)?;
+        if let Some(size) = int("window.size", self.count_window)? {
             if self.window_ms.is_some() || buckets.is_some() {
                 return Err(OptionProblem {
                     option: "countWindow".into(),
@@ -229,10 +195,10 @@ impl NativeOptions {
         if let Some(v) = self.jitter {
             c.jitter = v;
         }
-        if let Some(v) = int("halfOpenMaxCalls", self.half_open_max_calls)? {
+        if let Some(v) = int("half_open_max_calls", self.half_open_max_calls)? {
             c.half_open_max_calls = v;
         }
-        if let Some(v) = int("successThreshold", self.success_threshold)? {
+        if let Some(v) = int("success_threshold", self.success_threshold)? {
             c.success_threshold = v;
         }
         if let Some(v) = self.half_open_max_wait_ms {
@@ -244,7 +210,7 @@ impl NativeOptions {
         if let Some(v) = self.slow_call_rate_threshold {
             c.slow_call_rate_threshold = v;
         }
-        c.validate().map_err(|e| self.problem(&e))?;
+        c.validate_in(Unit::Millis).map_err(|e| problem(&e))?;
         Ok(c)
     }
 }
@@ -563,7 +529,7 @@ impl NativeBreaker {
                     option: option.into(),
                     message: format!(
                         "invalid option {option}: {} (expected {})",
-                        js_number(value),
+                        number(value),
                         e.expected
                     ),
                 })
@@ -628,23 +594,31 @@ pub fn create_breaker(
         None => ClockSource::Monotonic,
     };
     let name = options.name.as_deref().unwrap_or("breaker");
+    // The registry's rule, for standalone breakers too.
+    if let Err(e) = fusebox::registry::check_name(name) {
+        return Either::B(registry_problem(e));
+    }
     match Breaker::named(name, config, clock) {
         Ok(b) => Either::A(NativeBreaker::wrap(Arc::new(b))),
-        Err(e) => Either::B(options.problem(&e)),
+        Err(e) => Either::B(problem(&e)),
     }
 }
 
-fn registry_problem(options: &NativeOptions, e: RegistryError) -> OptionProblem {
+fn registry_problem(e: RegistryError) -> OptionProblem {
     match e {
-        RegistryError::BadName(n) => OptionProblem {
+        RegistryError::BadName(_) => OptionProblem {
             option: "name".into(),
-            message: format!(
-                "invalid breaker name {n:?} (expected 1..={} bytes)",
-                fusebox::registry::MAX_NAME_LEN
-            ),
+            message: e.to_string(),
         },
-        RegistryError::Config(e) => options.problem(&e),
+        RegistryError::Config(e) => problem(&e),
     }
+}
+
+/// The core's message for a permit given a second outcome (or released
+/// after one): the JS layer throws it, code `ERR_FUSEBOX_PERMIT_USED`.
+#[napi]
+pub fn permit_used_message() -> String {
+    fusebox::PermitUsed.to_string()
 }
 
 /// The breaker called `name` in the process-wide registry (shared by every
@@ -665,7 +639,7 @@ pub fn registry_get_or_create(
     };
     match got {
         Ok(b) => Either::A(NativeBreaker::wrap(b)),
-        Err(e) => Either::B(registry_problem(&options.unwrap_or_default(), e)),
+        Err(e) => Either::B(registry_problem(e)),
     }
 }
 

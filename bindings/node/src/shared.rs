@@ -73,7 +73,7 @@ fn errno_name(e: &std::io::Error) -> &'static str {
     }
 }
 
-fn problem(e: ShmError, options: Option<&NativeOptions>) -> SharedProblem {
+fn problem(e: ShmError) -> SharedProblem {
     let message = e.to_string();
     match e {
         ShmError::Io { path, source, .. } => SharedProblem {
@@ -105,10 +105,7 @@ fn problem(e: ShmError, options: Option<&NativeOptions>) -> SharedProblem {
             message,
         ),
         ShmError::Config(c) => {
-            let p = match options {
-                Some(o) => o.problem(&c),
-                None => NativeOptions::default().problem(&c),
-            };
+            let p = crate::problem(&c);
             SharedProblem::option(&p.option, p.message)
         }
     }
@@ -206,7 +203,7 @@ pub fn shared_open(
     }
     match b.open(&path) {
         Ok(inner) => Either::A(NativeSharedRegistry { inner }),
-        Err(e) => Either::B(problem(e, None)),
+        Err(e) => Either::B(problem(e)),
     }
 }
 
@@ -244,7 +241,7 @@ impl NativeSharedRegistry {
         };
         match self.inner.get_or_create(&name, &config) {
             Ok(b) => Either::A(NativeBreaker::wrap(b)),
-            Err(e) => Either::B(problem(e, Some(&options))),
+            Err(e) => Either::B(problem(e)),
         }
     }
 
@@ -258,7 +255,7 @@ impl NativeSharedRegistry {
                 "notFound",
                 format!("no breaker named {name:?}"),
             )),
-            Err(e) => Either::B(problem(e, None)),
+            Err(e) => Either::B(problem(e)),
         }
     }
 

@@ -54,16 +54,19 @@ test('options are passed to the core', () => {
   assert.equal(o.timeoutMs, 99)
 })
 
-test('a permit reports once; later reports do nothing', () => {
+test('a permit reports once; later reports throw and count nothing', () => {
   const b = new CircuitBreaker({ clock: new ManualClock() })
   const p = b.tryAcquire()
   assert.equal(p.probe, false)
   assert.equal(p.pending, true)
   assert.equal(p.failure(), true)
   assert.equal(p.pending, false)
-  assert.equal(p.success(), false)
-  assert.equal(p.failure(), false)
-  assert.equal(p.release(), false)
+  const used = { code: 'ERR_FUSEBOX_PERMIT_USED', message: /already been given an outcome/ }
+  assert.throws(() => p.success(), used)
+  assert.throws(() => p.failure(), used)
+  assert.throws(() => p.ignore(), used)
+  assert.throws(() => p.release(), used)
+  assert.throws(() => p.success(5), used)
   const s = b.stats
   assert.equal(s.failures, 1)
   assert.equal(s.successes, 0)

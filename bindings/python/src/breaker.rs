@@ -8,8 +8,8 @@
 //! while the function runs; only the GIL, which the function itself releases
 //! when it blocks. The core decides everything else.
 
-use crate::clock::ManualClock;
-use crate::config::{config_from_kwargs, float_arg};
+use crate::engine::clock::ManualClock;
+use crate::engine::config::{config_from_kwargs, float_arg};
 use crate::py_helpers;
 use fusebox::{Breaker, ClockSource, Outcome, RawPermit, RejectReason, Rejected, Transition};
 use pyo3::exceptions::{PyRuntimeError, PyStopIteration, PyTypeError, PyValueError};
@@ -69,17 +69,9 @@ fn parse_exclude(
     Ok((out, PyTuple::new(py, items)?.unbind()))
 }
 
-/// A valid breaker name: the registry's rule, 1..=256 bytes.
+/// A valid breaker name: the core's rule (1..=256 bytes) and message.
 pub(crate) fn check_name(name: &str) -> PyResult<()> {
-    if name.is_empty() || name.len() > fusebox::registry::MAX_NAME_LEN {
-        Err(PyValueError::new_err(format!(
-            "invalid name: {:?} (expected 1..={} bytes)",
-            name.chars().take(64).collect::<String>(),
-            fusebox::registry::MAX_NAME_LEN
-        )))
-    } else {
-        Ok(())
-    }
+    fusebox::registry::check_name(name).map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
 /// Seconds → ns for a measured duration given by the caller.
@@ -356,7 +348,7 @@ impl CircuitBreaker {
         check_name(&name)?;
         let config = config_from_kwargs(config)?;
         let clock = clock_source(clock)?;
-        let inner = Breaker::named(&name, config, clock).map_err(crate::config::config_error)?;
+        let inner = Breaker::named(&name, config, clock).map_err(crate::engine::config::config_error)?;
         CircuitBreaker::wrap(py, Arc::new(inner), exclude)
     }
 
@@ -641,9 +633,7 @@ impl Permit {
         if self.live.swap(false, Ordering::AcqRel) {
             Ok(self.raw)
         } else {
-            Err(PyRuntimeError::new_err(
-                "this permit has already been given an outcome or released",
-            ))
+            Err(PyRuntimeError::new_err(fusebox::PermitUsed.to_string()))
         }
     }
 

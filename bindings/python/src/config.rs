@@ -19,14 +19,10 @@ pub fn arg_name(field: &str) -> &str {
     }
 }
 
-/// A core `ConfigError` as a Python `ValueError` naming the argument.
+/// A core `ConfigError` as a Python `ValueError` naming the argument (the
+/// core's message, durations in seconds).
 pub fn config_error(e: ConfigError) -> PyErr {
-    PyValueError::new_err(format!(
-        "invalid {}: {} (expected {})",
-        arg_name(e.field),
-        e.value,
-        e.expected
-    ))
+    PyValueError::new_err(e.render(arg_name(e.field)))
 }
 
 fn type_name(v: &Bound<'_, PyAny>) -> String {

@@ -1,7 +1,7 @@
 //! `fusebox.Registry`: breakers by name, over `fusebox::Registry`.
 
-use crate::breaker::{check_name, clock_source, metrics_dict, CircuitBreaker};
-use crate::config::{config_error, config_from_kwargs};
+use crate::engine::breaker::{check_name, clock_source, metrics_dict, CircuitBreaker};
+use crate::engine::config::{config_error, config_from_kwargs};
 use fusebox::RegistryError;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -24,10 +24,7 @@ pub struct Registry {
 
 fn registry_error(e: RegistryError) -> PyErr {
     match e {
-        RegistryError::BadName(n) => PyValueError::new_err(format!(
-            "invalid name: {n:?} (expected 1..={} bytes)",
-            fusebox::registry::MAX_NAME_LEN
-        )),
+        RegistryError::BadName(_) => PyValueError::new_err(e.to_string()),
         RegistryError::Config(c) => config_error(c),
     }
 }

@@ -2,6 +2,7 @@
 //! builder, and validation that names the field and the bad value
 //! (`docs/semantics.md#validation`).
 
+use crate::engine::input::ErrorKind;
 use std::fmt;
 use std::time::Duration;
 
@@ -124,27 +125,95 @@ impl Default for Config {
 }
 
 /// A setting that is out of range: which field, what value, what is allowed.
+///
+/// Every front end reports it through [`ConfigError::render`], with the
+/// field spelled its own way (`minCalls`, `min_calls`, `config.min_calls`):
+/// the rule and the words are the core's (`docs/semantics.md#bad-input`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError {
     /// The field's name, as in [`Config`].
     pub field: &'static str,
-    /// The rejected value, printed.
+    /// The rejected value, printed (durations in the caller's [`Unit`];
+    /// NaN and infinities as `NaN`, `Infinity`, `-Infinity`).
     pub value: String,
     /// What the field accepts.
     pub expected: &'static str,
 }
 
+impl ConfigError {
+    /// The message, naming the field as `name` (a binding's spelling of
+    /// [`ConfigError::field`]): `invalid NAME: VALUE (expected …)`. The one
+    /// formatter of config errors; `Display` is `render(self.field)`.
+    pub fn render(&self, name: &str) -> String {
+        format!(
+            "invalid {name}: {} (expected {})",
+            self.value, self.expected
+        )
+    }
+
+    /// The error's kind: always [`ErrorKind::InvalidConfig`].
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::InvalidConfig
+    }
+}
+
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid {}: {} (expected {})",
-            self.field, self.value, self.expected
-        )
+        f.write_str(&self.render(self.field))
     }
 }
 
 impl std::error::Error for ConfigError {}
+
+/// The unit a front end takes durations in: a duration error quotes the
+/// value and the allowed range in it (Python's seconds, Node's `*Ms`
+/// options, C's `*_ns` fields).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Unit {
+    /// Seconds (Rust's [`ConfigBuilder::secs`], Python).
+    Seconds,
+    /// Milliseconds (Node's `*Ms` options, scenario files).
+    Millis,
+    /// Nanoseconds (the C ABI).
+    Nanos,
+}
+
+impl Unit {
+    /// Nanoseconds in one of this unit.
+    fn nanos(self) -> f64 {
+        match self {
+            Unit::Seconds => 1e9,
+            Unit::Millis => 1e6,
+            Unit::Nanos => 1.0,
+        }
+    }
+
+    /// What a duration field accepts, in this unit.
+    fn range(self) -> &'static str {
+        match self {
+            Unit::Seconds => "a duration in (0, 1 000 000] seconds",
+            Unit::Millis => "a duration in (0, 1 000 000 000] ms",
+            Unit::Nanos => "a duration in (0, 1 000 000 000 000 000] ns",
+        }
+    }
+
+    /// `d` as a number of this unit, printed.
+    fn quote(self, d: Duration) -> String {
+        number(d.as_nanos() as f64 / self.nanos())
+    }
+}
+
+/// A number as error messages print it: `NaN`, `Infinity`, `-Infinity`,
+/// else the shortest form that reads back (`0`, `1.5`, `2000000000000`).
+pub fn number(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "Infinity" } else { "-Infinity" }.into()
+    } else {
+        format!("{v}")
+    }
+}
 
 /// Largest accepted duration (about 11.6 days): keeps nanosecond arithmetic
 /// far from overflow.
@@ -156,10 +225,10 @@ pub const MAX_COUNT_WINDOW: u32 = 100_000;
 /// Largest number of half-open probes.
 pub const MAX_HALF_OPEN_CALLS: u32 = 1000;
 
-fn err(field: &'static str, value: impl fmt::Debug, expected: &'static str) -> ConfigError {
+fn err(field: &'static str, value: impl fmt::Display, expected: &'static str) -> ConfigError {
     ConfigError {
         field,
-        value: format!("{value:?}"),
+        value: value.to_string(),
         expected,
     }
 }
@@ -168,13 +237,13 @@ fn rate(field: &'static str, v: f64) -> Result<(), ConfigError> {
     if v.is_finite() && v > 0.0 && v <= 1.0 {
         Ok(())
     } else {
-        Err(err(field, v, "a ratio in (0, 1]"))
+        Err(err(field, number(v), "a ratio in (0, 1]"))
     }
 }
 
-fn duration(field: &'static str, d: Duration) -> Result<(), ConfigError> {
+fn duration(field: &'static str, d: Duration, unit: Unit) -> Result<(), ConfigError> {
     if d.is_zero() || d > MAX_DURATION {
-        Err(err(field, d, "a duration in (0, 1 000 000 s]"))
+        Err(err(field, unit.quote(d), unit.range()))
     } else {
         Ok(())
     }
@@ -189,8 +258,15 @@ impl Config {
         }
     }
 
-    /// Check every field; the first bad one is reported.
+    /// Check every field; the first bad one is reported (durations in
+    /// seconds: [`Config::validate_in`] with [`Unit::Seconds`]).
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_in(Unit::Seconds)
+    }
+
+    /// Check every field; the first bad one is reported, a duration quoted
+    /// in `unit` (the unit the caller's front end takes durations in).
+    pub fn validate_in(&self, unit: Unit) -> Result<(), ConfigError> {
         rate("failure_rate_threshold", self.failure_rate_threshold)?;
         if self.consecutive_failures == Some(0) {
             return Err(err(
@@ -207,7 +283,7 @@ impl Config {
                 duration: d,
                 buckets,
             } => {
-                duration("window", d)?;
+                duration("window", d, unit)?;
                 if buckets == 0 || buckets > MAX_BUCKETS {
                     return Err(err("window.buckets", buckets, "1..=1000"));
                 }
@@ -221,22 +297,22 @@ impl Config {
                 }
             }
         }
-        duration("open_timeout", self.open_timeout)?;
+        duration("open_timeout", self.open_timeout, unit)?;
         if let Some(b) = self.backoff {
             if !(b.multiplier.is_finite() && b.multiplier > 1.0 && b.multiplier <= 1000.0) {
                 return Err(err(
                     "backoff.multiplier",
-                    b.multiplier,
+                    number(b.multiplier),
                     "a finite number in (1, 1000]",
                 ));
             }
-            duration("backoff.max", b.max)?;
+            duration("backoff.max", b.max, unit)?;
             if b.max < self.open_timeout {
-                return Err(err("backoff.max", b.max, "≥ open_timeout"));
+                return Err(err("backoff.max", unit.quote(b.max), "≥ open_timeout"));
             }
         }
         if !(self.jitter.is_finite() && (0.0..=1.0).contains(&self.jitter)) {
-            return Err(err("jitter", self.jitter, "a fraction in [0, 1]"));
+            return Err(err("jitter", number(self.jitter), "a fraction in [0, 1]"));
         }
         if self.half_open_max_calls == 0 || self.half_open_max_calls > MAX_HALF_OPEN_CALLS {
             return Err(err(
@@ -255,9 +331,9 @@ impl Config {
                 "≤ half_open_max_calls",
             ));
         }
-        duration("half_open_max_wait", self.half_open_max_wait)?;
+        duration("half_open_max_wait", self.half_open_max_wait, unit)?;
         if let Some(d) = self.slow_call_duration {
-            duration("slow_call_duration", d)?;
+            duration("slow_call_duration", d, unit)?;
         }
         rate("slow_call_rate_threshold", self.slow_call_rate_threshold)?;
         Ok(())
@@ -388,7 +464,7 @@ impl ConfigBuilder {
                 "slow_call_duration" => self.config.slow_call_duration = Some(d),
                 _ => {
                     self.error
-                        .get_or_insert(err(field, secs, "a known duration field"));
+                        .get_or_insert(err(field, number(secs), "a known duration field"));
                 }
             },
             Err(e) => {
@@ -410,10 +486,24 @@ impl ConfigBuilder {
 
 /// Seconds as a float (NaN, negative, infinite and > 1 000 000 s refused).
 pub fn secs_to_duration(field: &'static str, secs: f64) -> Result<Duration, ConfigError> {
-    if !secs.is_finite() || secs <= 0.0 || secs > MAX_DURATION.as_secs_f64() {
-        return Err(err(field, secs, "a duration in (0, 1 000 000] seconds"));
+    duration_in(field, secs, Unit::Seconds)
+}
+
+/// A duration given as a float of `unit` (NaN, negative, zero, infinite and
+/// over 1 000 000 s refused), the error quoting the value and the range in
+/// that unit: `invalid open_timeout: 0 (expected a duration in (0,
+/// 1 000 000 000] ms)`.
+pub fn duration_in(field: &'static str, v: f64, unit: Unit) -> Result<Duration, ConfigError> {
+    let max = MAX_DURATION.as_nanos() as f64 / unit.nanos();
+    if !v.is_finite() || v <= 0.0 || v > max {
+        return Err(err(field, number(v), unit.range()));
     }
-    Ok(Duration::from_secs_f64(secs))
+    let d = Duration::from_secs_f64(v * unit.nanos() / 1e9);
+    if d.is_zero() {
+        // A positive value below 1 ns rounds to nothing: still too small.
+        return Err(err(field, number(v), unit.range()));
+    }
+    Ok(d)
 }
 
 #[cfg(feature = "serde")]

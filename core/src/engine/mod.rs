@@ -8,6 +8,7 @@ pub(crate) mod breaker;
 pub mod clock;
 pub mod config;
 pub(crate) mod error;
+pub mod input;
 pub mod layout;
 #[cfg(all(test, loom))]
 mod loom;

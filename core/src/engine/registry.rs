@@ -27,16 +27,23 @@ pub enum RegistryError {
 impl std::fmt::Display for RegistryError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            RegistryError::BadName(n) => write!(
-                f,
-                "invalid breaker name {n:?} (expected 1..={MAX_NAME_LEN} bytes)"
-            ),
+            RegistryError::BadName(n) => f.write_str(&crate::engine::input::name_message(n)),
             RegistryError::Config(e) => e.fmt(f),
         }
     }
 }
 
 impl std::error::Error for RegistryError {}
+
+impl RegistryError {
+    /// [`ErrorKind::InvalidName`](crate::ErrorKind) or `InvalidConfig`.
+    pub fn kind(&self) -> crate::ErrorKind {
+        match self {
+            RegistryError::BadName(_) => crate::ErrorKind::InvalidName,
+            RegistryError::Config(e) => e.kind(),
+        }
+    }
+}
 
 impl From<ConfigError> for RegistryError {
     fn from(e: ConfigError) -> Self {
@@ -102,12 +109,11 @@ impl std::fmt::Debug for Registry {
     }
 }
 
-fn check_name(name: &str) -> Result<(), RegistryError> {
-    if name.is_empty() || name.len() > MAX_NAME_LEN {
-        Err(RegistryError::BadName(name.chars().take(300).collect()))
-    } else {
-        Ok(())
-    }
+/// `Ok` for a valid breaker name (1..=[`MAX_NAME_LEN`] bytes), else
+/// `BadName`: the rule of every front end, for registry and standalone
+/// breakers alike (see [`crate::input`]).
+pub fn check_name(name: &str) -> Result<(), RegistryError> {
+    crate::engine::input::check_name(name).map_err(RegistryError::BadName)
 }
 
 impl Registry {

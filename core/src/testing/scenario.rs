@@ -18,7 +18,7 @@
 //! `consecutive_failures: null` turns that detector off.
 
 use crate::engine::clock::ManualClock;
-use crate::engine::config::{Backoff, Config, ConfigError, WindowConfig};
+use crate::engine::config::{Backoff, Config, ConfigError, Unit, WindowConfig};
 use crate::engine::error::RejectReason;
 use crate::engine::permit::{Outcome, RawPermit};
 use crate::Breaker;
@@ -108,7 +108,7 @@ fn nullable<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u32>
 }
 
 fn ms(field: &'static str, v: f64) -> Result<Duration, ConfigError> {
-    crate::engine::config::secs_to_duration(field, v / 1000.0)
+    crate::engine::config::duration_in(field, v, Unit::Millis)
 }
 
 impl ConfigSpec {
@@ -163,7 +163,7 @@ impl ConfigSpec {
         if let Some(v) = self.slow_call_rate_threshold {
             c.slow_call_rate_threshold = v;
         }
-        c.validate()?;
+        c.validate_in(Unit::Millis)?;
         Ok(c)
     }
 }
