@@ -40,6 +40,23 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Run `f` through `breaker`; on rejection or failure return
 /// `fallback(cause)` instead.
+///
+/// ```rust
+/// use fusebox::{call_or_else, Breaker, CallError, Config};
+///
+/// let breaker = Breaker::new(Config::default())?;
+/// breaker.force_open();
+/// let price = call_or_else(
+///     &breaker,
+///     || -> Result<u32, &str> { Ok(120) },
+///     |cause| {
+///         assert!(matches!(cause, CallError::Rejected(_))); // `f` never ran
+///         100 // the cached price
+///     },
+/// );
+/// assert_eq!(price, 100);
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
 pub fn call_or_else<T, E>(
     breaker: &Breaker,
     f: impl FnOnce() -> Result<T, E>,
@@ -51,6 +68,27 @@ pub fn call_or_else<T, E>(
 /// As [`call_or_else`], with `classify` deciding the outcome the breaker
 /// counts (e.g. a 404 is `Ignored`). The fallback runs for every `Err`,
 /// whatever its classification, and for rejections.
+///
+/// ```rust
+/// use fusebox::fallback::call_with_or_else;
+/// use fusebox::{Breaker, Config, Outcome};
+///
+/// let breaker = Breaker::new(Config::default())?;
+/// let name = call_with_or_else(
+///     &breaker,
+///     |r: &Result<&str, u16>| match r {
+///         Ok(_) => Outcome::Success,
+///         Err(404) => Outcome::Ignored, // says nothing about the service
+///         Err(_) => Outcome::Failure,
+///     },
+///     || Err(404),
+///     |_cause| "anonymous",
+/// );
+/// assert_eq!(name, "anonymous"); // the fallback ran...
+/// let m = breaker.metrics();
+/// assert_eq!((m.ignored, m.failures), (1, 0)); // ...but no failure counted
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
 pub fn call_with_or_else<T, E>(
     breaker: &Breaker,
     classify: impl FnOnce(&Result<T, E>) -> Outcome,
@@ -79,6 +117,29 @@ impl<E: fmt::Display> fmt::Display for Unserved<E> {
 impl<E: fmt::Debug + fmt::Display> std::error::Error for Unserved<E> {}
 
 /// A fallback path guarded by a rate limiter.
+///
+/// ```rust
+/// use fusebox::{Breaker, Config, LimitedFallback, ManualClock, RateLimiter};
+/// use std::{sync::Arc, time::Duration};
+///
+/// let clock = Arc::new(ManualClock::new());
+/// let breaker = Breaker::with_clock(Config::default(), clock.clone())?;
+/// // One fallback a second reaches the backup service.
+/// let backup = LimitedFallback::new(RateLimiter::with_clock(1.0, 1, clock.clone())?);
+/// assert_eq!(backup.limiter().burst(), 1);
+///
+/// let down = || -> Result<&str, &str> { Err("primary down") };
+/// assert_eq!(backup.call(&breaker, down, |_| "from backup"), Ok("from backup"));
+///
+/// // The second fallback within the second is refused: the cause comes back.
+/// let unserved = backup.call(&breaker, down, |_| "from backup").unwrap_err();
+/// assert_eq!(unserved.cause.to_string(), "primary down");
+/// assert_eq!(unserved.limited.retry_after, Duration::from_secs(1));
+///
+/// clock.advance(Duration::from_secs(1));
+/// assert!(backup.call(&breaker, down, |_| "from backup").is_ok());
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
 #[derive(Debug)]
 pub struct LimitedFallback {
     limiter: RateLimiter,
@@ -86,7 +147,23 @@ pub struct LimitedFallback {
     limited: AtomicU64,
 }
 
-/// Counters of a [`LimitedFallback`].
+/// Counters of a [`LimitedFallback`], from [`LimitedFallback::stats`].
+///
+/// ```rust
+/// use fusebox::fallback::{FallbackStats, LimitedFallback};
+/// use fusebox::{Breaker, Config, ManualClock, RateLimiter};
+/// use std::sync::Arc;
+///
+/// let clock = Arc::new(ManualClock::new());
+/// let breaker = Breaker::with_clock(Config::default(), clock.clone())?;
+/// let backup = LimitedFallback::new(RateLimiter::with_clock(10.0, 2, clock)?);
+/// for _ in 0..3 {
+///     let _ = backup.call(&breaker, || Err::<u32, _>("down"), |_| 0);
+/// }
+/// // A burst of 2: two fallbacks ran, the third was refused.
+/// assert_eq!(backup.stats(), FallbackStats { served: 2, limited: 1 });
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FallbackStats {
     /// Fallbacks run.
@@ -125,6 +202,23 @@ impl LimitedFallback {
     }
 
     /// As [`LimitedFallback::call`], with `classify` deciding the outcome.
+    ///
+    /// ```rust
+    /// use fusebox::{Breaker, Config, LimitedFallback, Outcome, RateLimiter};
+    ///
+    /// let breaker = Breaker::new(Config::default())?;
+    /// let backup = LimitedFallback::new(RateLimiter::new(100.0, 10)?);
+    /// let classify = |r: &Result<u32, u16>| match r {
+    ///     Err(status) if *status < 500 => Outcome::Ignored, // a client error
+    ///     Err(_) => Outcome::Failure,
+    ///     Ok(_) => Outcome::Success,
+    /// };
+    /// let r = backup.call_with(&breaker, classify, || Err(404), |_| 0);
+    /// assert_eq!(r, Ok(0));
+    /// assert_eq!(breaker.metrics().failures, 0);
+    /// assert_eq!(backup.stats().served, 1);
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
     pub fn call_with<T, E>(
         &self,
         breaker: &Breaker,
@@ -140,6 +234,29 @@ impl LimitedFallback {
 
     /// Run `fallback` for `cause` if the limiter admits it (for callers that
     /// drive the breaker themselves, e.g. with permits).
+    ///
+    /// ```rust
+    /// use fusebox::{Breaker, CallError, Config, LimitedFallback, ManualClock, RateLimiter};
+    /// use std::{sync::Arc, time::Duration};
+    ///
+    /// let clock = Arc::new(ManualClock::new());
+    /// let breaker = Breaker::with_clock(Config::default(), clock.clone())?;
+    /// let backup = LimitedFallback::new(RateLimiter::with_clock(1.0, 1, clock)?);
+    /// breaker.force_open();
+    ///
+    /// let answer = || match breaker.try_acquire() {
+    ///     Ok(permit) => {
+    ///         permit.success();
+    ///         Ok("fresh")
+    ///     }
+    ///     Err(rejected) => backup.run(CallError::<&str>::Rejected(rejected), |_| "cached"),
+    /// };
+    /// assert_eq!(answer(), Ok("cached"));
+    /// let unserved = answer().unwrap_err(); // the limiter refused the second
+    /// assert!(unserved.cause.rejected().is_some());
+    /// assert_eq!(unserved.limited.retry_after, Duration::from_secs(1));
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
     pub fn run<T, E>(
         &self,
         cause: CallError<E>,
@@ -158,7 +275,8 @@ impl LimitedFallback {
         }
     }
 
-    /// How many fallbacks ran and how many were refused.
+    /// How many fallbacks ran and how many were refused (example on
+    /// [`FallbackStats`]).
     pub fn stats(&self) -> FallbackStats {
         FallbackStats {
             served: self.served.load(Relaxed),

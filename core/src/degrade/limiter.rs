@@ -37,6 +37,18 @@ pub const MAX_RATE: f64 = 1e9;
 pub const MAX_BURST: u32 = 1_000_000_000;
 
 /// A call refused by a [`RateLimiter`].
+///
+/// ```rust
+/// use fusebox::{ManualClock, RateLimited, RateLimiter};
+/// use std::{sync::Arc, time::Duration};
+///
+/// let limiter = RateLimiter::with_clock(10.0, 1, Arc::new(ManualClock::new()))?;
+/// limiter.try_acquire()?;
+/// let limited: RateLimited = limiter.try_acquire().unwrap_err();
+/// assert_eq!(limited.retry_after, Duration::from_millis(100));
+/// assert_eq!(limited.to_string(), "rate limited; retry after 0.100 s");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RateLimited {
     /// When a call could be admitted, if no other call takes the slot first.
@@ -101,11 +113,24 @@ impl fmt::Debug for RateLimiter {
 
 impl RateLimiter {
     /// `rate` calls per second, up to `burst` at once, on the system clock.
+    ///
+    /// ```rust
+    /// use fusebox::RateLimiter;
+    ///
+    /// let limiter = RateLimiter::new(50.0, 10)?;
+    /// assert_eq!((limiter.rate(), limiter.burst()), (50.0, 10));
+    /// assert_eq!(limiter.interval_ns(), 20_000_000); // one call every 20 ms
+    /// assert_eq!(limiter.available(), 10); // a full burst to start with
+    ///
+    /// let err = RateLimiter::new(50.0, 0).unwrap_err();
+    /// assert_eq!(err.field, "burst");
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
     pub fn new(rate: f64, burst: u32) -> Result<RateLimiter, ConfigError> {
         RateLimiter::with_clock(rate, burst, ClockSource::Monotonic)
     }
 
-    /// As [`RateLimiter::new`], on `clock`.
+    /// As [`RateLimiter::new`], on `clock` (example on [`RateLimiter`]).
     pub fn with_clock(
         rate: f64,
         burst: u32,
@@ -168,6 +193,21 @@ impl RateLimiter {
     }
 
     /// Admit one call at clock time `now_ns`.
+    ///
+    /// ```rust
+    /// use fusebox::{Clock, ManualClock, RateLimiter};
+    /// use std::{sync::Arc, time::Duration};
+    ///
+    /// let clock = Arc::new(ManualClock::new());
+    /// let limiter = RateLimiter::with_clock(2.0, 1, clock.clone())?; // every 500 ms
+    /// // A timestamp already read (e.g. when the request arrived):
+    /// let t = clock.now_ns();
+    /// assert!(limiter.try_acquire_at(t).is_ok());
+    /// let limited = limiter.try_acquire_at(t + 100_000_000).unwrap_err();
+    /// assert_eq!(limited.retry_after, Duration::from_millis(400));
+    /// assert!(limiter.try_acquire_at(t + 500_000_000).is_ok());
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
     #[inline]
     pub fn try_acquire_at(&self, now_ns: u64) -> Result<(), RateLimited> {
         // Relaxed throughout: the TAT is the limiter's only state and it

@@ -25,6 +25,21 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 /// How important a request is.
+///
+/// ```rust
+/// use fusebox::{Decision, Priority, Shedder};
+///
+/// assert!(Priority::Core < Priority::NonCore); // most important first
+/// assert_eq!(Priority::ALL.map(Priority::as_str), ["core", "secondary", "non_core"]);
+///
+/// let shedder = Shedder::new();
+/// shedder.set_load(0.7); // non-core features off
+/// let served: Vec<_> = Priority::ALL
+///     .into_iter()
+///     .filter(|p| shedder.admit(*p) == Decision::Admit)
+///     .collect();
+/// assert_eq!(served, [Priority::Core, Priority::Secondary]);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Priority {
     /// The flow that must survive (e.g. placing an order).
@@ -50,6 +65,16 @@ impl Priority {
 }
 
 /// How loaded the service is.
+///
+/// ```rust
+/// use fusebox::{LoadLevel, Shedder};
+///
+/// let shedder = Shedder::new(); // thresholds 60 %, 80 %, 90 %
+/// let levels = [0.3, 0.6, 0.85, 0.9].map(|load| shedder.level_for(load));
+/// assert_eq!(levels, LoadLevel::ALL);
+/// assert!(LoadLevel::High > LoadLevel::Elevated);
+/// assert_eq!(LoadLevel::Critical.as_str(), "critical");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum LoadLevel {
     /// Below the first threshold: serve everything.
@@ -91,7 +116,20 @@ impl LoadLevel {
     }
 }
 
-/// What to do with a request.
+/// What to do with a request: [`Shedder::admit`]'s answer.
+///
+/// ```rust
+/// use fusebox::{Decision, Priority, Shedder};
+///
+/// let shedder = Shedder::new();
+/// shedder.set_load(0.82);
+/// let page = match shedder.admit(Priority::Secondary) {
+///     Decision::Admit => "live inventory",
+///     Decision::Degrade => "cached inventory",
+///     Decision::Shed => "no inventory shown",
+/// };
+/// assert_eq!(page, "cached inventory");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Decision {
     /// Serve it in full.
@@ -103,6 +141,18 @@ pub enum Decision {
 }
 
 /// The double-11 table: what each level does to each class.
+///
+/// ```rust
+/// use fusebox::shedder::policy;
+/// use fusebox::{Decision, LoadLevel, Priority};
+///
+/// let row = |level| Priority::ALL.map(|p| policy(level, p));
+/// use Decision::*;
+/// assert_eq!(row(LoadLevel::Normal), [Admit, Admit, Admit]);
+/// assert_eq!(row(LoadLevel::Elevated), [Admit, Admit, Shed]);
+/// assert_eq!(row(LoadLevel::High), [Admit, Degrade, Shed]);
+/// assert_eq!(row(LoadLevel::Critical), [Admit, Shed, Shed]);
+/// ```
 pub fn policy(level: LoadLevel, priority: Priority) -> Decision {
     use Decision::*;
     match (level, priority) {
@@ -201,6 +251,20 @@ impl Shedder {
 
     /// A shedder whose levels begin at `thresholds`: three increasing,
     /// positive load ratios (above 1.0 is allowed, for a soft capacity).
+    ///
+    /// ```rust
+    /// use fusebox::{LoadLevel, Shedder};
+    ///
+    /// // A soft capacity: shed only past 100 % and 150 % of it.
+    /// let shedder = Shedder::with_thresholds([0.8, 1.0, 1.5])?;
+    /// assert_eq!(shedder.thresholds(), [0.8, 1.0, 1.5]);
+    /// shedder.set_in_flight(120, 100);
+    /// assert_eq!(shedder.level(), LoadLevel::High);
+    ///
+    /// let err = Shedder::with_thresholds([0.9, 0.8, 0.95]).unwrap_err();
+    /// assert_eq!(err.field, "thresholds"); // not increasing
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
     pub fn with_thresholds(thresholds: [f64; 3]) -> Result<Shedder, ConfigError> {
         let ok = thresholds.iter().all(|t| t.is_finite() && *t > 0.0)
             && thresholds[0] < thresholds[1]
@@ -247,6 +311,16 @@ impl Shedder {
     }
 
     /// Set the load (in-flight / capacity, CPU, ...; 1.0 = full).
+    ///
+    /// ```rust
+    /// use fusebox::{LoadLevel, Shedder};
+    ///
+    /// let shedder = Shedder::new();
+    /// shedder.set_load(0.6); // a threshold is reached, not exceeded
+    /// assert_eq!((shedder.level(), shedder.load()), (LoadLevel::Elevated, 0.6));
+    /// shedder.set_load(f64::NAN); // an unreadable signal: assume the worst
+    /// assert_eq!(shedder.level(), LoadLevel::Critical);
+    /// ```
     pub fn set_load(&self, load: f64) {
         // The level is a function of the load; a reader may briefly pair a
         // new level with the old load (which only `load()` reports). Two
@@ -271,6 +345,16 @@ impl Shedder {
     }
 
     /// Set the load as `in_flight / capacity` (capacity 0 counts as full).
+    ///
+    /// ```rust
+    /// use fusebox::{LoadLevel, Shedder};
+    ///
+    /// let shedder = Shedder::new();
+    /// shedder.set_in_flight(30, 50);
+    /// assert_eq!((shedder.load(), shedder.level()), (0.6, LoadLevel::Elevated));
+    /// shedder.set_in_flight(0, 0);
+    /// assert_eq!(shedder.level(), LoadLevel::Critical);
+    /// ```
     pub fn set_in_flight(&self, in_flight: u64, capacity: u64) {
         let load = if capacity == 0 {
             f64::INFINITY
@@ -293,6 +377,24 @@ impl Shedder {
 
     /// Poll the signal every `every` on a background thread, until the
     /// returned handle is dropped or the shedder is.
+    ///
+    /// ```rust
+    /// use fusebox::{LoadLevel, Shedder};
+    /// use std::{sync::mpsc, sync::Arc, time::Duration};
+    ///
+    /// let (polled, polls) = mpsc::channel();
+    /// let shedder = Arc::new(Shedder::with_signal([0.6, 0.8, 0.9], move || {
+    ///     let _ = polled.send(());
+    ///     0.95 // e.g. the CPU use
+    /// })?);
+    /// let poller = shedder.start_polling(Duration::from_millis(1))?;
+    /// // The poller sets the level from a poll before it polls again.
+    /// polls.recv()?;
+    /// polls.recv()?;
+    /// assert_eq!(shedder.level(), LoadLevel::Critical);
+    /// drop(poller); // stops the thread
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn start_polling(self: &Arc<Self>, every: Duration) -> std::io::Result<Poller> {
         let weak: Weak<Shedder> = Arc::downgrade(self);
         let stop = Arc::new(AtomicBool::new(false));

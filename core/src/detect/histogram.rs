@@ -89,6 +89,16 @@ const RESETTING: u64 = 1 << 63;
 struct Tag(AtomicU64);
 
 /// The bucket index of `value` (ns).
+///
+/// ```rust
+/// use fusebox::histogram::{bucket_index, bucket_range, BUCKETS};
+///
+/// assert_eq!(bucket_index(7), 7); // one bucket per value below 64 ns
+/// let (lo, hi) = bucket_range(bucket_index(1_000_000)); // 1 ms
+/// assert!(lo <= 1_000_000 && 1_000_000 <= hi);
+/// assert!((hi - lo + 1) * 32 <= lo); // at most 1/32 of its lower bound wide
+/// assert_eq!(bucket_index(u64::MAX), BUCKETS - 1); // clamped to the last
+/// ```
 #[inline]
 pub fn bucket_index(value: u64) -> usize {
     let v = value.min(MAX_VALUE);
@@ -102,6 +112,17 @@ pub fn bucket_index(value: u64) -> usize {
 }
 
 /// The values bucket `index` holds: `(lowest, highest)`, inclusive.
+/// Panics if `index` is not below [`BUCKETS`].
+///
+/// ```rust
+/// use fusebox::histogram::{bucket_index, bucket_range, BUCKETS};
+///
+/// assert_eq!(bucket_range(63), (63, 63));
+/// assert_eq!(bucket_range(64), (64, 65)); // 2 ns wide from 64 ns
+/// let (lo, hi) = bucket_range(BUCKETS - 1);
+/// assert_eq!(bucket_index(lo), BUCKETS - 1);
+/// assert!(hi as f64 / 1e9 > 68.0); // about 68.7 s and more
+/// ```
 pub fn bucket_range(index: usize) -> (u64, u64) {
     assert!(index < BUCKETS, "bucket index out of range");
     if index < 2 * SUB {
@@ -237,12 +258,36 @@ impl std::fmt::Debug for LatencyHistogram {
 
 impl LatencyHistogram {
     /// A histogram over the default window (10 s in 10 slots) on `clock`.
+    ///
+    /// ```rust
+    /// use fusebox::{LatencyHistogram, ManualClock};
+    /// use std::{sync::Arc, time::Duration};
+    ///
+    /// let clock = Arc::new(ManualClock::new());
+    /// let h = LatencyHistogram::new(clock.clone());
+    /// h.record(Duration::from_millis(3));
+    /// clock.advance(Duration::from_secs(9));
+    /// assert_eq!(h.snapshot().count(), 1); // still in the 10 s window
+    /// clock.advance(Duration::from_secs(3));
+    /// assert_eq!(h.snapshot().count(), 0);
+    /// ```
     pub fn new(clock: impl Into<ClockSource>) -> LatencyHistogram {
         LatencyHistogram::with_window(HistogramWindow::default(), clock)
             .expect("the default window is valid")
     }
 
-    /// A histogram over `window` on `clock`.
+    /// A histogram over `window` on `clock` (example on
+    /// [`LatencyHistogram`]).
+    ///
+    /// ```rust
+    /// use fusebox::histogram::HistogramWindow;
+    /// use fusebox::{ClockSource, LatencyHistogram};
+    /// use std::time::Duration;
+    ///
+    /// let window = HistogramWindow { duration: Duration::from_secs(1), slots: 0, stripes: 0 };
+    /// let err = LatencyHistogram::with_window(window, ClockSource::Monotonic).unwrap_err();
+    /// assert_eq!(err.field, "slots");
+    /// ```
     pub fn with_window(
         window: HistogramWindow,
         clock: impl Into<ClockSource>,
@@ -275,6 +320,23 @@ impl LatencyHistogram {
 
     /// Record one latency of `latency_ns`, observed at clock time `now_ns`
     /// (e.g. the timestamp the breaker already read for the outcome).
+    ///
+    /// ```rust
+    /// use fusebox::{Clock, LatencyHistogram, ManualClock};
+    /// use std::{sync::Arc, time::Duration};
+    ///
+    /// let clock = Arc::new(ManualClock::new());
+    /// let h = LatencyHistogram::new(clock.clone()); // a 10 s window
+    /// let start = clock.now_ns();
+    /// clock.advance(Duration::from_millis(30));
+    /// let end = clock.now_ns();
+    /// h.record_at(end, end - start); // times already read: no clock read here
+    ///
+    /// let ms = h.snapshot_at(end).quantile(1.0).unwrap() as f64 / 1e6;
+    /// assert!((ms / 30.0 - 1.0).abs() < 0.016, "{ms}");
+    /// // As of 20 s later, the sample has left the window.
+    /// assert_eq!(h.snapshot_at(end + 20_000_000_000).count(), 0);
+    /// ```
     #[inline]
     pub fn record_at(&self, now_ns: u64, latency_ns: u64) {
         let epoch = now_ns >> self.slot_shift;
@@ -382,6 +444,18 @@ impl LatencyHistogram {
 
     /// Forget everything recorded. (A sample recorded while this runs may
     /// be kept or forgotten.)
+    ///
+    /// ```rust
+    /// use fusebox::{LatencyHistogram, ManualClock};
+    /// use std::{sync::Arc, time::Duration};
+    ///
+    /// let h = LatencyHistogram::new(Arc::new(ManualClock::new()));
+    /// h.record(Duration::from_secs(2)); // e.g. before a failover
+    /// h.clear();
+    /// assert_eq!(h.quantile(0.5), None);
+    /// h.record(Duration::from_millis(5));
+    /// assert_eq!(h.snapshot().count(), 1);
+    /// ```
     pub fn clear(&self) {
         for (slot, t) in self.tags.iter().enumerate() {
             // Claimed as a rotation claims it, then zeroed, then marked
@@ -407,6 +481,25 @@ impl LatencyHistogram {
 }
 
 /// The counts of a histogram's window at one moment.
+///
+/// ```rust
+/// use fusebox::{LatencyHistogram, ManualClock};
+/// use std::{sync::Arc, time::Duration};
+///
+/// let h = LatencyHistogram::new(Arc::new(ManualClock::new()));
+/// for ms in 1..=100 {
+///     h.record(Duration::from_millis(ms));
+/// }
+/// let snap = h.snapshot();
+/// assert_eq!(snap.count(), 100);
+/// assert_eq!(snap.buckets().iter().sum::<u64>(), 100);
+///
+/// // Nearest rank, within 1.6 %: P50 is the 50th value, 50 ms.
+/// let near = |ns: u64, ms: f64| (ns as f64 / 1e6 / ms - 1.0).abs() < 0.016;
+/// assert!(near(snap.quantile(0.5).unwrap(), 50.0));
+/// let (p50, p95, p99) = snap.p50_p95_p99().unwrap();
+/// assert!(near(p50, 50.0) && near(p95, 95.0) && near(p99, 99.0));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HistogramSnapshot {
     counts: Vec<u64>,

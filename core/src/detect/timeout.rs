@@ -40,6 +40,18 @@ pub const RECOMMENDED_READ: Duration = Duration::from_secs(5);
 pub const RECOMMENDED_WRITE: Duration = Duration::from_secs(5);
 
 /// Settings of an [`AdaptiveTimeout`].
+///
+/// ```rust
+/// use fusebox::timeout::AdaptiveTimeoutConfig;
+/// use std::time::Duration;
+///
+/// let config = AdaptiveTimeoutConfig::default();
+/// assert_eq!((config.quantile, config.multiplier), (0.95, 2.0)); // 2 × P95
+/// assert!(config.validate().is_ok());
+///
+/// let bad = AdaptiveTimeoutConfig { min: Duration::from_secs(10), ..config };
+/// assert_eq!(bad.validate().unwrap_err().field, "min"); // above max (5 s)
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AdaptiveTimeoutConfig {
     /// Which latency quantile to scale (default 0.95).
@@ -116,7 +128,22 @@ impl AdaptiveTimeoutConfig {
     }
 }
 
-/// Builds an [`AdaptiveTimeout`].
+/// Builds an [`AdaptiveTimeout`] (see [`AdaptiveTimeout`] for every
+/// setter).
+///
+/// ```rust
+/// use fusebox::AdaptiveTimeout;
+/// use std::time::Duration;
+///
+/// let t = AdaptiveTimeout::builder()
+///     .window(Duration::from_secs(60), 60) // a minute in 1 s slots
+///     .build()?;
+/// assert_eq!(t.config().window.duration, Duration::from_secs(60));
+///
+/// let err = AdaptiveTimeout::builder().multiplier(0.0).build().unwrap_err();
+/// assert_eq!(err.field, "multiplier");
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct AdaptiveTimeoutBuilder {
     config: AdaptiveTimeoutConfig,
@@ -217,6 +244,25 @@ impl AdaptiveTimeout {
     }
 
     /// An adaptive timeout with `config`, on `clock`.
+    ///
+    /// ```rust
+    /// use fusebox::timeout::{AdaptiveTimeout, AdaptiveTimeoutConfig};
+    /// use fusebox::ManualClock;
+    /// use std::{sync::Arc, time::Duration};
+    ///
+    /// let config = AdaptiveTimeoutConfig {
+    ///     initial: Duration::from_secs(1),
+    ///     ..AdaptiveTimeoutConfig::default()
+    /// };
+    /// let t = AdaptiveTimeout::with_config(config, Arc::new(ManualClock::new()))?;
+    /// assert_eq!(t.timeout(), Duration::from_secs(1));
+    /// assert_eq!(t.config(), &config);
+    ///
+    /// let bad = AdaptiveTimeoutConfig { quantile: 1.5, ..config };
+    /// let err = AdaptiveTimeout::with_config(bad, Arc::new(ManualClock::new())).unwrap_err();
+    /// assert_eq!(err.field, "quantile");
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
     pub fn with_config(
         config: AdaptiveTimeoutConfig,
         clock: impl Into<ClockSource>,
@@ -248,6 +294,17 @@ impl AdaptiveTimeout {
     }
 
     /// Record a latency in ns observed at clock time `now_ns`.
+    ///
+    /// ```rust
+    /// use fusebox::{AdaptiveTimeout, Clock, ManualClock};
+    /// use std::sync::Arc;
+    ///
+    /// let clock = Arc::new(ManualClock::new());
+    /// let t = AdaptiveTimeout::builder().clock(clock.clone()).build()?;
+    /// t.record_at(clock.now_ns(), 250_000_000); // 250 ms, ending now
+    /// assert_eq!(t.histogram().snapshot().count(), 1);
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
     #[inline]
     pub fn record_at(&self, now_ns: u64, latency_ns: u64) {
         self.histogram.record_at(now_ns, latency_ns);
@@ -274,6 +331,24 @@ impl AdaptiveTimeout {
     }
 
     /// Recompute the timeout now (whatever the refresh period says).
+    ///
+    /// ```rust
+    /// use fusebox::{AdaptiveTimeout, ManualClock};
+    /// use std::{sync::Arc, time::Duration};
+    ///
+    /// let clock = Arc::new(ManualClock::new());
+    /// let t = AdaptiveTimeout::builder().min_samples(10).clock(clock).build()?;
+    /// assert_eq!(t.timeout(), Duration::from_secs(5)); // the initial value
+    /// for _ in 0..10 {
+    ///     t.record(Duration::from_secs(1));
+    /// }
+    /// assert_eq!(t.timeout(), Duration::from_secs(5)); // cached for 1 s
+    ///
+    /// let fresh = t.refresh(); // 2 × P95 (1 s, within 1.6 %), at once
+    /// assert!(fresh > Duration::from_millis(1960) && fresh < Duration::from_millis(2040));
+    /// assert_eq!(t.timeout(), fresh);
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
     pub fn refresh(&self) -> Duration {
         self.refresh_at(self.histogram.clock().recent_ns())
     }

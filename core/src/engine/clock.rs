@@ -26,6 +26,29 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// A monotonic time source, in nanoseconds from an arbitrary origin.
+///
+/// ```rust
+/// use fusebox::{Breaker, Clock, Config};
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use std::sync::Arc;
+///
+/// /// Time driven by a simulation, one tick a millisecond.
+/// #[derive(Debug, Default)]
+/// struct Ticks(AtomicU64);
+///
+/// impl Clock for Ticks {
+///     fn now_ns(&self) -> u64 {
+///         self.0.load(Ordering::Relaxed) * 1_000_000
+///     }
+/// }
+///
+/// let ticks = Arc::new(Ticks::default());
+/// ticks.0.store(5, Ordering::Relaxed);
+/// assert_eq!(ticks.recent_ns(), 5_000_000); // defaults to `now_ns`
+/// let breaker = Breaker::with_clock(Config::default(), ticks)?;
+/// assert!(breaker.try_acquire().is_ok());
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
 pub trait Clock: Send + Sync + fmt::Debug {
     /// Precise monotonic time.
     fn now_ns(&self) -> u64;
@@ -36,6 +59,16 @@ pub trait Clock: Send + Sync + fmt::Debug {
 }
 
 /// `CLOCK_MONOTONIC`: valid across every process on the host.
+///
+/// ```rust
+/// use fusebox::{Clock, MonotonicClock};
+///
+/// let clock = MonotonicClock;
+/// let recent = clock.recent_ns(); // one atomic load, up to ~1 ms behind
+/// let now = clock.now_ns();
+/// assert!(recent <= now);
+/// assert!(clock.now_ns() >= now); // never goes back
+/// ```
 #[derive(Debug, Default, Clone, Copy)]
 pub struct MonotonicClock;
 
@@ -52,6 +85,24 @@ impl Clock for MonotonicClock {
 
 /// A clock moved by hand, for deterministic tests. Starts at 1 s (so that no
 /// timestamp is ever zero) and only moves forward.
+///
+/// ```rust
+/// use fusebox::{Clock, ManualClock};
+/// use std::time::Duration;
+///
+/// let clock = ManualClock::new();
+/// assert_eq!(clock.now_ns(), 1_000_000_000); // starts at 1 s
+/// clock.advance(Duration::from_millis(5));
+/// clock.advance_ns(250);
+/// assert_eq!(clock.now_ns(), 1_005_000_250);
+/// assert_eq!(clock.recent_ns(), clock.now_ns()); // no lag
+///
+/// clock.advance_ns(u64::MAX); // saturates
+/// assert_eq!(clock.now_ns(), u64::MAX);
+/// ```
+///
+/// Shared through an `Arc`, it moves every breaker, limiter and histogram
+/// built on it (see [`ClockSource`]).
 #[derive(Debug)]
 pub struct ManualClock {
     now: AtomicU64,
@@ -64,17 +115,37 @@ impl Default for ManualClock {
 }
 
 impl ManualClock {
-    /// A manual clock at its origin.
+    /// A manual clock at its origin (example on [`ManualClock`]).
     pub fn new() -> Self {
         Self {
             now: AtomicU64::new(1_000_000_000),
         }
     }
     /// Move time forward.
+    ///
+    /// ```rust
+    /// use fusebox::{Breaker, Config, ManualClock, State};
+    /// use std::{sync::Arc, time::Duration};
+    ///
+    /// let clock = Arc::new(ManualClock::new());
+    /// let breaker = Breaker::with_clock(Config::default(), clock.clone())?;
+    /// for _ in 0..5 {
+    ///     breaker.try_acquire()?.failure(); // trips: Open for 30 s
+    /// }
+    /// clock.advance(Duration::from_secs(29));
+    /// assert!(breaker.try_acquire().is_err());
+    /// clock.advance(Duration::from_secs(1)); // no sleeping in tests
+    /// let probe = breaker.try_acquire()?;
+    /// assert!(probe.is_probe());
+    /// assert_eq!(breaker.state(), State::HalfOpen);
+    /// # probe.success();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn advance(&self, by: Duration) {
         self.advance_ns(u64::try_from(by.as_nanos()).unwrap_or(u64::MAX));
     }
-    /// Move time forward by `ns` nanoseconds (saturating).
+    /// Move time forward by `ns` nanoseconds (saturating; example on
+    /// [`ManualClock`]).
     pub fn advance_ns(&self, ns: u64) {
         // Relaxed: the clock is a value, not a synchronisation point; tests
         // that share it across threads synchronise by joining.
@@ -94,6 +165,19 @@ impl Clock for ManualClock {
 
 /// The clock a breaker holds: the system clock without a virtual call, or any
 /// other clock behind an `Arc`.
+///
+/// ```rust
+/// use fusebox::{ClockSource, ManualClock};
+/// use std::{sync::Arc, time::Duration};
+///
+/// assert!(matches!(ClockSource::default(), ClockSource::Monotonic));
+///
+/// let manual = Arc::new(ManualClock::new());
+/// let source = ClockSource::custom(manual.clone()); // or `manual.clone().into()`
+/// manual.advance(Duration::from_secs(1));
+/// assert_eq!(source.now_ns(), 2_000_000_000);
+/// assert_eq!(source.recent_ns(), 2_000_000_000);
+/// ```
 #[derive(Clone, Debug, Default)]
 pub enum ClockSource {
     /// [`MonotonicClock`].

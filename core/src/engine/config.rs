@@ -7,6 +7,23 @@ use std::fmt;
 use std::time::Duration;
 
 /// How outcomes are grouped for the failure and slow-call rates.
+///
+/// ```rust
+/// use fusebox::{Config, WindowConfig};
+/// use std::time::Duration;
+///
+/// assert_eq!(
+///     WindowConfig::default(),
+///     WindowConfig::Time { duration: Duration::from_secs(10), buckets: 10 }
+/// );
+/// // The last 100 calls, however long ago they were made.
+/// let config = Config { window: WindowConfig::Count { size: 100 }, ..Config::default() };
+/// assert!(config.validate().is_ok());
+///
+/// let tiny = WindowConfig::Time { duration: Duration::from_millis(5), buckets: 10 };
+/// let err = Config { window: tiny, ..Config::default() }.validate().unwrap_err();
+/// assert_eq!(err.field, "window.buckets"); // buckets under 1 ms
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(tag = "type", rename_all = "snake_case"))]
@@ -37,6 +54,24 @@ impl Default for WindowConfig {
 }
 
 /// Exponential back-off of the open timeout while probes keep failing.
+///
+/// ```rust
+/// use fusebox::{Backoff, Config};
+/// use std::time::Duration;
+///
+/// // Open 30 s, then 60 s, 120 s, ... up to 10 minutes.
+/// let backoff = Backoff { multiplier: 2.0, max: Duration::from_secs(600) };
+/// let config = Config::builder()
+///     .open_timeout(Duration::from_secs(30))
+///     .backoff(Some(backoff))
+///     .build()?;
+/// assert_eq!(config.backoff, Some(backoff));
+///
+/// let below = Backoff { max: Duration::from_secs(10), ..backoff }; // < open_timeout
+/// let err = Config::builder().backoff(Some(below)).build().unwrap_err();
+/// assert_eq!(err.field, "backoff.max");
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Backoff {
@@ -129,6 +164,14 @@ impl Default for Config {
 /// Every front end reports it through [`ConfigError::render`], with the
 /// field spelled its own way (`minCalls`, `min_calls`, `config.min_calls`):
 /// the rule and the words are the core's (`docs/semantics.md#bad-input`).
+///
+/// ```rust
+/// use fusebox::Config;
+///
+/// let err = Config::builder().jitter(1.5).build().unwrap_err();
+/// assert_eq!((err.field, err.value.as_str()), ("jitter", "1.5"));
+/// assert_eq!(err.to_string(), "invalid jitter: 1.5 (expected a fraction in [0, 1])");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError {
     /// The field's name, as in [`Config`].
@@ -250,7 +293,17 @@ fn duration(field: &'static str, d: Duration, unit: Unit) -> Result<(), ConfigEr
 }
 
 impl Config {
-    /// A builder starting from the defaults.
+    /// A builder starting from the defaults (every setter is shown on
+    /// [`ConfigBuilder`]).
+    ///
+    /// ```rust
+    /// use fusebox::Config;
+    ///
+    /// assert_eq!(Config::builder().build()?, Config::default());
+    /// let config = Config::builder().min_calls(20).build()?;
+    /// assert_eq!(config.min_calls, 20);
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
     pub fn builder() -> ConfigBuilder {
         ConfigBuilder {
             config: Config::default(),
@@ -259,7 +312,8 @@ impl Config {
     }
 
     /// Check every field; the first bad one is reported (durations in
-    /// seconds: [`Config::validate_in`] with [`Unit::Seconds`]).
+    /// seconds: [`Config::validate_in`] with [`Unit::Seconds`]; example on
+    /// [`Config`]).
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_in(Unit::Seconds)
     }
@@ -445,11 +499,36 @@ impl ConfigBuilder {
     );
 
     /// A time window of `duration` in `buckets` buckets.
+    ///
+    /// ```rust
+    /// use fusebox::{Config, WindowConfig};
+    /// use std::time::Duration;
+    ///
+    /// // The last minute, dropped 5 s at a time.
+    /// let config = Config::builder().time_window(Duration::from_secs(60), 12).build()?;
+    /// assert_eq!(
+    ///     config.window,
+    ///     WindowConfig::Time { duration: Duration::from_secs(60), buckets: 12 }
+    /// );
+    /// let err = Config::builder().time_window(Duration::from_secs(60), 0).build().unwrap_err();
+    /// assert_eq!(err.field, "window.buckets");
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
     pub fn time_window(self, duration: Duration, buckets: u32) -> Self {
         self.window(WindowConfig::Time { duration, buckets })
     }
 
     /// A count window of the last `size` calls.
+    ///
+    /// ```rust
+    /// use fusebox::{Config, WindowConfig};
+    ///
+    /// let config = Config::builder().count_window(50).build()?;
+    /// assert_eq!(config.window, WindowConfig::Count { size: 50 });
+    /// let err = Config::builder().count_window(0).build().unwrap_err();
+    /// assert_eq!(err.field, "window.size");
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
     pub fn count_window(self, size: u32) -> Self {
         self.window(WindowConfig::Count { size })
     }
@@ -474,7 +553,19 @@ impl ConfigBuilder {
         self
     }
 
-    /// Validate and return the config.
+    /// Validate and return the config: the first bad setting is the error.
+    ///
+    /// ```rust
+    /// use fusebox::Config;
+    ///
+    /// let err = Config::builder()
+    ///     .half_open_max_calls(2)
+    ///     .success_threshold(3) // more successes than probes
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert_eq!(err.field, "success_threshold");
+    /// assert_eq!(err.value, "3");
+    /// ```
     pub fn build(self) -> Result<Config, ConfigError> {
         if let Some(e) = self.error {
             return Err(e);

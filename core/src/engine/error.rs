@@ -4,6 +4,17 @@ use std::fmt;
 use std::time::Duration;
 
 /// Why a call was not admitted.
+///
+/// ```rust
+/// use fusebox::{Breaker, Config, RejectReason};
+///
+/// let breaker = Breaker::new(Config::default())?;
+/// breaker.force_open(); // e.g. during maintenance
+/// let rejected = breaker.try_acquire().unwrap_err();
+/// assert_eq!(rejected.reason, RejectReason::ForcedOpen);
+/// assert_eq!(rejected.reason.as_str(), "forced_open"); // a metrics label
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RejectReason {
     /// The breaker is open.
@@ -26,6 +37,23 @@ impl RejectReason {
 }
 
 /// A call rejected without touching the dependency.
+///
+/// ```rust
+/// use fusebox::{Breaker, Config, ManualClock, RejectReason};
+/// use std::{sync::Arc, time::Duration};
+///
+/// let clock = Arc::new(ManualClock::new());
+/// let breaker = Breaker::with_clock(Config::default(), clock.clone())?;
+/// for _ in 0..5 {
+///     breaker.try_acquire()?.failure(); // trips: Open for 30 s
+/// }
+/// clock.advance(Duration::from_secs(10));
+/// let rejected = breaker.try_acquire().unwrap_err();
+/// assert_eq!(rejected.reason, RejectReason::Open);
+/// assert_eq!(rejected.retry_after, Some(Duration::from_secs(20)));
+/// assert_eq!(rejected.to_string(), "circuit open; retry after 20.000 s");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rejected {
     /// Why.
@@ -74,6 +102,19 @@ impl<E: fmt::Debug + fmt::Display> std::error::Error for CallError<E> {}
 
 impl<E> CallError<E> {
     /// The rejection, if it was one.
+    ///
+    /// ```rust
+    /// use fusebox::{Breaker, Config, RejectReason};
+    ///
+    /// let breaker = Breaker::new(Config::default())?;
+    /// let failed = breaker.call(|| Err::<(), _>("timeout")).unwrap_err();
+    /// assert!(failed.rejected().is_none()); // it ran, and failed
+    ///
+    /// breaker.force_open();
+    /// let refused = breaker.call(|| Ok::<(), &str>(())).unwrap_err();
+    /// assert_eq!(refused.rejected().map(|r| r.reason), Some(RejectReason::ForcedOpen));
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
     pub fn rejected(&self) -> Option<&Rejected> {
         match self {
             CallError::Rejected(r) => Some(r),

@@ -5,6 +5,24 @@ use crate::engine::window::WindowCounts;
 
 /// A snapshot of a breaker's counters. Totals never go backwards between
 /// snapshots of the same breaker.
+///
+/// ```rust
+/// use fusebox::{Breaker, Config, ManualClock, State};
+/// use std::sync::Arc;
+///
+/// let db = Breaker::named("db", Config::default(), Arc::new(ManualClock::new()))?;
+/// db.try_acquire()?.success();
+/// db.try_acquire()?.failure();
+/// db.try_acquire()?.ignore();
+///
+/// let m = db.metrics();
+/// assert_eq!((m.name.as_str(), m.state), ("db", State::Closed));
+/// assert_eq!((m.successes, m.failures, m.ignored), (1, 1, 1));
+/// assert_eq!(m.calls(), 3);
+/// assert_eq!(m.window.calls, 2); // ignored calls are in no rate
+/// assert_eq!(m.failure_rate, 0.5);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Metrics {
@@ -40,7 +58,8 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Calls that ran and reported an outcome: successes + failures + ignored.
+    /// Calls that ran and reported an outcome: successes + failures + ignored
+    /// (example on [`Metrics`]).
     pub fn calls(&self) -> u64 {
         self.successes + self.failures + self.ignored
     }

@@ -6,6 +6,23 @@ use std::time::Duration;
 /// How a call ended. What counts as a failure is the caller's choice: by
 /// default connection errors, timeouts and 5xx are failures, 4xx are
 /// `Ignored` (neither success nor failure).
+///
+/// ```rust
+/// use fusebox::{Breaker, Config, Outcome};
+///
+/// let breaker = Breaker::new(Config::default())?;
+/// let by_status = |r: &Result<(), u16>| match r {
+///     Ok(()) => Outcome::Success,
+///     Err(s) if *s >= 500 => Outcome::Failure,
+///     Err(_) => Outcome::Ignored, // 4xx: the caller's fault
+/// };
+/// for status in [404, 503] {
+///     let _ = breaker.call_with(by_status, || Err(status));
+/// }
+/// let m = breaker.metrics();
+/// assert_eq!((m.ignored, m.failures), (1, 1));
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
@@ -20,7 +37,29 @@ pub enum Outcome {
 
 /// A permit as a plain value (no borrow, no allocation), for bindings. It
 /// carries the generation it was issued in: an outcome reported after the
-/// breaker moved on is dropped.
+/// breaker moved on is stale, counted in the lifetime totals but in no window
+/// (`docs/semantics.md#generations-and-stale-outcomes`).
+///
+/// ```rust
+/// use fusebox::{Breaker, Config, ManualClock, Outcome, RawPermit};
+/// use std::sync::Arc;
+///
+/// let breaker = Breaker::with_clock(Config::default(), Arc::new(ManualClock::new()))?;
+/// // A binding hands the plain value across and back.
+/// let raw: RawPermit = breaker.acquire_raw()?;
+/// assert_eq!((raw.generation, raw.probe), (breaker.generation(), false));
+/// breaker.record_raw(raw, Outcome::Failure, None);
+/// assert_eq!(breaker.metrics().failures, 1);
+///
+/// // An outcome from before the breaker moved on (here: a reset) is stale.
+/// let stale = breaker.acquire_raw()?;
+/// breaker.reset();
+/// assert_ne!(stale.generation, breaker.generation());
+/// breaker.record_raw(stale, Outcome::Failure, None);
+/// let m = breaker.metrics();
+/// assert_eq!((m.failures, m.window.failures), (2, 0)); // a total, in no window
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(C)]
 pub struct RawPermit {
@@ -87,6 +126,18 @@ impl<'a> Permit<'a> {
     }
 
     /// The plain value inside.
+    ///
+    /// ```rust
+    /// use fusebox::{Breaker, Config};
+    ///
+    /// let breaker = Breaker::new(Config::default())?;
+    /// let permit = breaker.try_acquire()?;
+    /// let raw = permit.raw();
+    /// assert_eq!(raw.generation, breaker.generation());
+    /// assert_eq!(raw.probe, permit.is_probe());
+    /// permit.success(); // the permit still owns the outcome
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn raw(&self) -> RawPermit {
         self.raw
     }
@@ -97,6 +148,17 @@ impl<'a> Permit<'a> {
     }
 
     /// Report an outcome; the duration is measured from the clock.
+    ///
+    /// ```rust
+    /// use fusebox::{Breaker, Config, Outcome};
+    ///
+    /// let breaker = Breaker::new(Config::default())?;
+    /// let permit = breaker.try_acquire()?;
+    /// let status = 503; // what the call returned
+    /// permit.record(if status >= 500 { Outcome::Failure } else { Outcome::Success });
+    /// assert_eq!(breaker.metrics().failures, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline(always)]
     pub fn record(mut self, outcome: Outcome) {
         self.armed = false;
@@ -123,6 +185,16 @@ impl<'a> Permit<'a> {
     }
 
     /// The call ended in a way that says nothing about the dependency.
+    ///
+    /// ```rust
+    /// use fusebox::{Breaker, Config};
+    ///
+    /// let breaker = Breaker::new(Config::default())?;
+    /// breaker.try_acquire()?.ignore(); // e.g. the caller cancelled it
+    /// let m = breaker.metrics();
+    /// assert_eq!((m.ignored, m.window.calls), (1, 0)); // in no rate
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn ignore(self) {
         self.record(Outcome::Ignored)
     }

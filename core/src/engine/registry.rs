@@ -16,6 +16,19 @@ use std::sync::{Arc, OnceLock, RwLock};
 pub const MAX_NAME_LEN: usize = 256;
 
 /// Why a registry operation failed.
+///
+/// ```rust
+/// use fusebox::{Config, Registry, RegistryError};
+///
+/// let registry = Registry::default();
+/// let bad = Config { min_calls: 0, ..Config::default() };
+/// let err = registry.configure("db", bad).unwrap_err();
+/// assert!(matches!(&err, RegistryError::Config(e) if e.field == "min_calls"));
+/// assert_eq!(err.to_string(), "invalid min_calls: 0 (expected 1..=1 000 000 000)");
+///
+/// let long = "x".repeat(300);
+/// assert!(matches!(registry.get_or_create(&long), Err(RegistryError::BadName(_))));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RegistryError {
     /// Empty or too long a name.
@@ -118,7 +131,7 @@ pub fn check_name(name: &str) -> Result<(), RegistryError> {
 
 impl Registry {
     /// An empty registry whose breakers use `default` unless configured by
-    /// name, all on `clock`.
+    /// name, all on `clock` (example on [`Registry`]).
     pub fn new(default: Config, clock: impl Into<ClockSource>) -> Registry {
         Registry {
             breakers: papaya::HashMap::new(),
@@ -132,6 +145,16 @@ impl Registry {
 
     /// The process-wide registry (system clock, default config). Bindings
     /// share it, so e.g. Node worker threads see one breaker per name.
+    ///
+    /// ```rust
+    /// use fusebox::Registry;
+    /// use std::sync::Arc;
+    ///
+    /// let here = Registry::global().get_or_create("docs-example:global")?;
+    /// let there = Registry::global().get_or_create("docs-example:global")?;
+    /// assert!(Arc::ptr_eq(&here, &there));
+    /// # Ok::<(), fusebox::RegistryError>(())
+    /// ```
     pub fn global() -> &'static Registry {
         static G: OnceLock<Registry> = OnceLock::new();
         G.get_or_init(Registry::default)
@@ -139,13 +162,25 @@ impl Registry {
 
     /// Set the config used for names not configured one by one. Breakers
     /// already created keep theirs.
+    ///
+    /// ```rust
+    /// use fusebox::{Config, Registry};
+    ///
+    /// let registry = Registry::default();
+    /// let search = registry.get_or_create("search")?;
+    /// registry.set_default(Config::builder().min_calls(50).build()?)?;
+    /// assert_eq!(registry.get_or_create("reviews")?.config().min_calls, 50);
+    /// assert_eq!(search.config().min_calls, 10); // created before: unchanged
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_default(&self, config: Config) -> Result<(), RegistryError> {
         config.validate()?;
         *self.default.write().unwrap_or_else(|p| p.into_inner()) = config;
         Ok(())
     }
 
-    /// Set the config of `name`, used when it is created.
+    /// Set the config of `name`, used when it is created (example on
+    /// [`Registry`]).
     pub fn configure(&self, name: &str, config: Config) -> Result<(), RegistryError> {
         check_name(name)?;
         config.validate()?;
@@ -154,6 +189,17 @@ impl Registry {
     }
 
     /// The breaker called `name`, if it exists. Lock-free.
+    ///
+    /// ```rust
+    /// use fusebox::Registry;
+    /// use std::sync::Arc;
+    ///
+    /// let registry = Registry::default();
+    /// assert!(registry.get("db").is_none()); // `get` creates nothing
+    /// let db = registry.get_or_create("db")?;
+    /// assert!(Arc::ptr_eq(&registry.get("db").unwrap(), &db));
+    /// # Ok::<(), fusebox::RegistryError>(())
+    /// ```
     #[inline]
     pub fn get(&self, name: &str) -> Option<Arc<Breaker>> {
         self.breakers.pin().get(name).cloned()
@@ -188,6 +234,19 @@ impl Registry {
 
     /// The breaker called `name`, created with `config` if it does not exist
     /// yet (an existing breaker keeps its own config).
+    ///
+    /// ```rust
+    /// use fusebox::{Config, Registry, WindowConfig};
+    /// use std::sync::Arc;
+    ///
+    /// let registry = Registry::default();
+    /// let batch = Config::builder().count_window(20).build()?;
+    /// let export = registry.get_or_create_with("export", batch)?;
+    /// let again = registry.get_or_create_with("export", Config::default())?;
+    /// assert!(Arc::ptr_eq(&export, &again));
+    /// assert_eq!(again.config().window, WindowConfig::Count { size: 20 });
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get_or_create_with(
         &self,
         name: &str,
@@ -223,12 +282,50 @@ impl Registry {
     /// Call `f` on every state change of every breaker of this registry,
     /// present and future. Listeners run on the event thread, never inside a
     /// call; a panicking listener is caught (see [`crate::events`]).
+    ///
+    /// ```rust
+    /// use fusebox::{Phase, Registry};
+    /// use std::{sync::mpsc, time::Duration};
+    ///
+    /// let registry = Registry::default();
+    /// let (tx, rx) = mpsc::channel();
+    /// registry.on_state_change(move |t| {
+    ///     let _ = tx.send((t.breaker.to_string(), t.to));
+    /// });
+    /// let db = registry.get_or_create("db")?; // created after: heard as well
+    /// db.force_open();
+    ///
+    /// // Delivered off the call path: wait for the event thread.
+    /// assert!(fusebox::events::flush(Duration::from_secs(5)));
+    /// let (name, to) = rx.recv_timeout(Duration::from_secs(5))?;
+    /// assert_eq!((name.as_str(), to), ("db", Phase::ForcedOpen));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn on_state_change(&self, f: impl Fn(&Transition) + Send + Sync + 'static) {
         self.transitions.subscribe(f);
     }
 
     /// Call `f` on every rejected call of every breaker of this registry,
     /// present and future, off the call path.
+    ///
+    /// ```rust
+    /// use fusebox::{RejectReason, Registry};
+    /// use std::{sync::mpsc, time::Duration};
+    ///
+    /// let registry = Registry::default();
+    /// let db = registry.get_or_create("db")?; // created before: heard as well
+    /// let (tx, rx) = mpsc::channel();
+    /// registry.on_rejection(move |r| {
+    ///     let _ = tx.send((r.breaker.to_string(), r.reason));
+    /// });
+    /// db.force_open();
+    /// assert!(db.try_acquire().is_err());
+    ///
+    /// assert!(fusebox::events::flush(Duration::from_secs(5)));
+    /// let (name, reason) = rx.recv_timeout(Duration::from_secs(5))?;
+    /// assert_eq!((name.as_str(), reason), ("db", RejectReason::ForcedOpen));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn on_rejection(
         &self,
         f: impl Fn(&crate::observe::events::Rejection) + Send + Sync + 'static,
@@ -237,12 +334,26 @@ impl Registry {
     }
 
     /// Every breaker's metrics in the Prometheus text format (see
-    /// [`crate::prometheus`]).
+    /// [`crate::prometheus`]; example on [`Registry`]).
     pub fn prometheus(&self) -> String {
         crate::observe::prometheus::render(&self.snapshot())
     }
 
     /// The breakers, sorted by name.
+    ///
+    /// ```rust
+    /// use fusebox::Registry;
+    ///
+    /// let registry = Registry::default();
+    /// for name in ["search", "cart", "auth"] {
+    ///     registry.get_or_create(name)?;
+    /// }
+    /// registry.breakers().iter().for_each(|b| b.force_open()); // e.g. maintenance
+    /// let names: Vec<_> = registry.breakers().iter().map(|b| b.name().to_owned()).collect();
+    /// assert_eq!(names, ["auth", "cart", "search"]);
+    /// assert!(registry.breakers().iter().all(|b| b.try_acquire().is_err()));
+    /// # Ok::<(), fusebox::RegistryError>(())
+    /// ```
     pub fn breakers(&self) -> Vec<Arc<Breaker>> {
         let mut v: Vec<Arc<Breaker>> = self.breakers.pin().values().cloned().collect();
         v.sort_by(|a, b| a.name().cmp(b.name()));
@@ -250,18 +361,33 @@ impl Registry {
     }
 
     /// Forget `name`; holders of its `Arc` keep a working breaker.
+    ///
+    /// ```rust
+    /// use fusebox::Registry;
+    /// use std::sync::Arc;
+    ///
+    /// let registry = Registry::default();
+    /// let db = registry.get_or_create("db")?;
+    /// let removed = registry.remove("db").expect("it was there");
+    /// assert!(Arc::ptr_eq(&db, &removed));
+    /// assert!(registry.get("db").is_none());
+    /// assert!(db.try_acquire().is_ok()); // still works for its holders
+    /// // The name is free again: a fresh breaker.
+    /// assert!(!Arc::ptr_eq(&db, &registry.get_or_create("db")?));
+    /// # Ok::<(), fusebox::RegistryError>(())
+    /// ```
     pub fn remove(&self, name: &str) -> Option<Arc<Breaker>> {
         self.breakers.pin().remove(name).cloned()
     }
 
-    /// Names, sorted.
+    /// Names, sorted (example on [`Registry`]).
     pub fn names(&self) -> Vec<String> {
         let mut v: Vec<String> = self.breakers.pin().keys().map(|k| k.to_string()).collect();
         v.sort();
         v
     }
 
-    /// Every breaker's metrics, sorted by name.
+    /// Every breaker's metrics, sorted by name (example on [`Registry`]).
     pub fn snapshot(&self) -> Vec<Metrics> {
         let mut v: Vec<Metrics> = self.breakers.pin().values().map(|b| b.metrics()).collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
@@ -269,11 +395,24 @@ impl Registry {
     }
 
     /// Number of breakers.
+    ///
+    /// ```rust
+    /// use fusebox::Registry;
+    ///
+    /// let registry = Registry::default();
+    /// assert!(registry.is_empty());
+    /// registry.get_or_create("a")?;
+    /// registry.get_or_create("a")?;
+    /// registry.get_or_create("b")?;
+    /// assert_eq!(registry.len(), 2);
+    /// assert!(!registry.is_empty());
+    /// # Ok::<(), fusebox::RegistryError>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.breakers.len()
     }
 
-    /// Whether there are none.
+    /// Whether there are none (example on [`Registry::len`]).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -30,9 +30,28 @@ use crate::engine::state::{Phase, State};
 use std::fmt::Write;
 
 /// The content type of the text format.
+///
+/// ```rust
+/// use fusebox::prometheus::CONTENT_TYPE;
+/// use fusebox::Registry;
+///
+/// let registry = Registry::default();
+/// // What a /metrics handler answers:
+/// let (content_type, body) = (CONTENT_TYPE, registry.prometheus());
+/// assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
+/// assert!(body.contains("# TYPE fusebox_rejected_total counter\n"));
+/// ```
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Escape a label value: backslash, double quote and line feed.
+///
+/// ```rust
+/// use fusebox::prometheus::escape_label;
+///
+/// assert_eq!(escape_label("db:get"), "db:get");
+/// assert_eq!(escape_label("say \"hi\"\n"), r#"say \"hi\"\n"#);
+/// assert_eq!(escape_label(r"C:\dir"), r"C:\\dir");
+/// ```
 pub fn escape_label(v: &str) -> String {
     let mut out = String::with_capacity(v.len());
     for c in v.chars() {
@@ -47,6 +66,15 @@ pub fn escape_label(v: &str) -> String {
 }
 
 /// A sample value as Prometheus writes it (`+Inf`, `-Inf`, `NaN`).
+///
+/// ```rust
+/// use fusebox::prometheus::format_value;
+///
+/// assert_eq!(format_value(0.25), "0.25");
+/// assert_eq!(format_value(3.0), "3");
+/// assert_eq!(format_value(f64::INFINITY), "+Inf");
+/// assert_eq!(format_value(f64::NAN), "NaN");
+/// ```
 pub fn format_value(v: f64) -> String {
     if v.is_nan() {
         "NaN".into()
@@ -100,6 +128,22 @@ pub fn render(metrics: &[Metrics]) -> String {
 }
 
 /// Append the exposition of `metrics` to `out`.
+///
+/// ```rust
+/// use fusebox::prometheus::write_metrics;
+/// use fusebox::{Breaker, Config, ManualClock};
+/// use std::sync::Arc;
+///
+/// let cache = Breaker::named("cache", Config::default(), Arc::new(ManualClock::new()))?;
+/// cache.try_acquire()?.success();
+///
+/// let mut out = String::from("# HELP app_up The app is up.\n# TYPE app_up gauge\napp_up 1\n");
+/// write_metrics(&mut out, &[cache.metrics()]);
+/// assert!(out.starts_with("# HELP app_up")); // appended after what was there
+/// assert!(out.contains("fusebox_calls_total{breaker=\"cache\",outcome=\"success\"} 1\n"));
+/// assert!(out.contains("fusebox_state{breaker=\"cache\",state=\"closed\"} 1\n"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn write_metrics(out: &mut String, metrics: &[Metrics]) {
     let names: Vec<String> = metrics.iter().map(|m| escape_label(&m.name)).collect();
     let each = |out: &mut String, f: &dyn Fn(&mut String, &str, &Metrics)| {
@@ -230,6 +274,22 @@ pub fn write_metrics(out: &mut String, metrics: &[Metrics]) {
 /// for summaries, whose `_sum` and `_count` are lifetime totals), and
 /// the window's sample count as `fusebox_latency_window_samples{breaker}`.
 /// Histograms with an empty window write only their count.
+///
+/// ```rust
+/// use fusebox::prometheus::write_latencies;
+/// use fusebox::{LatencyHistogram, ManualClock};
+/// use std::{sync::Arc, time::Duration};
+///
+/// let clock = Arc::new(ManualClock::new());
+/// let (db, idle) = (LatencyHistogram::new(clock.clone()), LatencyHistogram::new(clock));
+/// db.record(Duration::from_millis(100));
+///
+/// let mut out = String::new();
+/// write_latencies(&mut out, &[("db", &db), ("idle", &idle)]);
+/// assert!(out.contains("fusebox_latency_seconds{breaker=\"db\",percentile=\"99\"} 0.0"));
+/// assert!(out.contains("fusebox_latency_window_samples{breaker=\"idle\"} 0\n"));
+/// assert!(!out.contains("fusebox_latency_seconds{breaker=\"idle\""));
+/// ```
 pub fn write_latencies(out: &mut String, histograms: &[(&str, &LatencyHistogram)]) {
     let snaps: Vec<_> = histograms
         .iter()
