@@ -8,8 +8,13 @@ need_rust_lints
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
-cargo test --workspace
-# rustdoc: a broken or private intra-doc link, or any other rustdoc
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+cargo test --workspace 2>&1 | tee "$log"
+# The doctests (a compiled example on every public entry point), counted.
+doc=$(awk '/Doc-tests fusebox$/{d=1} d && /^test result:/{print $4; exit}' "$log")
+echo "10-rust: ${doc:-0} doctests of fusebox passed"
+# rustdoc: a broken or private intra-doc link (rustdoc::broken_intra_doc_links), or any other rustdoc
 # warning, fails the run. (One crate at a time: fusebox and fusebox-ffi
 # both make a library called `fusebox`, whose docs would collide.)
 for crate in fusebox fusebox-ffi; do

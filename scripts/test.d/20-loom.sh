@@ -10,4 +10,6 @@ need_cargo
 export RUSTFLAGS="--cfg loom"
 export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/loom"
+# Every model is listed by name in the output (one per atomic protocol:
+# docs/architecture.md#verification has the table).
 cargo test -p fusebox --release --lib loom
