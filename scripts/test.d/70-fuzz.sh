@@ -28,7 +28,7 @@ trap 'rm -rf "$tmp"' EXIT
 
 cd fuzz
 echo "== rustfmt --check"
-rustfmt --check --edition 2021 fuzz_targets/*.rs
+rustfmt --check --edition 2021 fuzz_targets/*.rs fuzz_targets/*/*.rs
 echo "== build (nightly $(cargo +nightly --version | cut -d' ' -f2-), $(cargo fuzz --version))"
 cargo +nightly fuzz build
 

@@ -1231,6 +1231,32 @@ impl Breaker {
         }
     }
 
+    /// [`Breaker::reset`] `n` times in a row, in one step: what the
+    /// differential fuzzer uses to wrap the window's 16-bit generation tags
+    /// (65,536 resets) in every input. The first is a plain reset; the
+    /// others go Closed → Closed, which bumps only the generation (and a
+    /// count window's ticket, by the window's size): they are made as one
+    /// exchange. The same as `n` resets when nothing else happens in
+    /// between (a unit test compares every word). A test hook, not API.
+    #[doc(hidden)]
+    pub fn reset_many(&self, n: u64) {
+        if n == 0 {
+            return;
+        }
+        self.reset();
+        if n == 1 {
+            return;
+        }
+        let c = self.st().transition_reset_many(n - 1);
+        // The last of them (Closed → Closed: no event, no state change)...
+        self.after_transition(c.from, c.to);
+        // ...and the tickets of the others.
+        if let WindowKind::Count(cw) = self.window {
+            let t = cw.size.wrapping_mul(n - 2);
+            self.cells.w(W_TICKET).fetch_add(t, Relaxed);
+        }
+    }
+
     // ----- calls -------------------------------------------------------
 
     /// Run `f` through the breaker: `Ok` is a success, `Err` a failure.
@@ -1342,6 +1368,84 @@ mod tests {
     use super::*;
     use crate::engine::clock::{Clock, ManualClock};
     use std::sync::Arc;
+
+    #[test]
+    fn reset_many_is_n_resets() {
+        // After `reset_many(n)` and after `n` resets, every word of the
+        // breaker's memory (but the jitter seed) is the same, from every
+        // phase and for both kinds of window; and so is all that follows.
+        let base = || {
+            Config::builder()
+                .min_calls(1)
+                .failure_rate_threshold(1.0)
+                .consecutive_failures(Some(2))
+        };
+        let configs = [
+            base().count_window(7).build().unwrap(),
+            base()
+                .time_window(Duration::from_secs(10), 5)
+                .build()
+                .unwrap(),
+        ];
+        let words = |b: &Breaker| -> Vec<u64> {
+            (0..b.layout.lines() * LINE_WORDS)
+                .filter(|&i| i != W_RNG)
+                .map(|i| b.cells.w(i).load(Relaxed))
+                .collect()
+        };
+        for cfg in &configs {
+            for setup in 0..5 {
+                for n in [1, 2, 3, 65_535, 65_536, 65_537, 70_000] {
+                    let make = || {
+                        let clock = Arc::new(ManualClock::new());
+                        let b = Breaker::with_clock(cfg.clone(), clock.clone()).unwrap();
+                        b.try_acquire().unwrap().success();
+                        b.try_acquire().unwrap().failure();
+                        let mut held = None;
+                        match setup {
+                            0 => {}              // Closed, the window not empty
+                            1 => b.force_open(), // ForcedOpen
+                            2 => b.disable(),    // Disabled
+                            _ => {
+                                b.try_acquire().unwrap().failure(); // Open
+                                if setup == 4 {
+                                    clock.advance(Duration::from_secs(31));
+                                    held = Some(b.acquire_raw().unwrap()); // HalfOpen
+                                }
+                            }
+                        }
+                        (clock, b, held)
+                    };
+                    let ((ca, a, pa), (cb, b, pb)) = (make(), make());
+                    a.reset_many(n);
+                    for _ in 0..n {
+                        b.reset();
+                    }
+                    let what = format!("setup {setup}, {n} resets, {:?}", cfg.window);
+                    assert_eq!(words(&a), words(&b), "{what}");
+                    assert_eq!(a.metrics(), b.metrics(), "{what}");
+                    // A stale probe outcome, then calls until it trips twice.
+                    if let (Some(pa), Some(pb)) = (pa, pb) {
+                        a.record_raw(pa, Outcome::Success, None);
+                        b.record_raw(pb, Outcome::Success, None);
+                    }
+                    for i in 0..24 {
+                        for (c, x) in [(&ca, &a), (&cb, &b)] {
+                            c.advance(Duration::from_secs(3));
+                            if let Ok(p) = x.try_acquire() {
+                                if i % 3 == 0 {
+                                    p.success()
+                                } else {
+                                    p.failure()
+                                }
+                            }
+                        }
+                        assert_eq!(words(&a), words(&b), "{what}, then step {i}");
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn a_late_stale_deadline_does_not_wedge_the_breaker() {

@@ -37,6 +37,7 @@
 //! | any but ForcedOpen            | `transition_force_open`      | ForcedOpen              | +1         |
 //! | any but Disabled              | `transition_disable`         | Disabled                | +1         |
 //! | any                           | `transition_reset`           | Closed                  | +1         |
+//! | any                           | `transition_reset_many(n)`   | Closed                  | +n         |
 //!
 //! "The judged word": the transition happens only from the exact word the
 //! caller read and judged (a deadline passed, a window tripped); if the word
@@ -426,6 +427,17 @@ impl BreakerState {
     pub(crate) fn transition_reset(&self) -> Result<Change, Already> {
         self.force(Phase::Closed)
     }
+
+    /// `n` resets in a row as one exchange: any phase → Closed, the
+    /// generation moved on by `n` (wrapping at 2^41 as `n` single steps
+    /// do). Never refused. For `Breaker::reset_many`, a test hook.
+    pub(crate) fn transition_reset_many(&self, n: u64) -> Change {
+        self.update(self.load(), |w| {
+            let to = Word::new(Phase::Closed, w.generation().wrapping_add(n));
+            Ok::<_, std::convert::Infallible>((to, ()))
+        })
+        .map_or_else(|never| match never {}, |(c, ())| c)
+    }
 }
 
 #[cfg(test)]
@@ -478,5 +490,30 @@ mod tests {
         assert_eq!(st.transition_force_open().unwrap().to.generation(), 12);
         assert_eq!(st.transition_reset().unwrap().to.phase(), Phase::Closed);
         assert_eq!(st.transition_reset().unwrap().to.generation(), 14);
+    }
+
+    #[cfg(not(loom))]
+    #[test]
+    fn reset_many_is_n_resets() {
+        for (phase, g) in [
+            (Phase::Closed, 7),
+            (Phase::HalfOpen, 7),
+            (Phase::ForcedOpen, GEN_MASK - 2),
+            (Phase::Open, GEN_MASK),
+        ] {
+            for n in [1, 2, 3, 65_536, 70_001] {
+                let start = Word::new(phase, g).with_probes(3).with_probe_oks(2).0;
+                let (a, b) = (
+                    crate::sync::atomic_u64(start),
+                    crate::sync::atomic_u64(start),
+                );
+                let (one, many) = (BreakerState::at(&a), BreakerState::at(&b));
+                let c = many.transition_reset_many(n);
+                for _ in 0..n {
+                    one.transition_reset().unwrap();
+                }
+                assert_eq!((c.from.0, c.to), (start, one.load()), "{phase:?} {g} {n}");
+            }
+        }
     }
 }

@@ -369,4 +369,39 @@ impl Model {
     pub fn reset(&mut self, now: u64) {
         self.transition(Phase::Closed, now);
     }
+
+    /// `n` resets in a row: after the first, a reset from Closed to Closed
+    /// changes only the generation.
+    pub fn reset_many(&mut self, n: u64, now: u64) {
+        if n > 0 {
+            self.reset(now);
+            self.generation += n - 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reset_many_is_n_resets() {
+        let cfg = Config::builder()
+            .count_window(5)
+            .min_calls(1)
+            .build()
+            .unwrap();
+        for n in [0, 1, 2, 3, 65_537] {
+            let mut a = Model::new(cfg.clone());
+            let p = a.acquire(1).unwrap();
+            a.record(p, Outcome::Failure, None, 1); // Open
+            a.acquire(1).unwrap_err();
+            let mut b = a.clone();
+            a.reset_many(n, 2);
+            for _ in 0..n {
+                b.reset(2);
+            }
+            assert_eq!(format!("{a:?}"), format!("{b:?}"), "{n}");
+        }
+    }
 }
