@@ -1237,7 +1237,9 @@ impl Breaker {
     /// others go Closed → Closed, which bumps only the generation (and a
     /// count window's ticket, by the window's size): they are made as one
     /// exchange. The same as `n` resets when nothing else happens in
-    /// between (a unit test compares every word). A test hook, not API.
+    /// between (a unit test compares every word). A test hook, not API
+    /// (feature `testing`).
+    #[cfg(any(test, feature = "testing"))]
     #[doc(hidden)]
     pub fn reset_many(&self, n: u64) {
         if n == 0 {

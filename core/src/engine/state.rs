@@ -431,6 +431,7 @@ impl BreakerState {
     /// `n` resets in a row as one exchange: any phase → Closed, the
     /// generation moved on by `n` (wrapping at 2^41 as `n` single steps
     /// do). Never refused. For `Breaker::reset_many`, a test hook.
+    #[cfg(any(test, feature = "testing"))]
     pub(crate) fn transition_reset_many(&self, n: u64) -> Change {
         self.update(self.load(), |w| {
             let to = Word::new(Phase::Closed, w.generation().wrapping_add(n));
