@@ -1,4 +1,5 @@
-//! A bulkhead's counters, and their Prometheus exposition.
+//! A bulkhead's counters, and their Prometheus exposition (written by
+//! [`crate::prometheus`], the one writer of the crate).
 
 use super::Bulkhead;
 use crate::sync::Ordering::Relaxed;
@@ -100,61 +101,7 @@ impl Bulkhead {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn write_prometheus(out: &mut String, metrics: &[BulkheadMetrics]) {
-    use crate::observe::prometheus::escape_label;
-    use std::fmt::Write;
-    type Get = fn(&BulkheadMetrics) -> u64;
-    let families: [(&str, &str, &str, Get); 7] = [
-        (
-            "fusebox_bulkhead_in_flight",
-            "gauge",
-            "Calls in flight in the bulkhead.",
-            |m| u64::from(m.in_flight),
-        ),
-        (
-            "fusebox_bulkhead_limit",
-            "gauge",
-            "The bulkhead's current concurrency limit.",
-            |m| u64::from(m.limit),
-        ),
-        (
-            "fusebox_bulkhead_peak_in_flight",
-            "gauge",
-            "The most calls ever in flight at once.",
-            |m| u64::from(m.peak_in_flight),
-        ),
-        (
-            "fusebox_bulkhead_waiting",
-            "gauge",
-            "Threads waiting for a bulkhead slot.",
-            |m| u64::from(m.waiting),
-        ),
-        (
-            "fusebox_bulkhead_rejected_total",
-            "counter",
-            "Calls refused because the bulkhead was full.",
-            |m| m.rejected,
-        ),
-        (
-            "fusebox_bulkhead_in_flight_slow_total",
-            "counter",
-            "Calls counted as slow by the breaker while still in flight.",
-            |m| m.in_flight_slow,
-        ),
-        (
-            "fusebox_bulkhead_limit_updates_total",
-            "counter",
-            "Windows closed by the adaptive concurrency limit.",
-            |m| m.limit_updates,
-        ),
-    ];
-    let names: Vec<String> = metrics.iter().map(|m| escape_label(&m.name)).collect();
-    for (name, kind, help, get) in families {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} {kind}");
-        for (m, n) in metrics.iter().zip(&names) {
-            let _ = writeln!(out, "{name}{{bulkhead=\"{n}\"}} {}", get(m));
-        }
-    }
+    crate::observe::prometheus::write_bulkheads(out, metrics);
 }
 
 /// The exposition of `metrics` alone (see [`write_prometheus`]).
