@@ -1,5 +1,7 @@
-//! Prometheus text exposition (format 0.0.4) of breaker metrics
-//! (`docs/semantics.md#prometheus-exposition`).
+//! Prometheus text exposition (format 0.0.4) of breaker and bulkhead
+//! metrics (`docs/semantics.md#prometheus-exposition`): the one writer of
+//! the crate, every family's `# HELP` and `# TYPE` written by one helper,
+//! every label value escaped by [`escape_label`].
 //!
 //! ```text
 //! fusebox_calls_total{breaker,outcome}      counter  success | failure | ignored
@@ -15,6 +17,7 @@
 //! fusebox_events_dropped_total              counter  events lost to a full queue
 //! fusebox_listener_panics_total             counter  listener panics caught
 //! fusebox_latency_seconds{breaker,percentile} gauge  P50/P95/P99 (write_latencies)
+//! fusebox_bulkhead_*{bulkhead}                gauge, counter (crate::bulkhead::write_prometheus)
 //! ```
 //!
 //! Counters come from [`Breaker::metrics`](crate::Breaker::metrics), whose
@@ -24,10 +27,11 @@
 //! Serve [`crate::Registry::prometheus`] (or [`render`]) on `/metrics` with
 //! the content type [`CONTENT_TYPE`].
 
+use crate::bulkhead::BulkheadMetrics;
 use crate::detect::histogram::LatencyHistogram;
 use crate::engine::metrics::Metrics;
 use crate::engine::state::{Phase, State};
-use std::fmt::Write;
+use std::fmt::{Display, Write};
 
 /// The content type of the text format.
 ///
@@ -87,9 +91,26 @@ pub fn format_value(v: f64) -> String {
     }
 }
 
+/// A family's `# HELP` and `# TYPE` lines.
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// A family with one sample per item, labelled `label` with the item's
+/// escaped name (`names`, in the order of `items`): `name{label="n"} v`.
+fn labelled<T, V: Display>(
+    out: &mut String,
+    (name, kind, help): (&str, &str, &str),
+    label: &str,
+    names: &[String],
+    items: &[T],
+    value: impl Fn(&T) -> V,
+) {
+    family(out, name, kind, help);
+    for (item, n) in items.iter().zip(names) {
+        let _ = writeln!(out, "{name}{{{label}=\"{n}\"}} {}", value(item));
+    }
 }
 
 /// The exposition of `metrics` (one entry per breaker) plus the event
@@ -188,10 +209,14 @@ pub fn write_metrics(out: &mut String, metrics: &[Metrics]) {
             |m: &Metrics| m.state_changes,
         ),
     ] {
-        family(out, name, "counter", help);
-        each(out, &|out, n, m| {
-            let _ = writeln!(out, "{name}{{breaker=\"{n}\"}} {}", get(m));
-        });
+        labelled(
+            out,
+            (name, "counter", help),
+            "breaker",
+            &names,
+            metrics,
+            get,
+        );
     }
 
     family(
@@ -245,10 +270,14 @@ pub fn write_metrics(out: &mut String, metrics: &[Metrics]) {
             |m: &Metrics| m.window.calls as f64,
         ),
     ] {
-        family(out, name, "gauge", help);
-        each(out, &|out, n, m| {
-            let _ = writeln!(out, "{name}{{breaker=\"{n}\"}} {}", format_value(get(m)));
-        });
+        labelled(
+            out,
+            (name, "gauge", help),
+            "breaker",
+            &names,
+            metrics,
+            |m| format_value(get(m)),
+        );
     }
 
     let ev = crate::observe::events::stats();
@@ -324,5 +353,116 @@ pub fn write_latencies(out: &mut String, histograms: &[(&str, &LatencyHistogram)
             "fusebox_latency_window_samples{{breaker=\"{n}\"}} {}",
             s.count()
         );
+    }
+}
+
+/// Append the exposition of bulkheads: the body of
+/// [`crate::bulkhead::write_prometheus`], which documents the families.
+pub(crate) fn write_bulkheads(out: &mut String, metrics: &[BulkheadMetrics]) {
+    type Get = fn(&BulkheadMetrics) -> u64;
+    let families: [(&str, &str, &str, Get); 7] = [
+        (
+            "fusebox_bulkhead_in_flight",
+            "gauge",
+            "Calls in flight in the bulkhead.",
+            |m| u64::from(m.in_flight),
+        ),
+        (
+            "fusebox_bulkhead_limit",
+            "gauge",
+            "The bulkhead's current concurrency limit.",
+            |m| u64::from(m.limit),
+        ),
+        (
+            "fusebox_bulkhead_peak_in_flight",
+            "gauge",
+            "The most calls ever in flight at once.",
+            |m| u64::from(m.peak_in_flight),
+        ),
+        (
+            "fusebox_bulkhead_waiting",
+            "gauge",
+            "Threads waiting for a bulkhead slot.",
+            |m| u64::from(m.waiting),
+        ),
+        (
+            "fusebox_bulkhead_rejected_total",
+            "counter",
+            "Calls refused because the bulkhead was full.",
+            |m| m.rejected,
+        ),
+        (
+            "fusebox_bulkhead_in_flight_slow_total",
+            "counter",
+            "Calls counted as slow by the breaker while still in flight.",
+            |m| m.in_flight_slow,
+        ),
+        (
+            "fusebox_bulkhead_limit_updates_total",
+            "counter",
+            "Windows closed by the adaptive concurrency limit.",
+            |m| m.limit_updates,
+        ),
+    ];
+    let names: Vec<String> = metrics.iter().map(|m| escape_label(&m.name)).collect();
+    for (name, kind, help, get) in families {
+        labelled(out, (name, kind, help), "bulkhead", &names, metrics, get);
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// The bulkhead families, byte for byte as `bulkhead::write_prometheus`
+    /// wrote them when it had its own writer.
+    #[test]
+    fn bulkhead_exposition_is_unchanged() {
+        let b = crate::bulkhead::Bulkhead::builder()
+            .name("a\"b\\c\nd")
+            .build()
+            .unwrap();
+        let _p = b.try_acquire().unwrap();
+        let mut db = b.metrics();
+        db.name = "db".into();
+        (db.peak_in_flight, db.waiting, db.rejected) = (9, 4, 7);
+        (db.in_flight_slow, db.limit_updates) = (3, 2);
+        let mut text = String::new();
+        write_bulkheads(&mut text, &[b.metrics(), db]);
+        assert_eq!(
+            text,
+            r#"# HELP fusebox_bulkhead_in_flight Calls in flight in the bulkhead.
+# TYPE fusebox_bulkhead_in_flight gauge
+fusebox_bulkhead_in_flight{bulkhead="a\"b\\c\nd"} 1
+fusebox_bulkhead_in_flight{bulkhead="db"} 1
+# HELP fusebox_bulkhead_limit The bulkhead's current concurrency limit.
+# TYPE fusebox_bulkhead_limit gauge
+fusebox_bulkhead_limit{bulkhead="a\"b\\c\nd"} 25
+fusebox_bulkhead_limit{bulkhead="db"} 25
+# HELP fusebox_bulkhead_peak_in_flight The most calls ever in flight at once.
+# TYPE fusebox_bulkhead_peak_in_flight gauge
+fusebox_bulkhead_peak_in_flight{bulkhead="a\"b\\c\nd"} 1
+fusebox_bulkhead_peak_in_flight{bulkhead="db"} 9
+# HELP fusebox_bulkhead_waiting Threads waiting for a bulkhead slot.
+# TYPE fusebox_bulkhead_waiting gauge
+fusebox_bulkhead_waiting{bulkhead="a\"b\\c\nd"} 0
+fusebox_bulkhead_waiting{bulkhead="db"} 4
+# HELP fusebox_bulkhead_rejected_total Calls refused because the bulkhead was full.
+# TYPE fusebox_bulkhead_rejected_total counter
+fusebox_bulkhead_rejected_total{bulkhead="a\"b\\c\nd"} 0
+fusebox_bulkhead_rejected_total{bulkhead="db"} 7
+# HELP fusebox_bulkhead_in_flight_slow_total Calls counted as slow by the breaker while still in flight.
+# TYPE fusebox_bulkhead_in_flight_slow_total counter
+fusebox_bulkhead_in_flight_slow_total{bulkhead="a\"b\\c\nd"} 0
+fusebox_bulkhead_in_flight_slow_total{bulkhead="db"} 3
+# HELP fusebox_bulkhead_limit_updates_total Windows closed by the adaptive concurrency limit.
+# TYPE fusebox_bulkhead_limit_updates_total counter
+fusebox_bulkhead_limit_updates_total{bulkhead="a\"b\\c\nd"} 0
+fusebox_bulkhead_limit_updates_total{bulkhead="db"} 2
+"#
+        );
+        let mut none = String::new();
+        write_bulkheads(&mut none, &[]);
+        assert_eq!(none.lines().count(), 14, "HELP and TYPE of 7 families");
     }
 }
