@@ -253,7 +253,34 @@ impl<C: Coordinator> Candidate<C> {
         &self.node
     }
 
-    /// Call `f` on every role change, on the events thread.
+    /// Call `f` on every role change, on the events thread (never inside a
+    /// call; see [`crate::events`]). A listener that panics is caught and
+    /// counted in [`crate::events::stats`], as a breaker's listener is.
+    ///
+    /// ```rust
+    /// use fusebox::coordination::InProcessStore;
+    /// use fusebox::failover::{Candidate, RoleChange, StepDown};
+    /// use fusebox::{events, ManualClock};
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    ///
+    /// let clock = Arc::new(ManualClock::new());
+    /// let store = InProcessStore::new(clock.clone());
+    /// let node = Candidate::new("a", "db-primary", store.client("a")).clock(clock.clone());
+    /// let heard = Arc::new(Mutex::new(Vec::new()));
+    /// let log = heard.clone();
+    /// node.on_change(move |e| log.lock().unwrap().push(e.change.clone()));
+    ///
+    /// let token = node.try_activate()?;
+    /// node.resign();
+    /// // Delivered off the caller's thread: wait for the event thread in a test.
+    /// assert!(events::flush(Duration::from_secs(10)));
+    /// assert_eq!(
+    ///     *heard.lock().unwrap(),
+    ///     [RoleChange::Activated(token), RoleChange::SteppedDown(token, StepDown::Resigned)]
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn on_change(&self, f: impl Fn(&RoleEvent) + Send + Sync + 'static) {
         self.listeners.subscribe(f);
     }

@@ -251,7 +251,32 @@ impl<T> FailoverGroup<T> {
     }
 
     /// Call `f` on every failover event, on the events thread (never inside
-    /// a call; see [`crate::events`]).
+    /// a call; see [`crate::events`]). A listener that panics is caught and
+    /// counted in [`crate::events::stats`], as a breaker's listener is.
+    ///
+    /// ```rust
+    /// use fusebox::failover::{Endpoint, FailoverGroup};
+    /// use fusebox::{events, Config, ManualClock};
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    ///
+    /// let group = FailoverGroup::builder("db")
+    ///     .clock(Arc::new(ManualClock::new()))
+    ///     .breaker_config(Config::builder().consecutive_failures(Some(1)).build()?)
+    ///     .endpoint(Endpoint::new("primary", ()))
+    ///     .endpoint(Endpoint::new("standby", ()))
+    ///     .build()?;
+    /// let heard = Arc::new(Mutex::new(Vec::new()));
+    /// let log = heard.clone();
+    /// group.on_event(move |e| log.lock().unwrap().push(e.to_string()));
+    ///
+    /// group.acquire()?.failure(); // the primary trips: the next pick fails over
+    /// assert_eq!(group.acquire()?.name(), "standby");
+    /// // Delivered off the call path: wait for the event thread in a test.
+    /// assert!(events::flush(Duration::from_secs(10)));
+    /// assert_eq!(*heard.lock().unwrap(), ["db: failover primary -> standby (epoch 2)"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn on_event(&self, f: impl Fn(&FailoverEvent) + Send + Sync + 'static) {
         self.listeners.subscribe(f);
     }
@@ -289,7 +314,32 @@ impl<T> FailoverGroup<T> {
         m
     }
 
-    /// A snapshot.
+    /// A snapshot: the tier in use, the epoch, the counters, and every
+    /// endpoint's breaker and rotation (after bringing the routing up to
+    /// date).
+    ///
+    /// ```rust
+    /// use fusebox::failover::{Endpoint, FailoverGroup, Mode};
+    /// use fusebox::{Config, ManualClock, State};
+    /// use std::sync::Arc;
+    ///
+    /// let group = FailoverGroup::builder("cache")
+    ///     .mode(Mode::ActiveActive)
+    ///     .clock(Arc::new(ManualClock::new()))
+    ///     .breaker_config(Config::builder().consecutive_failures(Some(1)).build()?)
+    ///     .endpoint(Endpoint::new("a", 1))
+    ///     .endpoint(Endpoint::new("b", 2))
+    ///     .build()?;
+    /// group.breaker(0).try_acquire()?.failure(); // `a` trips
+    ///
+    /// let m = group.metrics();
+    /// assert_eq!((m.name.as_str(), m.mode, m.epoch), ("cache", Mode::ActiveActive, 1));
+    /// assert_eq!((m.ejections, m.failovers), (1, 0)); // `a` left the rotation
+    /// let a = &m.endpoints[0];
+    /// assert_eq!((a.state, a.healthy, a.ejected), (State::Open, false, true));
+    /// assert!(m.endpoints[1].healthy);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn metrics(&self) -> GroupMetrics {
         let healthy = self.healthy_mask();
         let r = self.route(healthy);

@@ -123,6 +123,28 @@ impl<T> FailoverGroup<T> {
 
     /// Choose an endpoint, without asking its breaker. Use
     /// [`FailoverGroup::acquire`] to be admitted as well.
+    ///
+    /// ```rust
+    /// use fusebox::failover::{Endpoint, FailoverGroup};
+    /// use fusebox::{Config, ManualClock};
+    /// use std::sync::Arc;
+    ///
+    /// let group = FailoverGroup::builder("db")
+    ///     .clock(Arc::new(ManualClock::new()))
+    ///     .breaker_config(Config::builder().consecutive_failures(Some(1)).build()?)
+    ///     .endpoint(Endpoint::new("primary", "10.0.0.1"))
+    ///     .endpoint(Endpoint::new("standby", "10.0.0.2"))
+    ///     .build()?;
+    /// let c = group.pick().expect("an endpoint is healthy");
+    /// assert_eq!((c.index, c.token.get(), c.bypass), (0, 1, false));
+    ///
+    /// group.breaker(0).try_acquire()?.failure(); // the primary trips
+    /// let c = group.pick().expect("the standby is healthy");
+    /// // The standby, under a new epoch: carry the token on fenced writes.
+    /// assert_eq!((group.endpoint_name(c.index), c.token.get()), ("standby", 2));
+    /// assert_eq!(c.token, group.epoch());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn pick(&self) -> Option<Choice> {
         let healthy = self.healthy_mask();
@@ -221,6 +243,25 @@ impl<T> FailoverGroup<T> {
 
     /// Run `f` on a chosen endpoint's value: `Ok` is a success, `Err` a
     /// failure.
+    ///
+    /// ```rust
+    /// use fusebox::failover::{Endpoint, FailoverGroup, GroupCallError};
+    /// use fusebox::{Config, ManualClock};
+    /// use std::sync::Arc;
+    ///
+    /// let group = FailoverGroup::builder("db")
+    ///     .clock(Arc::new(ManualClock::new()))
+    ///     .breaker_config(Config::builder().consecutive_failures(Some(1)).build()?)
+    ///     .endpoint(Endpoint::new("primary", 5432))
+    ///     .build()?;
+    /// assert_eq!(group.call(|port| Ok::<_, ()>(port + 1)), Ok(5433));
+    /// let failed = group.call(|_| Err::<u32, _>("refused"));
+    /// assert_eq!(failed, Err(GroupCallError::Failed("refused")));
+    /// // The only endpoint's breaker is open now: the call is not made.
+    /// let r = group.call(|_| -> Result<u32, &str> { unreachable!() });
+    /// assert!(matches!(r, Err(GroupCallError::Unavailable(u)) if u.retry_after.is_some()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn call<R, E>(&self, f: impl FnOnce(&T) -> Result<R, E>) -> Result<R, GroupCallError<E>> {
         let pick = self.acquire().map_err(GroupCallError::Unavailable)?;
         let r = f(pick.value());

@@ -16,6 +16,23 @@ use std::time::Duration;
 /// A clock moved by hand that lives in a file, so that several processes
 /// read one time: what [`crate::ManualClock`] is to threads, for tests of
 /// multi-process code. Starts at 1 s; only moves forward.
+///
+/// ```rust
+/// use fusebox::shm::SharedManualClock;
+/// use fusebox::Clock;
+/// use std::time::Duration;
+///
+/// let dir = std::env::temp_dir().join(format!("fusebox-doc-clock-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let mine = SharedManualClock::open(dir.join("clock"))?;
+/// let theirs = SharedManualClock::open(dir.join("clock"))?; // as another process would
+/// assert_eq!(mine.now_ns(), 1_000_000_000);
+/// mine.advance(Duration::from_millis(250));
+/// assert_eq!(theirs.now_ns(), 1_250_000_000);
+/// # drop((mine, theirs));
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct SharedManualClock {
     map: Map,
 }

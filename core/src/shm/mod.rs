@@ -272,11 +272,53 @@ fn check_name(name: &str) -> Result<(), ShmError> {
 impl SharedRegistry {
     /// Open the registry at `path`, creating it with the default options if
     /// it does not exist.
+    ///
+    /// ```rust
+    /// use fusebox::shm::{SharedRegistry, ShmError, DEFAULT_CAPACITY};
+    ///
+    /// let dir = std::env::temp_dir().join(format!("fusebox-doc-open-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let path = dir.join("breakers.fusebox");
+    ///
+    /// let first = SharedRegistry::open(&path)?; // creates the file
+    /// let second = SharedRegistry::open(&path)?; // opens it
+    /// assert!(first.created() && !second.created());
+    /// assert_eq!((second.capacity(), second.path()), (DEFAULT_CAPACITY, path.as_path()));
+    ///
+    /// // A file that is not a registry is refused, never misread.
+    /// std::fs::write(dir.join("notes.txt"), "hello")?;
+    /// let err = SharedRegistry::open(dir.join("notes.txt")).unwrap_err();
+    /// assert!(matches!(err, ShmError::NotARegistry { .. }));
+    /// # drop((first, second));
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(path: impl AsRef<Path>) -> Result<SharedRegistry, ShmError> {
         SharedRegistry::builder().open(path)
     }
 
-    /// Options for creating the file.
+    /// Options for creating the file (used only by the process that
+    /// creates it; the others read them from its header).
+    ///
+    /// ```rust
+    /// use fusebox::shm::SharedRegistry;
+    /// use fusebox::Config;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("fusebox-doc-builder-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let path = dir.join("breakers.fusebox");
+    ///
+    /// let registry = SharedRegistry::builder().capacity(2).stripes(4).open(&path)?;
+    /// assert_eq!((registry.capacity(), registry.stripes()), (2, 4));
+    /// let config = Config::default();
+    /// registry.get_or_create("a", &config)?;
+    /// registry.get_or_create("b", &config)?;
+    /// // Every slot is taken: the file was made for two breakers.
+    /// assert!(registry.get_or_create("c", &config).is_err());
+    /// # drop(registry);
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn builder() -> SharedRegistryBuilder {
         SharedRegistryBuilder::default()
     }
@@ -431,6 +473,39 @@ impl SharedRegistry {
     /// The breaker `name`, created with `config` if the file does not hold
     /// it yet. If it does, its stored config must equal `config`
     /// ([`ShmError::ConfigMismatch`] otherwise).
+    ///
+    /// ```rust
+    /// use fusebox::shm::{SharedManualClock, SharedRegistry};
+    /// use fusebox::{Config, State};
+    /// use std::time::Duration;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("fusebox-doc-create-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// // A hand-moved clock every process of the test shares.
+    /// let clock = SharedManualClock::open(dir.join("clock"))?;
+    /// let registry = SharedRegistry::builder().clock(clock.clone()).open(dir.join("reg"))?;
+    ///
+    /// let config = Config::builder()
+    ///     .consecutive_failures(Some(2))
+    ///     .open_timeout(Duration::from_secs(30))
+    ///     .half_open_max_calls(1)
+    ///     .success_threshold(1)
+    ///     .build()?;
+    /// let payments = registry.get_or_create("payments", &config)?;
+    /// payments.try_acquire()?.failure();
+    /// payments.try_acquire()?.failure();
+    /// assert_eq!(payments.state(), State::Open);
+    ///
+    /// // By name, from any handle on the file: the same breaker.
+    /// let again = registry.get_or_create("payments", &config)?;
+    /// assert_eq!(again.state(), State::Open);
+    /// clock.advance(Duration::from_secs(30)); // no sleep: time moves by hand
+    /// again.try_acquire()?.success(); // the half-open probe
+    /// assert_eq!(payments.state(), State::Closed);
+    /// # drop((payments, again, registry));
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get_or_create(&self, name: &str, config: &Config) -> Result<Arc<Breaker>, ShmError> {
         check_name(name)?;
         let enc = encode(config);
@@ -453,6 +528,29 @@ impl SharedRegistry {
 
     /// The breaker `name` with the config stored in the file, if the file
     /// holds it.
+    ///
+    /// ```rust
+    /// use fusebox::shm::SharedRegistry;
+    /// use fusebox::Config;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("fusebox-doc-get-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let path = dir.join("breakers.fusebox");
+    /// let writer = SharedRegistry::open(&path)?;
+    /// let config = Config::builder().min_calls(20).build()?;
+    /// writer.get_or_create("inventory", &config)?;
+    ///
+    /// // Another process (here, another handle) needs no config to look.
+    /// let reader = SharedRegistry::open(&path)?;
+    /// let b = reader.get("inventory")?.expect("created above");
+    /// assert_eq!(b.config().min_calls, 20);
+    /// assert!(reader.get("unknown")?.is_none());
+    /// let metrics = reader.snapshot()?;
+    /// assert_eq!(metrics[0].name, "inventory");
+    /// # drop((b, reader, writer));
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get(&self, name: &str) -> Result<Option<Arc<Breaker>>, ShmError> {
         check_name(name)?;
         if let Some(b) = self.inner.cache.pin().get(name) {
