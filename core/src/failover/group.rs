@@ -70,7 +70,7 @@ pub struct GroupMetrics {
     pub mode: Mode,
     /// The tier in use.
     pub active_tier: String,
-    /// The epoch (see [`Choice::token`]).
+    /// The epoch (see [`Choice::token`](super::Choice::token)).
     pub epoch: u64,
     /// Panic mode is on.
     pub panic: bool,

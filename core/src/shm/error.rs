@@ -82,7 +82,7 @@ pub enum ShmError {
     },
     /// Empty or too long a name (1..=256 bytes).
     BadName(String),
-    /// An option of [`SharedRegistryBuilder`] out of range.
+    /// An option of [`SharedRegistryBuilder`](super::SharedRegistryBuilder) out of range.
     BadOption {
         /// The option.
         option: &'static str,
