@@ -289,7 +289,7 @@ impl<T> FencedResource<T> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 

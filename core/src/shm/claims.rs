@@ -44,6 +44,7 @@ impl Owner {
     const FREE: Owner = Owner(0);
 
     /// Process `pid`, told from an earlier process with its pid by `nonce`.
+    #[cfg_attr(loom, allow(dead_code))] // under loom, only the models build owners
     fn new(pid: u32, nonce: u32) -> Owner {
         Owner((u64::from(pid) << Self::PID_SHIFT) | u64::from(nonce))
     }
