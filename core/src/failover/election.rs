@@ -3,7 +3,8 @@
 use crate::engine::clock::ClockSource;
 use crate::failover::coordination::{CoordError, Coordinator, Leadership, Lease, Peers, Quorum};
 use crate::failover::fencing::FencingToken;
-use crate::sync::{AtomicBool, AtomicU64, Mutex, MutexGuard, Ordering, RwLock};
+use crate::observe::events::Listeners;
+use crate::sync::{AtomicU64, Mutex, MutexGuard, Ordering};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -91,8 +92,6 @@ struct Inner {
     leadership: Option<Leadership>,
 }
 
-type Listener = Arc<dyn Fn(&RoleEvent) + Send + Sync>;
-
 /// A node that may become primary: it holds a lease in the coordination
 /// store, campaigns in an election, and (optionally) refuses to activate, or
 /// to stay active, without a majority of the voters. Its fencing token is the
@@ -159,8 +158,7 @@ pub struct Candidate<C> {
     activations: AtomicU64,
     step_downs: AtomicU64,
     quorum_refusals: AtomicU64,
-    any_listener: AtomicBool,
-    listeners: Arc<RwLock<Vec<Listener>>>,
+    listeners: Arc<Listeners<RoleEvent>>,
 }
 
 impl<C> fmt::Debug for Candidate<C> {
@@ -204,7 +202,6 @@ impl<C: Coordinator> Candidate<C> {
             activations: AtomicU64::new(0),
             step_downs: AtomicU64::new(0),
             quorum_refusals: AtomicU64::new(0),
-            any_listener: AtomicBool::new(false),
             listeners: Default::default(),
         }
     }
@@ -256,13 +253,36 @@ impl<C: Coordinator> Candidate<C> {
         &self.node
     }
 
-    /// Call `f` on every role change, on the events thread.
+    /// Call `f` on every role change, on the events thread (never inside a
+    /// call; see [`crate::events`]). A listener that panics is caught and
+    /// counted in [`crate::events::stats`], as a breaker's listener is.
+    ///
+    /// ```rust
+    /// use fusebox::coordination::InProcessStore;
+    /// use fusebox::failover::{Candidate, RoleChange, StepDown};
+    /// use fusebox::{events, ManualClock};
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    ///
+    /// let clock = Arc::new(ManualClock::new());
+    /// let store = InProcessStore::new(clock.clone());
+    /// let node = Candidate::new("a", "db-primary", store.client("a")).clock(clock.clone());
+    /// let heard = Arc::new(Mutex::new(Vec::new()));
+    /// let log = heard.clone();
+    /// node.on_change(move |e| log.lock().unwrap().push(e.change.clone()));
+    ///
+    /// let token = node.try_activate()?;
+    /// node.resign();
+    /// // Delivered off the caller's thread: wait for the event thread in a test.
+    /// assert!(events::flush(Duration::from_secs(10)));
+    /// assert_eq!(
+    ///     *heard.lock().unwrap(),
+    ///     [RoleChange::Activated(token), RoleChange::SteppedDown(token, StepDown::Resigned)]
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn on_change(&self, f: impl Fn(&RoleEvent) + Send + Sync + 'static) {
-        self.listeners
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(Arc::new(f));
-        self.any_listener.store(true, Ordering::Release);
+        self.listeners.subscribe(f);
     }
 
     /// The token to write with, while this node believes it is primary (its
@@ -439,21 +459,11 @@ impl<C: Coordinator> Candidate<C> {
     }
 
     fn emit(&self, change: RoleChange) {
-        if !self.any_listener.load(Ordering::Acquire) {
-            return;
-        }
-        let e = RoleEvent {
+        self.listeners.emit(|| RoleEvent {
             node: self.node.clone(),
             election: self.election.clone(),
             change,
             at_ns: self.clock.now_ns(),
-        };
-        let listeners = self.listeners.clone();
-        crate::observe::events::dispatch(move || {
-            let list = listeners.read().unwrap_or_else(|p| p.into_inner()).clone();
-            for l in list {
-                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| l(&e)));
-            }
         });
     }
 }

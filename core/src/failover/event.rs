@@ -1,6 +1,6 @@
-//! Failover events: what listeners hear, delivered off the hot path.
+//! Failover events: what listeners hear, delivered off the hot path by
+//! [`crate::events::Listeners`], as a breaker's are.
 
-use crate::sync::{AtomicBool, Ordering, RwLock};
 use std::fmt;
 use std::sync::Arc;
 
@@ -85,41 +85,5 @@ impl fmt::Display for FailoverEvent {
             FailoverKind::PanicEnd { tier } => write!(f, "panic mode off in {tier}")?,
         }
         write!(f, " (epoch {})", self.epoch)
-    }
-}
-
-type Listener = Arc<dyn Fn(&FailoverEvent) + Send + Sync>;
-
-#[derive(Default)]
-pub(super) struct Listeners {
-    any: AtomicBool,
-    list: RwLock<Vec<Listener>>,
-}
-
-impl Listeners {
-    pub(super) fn add(&self, f: impl Fn(&FailoverEvent) + Send + Sync + 'static) {
-        self.list
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(Arc::new(f));
-        // Release: pairs with the Acquire in `emit`.
-        self.any.store(true, Ordering::Release);
-    }
-
-    /// Deliver on the events thread (never inside a call).
-    pub(super) fn emit(self: &Arc<Self>, events: Vec<FailoverEvent>) {
-        if events.is_empty() || !self.any.load(Ordering::Acquire) {
-            return;
-        }
-        let me = self.clone();
-        crate::observe::events::dispatch(move || {
-            let list = me.list.read().unwrap_or_else(|p| p.into_inner()).clone();
-            for e in &events {
-                for l in &list {
-                    // One listener's panic must not silence the others.
-                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| l(e)));
-                }
-            }
-        });
     }
 }

@@ -59,18 +59,29 @@
 #[cfg(doc)]
 use crate::Breaker;
 
+// The group, by idea: the type and its snapshot (`group`), how it is built
+// (`builder`), the routing word and ejection mask (`routing`), choosing and
+// admitting a call (`pick`), active health checks (`health`).
+mod builder;
+mod group;
+mod health;
+mod pick;
+mod routing;
+// loom models of the routing word and the ejection mask.
+#[cfg(all(test, loom))]
+mod loom;
+
 pub mod coordination;
 mod election;
 mod event;
 pub mod fencing;
-mod group;
 
+pub use builder::{Endpoint, GroupBuilder, GroupError};
 pub use election::{Candidate, CandidateStats, Role, RoleChange, RoleEvent, StepDown};
 pub use event::{FailoverEvent, FailoverKind};
-pub use group::{
-    Choice, Endpoint, EndpointStatus, FailoverGroup, GroupBuilder, GroupCallError, GroupError,
-    GroupMetrics, HealthChecker, HealthReport, Pick, RawPick, Unavailable, MAX_ENDPOINTS,
-};
+pub use group::{EndpointStatus, FailoverGroup, GroupMetrics, MAX_ENDPOINTS};
+pub use health::{HealthChecker, HealthReport};
+pub use pick::{Choice, GroupCallError, Pick, RawPick, Unavailable};
 
 /// How a group routes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -409,6 +409,29 @@ impl<T: Send + Sync + 'static> Listeners<T> {
         });
     }
 
+    /// Queue the events built by `make`, in order and as one job, if there
+    /// are listeners: for what one change did (a failover and the panic mode
+    /// it starts), so that they are heard together, in the order made, and
+    /// kept or dropped together when the queue is full. Nothing is queued
+    /// for no event. Never blocks and never runs a listener on the caller's
+    /// thread.
+    #[inline]
+    pub fn emit_all(self: &std::sync::Arc<Self>, make: impl FnOnce() -> Vec<T>) {
+        if !self.is_active() {
+            return;
+        }
+        let events = make();
+        if events.is_empty() {
+            return;
+        }
+        let me = self.clone();
+        dispatch(move || {
+            for event in &events {
+                me.deliver(event);
+            }
+        });
+    }
+
     /// Run every listener (this set's, then the parent chain's) on `event`,
     /// here and now, each inside `catch_unwind`. Returns how many panicked.
     /// Used by the dispatcher; call it directly only from a listener.
