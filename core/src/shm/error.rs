@@ -2,7 +2,6 @@
 
 use super::slot_table::BUSY_TIMEOUT;
 use crate::engine::config::{Config, ConfigError};
-use crate::engine::registry::MAX_NAME_LEN;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -157,10 +156,7 @@ impl fmt::Display for ShmError {
                     "breaker {name:?} in the shared registry is corrupt: {reason}"
                 )
             }
-            ShmError::BadName(n) => write!(
-                f,
-                "invalid breaker name {n:?} (expected 1..={MAX_NAME_LEN} bytes)"
-            ),
+            ShmError::BadName(n) => f.write_str(&crate::engine::input::name_message(n)),
             ShmError::BadOption {
                 option,
                 value,

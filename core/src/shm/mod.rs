@@ -90,7 +90,6 @@ use crate::engine::clock::ClockSource;
 use crate::engine::config::Config;
 use crate::engine::layout::{Cells, Layout, Line, LINE_WORDS};
 use crate::engine::metrics::Metrics;
-use crate::engine::registry::MAX_NAME_LEN;
 use crate::Breaker;
 use std::fmt;
 use std::fs::OpenOptions;
@@ -261,12 +260,9 @@ impl fmt::Debug for SharedRegistry {
     }
 }
 
+/// The core's name rule (`crate::input::check_name`), as a shm error.
 fn check_name(name: &str) -> Result<(), ShmError> {
-    if name.is_empty() || name.len() > MAX_NAME_LEN {
-        Err(ShmError::BadName(name.chars().take(300).collect()))
-    } else {
-        Ok(())
-    }
+    crate::engine::input::check_name(name).map_err(ShmError::BadName)
 }
 
 impl SharedRegistry {
