@@ -8,12 +8,12 @@ pub(crate) mod breaker;
 pub mod clock;
 pub mod config;
 pub(crate) mod error;
-pub mod layout;
+pub(crate) mod layout;
 #[cfg(all(test, loom))]
 mod loom;
 pub(crate) mod metrics;
 pub(crate) mod permit;
 pub mod registry;
-pub mod state;
+pub(crate) mod state;
 pub(crate) mod thread_slot;
 pub(crate) mod window;
