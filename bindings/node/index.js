@@ -4,9 +4,13 @@
 // Where the time goes, and why the code looks like this:
 // * Admitting a call while Closed is a read of the core's state word, mapped
 //   into an Int32Array (no call into Rust): the core admits a Closed call
-//   without touching anything either, so JS reads the same word it would.
-// * Every other phase (and slow-call detection, which needs the clock) asks
-//   the core, which decides: one call.
+//   without touching anything either, so JS reads the same word it would,
+//   with the masks and the per-breaker `skipsCore` the core publishes for
+//   exactly this (its `bindings` module; docs/architecture.md#bindings).
+// * Every other phase (and timed permits: slow-call detection, a latency
+//   histogram) asks the core, which decides: one call.
+// * Codes and names shared with the core come from codes.js, generated
+//   from the core.
 // * Reporting an outcome is one call into Rust, through a function built in
 //   raw Node-API (napi-rs's method glue costs ~10x more).
 // * Nothing on the fast path throws or builds an Error: tryAcquire() returns
@@ -18,34 +22,35 @@
 const { EventEmitter } = require('node:events')
 const os = require('node:os')
 const native = require('./native.js')
+const CODES = require('./codes.js')
 
 // ----- the state word ------------------------------------------------------
 
 const L = native.wordLayout()
 const PHASE_MASK = L.phaseMask
+const FREE_MASK = L.freeMask
 const GEN_SHIFT = L.generationShift
-const P_CLOSED = L.closed
-const P_DISABLED = L.disabled
 const GEN_HI = 2 ** (32 - GEN_SHIFT)
-// Internalized copies (property keys are), in plain packed arrays: so that
+// Internalized copies (property keys are), in plain packed arrays indexed
+// by the phase bits (each decoded as the core does): so that
 // `breaker.state === 'open'` is a pointer compare and the lookup is inlined.
 const intern = (str) => Object.keys({ [str]: 0 })[0]
-const STATES = L.states.map(intern)
-const PHASES = L.phases.map(intern)
+const STATES = L.phases.map((code) => intern(CODES.STATE_OF_PHASE[code]))
+const PHASES = L.phases.map((code) => intern(CODES.PHASES[code]))
 // Int32 halves of the little- or big-endian u64.
 const LO = os.endianness() === 'LE' ? 0 : 1
 const HI = 1 - LO
 // If a future core moved the generation out of reach, always ask the core.
 const WORD_READABLE = GEN_SHIFT > 0 && GEN_SHIFT < 32
 
-// Outcome codes of the native `record` (mailbox slot 3).
-const OK = 0
-const FAIL = 1
-const IGNORE = 2
-const RELEASE = 3
+// Outcome codes of the native `record` (mailbox slot 3): the core's.
+const OK = CODES.SUCCESS
+const FAIL = CODES.FAILURE
+const IGNORE = CODES.IGNORED
+const RELEASE = CODES.RELEASE
 const OUTCOME_CODES = { success: OK, failure: FAIL, ignored: IGNORE }
 
-const REASONS = ['open', 'halfOpenFull', 'forcedOpen']
+const REASONS = CODES.REJECT_REASONS
 // Whether a token (`generation * 2 + probe`, an integer < 2^53) is a
 // half-open probe's: ToInt32 keeps the low bit (and, unlike `%` on a token
 // past the small-integer range, costs no fmod call).
@@ -451,7 +456,7 @@ class CircuitBreaker extends EventEmitter {
   #onOk = null
   #onErr = null
   #reactToken = -1
-  #slow
+  #timedPermits
   // The last rejection's code (0: none), in a typed array: a code is a
   // double, and storing one in a field would allocate a number each time.
   #last = new Float64Array(1)
@@ -495,8 +500,10 @@ class CircuitBreaker extends EventEmitter {
     this.#h = { id: hot.id, handle: hot.handle }
     // `#h.id` again, one load nearer: the rejection path reads it.
     this.#id = hot.id
-    this.#slow = hot.slow
-    this.#readWord = WORD_READABLE && !hot.slow
+    // The core's answer (`bindings::skips_core`): whether admission may
+    // skip it while the word admits freely; else permits are timed.
+    this.#timedPermits = !hot.skipsCore
+    this.#readWord = WORD_READABLE && hot.skipsCore
     this.on('newListener', this.#added)
     this.on('removeListener', this.#removed)
   }
@@ -536,9 +543,8 @@ class CircuitBreaker extends EventEmitter {
     // a change of `hi` (then ask the core).
     const hi = this.#word[HI]
     const lo = this.#word[LO]
-    const phase = lo & PHASE_MASK
     // The core's first branch (`acquire_raw`): admitted, nothing written.
-    if ((phase === P_CLOSED || phase === P_DISABLED) && this.#readWord && this.#word2[HI] === hi) {
+    if ((lo & FREE_MASK) === 0 && this.#readWord && this.#word2[HI] === hi) {
       return (hi * GEN_HI + (lo >>> GEN_SHIFT)) * 2
     }
     return this.#admitOther()
@@ -559,7 +565,7 @@ class CircuitBreaker extends EventEmitter {
    */
   tryAcquire () {
     const t = this.#admit()
-    if (t >= 0) return new Permit(this.#h, t, this.#slow ? BOX[1] : 0)
+    if (t >= 0) return new Permit(this.#h, t, this.#timedPermits ? BOX[1] : 0)
     const code = BOX[0]
     this.#last[0] = code
     if (this.#onReject) this.emit('reject', this.#error(code))
@@ -609,7 +615,7 @@ class CircuitBreaker extends EventEmitter {
       if (this.#fallback !== null) return this.#fallbackOr(e, Array.prototype.slice.call(arguments, 1))
       throw e
     }
-    const s = this.#slow ? BOX[1] : 0
+    const s = this.#timedPermits ? BOX[1] : 0
     let v
     try {
       // No rest parameter: an array per call costs more than the breaker.
@@ -639,7 +645,7 @@ class CircuitBreaker extends EventEmitter {
     if (typeof fn !== 'function') return Promise.reject(fnType('fn', fn))
     const t = this.#admit()
     if (t < 0) return this.#fail(this.#rejected(BOX[0]), arguments, 1)
-    const s = this.#slow ? BOX[1] : 0
+    const s = this.#timedPermits ? BOX[1] : 0
     if (this.#timeoutMs !== 0) return this.#timed(t, s, this.#timeoutMs, fn, Array.prototype.slice.call(arguments, 1))
     let p
     try {
@@ -700,7 +706,7 @@ class CircuitBreaker extends EventEmitter {
     if (typeof fn !== 'function') return Promise.reject(fnType('fn', fn))
     const t = this.#admit()
     if (t < 0) return this.#fail(this.#rejected(BOX[0]), arguments, 2)
-    const s = this.#slow ? BOX[1] : 0
+    const s = this.#timedPermits ? BOX[1] : 0
     return this.#timed(t, s, timeoutMs, fn, Array.prototype.slice.call(arguments, 2))
   }
 
@@ -955,7 +961,7 @@ module.exports = {
   registry,
   flushEvents,
   defaultClassify,
-  STATES: Object.freeze(['closed', 'open', 'halfOpen']),
+  STATES: CODES.STATES,
   version: require('./package.json').version
 }
 

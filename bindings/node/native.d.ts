@@ -22,7 +22,7 @@ export declare class NativeBreaker {
    * This wrapper's part of the hot path: its id for this thread's hot
    * functions (see `hotThread` and `hot.rs`) and the state word.
    */
-  hot(): { id: number; handle: object; word: ArrayBuffer; slow: boolean }
+  hot(): { id: number; handle: object; word: ArrayBuffer; skipsCore: boolean }
   /** The state (`closed`, `open`, `halfOpen`). */
   get state(): string
   /** The phase (the state, or `forcedOpen` / `disabled`). */
@@ -370,19 +370,18 @@ export declare function wordLayout(): WordLayout
 
 /** The state word's layout, for the JS fast path. */
 export interface WordLayout {
-  /** Mask of the phase bits (the low bits of the word). */
+  /** Mask of the phase bits (the low bits of the word): the phase's code. */
   phaseMask: number
+  /**
+   * Bits clear in exactly the phases that admit a call freely: with the
+   * breaker's `skipsCore`, JS admits without calling in.
+   */
+  freeMask: number
   /** First bit of the generation (< 32: the low half holds the phase). */
   generationShift: number
-  /** Phase bits of Closed. */
-  closed: number
-  /** Phase bits of Disabled (closed, never trips). */
-  disabled: number
-  /** For each value of the phase bits, the state (`closed`, `open`, `halfOpen`). */
-  states: Array<string>
   /**
-   * For each value of the phase bits, the phase (`closed`, `open`,
-   * `halfOpen`, `forcedOpen`, `disabled`).
+   * For each value of the phase bits, the phase's code (an index in
+   * `codes.js`'s `PHASES`), as the core decodes it.
    */
-  phases: Array<string>
+  phases: Array<number>
 }

@@ -53,6 +53,11 @@ mod shm {
 }
 // Events off the hot path, and the Prometheus exposition.
 mod observe;
+// The contract between the core and its bindings (the state word's address
+// and layout, the admission shortcut, success batches, the codes the front
+// ends share): for the bindings in this repository, not a public API.
+#[doc(hidden)]
+pub mod bindings;
 // The sequential model and the scenario runner, for tests of this crate,
 // the bindings and the fuzz targets.
 #[cfg(feature = "testing")]
@@ -63,7 +68,7 @@ mod sync;
 pub use bulkhead::concurrency;
 pub use degrade::{fallback, limiter, shedder};
 pub use detect::{histogram, timeout};
-pub use engine::{clock, config, input, layout, registry, state};
+pub use engine::{clock, config, input, registry};
 #[cfg(feature = "failover")]
 pub use failover::{coordination, fencing};
 pub use observe::{events, prometheus};
@@ -78,6 +83,7 @@ pub use engine::breaker::{Breaker, Transition};
 pub use engine::error::{CallError, RejectReason, Rejected};
 pub use engine::metrics::Metrics;
 pub use engine::permit::{Outcome, Permit, RawPermit};
+pub use engine::state::{Phase, State};
 pub use engine::window::WindowCounts;
 #[cfg(feature = "failover")]
 pub use failover::FailoverGroup;
@@ -89,7 +95,6 @@ pub use input::{ErrorKind, PermitUsed};
 pub use limiter::{RateLimited, RateLimiter};
 pub use registry::{Registry, RegistryError};
 pub use shedder::{Decision, LoadLevel, Priority, Shedder};
-pub use state::{Phase, State};
 pub use timeout::AdaptiveTimeout;
 
 /// The crate version.

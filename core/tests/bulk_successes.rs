@@ -1,4 +1,4 @@
-//! `record_successes_raw(p, n)` is `n` calls of `record_raw(p, Success,
+//! `bindings::record_batch(b, p, n)` (the core's `record_successes_raw`) is `n` calls of `record_raw(p, Success,
 //! None)`: two breakers driven by the same random script, one reporting
 //! runs of successes at once and the other one by one, never differ in
 //! state, generation or counts. The scripts reach the cases where the bulk
@@ -84,7 +84,7 @@ proptest! {
                         for _ in 0..n {
                             a.record_raw(pa, Outcome::Success, None);
                         }
-                        b.record_successes_raw(pb, n);
+                        fusebox::bindings::record_batch(&b, pb, n);
                     }
                 }
                 Op::StaleSuccesses(n) => {
@@ -92,7 +92,7 @@ proptest! {
                         for _ in 0..n {
                             a.record_raw(pa, Outcome::Success, None);
                         }
-                        b.record_successes_raw(pb, n);
+                        fusebox::bindings::record_batch(&b, pb, n);
                     }
                 }
                 Op::Keep => {
@@ -122,8 +122,8 @@ fn a_run_of_successes_in_one_bucket_is_one_store_and_counts_exactly() {
     let b = Breaker::with_clock(config(false, Some(3), 10, 0.5), clock).unwrap();
     let p = b.acquire_raw().unwrap();
     b.record_raw(p, Outcome::Success, None);
-    b.record_successes_raw(p, 1_000);
-    b.record_successes_raw(p, 0);
+    fusebox::bindings::record_batch(&b, p, 1_000);
+    fusebox::bindings::record_batch(&b, p, 0);
     let m = b.metrics();
     assert_eq!(m.successes, 1_001);
     assert_eq!(m.window.calls, 1_001);

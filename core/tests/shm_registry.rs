@@ -395,7 +395,7 @@ fn racing_threads_and_colliding_names_get_one_slot_each() {
 fn cas_state_without_deadline(b: &fusebox::Breaker, to_phase: u64) {
     // SAFETY: the state word is an AtomicU64 in the mapping, alive while `b`
     // is; it is only ever accessed atomically.
-    let word = unsafe { &*(b.state_word_ptr() as *const AtomicU64) };
+    let word = unsafe { &*(fusebox::bindings::state_word(b) as *const AtomicU64) };
     let w = word.load(Ordering::Acquire);
     let generation = w >> 23;
     let to = ((generation + 1) << 23) | to_phase;
@@ -441,7 +441,7 @@ fn a_transition_whose_winner_died_before_publishing_its_deadline_recovers() {
     // Pretend the half-open phase's winner died: a new half-open generation
     // with both probes held by dead processes (probes = 2 in bits 3..13).
     // SAFETY: as above.
-    let word = unsafe { &*(b.state_word_ptr() as *const AtomicU64) };
+    let word = unsafe { &*(fusebox::bindings::state_word(&b) as *const AtomicU64) };
     let w = word.load(Ordering::Acquire);
     let to = (((w >> 23) + 1) << 23) | (2 << 3) | 2;
     word.store(to, Ordering::Release);
@@ -555,8 +555,7 @@ fn damaged_breaker_words_are_survived() {
             first(&reg.get_or_create("db", &cfg).unwrap());
         }
         // Header word 7: where the data area starts, in bytes.
-        let stripe =
-            peek(&path, 7) / 8 + fusebox::layout::Layout::new(&cfg, stripes).stripe(0) as u64;
+        let stripe = peek(&path, 7) / 8 + fusebox::bindings::stripe_word(&cfg, stripes, 0) as u64;
         damage(&path, stripe);
         let reg = SharedRegistry::builder()
             .clock(clock.clone())

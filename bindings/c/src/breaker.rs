@@ -80,6 +80,30 @@ pub enum fb_reject_reason {
     FB_REJECT_FORCED_OPEN = 3,
 }
 
+// The C codes are the core's (`fusebox::bindings`, from which the JS and
+// Python layers' codes are generated too): a drift fails the build. (The
+// enums keep their literals: cbindgen writes them into the header.)
+const _: () = {
+    use fusebox_core::bindings::{phase_code, reject_code, state_code};
+    assert!(fb_state::FB_STATE_CLOSED as u32 == state_code(State::Closed));
+    assert!(fb_state::FB_STATE_OPEN as u32 == state_code(State::Open));
+    assert!(fb_state::FB_STATE_HALF_OPEN as u32 == state_code(State::HalfOpen));
+    assert!(fb_phase::FB_PHASE_CLOSED as u32 == phase_code(Phase::Closed));
+    assert!(fb_phase::FB_PHASE_OPEN as u32 == phase_code(Phase::Open));
+    assert!(fb_phase::FB_PHASE_HALF_OPEN as u32 == phase_code(Phase::HalfOpen));
+    assert!(fb_phase::FB_PHASE_FORCED_OPEN as u32 == phase_code(Phase::ForcedOpen));
+    assert!(fb_phase::FB_PHASE_DISABLED as u32 == phase_code(Phase::Disabled));
+    // 0 is "no rejection" in C: the core's code + 1.
+    assert!(fb_reject_reason::FB_REJECT_OPEN as u32 == reject_code(RejectReason::Open) + 1);
+    assert!(
+        fb_reject_reason::FB_REJECT_HALF_OPEN_FULL as u32
+            == reject_code(RejectReason::HalfOpenFull) + 1
+    );
+    assert!(
+        fb_reject_reason::FB_REJECT_FORCED_OPEN as u32 == reject_code(RejectReason::ForcedOpen) + 1
+    );
+};
+
 /// Filled by `fb_breaker_acquire` when it returns `FB_REJECTED`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

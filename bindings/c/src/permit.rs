@@ -20,6 +20,15 @@ pub const FB_OUTCOME_FAILURE: fb_outcome = 1;
 /// any rate.
 pub const FB_OUTCOME_IGNORED: fb_outcome = 2;
 
+// The core's codes (`fusebox::bindings`): a drift fails the build.
+const _: () = {
+    use fusebox_core::bindings::outcome_code;
+    use fusebox_core::Outcome;
+    assert!(FB_OUTCOME_SUCCESS == outcome_code(Outcome::Success));
+    assert!(FB_OUTCOME_FAILURE == outcome_code(Outcome::Failure));
+    assert!(FB_OUTCOME_IGNORED == outcome_code(Outcome::Ignored));
+};
+
 /// `duration_ns` for `fb_permit_record`: let the breaker measure the call on
 /// its own clock, from `fb_breaker_acquire` to `fb_permit_record`.
 pub const FB_DURATION_AUTO: u64 = u64::MAX;

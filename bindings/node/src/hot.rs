@@ -10,10 +10,11 @@
 //!
 //! * `word` (one per wrapper): an `ArrayBuffer` over the breaker's state
 //!   word itself (read-only by convention; the JS layer keeps it in a
-//!   private field). JS decodes the phase and generation with the layout the
-//!   core publishes (see `layout.rs`); while Closed, admitting a call is a
-//!   JS-only read, exactly like [`fusebox::Breaker::acquire_raw`]'s first
-//!   branch.
+//!   private field). JS decodes the phase and generation with the masks the
+//!   core publishes (`fusebox::bindings`, see `layout.rs`); while the word
+//!   admits freely and the core says admission may skip it
+//!   (`bindings::skips_core`, asked of `acquire_raw`'s own predicate),
+//!   admitting a call is a JS-only read, exactly that first branch.
 //! * The functions below and their mailbox are made once per JS thread
 //!   ([`thread`]), not per wrapper: every call site in the JS layer then
 //!   calls one and the same function, which V8 calls directly. (With a
@@ -29,34 +30,35 @@
 //!   - `[1]` start time of the permit in ns of the breaker's clock (when
 //!     slow-call detection needs it; else 0);
 //!   - `[2]` duration in ms for `record`, or < 0 to measure it;
-//!   - `[3]` outcome for `record` (0 success, 1 failure, 2 ignored, 3 release);
+//!   - `[3]` outcome for `record`: a code of `fusebox::bindings` (`outcome`,
+//!     or `RELEASE`; `codes.js` holds them for JS);
 //!   - `[4]`, `[5]`, `[6]`: the thread's success batch: how many successes
 //!     it holds back, their token and their wrapper's id (-1: no batch);
 //!   - `[7]` the id of the wrapper a call is for.
 //! * `acquire()`: the core's `acquire_raw`, for every other phase (and when
-//!   slow-call detection needs the clock); writes `[0]` (and `[1]`).
+//!   permits are timed); writes `[0]` (and `[1]`).
 //! * `success()`, `failure()`: the core's `record_raw` of the permit in
 //!   `[0]`/`[1]`, duration measured; `record()`: the general form.
-//! * Successes are handed over in batches. A call into Node-API costs more
+//! * Successes are handed over in batches, under the core's contract
+//!   (`fusebox::bindings::record_batch`). A call into Node-API costs more
 //!   than the whole record, so a run of successes of one permit token
 //!   is counted in JS, in `[4]`, and recorded by the core in one call. A
 //!   thread has at most one batch open, for one wrapper and one token,
-//!   opened by `success()` for an untimed Closed permit. It is recorded when
-//!   it holds [`BATCH_MAX`] successes, before anything else this thread asks
-//!   of a breaker or a clock (every native entry flushes it first, so the
-//!   core sees this thread's outcomes in the order they happened), at the
+//!   opened by `success()` for a permit the core lets batch
+//!   (`bindings::may_batch`). It is recorded when it holds
+//!   `bindings::BATCH_MAX` successes, before anything else this thread asks
+//!   of a breaker or a clock (every native entry flushes it first), at the
 //!   end of the current run of microtasks (the JS layer's
 //!   `process.nextTick`), when its wrapper's id is given back, and when the
-//!   thread ends. For the breaker this is the same as those calls reporting
-//!   a little later, which every permit may do: nothing is decided in JS,
-//!   and a stale token is dropped by the core as usual.
+//!   thread ends.
 //!
 //! Each function is created with `napi_create_function` and carries a strong
 //! `Rc` of its thread's [`Thread`] as its data pointer, so a call finds it
 //! with one `napi_get_cb_info`; the `Rc` is given back by a finalizer when
 //! the function is collected.
 
-use fusebox::{Breaker, Outcome, RawPermit, RejectReason, Rejected};
+use fusebox::bindings;
+use fusebox::{Breaker, Outcome, RawPermit, Rejected};
 use napi::bindgen_prelude::Object;
 use napi::{sys, Env, JsValue};
 use std::cell::{Cell, RefCell};
@@ -77,18 +79,18 @@ const BATCH_ID: usize = 6;
 const ID: usize = 7;
 const SLOTS: usize = 8;
 
-/// Most successes a batch holds back (the JS layer reads it from
-/// [`thread`]'s object). Bounds how late a success reaches other threads
-/// within a long run of microtasks, and the work of one flush.
-pub(crate) const BATCH_MAX: f64 = 64.0;
+/// Most successes a batch holds back: the core's (the JS layer reads it
+/// from [`thread`]'s object).
+const BATCH_MAX: f64 = bindings::BATCH_MAX as f64;
 
 /// One wrapper's breaker. Held in place in [`Thread::hots`], so that a call
 /// reaches the breaker in as few dependent loads as can be.
 #[derive(Clone)]
 struct Hot {
     breaker: Arc<Breaker>,
-    /// Whether permits need a start time (slow-call detection is on).
-    slow: bool,
+    /// Whether permits need a start time: the core's admission cannot be
+    /// skipped (`bindings::skips_core` is false).
+    timed: bool,
 }
 
 /// One JS thread's side of the hot path. Reference-counted with `Rc`: the
@@ -177,7 +179,9 @@ impl Thread {
         };
         // JS never holds back more than BATCH_MAX; the bound is for safety.
         let n = n.min(BATCH_MAX) as u32;
-        let _ = catch_unwind(AssertUnwindSafe(|| hot.breaker.record_successes_raw(p, n)));
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            bindings::record_batch(&hot.breaker, p, n)
+        }));
     }
 
     /// The breaker whose id is in the mailbox. Ids come from [`bind`], and
@@ -205,7 +209,7 @@ impl Thread {
             return None;
         }
         let t = t as u64;
-        let start = if hot.slow {
+        let start = if hot.timed {
             let s = self.mailbox[START].get();
             if s.is_finite() && s >= 0.0 {
                 s as u64
@@ -241,18 +245,14 @@ fn token(p: RawPermit) -> f64 {
     (p.generation * 2 + u64::from(p.probe)) as f64
 }
 
-/// Code of a rejection: `-(1 + reason + 4 * retry)` where `reason` is 0 open,
-/// 1 half-open full, 2 forced open, and `retry` is 0 when unknown, else
+/// Code of a rejection: `-(1 + reason + 4 * retry)` where `reason` is the
+/// core's code (`bindings::reject_code`), and `retry` is 0 when unknown, else
 /// 1 + the retry-after in ns. Exact in an f64: retry-afters are at most
 /// 2 × 10^15 ns (open timeout or back-off cap ≤ 10^6 s, jitter ≤ 100 %), so
 /// the code stays below 2^53; clamped to 2^50 all the same. (No division, no
 /// rounding call: they would cost more than the rest of the rejection.)
 pub(crate) fn reject_code(r: &Rejected) -> f64 {
-    let reason: u64 = match r.reason {
-        RejectReason::Open => 0,
-        RejectReason::HalfOpenFull => 1,
-        RejectReason::ForcedOpen => 2,
-    };
+    let reason = u64::from(bindings::reject_code(r.reason));
     // In u64, and one conversion at the end: no u128 (`as_nanos`), no f64
     // arithmetic on the way (this is most of a rejection's own cost).
     let retry = r.retry_after.map_or(0, |d| {
@@ -323,7 +323,10 @@ unsafe extern "C" fn success(env: sys::napi_env, info: sys::napi_callback_info) 
     th.with_hot(|hot| {
         report(th, hot, Outcome::Success);
         // Open a batch for the successes of this permit's token that follow.
-        if let Some(p) = th.permit(hot).filter(|p| !p.probe && !hot.slow) {
+        if let Some(p) = th
+            .permit(hot)
+            .filter(|&p| bindings::may_batch(&hot.breaker, p))
+        {
             th.mailbox[PENDING].set(0.0);
             th.mailbox[BATCH_TOKEN].set(token(p));
             th.mailbox[BATCH_ID].set(th.mailbox[ID].get());
@@ -355,17 +358,15 @@ unsafe extern "C" fn record(env: sys::napi_env, info: sys::napi_callback_info) -
         };
         let ms = th.mailbox[DURATION].get();
         let duration = (ms.is_finite() && ms >= 0.0).then(|| (ms * 1e6).round() as u64);
-        let outcome = th.mailbox[OUTCOME].get();
-        let _ = catch_unwind(AssertUnwindSafe(|| {
-            if outcome == 0.0 {
-                hot.breaker.record_raw(p, Outcome::Success, duration)
-            } else if outcome == 1.0 {
-                hot.breaker.record_raw(p, Outcome::Failure, duration)
-            } else if outcome == 2.0 {
-                hot.breaker.record_raw(p, Outcome::Ignored, duration)
-            } else if outcome == 3.0 {
-                hot.breaker.release_raw(p)
-            }
+        let code = th.mailbox[OUTCOME].get();
+        if !(0.0..=f64::from(bindings::RELEASE)).contains(&code) {
+            return;
+        }
+        let code = code as u32;
+        let _ = catch_unwind(AssertUnwindSafe(|| match bindings::outcome(code) {
+            Some(o) => hot.breaker.record_raw(p, o, duration),
+            None if code == bindings::RELEASE => hot.breaker.release_raw(p),
+            None => {}
         }));
     });
     null_mut()
@@ -539,15 +540,16 @@ pub(crate) fn thread(env: &Env) -> napi::Result<Object<'_>> {
     Ok(obj)
 }
 
-/// A wrapper's part of the hot path: `{ id, handle, word, slow }`. `id` is
-/// valid for this thread's functions while `handle` lives.
+/// A wrapper's part of the hot path: `{ id, handle, word, skipsCore }`.
+/// `id` is valid for this thread's functions while `handle` lives.
 pub(crate) fn bind<'e>(env: &'e Env, breaker: &Arc<Breaker>) -> napi::Result<Object<'e>> {
     let th = current().ok_or_else(no_thread)?;
+    // The core's answer, once: its inputs are fixed for a shared breaker.
+    let skips_core = bindings::skips_core(breaker);
     let hot = Hot {
         breaker: breaker.clone(),
-        slow: breaker.config().slow_call_duration.is_some(),
+        timed: !skips_core,
     };
-    let slow = hot.slow;
     let id = {
         let mut hots = th.hots.borrow_mut();
         match th.free.borrow_mut().pop() {
@@ -588,11 +590,11 @@ pub(crate) fn bind<'e>(env: &'e Env, breaker: &Arc<Breaker>) -> napi::Result<Obj
     let set = setter(env);
     set(&obj, c"handle", handle)?;
     // The state word, the buffer keeping the breaker alive.
-    // SAFETY: `state_word_ptr` is 8 bytes of the breaker.
-    let word = unsafe { breaker_words(env, breaker, breaker.state_word_ptr().cast(), 8)? };
+    // SAFETY: `state_word` is 8 bytes of the breaker.
+    let word = unsafe { breaker_words(env, breaker, bindings::state_word(breaker).cast(), 8)? };
     set(&obj, c"word", word)?;
     obj.set("id", id as f64)?;
-    obj.set("slow", slow)?;
+    obj.set("skipsCore", skips_core)?;
     Ok(obj)
 }
 

@@ -82,26 +82,9 @@ pub struct OptionProblem {
     pub message: String,
 }
 
-/// Node's name of a core config field.
+/// Node's name of a core config field (the core's table).
 fn option_name(field: &str) -> &'static str {
-    match field {
-        "failure_rate_threshold" => "failureRateThreshold",
-        "consecutive_failures" => "consecutiveFailures",
-        "min_calls" => "minCalls",
-        "window" => "windowMs",
-        "window.buckets" => "windowBuckets",
-        "window.size" => "countWindow",
-        "open_timeout" => "openTimeoutMs",
-        "backoff.multiplier" => "backoff.multiplier",
-        "backoff.max" => "backoff.maxMs",
-        "jitter" => "jitter",
-        "half_open_max_calls" => "halfOpenMaxCalls",
-        "success_threshold" => "successThreshold",
-        "half_open_max_wait" => "halfOpenMaxWaitMs",
-        "slow_call_duration" => "slowCallMs",
-        "slow_call_rate_threshold" => "slowCallRateThreshold",
-        _ => "options",
-    }
+    fusebox::bindings::config_field(field).map_or("options", |f| f.node)
 }
 
 /// A core `ConfigError` as a problem with a Node option: the core's message
@@ -409,7 +392,9 @@ impl NativeBreaker {
 
     /// This wrapper's part of the hot path: its id for this thread's hot
     /// functions (see `hotThread` and `hot.rs`) and the state word.
-    #[napi(ts_return_type = "{ id: number; handle: object; word: ArrayBuffer; slow: boolean }")]
+    #[napi(
+        ts_return_type = "{ id: number; handle: object; word: ArrayBuffer; skipsCore: boolean }"
+    )]
     pub fn hot<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
         hot::bind(env, &self.inner)
     }

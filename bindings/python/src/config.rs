@@ -8,15 +8,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
 use std::time::Duration;
 
-/// The Python argument that a core field name stands for.
+/// The Python argument that a core field name stands for (the core's table).
 pub fn arg_name(field: &str) -> &str {
-    match field {
-        "window.buckets" => "window_buckets",
-        "window.size" => "count_window",
-        "backoff.multiplier" => "backoff_multiplier",
-        "backoff.max" => "backoff_max",
-        other => other,
-    }
+    fusebox::bindings::config_field(field).map_or(field, |f| f.python)
 }
 
 /// A core `ConfigError` as a Python `ValueError` naming the argument (the

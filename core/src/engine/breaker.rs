@@ -1,7 +1,7 @@
 //! The circuit breaker (`docs/semantics.md#states-and-phases`): admission,
 //! outcomes and transitions.
 //!
-//! Everything mutable lives in the atomic words of [`crate::layout`]. The
+//! Everything mutable lives in the atomic words of [`crate::engine::layout`]. The
 //! closed path is: one load of the state word to admit; then, for the
 //! outcome, one cheap clock read, one CAS on a word of the caller's own
 //! stripe (its own cache line), and one load of the shared control line to
@@ -9,7 +9,7 @@
 //! operations on the state word, so of several threads racing to trip, open
 //! or close the breaker exactly one wins, and only the winner publishes the
 //! new deadline, counts the change and emits the event. The word's protocol,
-//! every transition and its compare-exchange, is `crate::state::BreakerState`;
+//! every transition and its compare-exchange, is `crate::engine::state::BreakerState`;
 //! this file judges when a transition is due and does the winner's work.
 
 use crate::engine::clock::ClockSource;
@@ -406,7 +406,7 @@ impl Breaker {
         None
     }
 
-    /// The state word and its transitions ([`crate::state`]).
+    /// The state word and its transitions ([`crate::engine::state`]).
     #[inline(always)]
     fn st(&self) -> &BreakerState {
         BreakerState::at(self.cells.w(W_STATE))
@@ -437,13 +437,9 @@ impl Breaker {
         self.word().generation()
     }
 
-    /// The address of the state word, for bindings that read it without a
-    /// call (the Node binding maps it into a typed array, so admitting a call
-    /// while Closed crosses no language boundary). Read it only, decode it
-    /// with [`crate::state::Word`]; it is valid as long as the breaker lives.
+    /// The address of the state word (see [`crate::bindings::state_word`]).
     #[cfg(not(loom))]
-    #[doc(hidden)]
-    pub fn state_word_ptr(&self) -> *const u64 {
+    pub(crate) fn state_word_ptr(&self) -> *const u64 {
         self.st().as_ptr()
     }
 
@@ -462,7 +458,7 @@ impl Breaker {
     #[inline(always)]
     pub fn acquire_raw(&self) -> Result<RawPermit, Rejected> {
         let w = self.word();
-        if w.admits_freely() && !self.timed {
+        if self.admits_from_word(w) {
             return Ok(RawPermit {
                 generation: w.generation(),
                 start_ns: 0,
@@ -470,6 +466,18 @@ impl Breaker {
             });
         }
         self.acquire_cold(w).unpack()
+    }
+
+    /// Whether `w` alone admits a call, with nothing to write and no clock
+    /// to read: Closed or Disabled, and permits untimed (no slow-call
+    /// detection, no latency histogram). The first branch of
+    /// [`Breaker::acquire_raw`], and the test a binding that reads the state
+    /// word in place makes instead of calling in: it gets this breaker's
+    /// part from [`crate::bindings::skips_core`], which asks this function,
+    /// so the two cannot differ.
+    #[inline(always)]
+    pub(crate) fn admits_from_word(&self, w: Word) -> bool {
+        w.admits_freely() && !self.timed
     }
 
     /// Everything but an untimed Closed admission, out of line, with its
@@ -915,12 +923,14 @@ impl Breaker {
     /// exactly as `n` calls of `record_raw(p, Outcome::Success, None)` in a
     /// row would: for a binding that gathers successes and hands them over
     /// at once, where crossing into Rust costs more than the record (Node).
+    /// Bindings call it through [`crate::bindings::record_batch`], whose
+    /// contract says when a batch may be held and when it must be handed over.
     ///
     /// In one store when the calls would each be the closed path's plain
     /// store (this thread owns its stripe, the bucket is current, no failure
     /// run in progress, the window not in danger: then no success has
     /// anything to judge); else one by one.
-    pub fn record_successes_raw(&self, p: RawPermit, n: u32) {
+    pub(crate) fn record_successes_raw(&self, p: RawPermit, n: u32) {
         if n > 1 && self.plain_successes && !p.probe {
             let (stripe, owned) = self.my_stripe();
             // Relaxed: as in `record_raw`. A failure run or danger that

@@ -142,11 +142,6 @@ impl Layout {
         (self.stripe_base + self.stripes * self.stripe_words) / LINE_WORDS
     }
 
-    /// Size in bytes.
-    pub fn bytes(&self) -> usize {
-        self.lines() * std::mem::size_of::<Line>()
-    }
-
     /// First word of stripe `s`.
     #[inline]
     pub fn stripe(&self, s: usize) -> usize {

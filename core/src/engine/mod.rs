@@ -9,13 +9,13 @@ pub mod clock;
 pub mod config;
 pub(crate) mod error;
 pub mod input;
-pub mod layout;
+pub(crate) mod layout;
 #[cfg(all(test, loom))]
 mod loom;
 pub(crate) mod metrics;
 pub(crate) mod permit;
 pub mod registry;
-pub mod state;
+pub(crate) mod state;
 pub(crate) mod thread_slot;
 pub(crate) mod window;
 pub(crate) mod words;

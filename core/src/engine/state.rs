@@ -125,21 +125,23 @@ impl Phase {
     }
 }
 
+// The layout. Bindings that read the word in place get these through
+// `crate::bindings` (derived there, never retyped).
 const PHASE_BITS: u32 = 3;
-const PHASE_MASK: u64 = (1 << PHASE_BITS) - 1;
+pub(crate) const PHASE_MASK: u64 = (1 << PHASE_BITS) - 1;
 const COUNT_BITS: u32 = 10;
 const PROBES_SHIFT: u32 = PHASE_BITS;
 const OKS_SHIFT: u32 = PHASE_BITS + COUNT_BITS;
-const GEN_SHIFT: u32 = PHASE_BITS + 2 * COUNT_BITS;
+pub(crate) const GEN_SHIFT: u32 = PHASE_BITS + 2 * COUNT_BITS;
 const COUNT_MASK: u64 = (1 << COUNT_BITS) - 1;
 /// Closed = 0 and Disabled = 4 are the only phases with these bits clear.
-const FREE_MASK: u64 = 3;
+pub(crate) const FREE_MASK: u64 = 3;
 /// Generations wrap at 2^41 (a transition a microsecond for 25 days).
 pub const GEN_MASK: u64 = (1 << (64 - GEN_SHIFT)) - 1;
 
 /// A decoded state word.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Word(pub u64);
+pub(crate) struct Word(pub(crate) u64);
 
 impl Word {
     /// A word in `phase` at `generation`, with no probes.

@@ -1,5 +1,5 @@
 //! The breaker's packed control words other than the state word (that one
-//! is [`crate::state`]): each a newtype with its fields' consts and its
+//! is [`crate::engine::state`]): each a newtype with its fields' consts and its
 //! encode/decode here, so no shift or mask is written at a use site.
 //!
 //! | word | bits | written by |

@@ -3,7 +3,7 @@
 //! `docs/architecture.md#shared-memory-files`).
 //!
 //! A breaker's whole mutable state is an array of atomic words with no
-//! pointers in it (see [`crate::layout`]), so the very same breaker can live
+//! pointers in it (see `core/src/engine/layout.rs`), so the very same breaker can live
 //! in a file that gunicorn workers, Node cluster workers or pre-forked C
 //! servers all map: a trip seen by one worker stops every worker's calls at
 //! once, instead of each worker paying for its own threshold of failures.

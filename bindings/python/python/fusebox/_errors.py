@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ._codes import REJECT_FORCED_OPEN, REJECT_HALF_OPEN_FULL
+
 
 class FuseboxError(Exception):
     """Base class of the errors fusebox raises."""
@@ -39,9 +41,9 @@ class CircuitOpenError(FuseboxError):
             name, retry_after, reason = self.args
         except ValueError:
             return super().__str__()
-        if reason == "half_open_full":
+        if reason == REJECT_HALF_OPEN_FULL:
             return f"circuit {name!r} is half-open and every probe slot is taken"
-        if reason == "forced_open":
+        if reason == REJECT_FORCED_OPEN:
             return f"circuit {name!r} is forced open"
         if retry_after is None:
             return f"circuit {name!r} is open"

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal, Optional, TypedDict
+from typing import Optional, TypedDict
 
-StateName = Literal["closed", "open", "half_open"]
-PhaseName = Literal["closed", "open", "half_open", "forced_open", "disabled"]
+# Generated from the core (fusebox::bindings): never retyped here.
+from ._codes import PhaseName as PhaseName
+from ._codes import StateName as StateName
 
 
 class Metrics(TypedDict):
@@ -30,7 +31,8 @@ class Metrics(TypedDict):
 
 
 class Config(TypedDict):
-    """``CircuitBreaker.config()``: the keyword arguments in force."""
+    """``CircuitBreaker.config()``: the keyword arguments in force (one per
+    core field: ``_codes.CONFIG_FIELDS``, checked by the tests)."""
 
     failure_rate_threshold: float
     consecutive_failures: Optional[int]
