@@ -1,0 +1,323 @@
+//! Recording an outcome: the caller's stripe counts it (`engine/window.rs`);
+//! a failure (or a success that may be the deciding call) judges the window
+//! and trips the breaker; a probe's outcome closes or reopens it.
+
+use super::*;
+
+impl Breaker {
+    // ----- outcomes ----------------------------------------------------
+
+    /// Report the outcome of a call admitted by [`Breaker::acquire_raw`].
+    /// `duration_ns` overrides the duration the permit measured.
+    #[inline(always)]
+    pub fn record_raw(&self, p: RawPermit, outcome: Outcome, duration_ns: Option<u64>) {
+        // The common case, inlined: a fast success of a closed-path permit on
+        // a time window, by a thread that owns its stripe. One read of the
+        // recent clock, a plain load and store on this thread's stripe (no
+        // read-modify-write instruction), and two loads of the control line
+        // (written only while a run of failures is in progress or the window
+        // is in danger).
+        if self.plain_successes && outcome == Outcome::Success && !p.probe {
+            let (stripe, owned) = self.my_stripe();
+            if !owned {
+                // The shared stripe: CAS, on the general path.
+                return self.record_general(p, outcome, duration_ns);
+            }
+            let t = self.clock.recent_ns();
+            let moved = self.time.record_owned(
+                &self.cells,
+                &self.layout,
+                stripe,
+                KIND_OK_FAST,
+                p.generation,
+                t,
+            );
+            // Relaxed: both words live on the control line, read-mostly;
+            // a success only has work to do when a failure run is in
+            // progress, when buckets may have left the window (this stripe
+            // just moved to a new bucket), or when the window is in danger.
+            if moved
+                || Run::from_bits(self.cells.w(W_CONSEC).load(Relaxed)).in_progress()
+                || self.in_danger(p.generation)
+            {
+                self.judge_success(p.generation, t);
+            }
+            return;
+        }
+        self.record_general(p, outcome, duration_ns);
+    }
+
+    /// Report `n` successes of calls admitted by `p` (an untimed permit),
+    /// exactly as `n` calls of `record_raw(p, Outcome::Success, None)` in a
+    /// row would: for a binding that gathers successes and hands them over
+    /// at once, where crossing into Rust costs more than the record (Node).
+    /// Bindings call it through [`crate::bindings::record_batch`], whose
+    /// contract says when a batch may be held and when it must be handed over.
+    ///
+    /// In one store when the calls would each be the closed path's plain
+    /// store (this thread owns its stripe, the bucket is current, no failure
+    /// run in progress, the window not in danger: then no success has
+    /// anything to judge); else one by one.
+    pub(crate) fn record_successes_raw(&self, p: RawPermit, n: u32) {
+        if n > 1 && self.plain_successes && !p.probe {
+            let (stripe, owned) = self.my_stripe();
+            // Relaxed: as in `record_raw`. A failure run or danger that
+            // another thread starts after these loads is ordered after
+            // these successes, as if they had been recorded first.
+            if owned
+                && !Run::from_bits(self.cells.w(W_CONSEC).load(Relaxed)).in_progress()
+                && !self.in_danger(p.generation)
+                && self.time.add_owned(
+                    &self.cells,
+                    &self.layout,
+                    stripe,
+                    KIND_OK_FAST,
+                    p.generation,
+                    self.clock.recent_ns(),
+                    n,
+                )
+            {
+                return;
+            }
+        }
+        for _ in 0..n {
+            self.record_raw(p, Outcome::Success, None);
+        }
+    }
+
+    /// Whether the window of `generation` was last judged "too few calls to
+    /// judge, but enough failures that reaching `min_calls` would trip".
+    #[inline(always)]
+    fn in_danger(&self, generation: u64) -> bool {
+        Danger::from_bits(self.cells.w(W_DANGER).load(Relaxed)) == Danger::of(generation)
+    }
+
+    /// The rest of a closed-path success: end a failure run, and judge the
+    /// window when the success may be the call that trips it.
+    #[cold]
+    fn judge_success(&self, generation: u64, t: u64) {
+        let w = self.word();
+        if w.phase() == Phase::Closed && w.generation() == generation {
+            self.reset_consecutive(generation);
+            self.evaluate(w, t);
+        }
+    }
+
+    #[inline(never)]
+    fn record_general(&self, p: RawPermit, outcome: Outcome, duration_ns: Option<u64>) {
+        let (stripe, exclusive) = self.my_stripe();
+        let kind = match outcome {
+            Outcome::Ignored => {
+                // A statistic.
+                bump(self.cells.w(stripe + S_IGNORED), 1, exclusive);
+                if p.probe {
+                    self.release_probe(p);
+                }
+                return;
+            }
+            Outcome::Success => KIND_OK_FAST,
+            Outcome::Failure => KIND_FAIL_FAST,
+        };
+        // The call's duration: the caller's figure, else measured from the
+        // permit when it was timed (slow-call detection or a histogram).
+        let d = duration_ns
+            .or_else(|| (p.start_ns != 0).then(|| self.clock.now_ns().saturating_sub(p.start_ns)));
+        let slow = self.slow_ns != 0 && d.unwrap_or(0) > self.slow_ns;
+        let kind = kind + slow as usize;
+        let t = self.clock.recent_ns();
+        if let (Some(h), Some(d)) = (&self.latency, d) {
+            h.record_at(t, d);
+        }
+        let moved = match self.window {
+            WindowKind::Time(tw) => tw.record(
+                &self.cells,
+                &self.layout,
+                stripe,
+                kind,
+                p.generation,
+                t,
+                exclusive,
+            ),
+            WindowKind::Count(cw) => {
+                bump(self.cells.w(stripe + S_RETIRED + kind), 1, exclusive);
+                // An outcome of an earlier generation takes no ticket: it
+                // would push a current call out of the last N while adding
+                // none (raising the rate without a failure).
+                if self.word().generation() == p.generation {
+                    cw.record(&self.cells, kind, p.generation);
+                }
+                false
+            }
+        };
+
+        if p.probe {
+            self.probe_outcome(p, outcome == Outcome::Success);
+            return;
+        }
+        let w = self.word();
+        if w.phase() != Phase::Closed || w.generation() != p.generation {
+            return; // stale generation, or disabled: counted, not judged
+        }
+        match outcome {
+            Outcome::Success => {
+                self.reset_consecutive(p.generation);
+                // A success trips the breaker when it is the call that
+                // brings the window to `min_calls` with the rate at the
+                // threshold, or when older successes have just left the
+                // window; it cannot otherwise (it lowers the failure rate).
+                if slow || moved || self.in_danger(p.generation) {
+                    self.evaluate(w, t);
+                }
+            }
+            _ => {
+                let run = self.add_consecutive(p.generation);
+                if self
+                    .config
+                    .consecutive_failures
+                    .is_some_and(|n| run >= u64::from(n))
+                {
+                    self.trip(w);
+                } else {
+                    self.evaluate(w, t);
+                }
+            }
+        }
+    }
+
+    /// Give back a permit without an outcome: a probe's slot is freed.
+    pub fn release_raw(&self, p: RawPermit) {
+        if p.probe {
+            self.release_probe(p);
+        }
+    }
+
+    /// Count a call that is *still in flight*, admitted by `p` and running
+    /// for longer than the slow-call duration, as one slow call now (a slow
+    /// success of `p`'s generation; dropped if stale), so a dependency that
+    /// stops answering trips the slow-call rate before its calls time out.
+    /// [`crate::bulkhead`] calls this for the calls it watches. The caller
+    /// must then end `p` with [`Breaker::release_raw`], not `record_raw`,
+    /// so that the call is counted once. Returns `false`, counting nothing,
+    /// when slow-call detection is off or `p` is a half-open probe (a hung
+    /// probe is the half-open wait limit's business).
+    pub fn record_in_flight_slow(&self, p: RawPermit) -> bool {
+        if self.slow_ns == 0 || p.probe {
+            return false;
+        }
+        let (stripe, exclusive) = self.my_stripe();
+        let t = self.clock.recent_ns();
+        match self.window {
+            WindowKind::Time(tw) => {
+                tw.record(
+                    &self.cells,
+                    &self.layout,
+                    stripe,
+                    KIND_OK_SLOW,
+                    p.generation,
+                    t,
+                    exclusive,
+                );
+            }
+            WindowKind::Count(cw) => {
+                // A statistic, as in `record_general`.
+                bump(
+                    self.cells.w(stripe + S_RETIRED + KIND_OK_SLOW),
+                    1,
+                    exclusive,
+                );
+                cw.record(&self.cells, KIND_OK_SLOW, p.generation);
+            }
+        }
+        let w = self.word();
+        if w.phase() == Phase::Closed && w.generation() == p.generation {
+            self.evaluate(w, t);
+        }
+        true
+    }
+
+    fn reset_consecutive(&self, generation: u64) {
+        // A success only writes when a run is in progress, so the success
+        // path stays read-only on the shared control line. Relaxed: a lost
+        // race between a failure and a reset is a race between two calls
+        // that had no order anyway.
+        let c = self.cells.w(W_CONSEC);
+        let v = Run::from_bits(c.load(Relaxed));
+        if v.in_progress() && v.is_of(generation) {
+            let _ = c.compare_exchange(v.bits(), Run::ended(generation).bits(), Relaxed, Relaxed);
+        }
+    }
+
+    fn add_consecutive(&self, generation: u64) -> u64 {
+        let c = self.cells.w(W_CONSEC);
+        let mut v = Run::from_bits(c.load(Relaxed));
+        loop {
+            let new = v.one_more(generation);
+            match c.compare_exchange_weak(v.bits(), new.bits(), Relaxed, Relaxed) {
+                Ok(_) => return new.length(),
+                Err(actual) => v = Run::from_bits(actual),
+            }
+        }
+    }
+
+    fn evaluate(&self, w: Word, t: u64) {
+        let c = self.window_counts_at(w.generation(), t);
+        let min = u64::from(self.config.min_calls);
+        if c.calls < min {
+            // Too few calls to judge. If reaching `min_calls` with successes
+            // alone would trip (the failures, or slow calls, already make
+            // the threshold at `min_calls`), every success must be judged
+            // until then: say so in the danger word (written only when it
+            // changes, so the success path keeps reading a shared line).
+            let f = c.failures as f64 / min as f64 >= self.config.failure_rate_threshold;
+            let s = self.slow_ns != 0
+                && c.slow as f64 / min as f64 >= self.config.slow_call_rate_threshold;
+            let want = if f || s {
+                Danger::of(w.generation())
+            } else {
+                Danger::NONE
+            };
+            let d = self.cells.w(W_DANGER);
+            if d.load(Relaxed) != want.bits() {
+                d.store(want.bits(), Relaxed);
+            }
+            return;
+        }
+        let by_failures = c.failure_rate() >= self.config.failure_rate_threshold;
+        let by_slow = self.slow_ns != 0 && c.slow_rate() >= self.config.slow_call_rate_threshold;
+        if by_failures || by_slow {
+            self.trip(w);
+        }
+    }
+
+    fn trip(&self, w: Word) {
+        // Exactly one of the racing trippers wins; the others find the
+        // generation moved (and leave it to the winner).
+        if let Ok(c) = self.st().transition_trip(w) {
+            self.after_transition(c.from, c.to);
+        }
+    }
+
+    fn probe_outcome(&self, p: RawPermit, success: bool) {
+        let change = if success {
+            match self
+                .st()
+                .transition_close(p.generation, self.config.success_threshold)
+            {
+                Ok(Close::Closed(c)) => c,
+                // Counted, still half-open; or a stale probe.
+                Ok(Close::Counted) | Err(_) => return,
+            }
+        } else {
+            match self.st().transition_reopen(p.generation) {
+                Ok(c) => c,
+                Err(_) => return, // stale probe
+            }
+        };
+        self.after_transition(change.from, change.to);
+    }
+
+    fn release_probe(&self, p: RawPermit) {
+        // Stale (the phase moved on, or no slot taken): nothing to give back.
+        let _ = self.st().transition_release_probe(p.generation);
+    }
+}
