@@ -8,8 +8,8 @@
 //! while the function runs; only the GIL, which the function itself releases
 //! when it blocks. The core decides everything else.
 
-use crate::engine::clock::ManualClock;
-use crate::engine::config::{config_from_kwargs, float_arg};
+use crate::clock::ManualClock;
+use crate::config::{config_from_kwargs, float_arg};
 use crate::py_helpers;
 use fusebox::{Breaker, ClockSource, Outcome, RawPermit, RejectReason, Rejected, Transition};
 use pyo3::exceptions::{PyRuntimeError, PyStopIteration, PyTypeError, PyValueError};
@@ -348,7 +348,7 @@ impl CircuitBreaker {
         check_name(&name)?;
         let config = config_from_kwargs(config)?;
         let clock = clock_source(clock)?;
-        let inner = Breaker::named(&name, config, clock).map_err(crate::engine::config::config_error)?;
+        let inner = Breaker::named(&name, config, clock).map_err(crate::config::config_error)?;
         CircuitBreaker::wrap(py, Arc::new(inner), exclude)
     }
 

@@ -2,8 +2,8 @@
 //! `fusebox::bulkhead::Bulkhead` (which makes every decision). Decorator,
 //! context manager (sync and async), permits by hand, metrics.
 
-use crate::engine::breaker::{check_name, clock_source, CircuitBreaker};
-use crate::engine::config::{config_error, float_arg, secs_arg, u32_arg};
+use crate::breaker::{check_name, clock_source, CircuitBreaker};
+use crate::config::{config_error, float_arg, secs_arg, u32_arg};
 use crate::py_helpers;
 use fusebox::bulkhead::{self, BulkheadError, RawBulkheadPermit};
 use fusebox::concurrency::LimitConfig;

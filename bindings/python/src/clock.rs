@@ -1,6 +1,6 @@
 //! `fusebox.ManualClock`: time moved by hand, for deterministic tests.
 
-use crate::engine::config::float_arg;
+use crate::config::float_arg;
 use fusebox::Clock;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;

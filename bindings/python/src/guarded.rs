@@ -14,7 +14,7 @@
 //! (they are what 3.12 made official), so the abi3 wheel built for 3.11 uses
 //! them too.
 
-use crate::engine::breaker::{CircuitBreaker, Held};
+use crate::breaker::{CircuitBreaker, Held};
 use fusebox::Outcome;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::ffi;

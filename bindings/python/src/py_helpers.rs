@@ -1,6 +1,6 @@
 //! The few Python objects the binding uses, looked up once per interpreter.
 
-use crate::engine::breaker::{CircuitBreaker, Permit};
+use crate::breaker::{CircuitBreaker, Permit};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyString, PyType};

@@ -1,7 +1,7 @@
 //! `fusebox.Registry`: breakers by name, over `fusebox::Registry`.
 
-use crate::engine::breaker::{check_name, clock_source, metrics_dict, CircuitBreaker};
-use crate::engine::config::{config_error, config_from_kwargs};
+use crate::breaker::{check_name, clock_source, metrics_dict, CircuitBreaker};
+use crate::config::{config_error, config_from_kwargs};
 use fusebox::RegistryError;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;

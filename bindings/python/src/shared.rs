@@ -4,8 +4,8 @@
 //! `fusebox.CircuitBreaker` objects: the same calls, decorator and context
 //! managers, the same hot path.
 
-use crate::engine::breaker::{check_name, metrics_dict, CircuitBreaker};
-use crate::engine::config::{arg_name, config_error, config_from_kwargs, float_arg};
+use crate::breaker::{check_name, metrics_dict, CircuitBreaker};
+use crate::config::{arg_name, config_error, config_from_kwargs, float_arg};
 use fusebox::shm::{self, ShmError};
 use fusebox::Clock;
 use pyo3::exceptions::{PyOSError, PyTypeError, PyValueError};
