@@ -89,7 +89,9 @@ impl World {
         let mut e = Expect::new();
         e.null_if(null_out);
         if let Some(n) = &name {
-            e.name(n, false);
+            // A named breaker's name follows the registry's rule (1..=256
+            // bytes), as everywhere.
+            e.name(n, true);
         }
         let core = e.config(&config);
         let mut out: *mut fb_breaker = null_mut();

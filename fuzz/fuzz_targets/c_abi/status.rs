@@ -55,7 +55,7 @@ impl Expect {
     }
     /// A name argument: NULL or not UTF-8; with `registry`, also empty or
     /// longer than 256 bytes. Returns the name.
-    pub fn name(&mut self, n: &Option<CString>, registry: bool) -> Option<String> {
+    pub fn name(&mut self, n: &Option<CString>, checked: bool) -> Option<String> {
         let Some(n) = n else {
             self.problems.push(FB_ERR_NULL_POINTER);
             return None;
@@ -66,7 +66,7 @@ impl Expect {
                 None
             }
             Ok(s) => {
-                if registry && (s.is_empty() || s.len() > 256) {
+                if checked && (s.is_empty() || s.len() > 256) {
                     self.problems.push(FB_ERR_INVALID_NAME);
                 }
                 Some(s.to_string())
