@@ -10,8 +10,9 @@ use super::handles::{free, hand_out, try_ref, Handle, Kind};
 use super::panic::{guard, FfiResult};
 use super::permit::fb_permit;
 use super::registry::registry_error;
-use fusebox_core::{Breaker, Phase, RejectReason, Rejected, State};
+use fusebox_core::{bindings, Breaker, Phase, RejectReason, Rejected, State};
 use std::ffi::c_char;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A circuit breaker (opaque). Made by `fb_breaker_new*` (freed with
 /// `fb_breaker_free`) or handed out by a registry (owned by the registry:
@@ -262,6 +263,59 @@ pub unsafe extern "C" fn fb_breaker_free(breaker: *mut fb_breaker) -> fb_status 
 /// writable; `rejection` is NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn fb_breaker_acquire(
+    breaker: *const fb_breaker,
+    permit: *mut fb_permit,
+    rejection: *mut fb_rejection,
+) -> fb_status {
+    // The closed path, in line and calling nothing: the core's published
+    // admission without a call (`fusebox_core::bindings`: the state word
+    // read in place, admitted when it admits freely and the breaker's
+    // permits are untimed), so that this function needs no stack frame,
+    // no saved registers and no panic guard. Everything else (NULL
+    // arguments, rejections, timed permits, half-open probes) is the
+    // guarded general path, reached by a tail call.
+    let b = fb_breaker::target(breaker);
+    if !b.is_null() && !permit.is_null() {
+        // SAFETY: `b` is non-NULL, and the caller guarantees a non-NULL
+        // `breaker` is a live handle, which `target` turns into a valid
+        // pointer to its breaker.
+        let b = unsafe { &*b };
+        if bindings::skips_core(b) {
+            // SAFETY: the state word of a live breaker, valid while it
+            // lives; read atomically only, as `state_word` requires.
+            let word = unsafe { AtomicU64::from_ptr(bindings::state_word(b).cast_mut()) }
+                // Acquire, as the core's own read of the word.
+                .load(Ordering::Acquire);
+            if word & bindings::FREE_MASK == 0 {
+                let raw = bindings::permit_from_word(word);
+                // SAFETY: checked non-NULL; the caller guarantees writable.
+                unsafe {
+                    permit.write(fb_permit {
+                        breaker,
+                        generation: raw.generation,
+                        start_ns: raw.start_ns,
+                        probe: raw.probe as u8,
+                    })
+                };
+                return FB_OK;
+            }
+        }
+    }
+    // SAFETY: forwarded from our caller's contract.
+    unsafe { acquire_general(breaker, permit, rejection) }
+}
+
+/// `fb_breaker_acquire` when the closed path does not apply (or an
+/// argument is NULL): the core's `acquire_raw`, under the panic guard.
+///
+/// `extern "C"`, as the export: a call between two such functions cannot
+/// unwind (a panic escaping one aborts), so the export needs no landing
+/// pad and makes this call a tail call (a jump).
+///
+/// # Safety
+/// As for `fb_breaker_acquire`.
+#[inline(never)]
+unsafe extern "C" fn acquire_general(
     breaker: *const fb_breaker,
     permit: *mut fb_permit,
     rejection: *mut fb_rejection,

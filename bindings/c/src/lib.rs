@@ -12,7 +12,9 @@
 //! * a NULL pointer, a name that is not UTF-8, an out-of-range setting, a
 //!   double free or the free of an object the library owns is reported as a
 //!   status, never a crash;
-//! * every export runs inside `catch_unwind`: no panic crosses the boundary;
+//! * every export runs inside `catch_unwind`: no panic crosses the boundary
+//!   (`fb_breaker_acquire`'s closed path, which calls nothing, runs before
+//!   it);
 //! * the hot path ([`fb_breaker_acquire`], [`fb_permit_record`]) allocates
 //!   nothing and takes no lock: a permit is a plain value on the caller's
 //!   stack, and handles are plain pointers to the core's breaker.

@@ -1,6 +1,8 @@
 //! The panic boundary: every export runs its body in [`guard`] (or, for
 //! the three that return a string, [`guard_ptr`]), so no panic crosses the
-//! FFI boundary. The body returns `Result<fb_status, fb_status>` so that
+//! FFI boundary. (Only code that calls nothing runs outside it:
+//! `fb_breaker_acquire`'s closed path and `fb_permit_record`'s argument
+//! checks.) The body returns `Result<fb_status, fb_status>` so that
 //! the argument helpers of [`super::args`] can be used with `?`: `Ok` and
 //! `Err` both carry the status to return (an `Err` has set the last
 //! error).

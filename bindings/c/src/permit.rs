@@ -8,7 +8,7 @@ use super::error::{fail, null_arg};
 use super::fb_status::{self, *};
 use super::handles::Handle;
 use super::panic::guard;
-use fusebox_core::{Breaker, RawPermit};
+use fusebox_core::{Breaker, Outcome, RawPermit};
 
 /// How a call ended: one of `FB_OUTCOME_*`.
 pub type fb_outcome = u32;
@@ -86,12 +86,19 @@ unsafe fn take_permit<'a>(
     let Some(b) = (unsafe { fb_breaker::target(p.breaker).as_ref() }) else {
         return Err(permit_used(func));
     };
+    Ok((b, read_permit(p)))
+}
+
+/// A permit's value, and the permit marked used (its `breaker` set to
+/// NULL).
+#[inline(always)]
+fn read_permit(p: &mut fb_permit) -> RawPermit {
     // Each field read on its own (volatile reads are never merged): the
     // compiler would otherwise read `generation` and `start_ns` as one
     // 16-byte load, which store forwarding cannot serve from the two 8-byte
     // stores `fb_breaker_acquire` just made — a stall on every call that
     // cost more than the rest of the record.
-    // SAFETY: `p` is a valid, aligned `fb_permit` (checked non-NULL above).
+    // SAFETY: `p` is a valid, aligned `fb_permit` (a reference).
     let (generation, start_ns, probe) = unsafe {
         (
             std::ptr::addr_of!(p.generation).read_volatile(),
@@ -99,13 +106,12 @@ unsafe fn take_permit<'a>(
             std::ptr::addr_of!(p.probe).read_volatile(),
         )
     };
-    let raw = RawPermit {
+    p.breaker = std::ptr::null();
+    RawPermit {
         generation,
         start_ns,
         probe: probe != 0,
-    };
-    p.breaker = std::ptr::null();
-    Ok((b, raw))
+    }
 }
 
 /// Report how the call went: `outcome` is one of `FB_OUTCOME_*`;
@@ -119,6 +125,47 @@ unsafe fn take_permit<'a>(
 /// whose breaker is still alive.
 #[no_mangle]
 pub unsafe extern "C" fn fb_permit_record(
+    permit: *mut fb_permit,
+    outcome: fb_outcome,
+    duration_ns: u64,
+) -> fb_status {
+    // The arguments checked in line, with no call: the panic guard then
+    // holds the core's `record_raw` alone. A bad outcome, a NULL or used-up
+    // permit is left to `record_checked` (a tail call), which reports it.
+    let kind = match outcome {
+        FB_OUTCOME_SUCCESS => Outcome::Success,
+        FB_OUTCOME_FAILURE => Outcome::Failure,
+        FB_OUTCOME_IGNORED => Outcome::Ignored,
+        // SAFETY: forwarded from our caller's contract.
+        _ => return unsafe { record_checked(permit, outcome, duration_ns) },
+    };
+    // SAFETY: the caller guarantees NULL or a valid fb_permit.
+    let Some(p) = (unsafe { permit.as_mut() }) else {
+        // SAFETY: forwarded from our caller's contract.
+        return unsafe { record_checked(permit, outcome, duration_ns) };
+    };
+    // SAFETY: a permit's breaker is NULL or the live handle that issued it
+    // (the breaker must outlive its permits).
+    let Some(b) = (unsafe { fb_breaker::target(p.breaker).as_ref() }) else {
+        // SAFETY: forwarded from our caller's contract.
+        return unsafe { record_checked(permit, outcome, duration_ns) };
+    };
+    let raw = read_permit(p);
+    let duration = (duration_ns != FB_DURATION_AUTO).then_some(duration_ns);
+    guard("fb_permit_record", || {
+        b.record_raw(raw, kind, duration);
+        Ok(FB_OK)
+    })
+}
+
+/// `fb_permit_record` with every argument checked and reported: what the
+/// export falls back to when its in-line checks fail.
+///
+/// # Safety
+/// As for `fb_permit_record`.
+#[cold]
+#[inline(never)]
+unsafe extern "C" fn record_checked(
     permit: *mut fb_permit,
     outcome: fb_outcome,
     duration_ns: u64,
