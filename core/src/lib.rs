@@ -68,7 +68,7 @@ mod sync;
 pub use bulkhead::concurrency;
 pub use degrade::{fallback, limiter, shedder};
 pub use detect::{histogram, timeout};
-pub use engine::{clock, config, input, registry};
+pub use engine::{clock, config, input, keyed, registry};
 #[cfg(feature = "failover")]
 pub use failover::{coordination, fencing};
 pub use observe::{events, prometheus};
@@ -92,6 +92,7 @@ pub use fallback::{call_or_else, LimitedFallback};
 pub use fencing::{FencedResource, FencingToken};
 pub use histogram::LatencyHistogram;
 pub use input::{ErrorKind, PermitUsed};
+pub use keyed::{KeyedBreakers, KeyedError, KeyedStats};
 pub use limiter::{RateLimited, RateLimiter};
 pub use registry::{Registry, RegistryError};
 pub use shedder::{Decision, LoadLevel, Priority, Shedder};

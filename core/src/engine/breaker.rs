@@ -565,6 +565,24 @@ impl Breaker {
         self.window_counts_at(w.generation(), self.clock.recent_ns())
     }
 
+    /// Closed (no manual override), with no failure run of the current
+    /// generation and no call in its window: a breaker that holds no
+    /// history, which a keyed set may evict (`crate::engine::keyed`).
+    /// Reads only; a concurrent outcome may land just after it answers.
+    pub(crate) fn holds_nothing(&self) -> bool {
+        let w = self.word();
+        if w.phase() != Phase::Closed {
+            return false;
+        }
+        let run = Run::from_bits(self.cells.w(W_CONSEC).load(Relaxed));
+        if run.is_of(w.generation()) && run.length() > 0 {
+            return false;
+        }
+        self.window_counts_at(w.generation(), self.clock.recent_ns())
+            .calls
+            == 0
+    }
+
     fn window_counts_at(&self, generation: u64, t: u64) -> WindowCounts {
         match self.window {
             WindowKind::Time(tw) => tw.counts(&self.cells, &self.layout, generation, t),

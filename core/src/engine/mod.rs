@@ -2,13 +2,15 @@
 //! layout of a breaker's words ([`layout`]), admission and recording
 //! ([`breaker`]), the sliding windows ([`window`]), permits ([`permit`]),
 //! the calling thread's stripe ([`thread_slot`]), metrics, configuration,
-//! the clock and the keyed registry.
+//! the clock, the registry by name ([`registry`]) and the bounded set by
+//! key ([`keyed`]).
 
 pub(crate) mod breaker;
 pub mod clock;
 pub mod config;
 pub(crate) mod error;
 pub mod input;
+pub mod keyed;
 pub(crate) mod layout;
 #[cfg(all(test, loom))]
 mod loom;

@@ -18,6 +18,10 @@
 //! fusebox_listener_panics_total             counter  listener panics caught
 //! fusebox_latency_seconds{breaker,percentile} gauge  P50/P95/P99 (write_latencies)
 //! fusebox_bulkhead_*{bulkhead}                gauge, counter (crate::bulkhead::write_prometheus)
+//! fusebox_keyed_breakers{keyed}              gauge    breakers in a keyed set (write_keyed)
+//! fusebox_keyed_capacity{keyed}              gauge    its capacity
+//! fusebox_keyed_evictions_total{keyed}       counter  breakers evicted to make room
+//! fusebox_keyed_refusals_total{keyed}        counter  creations refused: full, nothing evictable
 //! ```
 //!
 //! Counters come from [`Breaker::metrics`](crate::Breaker::metrics), whose
@@ -29,6 +33,7 @@
 
 use crate::bulkhead::BulkheadMetrics;
 use crate::detect::histogram::LatencyHistogram;
+use crate::engine::keyed::KeyedStats;
 use crate::engine::metrics::Metrics;
 use crate::engine::state::{Phase, State};
 use std::fmt::{Display, Write};
@@ -353,6 +358,61 @@ pub fn write_latencies(out: &mut String, histograms: &[(&str, &LatencyHistogram)
             "fusebox_latency_window_samples{{breaker=\"{n}\"}} {}",
             s.count()
         );
+    }
+}
+
+/// Append the counters of keyed sets ([`crate::KeyedBreakers`]), labelled
+/// `keyed` with each set's name: `fusebox_keyed_breakers` and
+/// `fusebox_keyed_capacity` (gauges), `fusebox_keyed_evictions_total` and
+/// `fusebox_keyed_refusals_total` (counters).
+///
+/// ```rust
+/// use fusebox::prometheus::write_keyed;
+/// use fusebox::{ClockSource, Config, KeyedBreakers};
+///
+/// let hosts = KeyedBreakers::new("hosts", 100, Config::default(), ClockSource::Monotonic)?;
+/// let tenants = KeyedBreakers::new("tenants", 10, Config::default(), ClockSource::Monotonic)?;
+/// tenants.get_or_create("acme")?;
+///
+/// let mut out = String::new();
+/// write_keyed(&mut out, &[hosts.stats(), tenants.stats()]);
+/// assert!(out.contains("# TYPE fusebox_keyed_evictions_total counter\n"));
+/// assert!(out.contains("fusebox_keyed_breakers{keyed=\"tenants\"} 1\n"));
+/// assert!(out.contains("fusebox_keyed_capacity{keyed=\"hosts\"} 100\n"));
+/// assert!(out.contains("fusebox_keyed_refusals_total{keyed=\"hosts\"} 0\n"));
+/// # Ok::<(), fusebox::KeyedError>(())
+/// ```
+pub fn write_keyed(out: &mut String, stats: &[KeyedStats]) {
+    type Get = fn(&KeyedStats) -> u64;
+    let families: [(&str, &str, &str, Get); 4] = [
+        (
+            "fusebox_keyed_breakers",
+            "gauge",
+            "Breakers in the keyed set.",
+            |s| s.len as u64,
+        ),
+        (
+            "fusebox_keyed_capacity",
+            "gauge",
+            "The most breakers the keyed set holds.",
+            |s| s.capacity as u64,
+        ),
+        (
+            "fusebox_keyed_evictions_total",
+            "counter",
+            "Breakers evicted from the keyed set to make room (only breakers holding no history).",
+            |s| s.evictions,
+        ),
+        (
+            "fusebox_keyed_refusals_total",
+            "counter",
+            "Breakers not created because the keyed set was full and none could be evicted.",
+            |s| s.refusals,
+        ),
+    ];
+    let names: Vec<String> = stats.iter().map(|s| escape_label(&s.name)).collect();
+    for (name, kind, help, get) in families {
+        labelled(out, (name, kind, help), "keyed", &names, stats, get);
     }
 }
 
