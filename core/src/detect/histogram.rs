@@ -160,10 +160,7 @@ impl Default for HistogramWindow {
 impl HistogramWindow {
     fn stripes(&self) -> usize {
         let n = if self.stripes == 0 {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(4)
-                .min(8)
+            crate::engine::thread_slot::cores().min(8)
         } else {
             self.stripes as usize
         };

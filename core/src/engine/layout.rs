@@ -130,9 +130,7 @@ impl Layout {
         if cfg!(loom) {
             return 2;
         }
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(4)
+        crate::engine::thread_slot::cores()
             .saturating_add(1)
             .min(64)
     }

@@ -21,6 +21,16 @@
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) const SHARED: usize = usize::MAX >> 1;
 
+/// The cores this process may run on (`available_parallelism`, 4 when
+/// unknown), read once: on Linux each reading opens and parses cgroup
+/// files (~30 µs), which made building a breaker cost twice what it
+/// needs. Sizes picked from it are heuristics (stripe counts), so a quota
+/// changed later only makes new breakers' stripes a little off.
+pub(crate) fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(4, |n| n.get()))
+}
+
 #[cfg(not(loom))]
 mod imp {
     use super::SHARED;

@@ -193,8 +193,7 @@ impl AdaptiveLimit {
         let n = if cfg!(loom) {
             2
         } else {
-            std::thread::available_parallelism()
-                .map_or(4, |n| n.get())
+            crate::engine::thread_slot::cores()
                 .next_power_of_two()
                 .clamp(1, 64)
         };
