@@ -24,7 +24,7 @@
 //! # The file
 //!
 //! ```text
-//! header (2 lines)   magic, layout version and fingerprint, total size,
+//! header (6 lines)   magic, layout version and fingerprint, total size,
 //!                    capacity, stripes, where the slots and the data are,
 //!                    boot id, and the data area's allocation mark
 //! slots (4 lines ×   per breaker: a state word, its config (16 words) and
@@ -170,7 +170,8 @@ impl SharedRegistryBuilder {
     }
 
     /// Counter stripes per breaker (rounded up to a power of two, at most 64;
-    /// default one per core, at most 16). Used only when the file is created.
+    /// default one per core plus one, at most 64). Used only when the file
+    /// is created.
     pub fn stripes(mut self, stripes: usize) -> Self {
         self.stripes = stripes;
         self
