@@ -379,3 +379,68 @@ export declare class SharedRegistry {
   get (name: string): CircuitBreaker | undefined
   names (): string[]
 }
+
+// ----- keyed breakers (keyed.js) -----
+
+/** Options of a KeyedBreakers: its own, and the breaker options every key's breaker is made with. */
+export interface KeyedBreakersOptions extends Omit<CircuitBreakerOptions, 'name'> {
+  /** The set's name (the `keyed` label of its Prometheus series). Default 'keyed'. */
+  name?: string
+  /** The most breakers the set holds, 1..=10 000 000. */
+  capacity: number
+  /**
+   * How long a breaker must go without a lookup before it may be evicted,
+   * ms (0 allowed). Set it above your calls' timeout. Default 10 000.
+   */
+  minIdleMs?: number
+}
+
+/** A KeyedBreakers' counters at one moment; totals never go back. */
+export interface KeyedStats {
+  name: string
+  /** Breakers in the set (creations in progress included). */
+  size: number
+  capacity: number
+  /** Breakers created, all time. */
+  created: number
+  /** Breakers evicted to make room, all time. */
+  evictions: number
+  /** New keys refused because the set was full of breakers that hold history, all time. */
+  refusals: number
+  /** Breakers taken out with remove(), all time. */
+  removed: number
+}
+
+/** A new key refused: the set is full and no breaker may be evicted (code 'EFUSEBOXKEYEDFULL'). */
+export declare class KeyedFullError extends FuseboxError {
+  readonly code: 'EFUSEBOXKEYEDFULL'
+  /** The set's name. */
+  readonly keyed: string
+  /** The key refused. */
+  readonly key: string
+  readonly capacity: number
+}
+
+/**
+ * At most `capacity` breakers by key (per host, route, tenant), made on
+ * first use with one set of options and named after their keys. When full,
+ * only a breaker that holds no history (Closed, nothing in its window,
+ * unused for `minIdleMs`) is evicted; when none may go, getOrCreate()
+ * throws KeyedFullError.
+ */
+export declare class KeyedBreakers {
+  constructor (options: KeyedBreakersOptions)
+  readonly name: string
+  /** Breakers in the set. */
+  readonly size: number
+  readonly capacity: number
+  /** The breaker of `key`, created on first use; throws KeyedFullError when the set is full of busy breakers. */
+  getOrCreate (key: string): CircuitBreaker
+  /** The breaker of `key`, or undefined (creates nothing). */
+  get (key: string): CircuitBreaker | undefined
+  /** Take `key`'s breaker out whatever its state (handles keep working). Whether it was there. */
+  remove (key: string): boolean
+  stats (): KeyedStats
+  /** Every breaker's metrics and the set's counters in the Prometheus text format. */
+  prometheus (): string
+}

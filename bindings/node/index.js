@@ -969,3 +969,5 @@ module.exports = {
 Object.assign(module.exports, require('./bulkhead.js')({ native, FuseboxError, kNative }))
 // Shared-memory breakers (shared.js).
 Object.assign(module.exports, require('./shared.js')({ native, CircuitBreaker, FuseboxError, kFromNative, nativeOptions, argType, argRange }))
+// Keyed breakers (keyed.js).
+Object.assign(module.exports, require('./keyed.js')({ native, CircuitBreaker, FuseboxError, kFromNative, nativeOptions, wrapperOptions, throwProblem, argType, argRange }))

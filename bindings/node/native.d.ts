@@ -81,6 +81,33 @@ export declare class NativeFallbackLimit {
   stats(): FallbackCounts
 }
 
+/** The core's `KeyedBreakers`. */
+export declare class NativeKeyed {
+  /**
+   * The breaker of `key`, created on first use; or why not (full, or a
+   * bad key).
+   */
+  getOrCreate(key: string): NativeBreaker | KeyedProblem
+  /** The breaker of `key`, if the set holds one (creates nothing). */
+  get(key: string): NativeBreaker | null
+  /**
+   * Take `key`'s breaker out of the set (holders keep a working
+   * breaker). Whether it was there.
+   */
+  remove(key: string): boolean
+  /** Breakers in the set. */
+  get len(): number
+  /** The most breakers the set holds. */
+  get capacity(): number
+  /** The set's counters. */
+  stats(): NativeKeyedStats
+  /**
+   * Every breaker's metrics and the set's counters in the Prometheus
+   * text format (0.0.4).
+   */
+  prometheus(): string
+}
+
 /**
  * A clock moved by hand, for tests: breakers on it see time move only when
  * `advance` is called.
@@ -158,6 +185,30 @@ export declare function flushSuccesses(): void
 /** This thread's hot-path functions and their mailbox (see `hot.rs`). */
 export declare function hotThread(): { acquire(): void; success(): void; failure(): void; record(): void; mailbox: ArrayBuffer; batchMax: number }
 
+/**
+ * A set called `name` of at most `capacity` breakers made with `options`
+ * (whose `name` is ignored: each breaker is named after its key), on
+ * `clock`; a breaker may be evicted once unused for `min_idle_ms`
+ * (default: the core's). Or the problem with an argument.
+ */
+export declare function keyedCreate(name: string, capacity: number, minIdleMs: number | undefined | null, options: NativeOptions, clock?: NativeManualClock | undefined | null): NativeKeyed | OptionProblem
+
+/**
+ * Why a keyed lookup failed: `full` (the JS layer throws a
+ * `KeyedFullError`) or `option` (a bad key: a `RangeError` naming
+ * `option`).
+ */
+export interface KeyedProblem {
+  /** `full` or `option`. */
+  kind: string
+  /** The core's message. */
+  message: string
+  /** `option`: the argument's name. */
+  option?: string
+  /** `full`: the set's capacity. */
+  capacity?: number
+}
+
 /** Bulkhead options as the JS layer passes them (types checked, ranges not). */
 export interface NativeBulkheadOptions {
   /** The bulkhead's name, for metrics. */
@@ -198,6 +249,18 @@ export interface NativeBulkheadStats {
   algorithm?: string
   /** Windows closed by the adaptive limit, all time. */
   limitUpdates: number
+}
+
+/** A set's counters at one moment. */
+export interface NativeKeyedStats {
+  name: string
+  /** Breakers in the set (creations in progress included). */
+  len: number
+  capacity: number
+  created: number
+  evictions: number
+  refusals: number
+  removed: number
 }
 
 /**

@@ -9,6 +9,8 @@
 
 pub mod bulkhead;
 mod hot;
+// Keyed breakers (KeyedBreakers).
+pub mod keyed;
 mod layout;
 // Shared-memory breakers (SharedRegistry).
 #[cfg(unix)]

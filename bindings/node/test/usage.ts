@@ -2,7 +2,8 @@
 // script: the types must accept real use and reject misuse.
 import {
   CircuitBreaker, CircuitOpenError, CallTimeoutError, FuseboxError, ManualClock, Permit,
-  registry, flushEvents, defaultClassify, type Stats, type State, type TransitionEvent, type Outcome
+  registry, flushEvents, defaultClassify, type Stats, type State, type TransitionEvent, type Outcome,
+  KeyedBreakers, KeyedFullError, type KeyedStats
 } from 'fusebox'
 
 const clock = new ManualClock()
@@ -79,6 +80,22 @@ const flushed: boolean = flushEvents(100)
 const o: Outcome = defaultClassify(new Error('x'))
 console.log(n, s, t, w, state, rate, same, names, found, flushed, o, breaker.options.timeoutMs)
 
+const hosts = new KeyedBreakers({ name: 'upstreams', capacity: 1000, minIdleMs: 30_000, clock, minCalls: 20, timeoutMs: 2_000 })
+try {
+  const host: CircuitBreaker = hosts.getOrCreate('a.example')
+  const price2: Promise<number> = host.fire(async () => 1)
+  console.log(price2)
+} catch (e) {
+  if (e instanceof KeyedFullError) {
+    const code: 'EFUSEBOXKEYEDFULL' = e.code
+    console.log(code, e.keyed, e.key, e.capacity)
+  }
+}
+const kept: CircuitBreaker | undefined = hosts.get('a.example')
+const removed: boolean = hosts.remove('a.example')
+const ks: KeyedStats = hosts.stats()
+console.log(kept, removed, ks.evictions + ks.refusals + hosts.size + hosts.capacity, hosts.prometheus(), hosts.name)
+
 // Misuse the types must catch:
 // @ts-expect-error unknown state name
 const bad: State = 'half_open'
@@ -92,4 +109,8 @@ new CircuitBreaker({ minCalls: '10' })
 breaker.on('open', (e: CircuitOpenError) => e)
 // @ts-expect-error permits come from tryAcquire
 new Permit()
+// @ts-expect-error a keyed set needs a capacity
+new KeyedBreakers({ name: 'hosts' })
+// @ts-expect-error keys are strings
+hosts.getOrCreate(1)
 console.log(bad)
