@@ -62,7 +62,8 @@ typedef enum fb_status {
   // The object belongs to the library (a breaker owned by a registry,
   // the global registry) and must not be freed by the caller.
   FB_ERR_NOT_OWNED = 8,
-  // `fb_registry_get`: no breaker has that name.
+  // `fb_registry_get`, `fb_keyed_get`, `fb_keyed_remove`: no breaker has
+  // that name or key.
   FB_ERR_NOT_FOUND = 9,
   // The permit was already given an outcome or released, or was not
   // admitted (kind `outcome_already_recorded`).
@@ -78,6 +79,8 @@ typedef enum fb_status {
   // another config.
   FB_ERR_CONFIG_MISMATCH = 14,
   // `fb_shared_get_or_create`: no free slot or no room left in the file.
+  // `fb_keyed_get_or_create`: the set is at capacity and no breaker in
+  // it may be evicted (each is open, failing or recently used).
   FB_ERR_FULL = 15,
   // `fb_shared_get_or_create`: another live process has been creating
   // the same breaker for seconds (stopped?).
@@ -118,8 +121,9 @@ typedef enum fb_phase {
   FB_PHASE_DISABLED = 4,
 } fb_phase;
 
-// A circuit breaker (opaque). Made by `fb_breaker_new*` (freed with
-// `fb_breaker_free`) or handed out by a registry (owned by the registry:
+// A circuit breaker (opaque). Made by `fb_breaker_new*` or handed out by
+// a keyed set (`fb_keyed_get*`, `fb_keyed_remove`), both freed with
+// `fb_breaker_free`, or handed out by a registry (owned by the registry:
 // never freed by the caller). Thread-safe: share one handle between any
 // number of threads.
 typedef struct fb_breaker fb_breaker;
@@ -131,6 +135,9 @@ typedef struct fb_bulkhead fb_bulkhead;
 // A manual clock for tests (opaque): time moves only when
 // `fb_clock_advance` is called. Thread-safe.
 typedef struct fb_clock fb_clock;
+
+// A bounded set of breakers by key (opaque). Thread-safe.
+typedef struct fb_keyed fb_keyed;
 
 // A set of breakers by name (opaque). Thread-safe.
 typedef struct fb_registry fb_registry;
@@ -333,6 +340,23 @@ typedef struct fb_bulkhead_stats {
   uint64_t limit_updates;
 } fb_bulkhead_stats;
 
+// A keyed set's counters at one moment (`fb_keyed_stats`).
+typedef struct fb_keyed_counts {
+  // Breakers in the set, counting creations in progress (at most
+  // `capacity`).
+  size_t len;
+  // The most breakers the set holds.
+  size_t capacity;
+  // Breakers created, all time.
+  uint64_t created;
+  // Breakers evicted to make room, all time.
+  uint64_t evictions;
+  // Creations refused with `FB_ERR_FULL`, all time.
+  uint64_t refusals;
+  // Breakers taken out with `fb_keyed_remove`, all time.
+  uint64_t removed;
+} fb_keyed_counts;
+
 // How to create a shared registry file (used only when `fb_shared_open`
 // creates it; an existing file keeps its own). Always start from
 // `fb_shared_options_default`.
@@ -422,15 +446,18 @@ enum fb_status fb_breaker_new_named(const char *name,
                                     const struct fb_clock *clock,
                                     struct fb_breaker **out);
 
-// Free a breaker made by `fb_breaker_new*`. No permit of it may be used
-// afterwards. A breaker handed out by a registry gets `FB_ERR_NOT_OWNED`;
-// a pointer that is not a live breaker (e.g. freed twice) gets
+// Free a breaker made by `fb_breaker_new*`, or a handle handed out by a
+// keyed set (`fb_keyed_get*`, `fb_keyed_remove`: each handle is freed
+// once; the breaker itself goes when the set and every handle have let
+// go of it). No permit of it may be used afterwards. A breaker handed out
+// by a registry gets `FB_ERR_NOT_OWNED`; a pointer that is not a live
+// breaker or keyed handle (e.g. freed twice) gets
 // `FB_ERR_INVALID_HANDLE`; neither is dereferenced.
 //
 // # Safety
 // `breaker` is any pointer value; it is only dereferenced if it is a live
-// breaker made by `fb_breaker_new*`, and then no other thread may be using
-// it.
+// breaker made by `fb_breaker_new*` or a live keyed handle, and then no
+// other thread may be using that handle.
 enum fb_status fb_breaker_free(struct fb_breaker *breaker);
 
 // Ask to make a call. `FB_OK`: admitted, `*permit` is filled; report the
@@ -623,6 +650,111 @@ enum fb_status fb_config_default(struct fb_config *config);
 // # Safety
 // `config` is NULL or points to a readable `fb_config`.
 enum fb_status fb_config_validate(const struct fb_config *config);
+
+// Make a keyed set called `name` (shown as the `keyed` label of its
+// Prometheus series) of at most `capacity` breakers (1 to 10,000,000),
+// each made on first use with `config`, named after its key, on `clock`
+// (NULL: the system clock). Free it with `fb_keyed_free`.
+//
+// A bad name gets `FB_ERR_INVALID_NAME`, a capacity out of range
+// `FB_ERR_INVALID_ARGUMENT`, a bad config `FB_ERR_INVALID_CONFIG`.
+//
+// # Safety
+// `name` is NULL or a NUL-terminated string; `config` is NULL or a
+// readable `fb_config`; `clock` is NULL or a live clock handle; `out` is
+// NULL or writable.
+enum fb_status fb_keyed_new(const char *name,
+                            size_t capacity,
+                            const struct fb_config *config,
+                            const struct fb_clock *clock,
+                            struct fb_keyed **out);
+
+// Set how long a breaker must go without a lookup before it may be
+// evicted (default 10 s). Set it above your calls' timeout, so that a
+// breaker is not evicted while a call through it is in flight (a handle
+// keeps working after an eviction, but its key's next lookup makes a
+// fresh breaker). A setting: call it after `fb_keyed_new`, before the set
+// is shared.
+//
+// # Safety
+// `keyed` is NULL or a live keyed-set handle that no other thread is
+// using during the call.
+enum fb_status fb_keyed_set_min_idle_ns(struct fb_keyed *keyed, uint64_t ns);
+
+// Free a keyed set made by `fb_keyed_new`. Breaker handles it handed out
+// stay valid (each is freed with `fb_breaker_free`). A pointer that is
+// not a live keyed set (e.g. freed twice) gets `FB_ERR_INVALID_HANDLE`
+// and is not dereferenced.
+//
+// # Safety
+// `keyed` is any pointer value; it is only dereferenced if it is a live
+// keyed set made by `fb_keyed_new`, and then no other thread may be using
+// it.
+enum fb_status fb_keyed_free(struct fb_keyed *keyed);
+
+// The breaker of `key` (e.g. a host name), made on first use. When the
+// set is full, a breaker that holds no history (closed, no calls in its
+// window, no failure run, not looked up for the min idle time) is evicted
+// to make room; when none may go, `FB_ERR_FULL` and the set is unchanged.
+// `*out` is a new handle: free it with `fb_breaker_free` (one free per
+// handle; it stays valid after its breaker left the set). Lock-free
+// lookup, plus a short lock to count the handle.
+//
+// # Safety
+// `keyed` is NULL or a live keyed-set handle; `key` is NULL or a
+// NUL-terminated string; `out` is NULL or writable.
+enum fb_status fb_keyed_get_or_create(const struct fb_keyed *keyed,
+                                      const char *key,
+                                      struct fb_breaker **out);
+
+// The breaker of `key` if the set holds one, else `FB_ERR_NOT_FOUND`
+// (makes nothing; counts as a use of the key). `*out` is a new handle, as
+// from `fb_keyed_get_or_create`.
+//
+// # Safety
+// As for `fb_keyed_get_or_create`.
+enum fb_status fb_keyed_get(const struct fb_keyed *keyed, const char *key, struct fb_breaker **out);
+
+// Take `key`'s breaker out of the set, whatever its state
+// (`FB_ERR_NOT_FOUND` if it holds none); the key's next
+// `fb_keyed_get_or_create` makes a fresh one. Handles already out keep
+// working. `out` may be NULL; otherwise `*out` is a new handle to the
+// removed breaker, freed with `fb_breaker_free`.
+//
+// # Safety
+// `keyed` is NULL or a live keyed-set handle; `key` is NULL or a
+// NUL-terminated string; `out` is NULL or writable.
+enum fb_status fb_keyed_remove(const struct fb_keyed *keyed,
+                               const char *key,
+                               struct fb_breaker **out);
+
+// The number of breakers in the set.
+//
+// # Safety
+// `keyed` is NULL or a live keyed-set handle; `out` is NULL or writable.
+enum fb_status fb_keyed_len(const struct fb_keyed *keyed, size_t *out);
+
+// A snapshot of the set's counters.
+//
+// # Safety
+// `keyed` is NULL or a live keyed-set handle; `out` is NULL or writable.
+enum fb_status fb_keyed_stats(const struct fb_keyed *keyed, struct fb_keyed_counts *out);
+
+// Write every breaker's metrics and the set's own series
+// (`fusebox_keyed_breakers`, `_capacity`, `_evictions_total`,
+// `_refusals_total`) in the Prometheus text format into `buf`,
+// NUL-terminated. `*len` is set to the text's length (without the NUL) in
+// every case; when `cap` is too small (`cap < *len + 1`) nothing is
+// written and `FB_ERR_INVALID_ARGUMENT` is returned, so a caller can retry
+// with a buffer of `*len + 1` bytes. `buf` may be NULL when `cap` is 0.
+//
+// # Safety
+// `keyed` is NULL or a live keyed-set handle; `buf` is NULL or writable
+// for `cap` bytes; `len` is NULL or writable.
+enum fb_status fb_keyed_prometheus(const struct fb_keyed *keyed,
+                                   char *buf,
+                                   size_t cap,
+                                   size_t *len);
 
 // Report how the call went: `outcome` is one of `FB_OUTCOME_*`;
 // `duration_ns` is how long it took (`FB_DURATION_AUTO`: measured by the

@@ -56,6 +56,40 @@ pub(crate) unsafe fn put<T>(func: &str, arg: &str, out: *mut T, value: T) -> Ffi
     Ok(FB_OK)
 }
 
+/// Write `text` into `buf` NUL-terminated (the Prometheus text functions'
+/// convention): `*len` is set to the text's length (without the NUL) in
+/// every case; when `cap < *len + 1` nothing is written and
+/// `FB_ERR_INVALID_ARGUMENT` is returned, so that the caller can retry
+/// with `*len + 1` bytes. `buf` may be NULL when `cap` is too small.
+///
+/// # Safety
+/// `buf` is NULL or writable for `cap` bytes; `len` is NULL or writable.
+pub(crate) unsafe fn put_text(
+    func: &str,
+    text: &str,
+    buf: *mut c_char,
+    cap: usize,
+    len: *mut usize,
+) -> FfiResult {
+    // SAFETY: forwarded from our caller's contract.
+    unsafe { put(func, "len", len, text.len()) }?;
+    if cap < text.len() + 1 {
+        return Err(fail(
+            FB_ERR_INVALID_ARGUMENT,
+            format!("{func}: buffer of {cap} bytes, {} needed", text.len() + 1),
+        ));
+    }
+    not_null(func, "buf", buf)?;
+    // SAFETY: `buf` is non-NULL and writable for `cap` ≥ len + 1 bytes
+    // (our caller's contract); the regions do not overlap (`text` is not
+    // in the caller's buffer: it is ours).
+    unsafe {
+        std::ptr::copy_nonoverlapping(text.as_ptr(), buf as *mut u8, text.len());
+        buf.add(text.len()).write(0);
+    }
+    Ok(FB_OK)
+}
+
 /// An `outcome` argument: one of `FB_OUTCOME_*`.
 pub(crate) fn outcome_arg(func: &str, outcome: fb_outcome) -> Result<Outcome, fb_status> {
     match outcome {

@@ -14,8 +14,9 @@ use fusebox_core::{bindings, Breaker, Phase, RejectReason, Rejected, State};
 use std::ffi::c_char;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// A circuit breaker (opaque). Made by `fb_breaker_new*` (freed with
-/// `fb_breaker_free`) or handed out by a registry (owned by the registry:
+/// A circuit breaker (opaque). Made by `fb_breaker_new*` or handed out by
+/// a keyed set (`fb_keyed_get*`, `fb_keyed_remove`), both freed with
+/// `fb_breaker_free`, or handed out by a registry (owned by the registry:
 /// never freed by the caller). Thread-safe: share one handle between any
 /// number of threads.
 pub struct fb_breaker {
@@ -27,9 +28,19 @@ pub struct fb_breaker {
 /// `fb_breaker_free` sees it and refuses without dereferencing.
 pub(crate) const REGISTRY_TAG: usize = 1;
 
+/// Breakers handed out by a keyed set are handed out with this bit set:
+/// each such handle is one `Arc<Breaker>` reference, released by
+/// `fb_breaker_free` (see [`super::keyed`]).
+pub(crate) const KEYED_TAG: usize = 2;
+
+// Both tag bits must be free in a breaker's address.
+const _: () = assert!(std::mem::align_of::<Breaker>() > (REGISTRY_TAG | KEYED_TAG));
+
 // SAFETY: a live breaker handle is a `Box<Breaker>` from `fb_breaker_new*`
-// not yet freed, or a pointer tagged with `REGISTRY_TAG` to a breaker its
-// registry keeps alive; `target` strips the tag.
+// not yet freed, a pointer tagged with `REGISTRY_TAG` to a breaker its
+// registry keeps alive, or a pointer tagged with `KEYED_TAG` to a breaker
+// kept alive by the `Arc` reference the handle holds; `target` strips the
+// tags.
 unsafe impl Handle for fb_breaker {
     type Target = Breaker;
     const ARG: &'static str = "breaker";
@@ -37,7 +48,7 @@ unsafe impl Handle for fb_breaker {
 
     #[inline(always)]
     fn target(h: *const fb_breaker) -> *const Breaker {
-        (h as usize & !REGISTRY_TAG) as *const Breaker
+        (h as usize & !(REGISTRY_TAG | KEYED_TAG)) as *const Breaker
     }
 }
 
@@ -234,17 +245,25 @@ pub unsafe extern "C" fn fb_breaker_new_named(
     })
 }
 
-/// Free a breaker made by `fb_breaker_new*`. No permit of it may be used
-/// afterwards. A breaker handed out by a registry gets `FB_ERR_NOT_OWNED`;
-/// a pointer that is not a live breaker (e.g. freed twice) gets
+/// Free a breaker made by `fb_breaker_new*`, or a handle handed out by a
+/// keyed set (`fb_keyed_get*`, `fb_keyed_remove`: each handle is freed
+/// once; the breaker itself goes when the set and every handle have let
+/// go of it). No permit of it may be used afterwards. A breaker handed out
+/// by a registry gets `FB_ERR_NOT_OWNED`; a pointer that is not a live
+/// breaker or keyed handle (e.g. freed twice) gets
 /// `FB_ERR_INVALID_HANDLE`; neither is dereferenced.
 ///
 /// # Safety
 /// `breaker` is any pointer value; it is only dereferenced if it is a live
-/// breaker made by `fb_breaker_new*`, and then no other thread may be using
-/// it.
+/// breaker made by `fb_breaker_new*` or a live keyed handle, and then no
+/// other thread may be using that handle.
 #[no_mangle]
 pub unsafe extern "C" fn fb_breaker_free(breaker: *mut fb_breaker) -> fb_status {
+    if breaker as usize & KEYED_TAG != 0 {
+        // SAFETY: forwarded from our caller's contract; dereferences only a
+        // handle the keyed table holds.
+        return unsafe { super::keyed::free_keyed_handle("fb_breaker_free", breaker) };
+    }
     let owned = (breaker as usize & REGISTRY_TAG != 0)
         .then_some("this breaker belongs to a registry and is freed with it");
     // SAFETY: forwarded from our caller's contract; `free` dereferences

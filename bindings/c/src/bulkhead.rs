@@ -8,7 +8,7 @@
 //! To guard a breaker too, ask the breaker first (`fb_breaker_acquire`),
 //! then the bulkhead, and report the outcome to both.
 
-use super::args::{name_arg, not_null, outcome_arg, put};
+use super::args::{name_arg, not_null, outcome_arg, put, put_text};
 use super::clock::{clock_arc, fb_clock};
 use super::error::{fail, null_arg};
 use super::fb_status::{self, *};
@@ -564,22 +564,7 @@ pub unsafe extern "C" fn fb_bulkhead_prometheus(
         let b = unsafe { try_ref(F, bulkhead) }?;
         let text = fusebox_core::bulkhead::render(&[b.metrics()]);
         // SAFETY: forwarded from our caller's contract.
-        unsafe { put(F, "len", len, text.len()) }?;
-        if cap < text.len() + 1 {
-            return Err(fail(
-                FB_ERR_INVALID_ARGUMENT,
-                format!("{F}: buffer of {cap} bytes, {} needed", text.len() + 1),
-            ));
-        }
-        not_null(F, "buf", buf)?;
-        // SAFETY: `buf` is non-NULL and writable for `cap` ≥ len + 1 bytes;
-        // the text (no interior NUL: it is ours) and the regions do not
-        // overlap (the text is a fresh String).
-        unsafe {
-            std::ptr::copy_nonoverlapping(text.as_ptr(), buf as *mut u8, text.len());
-            buf.add(text.len()).write(0);
-        }
-        Ok(FB_OK)
+        unsafe { put_text(F, &text, buf, cap, len) }
     })
 }
 

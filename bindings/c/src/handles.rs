@@ -3,7 +3,9 @@
 //! Every object handed to C that the caller must free is in the table, by
 //! address. Only `*_new` and `*_free` touch it (never the hot path), so a
 //! freed or foreign pointer given to a `*_free` function is reported
-//! without being dereferenced.
+//! without being dereferenced. Breaker handles from a keyed set, of which
+//! several may point to one breaker, are counted in a second table
+//! ([`count_out`], [`take_counted`]).
 
 use super::args::not_null;
 use super::error::{fail, null_arg};
@@ -18,6 +20,7 @@ pub(crate) enum Kind {
     Breaker,
     Clock,
     Registry,
+    Keyed,
     Bulkhead,
     SharedRegistry,
     SharedClock,
@@ -29,6 +32,7 @@ impl Kind {
             Kind::Breaker => "breaker",
             Kind::Clock => "clock",
             Kind::Registry => "registry",
+            Kind::Keyed => "keyed set",
             Kind::Bulkhead => "bulkhead",
             Kind::SharedRegistry => "shared registry",
             Kind::SharedClock => "shared clock",
@@ -41,6 +45,7 @@ impl Kind {
             Kind::Breaker => "fb_breaker_new",
             Kind::Clock => "fb_clock_manual_new",
             Kind::Registry => "fb_registry_new",
+            Kind::Keyed => "fb_keyed_new",
             Kind::Bulkhead => "fb_bulkhead_new",
             Kind::SharedRegistry => "fb_shared_open",
             Kind::SharedClock => "fb_shared_clock_open",
@@ -176,6 +181,42 @@ fn take_live<H: Handle>(func: &str, h: *mut H) -> Result<(), fb_status> {
                 kind.name(),
                 kind.maker()
             ),
+        )),
+    }
+}
+
+/// Breaker handles handed out by keyed sets: by breaker address, how many
+/// are out. Each holds one `Arc` reference to its breaker, so an address
+/// is not reused while its count is above 0.
+static COUNTED: Mutex<BTreeMap<usize, usize>> = Mutex::new(BTreeMap::new());
+
+fn counted() -> MutexGuard<'static, BTreeMap<usize, usize>> {
+    COUNTED.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Count one more handle to the object at `addr`.
+pub(crate) fn count_out(addr: usize) {
+    *counted().entry(addr).or_insert(0) += 1;
+}
+
+/// Count one handle to the object at `addr` back in, so that the caller
+/// releases its reference exactly once; `FB_ERR_INVALID_HANDLE` when no
+/// handle to it is out (freed more times than handed out, or never made),
+/// and then nothing may be released.
+pub(crate) fn take_counted(func: &str, addr: usize, what: &str) -> Result<(), fb_status> {
+    let mut counted = counted();
+    match counted.get_mut(&addr) {
+        Some(1) => {
+            counted.remove(&addr);
+            Ok(())
+        }
+        Some(n) => {
+            *n -= 1;
+            Ok(())
+        }
+        None => Err(fail(
+            FB_ERR_INVALID_HANDLE,
+            format!("{func}: not a live {what} (freed more times than handed out?)"),
         )),
     }
 }

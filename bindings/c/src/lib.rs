@@ -20,15 +20,16 @@
 //!   stack, and handles are plain pointers to the core's breaker.
 //!
 //! Layout: one module per handle kind ([`breaker`], [`permit`],
-//! [`config`], [`clock`], [`registry`], [`bulkhead`], `shared`), each with
-//! its C types and `fb_*` functions, and small private modules for what
-//! they share: `status` (the status codes and static strings), `error` (the
-//! last-error storage), `panic` (the guard every export runs in), `handles`
-//! (the live-handle table and the lookup of a handle argument) and `args`
-//! (the argument checks, each written once and used with `?`). Everything
-//! but `fb_bulkhead_*` and `fb_shared_*` is re-exported at the root. No
-//! module names a path through `crate::`: the fuzz target `c_abi` compiles
-//! this file as a module of its own crate.
+//! [`config`], [`clock`], [`registry`], [`keyed`], [`bulkhead`],
+//! `shared`), each with its C types and `fb_*` functions, and small
+//! private modules for what they share: `status` (the status codes and
+//! static strings), `error` (the last-error storage), `panic` (the guard
+//! every export runs in), `handles` (the live-handle tables and the lookup
+//! of a handle argument) and `args` (the argument checks, each written
+//! once and used with `?`). Everything but `fb_bulkhead_*`, `fb_keyed_*`
+//! and `fb_shared_*` is re-exported at the root. No module names a path
+//! through `crate::`: the fuzz target `c_abi` compiles this file as a
+//! module of its own crate.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 // The exported names are the C names (`fb_breaker`, `FB_OK`).
@@ -47,6 +48,8 @@ pub mod breaker;
 pub mod bulkhead;
 pub mod clock;
 pub mod config;
+// Keyed sets (fb_keyed_*).
+pub mod keyed;
 pub mod permit;
 pub mod registry;
 // Shared-memory breakers (fb_shared_*).

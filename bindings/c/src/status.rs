@@ -33,7 +33,8 @@ pub enum fb_status {
     /// The object belongs to the library (a breaker owned by a registry,
     /// the global registry) and must not be freed by the caller.
     FB_ERR_NOT_OWNED = 8,
-    /// `fb_registry_get`: no breaker has that name.
+    /// `fb_registry_get`, `fb_keyed_get`, `fb_keyed_remove`: no breaker has
+    /// that name or key.
     FB_ERR_NOT_FOUND = 9,
     /// The permit was already given an outcome or released, or was not
     /// admitted (kind `outcome_already_recorded`).
@@ -49,6 +50,8 @@ pub enum fb_status {
     /// another config.
     FB_ERR_CONFIG_MISMATCH = 14,
     /// `fb_shared_get_or_create`: no free slot or no room left in the file.
+    /// `fb_keyed_get_or_create`: the set is at capacity and no breaker in
+    /// it may be evicted (each is open, failing or recently used).
     FB_ERR_FULL = 15,
     /// `fb_shared_get_or_create`: another live process has been creating
     /// the same breaker for seconds (stopped?).

@@ -1212,3 +1212,229 @@ mod bad_input {
         assert!(ran >= 35, "ran {ran}, skipped {skipped:?}");
     }
 }
+
+/// Keyed sets: one breaker per key, counted handles freed with
+/// `fb_breaker_free`, `FB_ERR_FULL` when nothing may be evicted, eviction
+/// after the min idle time, handles that outlive their set, and the
+/// errors.
+#[test]
+fn keyed_sets() {
+    use super::keyed::*;
+    use super::KEYED_TAG;
+    let c = default_config();
+    let mut clock = null_mut();
+    let mut k = null_mut();
+    let (mut a, mut a2, mut b, mut x) = (null_mut(), null_mut(), null_mut(), null_mut());
+    let mut s = std::mem::MaybeUninit::<fb_keyed_counts>::uninit();
+    // SAFETY: every pointer is NULL, valid, or (the tagged garbage) only
+    // checked against the handle table.
+    unsafe {
+        assert_eq!(fb_clock_manual_new(&mut clock), FB_OK);
+        assert_eq!(fb_keyed_new(c"hosts".as_ptr(), 2, &c, clock, &mut k), FB_OK);
+        assert_eq!(fb_keyed_get_or_create(k, c"a".as_ptr(), &mut a), FB_OK);
+        assert_eq!(fb_keyed_get(k, c"a".as_ptr(), &mut a2), FB_OK);
+        assert_eq!(a, a2);
+        assert_eq!(a as usize & KEYED_TAG, KEYED_TAG);
+        // Two handles: two frees, not three.
+        assert_eq!(fb_breaker_free(a2), FB_OK);
+        assert_eq!(fb_keyed_get_or_create(k, c"b".as_ptr(), &mut b), FB_OK);
+        assert_eq!(fb_breaker_force_open(a), FB_OK);
+        assert_err(
+            fb_keyed_get_or_create(k, c"c".as_ptr(), &mut x),
+            FB_ERR_FULL,
+            &["fb_keyed_get_or_create: key: keyed breakers full: all 2"],
+        );
+        assert!(x.is_null());
+        // b goes once unused for 10 s; a (forced open) never.
+        assert_eq!(fb_clock_advance(clock, 10_000_000_000), FB_OK);
+        assert_eq!(fb_keyed_get_or_create(k, c"c".as_ptr(), &mut x), FB_OK);
+        assert_err(
+            fb_keyed_get(k, c"b".as_ptr(), &mut a2),
+            FB_ERR_NOT_FOUND,
+            &["fb_keyed_get: no breaker for key \"b\""],
+        );
+        let mut p = std::mem::MaybeUninit::uninit();
+        assert_eq!(fb_breaker_acquire(b, p.as_mut_ptr(), null_mut()), FB_OK);
+        assert_eq!(
+            fb_permit_record(p.as_mut_ptr(), FB_OUTCOME_SUCCESS, 0),
+            FB_OK
+        );
+        assert_eq!(fb_keyed_stats(k, s.as_mut_ptr()), FB_OK);
+        let st = s.assume_init();
+        assert_eq!((st.len, st.capacity, st.created), (2, 2, 3));
+        assert_eq!((st.evictions, st.refusals, st.removed), (1, 1, 0));
+        // Remove, with and without a handle back.
+        assert_eq!(fb_keyed_remove(k, c"c".as_ptr(), null_mut()), FB_OK);
+        assert_eq!(fb_keyed_remove(k, c"a".as_ptr(), &mut a2), FB_OK);
+        assert_eq!(a2, a);
+        assert_eq!(fb_breaker_free(a2), FB_OK);
+        assert_err(
+            fb_keyed_remove(k, c"a".as_ptr(), null_mut()),
+            FB_ERR_NOT_FOUND,
+            &["fb_keyed_remove", "\"a\""],
+        );
+        let mut n = 9usize;
+        assert_eq!(fb_keyed_len(k, &mut n), FB_OK);
+        assert_eq!(n, 0);
+        // The Prometheus text, with the buffer convention.
+        assert_eq!(fb_keyed_get_or_create(k, c"d".as_ptr(), &mut a2), FB_OK);
+        assert_eq!(fb_breaker_free(a2), FB_OK);
+        let mut len = 0usize;
+        assert_err(
+            fb_keyed_prometheus(k, null_mut(), 0, &mut len),
+            FB_ERR_INVALID_ARGUMENT,
+            &["fb_keyed_prometheus: buffer of 0 bytes"],
+        );
+        let mut buf = vec![0 as c_char; len + 1];
+        assert_eq!(
+            fb_keyed_prometheus(k, buf.as_mut_ptr(), buf.len(), &mut len),
+            FB_OK
+        );
+        let text = CStr::from_ptr(buf.as_ptr()).to_str().unwrap();
+        assert_eq!(text.len(), len);
+        assert!(
+            text.contains("fusebox_keyed_evictions_total{keyed=\"hosts\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("fusebox_keyed_refusals_total{keyed=\"hosts\"} 1\n"),
+            "{text}"
+        );
+        // min idle 0: an unused breaker goes at once.
+        assert_eq!(fb_keyed_set_min_idle_ns(k, 0), FB_OK);
+        assert_eq!(fb_keyed_get_or_create(k, c"e".as_ptr(), &mut a2), FB_OK);
+        assert_eq!(fb_breaker_free(a2), FB_OK);
+        assert_eq!(fb_keyed_get_or_create(k, c"f".as_ptr(), &mut a2), FB_OK);
+        assert_eq!(fb_breaker_free(a2), FB_OK);
+        assert_eq!(fb_keyed_get_or_create(k, c"g".as_ptr(), &mut a2), FB_OK);
+        assert_eq!(fb_breaker_free(a2), FB_OK);
+        assert_eq!(fb_keyed_len(k, &mut n), FB_OK);
+        assert_eq!(n, 2);
+        // Handles outlive the set.
+        assert_eq!(fb_keyed_free(k), FB_OK);
+        assert_err(
+            fb_keyed_free(k),
+            FB_ERR_INVALID_HANDLE,
+            &["fb_keyed_free", "freed twice"],
+        );
+        let mut state = fb_state::FB_STATE_CLOSED;
+        assert_eq!(fb_breaker_state(a, &mut state), FB_OK);
+        assert_eq!(state, fb_state::FB_STATE_OPEN);
+        for h in [a, b, x] {
+            assert_eq!(fb_breaker_free(h), FB_OK);
+        }
+        assert_err(
+            fb_breaker_free(a),
+            FB_ERR_INVALID_HANDLE,
+            &["fb_breaker_free", "fb_keyed_get"],
+        );
+        // A tagged pointer never handed out: refused, not dereferenced.
+        assert_err(
+            fb_breaker_free(0x1000 as *mut fb_breaker),
+            FB_ERR_INVALID_HANDLE,
+            &["fb_breaker_free"],
+        );
+        assert_err(
+            fb_breaker_free((0x1000 | KEYED_TAG) as *mut fb_breaker),
+            FB_ERR_INVALID_HANDLE,
+            &["freed more times than handed out"],
+        );
+
+        // Bad input: the status, and the message naming the argument.
+        assert_err(
+            fb_keyed_new(c"".as_ptr(), 2, &c, null(), &mut k),
+            FB_ERR_INVALID_NAME,
+            &["fb_keyed_new: name: "],
+        );
+        assert_err(
+            fb_keyed_new(c"hosts".as_ptr(), 0, &c, null(), &mut k),
+            FB_ERR_INVALID_ARGUMENT,
+            &["fb_keyed_new: capacity: invalid capacity: 0 (expected 1..=10 000 000)"],
+        );
+        assert_err(
+            fb_keyed_new(c"hosts".as_ptr(), 10_000_001, &c, null(), &mut k),
+            FB_ERR_INVALID_ARGUMENT,
+            &["fb_keyed_new: capacity: invalid capacity: 10000001"],
+        );
+        assert_err(
+            fb_keyed_new(null(), 2, &c, null(), &mut k),
+            FB_ERR_NULL_POINTER,
+            &["fb_keyed_new: name is NULL"],
+        );
+        assert_err(
+            fb_keyed_new(c"hosts".as_ptr(), 2, null(), null(), &mut k),
+            FB_ERR_NULL_POINTER,
+            &["fb_keyed_new: config is NULL"],
+        );
+        assert_err(
+            fb_keyed_new(c"hosts".as_ptr(), 2, &c, null(), null_mut()),
+            FB_ERR_NULL_POINTER,
+            &["fb_keyed_new: out is NULL"],
+        );
+        assert_err(
+            fb_keyed_set_min_idle_ns(null_mut(), 0),
+            FB_ERR_NULL_POINTER,
+            &["fb_keyed_set_min_idle_ns: keyed is NULL"],
+        );
+        assert_err(
+            fb_keyed_get_or_create(null(), c"a".as_ptr(), &mut x),
+            FB_ERR_NULL_POINTER,
+            &["fb_keyed_get_or_create: keyed is NULL"],
+        );
+        assert_err(
+            fb_keyed_get(null(), c"a".as_ptr(), &mut x),
+            FB_ERR_NULL_POINTER,
+            &["fb_keyed_get: keyed is NULL"],
+        );
+        assert_err(
+            fb_keyed_len(null(), &mut n),
+            FB_ERR_NULL_POINTER,
+            &["fb_keyed_len: keyed is NULL"],
+        );
+        assert_err(
+            fb_keyed_stats(null(), s.as_mut_ptr()),
+            FB_ERR_NULL_POINTER,
+            &["fb_keyed_stats: keyed is NULL"],
+        );
+        assert_err(
+            fb_keyed_free(null_mut()),
+            FB_ERR_NULL_POINTER,
+            &["fb_keyed_free: keyed is NULL"],
+        );
+        let mut bad = c;
+        bad.min_calls = 0;
+        assert_err(
+            fb_keyed_new(c"hosts".as_ptr(), 2, &bad, null(), &mut k),
+            FB_ERR_INVALID_CONFIG,
+            &["fb_keyed_new: config.min_calls"],
+        );
+        assert_eq!(
+            fb_keyed_new(c"hosts".as_ptr(), 1, &c, null(), &mut k),
+            FB_OK
+        );
+        assert_err(
+            fb_keyed_get_or_create(k, c"".as_ptr(), &mut x),
+            FB_ERR_INVALID_NAME,
+            &["fb_keyed_get_or_create: key: "],
+        );
+        assert_err(
+            fb_keyed_get_or_create(k, c"a".as_ptr(), null_mut()),
+            FB_ERR_NULL_POINTER,
+            &["fb_keyed_get_or_create: out is NULL"],
+        );
+        assert_err(
+            fb_keyed_get_or_create(k, null(), &mut x),
+            FB_ERR_NULL_POINTER,
+            &["fb_keyed_get_or_create: key is NULL"],
+        );
+        assert_err(
+            fb_keyed_get_or_create(k, c"\xff".as_ptr(), &mut x),
+            FB_ERR_INVALID_UTF8,
+            &["fb_keyed_get_or_create: key is not valid UTF-8"],
+        );
+        assert_eq!(fb_keyed_len(k, &mut n), FB_OK);
+        assert_eq!(n, 0);
+        assert_eq!(fb_keyed_free(k), FB_OK);
+        assert_eq!(fb_clock_free(clock), FB_OK);
+    }
+}
