@@ -69,6 +69,20 @@ fn parse_exclude(
     Ok((out, PyTuple::new(py, items)?.unbind()))
 }
 
+/// A breaker name given as `name`: a `str` (`TypeError` otherwise), not yet
+/// checked against the name rule (`check_name`).
+pub(crate) fn name_arg<'a, 'py>(name: &'a Bound<'py, PyAny>) -> PyResult<&'a Bound<'py, PyString>> {
+    name.cast::<PyString>().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "name must be a str, not {}",
+            name.get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default()
+        ))
+    })
+}
+
 /// A valid breaker name: the core's rule (1..=256 bytes) and message.
 pub(crate) fn check_name(name: &str) -> PyResult<()> {
     fusebox::registry::check_name(name).map_err(|e| PyValueError::new_err(e.to_string()))
@@ -335,15 +349,7 @@ impl CircuitBreaker {
         exclude: Option<&Bound<'_, PyAny>>,
         config: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<CircuitBreaker> {
-        let name = name.cast::<PyString>().map_err(|_| {
-            PyTypeError::new_err(format!(
-                "name must be a str, not {}",
-                name.get_type()
-                    .name()
-                    .map(|n| n.to_string())
-                    .unwrap_or_default()
-            ))
-        })?;
+        let name = name_arg(name)?;
         let name = name.to_cow()?;
         check_name(&name)?;
         let config = config_from_kwargs(config)?;

@@ -3,7 +3,7 @@
 //! context manager (sync and async), permits by hand, metrics.
 
 use crate::breaker::{check_name, clock_source, CircuitBreaker};
-use crate::config::{config_error, float_arg, secs_arg, u32_arg};
+use crate::config::{config_error, u32_arg, wait_arg};
 use crate::py_helpers;
 use fusebox::bulkhead::{self, BulkheadError, RawBulkheadPermit};
 use fusebox::concurrency::LimitConfig;
@@ -94,14 +94,6 @@ impl Bulkhead {
             })
             .map(|v| v.bind(py))
     }
-}
-
-/// Seconds ≥ 0 for argument `name` (0 allowed: no wait).
-fn wait_arg(name: &'static str, v: &Bound<'_, PyAny>) -> PyResult<Duration> {
-    if float_arg(name, v)? == 0.0 {
-        return Ok(Duration::ZERO);
-    }
-    secs_arg(name, v)
 }
 
 #[pymethods]

@@ -63,6 +63,14 @@ pub fn secs_arg(name: &'static str, v: &Bound<'_, PyAny>) -> PyResult<Duration> 
     secs_to_duration(name, float_arg(name, v)?).map_err(config_error)
 }
 
+/// Seconds ≥ 0 for argument `name` (0 allowed: no wait, no delay).
+pub fn wait_arg(name: &'static str, v: &Bound<'_, PyAny>) -> PyResult<Duration> {
+    if float_arg(name, v)? == 0.0 {
+        return Ok(Duration::ZERO);
+    }
+    secs_arg(name, v)
+}
+
 /// Build a `Config` from keyword arguments (`None` or missing: the default).
 /// Unknown keywords are a `TypeError`, as for any Python function.
 pub fn config_from_kwargs(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Config> {

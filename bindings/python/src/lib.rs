@@ -14,6 +14,7 @@ mod bulkhead;
 mod clock;
 mod config;
 mod guarded;
+mod keyed;
 mod py_helpers;
 mod registry;
 mod shared;
@@ -51,6 +52,7 @@ fn _fusebox(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<breaker::StateChange>()?;
     m.add_class::<clock::ManualClock>()?;
     m.add_class::<registry::Registry>()?;
+    keyed::add(m)?;
     m.add_function(wrap_pyfunction!(registry::registry, m)?)?;
     m.add_function(wrap_pyfunction!(flush_events, m)?)?;
     m.add_function(wrap_pyfunction!(_shutdown, m)?)?;

@@ -23,6 +23,7 @@ from ._fusebox import (
     BulkheadPermit,
     CircuitBreaker,
     GuardedFunction,
+    KeyedBreakers,
     ManualClock,
     Permit,
     Registry,
@@ -35,8 +36,9 @@ from ._fusebox import (
     registry,
 )
 
+from ._keyed import KeyedFullError
 from ._shared import ConfigMismatchError, SharedRegistryError
-from ._types import Config, Metrics, PhaseName, StateName
+from ._types import Config, KeyedStats, Metrics, PhaseName, StateName
 
 _atexit.register(_shutdown)
 
@@ -50,6 +52,9 @@ __all__ = [
     "ConfigMismatchError",
     "FuseboxError",
     "GuardedFunction",
+    "KeyedBreakers",
+    "KeyedFullError",
+    "KeyedStats",
     "ManualClock",
     "Metrics",
     "Permit",

@@ -17,7 +17,7 @@ from typing import (
     final,
 )
 
-from ._types import Config, Metrics, PhaseName, StateName
+from ._types import Config, KeyedStats, Metrics, PhaseName, StateName
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -30,6 +30,7 @@ __all__ = [
     "BulkheadPermit",
     "CircuitBreaker",
     "GuardedFunction",
+    "KeyedBreakers",
     "ManualClock",
     "Permit",
     "Registry",
@@ -185,6 +186,53 @@ class Registry:
     def snapshot(self) -> list[Metrics]: ...
     def __len__(self) -> int: ...
     def __contains__(self, name: str, /) -> bool: ...
+
+@final
+class KeyedBreakers:
+    """Breakers by key, at most ``capacity`` of them, all with one
+    configuration; only breakers that hold no history are evicted to make
+    room (``KeyedFullError`` when none may go). Durations are in seconds."""
+
+    def __new__(
+        cls,
+        name: str,
+        capacity: int,
+        *,
+        min_idle: float = 10.0,
+        clock: Optional[ManualClock] = None,
+        failure_rate_threshold: float = 0.5,
+        consecutive_failures: Optional[int] = 5,
+        min_calls: int = 10,
+        window: Optional[float] = 10.0,
+        window_buckets: Optional[int] = 10,
+        count_window: Optional[int] = None,
+        open_timeout: float = 30.0,
+        backoff_multiplier: Optional[float] = None,
+        backoff_max: Optional[float] = None,
+        jitter: float = 0.0,
+        half_open_max_calls: int = 3,
+        success_threshold: int = 3,
+        half_open_max_wait: float = 60.0,
+        slow_call_duration: Optional[float] = None,
+        slow_call_rate_threshold: float = 1.0,
+    ) -> KeyedBreakers: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def capacity(self) -> int: ...
+    @property
+    def min_idle(self) -> float: ...
+    def get(
+        self, key: str, /, *, exclude: _Exclude = None
+    ) -> Optional[CircuitBreaker]: ...
+    def get_or_create(
+        self, key: str, /, *, exclude: _Exclude = None
+    ) -> CircuitBreaker: ...
+    def remove(self, key: str) -> bool: ...
+    def stats(self) -> KeyedStats: ...
+    def snapshot(self) -> list[Metrics]: ...
+    def prometheus(self) -> str: ...
+    def __len__(self) -> int: ...
 
 @final
 class BulkheadPermit:

@@ -30,6 +30,18 @@ class Metrics(TypedDict):
     window_slow: int
 
 
+class KeyedStats(TypedDict):
+    """``KeyedBreakers.stats()``: the set's counters (all time, but ``len``)."""
+
+    name: str
+    len: int
+    capacity: int
+    created: int
+    evictions: int
+    refusals: int
+    removed: int
+
+
 class Config(TypedDict):
     """``CircuitBreaker.config()``: the keyword arguments in force (one per
     core field: ``_codes.CONFIG_FIELDS``, checked by the tests)."""
