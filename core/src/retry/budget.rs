@@ -201,7 +201,9 @@ pub struct RetryBudgetStats {
 pub struct RetryBudget {
     /// reserve + Σ live nets, in units (an `i64` in a `u64`).
     balance: AtomicU64,
-    /// Newest bucket every slot has been swept to (full, not a tag).
+    /// Newest bucket every slot has been swept to (full, not a tag), and
+    /// its slot: `bucket << 8 | bucket % buckets`, so the hot path divides
+    /// nothing.
     head: AtomicU64,
     slots: Box<[AtomicU64]>,
     deposits: AtomicU64,
@@ -224,6 +226,10 @@ impl fmt::Debug for RetryBudget {
             .field("config", &self.config)
             .finish()
     }
+}
+
+fn head_word(bucket: u64, n: u64) -> u64 {
+    (bucket << 8) | (bucket % n)
 }
 
 fn pack(bucket: u64, net: i64) -> u64 {
@@ -287,7 +293,7 @@ impl RetryBudget {
             .collect();
         Ok(RetryBudget {
             balance: atomic_u64(reserve as u64),
-            head: atomic_u64(now_bucket),
+            head: atomic_u64(head_word(now_bucket, u64::from(config.buckets))),
             slots,
             deposits: atomic_u64(0),
             withdrawals: atomic_u64(0),
@@ -343,11 +349,11 @@ impl RetryBudget {
         if self.credit == 0 {
             return;
         }
-        let b = self.bucket(now_ns);
+        let (b, i) = self.bucket(now_ns);
         // In the slot first, then in the balance: a sweep in between
         // takes the units away before they are added (a refusal, never an
         // excess).
-        if self.record(b, self.credit) {
+        if self.record(b, i, self.credit) {
             self.balance
                 .fetch_add(self.credit as u64, Ordering::Relaxed);
         }
@@ -356,7 +362,7 @@ impl RetryBudget {
     /// [`RetryBudget::try_withdraw`] at clock time `now_ns` (example on
     /// [`RetryBudget::deposit_at`]).
     pub fn try_withdraw_at(&self, now_ns: u64) -> bool {
-        let b = self.bucket(now_ns);
+        let (b, i) = self.bucket(now_ns);
         // Relaxed: the balance is the budget's one decision word; what a
         // withdrawal must see of the sweeps is ordered by `bucket`'s
         // acquire loads.
@@ -379,7 +385,7 @@ impl RetryBudget {
         }
         // Out of the balance first, then in the slot: a sweep in between
         // does not give the units back until the slot expires again.
-        self.record(b, -UNITS_PER_RETRY);
+        self.record(b, i, -UNITS_PER_RETRY);
         self.withdrawals.fetch_add(1, Ordering::Relaxed);
         true
     }
@@ -408,19 +414,21 @@ impl RetryBudget {
         }
     }
 
-    /// The bucket to write in at `now_ns`, every slot swept to it: the
-    /// clock's bucket, or `head` if a clock read ahead of ours swept further.
+    /// The bucket to write in at `now_ns` and its slot, every slot swept
+    /// to it: the clock's bucket, or `head` if a clock read ahead of ours
+    /// swept further.
     #[inline]
-    fn bucket(&self, now_ns: u64) -> u64 {
-        let b = now_ns / self.width_ns;
+    fn bucket(&self, now_ns: u64) -> (u64, usize) {
         // Acquire: pairs with the sweep's release, so the expired units it
         // subtracted are in the balance before our operation on it.
-        let h = self.head.load(Ordering::Acquire);
-        if b <= h {
-            return h;
+        let hw = self.head.load(Ordering::Acquire);
+        let h = hw >> 8;
+        if now_ns < (h + 1).saturating_mul(self.width_ns) {
+            return (h, (hw & 0xFF) as usize);
         }
+        let b = now_ns / self.width_ns;
         self.sweep(h, b);
-        b
+        (b, (b % self.slots.len() as u64) as usize)
     }
 
     #[cold]
@@ -456,14 +464,14 @@ impl RetryBudget {
             }
         }
         // Release: publishes the subtractions above.
-        self.head.fetch_max(b, Ordering::Release);
+        self.head.fetch_max(head_word(b, n), Ordering::Release);
     }
 
     /// Add `delta` units to bucket `b`'s slot (or to a newer bucket there).
     /// `false` when the slot is full (the units are dropped).
     #[inline]
-    fn record(&self, b: u64, delta: i64) -> bool {
-        let slot = &self.slots[(b % self.slots.len() as u64) as usize];
+    fn record(&self, b: u64, i: usize, delta: i64) -> bool {
+        let slot = &self.slots[i];
         let mut w = slot.load(Ordering::Relaxed);
         loop {
             // After `bucket(b)` every slot is at bucket ≥ b's: this one holds
