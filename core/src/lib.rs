@@ -39,6 +39,8 @@ mod detect;
 mod degrade;
 // Bulkheads and adaptive concurrency limits.
 pub mod bulkhead;
+// Retry budgets and retry policies (docs/semantics.md#retries-and-the-retry-budget).
+pub mod retry;
 // Failover, elections, fencing and coordination (docs/semantics.md#failover,
 // docs/semantics.md#fencing).
 #[cfg(feature = "failover")]
@@ -95,6 +97,7 @@ pub use input::{ErrorKind, PermitUsed};
 pub use keyed::{KeyedBreakers, KeyedError, KeyedStats};
 pub use limiter::{RateLimited, RateLimiter};
 pub use registry::{Registry, RegistryError};
+pub use retry::{RetryBudget, RetryBudgetConfig, RetryError, RetryPolicy};
 pub use shedder::{Decision, LoadLevel, Priority, Shedder};
 pub use timeout::AdaptiveTimeout;
 

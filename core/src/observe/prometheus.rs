@@ -36,6 +36,7 @@ use crate::detect::histogram::LatencyHistogram;
 use crate::engine::keyed::KeyedStats;
 use crate::engine::metrics::Metrics;
 use crate::engine::state::{Phase, State};
+use crate::retry::{RetryBudgetStats, RetryMetrics};
 use std::fmt::{Display, Write};
 
 /// The content type of the text format.
@@ -413,6 +414,132 @@ pub fn write_keyed(out: &mut String, stats: &[KeyedStats]) {
     let names: Vec<String> = stats.iter().map(|s| escape_label(&s.name)).collect();
     for (name, kind, help, get) in families {
         labelled(out, (name, kind, help), "keyed", &names, stats, get);
+    }
+}
+
+/// Append the counters of retry budgets ([`crate::RetryBudget::stats`]),
+/// labelled `budget` with each budget's name: `fusebox_retry_budget_deposits_total`,
+/// `fusebox_retry_budget_withdrawals_total`, `fusebox_retry_budget_refusals_total`
+/// (counters) and `fusebox_retry_budget_available` (gauge).
+///
+/// ```rust
+/// use fusebox::prometheus::write_retry_budgets;
+/// use fusebox::{ManualClock, RetryBudget, RetryBudgetConfig};
+/// use std::sync::Arc;
+///
+/// let config = RetryBudgetConfig { ratio: 1.0, min_per_sec: 0, ..Default::default() };
+/// let db = RetryBudget::named("db", config, Arc::new(ManualClock::new()))?;
+/// db.deposit();
+/// assert!(db.try_withdraw());
+/// assert!(!db.try_withdraw());
+///
+/// let mut out = String::new();
+/// write_retry_budgets(&mut out, &[db.stats()]);
+/// assert!(out.contains("# TYPE fusebox_retry_budget_refusals_total counter\n"));
+/// assert!(out.contains("fusebox_retry_budget_deposits_total{budget=\"db\"} 1\n"));
+/// assert!(out.contains("fusebox_retry_budget_withdrawals_total{budget=\"db\"} 1\n"));
+/// assert!(out.contains("fusebox_retry_budget_refusals_total{budget=\"db\"} 1\n"));
+/// assert!(out.contains("fusebox_retry_budget_available{budget=\"db\"} 0\n"));
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
+pub fn write_retry_budgets(out: &mut String, stats: &[RetryBudgetStats]) {
+    type Get = fn(&RetryBudgetStats) -> u64;
+    let families: [(&str, &str, &str, Get); 4] = [
+        (
+            "fusebox_retry_budget_deposits_total",
+            "counter",
+            "Requests deposited in the retry budget.",
+            |s| s.deposits,
+        ),
+        (
+            "fusebox_retry_budget_withdrawals_total",
+            "counter",
+            "Retries the budget allowed.",
+            |s| s.withdrawals,
+        ),
+        (
+            "fusebox_retry_budget_refusals_total",
+            "counter",
+            "Retries the budget refused.",
+            |s| s.refusals,
+        ),
+        (
+            "fusebox_retry_budget_available",
+            "gauge",
+            "Retries the budget could allow now.",
+            |s| s.available,
+        ),
+    ];
+    let names: Vec<String> = stats.iter().map(|s| escape_label(&s.name)).collect();
+    for (name, kind, help, get) in families {
+        labelled(out, (name, kind, help), "budget", &names, stats, get);
+    }
+}
+
+/// Append the counters of retry policies ([`crate::RetryPolicy::metrics`]),
+/// labelled `retry` with each policy's name: `fusebox_retry_calls_total`,
+/// `fusebox_retry_attempts_total`, `fusebox_retry_retries_total`,
+/// `fusebox_retry_budget_exhausted_total` and
+/// `fusebox_retry_failed_calls_total`.
+///
+/// ```rust
+/// use fusebox::prometheus::write_retry_policies;
+/// use fusebox::retry::ManualSleeper;
+/// use fusebox::{Breaker, Config, ManualClock, RetryBudget, RetryBudgetConfig, RetryPolicy};
+/// use std::sync::Arc;
+///
+/// let clock = Arc::new(ManualClock::new());
+/// let breaker = Breaker::with_clock(Config::default(), clock.clone())?;
+/// let budget = RetryBudget::with_clock(RetryBudgetConfig::default(), clock.clone())?;
+/// let policy = RetryPolicy::builder().name("db").max_attempts(2).seed(1).build()?;
+/// policy.call(&breaker, &budget, &ManualSleeper::new(clock), |_| Err::<(), _>("down"));
+///
+/// let mut out = String::new();
+/// write_retry_policies(&mut out, &[policy.metrics()]);
+/// assert!(out.contains("fusebox_retry_calls_total{retry=\"db\"} 1\n"));
+/// assert!(out.contains("fusebox_retry_attempts_total{retry=\"db\"} 2\n"));
+/// assert!(out.contains("fusebox_retry_retries_total{retry=\"db\"} 1\n"));
+/// assert!(out.contains("fusebox_retry_budget_exhausted_total{retry=\"db\"} 0\n"));
+/// assert!(out.contains("fusebox_retry_failed_calls_total{retry=\"db\"} 1\n"));
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
+pub fn write_retry_policies(out: &mut String, metrics: &[RetryMetrics]) {
+    type Get = fn(&RetryMetrics) -> u64;
+    let families: [(&str, &str, &str, Get); 5] = [
+        (
+            "fusebox_retry_calls_total",
+            "counter",
+            "Logical calls made through the retry policy.",
+            |m| m.calls,
+        ),
+        (
+            "fusebox_retry_attempts_total",
+            "counter",
+            "Attempts, breaker rejections included.",
+            |m| m.attempts,
+        ),
+        (
+            "fusebox_retry_retries_total",
+            "counter",
+            "Attempts after a call's first.",
+            |m| m.retries,
+        ),
+        (
+            "fusebox_retry_budget_exhausted_total",
+            "counter",
+            "Retries not made because the retry budget refused them.",
+            |m| m.budget_refusals,
+        ),
+        (
+            "fusebox_retry_failed_calls_total",
+            "counter",
+            "Logical calls that ended in an error.",
+            |m| m.failed_calls,
+        ),
+    ];
+    let names: Vec<String> = metrics.iter().map(|m| escape_label(&m.name)).collect();
+    for (name, kind, help, get) in families {
+        labelled(out, (name, kind, help), "retry", &names, metrics, get);
     }
 }
 
