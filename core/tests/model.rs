@@ -25,6 +25,8 @@ enum Op {
     ForceOpen,
     Disable,
     Reset,
+    /// `open_for` (ms).
+    OpenFor(u64),
 }
 
 fn outcome() -> impl Strategy<Value = Outcome> {
@@ -45,6 +47,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::ForceOpen),
         1 => Just(Op::Disable),
         1 => Just(Op::Reset),
+        1 => prop_oneof![0u64..5000, 5000u64..400_000].prop_map(Op::OpenFor),
     ]
 }
 
@@ -84,6 +87,8 @@ fn config() -> impl Strategy<Value = Config> {
                     half_open_max_wait: Duration::from_secs(wait_s),
                     slow_call_duration: slow.map(Duration::from_millis),
                     slow_call_rate_threshold: f64::from(slow10) / 10.0,
+                    max_open_for: Duration::from_secs(100),
+                    ..Config::default()
                 }
             },
         )
@@ -192,6 +197,15 @@ fn run(cfg: Config, ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::Reset => {
                 b.reset();
                 m.reset(now);
+            }
+            Op::OpenFor(d) => {
+                let d = Duration::from_millis(d);
+                prop_assert_eq!(
+                    b.open_for(d),
+                    m.open_for(d.as_nanos() as u64, now),
+                    "open_for at step {}",
+                    step
+                );
             }
         }
         check(&b, &m, fusebox::Clock::now_ns(&*clock), step)?;

@@ -380,6 +380,7 @@ fn config() -> impl Strategy<Value = Config> {
                     half_open_max_wait: Duration::from_millis(wait_ms),
                     slow_call_duration: slow_us.map(Duration::from_micros),
                     slow_call_rate_threshold: f64::from(slow_rate) / 100.0,
+                    ..Config::default()
                 }
             },
         )

@@ -142,6 +142,7 @@ impl Cfg {
                 .slow_us
                 .map(|u| Duration::from_micros(1 + u64::from(u % 10_000_000))),
             slow_call_rate_threshold: f64::from(1 + self.slow_rate % 100) / 100.0,
+            ..Config::default()
         }
     }
 }

@@ -172,6 +172,7 @@ pub(crate) unsafe fn config_arg(
         slow_call_duration: (c.slow_call_duration_ns != 0)
             .then(|| Duration::from_nanos(c.slow_call_duration_ns)),
         slow_call_rate_threshold: c.slow_call_rate_threshold,
+        ..Config::default()
     };
     // Durations are quoted in ns, the unit of the `*_ns` fields.
     config

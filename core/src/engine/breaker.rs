@@ -484,6 +484,94 @@ impl Breaker {
         }
     }
 
+    /// Open the breaker for `duration` (capped at
+    /// [`Config::max_open_for`]), then probe as after any open period: for
+    /// a dependency that said when to come back (an HTTP 503 or 429 with
+    /// `Retry-After`). From Closed and Half-Open it opens (a half-open
+    /// phase's probes become stale); from Open it moves the deadline only
+    /// later, never earlier. ForcedOpen and Disabled are left alone (a
+    /// manual override outranks a server's hint), and so is a phase whose
+    /// winner has not yet published its deadline (the few ns after a
+    /// transition). Returns whether the breaker was opened or its open
+    /// period extended
+    /// (`docs/semantics.md#open-for-a-given-time`).
+    ///
+    /// ```rust
+    /// use fusebox::{Breaker, Config, ManualClock, Phase, RejectReason, State};
+    /// use std::{sync::Arc, time::Duration};
+    ///
+    /// let clock = Arc::new(ManualClock::new());
+    /// let breaker = Breaker::with_clock(
+    ///     Config::builder().max_open_for(Duration::from_secs(120)).build()?,
+    ///     clock.clone(),
+    /// )?;
+    ///
+    /// // The server answered 503 with `Retry-After: 90`.
+    /// assert!(breaker.open_for(Duration::from_secs(90)));
+    /// let r = breaker.try_acquire().unwrap_err();
+    /// assert_eq!((r.reason, r.retry_after), (RejectReason::Open, Some(Duration::from_secs(90))));
+    /// // A shorter hint does not shorten it; a longer one is capped at 120 s.
+    /// assert!(!breaker.open_for(Duration::from_secs(10)));
+    /// assert!(breaker.open_for(Duration::from_secs(3600)));
+    /// assert_eq!(breaker.try_acquire().unwrap_err().retry_after, Some(Duration::from_secs(120)));
+    ///
+    /// // Then the usual half-open probing.
+    /// clock.advance(Duration::from_secs(120));
+    /// let probe = breaker.try_acquire()?;
+    /// assert!(probe.is_probe());
+    /// assert_eq!(breaker.state(), State::HalfOpen);
+    /// probe.success();
+    ///
+    /// // A manual override is left alone.
+    /// breaker.force_open();
+    /// assert!(!breaker.open_for(Duration::from_secs(5)));
+    /// assert_eq!(breaker.phase(), Phase::ForcedOpen);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_for(&self, duration: Duration) -> bool {
+        let capped = duration.min(self.config.max_open_for);
+        let deadline = self
+            .clock
+            .now_ns()
+            .saturating_add(u64::try_from(capped.as_nanos()).unwrap_or(u64::MAX));
+        let mut w = self.word();
+        loop {
+            match w.phase() {
+                Phase::ForcedOpen | Phase::Disabled => return false,
+                Phase::Open | Phase::HalfOpen => {
+                    // From Open, only later. And not over a phase whose
+                    // winner has not published its deadline yet (the few ns
+                    // after its compare-exchange): its late store would
+                    // overwrite the deadline published here, and the breaker
+                    // would sit open until `recover_unpublished` (an open
+                    // timeout later). That phase is as recent as this call:
+                    // leave it, and say so.
+                    let keep = match self.deadline(w.generation()) {
+                        None => true,
+                        Some(d) => w.phase() == Phase::Open && d >= deadline,
+                    };
+                    if keep {
+                        // Judged against the word it belongs to.
+                        let fresh = self.word();
+                        if fresh == w {
+                            return false;
+                        }
+                        w = fresh;
+                        continue;
+                    }
+                }
+                Phase::Closed => {}
+            }
+            match self.st().transition_open_for(w) {
+                Ok(c) => {
+                    self.after_open_for(c.from, c.to, deadline);
+                    return true;
+                }
+                Err(fresh) => w = fresh,
+            }
+        }
+    }
+
     /// Admit every call and never trip, until [`Breaker::reset`].
     pub fn disable(&self) {
         if let Ok(c) = self.st().transition_disable() {
@@ -731,6 +819,53 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn open_for_from_every_phase() {
+        let clock = Arc::new(ManualClock::new());
+        let cfg = Config::builder()
+            .consecutive_failures(Some(1))
+            .open_timeout(Duration::from_secs(10))
+            .half_open_max_calls(2)
+            .success_threshold(2)
+            .max_open_for(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let b = Breaker::with_clock(cfg, clock.clone()).unwrap();
+        let retry = |b: &Breaker| b.try_acquire().unwrap_err().retry_after.unwrap();
+        // Closed: opens; a new generation, one state change.
+        assert!(b.open_for(Duration::from_secs(20)));
+        assert_eq!((b.phase(), b.generation()), (Phase::Open, 1));
+        assert_eq!(retry(&b), Duration::from_secs(20));
+        // Open: only later (an equal deadline is no change).
+        assert!(!b.open_for(Duration::from_secs(20)));
+        assert!(b.open_for(Duration::from_secs(30)));
+        assert_eq!((retry(&b), b.generation()), (Duration::from_secs(30), 2));
+        assert_eq!(b.metrics().state_changes, 1, "open -> open is no change");
+        // HalfOpen: opens again; the probe in flight is stale.
+        clock.advance(Duration::from_secs(30));
+        let probe = b.try_acquire().unwrap();
+        assert!(probe.is_probe());
+        assert!(b.open_for(Duration::from_millis(0)));
+        assert_eq!(b.phase(), Phase::Open);
+        probe.success(); // stale
+        assert_eq!(b.phase(), Phase::Open);
+        // 0: a probe at the next call.
+        let p = b.try_acquire().unwrap();
+        assert!(p.is_probe());
+        drop(p);
+        // Back-off count and the open timeout after a real trip: unchanged.
+        b.reset();
+        b.try_acquire().unwrap().failure();
+        assert_eq!(retry(&b), Duration::from_secs(10));
+        // ForcedOpen and Disabled: untouched.
+        for manual in [Breaker::force_open, Breaker::disable] {
+            manual(&b);
+            let (phase, g) = (b.phase(), b.generation());
+            assert!(!b.open_for(Duration::from_secs(5)));
+            assert_eq!((b.phase(), b.generation()), (phase, g));
         }
     }
 

@@ -138,6 +138,50 @@ pub struct Config {
     pub slow_call_duration: Option<Duration>,
     /// Slow-call ratio in (0, 1] that trips. Default 1.0.
     pub slow_call_rate_threshold: f64,
+    /// The longest open period [`Breaker::open_for`](crate::Breaker::open_for)
+    /// may ask for (a server's `Retry-After` is capped to it, so a bad
+    /// header cannot keep the breaker open for a day). Default 300 s.
+    pub max_open_for: Duration,
+    /// What a call future dropped before it completed counts as
+    /// ([`Breaker::call_async`](crate::Breaker::call_async),
+    /// [`Breaker::cancel_raw`](crate::Breaker::cancel_raw)). Default
+    /// [`Cancellation::SlowIfOverdue`].
+    pub cancellation: Cancellation,
+}
+
+/// What a cancelled call (a call future dropped before it completed) counts
+/// as (`docs/semantics.md#cancelled-calls`).
+///
+/// A caller that gives up says nothing about the dependency's health by
+/// itself (it may have lost a race, or hit its own deadline), so by default
+/// a cancellation is neither a success nor a failure: the permit is given
+/// back (a half-open probe's slot is freed for the next caller). Except a
+/// call cancelled after it ran longer than `slow_call_duration`: a caller
+/// that gave up on a hung call *is* evidence, and it counts as one slow call.
+///
+/// ```rust
+/// use fusebox::{Cancellation, Config};
+///
+/// assert_eq!(Config::default().cancellation, Cancellation::SlowIfOverdue);
+/// let strict = Config::builder().cancellation(Cancellation::Failure).build()?;
+/// assert_eq!(strict.cancellation, Cancellation::Failure);
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum Cancellation {
+    /// Neither success nor failure, however long it ran: the permit is
+    /// released (a probe's slot comes back).
+    Release,
+    /// As `Release`, unless the call had run longer than
+    /// `slow_call_duration` (when slow-call detection is on): then it counts
+    /// as one slow call (as [`Breaker::record_in_flight_slow`](crate::Breaker::record_in_flight_slow)
+    /// counts one; a half-open probe is released all the same). The default.
+    #[default]
+    SlowIfOverdue,
+    /// A failure, like an error (a cancelled probe re-opens the breaker).
+    Failure,
 }
 
 impl Default for Config {
@@ -155,6 +199,8 @@ impl Default for Config {
             half_open_max_wait: Duration::from_secs(60),
             slow_call_duration: None,
             slow_call_rate_threshold: 1.0,
+            max_open_for: Duration::from_secs(300),
+            cancellation: Cancellation::SlowIfOverdue,
         }
     }
 }
@@ -390,6 +436,7 @@ impl Config {
             duration("slow_call_duration", d, unit)?;
         }
         rate("slow_call_rate_threshold", self.slow_call_rate_threshold)?;
+        duration("max_open_for", self.max_open_for, unit)?;
         Ok(())
     }
 
@@ -497,6 +544,14 @@ impl ConfigBuilder {
         /// See [`Config::slow_call_rate_threshold`].
         slow_call_rate_threshold: f64
     );
+    setter!(
+        /// See [`Config::max_open_for`].
+        max_open_for: Duration
+    );
+    setter!(
+        /// See [`Config::cancellation`].
+        cancellation: Cancellation
+    );
 
     /// A time window of `duration` in `buckets` buckets.
     ///
@@ -541,6 +596,7 @@ impl ConfigBuilder {
                 "open_timeout" => self.config.open_timeout = d,
                 "half_open_max_wait" => self.config.half_open_max_wait = d,
                 "slow_call_duration" => self.config.slow_call_duration = Some(d),
+                "max_open_for" => self.config.max_open_for = d,
                 _ => {
                     self.error
                         .get_or_insert(err(field, number(secs), "a known duration field"));
@@ -631,6 +687,8 @@ mod tests {
         assert_eq!(c.open_timeout, Duration::from_secs(30));
         assert_eq!(c.half_open_max_calls, 3);
         assert_eq!(c.success_threshold, 3);
+        assert_eq!(c.max_open_for, Duration::from_secs(300));
+        assert_eq!(c.cancellation, Cancellation::SlowIfOverdue);
         assert!(c.validate().is_ok());
     }
 

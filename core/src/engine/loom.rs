@@ -165,3 +165,83 @@ fn racing_probe_outcomes_make_one_transition() {
         assert_eq!(b.metrics().state_changes, 3);
     });
 }
+
+#[test]
+fn open_for_racing_a_trip_leaves_the_later_deadline() {
+    loom::model(|| {
+        let clock = std::sync::Arc::new(ManualClock::new());
+        let b = Arc::new(breaker(
+            small()
+                .min_calls(1)
+                .consecutive_failures(None)
+                .build()
+                .unwrap(),
+            &clock,
+        ));
+        let p = b.acquire_raw().unwrap();
+        let b2 = b.clone();
+        let t = thread::spawn(move || b2.record_raw(p, Outcome::Failure, None));
+        let opened = b.open_for(Duration::from_secs(5));
+        t.join().unwrap();
+        // Open either way, one state change. open_for first (the trip finds
+        // the word moved and loses), or after the trip's deadline was
+        // published (the 1 s one is earlier: extended): the 5 s deadline.
+        // Between the trip's exchange and its publish: left alone, `false`,
+        // the trip's 1 s deadline. Never a lost deadline (an open
+        // period of 5 s + the recovery's grace).
+        assert_eq!(b.phase(), Phase::Open);
+        let g = b.generation();
+        assert!(g == 1 || g == 2, "generation {g}");
+        assert_eq!(b.metrics().state_changes, 1);
+        let until = if opened { 5000 } else { 1000 };
+        clock.advance(Duration::from_millis(until - 1));
+        assert!(b.acquire_raw().is_err(), "the deadline holds");
+        clock.advance(Duration::from_millis(1));
+        assert!(b.acquire_raw().unwrap().probe, "opened: {opened}");
+    });
+}
+
+#[test]
+fn open_for_racing_a_probe_makes_the_probe_stale() {
+    loom::model(|| {
+        let clock = std::sync::Arc::new(ManualClock::new());
+        let b = Arc::new(breaker(
+            small()
+                .consecutive_failures(Some(1))
+                .half_open_max_calls(1)
+                .success_threshold(1)
+                .build()
+                .unwrap(),
+            &clock,
+        ));
+        let p = b.acquire_raw().unwrap();
+        b.record_raw(p, Outcome::Failure, None);
+        clock.advance(Duration::from_secs(1)); // the open timeout is over
+        let b2 = b.clone();
+        let t = thread::spawn(move || {
+            if let Ok(p) = b2.acquire_raw() {
+                // A probe admitted before open_for, or none at all.
+                b2.record_raw(p, Outcome::Success, None);
+            }
+        });
+        let opened = b.open_for(Duration::from_secs(5));
+        t.join().unwrap();
+        if !opened {
+            // open_for came between the probe's Open -> HalfOpen exchange
+            // and its deadline's publish: it left the phase alone, and the
+            // probe's success closed the breaker.
+            assert_eq!(b.phase(), Phase::Closed);
+            return;
+        }
+        // The probe's success is stale (or it was rejected): still Open
+        // until the given deadline, then one probe.
+        assert_eq!(b.phase(), Phase::Open);
+        clock.advance(Duration::from_millis(4999));
+        assert!(b.acquire_raw().is_err());
+        clock.advance(Duration::from_millis(1));
+        let p = b.acquire_raw().unwrap();
+        assert!(p.probe);
+        b.record_raw(p, Outcome::Success, None);
+        assert_eq!(b.phase(), Phase::Closed);
+    });
+}

@@ -1,6 +1,7 @@
 //! The breaker engine: the state word and its transitions ([`state`]), the
 //! layout of a breaker's words ([`layout`]), admission and recording
-//! ([`breaker`]), the sliding windows ([`window`]), permits ([`permit`]),
+//! ([`breaker`]), the sliding windows ([`window`]), permits ([`permit`]), calls that are futures
+//! ([`guarded`]),
 //! the calling thread's stripe ([`thread_slot`]), metrics, configuration,
 //! the clock, the registry by name ([`registry`]) and the bounded set by
 //! key ([`keyed`]).
@@ -9,6 +10,7 @@ pub(crate) mod breaker;
 pub mod clock;
 pub mod config;
 pub(crate) mod error;
+pub(crate) mod guarded;
 pub mod input;
 pub mod keyed;
 pub(crate) mod layout;

@@ -34,6 +34,7 @@
 //! | HalfOpen (permit's gen)       | `transition_close`, at threshold | Closed               | +1         |
 //! | HalfOpen (permit's gen)       | `transition_reopen`          | Open                    | +1         |
 //! | HalfOpen (the judged word)    | `transition_half_open_timeout` | Open                  | +1         |
+//! | Closed, Open, HalfOpen (the judged word) | `transition_open_for` | Open           | +1         |
 //! | any but ForcedOpen            | `transition_force_open`      | ForcedOpen              | +1         |
 //! | any but Disabled              | `transition_disable`         | Disabled                | +1         |
 //! | any                           | `transition_reset`           | Closed                  | +1         |
@@ -349,6 +350,21 @@ impl BreakerState {
         self.step_from(from, |w| w.next(Phase::Open))
     }
 
+    /// Open for a given time (`Breaker::open_for`): Closed, Open or
+    /// HalfOpen → Open, from the word `from` the caller judged (from Open:
+    /// its deadline is earlier than the one asked for); generation + 1, so
+    /// a prober that judged the old Open deadline, or a probe of the old
+    /// half-open phase, finds the word moved (its outcome is stale).
+    /// `Err(fresh word)` when the word moved since `from`. ForcedOpen and
+    /// Disabled are left alone by the caller, never passed here.
+    pub(crate) fn transition_open_for(&self, from: Word) -> Result<Change, Word> {
+        debug_assert!(matches!(
+            from.phase(),
+            Phase::Closed | Phase::Open | Phase::HalfOpen
+        ));
+        self.step_from(from, |w| w.next(Phase::Open))
+    }
+
     /// Give back a probe slot of `generation`: HalfOpen → HalfOpen, probes
     /// − 1, same generation. [`Stale`] when the breaker left that half-open
     /// phase, or no slot is taken.
@@ -488,11 +504,17 @@ mod tests {
         };
         assert_eq!((z.to.phase(), z.to.generation()), (Phase::Closed, 10));
         assert_eq!(st.transition_reopen(9), Err(Stale));
+        let o = st.transition_open_for(z.to).unwrap();
+        assert_eq!((o.to.phase(), o.to.generation()), (Phase::Open, 11));
+        assert_eq!(st.transition_open_for(z.to), Err(o.to), "judged word moved");
+        let o2 = st.transition_open_for(o.to).unwrap();
+        assert_eq!((o2.to.phase(), o2.to.generation()), (Phase::Open, 12));
+        st.transition_reset().unwrap();
         assert_eq!(st.transition_disable().unwrap().to.phase(), Phase::Disabled);
         assert_eq!(st.transition_disable(), Err(Already));
-        assert_eq!(st.transition_force_open().unwrap().to.generation(), 12);
+        assert_eq!(st.transition_force_open().unwrap().to.generation(), 15);
         assert_eq!(st.transition_reset().unwrap().to.phase(), Phase::Closed);
-        assert_eq!(st.transition_reset().unwrap().to.generation(), 14);
+        assert_eq!(st.transition_reset().unwrap().to.generation(), 17);
     }
 
     #[cfg(not(loom))]

@@ -101,6 +101,11 @@ pub(super) fn decode(w: &[u64; CONFIG_WORDS]) -> Result<Config, String> {
         half_open_max_wait: Duration::from_nanos(w[13]),
         slow_call_duration: (w[14] != 0).then(|| Duration::from_nanos(w[14])),
         slow_call_rate_threshold: f64::from_bits(w[15]),
+        // Not stored in the slot (its 16 words are a file format): a
+        // breaker attached from a slot gets the defaults. Both only cap or
+        // classify what this process's own calls do.
+        max_open_for: Config::default().max_open_for,
+        cancellation: Config::default().cancellation,
     };
     c.validate().map_err(|e| e.to_string())?;
     Ok(c)

@@ -351,6 +351,30 @@ impl Model {
         (c.calls, c.failures, c.slow)
     }
 
+    /// [`Breaker::open_for`](crate::Breaker::open_for) at time `now`:
+    /// Closed, Open (only to a later deadline) or HalfOpen → Open until
+    /// `now + min(d, max_open_for)`; the re-open count unchanged. Returns
+    /// whether it changed anything.
+    pub fn open_for(&mut self, d: u64, now: u64) -> bool {
+        let deadline = now + d.min(self.cfg.max_open_for.as_nanos() as u64);
+        match self.phase {
+            Phase::ForcedOpen | Phase::Disabled => return false,
+            Phase::Open if self.deadline >= deadline => return false,
+            _ => {}
+        }
+        let from = self.phase;
+        self.generation += 1;
+        self.probes = 0;
+        self.oks = 0;
+        self.run = 0;
+        self.phase = Phase::Open;
+        self.deadline = deadline;
+        if from != Phase::Open {
+            self.totals.state_changes += 1;
+        }
+        true
+    }
+
     /// Force open.
     pub fn force_open(&mut self, now: u64) {
         if self.phase != Phase::ForcedOpen {

@@ -45,6 +45,7 @@ pub fn core_config(c: &fb_config) -> Option<Config> {
         half_open_max_wait: ns(c.half_open_max_wait_ns),
         slow_call_duration: (c.slow_call_duration_ns != 0).then(|| ns(c.slow_call_duration_ns)),
         slow_call_rate_threshold: c.slow_call_rate_threshold,
+        ..Config::default()
     };
     config.validate().ok().map(|()| config)
 }

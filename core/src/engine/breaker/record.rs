@@ -191,6 +191,50 @@ impl Breaker {
         }
     }
 
+    /// End a permit whose call was cancelled (its future dropped before it
+    /// completed), as [`Config::cancellation`] says: released, counted as
+    /// one slow call if it had run past the slow-call duration
+    /// ([`Cancellation::SlowIfOverdue`](crate::Cancellation::SlowIfOverdue),
+    /// the default; a probe is released all the same), or a failure. What
+    /// [`Guarded`](crate::Guarded) does on drop; for bindings and adapters
+    /// that hold a [`RawPermit`] across an `await`.
+    ///
+    /// ```rust
+    /// use fusebox::{Breaker, Config, ManualClock};
+    /// use std::{sync::Arc, time::Duration};
+    ///
+    /// let clock = Arc::new(ManualClock::new());
+    /// let breaker = Breaker::with_clock(
+    ///     Config::builder().slow_call_duration(Some(Duration::from_secs(2))).build()?,
+    ///     clock.clone(),
+    /// )?;
+    /// let quick = breaker.acquire_raw()?;
+    /// breaker.cancel_raw(quick); // given up at once: nothing counted
+    /// let hung = breaker.acquire_raw()?;
+    /// clock.advance(Duration::from_secs(3));
+    /// breaker.cancel_raw(hung); // given up after 3 s: one slow call
+    /// let m = breaker.metrics();
+    /// assert_eq!((m.window.calls, m.slow, m.failures), (1, 1, 0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn cancel_raw(&self, p: RawPermit) {
+        match self.config.cancellation {
+            crate::Cancellation::Release => {}
+            crate::Cancellation::SlowIfOverdue => {
+                if self.slow_ns != 0
+                    && !p.probe
+                    && self.clock.now_ns().saturating_sub(p.start_ns) > self.slow_ns
+                {
+                    self.record_in_flight_slow(p);
+                }
+            }
+            crate::Cancellation::Failure => {
+                return self.record_raw(p, Outcome::Failure, None);
+            }
+        }
+        self.release_raw(p);
+    }
+
     /// Count a call that is *still in flight*, admitted by `p` and running
     /// for longer than the slow-call duration, as one slow call now (a slow
     /// success of `p`'s generation; dropped if stale), so a dependency that

@@ -105,6 +105,18 @@ impl Breaker {
         }
     }
 
+    /// The winner's work of [`Breaker::open_for`]: publish the deadline it
+    /// was given (the re-open count, which drives the back-off, is left as
+    /// it is: a server's hint is no failed probing round), count and emit
+    /// the change (Open → Open, an extension, is none).
+    pub(super) fn after_open_for(&self, from: Word, to: Word, deadline: u64) {
+        self.publish_deadline(to.generation(), deadline);
+        if from.phase() != to.phase() {
+            self.cells.w(W_STATE_CHANGES).fetch_add(1, Relaxed);
+            self.emit(from.phase(), to, self.clock.now_ns());
+        }
+    }
+
     /// The open timeout after `reopens` failed probing rounds.
     pub(crate) fn open_timeout_ns(&self, reopens: u64) -> u64 {
         let base = self.config.open_timeout.as_nanos() as u64;
