@@ -6,7 +6,7 @@
 //! Unlike a registry's, a keyed set's breakers may leave it (evicted, or
 //! removed), so the set cannot lend them: every breaker handle it hands
 //! out holds its own reference (`Arc`) to the breaker, tagged with
-//! [`KEYED_TAG`] and counted in the handles' second table, and is freed
+//! `KEYED_TAG` and counted in the handles' second table, and is freed
 //! with `fb_breaker_free`. A handle stays valid after its breaker left the
 //! set, and after the set is freed.
 
