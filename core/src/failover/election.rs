@@ -438,14 +438,18 @@ impl<C: Coordinator> Candidate<C> {
     /// Give up the term (and the lease), best effort.
     pub fn resign(&self) {
         let mut g = self.lock();
-        if let Some(l) = g.leadership.clone() {
+        // Step down here before the store lets another candidate win: no
+        // moment where this node still holds its token while another
+        // already holds the next one.
+        let leadership = g.leadership.clone();
+        if self.token.load(Ordering::Acquire) != 0 {
+            self.step_down(&mut g, StepDown::Resigned);
+        }
+        if let Some(l) = leadership {
             let _ = self.coord.resign(&l);
         }
         if let Some(l) = g.lease.take() {
             let _ = self.coord.revoke(l.id);
-        }
-        if self.token.load(Ordering::Acquire) != 0 {
-            self.step_down(&mut g, StepDown::Resigned);
         }
     }
 

@@ -110,9 +110,14 @@ impl World {
     /// What a `*_free` of `kind` at `addr` must answer.
     pub fn free_expect(&self, addr: usize, kind: Kind) -> fb_status {
         let registry_owned = kind == Kind::Breaker && addr & 1 == 1;
+        // The keyed-set tag (bit 1) is looked at first; this world makes no
+        // keyed handles, so a pointer carrying it is never a live one.
+        let keyed = kind == Kind::Breaker && addr & 2 == 2;
         let global = kind == Kind::Registry && addr == World::global_addr();
         if addr == 0 {
             FB_ERR_NULL_POINTER
+        } else if keyed {
+            FB_ERR_INVALID_HANDLE
         } else if registry_owned || global {
             FB_ERR_NOT_OWNED
         } else if self.kind_at(addr) == Some(kind) {
