@@ -14,14 +14,12 @@
 //!
 //! One library's breakers exist at a time (built, measured, dropped), so the
 //! 10^6 run peaks at the largest library's footprint (see the
-//! `bytes_per_breaker` example), not the sum. fusebox's are built with
-//! `Breaker::with_stripes` at `Breaker::new`'s stripe count: the same
-//! breaker, without re-reading the core count for each one.
+//! `bytes_per_breaker` example), not the sum.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use crossbeam_utils::CachePadded;
 use failsafe::CircuitBreaker;
-use fusebox::{Breaker, ClockSource::Monotonic, Config};
+use fusebox::{Breaker, Config};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -43,17 +41,6 @@ fn sizes() -> Vec<usize> {
         n.push(1_000_000);
     }
     n
-}
-
-/// `Breaker::new`'s stripe count, read once: `Breaker::new` makes the same
-/// breaker but reads the core count on every call (on Linux,
-/// `available_parallelism` opens and reads three cgroup files each time:
-/// ~30 µs), which would make 10^6 breakers take most of a minute.
-fn default_stripes() -> usize {
-    std::thread::available_parallelism()
-        .map_or(4, |c| c.get())
-        .saturating_add(1)
-        .min(64)
 }
 
 /// The next index in `0..n`: one xorshift64 step and a multiply-shift range
@@ -90,13 +77,12 @@ fn run<T>(
 
 fn bench_many(c: &mut Criterion) {
     let mut g = c.benchmark_group("many_breakers");
-    let stripes = default_stripes();
     for n in sizes() {
         run(
             &mut g,
             "fusebox",
             n,
-            || Breaker::with_stripes("breaker", Config::default(), Monotonic, stripes).unwrap(),
+            || Breaker::new(Config::default()).unwrap(),
             |b| {
                 let _ = black_box(b.call(|| Ok::<(), ()>(())));
             },

@@ -10,11 +10,10 @@
 //! counted. One breaker of each library is made (and kept) first, so that
 //! lazily initialised statics are not counted.
 //!
-//! fusebox's footprint depends on its counter stripes, by default
-//! available cores + 1 rounded up to a power of two, at most 64; the extra
-//! rows give it at each stripe count (`Breaker::with_stripes`), as on
-//! bigger machines. `Breaker::new` reads the core count on every call, which
-//! its build time shows next to the explicit stripe rows.
+//! fusebox's footprint depends on how many threads have counted on a
+//! breaker: each has a counter stripe of its own, made when it first
+//! counts (the "4 threads" row spawns 4 threads per breaker, so its build
+//! time is mostly thread spawning).
 
 use failsafe::CircuitBreaker;
 use fusebox::{Breaker, ClockSource, Config};
@@ -99,32 +98,52 @@ fn main() {
     let _ = keep.1.call(|| Ok::<(), ()>(()));
     let _ = keep.2.call(|| Ok::<(), ()>(()));
 
-    let cores = std::thread::available_parallelism().map_or(4, |c| c.get());
-    // As `Layout::default_stripes` and `Layout::new` have it.
-    let stripes = (cores + 1).min(64).next_power_of_two();
+    // fusebox makes a breaker's counter stripes when threads first count
+    // on it (one per thread, up to its stripe count): idle, after one call
+    // from this thread, after one call from each of 4 threads.
+    let call = |b: &Breaker| {
+        let _ = b.call(|| Ok::<(), ()>(()));
+    };
     let mut rows = vec![
-        measure(&format!("fusebox (default: {stripes} stripes)"), n, || {
+        measure("fusebox, idle", n, || {
             Breaker::new(Config::default()).unwrap()
         }),
-        measure("recloser", n, recloser::Recloser::default),
-        measure("failsafe", n, || failsafe::Config::new().build()),
+        measure("fusebox, after 1 call", n, || {
+            let b = Breaker::new(Config::default()).unwrap();
+            call(&b);
+            b
+        }),
+        measure("fusebox, called by 4 threads", n, || {
+            let b = Breaker::new(Config::default()).unwrap();
+            // All four alive at once, so that each holds its own slot.
+            let all = std::sync::Barrier::new(4);
+            std::thread::scope(|s| {
+                for _ in 0..4 {
+                    s.spawn(|| {
+                        all.wait();
+                        call(&b);
+                        all.wait();
+                    });
+                }
+            });
+            b
+        }),
+        measure("recloser, after 1 call", n, || {
+            let r = recloser::Recloser::default();
+            let _ = r.call(|| Ok::<(), ()>(()));
+            r
+        }),
+        measure("failsafe, after 1 call", n, || {
+            let f = failsafe::Config::new().build();
+            let _ = f.call(|| Ok::<(), ()>(()));
+            f
+        }),
     ];
-    for (s, machines) in [
-        (4, "2-3 cores"),
-        (8, "4-7 cores"),
-        (16, "8-15 cores"),
-        (32, "16-31 cores"),
-        (64, ">= 32 cores"),
-    ] {
-        rows.push(measure(
-            &format!("fusebox ({s} stripes: {machines})"),
-            n,
-            || {
-                Breaker::with_stripes("breaker", Config::default(), ClockSource::Monotonic, s)
-                    .unwrap()
-            },
-        ));
-    }
+    // The stripe count (by default 16, or the core count + 1 rounded up to
+    // a power of two on bigger machines) only sizes the directory.
+    rows.push(measure("fusebox (64 stripes), idle", n, || {
+        Breaker::with_stripes("breaker", Config::default(), ClockSource::Monotonic, 64).unwrap()
+    }));
 
     println!("bytes per breaker, N = {n}, default configs");
     println!(

@@ -17,8 +17,11 @@
 //! * `breaker/record.rs`: outcomes, the window's judgement, trips;
 //! * `breaker/transition.rs`: the winner's work (deadlines, counts, events).
 //!
-//! This file holds the type, its construction, its stripes, the manual
-//! controls, `call` and the metrics. The parts share its imports
+//! * `breaker/stripes.rs`: which stripe a thread counts on, made when first
+//!   needed.
+//!
+//! This file holds the type, its construction, the manual controls, `call`
+//! and the metrics. The parts share its imports
 //! (`use super::*`).
 
 use crate::engine::clock::ClockSource;
@@ -30,12 +33,14 @@ use crate::engine::permit::{Outcome, Permit, RawPermit};
 use crate::engine::state::{BreakerState, Close, Phase, Probe, State, Word};
 use crate::engine::window::{bump, CountWindow, TimeWindow, WindowCounts};
 use crate::engine::words::{Danger, Published, Run, Stall};
-use crate::sync::Ordering::{Acquire, Relaxed, Release};
+use crate::sync::AtomicU64;
+use crate::sync::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::fmt;
 use std::time::Duration;
 
 mod admit;
 mod record;
+mod stripes;
 mod transition;
 
 /// A state change, as delivered to listeners.
@@ -154,6 +159,9 @@ pub struct Breaker {
     /// breakers; 0 for shared ones, whose threads own stripes through
     /// `claims`). Threads that own none share the last stripe, with CAS.
     exclusive: usize,
+    /// `exclusive`, at most the directory's control-line entries (see
+    /// `breaker/stripes.rs`); 0 for a shared file's breaker.
+    owned_on_control_line: usize,
     /// A shared-memory breaker's stripe ownership (see `shm::claims`).
     #[cfg(all(feature = "shm", unix, not(loom)))]
     claims: Option<std::sync::Arc<crate::shm::Claims>>,
@@ -189,7 +197,7 @@ impl Breaker {
         config: Config,
         clock: impl Into<ClockSource>,
     ) -> Result<Breaker, ConfigError> {
-        Breaker::with_stripes(name, config, clock, Layout::default_stripes())
+        Breaker::with_stripes(name, config, clock, Layout::default_lazy_stripes())
     }
 
     /// As [`Breaker::named`], with an explicit number of counter stripes.
@@ -200,7 +208,7 @@ impl Breaker {
         stripes: usize,
     ) -> Result<Breaker, ConfigError> {
         config.validate()?;
-        let layout = Layout::new(&config, stripes);
+        let layout = Layout::lazy(&config, stripes);
         let window = match config.window {
             WindowConfig::Time { buckets, .. } => WindowKind::Time(TimeWindow {
                 bucket_ns: config.bucket_ns(),
@@ -288,6 +296,11 @@ impl Breaker {
             rejections: Default::default(),
             latency: None,
             exclusive: if shared { 0 } else { layout.stripes - 1 },
+            owned_on_control_line: if shared {
+                0
+            } else {
+                (layout.stripes - 1).min(DIR_CONTROL)
+            },
             #[cfg(all(feature = "shm", unix, not(loom)))]
             claims: None,
         }
@@ -306,45 +319,6 @@ impl Breaker {
     /// Its clock.
     pub fn clock(&self) -> &ClockSource {
         &self.clock
-    }
-
-    /// The calling thread's stripe (its first word), and whether the thread
-    /// is its only writer.
-    #[inline(always)]
-    fn my_stripe(&self) -> (usize, bool) {
-        let s = crate::engine::thread_slot::current();
-        if s < self.exclusive {
-            (self.owned_stripe(s), true)
-        } else {
-            self.other_stripe(s)
-        }
-    }
-
-    /// First word of stripe `k`, below `stripes` (no masking).
-    #[inline(always)]
-    fn owned_stripe(&self, k: usize) -> usize {
-        self.layout.stripe_base + k * self.layout.stripe_words
-    }
-
-    /// The stripe of a thread past the in-process owned stripes: the one it
-    /// claimed in a shared file, else the last stripe, shared.
-    #[inline]
-    fn other_stripe(&self, slot: usize) -> (usize, bool) {
-        match self.claimed_stripe(slot) {
-            Some(stripe) => (stripe, true),
-            None => (self.layout.stripe(self.layout.stripes - 1), false),
-        }
-    }
-
-    /// First word of the stripe the thread in `slot` owns in a shared file,
-    /// if any.
-    #[inline(always)]
-    fn claimed_stripe(&self, _slot: usize) -> Option<usize> {
-        #[cfg(all(feature = "shm", unix, not(loom)))]
-        if let Some(k) = self.claims.as_ref().and_then(|c| c.stripe(_slot)) {
-            return Some(self.owned_stripe(k));
-        }
-        None
     }
 
     /// The state word and its transitions ([`crate::engine::state`]).
@@ -673,7 +647,7 @@ impl Breaker {
 
     fn window_counts_at(&self, generation: u64, t: u64) -> WindowCounts {
         match self.window {
-            WindowKind::Time(tw) => tw.counts(&self.cells, &self.layout, generation, t),
+            WindowKind::Time(tw) => tw.counts(self.stripes(), generation, t),
             WindowKind::Count(cw) => cw.counts(&self.cells, generation),
         }
     }
@@ -683,8 +657,7 @@ impl Breaker {
         let w = self.word();
         let mut totals = [0u64; KINDS];
         let (mut ignored, mut rejected) = (0, 0);
-        for s in 0..self.layout.stripes {
-            let base = self.layout.stripe(s);
+        for stripe in self.stripes() {
             // Retired totals first, then the bucket words: a concurrent
             // bucket reset moves a count from the word to the retired total
             // (word first, the total with Release: `window::retire`), and
@@ -692,24 +665,16 @@ impl Breaker {
             // only under-count, never count twice; the high-water marks
             // below keep totals from going back.
             for (k, t) in totals.iter_mut().enumerate() {
-                *t = t.wrapping_add(self.cells.w(base + S_RETIRED + k).load(Acquire));
+                *t = t.wrapping_add(stripe.w(S_RETIRED + k).load(Acquire));
             }
             // Wrapping sums: a shared file's counters may be damaged (or
             // just old); a metrics read must not panic on them.
-            ignored = self
-                .cells
-                .w(base + S_IGNORED)
-                .load(Relaxed)
-                .wrapping_add(ignored);
-            rejected = self
-                .cells
-                .w(base + S_REJECTED)
-                .load(Relaxed)
-                .wrapping_add(rejected);
+            ignored = stripe.w(S_IGNORED).load(Relaxed).wrapping_add(ignored);
+            rejected = stripe.w(S_REJECTED).load(Relaxed).wrapping_add(rejected);
             if let WindowKind::Time(_) = self.window {
                 for b in 0..self.layout.buckets {
                     for (k, t) in totals.iter_mut().enumerate() {
-                        let v = self.cells.w(self.layout.bucket(base, b, k)).load(Relaxed);
+                        let v = stripe.bucket(b, k).load(Relaxed);
                         *t = t.wrapping_add(crate::engine::window::Bucket::from_bits(v).count());
                     }
                 }
@@ -762,11 +727,17 @@ mod tests {
                 .build()
                 .unwrap(),
         ];
+        // The breaker's own words but the seed and the directory (addresses),
+        // then each stripe's words, in stripe order.
         let words = |b: &Breaker| -> Vec<u64> {
-            (0..b.layout.lines() * LINE_WORDS)
-                .filter(|&i| i != W_RNG)
-                .map(|i| b.cells.w(i).load(Relaxed))
-                .collect()
+            let dir: Vec<usize> = (0..b.layout.stripes).map(|k| b.layout.dir(k)).collect();
+            let own = (0..b.layout.lines() * LINE_WORDS)
+                .filter(|i| *i != W_RNG && !dir.contains(i))
+                .map(|i| b.cells.w(i).load(Relaxed));
+            let stripes = b
+                .stripes()
+                .flat_map(|s| (0..b.layout.stripe_words).map(move |i| s.w(i).load(Relaxed)));
+            own.chain(stripes).collect()
         };
         for cfg in &configs {
             for setup in 0..5 {

@@ -19,6 +19,21 @@
 //!                   (4 outcome words per bucket)
 //! ```
 //!
+//! That is a shared file's layout, fixed for every process that maps it. An
+//! in-process breaker is [`Layout::lazy`]: its stripes are not among its
+//! lines but lines of their own, each made when a thread first counts on it
+//! (`engine/breaker/stripes.rs`), and found through a directory of words in
+//! its cells. So an idle breaker is the control and metrics lines (and a
+//! count window's), whatever the number of cores, and one that T threads
+//! use has T stripes:
+//!
+//! ```text
+//! line 0            control words 0..8; directory entries 0..8 in words 8..16
+//! line 1            metrics words 16..21; directory entries 8..19 in 21..32
+//! (count window)    ticket line, slot lines
+//! then              directory entries 19.. (64 stripes or more only)
+//! ```
+//!
 //! Why not `crossbeam_utils::CachePadded`: its layout is not `#[repr(C)]`
 //! (its alignment differs by target), and a shared-memory file needs a layout
 //! fixed by us. We keep its 128-byte line (two 64-byte lines, for the
@@ -85,9 +100,19 @@ pub(crate) const S_EPOCH: usize = 6;
 pub(crate) const S_UNTIL: usize = 7;
 pub(crate) const S_BUCKETS: usize = 8;
 
+/// Directory entries in the control line (words 8..16), the first of them
+/// in word 8 ...
+pub(crate) const DIR_CONTROL: usize = 8;
+/// ... and in the metrics line (words 21..32), before the directory's own
+/// lines.
+const DIR_METRICS: usize = 2 * LINE_WORDS - (W_HIGH_WATER + KINDS);
+
 /// The positions of a breaker's words.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Layout {
+    /// Whether the stripes are lines of their own, found through the
+    /// directory ([`Layout::dir`]); else they follow the control lines.
+    pub lazy: bool,
     /// Stripes (a power of two).
     pub stripes: usize,
     /// Time-window buckets (0 for a count window).
@@ -115,6 +140,7 @@ impl Layout {
         };
         let stripe_base = W_SLOTS + round_up(slots);
         Layout {
+            lazy: false,
             stripes,
             buckets,
             slots,
@@ -123,9 +149,55 @@ impl Layout {
         }
     }
 
-    /// The default stripe count: one per core for the threads that own one
-    /// (see the module `slot`) plus the stripe the others share, rounded up to
-    /// a power of two by [`Layout::new`] (at most 64).
+    /// The layout of an in-process breaker for `config` with `stripes`
+    /// stripes (as [`Layout::new`] rounds them): its lines are the control
+    /// and metrics lines, a count window's lines, and the directory's; its
+    /// stripes are made one by one (`engine/breaker/stripes.rs`), each of
+    /// [`Layout::stripe_words`] words.
+    pub fn lazy(config: &Config, stripes: usize) -> Layout {
+        let inline = Layout::new(config, stripes);
+        let base = if inline.slots == 0 {
+            W_TICKET
+        } else {
+            inline.stripe_base
+        };
+        Layout {
+            lazy: true,
+            // Here: the first of the directory's own words.
+            stripe_base: base,
+            ..inline
+        }
+    }
+
+    /// The directory word of stripe `k` (lazy layouts): 0 until the stripe
+    /// is made, then the address of its first word.
+    #[inline(always)]
+    pub fn dir(&self, k: usize) -> usize {
+        if k < DIR_CONTROL {
+            DIR_CONTROL + k
+        } else if k < DIR_CONTROL + DIR_METRICS {
+            W_HIGH_WATER + KINDS + (k - DIR_CONTROL)
+        } else {
+            self.stripe_base + (k - DIR_CONTROL - DIR_METRICS)
+        }
+    }
+
+    /// The default stripe count of an in-process breaker: 16 (15 threads
+    /// own a stripe, the others share one), or as for a shared file when the
+    /// machine has more cores. Stripes that no thread uses cost nothing but
+    /// their directory word (see [`Layout::lazy`]), so the count is for
+    /// oversubscribed thread pools (16 threads on 2 cores), not for cores.
+    pub fn default_lazy_stripes() -> usize {
+        if cfg!(loom) {
+            return 2;
+        }
+        Layout::default_stripes().max(16)
+    }
+
+    /// The default stripe count of a shared file: one per core for the
+    /// threads that own one (see the module `slot`) plus the stripe the
+    /// others share, rounded up to a power of two by [`Layout::new`] (at
+    /// most 64).
     pub fn default_stripes() -> usize {
         if cfg!(loom) {
             return 2;
@@ -135,21 +207,25 @@ impl Layout {
             .min(64)
     }
 
-    /// Total lines.
+    /// Total lines (of a lazy layout: without its stripes).
     pub fn lines(&self) -> usize {
+        if self.lazy {
+            let dir = self.stripes.saturating_sub(DIR_CONTROL + DIR_METRICS);
+            return (self.stripe_base + round_up(dir)) / LINE_WORDS;
+        }
         (self.stripe_base + self.stripes * self.stripe_words) / LINE_WORDS
     }
 
-    /// First word of stripe `s`.
+    /// First word of stripe `s` (not of a lazy layout: see [`Layout::dir`]).
     #[inline]
     pub fn stripe(&self, s: usize) -> usize {
+        debug_assert!(!self.lazy);
         self.stripe_base + (s & (self.stripes - 1)) * self.stripe_words
     }
 
-    /// Word of bucket `b`, kind `k` in the stripe starting at `stripe`.
-    #[inline]
-    pub fn bucket(&self, stripe: usize, b: usize, k: usize) -> usize {
-        stripe + S_BUCKETS + b * KINDS + k
+    /// Lines per stripe.
+    pub fn stripe_lines(&self) -> usize {
+        self.stripe_words / LINE_WORDS
     }
 }
 
@@ -213,6 +289,16 @@ impl Cells {
         }
     }
 
+    /// The stripe whose first word is word `first` (`Layout::stripe`).
+    #[inline(always)]
+    pub(crate) fn stripe(&self, first: usize) -> Stripe<'_> {
+        let w = self.w(first);
+        debug_assert!(first % LINE_WORDS == 0);
+        // SAFETY: a stripe laid out by `Layout` lies whole within the cells,
+        // which live as long as the borrow of `self`.
+        unsafe { Stripe::from_raw(std::ptr::NonNull::from(w)) }
+    }
+
     /// Word `i`.
     #[inline(always)]
     pub(crate) fn w(&self, i: usize) -> &AtomicU64 {
@@ -224,6 +310,50 @@ impl Cells {
         // array of `lines * 16` words starting at `base`; `i` is in bounds
         // (above); the memory lives as long as `self` (it holds the owner).
         unsafe { &*self.base.as_ptr().add(i) }
+    }
+}
+
+/// One stripe's words (see the module doc): where they are, for as long as
+/// the breaker that holds them lives. They may be lines of the breaker's
+/// [`Cells`] (a shared file's stripes) or lines of their own (an
+/// in-process breaker's, made when a thread first needs them).
+#[derive(Clone, Copy)]
+pub(crate) struct Stripe<'a> {
+    /// The stripe's first word.
+    base: std::ptr::NonNull<AtomicU64>,
+    _words: std::marker::PhantomData<&'a AtomicU64>,
+}
+
+impl<'a> Stripe<'a> {
+    /// The stripe whose first word is `base`.
+    ///
+    /// # Safety
+    ///
+    /// `base` must be the first of a stripe's words (`Layout::stripe_words`
+    /// of them, initialised, accessed only atomically) that stay valid for
+    /// `'a`.
+    #[inline(always)]
+    pub(crate) unsafe fn from_raw(base: std::ptr::NonNull<AtomicU64>) -> Stripe<'a> {
+        Stripe {
+            base,
+            _words: std::marker::PhantomData,
+        }
+    }
+
+    /// Word `i` of the stripe (`S_*`).
+    #[inline(always)]
+    pub(crate) fn w(self, i: usize) -> &'a AtomicU64 {
+        // SAFETY: `from_raw`'s contract: the stripe's words are valid for
+        // 'a, and every index the crate passes is below the stripe's length
+        // (`S_*` and buckets below `Layout::buckets`, checked by callers
+        // where the slot comes from memory).
+        unsafe { &*self.base.as_ptr().add(i) }
+    }
+
+    /// The word of ring slot `b`, kind `k`.
+    #[inline(always)]
+    pub(crate) fn bucket(self, b: usize, k: usize) -> &'a AtomicU64 {
+        self.w(S_BUCKETS + b * KINDS + k)
     }
 }
 
@@ -246,7 +376,7 @@ mod tests {
         assert_eq!(l.stripe_words % LINE_WORDS, 0);
         assert_eq!(l.stripe_base % LINE_WORDS, 0);
         for s in 0..l.stripes {
-            let last = l.bucket(l.stripe(s), l.buckets - 1, KINDS - 1);
+            let last = l.stripe(s) + S_BUCKETS + l.buckets * KINDS - 1;
             assert!(last < l.stripe(s) + l.stripe_words);
             if s + 1 < l.stripes {
                 assert!(last < l.stripe(s + 1));
@@ -256,5 +386,39 @@ mod tests {
             l.lines() * LINE_WORDS,
             l.stripe(l.stripes - 1) + l.stripe_words
         );
+    }
+
+    #[test]
+    fn a_lazy_layout_is_its_control_lines_and_a_directory_whose_words_are_free() {
+        let time = Config::default();
+        let count = Config::builder().count_window(100).build().unwrap();
+        // The words the control, metrics and count-window code uses.
+        let used: Vec<usize> = [W_STATE, W_PHASE_GEN, W_DEADLINE, W_CONSEC, W_REOPENS, W_RNG]
+            .into_iter()
+            .chain([W_STALL, W_DANGER, W_STATE_CHANGES])
+            .chain((0..KINDS).map(|k| W_HIGH_WATER + k))
+            .collect();
+        for (config, base_lines) in [(&time, 2), (&count, 3 + 100usize.div_ceil(LINE_WORDS))] {
+            for stripes in [1, 2, 4, 16, 32, 64] {
+                let l = Layout::lazy(config, stripes);
+                // A count window's ticket and slots (a time window has none).
+                let slots = W_SLOTS..W_SLOTS + l.slots;
+                let ticket = (l.slots > 0).then_some(W_TICKET);
+                let mut dir: Vec<usize> = (0..l.stripes).map(|k| l.dir(k)).collect();
+                for &d in &dir {
+                    assert!(d < l.lines() * LINE_WORDS, "{stripes}: {d} past the lines");
+                    assert!(!used.contains(&d) && !slots.contains(&d), "{d} is in use");
+                    assert_ne!(Some(d), ticket, "the ticket");
+                }
+                dir.sort_unstable();
+                dir.dedup();
+                assert_eq!(dir.len(), l.stripes, "two stripes share a directory word");
+                // The control lines alone up to 16 stripes, whatever the
+                // core count; a line more per 16 stripes past 19.
+                let extra = l.stripes.saturating_sub(19).div_ceil(LINE_WORDS);
+                assert_eq!(l.lines(), base_lines + extra, "{stripes} stripes");
+                assert_eq!(l.stripe_words, Layout::new(config, stripes).stripe_words);
+            }
+        }
     }
 }

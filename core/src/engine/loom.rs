@@ -245,3 +245,38 @@ fn open_for_racing_a_probe_makes_the_probe_stale() {
         assert_eq!(b.phase(), Phase::Closed);
     });
 }
+
+#[test]
+fn stripes_made_while_others_count_and_read_lose_nothing() {
+    // Lazy stripes (`engine/breaker/stripes.rs`): the two spawned threads own
+    // no stripe (loom numbers them 1 and 2; one stripe is owned, by the
+    // main thread's slot 0), so both make the shared stripe at once: one
+    // CAS wins, the other frees its lines and counts on the winner's. The
+    // main thread reads the metrics as they do: never more than was
+    // counted, and after the joins all of it. (The owner making its stripe
+    // is in every model above: the main thread owns stripe 0.)
+    loom::model(|| {
+        let clock = std::sync::Arc::new(ManualClock::new());
+        let b = Arc::new(breaker(
+            small().consecutive_failures(None).build().unwrap(),
+            &clock,
+        ));
+        let hs: Vec<_> = (0..2)
+            .map(|_| {
+                let b = b.clone();
+                thread::spawn(move || {
+                    let p = b.acquire_raw().unwrap();
+                    b.record_raw(p, Outcome::Failure, None);
+                })
+            })
+            .collect();
+        let seen = b.metrics();
+        assert!(seen.failures <= 2 && seen.successes == 0, "{seen:?}");
+        for h in hs {
+            h.join().unwrap();
+        }
+        let m = b.metrics();
+        assert_eq!((m.successes, m.failures), (0, 2));
+        assert_eq!(b.window_counts().calls, 2);
+    });
+}

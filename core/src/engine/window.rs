@@ -307,27 +307,19 @@ impl TimeWindow {
     /// clears the buckets being entered first.
     #[inline]
     #[allow(clippy::too_many_arguments)]
-    fn locate(
-        &self,
-        cells: &Cells,
-        layout: &Layout,
-        stripe: usize,
-        generation: u64,
-        t: u64,
-        exclusive: bool,
-    ) -> Located {
+    fn locate(&self, stripe: Stripe<'_>, generation: u64, t: u64, exclusive: bool) -> Located {
         loop {
             // Relaxed: for the stripe's writers the word only saves a
             // division and names the parity; a value raced in by another
             // writer is checked against `t` (and the slot against the ring,
             // since a shared file's word may be damaged) before use, and a
             // parity gone stale is caught where it matters (`count`).
-            let c = Mark::from_bits(cells.w(stripe + S_EPOCH).load(Relaxed));
+            let c = Mark::from_bits(stripe.w(S_EPOCH).load(Relaxed));
             if let Some((epoch, slot)) = c.last_bucket() {
                 // An owned stripe's writer always writes parity 0 (only
                 // shared stripes reset by parity): a damaged word that says
                 // otherwise is a cache miss, which `enter` rewrites.
-                if slot < layout.buckets
+                if slot < self.buckets as usize
                     && t.wrapping_sub(epoch.wrapping_mul(self.bucket_ns)) < self.bucket_ns
                     && !(exclusive && c.parity() != Parity::EVEN)
                 {
@@ -335,9 +327,9 @@ impl TimeWindow {
                 }
             }
             let entered = if exclusive {
-                Some(self.enter_owned(cells, layout, stripe, c, t))
+                Some(self.enter_owned(stripe, c, t))
             } else {
-                self.enter_shared(cells, layout, stripe, c, generation, t)
+                self.enter_shared(stripe, c, generation, t)
             };
             if let Some(found) = entered {
                 return found;
@@ -357,14 +349,7 @@ impl TimeWindow {
     /// silent.
     #[cold]
     #[inline(never)]
-    fn enter_owned(
-        &self,
-        cells: &Cells,
-        layout: &Layout,
-        stripe: usize,
-        c: Mark,
-        t: u64,
-    ) -> Located {
+    fn enter_owned(&self, stripe: Stripe<'_>, c: Mark, t: u64) -> Located {
         let epoch = t / self.bucket_ns;
         let slot = (epoch % self.buckets) as usize;
         let last = c.last_bucket().map(|(e, _)| e);
@@ -379,7 +364,7 @@ impl TimeWindow {
         for e in first..=epoch {
             let s = (e % self.buckets) as usize;
             for kind in 0..KINDS {
-                let word = cells.w(layout.bucket(stripe, s, kind));
+                let word = stripe.bucket(s, kind);
                 // Relaxed, as in `count`: the Release store of the cache
                 // below is what publishes these clears to readers.
                 let count = Bucket::from_bits(word.load(Relaxed)).count();
@@ -388,17 +373,17 @@ impl TimeWindow {
                     // than `last`, so a lap or more before `e`: old,
                     // whatever its 32-bit tag looks like.
                     word.store(0, Relaxed);
-                    retire(cells.w(stripe + S_RETIRED + kind), count, true);
+                    retire(stripe.w(S_RETIRED + kind), count, true);
                 }
             }
         }
         // Relaxed: read by the owner only (`add_owned`).
         let until = (epoch + 1).saturating_mul(self.bucket_ns);
-        cells.w(stripe + S_UNTIL).store(until, Relaxed);
+        stripe.w(S_UNTIL).store(until, Relaxed);
         // Release: pairs with the Acquire load in `counts`; a reader that
         // sees the stripe in its new bucket sees the old buckets cleared.
-        cells
-            .w(stripe + S_EPOCH)
+        stripe
+            .w(S_EPOCH)
             .store(Mark::entered(epoch, slot, Parity::EVEN).bits(), Release);
         (epoch, slot, Parity::EVEN, true)
     }
@@ -419,9 +404,7 @@ impl TimeWindow {
     #[inline(never)]
     fn enter_shared(
         &self,
-        cells: &Cells,
-        layout: &Layout,
-        stripe: usize,
+        stripe: Stripe<'_>,
         c: Mark,
         generation: u64,
         t: u64,
@@ -436,7 +419,7 @@ impl TimeWindow {
             return Some((epoch, slot, parity, false));
         }
         if last.is_some_and(|l| epoch - l >= self.buckets) {
-            return self.reset(cells, layout, stripe, c, epoch, slot);
+            return self.reset(stripe, c, epoch, slot);
         }
         let first = last
             .map_or(0, |l| l + 1)
@@ -445,7 +428,7 @@ impl TimeWindow {
             let tag = self.seq(generation, e);
             let s = (e % self.buckets) as usize;
             let stale = |v: Bucket| v.parity() != parity || older(tag, v.tag());
-            if !self.clear(cells, layout, stripe, s, parity, stale) {
+            if !self.clear(stripe, s, parity, stale) {
                 return None;
             }
         }
@@ -454,7 +437,7 @@ impl TimeWindow {
         // our outcome to be written with a parity gone stale.
         // Release: pairs with the Acquire load in `counts`.
         let new = Mark::entered(epoch, slot, parity);
-        let cache = cells.w(stripe + S_EPOCH);
+        let cache = stripe.w(S_EPOCH);
         let mut cur = c;
         while cur.parity() == parity && cur.is_before(new) {
             match cache.compare_exchange_weak(cur.bits(), new.bits(), Release, Relaxed) {
@@ -482,27 +465,19 @@ impl TimeWindow {
     /// resets, with the current one (its tag is then a window or more old:
     /// out of the window, unless the stall was 2^30 bucket widths).
     #[cold]
-    fn reset(
-        &self,
-        cells: &Cells,
-        layout: &Layout,
-        stripe: usize,
-        c: Mark,
-        epoch: u64,
-        slot: usize,
-    ) -> Option<Located> {
+    fn reset(&self, stripe: Stripe<'_>, c: Mark, epoch: u64, slot: usize) -> Option<Located> {
         let parity = c.parity();
         let next = parity.flipped();
-        for s in 0..layout.buckets {
-            if !self.clear(cells, layout, stripe, s, parity, |v| v.parity() == next) {
+        for s in 0..self.buckets as usize {
+            if !self.clear(stripe, s, parity, |v| v.parity() == next) {
                 return None;
             }
         }
         // AcqRel: Release publishes the clears above to readers and writers
         // that see the new parity (`counts`, `count`); Acquire orders the
         // clears below after every write of the old parity we read.
-        cells
-            .w(stripe + S_EPOCH)
+        stripe
+            .w(S_EPOCH)
             .compare_exchange(
                 c.bits(),
                 Mark::entered(epoch, slot, next).bits(),
@@ -510,10 +485,10 @@ impl TimeWindow {
                 Relaxed,
             )
             .ok()?;
-        for s in 0..layout.buckets {
+        for s in 0..self.buckets as usize {
             // Not for the result: a writer that meets an old word replaces
             // it (as `clear` does), and the stripe may have moved on.
-            self.clear(cells, layout, stripe, s, next, |v| v.parity() == parity);
+            self.clear(stripe, s, next, |v| v.parity() == parity);
         }
         Some((epoch, slot, next, true))
     }
@@ -521,8 +496,8 @@ impl TimeWindow {
     /// The parity of the stripe at `stripe` now. Acquire: see `clear` and
     /// `count`.
     #[inline(always)]
-    fn parity(&self, cells: &Cells, stripe: usize) -> Parity {
-        Mark::from_bits(cells.w(stripe + S_EPOCH).load(Acquire)).parity()
+    fn parity(&self, stripe: Stripe<'_>) -> Parity {
+        Mark::from_bits(stripe.w(S_EPOCH).load(Acquire)).parity()
     }
 
     /// Clear the words of ring slot `s` of the shared stripe at `stripe`
@@ -532,27 +507,25 @@ impl TimeWindow {
     /// current to the writers of the next.
     fn clear(
         &self,
-        cells: &Cells,
-        layout: &Layout,
-        stripe: usize,
+        stripe: Stripe<'_>,
         s: usize,
         parity: Parity,
         stale: impl Fn(Bucket) -> bool,
     ) -> bool {
         for kind in 0..KINDS {
-            let word = cells.w(layout.bucket(stripe, s, kind));
+            let word = stripe.bucket(s, kind);
             // Acquire, and Acquire on the parity below: a word written with
             // a parity we have not seen yet (by a writer that saw a reset we
             // did not) makes the reset visible to the check.
             let mut v = Bucket::from_bits(word.load(Acquire));
             while v.count() != 0 && stale(v) {
-                if self.parity(cells, stripe) != parity {
+                if self.parity(stripe) != parity {
                     return false;
                 }
                 // AcqRel: as a writer's CAS (`count`); one of the racing
                 // writers moves the count, once.
                 match word.compare_exchange(v.bits(), 0, AcqRel, Acquire) {
-                    Ok(_) => retire(cells.w(stripe + S_RETIRED + kind), v.count(), false),
+                    Ok(_) => retire(stripe.w(S_RETIRED + kind), v.count(), false),
                     Err(actual) => {
                         v = Bucket::from_bits(actual);
                         continue;
@@ -572,9 +545,7 @@ impl TimeWindow {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn record(
         &self,
-        cells: &Cells,
-        layout: &Layout,
-        stripe: usize,
+        stripe: Stripe<'_>,
         kind: usize,
         generation: u64,
         t: u64,
@@ -582,11 +553,10 @@ impl TimeWindow {
     ) -> bool {
         let mut moved = false;
         loop {
-            let (epoch, slot, parity, entered) =
-                self.locate(cells, layout, stripe, generation, t, exclusive);
+            let (epoch, slot, parity, entered) = self.locate(stripe, generation, t, exclusive);
             moved |= entered;
             let tag = self.seq(generation, epoch);
-            if self.count(cells, layout, stripe, slot, kind, tag, parity, exclusive) {
+            if self.count(stripe, slot, kind, tag, parity, exclusive) {
                 return moved;
             }
             // The shared stripe was reset since we located the bucket.
@@ -600,17 +570,15 @@ impl TimeWindow {
     #[allow(clippy::too_many_arguments)]
     fn count(
         &self,
-        cells: &Cells,
-        layout: &Layout,
-        stripe: usize,
+        stripe: Stripe<'_>,
         slot: usize,
         kind: usize,
         tag: u32,
         parity: Parity,
         exclusive: bool,
     ) -> bool {
-        let word = cells.w(layout.bucket(stripe, slot, kind));
-        let retired = cells.w(stripe + S_RETIRED + kind);
+        let word = stripe.bucket(slot, kind);
+        let retired = stripe.w(S_RETIRED + kind);
         let ours = Bucket::first(tag, parity);
         // An owner's word is changed by it alone (plain load and store);
         // shared words only by CAS, so no increment is lost. Relaxed for the
@@ -628,7 +596,7 @@ impl TimeWindow {
             } else if cur.parity() != parity {
                 // Written before the stripe's last reset, unless the reset
                 // came after we located the bucket.
-                if !exclusive && self.parity(cells, stripe) != parity {
+                if !exclusive && self.parity(stripe) != parity {
                     return false;
                 }
                 (ours, count)
@@ -671,17 +639,15 @@ impl TimeWindow {
     #[inline(always)]
     pub(crate) fn record_owned(
         &self,
-        cells: &Cells,
-        layout: &Layout,
-        stripe: usize,
+        stripe: Stripe<'_>,
         kind: usize,
         generation: u64,
         t: u64,
     ) -> bool {
-        if self.add_owned(cells, layout, stripe, kind, generation, t, 1) {
+        if self.add_owned(stripe, kind, generation, t, 1) {
             return false;
         }
-        self.record(cells, layout, stripe, kind, generation, t, true)
+        self.record(stripe, kind, generation, t, true)
     }
 
     /// `n` outcomes of `kind` in one plain store by the stripe's only
@@ -692,23 +658,21 @@ impl TimeWindow {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn add_owned(
         &self,
-        cells: &Cells,
-        layout: &Layout,
-        stripe: usize,
+        stripe: Stripe<'_>,
         kind: usize,
         generation: u64,
         t: u64,
         n: u32,
     ) -> bool {
         // Relaxed: both words are written by this thread only (in `enter`).
-        let c = Mark::from_bits(cells.w(stripe + S_EPOCH).load(Relaxed));
+        let c = Mark::from_bits(stripe.w(S_EPOCH).load(Relaxed));
         // Unchecked: with no bucket entered yet, `S_UNTIL` is 0 and `t` not
         // below; a damaged odd word's slot is past the ring, a cache miss.
         let (epoch, slot) = c.last_bucket_unchecked();
         // The slot is checked even so: in a shared file the words may have
         // been damaged by someone else, and must never index past the ring.
-        if t < cells.w(stripe + S_UNTIL).load(Relaxed) && slot < layout.buckets {
-            let word = cells.w(layout.bucket(stripe, slot, kind));
+        if t < stripe.w(S_UNTIL).load(Relaxed) && slot < self.buckets as usize {
+            let word = stripe.bucket(slot, kind);
             // Our tag, even, and a count that `n` more keep within 31 bits
             // (a zero count with our tag included: adding to it is right too).
             let cur = Bucket::from_bits(word.load(Relaxed));
@@ -722,10 +686,9 @@ impl TimeWindow {
     }
 
     /// The window's contents for `generation` at time `t`. Reads only.
-    pub(crate) fn counts(
+    pub(crate) fn counts<'a>(
         &self,
-        cells: &Cells,
-        layout: &Layout,
+        stripes: impl IntoIterator<Item = Stripe<'a>>,
         generation: u64,
         t: u64,
     ) -> WindowCounts {
@@ -733,10 +696,9 @@ impl TimeWindow {
         let cur = self.seq(generation, now);
         let b = self.buckets as i64;
         let mut out = WindowCounts::default();
-        for s in 0..layout.stripes {
-            let base = layout.stripe(s);
+        for stripe in stripes {
             // Acquire: pairs with the Release in `enter_*` and `reset`.
-            let c = Mark::from_bits(cells.w(base + S_EPOCH).load(Acquire));
+            let c = Mark::from_bits(stripe.w(S_EPOCH).load(Acquire));
             let Some((last, _)) = c.last_bucket() else {
                 continue; // never written
             };
@@ -747,10 +709,9 @@ impl TimeWindow {
                 continue;
             }
             let parity = c.parity();
-            for slot in 0..layout.buckets {
+            for slot in 0..self.buckets as usize {
                 for kind in 0..KINDS {
-                    let v =
-                        Bucket::from_bits(cells.w(layout.bucket(base, slot, kind)).load(Relaxed));
+                    let v = Bucket::from_bits(stripe.bucket(slot, kind).load(Relaxed));
                     let count = v.count();
                     if count == 0 || v.parity() != parity {
                         continue; // empty, or left from before a reset
@@ -924,30 +885,32 @@ mod loom_tests {
             }
         }
 
+        /// Stripe 0.
+        fn stripe(&self) -> Stripe<'_> {
+            self.cells.stripe(self.layout.stripe(0))
+        }
+
         /// One outcome at `t` on stripe 0, by its owner or a sharer.
         fn record(&self, kind: usize, t: u64, owned: bool) {
-            let (c, l) = (&*self.cells, &self.layout);
-            self.tw.record(c, l, l.stripe(0), kind, 0, t, owned);
+            self.tw.record(self.stripe(), kind, 0, t, owned);
         }
 
         /// `n` outcomes at `t` in one owner's store, if it can be one.
         fn add_owned(&self, kind: usize, t: u64, n: u32) -> bool {
-            let (c, l) = (&*self.cells, &self.layout);
-            self.tw.add_owned(c, l, l.stripe(0), kind, 0, t, n)
+            self.tw.add_owned(self.stripe(), kind, 0, t, n)
         }
 
         fn counts(&self, t: u64) -> WindowCounts {
-            self.tw.counts(&self.cells, &self.layout, 0, t)
+            self.tw.counts([self.stripe()], 0, t)
         }
 
         /// Everything ever counted of `kind`: retired plus in the buckets.
         fn total(&self, kind: usize) -> u64 {
-            let s = self.layout.stripe(0);
+            let s = self.stripe();
             // Acquire, then the buckets: as `Breaker::metrics` (see `retire`).
-            let mut t = self.cells.w(s + S_RETIRED + kind).load(Acquire);
+            let mut t = s.w(S_RETIRED + kind).load(Acquire);
             for b in 0..self.layout.buckets {
-                t += Bucket::from_bits(self.cells.w(self.layout.bucket(s, b, kind)).load(Relaxed))
-                    .count();
+                t += Bucket::from_bits(s.bucket(b, kind).load(Relaxed)).count();
             }
             t
         }

@@ -268,7 +268,7 @@ impl Breaker {
     fn note_rejection(&self, reason: RejectReason, retry_ns: u64) {
         let (s, exclusive) = self.my_stripe();
         // A statistic, read by metrics().
-        bump(self.cells.w(s + S_REJECTED), 1, exclusive);
+        bump(s.w(S_REJECTED), 1, exclusive);
         #[cfg(not(loom))]
         if self.rejections.is_active() {
             self.emit_rejection(reason, retry_after(retry_ns));

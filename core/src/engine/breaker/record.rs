@@ -24,14 +24,9 @@ impl Breaker {
                 return self.record_general(p, outcome, duration_ns);
             }
             let t = self.clock.recent_ns();
-            let moved = self.time.record_owned(
-                &self.cells,
-                &self.layout,
-                stripe,
-                KIND_OK_FAST,
-                p.generation,
-                t,
-            );
+            let moved = self
+                .time
+                .record_owned(stripe, KIND_OK_FAST, p.generation, t);
             // Relaxed: both words live on the control line, read-mostly;
             // a success only has work to do when a failure run is in
             // progress, when buckets may have left the window (this stripe
@@ -68,8 +63,6 @@ impl Breaker {
                 && !Run::from_bits(self.cells.w(W_CONSEC).load(Relaxed)).in_progress()
                 && !self.in_danger(p.generation)
                 && self.time.add_owned(
-                    &self.cells,
-                    &self.layout,
                     stripe,
                     KIND_OK_FAST,
                     p.generation,
@@ -109,7 +102,7 @@ impl Breaker {
         let kind = match outcome {
             Outcome::Ignored => {
                 // A statistic.
-                bump(self.cells.w(stripe + S_IGNORED), 1, exclusive);
+                bump(stripe.w(S_IGNORED), 1, exclusive);
                 if p.probe {
                     self.release_probe(p);
                 }
@@ -129,17 +122,9 @@ impl Breaker {
             h.record_at(t, d);
         }
         let moved = match self.window {
-            WindowKind::Time(tw) => tw.record(
-                &self.cells,
-                &self.layout,
-                stripe,
-                kind,
-                p.generation,
-                t,
-                exclusive,
-            ),
+            WindowKind::Time(tw) => tw.record(stripe, kind, p.generation, t, exclusive),
             WindowKind::Count(cw) => {
-                bump(self.cells.w(stripe + S_RETIRED + kind), 1, exclusive);
+                bump(stripe.w(S_RETIRED + kind), 1, exclusive);
                 // An outcome of an earlier generation takes no ticket: it
                 // would push a current call out of the last N while adding
                 // none (raising the rate without a failure).
@@ -252,23 +237,11 @@ impl Breaker {
         let t = self.clock.recent_ns();
         match self.window {
             WindowKind::Time(tw) => {
-                tw.record(
-                    &self.cells,
-                    &self.layout,
-                    stripe,
-                    KIND_OK_SLOW,
-                    p.generation,
-                    t,
-                    exclusive,
-                );
+                tw.record(stripe, KIND_OK_SLOW, p.generation, t, exclusive);
             }
             WindowKind::Count(cw) => {
                 // A statistic, as in `record_general`.
-                bump(
-                    self.cells.w(stripe + S_RETIRED + KIND_OK_SLOW),
-                    1,
-                    exclusive,
-                );
+                bump(stripe.w(S_RETIRED + KIND_OK_SLOW), 1, exclusive);
                 cw.record(&self.cells, KIND_OK_SLOW, p.generation);
             }
         }

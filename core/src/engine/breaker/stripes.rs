@@ -1,0 +1,157 @@
+//! Which stripe a thread counts on, and where the stripes are.
+//!
+//! A thread whose slot ([`crate::engine::thread_slot`]) is below
+//! `exclusive` owns the stripe of that number and counts on it with plain
+//! loads and stores; the others share the last stripe and count with CAS.
+//! A shared file's stripes are lines of the file, and its threads own them
+//! through `shm::claims`.
+//!
+//! An in-process breaker ([`Layout::lazy`]) makes each stripe when a thread
+//! first needs it: an idle breaker is its control lines alone, whatever the
+//! number of cores, and one that T threads count on has T stripes (one more
+//! when threads past the owned ones share). The protocol is one word per
+//! stripe, the directory entry [`Layout::dir`]: 0, then the address of the
+//! stripe's zeroed lines, set once by CAS (the owner's entry has one writer,
+//! the shared stripe's may have several; the loser frees its lines). Readers
+//! load the entry with Acquire and see the stripe's words from when it was
+//! made. Stripes live until the breaker is dropped. Model-checked in
+//! `engine/loom.rs` (a stripe made while a reader sums the others, two
+//! threads making the shared stripe at once).
+
+use super::*;
+
+impl Breaker {
+    /// The calling thread's stripe, and whether the thread is its only
+    /// writer.
+    #[inline(always)]
+    pub(super) fn my_stripe(&self) -> (Stripe<'_>, bool) {
+        let s = crate::engine::thread_slot::current();
+        // The common case in one compare: an owner whose entry is on the
+        // control line, which the caller has loaded anyway (the state word).
+        if s < self.owned_on_control_line {
+            // Relaxed: this entry is written by the thread in slot `s`
+            // alone, which is us (or a thread that held the slot before us
+            // and handed it over through the slot list's lock).
+            let p = self.cells.w(DIR_CONTROL + s).load(Relaxed);
+            if let Some(p) = std::ptr::NonNull::new(p as *mut AtomicU64) {
+                // SAFETY: a non-zero entry is the first word of a stripe made
+                // by `make_stripe`, which lives as long as `self`.
+                return (unsafe { Stripe::from_raw(p) }, true);
+            }
+        }
+        self.slow_stripe(s)
+    }
+
+    /// [`Breaker::my_stripe`] off its one-compare path.
+    #[cold]
+    #[inline(never)]
+    fn slow_stripe(&self, s: usize) -> (Stripe<'_>, bool) {
+        if s < self.exclusive {
+            return (self.owned_stripe(s), true);
+        }
+        self.other_stripe(s)
+    }
+
+    /// The stripe of the thread in slot `s`, which owns one: past the
+    /// directory's control-line entries, or not made yet.
+    fn owned_stripe(&self, s: usize) -> Stripe<'_> {
+        self.made(s).unwrap_or_else(|| self.make_stripe(s))
+    }
+
+    /// The stripe of a thread past the in-process owned stripes: the one it
+    /// claimed in a shared file, else the last stripe, shared.
+    fn other_stripe(&self, _slot: usize) -> (Stripe<'_>, bool) {
+        let last = self.layout.stripes - 1;
+        if self.layout.lazy {
+            let stripe = self.made(last).unwrap_or_else(|| self.make_stripe(last));
+            return (stripe, false);
+        }
+        #[cfg(all(feature = "shm", unix, not(loom)))]
+        if let Some(k) = self.claims.as_ref().and_then(|c| c.stripe(_slot)) {
+            return (self.cells.stripe(self.layout.stripe(k)), true);
+        }
+        (self.cells.stripe(self.layout.stripe(last)), false)
+    }
+
+    /// Stripe `k` of a lazy layout, if it has been made.
+    #[inline]
+    fn made(&self, k: usize) -> Option<Stripe<'_>> {
+        // Acquire: pairs with the CAS in `make_stripe`; the stripe's zeroed
+        // words (and all its maker wrote before) are visible.
+        let p = self.cells.w(self.layout.dir(k)).load(Acquire);
+        // SAFETY: as in `my_stripe`.
+        std::ptr::NonNull::new(p as *mut AtomicU64).map(|p| unsafe { Stripe::from_raw(p) })
+    }
+
+    /// Make stripe `k` of a lazy layout, or take the one another thread
+    /// made first.
+    #[cold]
+    #[inline(never)]
+    fn make_stripe(&self, k: usize) -> Stripe<'_> {
+        let lines: Box<[Line]> = (0..self.layout.stripe_lines())
+            .map(|_| Line::zeroed())
+            .collect();
+        let ours = Box::into_raw(lines) as *mut Line as *mut AtomicU64;
+        // AcqRel: Release publishes the zeroed lines to whoever loads the
+        // entry with Acquire; Acquire, on failure, makes the winner's lines
+        // visible to us.
+        let entry = self.cells.w(self.layout.dir(k));
+        let first = match entry.compare_exchange(0, ours as u64, AcqRel, Acquire) {
+            Ok(_) => ours,
+            Err(theirs) => {
+                // SAFETY: `ours` came from `Box::into_raw` above and was
+                // never published.
+                drop(unsafe { self.stripe_box(ours) });
+                theirs as *mut AtomicU64
+            }
+        };
+        // SAFETY: `first` is a made stripe's first word (ours, or the
+        // winner's), freed only when the breaker is dropped.
+        unsafe { Stripe::from_raw(std::ptr::NonNull::new_unchecked(first)) }
+    }
+
+    /// The lines of a stripe made by `make_stripe`, owned again.
+    ///
+    /// # Safety
+    ///
+    /// `first` must have come from `Box::into_raw` in `make_stripe` of this
+    /// breaker, and nothing may use the stripe afterwards.
+    unsafe fn stripe_box(&self, first: *mut AtomicU64) -> Box<[Line]> {
+        // SAFETY: the caller's contract: a boxed slice of `stripe_lines`
+        // lines, whose first word is `first`.
+        unsafe {
+            Box::from_raw(std::ptr::slice_from_raw_parts_mut(
+                first as *mut Line,
+                self.layout.stripe_lines(),
+            ))
+        }
+    }
+
+    /// Every stripe that exists (for readers: the window, the metrics).
+    pub(super) fn stripes(&self) -> impl Iterator<Item = Stripe<'_>> + '_ {
+        (0..self.layout.stripes).filter_map(move |k| {
+            if self.layout.lazy {
+                self.made(k)
+            } else {
+                Some(self.cells.stripe(self.layout.stripe(k)))
+            }
+        })
+    }
+}
+
+impl Drop for Breaker {
+    fn drop(&mut self) {
+        if !self.layout.lazy {
+            return;
+        }
+        for k in 0..self.layout.stripes {
+            // Relaxed: `&mut self`, no other thread holds the breaker.
+            let p = self.cells.w(self.layout.dir(k)).load(Relaxed);
+            if p != 0 {
+                // SAFETY: a non-zero entry came from `make_stripe`, and the
+                // breaker, the only way to its stripe, is being dropped.
+                drop(unsafe { self.stripe_box(p as *mut AtomicU64) });
+            }
+        }
+    }
+}
