@@ -1,6 +1,33 @@
 // Instruction counts under callgrind: `valgrind --tool=callgrind target/release/examples/icount <which> <n>`
+//
+// The `many_*` modes make 10^5 breakers of one library (each called once),
+// then make <n> calls, each to a pseudo-random one: under
+// `valgrind --tool=cachegrind --cache-sim=yes`, the cache misses per call
+// (the difference between two values of <n>, over their difference) count
+// the 64-byte lines a call touches that were not in cache, which at 10^5
+// breakers is nearly every line of the breaker it goes to.
+use failsafe::CircuitBreaker;
 use fusebox::{Breaker, Config};
 use std::time::Duration;
+
+/// Breakers in the `many_*` modes.
+const MANY: usize = 100_000;
+
+/// `n` calls of `call` on pseudo-random members of `items` (xorshift64 and
+/// a multiply-shift range reduction, as `benches/many_breakers.rs`).
+fn many<T>(items: &[T], n: u64, call: impl Fn(&T)) {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for t in items {
+        call(t);
+    }
+    for _ in 0..n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let i = ((u128::from(x) * items.len() as u128) >> 64) as usize;
+        call(&items[i]);
+    }
+}
 fn main() {
     let which = std::env::args().nth(1).unwrap_or_default();
     let n: u64 = std::env::args()
@@ -56,6 +83,31 @@ fn main() {
             for _ in 0..n {
                 let _ = std::hint::black_box(rc.call(|| Ok::<(), ()>(())));
             }
+        }
+        "many_fusebox" => {
+            // One hand-driven clock for all (it never moves): the system
+            // clock's upkeep thread would add instructions and misses in
+            // proportion to the run's wall time, which valgrind stretches.
+            let clock = std::sync::Arc::new(fusebox::ManualClock::new());
+            let v: Vec<Breaker> = (0..MANY)
+                .map(|_| Breaker::with_clock(Config::default(), clock.clone()).unwrap())
+                .collect();
+            many(&v, n, |b| {
+                let _ = std::hint::black_box(b.call(|| Ok::<(), ()>(())));
+            });
+        }
+        "many_recloser" => {
+            let v: Vec<recloser::Recloser> =
+                (0..MANY).map(|_| recloser::Recloser::default()).collect();
+            many(&v, n, |b| {
+                let _ = std::hint::black_box(b.call(|| Ok::<(), ()>(())));
+            });
+        }
+        "many_failsafe" => {
+            let v: Vec<_> = (0..MANY).map(|_| failsafe::Config::new().build()).collect();
+            many(&v, n, |b| {
+                let _ = std::hint::black_box(b.call(|| Ok::<(), ()>(())));
+            });
         }
         _ => {}
     }

@@ -231,6 +231,7 @@ impl Layout {
 
 /// The lines themselves: owned by the breaker (on the heap), or borrowed
 /// from a shared-memory mapping that `owner` keeps alive.
+#[repr(C)] // `base` first: the one field the closed path reads.
 pub(crate) struct Cells {
     /// First word of the first line. Word access is this pointer plus an
     /// index, whoever owns the lines.
