@@ -1,6 +1,6 @@
 // Instruction counts under callgrind: `valgrind --tool=callgrind target/release/examples/icount <which> <n>`
 //
-// The `many_*` modes make 10^5 breakers of one library (each called once),
+// The `many_*` modes make 10^5 breakers (or FUSEBOX_MANY) of one library (each called once),
 // then make <n> calls, each to a pseudo-random one: under
 // `valgrind --tool=cachegrind --cache-sim=yes`, the cache misses per call
 // (the difference between two values of <n>, over their difference) count
@@ -10,8 +10,13 @@ use failsafe::CircuitBreaker;
 use fusebox::{Breaker, Config};
 use std::time::Duration;
 
-/// Breakers in the `many_*` modes.
-const MANY: usize = 100_000;
+/// Breakers in the `many_*` modes: 10^5, or `FUSEBOX_MANY`.
+fn many_count() -> usize {
+    std::env::var("FUSEBOX_MANY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000)
+}
 
 /// `n` calls of `call` on pseudo-random members of `items` (xorshift64 and
 /// a multiply-shift range reduction, as `benches/many_breakers.rs`).
@@ -89,7 +94,7 @@ fn main() {
             // clock's upkeep thread would add instructions and misses in
             // proportion to the run's wall time, which valgrind stretches.
             let clock = std::sync::Arc::new(fusebox::ManualClock::new());
-            let v: Vec<Breaker> = (0..MANY)
+            let v: Vec<Breaker> = (0..many_count())
                 .map(|_| Breaker::with_clock(Config::default(), clock.clone()).unwrap())
                 .collect();
             many(&v, n, |b| {
@@ -97,14 +102,17 @@ fn main() {
             });
         }
         "many_recloser" => {
-            let v: Vec<recloser::Recloser> =
-                (0..MANY).map(|_| recloser::Recloser::default()).collect();
+            let v: Vec<recloser::Recloser> = (0..many_count())
+                .map(|_| recloser::Recloser::default())
+                .collect();
             many(&v, n, |b| {
                 let _ = std::hint::black_box(b.call(|| Ok::<(), ()>(())));
             });
         }
         "many_failsafe" => {
-            let v: Vec<_> = (0..MANY).map(|_| failsafe::Config::new().build()).collect();
+            let v: Vec<_> = (0..many_count())
+                .map(|_| failsafe::Config::new().build())
+                .collect();
             many(&v, n, |b| {
                 let _ = std::hint::black_box(b.call(|| Ok::<(), ()>(())));
             });

@@ -166,7 +166,8 @@ pub struct Breaker {
     /// Threads whose slot ([`crate::engine::thread_slot`]) is below this own the stripe of
     /// that number: they count with plain loads and stores (in-process
     /// breakers; 0 for shared ones, whose threads own stripes through
-    /// `claims`). Threads that own none share the last stripe, with CAS.
+    /// `claims`). Threads that own none share the last stripes
+    /// (`Layout::shared`), with CAS.
     exclusive: usize,
     /// A shared-memory breaker's stripe ownership (see `shm::claims`).
     #[cfg(all(feature = "shm", unix, not(loom)))]
@@ -301,11 +302,15 @@ impl Breaker {
             transitions: Default::default(),
             rejections: Default::default(),
             latency: None,
-            exclusive: if shared { 0 } else { layout.stripes - 1 },
+            exclusive: if shared {
+                0
+            } else {
+                layout.stripes - layout.shared
+            },
             owned_on_control_line: if shared {
                 0
             } else {
-                (layout.stripes - 1).min(DIR_CONTROL)
+                (layout.stripes - layout.shared).min(DIR_CONTROL)
             },
             #[cfg(all(feature = "shm", unix, not(loom)))]
             claims: None,

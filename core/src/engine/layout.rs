@@ -115,6 +115,11 @@ pub struct Layout {
     pub lazy: bool,
     /// Stripes (a power of two).
     pub stripes: usize,
+    /// The last `shared` of them are shared by the threads that own none
+    /// (a power of two; 1 in a shared file). A lazy layout spreads those
+    /// threads over one shared stripe per core, so that an oversubscribed
+    /// pool's threads do not all write one line.
+    pub shared: usize,
     /// Time-window buckets (0 for a count window).
     pub buckets: usize,
     /// Count-window slots (0 for a time window).
@@ -142,6 +147,7 @@ impl Layout {
         Layout {
             lazy: false,
             stripes,
+            shared: 1,
             buckets,
             slots,
             stripe_base,
@@ -161,8 +167,17 @@ impl Layout {
         } else {
             inline.stripe_base
         };
+        // One shared stripe per core (rounded up to a power of two), at most
+        // a quarter of the stripes: the threads that own none run at most
+        // that many at a time.
+        let cores = if cfg!(loom) {
+            1
+        } else {
+            crate::engine::thread_slot::cores()
+        };
         Layout {
             lazy: true,
+            shared: cores.next_power_of_two().min(inline.stripes / 4).max(1),
             // Here: the first of the directory's own words.
             stripe_base: base,
             ..inline
@@ -419,6 +434,7 @@ mod tests {
                 let extra = l.stripes.saturating_sub(19).div_ceil(LINE_WORDS);
                 assert_eq!(l.lines(), base_lines + extra, "{stripes} stripes");
                 assert_eq!(l.stripe_words, Layout::new(config, stripes).stripe_words);
+                assert!(l.shared.is_power_of_two() && l.shared <= l.stripes.max(4) / 4);
             }
         }
     }

@@ -2,7 +2,9 @@
 //!
 //! A thread whose slot ([`crate::engine::thread_slot`]) is below
 //! `exclusive` owns the stripe of that number and counts on it with plain
-//! loads and stores; the others share the last stripe and count with CAS.
+//! loads and stores; the others share the last stripes and count with CAS
+//! (one shared stripe per core in-process, picked by slot; one in a shared
+//! file).
 //! A shared file's stripes are lines of the file, and its threads own them
 //! through `shm::claims`.
 //!
@@ -58,16 +60,18 @@ impl Breaker {
         self.made(s).unwrap_or_else(|| self.make_stripe(s))
     }
 
-    /// The stripe of a thread past the in-process owned stripes: the one it
-    /// claimed in a shared file, else the last stripe, shared.
-    fn other_stripe(&self, _slot: usize) -> (Stripe<'_>, bool) {
+    /// The stripe of a thread past the in-process owned stripes: one of
+    /// the shared stripes, by its slot (consecutive slots on different
+    /// stripes); in a shared file, the one it claimed, else the last.
+    fn other_stripe(&self, slot: usize) -> (Stripe<'_>, bool) {
         let last = self.layout.stripes - 1;
         if self.layout.lazy {
-            let stripe = self.made(last).unwrap_or_else(|| self.make_stripe(last));
+            let k = self.exclusive + (slot & (self.layout.shared - 1));
+            let stripe = self.made(k).unwrap_or_else(|| self.make_stripe(k));
             return (stripe, false);
         }
         #[cfg(all(feature = "shm", unix, not(loom)))]
-        if let Some(k) = self.claims.as_ref().and_then(|c| c.stripe(_slot)) {
+        if let Some(k) = self.claims.as_ref().and_then(|c| c.stripe(slot)) {
             return (self.cells.stripe(self.layout.stripe(k)), true);
         }
         (self.cells.stripe(self.layout.stripe(last)), false)
@@ -153,5 +157,40 @@ impl Drop for Breaker {
                 drop(unsafe { self.stripe_box(p as *mut AtomicU64) });
             }
         }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::engine::clock::ManualClock;
+    use std::sync::Arc;
+
+    #[test]
+    fn a_stripe_is_made_when_first_needed_and_threads_past_the_owned_ones_spread() {
+        let b = Breaker::with_clock(Config::default(), Arc::new(ManualClock::new())).unwrap();
+        assert!(b.layout.lazy);
+        assert_eq!(b.stripes().count(), 0, "an idle breaker has no stripe");
+        let (owned, shared) = (b.exclusive, b.layout.shared);
+        assert_eq!(owned + shared, b.layout.stripes);
+        // Slots past the owned ones, taken in turn, land on every shared
+        // stripe, each made once and the same for the same slot.
+        let first = |slot| b.other_stripe(slot).0.w(0) as *const AtomicU64;
+        let mut seen: Vec<_> = (owned..owned + 2 * shared).map(first).collect();
+        assert_eq!(first(owned), seen[0], "the same stripe for the same slot");
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), shared, "one stripe per shared index");
+        assert_eq!(b.stripes().count(), shared);
+        // An owner's stripe, made on its first count.
+        b.call(|| Ok::<(), ()>(())).unwrap();
+        let (mine, exclusive) = b.my_stripe();
+        assert_eq!(exclusive, crate::engine::thread_slot::current() < owned);
+        assert_eq!(b.stripes().count(), shared + exclusive as usize);
+        assert_eq!(
+            b.my_stripe().0.w(0) as *const AtomicU64,
+            mine.w(0) as *const _
+        );
+        assert_eq!(b.metrics().successes, 1);
     }
 }
