@@ -305,12 +305,12 @@ impl Breaker {
             exclusive: if shared {
                 0
             } else {
-                layout.stripes - layout.shared
+                layout.stripes - layout.shared as usize
             },
             owned_on_control_line: if shared {
                 0
             } else {
-                (layout.stripes - layout.shared).min(DIR_CONTROL)
+                (layout.stripes - layout.shared as usize).min(DIR_CONTROL)
             },
             #[cfg(all(feature = "shm", unix, not(loom)))]
             claims: None,

@@ -119,7 +119,7 @@ pub struct Layout {
     /// (a power of two; 1 in a shared file). A lazy layout spreads those
     /// threads over one shared stripe per core, so that an oversubscribed
     /// pool's threads do not all write one line.
-    pub shared: usize,
+    pub shared: u32,
     /// Time-window buckets (0 for a count window).
     pub buckets: usize,
     /// Count-window slots (0 for a time window).
@@ -177,7 +177,8 @@ impl Layout {
         };
         Layout {
             lazy: true,
-            shared: cores.next_power_of_two().min(inline.stripes / 4).max(1),
+            // (A u32, so that it shares a word with `lazy`.)
+            shared: cores.next_power_of_two().min(inline.stripes / 4).max(1) as u32,
             // Here: the first of the directory's own words.
             stripe_base: base,
             ..inline
@@ -434,7 +435,7 @@ mod tests {
                 let extra = l.stripes.saturating_sub(19).div_ceil(LINE_WORDS);
                 assert_eq!(l.lines(), base_lines + extra, "{stripes} stripes");
                 assert_eq!(l.stripe_words, Layout::new(config, stripes).stripe_words);
-                assert!(l.shared.is_power_of_two() && l.shared <= l.stripes.max(4) / 4);
+                assert!(l.shared.is_power_of_two() && l.shared as usize <= l.stripes.max(4) / 4);
             }
         }
     }

@@ -66,7 +66,7 @@ impl Breaker {
     fn other_stripe(&self, slot: usize) -> (Stripe<'_>, bool) {
         let last = self.layout.stripes - 1;
         if self.layout.lazy {
-            let k = self.exclusive + (slot & (self.layout.shared - 1));
+            let k = self.exclusive + (slot & (self.layout.shared as usize - 1));
             let stripe = self.made(k).unwrap_or_else(|| self.make_stripe(k));
             return (stripe, false);
         }
@@ -171,7 +171,7 @@ mod tests {
         let b = Breaker::with_clock(Config::default(), Arc::new(ManualClock::new())).unwrap();
         assert!(b.layout.lazy);
         assert_eq!(b.stripes().count(), 0, "an idle breaker has no stripe");
-        let (owned, shared) = (b.exclusive, b.layout.shared);
+        let (owned, shared) = (b.exclusive, b.layout.shared as usize);
         assert_eq!(owned + shared, b.layout.stripes);
         // Slots past the owned ones, taken in turn, land on every shared
         // stripe, each made once and the same for the same slot.
