@@ -163,9 +163,12 @@ pub struct RetryMetrics {
     pub calls: u64,
     /// Attempts, rejected ones included.
     pub attempts: u64,
-    /// Retries (attempts after a call's first).
+    /// Retries (attempts after a call's first, after a failure).
     pub retries: u64,
-    /// Retries the budget refused.
+    /// Hedges (attempts after a call's first, racing it; from a
+    /// [`HedgePolicy`](crate::retry::HedgePolicy)).
+    pub hedges: u64,
+    /// Retries or hedges the budget refused.
     pub budget_refusals: u64,
     /// Calls that ended in an error.
     pub failed_calls: u64,
@@ -389,6 +392,7 @@ impl RetryPolicy {
             calls: self.calls.load(Relaxed),
             attempts: self.attempts.load(Relaxed),
             retries: self.retries.load(Relaxed),
+            hedges: 0,
             budget_refusals: self.budget_refusals.load(Relaxed),
             failed_calls: self.failed_calls.load(Relaxed),
         }
