@@ -185,6 +185,7 @@ pub struct RetryPolicyBuilder {
     min_attempt: Duration,
     retry_after_cap: Duration,
     seed: Option<u64>,
+    jitter: bool,
 }
 
 impl RetryPolicyBuilder {
@@ -227,6 +228,22 @@ impl RetryPolicyBuilder {
     /// Seed the jitter, for repeatable tests. Default: from the clock.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
+        self
+    }
+    /// Full jitter (the default), or none: each back-off is then its cap,
+    /// `min(max_backoff, base_backoff × 2^(retry−1))`, exactly (for tests
+    /// and scenario files that check the waits).
+    ///
+    /// ```rust
+    /// use fusebox::RetryPolicy;
+    /// use std::time::Duration;
+    ///
+    /// let p = RetryPolicy::builder().base_backoff(Duration::from_millis(100)).jitter(false).build()?;
+    /// assert_eq!(p.backoff(3), Duration::from_millis(400));
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
+    pub fn jitter(mut self, on: bool) -> Self {
+        self.jitter = on;
         self
     }
 
@@ -281,6 +298,7 @@ impl RetryPolicyBuilder {
             min_attempt_ns: nanos(self.min_attempt),
             retry_after_cap: self.retry_after_cap,
             rng: atomic_u64(seed),
+            jitter: self.jitter,
             calls: atomic_u64(0),
             attempts: atomic_u64(0),
             retries: atomic_u64(0),
@@ -339,6 +357,8 @@ pub struct RetryPolicy {
     retry_after_cap: Duration,
     /// The jitter's splitmix64 state.
     rng: AtomicU64,
+    /// Full jitter, or none.
+    jitter: bool,
     calls: AtomicU64,
     attempts: AtomicU64,
     retries: AtomicU64,
@@ -382,6 +402,7 @@ impl RetryPolicy {
             min_attempt: Duration::ZERO,
             retry_after_cap: Duration::from_secs(30),
             seed: None,
+            jitter: true,
         }
     }
 
@@ -400,7 +421,7 @@ impl RetryPolicy {
 
     /// The back-off before retry number `retry` (1 for the first): a
     /// uniform draw in `[0, min(max_backoff, base_backoff × 2^(retry−1))]`
-    /// ("full jitter").
+    /// ("full jitter"), or the cap itself without jitter.
     ///
     /// ```rust
     /// use fusebox::RetryPolicy;
@@ -420,6 +441,9 @@ impl RetryPolicy {
     pub fn backoff(&self, retry: u32) -> Duration {
         let shift = retry.saturating_sub(1).min(63);
         let cap = self.base_ns.saturating_mul(1u64 << shift).min(self.max_ns);
+        if !self.jitter {
+            return Duration::from_nanos(cap);
+        }
         Duration::from_nanos(self.next_random() % (cap.saturating_add(1)).max(1))
     }
 
