@@ -8,13 +8,16 @@
 //! Threads past the exclusive stripes share the last one and write it with
 //! CAS and `fetch_add`.
 //!
-//! `made` is `tag (24 bits) | count (40 bits, wrapping)`: the deposits made
-//! in the stripe so far, the newest of them in bucket `tag`. `taken` is the
-//! count up to which deposits have been *credited* (moved into a bucket's
-//! slot and the balance); whoever credits claims `taken..count` with one CAS
-//! on `taken`, so each deposit is credited once. Before a stripe's tag
+//! A stripe keeps two [`Tally`]s: its deposits, and its withdrawals (whose
+//! units left the balance at once, but whose record in a bucket's slot,
+//! which gives them back when the bucket expires, is deferred). A tally's
+//! `made` is `tag (24 bits) | count (40 bits, wrapping)`: the entries made
+//! so far, the newest of them in bucket `tag`. `taken` is the count up to
+//! which entries have been *credited* (moved into a bucket's slot, and for
+//! deposits into the balance); whoever credits claims `taken..count` with
+//! one CAS on `taken`, so each entry is credited once. Before a tally's tag
 //! moves to a newer bucket its writer credits what is pending, so the
-//! pending deposits `taken..count` always belong to bucket `tag`.
+//! pending entries `taken..count` always belong to bucket `tag`.
 
 use crate::sync::{atomic_u64, AtomicU64, Ordering};
 
@@ -23,13 +26,40 @@ pub(super) const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
 const COUNT_BITS: u32 = 64 - TAG_BITS;
 pub(super) const COUNT_MASK: u64 = (1 << COUNT_BITS) - 1;
 
-/// One thread's deposits and counters, on a cache line of its own.
-#[repr(align(128))]
-pub(super) struct Stripe {
-    /// `tag | count` of the deposits made here.
+/// Entries of one kind made in a stripe, and how many are credited.
+pub(super) struct Tally {
+    /// `tag | count` of the entries made here.
     pub(super) made: AtomicU64,
     /// The count credited so far (40 bits, wrapping).
     pub(super) taken: AtomicU64,
+}
+
+impl Tally {
+    fn new(bucket: u64) -> Tally {
+        Tally {
+            made: atomic_u64(made_word(bucket, 0)),
+            taken: atomic_u64(0),
+        }
+    }
+}
+
+/// What a tally counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Kind {
+    /// Deposits: credited to their slot and then the balance.
+    Deposit,
+    /// Withdrawals: already out of the balance; credited to their slot.
+    Spend,
+}
+
+/// One thread's deposits, withdrawals and counters, on a cache line of its
+/// own.
+#[repr(align(128))]
+pub(super) struct Stripe {
+    /// Deposits made here.
+    pub(super) deposited: Tally,
+    /// Withdrawals made here.
+    pub(super) spent: Tally,
     /// Requests deposited (statistics).
     pub(super) deposits: AtomicU64,
     /// Retries allowed (statistics).
@@ -39,10 +69,19 @@ pub(super) struct Stripe {
 }
 
 impl Stripe {
+    /// The tally of `kind`.
+    #[inline(always)]
+    pub(super) fn tally(&self, kind: Kind) -> &Tally {
+        match kind {
+            Kind::Deposit => &self.deposited,
+            Kind::Spend => &self.spent,
+        }
+    }
+
     pub(super) fn new(bucket: u64) -> Stripe {
         Stripe {
-            made: atomic_u64(made_word(bucket, 0)),
-            taken: atomic_u64(0),
+            deposited: Tally::new(bucket),
+            spent: Tally::new(bucket),
             deposits: atomic_u64(0),
             withdrawals: atomic_u64(0),
             refusals: atomic_u64(0),
