@@ -137,9 +137,15 @@ pub(super) fn mine(stripes: &[Stripe]) -> (&Stripe, bool) {
     }
 }
 
-/// Owned stripes for a budget: one per core, at most 64.
+/// Owned stripes for a budget: as many as a breaker has (one per core and
+/// one more, rounded up to a power of two, at most 64, less the shared
+/// one), so the threads that own a breaker stripe own a budget stripe too
+/// (a server's main thread and one worker per core, say).
 pub(super) fn exclusive_stripes() -> usize {
-    crate::engine::thread_slot::cores().min(64)
+    (crate::engine::thread_slot::cores() + 1)
+        .next_power_of_two()
+        .min(64)
+        - 1
 }
 
 /// `exclusive` owned stripes and one shared, at `bucket`.
