@@ -3,9 +3,11 @@
 //! `cargo bench -p fusebox-benches --bench retry`
 //!
 //! * `budget`: one retry budget's deposit + withdraw (ratio 1, so every
-//!   withdrawal is allowed and charged) beside a closed breaker's acquire +
-//!   success, at 1 and 2 threads on one shared budget and breaker (the goal:
-//!   within 2× of the closed call);
+//!   withdrawal is allowed and charged), a deposit alone (what every request
+//!   pays) and a withdrawal alone (what a retry pays; ratio 10 with a
+//!   deposit every tenth) beside a closed breaker's acquire + success, at 1
+//!   and 2 threads on one shared budget and breaker (the goal: within 2× of
+//!   the closed call);
 //! * `call`: a closed call through `RetryPolicy::call` (deposit, permit,
 //!   success; no retry) beside a bare `Breaker::call`.
 //!
@@ -17,6 +19,10 @@ use fusebox::{Breaker, Config, RetryBudget, RetryBudgetConfig, RetryPolicy};
 use fusebox_benches::par;
 use std::hint::black_box;
 use std::time::Duration;
+
+thread_local! {
+    static TICK: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
 
 fn bench_budget(c: &mut Criterion) {
     let mut g = c.benchmark_group("budget");
@@ -46,6 +52,27 @@ fn bench_budget(c: &mut Criterion) {
         });
         g.bench_function(BenchmarkId::new("deposit", threads), |b| {
             b.iter_custom(|n| par(threads, n, || budget.deposit()))
+        });
+        let config = RetryBudgetConfig {
+            ratio: 10.0,
+            ..Default::default()
+        };
+        let budget = RetryBudget::new(config).unwrap();
+        g.bench_function(BenchmarkId::new("withdraw", threads), |b| {
+            b.iter_custom(|n| {
+                par(threads, n, || {
+                    // A deposit every tenth withdrawal (counted per
+                    // thread): at ratio 10 the balance stays up and each
+                    // withdrawal is allowed.
+                    if TICK.with(|t| {
+                        t.set(t.get() + 1);
+                        t.get() % 10 == 0
+                    }) {
+                        budget.deposit();
+                    }
+                    black_box(budget.try_withdraw());
+                })
+            })
         });
     }
     g.finish();

@@ -7,7 +7,7 @@
 // the 64-byte lines a call touches that were not in cache, which at 10^5
 // breakers is nearly every line of the breaker it goes to.
 use failsafe::CircuitBreaker;
-use fusebox::{Breaker, Config};
+use fusebox::{Breaker, Config, RetryBudget, RetryBudgetConfig};
 use std::time::Duration;
 
 /// Breakers in the `many_*` modes: 10^5, or `FUSEBOX_MANY`.
@@ -66,6 +66,25 @@ fn main() {
             }
             for _ in 0..n {
                 let _ = std::hint::black_box(open_call(&b));
+            }
+        }
+        // A retry budget, as in the `budget` bench: a deposit, a deposit
+        // and a withdrawal (ratio 1), or a withdrawal with a deposit every
+        // tenth (ratio 10): every withdrawal is allowed.
+        "budget_deposit" | "budget_both" | "budget_withdraw" => {
+            let ratio = if which == "budget_withdraw" {
+                10.0
+            } else {
+                1.0
+            };
+            let config = RetryBudgetConfig {
+                ratio,
+                ..Default::default()
+            };
+            let budget = RetryBudget::new(config).unwrap();
+            for i in 0..n {
+                let deposit = which != "budget_withdraw" || i % 10 == 0;
+                budget_call(&budget, deposit, which != "budget_deposit");
             }
         }
         "recloser" => {
@@ -127,6 +146,17 @@ fn main() {
 fn closed_call(b: &Breaker) {
     if let Ok(p) = b.try_acquire() {
         p.success();
+    }
+}
+
+/// A budget's deposit and/or withdrawal, out of line (see `closed_call`).
+#[inline(never)]
+fn budget_call(b: &RetryBudget, deposit: bool, withdraw: bool) {
+    if deposit {
+        b.deposit();
+    }
+    if withdraw {
+        std::hint::black_box(b.try_withdraw());
     }
 }
 

@@ -75,7 +75,7 @@ pub use engine::{clock, config, input, keyed, registry};
 pub use failover::{coordination, fencing};
 pub use observe::{events, prometheus};
 #[cfg(feature = "testing")]
-pub use testing::{model, scenario};
+pub use testing::{model, retry_scenario, scenario};
 
 pub use bulkhead::{Bulkhead, BulkheadCallError, BulkheadError, BulkheadFull, BulkheadPermit};
 pub use clock::{Clock, ClockSource, ManualClock, MonotonicClock};

@@ -5,7 +5,11 @@
 use std::path::PathBuf;
 
 fn files() -> Vec<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    files_in("../scenarios")
+}
+
+fn files_in(dir: &str) -> Vec<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(dir);
     let mut v: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -28,6 +32,59 @@ fn every_scenario_passes() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The retry scenarios (`scenarios/retry/`, a folder of their own: the C,
+/// Python and Node runners read the breaker's files only, and would refuse
+/// the retry steps).
+#[test]
+fn every_retry_scenario_passes() {
+    let files = files_in("../scenarios/retry");
+    assert!(
+        files.len() >= 5,
+        "only {} retry scenario files",
+        files.len()
+    );
+    let mut failures = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        let s = fusebox::retry_scenario::parse(&text)
+            .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        if let Err(e) = fusebox::retry_scenario::run(&s) {
+            failures.push(format!("{}: {e}", f.display()));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn a_wrong_retry_expectation_is_caught() {
+    let text = r#"{"name":"x","retry":{"base_backoff_ms":100,"jitter":false},
+        "steps":[{"op":"retry_call","attempts":["failure","success"],
+                  "expect":{"waits_ms":[99]}}]}"#;
+    let e = fusebox::retry_scenario::parse(text)
+        .and_then(|s| fusebox::retry_scenario::run(&s))
+        .unwrap_err();
+    assert!(e.contains("waits_ms [100.0] != [99.0]"), "{e}");
+    for (text, needle) in [
+        (
+            r#"{"name":"x","steps":[{"op":"hedge"}]}"#,
+            "unknown variant",
+        ),
+        (
+            r#"{"name":"x","budget":{"ratio":20},"steps":[]}"#,
+            "budget: invalid ratio",
+        ),
+        (
+            r#"{"name":"x","retry":{"max_attempts":0},"steps":[]}"#,
+            "retry: invalid max_attempts",
+        ),
+    ] {
+        let e = fusebox::retry_scenario::parse(text)
+            .and_then(|s| fusebox::retry_scenario::run(&s))
+            .unwrap_err();
+        assert!(e.contains(needle), "{text}: {e}");
+    }
 }
 
 #[test]

@@ -479,8 +479,9 @@ pub fn write_retry_budgets(out: &mut String, stats: &[RetryBudgetStats]) {
 /// Append the counters of retry policies ([`crate::RetryPolicy::metrics`]),
 /// labelled `retry` with each policy's name: `fusebox_retry_calls_total`,
 /// `fusebox_retry_attempts_total`, `fusebox_retry_retries_total`,
-/// `fusebox_retry_budget_exhausted_total` and
-/// `fusebox_retry_failed_calls_total`.
+/// `fusebox_retry_hedges_total`, `fusebox_retry_budget_exhausted_total` and
+/// `fusebox_retry_failed_calls_total`. A [`crate::retry::HedgePolicy`]'s
+/// metrics are written the same way.
 ///
 /// ```rust
 /// use fusebox::prometheus::write_retry_policies;
@@ -499,13 +500,14 @@ pub fn write_retry_budgets(out: &mut String, stats: &[RetryBudgetStats]) {
 /// assert!(out.contains("fusebox_retry_calls_total{retry=\"db\"} 1\n"));
 /// assert!(out.contains("fusebox_retry_attempts_total{retry=\"db\"} 2\n"));
 /// assert!(out.contains("fusebox_retry_retries_total{retry=\"db\"} 1\n"));
+/// assert!(out.contains("fusebox_retry_hedges_total{retry=\"db\"} 0\n"));
 /// assert!(out.contains("fusebox_retry_budget_exhausted_total{retry=\"db\"} 0\n"));
 /// assert!(out.contains("fusebox_retry_failed_calls_total{retry=\"db\"} 1\n"));
 /// # Ok::<(), fusebox::ConfigError>(())
 /// ```
 pub fn write_retry_policies(out: &mut String, metrics: &[RetryMetrics]) {
     type Get = fn(&RetryMetrics) -> u64;
-    let families: [(&str, &str, &str, Get); 5] = [
+    let families: [(&str, &str, &str, Get); 6] = [
         (
             "fusebox_retry_calls_total",
             "counter",
@@ -525,9 +527,15 @@ pub fn write_retry_policies(out: &mut String, metrics: &[RetryMetrics]) {
             |m| m.retries,
         ),
         (
+            "fusebox_retry_hedges_total",
+            "counter",
+            "Hedges: attempts started beside a slow one.",
+            |m| m.hedges,
+        ),
+        (
             "fusebox_retry_budget_exhausted_total",
             "counter",
-            "Retries not made because the retry budget refused them.",
+            "Retries or hedges not made because the retry budget refused them.",
             |m| m.budget_refusals,
         ),
         (

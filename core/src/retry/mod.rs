@@ -26,15 +26,20 @@
 //! # Ok::<(), fusebox::ConfigError>(())
 //! ```
 //!
-//! Hedged requests and the bindings' front ends are not here yet.
+//! Hedged requests: [`HedgePolicy`], waiting through a [`Timer`]. The
+//! bindings' front ends are not here yet.
 
 mod budget;
+mod hedge;
 mod policy;
 mod sleep;
+mod timer;
 
 pub use budget::{RetryBudget, RetryBudgetConfig, RetryBudgetStats, MIN_BUCKET, UNITS_PER_RETRY};
+pub use hedge::{HedgeDelay, HedgeOutcome, HedgePolicy, HedgePolicyBuilder, HedgeStats};
 pub use policy::{
     RetryError, RetryMetrics, RetryOutcome, RetryPolicy, RetryPolicyBuilder, RetryStats,
     StopReason, Verdict,
 };
 pub use sleep::{ManualSleeper, Sleeper, ThreadSleeper};
+pub use timer::{ManualTimer, Sleep, Timer};

@@ -163,9 +163,12 @@ pub struct RetryMetrics {
     pub calls: u64,
     /// Attempts, rejected ones included.
     pub attempts: u64,
-    /// Retries (attempts after a call's first).
+    /// Retries (attempts after a call's first, after a failure).
     pub retries: u64,
-    /// Retries the budget refused.
+    /// Hedges (attempts after a call's first, racing it; from a
+    /// [`HedgePolicy`](crate::retry::HedgePolicy)).
+    pub hedges: u64,
+    /// Retries or hedges the budget refused.
     pub budget_refusals: u64,
     /// Calls that ended in an error.
     pub failed_calls: u64,
@@ -182,6 +185,7 @@ pub struct RetryPolicyBuilder {
     min_attempt: Duration,
     retry_after_cap: Duration,
     seed: Option<u64>,
+    jitter: bool,
 }
 
 impl RetryPolicyBuilder {
@@ -224,6 +228,22 @@ impl RetryPolicyBuilder {
     /// Seed the jitter, for repeatable tests. Default: from the clock.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
+        self
+    }
+    /// Full jitter (the default), or none: each back-off is then its cap,
+    /// `min(max_backoff, base_backoff × 2^(retry−1))`, exactly (for tests
+    /// and scenario files that check the waits).
+    ///
+    /// ```rust
+    /// use fusebox::RetryPolicy;
+    /// use std::time::Duration;
+    ///
+    /// let p = RetryPolicy::builder().base_backoff(Duration::from_millis(100)).jitter(false).build()?;
+    /// assert_eq!(p.backoff(3), Duration::from_millis(400));
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
+    pub fn jitter(mut self, on: bool) -> Self {
+        self.jitter = on;
         self
     }
 
@@ -278,6 +298,7 @@ impl RetryPolicyBuilder {
             min_attempt_ns: nanos(self.min_attempt),
             retry_after_cap: self.retry_after_cap,
             rng: atomic_u64(seed),
+            jitter: self.jitter,
             calls: atomic_u64(0),
             attempts: atomic_u64(0),
             retries: atomic_u64(0),
@@ -336,6 +357,8 @@ pub struct RetryPolicy {
     retry_after_cap: Duration,
     /// The jitter's splitmix64 state.
     rng: AtomicU64,
+    /// Full jitter, or none.
+    jitter: bool,
     calls: AtomicU64,
     attempts: AtomicU64,
     retries: AtomicU64,
@@ -379,6 +402,7 @@ impl RetryPolicy {
             min_attempt: Duration::ZERO,
             retry_after_cap: Duration::from_secs(30),
             seed: None,
+            jitter: true,
         }
     }
 
@@ -389,6 +413,7 @@ impl RetryPolicy {
             calls: self.calls.load(Relaxed),
             attempts: self.attempts.load(Relaxed),
             retries: self.retries.load(Relaxed),
+            hedges: 0,
             budget_refusals: self.budget_refusals.load(Relaxed),
             failed_calls: self.failed_calls.load(Relaxed),
         }
@@ -396,7 +421,7 @@ impl RetryPolicy {
 
     /// The back-off before retry number `retry` (1 for the first): a
     /// uniform draw in `[0, min(max_backoff, base_backoff × 2^(retry−1))]`
-    /// ("full jitter").
+    /// ("full jitter"), or the cap itself without jitter.
     ///
     /// ```rust
     /// use fusebox::RetryPolicy;
@@ -416,6 +441,9 @@ impl RetryPolicy {
     pub fn backoff(&self, retry: u32) -> Duration {
         let shift = retry.saturating_sub(1).min(63);
         let cap = self.base_ns.saturating_mul(1u64 << shift).min(self.max_ns);
+        if !self.jitter {
+            return Duration::from_nanos(cap);
+        }
         Duration::from_nanos(self.next_random() % (cap.saturating_add(1)).max(1))
     }
 

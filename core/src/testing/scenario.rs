@@ -358,31 +358,34 @@ pub fn run(s: &Scenario) -> Result<(), String> {
                     return Err(at(format!("state {got} != {state}")));
                 }
             }
-            Step::ExpectMetrics(m) => {
-                let got = b.metrics();
-                let checks = [
-                    ("successes", m.successes, got.successes),
-                    ("failures", m.failures, got.failures),
-                    ("ignored", m.ignored, got.ignored),
-                    ("slow", m.slow, got.slow),
-                    ("rejected", m.rejected, got.rejected),
-                    ("state_changes", m.state_changes, got.state_changes),
-                    ("window_calls", m.window_calls, got.window.calls),
-                    ("window_failures", m.window_failures, got.window.failures),
-                ];
-                for (name, want, got) in checks {
-                    if let Some(want) = want {
-                        if want != got {
-                            return Err(at(format!("{name} {got} != {want}")));
-                        }
-                    }
-                }
-            }
+            Step::ExpectMetrics(m) => check_metrics(m, &b.metrics()).map_err(at)?,
             Step::ForceOpen => b.force_open(),
             Step::Disable => b.disable(),
             Step::Reset => b.reset(),
             Step::OpenFor { ms } => {
                 b.open_for(Duration::from_nanos(ns(*ms)));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `Err` naming the first counter of `got` that is not as `m` expects.
+pub(crate) fn check_metrics(m: &MetricsSpec, got: &crate::Metrics) -> Result<(), String> {
+    let checks = [
+        ("successes", m.successes, got.successes),
+        ("failures", m.failures, got.failures),
+        ("ignored", m.ignored, got.ignored),
+        ("slow", m.slow, got.slow),
+        ("rejected", m.rejected, got.rejected),
+        ("state_changes", m.state_changes, got.state_changes),
+        ("window_calls", m.window_calls, got.window.calls),
+        ("window_failures", m.window_failures, got.window.failures),
+    ];
+    for (name, want, got) in checks {
+        if let Some(want) = want {
+            if want != got {
+                return Err(format!("{name} {got} != {want}"));
             }
         }
     }
