@@ -16,6 +16,8 @@ module.exports = Object.freeze({
   STATES: Object.freeze(['closed', 'open', 'halfOpen']),
   // The state of each phase, by phase code.
   STATE_OF_PHASE: Object.freeze(['closed', 'open', 'halfOpen', 'open', 'closed']),
+  // The `cancellation` option's values, by code.
+  CANCELLATIONS: Object.freeze(['release', 'slowIfOverdue', 'failure']),
   // The core's config fields (as its errors name them) and the options that set them.
   CONFIG_FIELDS: Object.freeze({
     'failure_rate_threshold': 'failureRateThreshold',
@@ -32,6 +34,8 @@ module.exports = Object.freeze({
     'success_threshold': 'successThreshold',
     'half_open_max_wait': 'halfOpenMaxWaitMs',
     'slow_call_duration': 'slowCallMs',
-    'slow_call_rate_threshold': 'slowCallRateThreshold'
+    'slow_call_rate_threshold': 'slowCallRateThreshold',
+    'max_open_for': 'maxOpenForMs',
+    'cancellation': 'cancellation'
   })
 })

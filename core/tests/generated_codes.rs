@@ -37,6 +37,9 @@ fn state_of_phase() -> Vec<&'static str> {
 fn reasons() -> Vec<&'static str> {
     b::REJECT_REASONS.iter().map(|r| r.as_str()).collect()
 }
+fn cancellations() -> Vec<&'static str> {
+    b::CANCELLATIONS.iter().map(|c| c.as_str()).collect()
+}
 fn outcomes() -> Vec<&'static str> {
     b::OUTCOMES.iter().map(|&o| b::outcome_name(o)).collect()
 }
@@ -73,6 +76,8 @@ fn node() -> String {
     s += &format!("  STATES: {},\n", js_list(&states(), camel));
     s += "  // The state of each phase, by phase code.\n";
     s += &format!("  STATE_OF_PHASE: {},\n", js_list(&state_of_phase(), camel));
+    s += "  // The `cancellation` option's values, by code.\n";
+    s += &format!("  CANCELLATIONS: {},\n", js_list(&cancellations(), camel));
     s += "  // The core's config fields (as its errors name them) and the options that set them.\n";
     s += "  CONFIG_FIELDS: Object.freeze({\n";
     let fields: Vec<String> = b::CONFIG_FIELDS
@@ -101,12 +106,14 @@ fn python() -> String {
     s += &format!("StateName = {}\n", py_literal(&states()));
     s += &format!("PhaseName = {}\n", py_literal(&phases()));
     s += &format!("RejectReason = {}\n", py_literal(&reasons()));
-    s += &format!("OutcomeName = {}\n\n", py_literal(&outcomes()));
+    s += &format!("OutcomeName = {}\n", py_literal(&outcomes()));
+    s += &format!("CancellationName = {}\n\n", py_literal(&cancellations()));
     s += "# By code: a state, a phase, a rejection's reason, an outcome.\n";
     s += &format!("STATES: Final = {}\n", py_tuple(&states()));
     s += &format!("PHASES: Final = {}\n", py_tuple(&phases()));
     s += &format!("REJECT_REASONS: Final = {}\n", py_tuple(&reasons()));
-    s += &format!("OUTCOMES: Final = {}\n\n", py_tuple(&outcomes()));
+    s += &format!("OUTCOMES: Final = {}\n", py_tuple(&outcomes()));
+    s += &format!("CANCELLATIONS: Final = {}\n\n", py_tuple(&cancellations()));
     for r in reasons() {
         s += &format!("REJECT_{}: Final = \"{r}\"\n", r.to_uppercase());
     }
@@ -160,4 +167,7 @@ fn python_codes_are_fresh() {
 fn node_names_are_the_core_names_in_camel_case() {
     assert_eq!(camel("half_open_full"), "halfOpenFull");
     assert_eq!(camel("closed"), "closed");
+    // The names codes.js lists are the ones the core reads back.
+    let node: Vec<String> = cancellations().iter().map(|n| camel(n)).collect();
+    assert_eq!(node, b::CANCELLATION_NODE_NAMES);
 }
