@@ -672,7 +672,8 @@ impl Permit {
             return Ok(()); // already reported inside the `with` block
         }
         let b = self.breaker.get();
-        let outcome = match exc.filter(|e| !e.is_none()) {
+        let exc = exc.filter(|e| !e.is_none());
+        let outcome = match exc {
             None => Ok(Some(Outcome::Success)),
             Some(e) => b.classify(py, e),
         };
@@ -682,6 +683,10 @@ impl Permit {
         };
         match outcome {
             Ok(Some(o)) => b.inner.record_raw(raw, o, None),
+            // A cancelled call: as the breaker's `cancellation` says.
+            Ok(None) if exc.is_some_and(|e| py_helpers::is_cancellation(py, e)) => {
+                b.inner.cancel_raw(raw)
+            }
             Ok(None) => b.inner.release_raw(raw),
             Err(e) => {
                 b.inner.record_raw(raw, Outcome::Failure, None);
@@ -745,9 +750,11 @@ impl Permit {
     }
 
     /// Report how a call ended: `None` is a success; an excluded exception
-    /// is ignored; any other `Exception` is a failure; a `BaseException`
-    /// that is not an `Exception` (cancellation, `KeyboardInterrupt`)
-    /// releases the permit. Does nothing if the permit was already used.
+    /// is ignored; any other `Exception` is a failure; a cancellation
+    /// (`asyncio.CancelledError`, `GeneratorExit`) ends it as the
+    /// breaker's `cancellation` setting says; another `BaseException`
+    /// (`KeyboardInterrupt`) releases the permit. Does nothing if the
+    /// permit was already used.
     #[pyo3(signature = (exc = None))]
     fn finish(&self, py: Python<'_>, exc: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
         self.finish_with(py, exc)
