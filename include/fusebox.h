@@ -31,7 +31,7 @@
 // `fb_config.window_type`: a count window of the last `window_size` calls.
 #define FB_WINDOW_COUNT 1
 
-// `fb_config.cancellation`: a cancelled call (see
+// `fb_config.cancellation`: a cancelled call (`fb_permit_cancel`; see
 // `docs/semantics.md#cancelled-calls`) is neither a success nor a
 // failure: its permit is given back.
 #define FB_CANCEL_RELEASE 0
@@ -218,8 +218,9 @@ typedef struct fb_config {
   // The longest open period `fb_breaker_open_for` may ask for, in ns
   // (a longer one is cut to this). Default 300 s.
   uint64_t max_open_for_ns;
-  // What a cancelled call counts as: `FB_CANCEL_RELEASE`,
-  // `FB_CANCEL_SLOW_IF_OVERDUE` (default) or `FB_CANCEL_FAILURE`.
+  // What a cancelled call (`fb_permit_cancel`) counts as:
+  // `FB_CANCEL_RELEASE`, `FB_CANCEL_SLOW_IF_OVERDUE` (default) or
+  // `FB_CANCEL_FAILURE`.
   uint32_t cancellation;
 } fb_config;
 
@@ -802,12 +803,25 @@ enum fb_status fb_keyed_prometheus(const struct fb_keyed *keyed,
 // whose breaker is still alive.
 enum fb_status fb_permit_record(struct fb_permit *permit, fb_outcome outcome, uint64_t duration_ns);
 
-// Give a permit back without an outcome (the call was not made, or was
-// cancelled): nothing is counted, and a half-open probe slot is freed.
+// Give a permit back without an outcome (the call was not made): nothing
+// is counted, and a half-open probe slot is freed. For a call that was
+// started and then given up on, see `fb_permit_cancel`.
 //
 // # Safety
 // As for `fb_permit_record`.
 enum fb_status fb_permit_release(struct fb_permit *permit);
+
+// End a permit whose call was cancelled (started, then given up on before
+// it ended) as the breaker's `cancellation` setting says
+// (`docs/semantics.md#cancelled-calls`): `FB_CANCEL_SLOW_IF_OVERDUE`
+// (default) gives it back, or counts one slow call if it ran longer than
+// `slow_call_duration_ns`; `FB_CANCEL_RELEASE` gives it back;
+// `FB_CANCEL_FAILURE` counts a failure. A half-open probe's slot comes
+// back (unless it is a failure). The permit is used up.
+//
+// # Safety
+// As for `fb_permit_record`.
+enum fb_status fb_permit_cancel(struct fb_permit *permit);
 
 // Make a registry whose breakers use `default_config` (unless configured
 // by name with `fb_registry_configure`), all on `clock` (NULL: the system

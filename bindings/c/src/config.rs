@@ -15,7 +15,7 @@ pub const FB_WINDOW_TIME: u32 = 0;
 /// `fb_config.window_type`: a count window of the last `window_size` calls.
 pub const FB_WINDOW_COUNT: u32 = 1;
 
-/// `fb_config.cancellation`: a cancelled call (see
+/// `fb_config.cancellation`: a cancelled call (`fb_permit_cancel`; see
 /// `docs/semantics.md#cancelled-calls`) is neither a success nor a
 /// failure: its permit is given back.
 pub const FB_CANCEL_RELEASE: u32 = 0;
@@ -88,8 +88,9 @@ pub struct fb_config {
     /// The longest open period `fb_breaker_open_for` may ask for, in ns
     /// (a longer one is cut to this). Default 300 s.
     pub max_open_for_ns: u64,
-    /// What a cancelled call counts as: `FB_CANCEL_RELEASE`,
-    /// `FB_CANCEL_SLOW_IF_OVERDUE` (default) or `FB_CANCEL_FAILURE`.
+    /// What a cancelled call (`fb_permit_cancel`) counts as:
+    /// `FB_CANCEL_RELEASE`, `FB_CANCEL_SLOW_IF_OVERDUE` (default) or
+    /// `FB_CANCEL_FAILURE`.
     pub cancellation: u32,
 }
 

@@ -378,6 +378,46 @@ fn open_for_opens_capped_and_answers() {
     assert_eq!(f.metrics().phase, fb_phase::FB_PHASE_FORCED_OPEN);
 }
 
+/// `fb_permit_cancel`: a cancelled call ends as `cancellation` says; the
+/// permit is used up.
+#[test]
+fn cancelled_calls_count_as_the_setting_says() {
+    for (policy, ran_ms, slow, failures) in [
+        (FB_CANCEL_SLOW_IF_OVERDUE, 1000.0, 0, 0),
+        (FB_CANCEL_SLOW_IF_OVERDUE, 3000.0, 1, 0),
+        (FB_CANCEL_RELEASE, 3000.0, 0, 0),
+        (FB_CANCEL_FAILURE, 1000.0, 0, 1),
+    ] {
+        let mut c = default_config();
+        c.slow_call_duration_ns = ns(2000.0);
+        c.cancellation = policy;
+        let f = Fixture::new(&c);
+        let mut p = f.acquire().unwrap();
+        f.advance_ms(ran_ms);
+        // SAFETY: a permit just filled by acquire.
+        assert_eq!(unsafe { fb_permit_cancel(&mut p) }, FB_OK);
+        let m = f.metrics();
+        // (A slow cancelled call is a slow success in the totals.)
+        assert_eq!(
+            (m.slow, m.failures, m.successes),
+            (slow, failures, slow),
+            "{policy} {ran_ms}"
+        );
+        // SAFETY: the same permit, used up.
+        assert_err(
+            unsafe { fb_permit_cancel(&mut p) },
+            FB_ERR_PERMIT_USED,
+            &["fb_permit_cancel"],
+        );
+    }
+    // SAFETY: NULL is reported.
+    assert_err(
+        unsafe { fb_permit_cancel(null_mut()) },
+        FB_ERR_NULL_POINTER,
+        &["fb_permit_cancel: permit"],
+    );
+}
+
 #[test]
 fn out_of_range_settings_name_the_c_field() {
     type Edit = fn(&mut fb_config);

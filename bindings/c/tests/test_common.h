@@ -426,6 +426,24 @@ static void scenario_19_open_for_retry_after(void) {
   reject(&f, FB_REJECT_FORCED_OPEN, -1);
   CHECK_ERR(fb_breaker_open_for(NULL, 1, NULL), FB_ERR_NULL_POINTER, "fb_breaker_open_for: breaker");
   fixture_free(&f);
+
+  /* A call given up on after it ran past slow_call_duration_ns: one slow
+   * call (FB_CANCEL_SLOW_IF_OVERDUE); with FB_CANCEL_FAILURE a failure. */
+  c = config_default();
+  c.slow_call_duration_ns = 2000 * MS;
+  f = fixture_new(&c);
+  p = acquire(&f, 0);
+  advance(&f, 3000);
+  CHECK_STATUS(fb_permit_cancel(&p), FB_OK);
+  CHECK(metrics_of(f.breaker).slow == 1 && metrics_of(f.breaker).failures == 0);
+  CHECK_ERR(fb_permit_cancel(&p), FB_ERR_PERMIT_USED, "fb_permit_cancel");
+  fixture_free(&f);
+  c.cancellation = FB_CANCEL_FAILURE;
+  f = fixture_new(&c);
+  p = acquire(&f, 0);
+  CHECK_STATUS(fb_permit_cancel(&p), FB_OK);
+  CHECK(metrics_of(f.breaker).failures == 1);
+  fixture_free(&f);
 }
 
 /* --------------------------------------------------------------- bad input */
