@@ -4,11 +4,13 @@
 // Codes and names the JS layer shares with the core (see docs/architecture.md#bindings).
 
 module.exports = Object.freeze({
-  // Outcome codes of the hot `record` (mailbox slot 3); RELEASE: no outcome, give the permit back.
+  // Outcome codes of the hot `record` (mailbox slot 3); RELEASE: no outcome, give the permit back;
+  // CANCEL: the call was cancelled (as the `cancellation` option says).
   SUCCESS: 0,
   FAILURE: 1,
   IGNORED: 2,
   RELEASE: 3,
+  CANCEL: 4,
   OUTCOMES: Object.freeze(['success', 'failure', 'ignored']),
   // By code: a rejection's reason, a phase (the state word's phase bits), a state.
   REJECT_REASONS: Object.freeze(['open', 'halfOpenFull', 'forcedOpen']),

@@ -187,6 +187,12 @@ export declare class Permit {
   ignore (): boolean
   /** Give the permit back without an outcome (frees a half-open probe slot). */
   release (): boolean
+  /**
+   * The call was given up on (aborted) before it ended: counted as the
+   * breaker's `cancellation` option says (default 'slowIfOverdue': nothing,
+   * or one slow call once past slowCallMs).
+   */
+  cancel (): boolean
 }
 
 export interface CircuitBreakerEvents {

@@ -48,6 +48,7 @@ const OK = CODES.SUCCESS
 const FAIL = CODES.FAILURE
 const IGNORE = CODES.IGNORED
 const RELEASE = CODES.RELEASE
+const CANCEL = CODES.CANCEL
 const OUTCOME_CODES = { success: OK, failure: FAIL, ignored: IGNORE }
 
 const REASONS = CODES.REJECT_REASONS
@@ -422,6 +423,20 @@ class Permit {
     if (t < 0) throw permitUsed()
     this.#done(t)
     report(this.#h, t, this.#start, RELEASE)
+    return true
+  }
+
+  /**
+   * The call was given up on (aborted) before it ended: it counts as the
+   * breaker's `cancellation` option says ('slowIfOverdue', the default:
+   * nothing, or one slow call once past slowCallMs; 'release': nothing;
+   * 'failure': a failure).
+   */
+  cancel () {
+    const t = this.#token
+    if (t < 0) throw permitUsed()
+    this.#done(t)
+    report(this.#h, t, this.#start, CANCEL)
     return true
   }
 

@@ -179,6 +179,10 @@ pub fn outcome(code: u32) -> Option<Outcome> {
 /// ([`Breaker::release_raw`]).
 pub const RELEASE: u32 = OUTCOMES.len() as u32;
 
+/// The code, after [`RELEASE`], of "the call was cancelled: end it as
+/// `Config::cancellation` says" ([`Breaker::cancel_raw`]).
+pub const CANCEL: u32 = RELEASE + 1;
+
 /// `Outcome`'s name (`success`, `failure`, `ignored`).
 pub const fn outcome_name(o: Outcome) -> &'static str {
     match o {
@@ -606,6 +610,8 @@ mod tests {
             assert_eq!(outcome(i as u32), Some(o));
         }
         assert_eq!(outcome(RELEASE), None);
+        assert_eq!(outcome(CANCEL), None);
+        assert_ne!(CANCEL, RELEASE);
         for (i, &c) in CANCELLATIONS.iter().enumerate() {
             assert_eq!(cancellation_code(c) as usize, i);
         }

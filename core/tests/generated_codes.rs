@@ -60,7 +60,8 @@ fn node() -> String {
     }
     s += "// Codes and names the JS layer shares with the core (see docs/architecture.md#bindings).\n\n";
     s += "module.exports = Object.freeze({\n";
-    s += "  // Outcome codes of the hot `record` (mailbox slot 3); RELEASE: no outcome, give the permit back.\n";
+    s += "  // Outcome codes of the hot `record` (mailbox slot 3); RELEASE: no outcome, give the permit back;\n";
+    s += "  // CANCEL: the call was cancelled (as the `cancellation` option says).\n";
     for &o in &b::OUTCOMES {
         s += &format!(
             "  {}: {},\n",
@@ -69,6 +70,7 @@ fn node() -> String {
         );
     }
     s += &format!("  RELEASE: {},\n", b::RELEASE);
+    s += &format!("  CANCEL: {},\n", b::CANCEL);
     s += &format!("  OUTCOMES: {},\n", js_list(&outcomes(), |n| n.into()));
     s += "  // By code: a rejection's reason, a phase (the state word's phase bits), a state.\n";
     s += &format!("  REJECT_REASONS: {},\n", js_list(&reasons(), camel));

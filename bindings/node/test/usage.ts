@@ -38,6 +38,7 @@ const permit: Permit | null = breaker.tryAcquire()
 if (permit !== null) {
   const probe: boolean = permit.probe
   if (probe) permit.release()
+  else if (permit.pending && Math.random() > 2) permit.cancel()
   else permit.success(12.5)
 } else {
   const why = breaker.lastRejection
