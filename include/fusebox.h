@@ -31,6 +31,18 @@
 // `fb_config.window_type`: a count window of the last `window_size` calls.
 #define FB_WINDOW_COUNT 1
 
+// `fb_config.cancellation`: a cancelled call (`fb_permit_cancel`; see
+// `docs/semantics.md#cancelled-calls`) is neither a success nor a
+// failure: its permit is given back.
+#define FB_CANCEL_RELEASE 0
+
+// `fb_config.cancellation`: as `FB_CANCEL_RELEASE`, unless the call ran
+// longer than `slow_call_duration_ns`: then one slow call (the default).
+#define FB_CANCEL_SLOW_IF_OVERDUE 1
+
+// `fb_config.cancellation`: a cancelled call is a failure.
+#define FB_CANCEL_FAILURE 2
+
 // `duration_ns` for `fb_permit_record`: let the breaker measure the call on
 // its own clock, from `fb_breaker_acquire` to `fb_permit_record`.
 #define FB_DURATION_AUTO UINT64_MAX
@@ -203,6 +215,13 @@ typedef struct fb_config {
   uint64_t slow_call_duration_ns;
   // Slow-call ratio in (0, 1] that trips the breaker. Default 1.0.
   double slow_call_rate_threshold;
+  // The longest open period `fb_breaker_open_for` may ask for, in ns
+  // (a longer one is cut to this). Default 300 s.
+  uint64_t max_open_for_ns;
+  // What a cancelled call (`fb_permit_cancel`) counts as:
+  // `FB_CANCEL_RELEASE`, `FB_CANCEL_SLOW_IF_OVERDUE` (default) or
+  // `FB_CANCEL_FAILURE`.
+  uint32_t cancellation;
 } fb_config;
 
 // The right to make one call: a plain value, filled by
@@ -504,6 +523,22 @@ enum fb_status fb_breaker_disable(const struct fb_breaker *breaker);
 // `breaker` is NULL or a live breaker handle.
 enum fb_status fb_breaker_reset(const struct fb_breaker *breaker);
 
+// Open the breaker for `duration_ns` (a server's `Retry-After`), cut to
+// the config's `max_open_for_ns`, then probe as after any open period
+// (see `docs/semantics.md#open-for-a-given-time`). From closed and
+// half-open it opens (the probes in flight go stale); from open it only
+// moves the end of the open period later, never earlier; forced open and
+// disabled are left alone. 0 opens with the period already over: the next
+// call is a probe. `*opened` (if not NULL) says whether the breaker was
+// opened or its open period extended.
+//
+// # Safety
+// `breaker` is NULL or a live breaker handle; `opened` is NULL or
+// writable.
+enum fb_status fb_breaker_open_for(const struct fb_breaker *breaker,
+                                   uint64_t duration_ns,
+                                   bool *opened);
+
 // Fill `config` with the defaults: a fixed limit of 25, no wait.
 //
 // # Safety
@@ -638,7 +673,8 @@ enum fb_status fb_clock_free(struct fb_clock *clock);
 // failure rate 0.5, 5 consecutive failures, 10 calls minimum, a 10 s
 // window in 10 buckets, open for 30 s, 3 half-open probes, 3 successes to
 // close, a 60 s half-open wait, no back-off, no jitter, no slow-call
-// detection).
+// detection, `fb_breaker_open_for` capped at 300 s, a cancelled call slow
+// only if overdue).
 //
 // # Safety
 // `config` is NULL or points to writable memory for an `fb_config`.
@@ -767,12 +803,25 @@ enum fb_status fb_keyed_prometheus(const struct fb_keyed *keyed,
 // whose breaker is still alive.
 enum fb_status fb_permit_record(struct fb_permit *permit, fb_outcome outcome, uint64_t duration_ns);
 
-// Give a permit back without an outcome (the call was not made, or was
-// cancelled): nothing is counted, and a half-open probe slot is freed.
+// Give a permit back without an outcome (the call was not made): nothing
+// is counted, and a half-open probe slot is freed. For a call that was
+// started and then given up on, see `fb_permit_cancel`.
 //
 // # Safety
 // As for `fb_permit_record`.
 enum fb_status fb_permit_release(struct fb_permit *permit);
+
+// End a permit whose call was cancelled (started, then given up on before
+// it ended) as the breaker's `cancellation` setting says
+// (`docs/semantics.md#cancelled-calls`): `FB_CANCEL_SLOW_IF_OVERDUE`
+// (default) gives it back, or counts one slow call if it ran longer than
+// `slow_call_duration_ns`; `FB_CANCEL_RELEASE` gives it back;
+// `FB_CANCEL_FAILURE` counts a failure. A half-open probe's slot comes
+// back (unless it is a failure). The permit is used up.
+//
+// # Safety
+// As for `fb_permit_record`.
+enum fb_status fb_permit_cancel(struct fb_permit *permit);
 
 // Make a registry whose breakers use `default_config` (unless configured
 // by name with `fb_registry_configure`), all on `clock` (NULL: the system

@@ -11,6 +11,8 @@ export type Phase = State | 'forcedOpen' | 'disabled'
 export type RejectReason = 'open' | 'halfOpenFull' | 'forcedOpen'
 /** How a call ended, as a classifier says. */
 export type Outcome = 'success' | 'failure' | 'ignored'
+/** What a cancelled call counts as (see docs/semantics.md#cancelled-calls). */
+export type Cancellation = 'release' | 'slowIfOverdue' | 'failure'
 
 export interface BackoffOptions {
   /** Each re-open multiplies the open timeout by this (> 1). */
@@ -50,6 +52,10 @@ export interface CircuitBreakerOptions {
   slowCallMs?: number
   /** Slow-call ratio in (0, 1] that trips. Default 1. */
   slowCallRateThreshold?: number
+  /** The longest open period openFor() may ask for, ms (a longer one is cut to this). Default 300 000. */
+  maxOpenForMs?: number
+  /** What a cancelled call counts as. Default 'slowIfOverdue'. */
+  cancellation?: Cancellation
   /** A clock moved by hand (tests). Default: the system's monotonic clock. */
   clock?: ManualClock
   /** A timeout for every fire() (a timer per call); default none (no timer). */
@@ -86,6 +92,8 @@ export interface ResolvedOptions {
   readonly halfOpenMaxWaitMs: number
   readonly slowCallMs: number | null
   readonly slowCallRateThreshold: number
+  readonly maxOpenForMs: number
+  readonly cancellation: Cancellation
   readonly timeoutMs: number | null
 }
 
@@ -179,6 +187,12 @@ export declare class Permit {
   ignore (): boolean
   /** Give the permit back without an outcome (frees a half-open probe slot). */
   release (): boolean
+  /**
+   * The call was given up on (aborted) before it ended: counted as the
+   * breaker's `cancellation` option says (default 'slowIfOverdue': nothing,
+   * or one slow call once past slowCallMs).
+   */
+  cancel (): boolean
 }
 
 export interface CircuitBreakerEvents {
@@ -231,6 +245,14 @@ export declare class CircuitBreaker extends EventEmitter {
   disable (): void
   /** Back to Closed with an empty window. */
   reset (): void
+  /**
+   * Open for `ms` (a server's Retry-After), cut to maxOpenForMs, then probe
+   * as after any open period; from open only later, never earlier; forced
+   * open and disabled are left alone; 0: a probe at the next call. Whether
+   * the breaker was opened or its open period extended. A negative, NaN or
+   * infinite `ms` throws a RangeError (code 'ERR_OUT_OF_RANGE').
+   */
+  openFor (ms: number): boolean
   /** Whether `other` handles the same breaker. */
   isSameBreaker (other: CircuitBreaker): boolean
 

@@ -48,6 +48,7 @@ const OK = CODES.SUCCESS
 const FAIL = CODES.FAILURE
 const IGNORE = CODES.IGNORED
 const RELEASE = CODES.RELEASE
+const CANCEL = CODES.CANCEL
 const OUTCOME_CODES = { success: OK, failure: FAIL, ignored: IGNORE }
 
 const REASONS = CODES.REJECT_REASONS
@@ -229,11 +230,11 @@ class ManualClock {
 const NUMBER_OPTIONS = [
   'failureRateThreshold', 'minCalls', 'windowMs', 'windowBuckets', 'countWindow',
   'openTimeoutMs', 'jitter', 'halfOpenMaxCalls', 'successThreshold', 'halfOpenMaxWaitMs',
-  'slowCallMs', 'slowCallRateThreshold'
+  'slowCallMs', 'slowCallRateThreshold', 'maxOpenForMs'
 ]
 const KNOWN_OPTIONS = new Set([
   ...NUMBER_OPTIONS, 'name', 'consecutiveFailures', 'backoff', 'clock', 'timeoutMs', 'classify',
-  'fallback', 'fallbackLimit'
+  'fallback', 'fallbackLimit', 'cancellation'
 ])
 
 /** Check the options' types (ranges are the core's business); the native form. */
@@ -257,6 +258,11 @@ function nativeOptions (options, allowClock) {
   if (options.name !== undefined) {
     if (typeof options.name !== 'string') throw optType('name', 'of type string', options.name)
     out.name = options.name
+  }
+  // One of CODES.CANCELLATIONS; the core checks which.
+  if (options.cancellation !== undefined) {
+    if (typeof options.cancellation !== 'string') throw optType('cancellation', 'of type string', options.cancellation)
+    out.cancellation = options.cancellation
   }
   const cf = options.consecutiveFailures
   if (cf === null) out.consecutiveFailuresOff = true
@@ -417,6 +423,20 @@ class Permit {
     if (t < 0) throw permitUsed()
     this.#done(t)
     report(this.#h, t, this.#start, RELEASE)
+    return true
+  }
+
+  /**
+   * The call was given up on (aborted) before it ended: it counts as the
+   * breaker's `cancellation` option says ('slowIfOverdue', the default:
+   * nothing, or one slow call once past slowCallMs; 'release': nothing;
+   * 'failure': a failure).
+   */
+  cancel () {
+    const t = this.#token
+    if (t < 0) throw permitUsed()
+    this.#done(t)
+    report(this.#h, t, this.#start, CANCEL)
     return true
   }
 
@@ -813,6 +833,8 @@ class CircuitBreaker extends EventEmitter {
         halfOpenMaxWaitMs: o.halfOpenMaxWaitMs,
         slowCallMs: o.slowCallMs ?? null,
         slowCallRateThreshold: o.slowCallRateThreshold,
+        maxOpenForMs: o.maxOpenForMs,
+        cancellation: o.cancellation,
         timeoutMs: this.#timeoutMs === 0 ? null : this.#timeoutMs
       })
     }
@@ -858,6 +880,19 @@ class CircuitBreaker extends EventEmitter {
   /** Back to Closed with an empty window. */
   reset () {
     this.#native.reset()
+  }
+
+  /**
+   * Open for `ms` (a server's Retry-After), cut to maxOpenForMs, then probe
+   * as after any open period: from open only later, never earlier; forced
+   * open and disabled are left alone; 0 means a probe at the next call.
+   * Returns whether the breaker was opened or its open period extended.
+   */
+  openFor (ms) {
+    if (typeof ms !== 'number') throw argType('ms', 'of type number', ms)
+    const r = this.#native.openFor(ms)
+    if (typeof r !== 'boolean') throwProblem(r)
+    return r
   }
 
   /** Whether `other` is a handle on the same breaker (e.g. the same shared name). */

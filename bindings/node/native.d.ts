@@ -35,6 +35,12 @@ export declare class NativeBreaker {
   disable(): void
   /** Back to Closed with an empty window. */
   reset(): void
+  /**
+   * Open for `ms` (capped at `maxOpenForMs`): whether it opened or
+   * extended the open period, or the problem with `ms` (the core's
+   * check: NaN, negative and infinite are refused).
+   */
+  openFor(ms: number): boolean | OptionProblem
   /** Deliver transitions to `callback` (on this thread's event loop). */
   listen(callback: (event: TransitionEvent) => void): void
   /** Stop delivering transitions. */
@@ -302,6 +308,13 @@ export interface NativeOptions {
   slowCallMs?: number
   /** Slow-call ratio that trips. */
   slowCallRateThreshold?: number
+  /** The longest open period `openFor` may ask for, ms. */
+  maxOpenForMs?: number
+  /**
+   * What a cancelled call counts as (`release`, `slowIfOverdue`,
+   * `failure`).
+   */
+  cancellation?: string
 }
 
 /** Counters at one moment. */
@@ -382,6 +395,9 @@ export interface ResolvedOptions {
   /** `null` when slow-call detection is off. */
   slowCallMs?: number
   slowCallRateThreshold: number
+  maxOpenForMs: number
+  /** `release`, `slowIfOverdue` or `failure`. */
+  cancellation: string
 }
 
 /** The shared clock in the file at `path`, created if missing. */

@@ -26,7 +26,7 @@
 use crate::engine::breaker::Breaker;
 use crate::engine::permit::{Outcome, RawPermit};
 use crate::engine::state::{self, Phase, State, Word};
-use crate::RejectReason;
+use crate::{Cancellation, ConfigError, RejectReason};
 
 // ----- the state word --------------------------------------------------------
 
@@ -179,6 +179,10 @@ pub fn outcome(code: u32) -> Option<Outcome> {
 /// ([`Breaker::release_raw`]).
 pub const RELEASE: u32 = OUTCOMES.len() as u32;
 
+/// The code, after [`RELEASE`], of "the call was cancelled: end it as
+/// `Config::cancellation` says" ([`Breaker::cancel_raw`]).
+pub const CANCEL: u32 = RELEASE + 1;
+
 /// `Outcome`'s name (`success`, `failure`, `ignored`).
 pub const fn outcome_name(o: Outcome) -> &'static str {
     match o {
@@ -210,7 +214,7 @@ const fn field(field: &'static str, node: &'static str, python: &'static str) ->
 
 /// Every config field, in `Config`'s order. (`validate` names exactly
 /// these: tested below.)
-pub const CONFIG_FIELDS: [ConfigField; 15] = [
+pub const CONFIG_FIELDS: [ConfigField; 17] = [
     field(
         "failure_rate_threshold",
         "failureRateThreshold",
@@ -250,7 +254,38 @@ pub const CONFIG_FIELDS: [ConfigField; 15] = [
         "slowCallRateThreshold",
         "slow_call_rate_threshold",
     ),
+    field("max_open_for", "maxOpenForMs", "max_open_for"),
+    field("cancellation", "cancellation", "cancellation"),
 ];
+
+/// The cancellation policies, by code (`Config::cancellation`).
+pub const CANCELLATIONS: [Cancellation; 3] = Cancellation::ALL;
+
+/// The code of a cancellation policy.
+pub const fn cancellation_code(c: Cancellation) -> u32 {
+    match c {
+        Cancellation::Release => 0,
+        Cancellation::SlowIfOverdue => 1,
+        Cancellation::Failure => 2,
+    }
+}
+
+/// Node's names of the policies, by code: `Cancellation::as_str` in
+/// camelCase, as Node spells every name it shares with the core (tested).
+pub const CANCELLATION_NODE_NAMES: [&str; 3] = ["release", "slowIfOverdue", "failure"];
+
+/// The policy of Node's name `name`, or the core's error (the field
+/// `cancellation`, the names quoted as Node spells them).
+pub fn cancellation_from_node(name: &str) -> Result<Cancellation, ConfigError> {
+    match CANCELLATION_NODE_NAMES.iter().position(|&n| n == name) {
+        Some(i) => Ok(CANCELLATIONS[i]),
+        None => Err(ConfigError {
+            field: "cancellation",
+            value: format!("{name:?}"),
+            expected: "release, slowIfOverdue or failure",
+        }),
+    }
+}
 
 /// The entry of the core field `name` (as in `ConfigError::field`).
 pub fn config_field(name: &str) -> Option<&'static ConfigField> {
@@ -575,6 +610,34 @@ mod tests {
             assert_eq!(outcome(i as u32), Some(o));
         }
         assert_eq!(outcome(RELEASE), None);
+        assert_eq!(outcome(CANCEL), None);
+        assert_ne!(CANCEL, RELEASE);
+        for (i, &c) in CANCELLATIONS.iter().enumerate() {
+            assert_eq!(cancellation_code(c) as usize, i);
+        }
+    }
+
+    #[test]
+    fn node_cancellation_names_are_the_core_names_in_camel_case() {
+        for (i, &c) in CANCELLATIONS.iter().enumerate() {
+            let camel: String = c
+                .as_str()
+                .split('_')
+                .enumerate()
+                .map(|(k, w)| match k {
+                    0 => w.to_string(),
+                    _ => w[..1].to_uppercase() + &w[1..],
+                })
+                .collect();
+            assert_eq!(CANCELLATION_NODE_NAMES[i], camel);
+            assert_eq!(cancellation_from_node(&camel), Ok(c));
+        }
+        let e = cancellation_from_node("slow_if_overdue").unwrap_err();
+        assert_eq!(e.field, "cancellation");
+        assert_eq!(
+            e.render("option cancellation"),
+            "invalid option cancellation: \"slow_if_overdue\" (expected release, slowIfOverdue or failure)"
+        );
     }
 
     /// `validate` names exactly the fields of the table.
@@ -649,11 +712,17 @@ mod tests {
                 slow_call_rate_threshold: 2.0,
                 ..d.clone()
             },
+            Config {
+                max_open_for: Duration::ZERO,
+                ..d.clone()
+            },
         ];
-        let named: Vec<&str> = bad
+        let mut named: Vec<&str> = bad
             .iter()
             .map(|c| c.validate().unwrap_err().field)
             .collect();
+        // A policy cannot be out of range in Rust: a name can.
+        named.push(Cancellation::from_name("never").unwrap_err().field);
         let table: Vec<&str> = CONFIG_FIELDS.iter().map(|f| f.field).collect();
         assert_eq!(named, table);
         for f in &CONFIG_FIELDS {

@@ -94,7 +94,7 @@ pub use fallback::{call_or_else, LimitedFallback};
 #[cfg(feature = "failover")]
 pub use fencing::{FencedResource, FencingToken};
 pub use histogram::LatencyHistogram;
-pub use input::{ErrorKind, PermitUsed};
+pub use input::{ArgumentError, ErrorKind, PermitUsed};
 pub use keyed::{KeyedBreakers, KeyedError, KeyedStats};
 pub use limiter::{RateLimited, RateLimiter};
 pub use registry::{Registry, RegistryError};

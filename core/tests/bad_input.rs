@@ -76,6 +76,8 @@ fn spec(config: &Value) -> ConfigSpec {
             "half_open_max_wait_ms" => c.half_open_max_wait_ms = Some(num(v)),
             "slow_call_duration_ms" => c.slow_call_duration_ms = Some(num(v)),
             "slow_call_rate_threshold" => c.slow_call_rate_threshold = Some(num(v)),
+            "max_open_for_ms" => c.max_open_for_ms = Some(num(v)),
+            "cancellation" => c.cancellation = Some(v.as_str().unwrap().into()),
             other => panic!("unknown config key {other}: teach this runner"),
         }
     }
@@ -98,6 +100,13 @@ fn every_bad_input_is_refused_by_kind_and_field() {
             let e = spec(c).to_config().unwrap_err();
             assert_eq!(e.field, field, "{what}: {e}");
             (e.kind(), e.to_string())
+        } else if let Some(v) = case.get("open_for") {
+            // Breaker::open_for takes a Duration, which cannot be negative
+            // or NaN: the check every front end's float goes through.
+            let e = fusebox::input::duration_arg("duration", num(v), fusebox::Unit::Millis)
+                .unwrap_err();
+            assert_eq!(e.argument, field, "{what}: {e}");
+            (e.kind(), e.to_string())
         } else {
             // Permit::success and the others take the permit by value: a
             // second outcome does not compile in Rust.
@@ -117,7 +126,7 @@ fn every_bad_input_is_refused_by_kind_and_field() {
             );
         }
     }
-    assert!(ran >= 40);
+    assert!(ran >= 55, "ran {ran}");
 }
 
 #[test]

@@ -37,6 +37,9 @@ fn state_of_phase() -> Vec<&'static str> {
 fn reasons() -> Vec<&'static str> {
     b::REJECT_REASONS.iter().map(|r| r.as_str()).collect()
 }
+fn cancellations() -> Vec<&'static str> {
+    b::CANCELLATIONS.iter().map(|c| c.as_str()).collect()
+}
 fn outcomes() -> Vec<&'static str> {
     b::OUTCOMES.iter().map(|&o| b::outcome_name(o)).collect()
 }
@@ -57,7 +60,8 @@ fn node() -> String {
     }
     s += "// Codes and names the JS layer shares with the core (see docs/architecture.md#bindings).\n\n";
     s += "module.exports = Object.freeze({\n";
-    s += "  // Outcome codes of the hot `record` (mailbox slot 3); RELEASE: no outcome, give the permit back.\n";
+    s += "  // Outcome codes of the hot `record` (mailbox slot 3); RELEASE: no outcome, give the permit back;\n";
+    s += "  // CANCEL: the call was cancelled (as the `cancellation` option says).\n";
     for &o in &b::OUTCOMES {
         s += &format!(
             "  {}: {},\n",
@@ -66,6 +70,7 @@ fn node() -> String {
         );
     }
     s += &format!("  RELEASE: {},\n", b::RELEASE);
+    s += &format!("  CANCEL: {},\n", b::CANCEL);
     s += &format!("  OUTCOMES: {},\n", js_list(&outcomes(), |n| n.into()));
     s += "  // By code: a rejection's reason, a phase (the state word's phase bits), a state.\n";
     s += &format!("  REJECT_REASONS: {},\n", js_list(&reasons(), camel));
@@ -73,6 +78,8 @@ fn node() -> String {
     s += &format!("  STATES: {},\n", js_list(&states(), camel));
     s += "  // The state of each phase, by phase code.\n";
     s += &format!("  STATE_OF_PHASE: {},\n", js_list(&state_of_phase(), camel));
+    s += "  // The `cancellation` option's values, by code.\n";
+    s += &format!("  CANCELLATIONS: {},\n", js_list(&cancellations(), camel));
     s += "  // The core's config fields (as its errors name them) and the options that set them.\n";
     s += "  CONFIG_FIELDS: Object.freeze({\n";
     let fields: Vec<String> = b::CONFIG_FIELDS
@@ -101,12 +108,14 @@ fn python() -> String {
     s += &format!("StateName = {}\n", py_literal(&states()));
     s += &format!("PhaseName = {}\n", py_literal(&phases()));
     s += &format!("RejectReason = {}\n", py_literal(&reasons()));
-    s += &format!("OutcomeName = {}\n\n", py_literal(&outcomes()));
+    s += &format!("OutcomeName = {}\n", py_literal(&outcomes()));
+    s += &format!("CancellationName = {}\n\n", py_literal(&cancellations()));
     s += "# By code: a state, a phase, a rejection's reason, an outcome.\n";
     s += &format!("STATES: Final = {}\n", py_tuple(&states()));
     s += &format!("PHASES: Final = {}\n", py_tuple(&phases()));
     s += &format!("REJECT_REASONS: Final = {}\n", py_tuple(&reasons()));
-    s += &format!("OUTCOMES: Final = {}\n\n", py_tuple(&outcomes()));
+    s += &format!("OUTCOMES: Final = {}\n", py_tuple(&outcomes()));
+    s += &format!("CANCELLATIONS: Final = {}\n\n", py_tuple(&cancellations()));
     for r in reasons() {
         s += &format!("REJECT_{}: Final = \"{r}\"\n", r.to_uppercase());
     }
@@ -160,4 +169,7 @@ fn python_codes_are_fresh() {
 fn node_names_are_the_core_names_in_camel_case() {
     assert_eq!(camel("half_open_full"), "halfOpenFull");
     assert_eq!(camel("closed"), "closed");
+    // The names codes.js lists are the ones the core reads back.
+    let node: Vec<String> = cancellations().iter().map(|n| camel(n)).collect();
+    assert_eq!(node, b::CANCELLATION_NODE_NAMES);
 }

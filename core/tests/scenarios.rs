@@ -115,39 +115,21 @@ fn bad_files_are_refused_with_a_reason() {
             r#"{"name":"x","config":{"bogus":1},"steps":[]}"#,
             "unknown field",
         ),
+        (
+            r#"{"name":"x","config":{"cancellation":"sometimes"},"steps":[]}"#,
+            "invalid cancellation: \"sometimes\"",
+        ),
+        (
+            r#"{"name":"x","steps":[{"op":"open_for","ms":-1}]}"#,
+            "invalid duration: -1",
+        ),
+        (
+            r#"{"name":"x","steps":[{"op":"open_for","ms":10,"opened":false}]}"#,
+            "open_for answered true",
+        ),
     ] {
         let r = fusebox::scenario::parse(text).and_then(|s| fusebox::scenario::run(&s));
         let e = r.unwrap_err();
         assert!(e.contains(needle), "{text}: {e}");
     }
-}
-
-#[test]
-fn open_for_steps_run() {
-    // Inline, not a file: the C, Python and Node runners do not know the
-    // step yet (every front end runs every file).
-    let s = fusebox::scenario::parse(
-        r#"{ "name": "open_for", "description": "Retry-After opens, capped, then probes",
-             "config": { "min_calls": 4, "open_timeout_ms": 1000, "max_open_for_ms": 8000 },
-             "steps": [
-               { "op": "open_for", "ms": 5000 },
-               { "op": "expect_state", "state": "open" },
-               { "op": "reject", "reason": "open", "retry_after_ms": 5000 },
-               { "op": "open_for", "ms": 2000 },
-               { "op": "reject", "reason": "open", "retry_after_ms": 5000 },
-               { "op": "open_for", "ms": 60000 },
-               { "op": "reject", "reason": "open", "retry_after_ms": 8000 },
-               { "op": "advance", "ms": 8000 },
-               { "op": "acquire", "id": "p", "probe": true },
-               { "op": "expect_state", "state": "half_open" },
-               { "op": "open_for", "ms": 3000 },
-               { "op": "record", "id": "p", "outcome": "success" },
-               { "op": "expect_state", "state": "open" },
-               { "op": "advance", "ms": 3000 },
-               { "op": "call", "outcome": "success", "repeat": 3 },
-               { "op": "expect_state", "state": "closed" },
-               { "op": "expect_metrics", "state_changes": 5, "rejected": 3 } ] }"#,
-    )
-    .unwrap();
-    fusebox::scenario::run(&s).unwrap();
 }

@@ -122,6 +122,49 @@ fn a_reopened_file_keeps_its_breakers() {
 }
 
 #[test]
+fn max_open_for_and_cancellation_are_stored_in_the_slot() {
+    use fusebox::Cancellation;
+    let dir = Dir::new("open-for");
+    let path = dir.path("reg");
+    let config = Config::builder()
+        .max_open_for(Duration::from_secs(45))
+        .cancellation(Cancellation::Failure)
+        .build()
+        .unwrap();
+    let a = SharedRegistry::open(&path).unwrap();
+    let b = a.get_or_create("api", &config).unwrap();
+    // Another mapping attaches with the stored config, not the defaults.
+    let other = SharedRegistry::open(&path).unwrap();
+    let attached = other.get("api").unwrap().unwrap();
+    assert_eq!(attached.config().max_open_for, Duration::from_secs(45));
+    assert_eq!(attached.config().cancellation, Cancellation::Failure);
+    // open_for through one handle is capped by the stored max_open_for and
+    // seen through the other.
+    assert!(b.open_for(Duration::from_secs(3600)));
+    let r = attached.try_acquire().unwrap_err();
+    assert_eq!(r.reason, RejectReason::Open);
+    // (Capped at 45 s, not the default 300 s nor the 3600 s asked for; the
+    // other mapping's coarse clock may read a little behind this one's.)
+    assert!(r.retry_after.unwrap() <= Duration::from_secs(46), "{r:?}");
+    // Either field differing is a mismatch, by name.
+    for (c, field) in [
+        (Config::default(), vec!["max_open_for", "cancellation"]),
+        (
+            Config {
+                cancellation: Cancellation::Release,
+                ..config.clone()
+            },
+            vec!["cancellation"],
+        ),
+    ] {
+        match other.get_or_create("api", &c) {
+            Err(ShmError::ConfigMismatch { fields, .. }) => assert_eq!(fields, field),
+            got => panic!("expected a config mismatch, got {got:?}"),
+        }
+    }
+}
+
+#[test]
 fn another_config_for_an_existing_breaker_is_refused() {
     let dir = Dir::new("config");
     let path = dir.path("reg");
@@ -192,6 +235,16 @@ fn files_of_another_layout_or_shape_are_refused() {
         .unwrap_err()
         .to_string()
         .contains("another fusebox layout"));
+
+    // A file of the layout before `max_open_for` and `cancellation` were
+    // stored (version 2, 16 config words): refused by name, never misread.
+    let p = copy("version 2");
+    poke(&p, 1, 2);
+    expect(
+        &p,
+        "layout version 2",
+        &|e| matches!(e, ShmError::Version { found, .. } if found.0 == 2),
+    );
 
     let p = copy("fingerprint");
     poke(&p, 2, 12345);

@@ -13,6 +13,7 @@ use super::registry::registry_error;
 use fusebox_core::{bindings, Breaker, Phase, RejectReason, Rejected, State};
 use std::ffi::c_char;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 /// A circuit breaker (opaque). Made by `fb_breaker_new*` or handed out by
 /// a keyed set (`fb_keyed_get*`, `fb_keyed_remove`), both freed with
@@ -512,4 +513,35 @@ pub unsafe extern "C" fn fb_breaker_disable(breaker: *const fb_breaker) -> fb_st
 pub unsafe extern "C" fn fb_breaker_reset(breaker: *const fb_breaker) -> fb_status {
     // SAFETY: forwarded from our caller's contract.
     unsafe { control("fb_breaker_reset", breaker, Breaker::reset) }
+}
+
+/// Open the breaker for `duration_ns` (a server's `Retry-After`), cut to
+/// the config's `max_open_for_ns`, then probe as after any open period
+/// (see `docs/semantics.md#open-for-a-given-time`). From closed and
+/// half-open it opens (the probes in flight go stale); from open it only
+/// moves the end of the open period later, never earlier; forced open and
+/// disabled are left alone. 0 opens with the period already over: the next
+/// call is a probe. `*opened` (if not NULL) says whether the breaker was
+/// opened or its open period extended.
+///
+/// # Safety
+/// `breaker` is NULL or a live breaker handle; `opened` is NULL or
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn fb_breaker_open_for(
+    breaker: *const fb_breaker,
+    duration_ns: u64,
+    opened: *mut bool,
+) -> fb_status {
+    const F: &str = "fb_breaker_open_for";
+    guard(F, || {
+        // SAFETY: forwarded from our caller's contract.
+        let b = unsafe { try_ref(F, breaker) }?;
+        let did = b.open_for(Duration::from_nanos(duration_ns));
+        if !opened.is_null() {
+            // SAFETY: checked non-NULL; the caller guarantees writable.
+            unsafe { opened.write(did) };
+        }
+        Ok(FB_OK)
+    })
 }

@@ -5,7 +5,8 @@ use super::args::put;
 use super::error::{fail, null_arg};
 use super::fb_status::{self, *};
 use super::panic::guard;
-use fusebox_core::{Backoff, Config, ConfigError, Unit, WindowConfig};
+use fusebox_core::bindings::cancellation_code;
+use fusebox_core::{Backoff, Cancellation, Config, ConfigError, Unit, WindowConfig};
 use std::time::Duration;
 
 /// `fb_config.window_type`: a sliding time window of `window_duration_ns`
@@ -13,6 +14,23 @@ use std::time::Duration;
 pub const FB_WINDOW_TIME: u32 = 0;
 /// `fb_config.window_type`: a count window of the last `window_size` calls.
 pub const FB_WINDOW_COUNT: u32 = 1;
+
+/// `fb_config.cancellation`: a cancelled call (`fb_permit_cancel`; see
+/// `docs/semantics.md#cancelled-calls`) is neither a success nor a
+/// failure: its permit is given back.
+pub const FB_CANCEL_RELEASE: u32 = 0;
+/// `fb_config.cancellation`: as `FB_CANCEL_RELEASE`, unless the call ran
+/// longer than `slow_call_duration_ns`: then one slow call (the default).
+pub const FB_CANCEL_SLOW_IF_OVERDUE: u32 = 1;
+/// `fb_config.cancellation`: a cancelled call is a failure.
+pub const FB_CANCEL_FAILURE: u32 = 2;
+
+// The C codes are the core's (`fusebox::bindings`): a drift fails the build.
+const _: () = {
+    assert!(FB_CANCEL_RELEASE == cancellation_code(Cancellation::Release));
+    assert!(FB_CANCEL_SLOW_IF_OVERDUE == cancellation_code(Cancellation::SlowIfOverdue));
+    assert!(FB_CANCEL_FAILURE == cancellation_code(Cancellation::Failure));
+};
 
 /// Breaker settings. Always start from `fb_config_default`, then change the
 /// fields you need. Durations are in nanoseconds. The library checks every
@@ -67,6 +85,13 @@ pub struct fb_config {
     pub slow_call_duration_ns: u64,
     /// Slow-call ratio in (0, 1] that trips the breaker. Default 1.0.
     pub slow_call_rate_threshold: f64,
+    /// The longest open period `fb_breaker_open_for` may ask for, in ns
+    /// (a longer one is cut to this). Default 300 s.
+    pub max_open_for_ns: u64,
+    /// What a cancelled call (`fb_permit_cancel`) counts as:
+    /// `FB_CANCEL_RELEASE`, `FB_CANCEL_SLOW_IF_OVERDUE` (default) or
+    /// `FB_CANCEL_FAILURE`.
+    pub cancellation: u32,
 }
 
 pub(crate) fn config_to_c(c: &Config) -> fb_config {
@@ -93,6 +118,8 @@ pub(crate) fn config_to_c(c: &Config) -> fb_config {
         half_open_max_wait_ns: ns(c.half_open_max_wait),
         slow_call_duration_ns: c.slow_call_duration.map_or(0, ns),
         slow_call_rate_threshold: c.slow_call_rate_threshold,
+        max_open_for_ns: ns(c.max_open_for),
+        cancellation: cancellation_code(c.cancellation),
     }
 }
 
@@ -107,6 +134,7 @@ fn c_field(core_field: &str) -> &str {
         "backoff.max" => "backoff_max_ns",
         "half_open_max_wait" => "half_open_max_wait_ns",
         "slow_call_duration" => "slow_call_duration_ns",
+        "max_open_for" => "max_open_for_ns",
         other => other,
     }
 }
@@ -155,6 +183,20 @@ pub(crate) unsafe fn config_arg(
             ))
         }
     };
+    let cancellation = match c.cancellation {
+        FB_CANCEL_RELEASE => Cancellation::Release,
+        FB_CANCEL_SLOW_IF_OVERDUE => Cancellation::SlowIfOverdue,
+        FB_CANCEL_FAILURE => Cancellation::Failure,
+        other => {
+            return Err(bad(
+                "cancellation",
+                format!(
+                    "{other} (expected FB_CANCEL_RELEASE, FB_CANCEL_SLOW_IF_OVERDUE \
+                     or FB_CANCEL_FAILURE)"
+                ),
+            ))
+        }
+    };
     let config = Config {
         failure_rate_threshold: c.failure_rate_threshold,
         consecutive_failures: (c.consecutive_failures != 0).then_some(c.consecutive_failures),
@@ -172,7 +214,8 @@ pub(crate) unsafe fn config_arg(
         slow_call_duration: (c.slow_call_duration_ns != 0)
             .then(|| Duration::from_nanos(c.slow_call_duration_ns)),
         slow_call_rate_threshold: c.slow_call_rate_threshold,
-        ..Config::default()
+        max_open_for: Duration::from_nanos(c.max_open_for_ns),
+        cancellation,
     };
     // Durations are quoted in ns, the unit of the `*_ns` fields.
     config
@@ -196,7 +239,8 @@ pub(crate) fn config_error(func: &str, arg: &str, e: &ConfigError) -> fb_status 
 /// failure rate 0.5, 5 consecutive failures, 10 calls minimum, a 10 s
 /// window in 10 buckets, open for 30 s, 3 half-open probes, 3 successes to
 /// close, a 60 s half-open wait, no back-off, no jitter, no slow-call
-/// detection).
+/// detection, `fb_breaker_open_for` capped at 300 s, a cancelled call slow
+/// only if overdue).
 ///
 /// # Safety
 /// `config` is NULL or points to writable memory for an `fb_config`.

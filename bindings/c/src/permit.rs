@@ -181,8 +181,9 @@ unsafe extern "C" fn record_checked(
     })
 }
 
-/// Give a permit back without an outcome (the call was not made, or was
-/// cancelled): nothing is counted, and a half-open probe slot is freed.
+/// Give a permit back without an outcome (the call was not made): nothing
+/// is counted, and a half-open probe slot is freed. For a call that was
+/// started and then given up on, see `fb_permit_cancel`.
 ///
 /// # Safety
 /// As for `fb_permit_record`.
@@ -193,6 +194,27 @@ pub unsafe extern "C" fn fb_permit_release(permit: *mut fb_permit) -> fb_status 
         // SAFETY: forwarded from our caller's contract.
         let (b, raw) = unsafe { take_permit(F, permit) }?;
         b.release_raw(raw);
+        Ok(FB_OK)
+    })
+}
+
+/// End a permit whose call was cancelled (started, then given up on before
+/// it ended) as the breaker's `cancellation` setting says
+/// (`docs/semantics.md#cancelled-calls`): `FB_CANCEL_SLOW_IF_OVERDUE`
+/// (default) gives it back, or counts one slow call if it ran longer than
+/// `slow_call_duration_ns`; `FB_CANCEL_RELEASE` gives it back;
+/// `FB_CANCEL_FAILURE` counts a failure. A half-open probe's slot comes
+/// back (unless it is a failure). The permit is used up.
+///
+/// # Safety
+/// As for `fb_permit_record`.
+#[no_mangle]
+pub unsafe extern "C" fn fb_permit_cancel(permit: *mut fb_permit) -> fb_status {
+    const F: &str = "fb_permit_cancel";
+    guard(F, || {
+        // SAFETY: forwarded from our caller's contract.
+        let (b, raw) = unsafe { take_permit(F, permit) }?;
+        b.cancel_raw(raw);
         Ok(FB_OK)
     })
 }

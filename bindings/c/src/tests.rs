@@ -252,9 +252,17 @@ fn run_scenario(s: &scenario::Scenario) -> Result<(), String> {
             Step::Disable => assert_eq!(unsafe { fb_breaker_disable(f.breaker) }, FB_OK),
             // SAFETY: live breaker.
             Step::Reset => assert_eq!(unsafe { fb_breaker_reset(f.breaker) }, FB_OK),
-            // Not in the C ABI yet; no scenario file uses it (the Rust
-            // runner tests it inline).
-            Step::OpenFor { .. } => return Err(at("open_for is not in the C ABI yet".into())),
+            Step::OpenFor { ms, opened } => {
+                let mut got = false;
+                // SAFETY: live breaker, valid out-pointer.
+                let st = unsafe { fb_breaker_open_for(f.breaker, ns(*ms), &mut got) };
+                if st != FB_OK {
+                    return Err(at(format!("open_for: {st:?}")));
+                }
+                if opened.is_some_and(|want| want != got) {
+                    return Err(at(format!("open_for answered {got}")));
+                }
+            }
         }
     }
     Ok(())
@@ -296,6 +304,8 @@ fn config_round_trips_and_defaults_are_the_documented_ones() {
     assert_eq!(c.success_threshold, 3);
     assert_eq!(c.backoff_multiplier, 0.0);
     assert_eq!(c.slow_call_duration_ns, 0);
+    assert_eq!(c.max_open_for_ns, 300_000_000_000);
+    assert_eq!(c.cancellation, FB_CANCEL_SLOW_IF_OVERDUE);
     // SAFETY: valid config.
     let back = unsafe { config_arg("t", "config", &c) }.unwrap();
     assert_eq!(back, Config::default());
@@ -309,13 +319,103 @@ fn config_round_trips_and_defaults_are_the_documented_ones() {
     c2.backoff_multiplier = 2.0;
     c2.backoff_max_ns = 60_000_000_000;
     c2.slow_call_duration_ns = 2_000_000_000;
+    c2.max_open_for_ns = 45_000_000_000;
+    c2.cancellation = FB_CANCEL_FAILURE;
     // SAFETY: valid config.
     let back = unsafe { config_arg("t", "config", &c2) }.unwrap();
+    assert_eq!(back.max_open_for, Duration::from_secs(45));
+    assert_eq!(back.cancellation, fusebox_core::Cancellation::Failure);
+    assert_eq!(config_to_c(&back).cancellation, FB_CANCEL_FAILURE);
+    c2.cancellation = FB_CANCEL_RELEASE;
+    // SAFETY: valid config.
+    let back = unsafe { config_arg("t", "config", &c2) }.unwrap();
+    assert_eq!(back.cancellation, fusebox_core::Cancellation::Release);
     assert_eq!(back.consecutive_failures, None);
     assert_eq!(back.window, WindowConfig::Count { size: 50 });
     assert_eq!(back.backoff.unwrap().max, Duration::from_secs(60));
     assert_eq!(back.slow_call_duration, Some(Duration::from_secs(2)));
     assert_eq!(config_to_c(&back).window_size, 50);
+}
+
+/// `fb_breaker_open_for`: opens for the given ns cut to `max_open_for_ns`,
+/// says whether it opened or extended, leaves a forced-open breaker alone;
+/// `opened` may be NULL.
+#[test]
+fn open_for_opens_capped_and_answers() {
+    let mut c = default_config();
+    c.max_open_for_ns = ns(8000.0);
+    let f = Fixture::new(&c);
+    let open_for = |ms: f64| {
+        let mut opened = false;
+        // SAFETY: live breaker, valid out-pointer.
+        assert_eq!(
+            unsafe { fb_breaker_open_for(f.breaker, ns(ms), &mut opened) },
+            FB_OK
+        );
+        opened
+    };
+    let retry_ms = || f.acquire().unwrap_err().retry_after_ns as f64 / 1e6;
+    assert!(open_for(5000.0));
+    assert_eq!(f.state(), fb_state::FB_STATE_OPEN);
+    assert_eq!(retry_ms(), 5000.0);
+    assert!(!open_for(1000.0), "never earlier");
+    assert!(open_for(u64::MAX as f64 / 1e6), "the most a u64 holds: cut");
+    assert_eq!(retry_ms(), 8000.0);
+    f.advance_ms(8000.0);
+    let mut p = f.acquire().unwrap();
+    assert_eq!(p.probe, 1);
+    // SAFETY: a permit just filled by acquire.
+    assert_eq!(
+        unsafe { fb_permit_record(&mut p, FB_OUTCOME_SUCCESS, 0) },
+        FB_OK
+    );
+    // SAFETY: live breaker; NULL `opened` is allowed.
+    unsafe {
+        assert_eq!(fb_breaker_force_open(f.breaker), FB_OK);
+        assert_eq!(fb_breaker_open_for(f.breaker, 0, null_mut()), FB_OK);
+    }
+    assert!(!open_for(1000.0));
+    assert_eq!(f.metrics().phase, fb_phase::FB_PHASE_FORCED_OPEN);
+}
+
+/// `fb_permit_cancel`: a cancelled call ends as `cancellation` says; the
+/// permit is used up.
+#[test]
+fn cancelled_calls_count_as_the_setting_says() {
+    for (policy, ran_ms, slow, failures) in [
+        (FB_CANCEL_SLOW_IF_OVERDUE, 1000.0, 0, 0),
+        (FB_CANCEL_SLOW_IF_OVERDUE, 3000.0, 1, 0),
+        (FB_CANCEL_RELEASE, 3000.0, 0, 0),
+        (FB_CANCEL_FAILURE, 1000.0, 0, 1),
+    ] {
+        let mut c = default_config();
+        c.slow_call_duration_ns = ns(2000.0);
+        c.cancellation = policy;
+        let f = Fixture::new(&c);
+        let mut p = f.acquire().unwrap();
+        f.advance_ms(ran_ms);
+        // SAFETY: a permit just filled by acquire.
+        assert_eq!(unsafe { fb_permit_cancel(&mut p) }, FB_OK);
+        let m = f.metrics();
+        // (A slow cancelled call is a slow success in the totals.)
+        assert_eq!(
+            (m.slow, m.failures, m.successes),
+            (slow, failures, slow),
+            "{policy} {ran_ms}"
+        );
+        // SAFETY: the same permit, used up.
+        assert_err(
+            unsafe { fb_permit_cancel(&mut p) },
+            FB_ERR_PERMIT_USED,
+            &["fb_permit_cancel"],
+        );
+    }
+    // SAFETY: NULL is reported.
+    assert_err(
+        unsafe { fb_permit_cancel(null_mut()) },
+        FB_ERR_NULL_POINTER,
+        &["fb_permit_cancel: permit"],
+    );
 }
 
 #[test]
@@ -368,6 +468,9 @@ fn out_of_range_settings_name_the_c_field() {
             |c| c.slow_call_rate_threshold = 0.0,
             "config.slow_call_rate_threshold",
         ),
+        (|c| c.max_open_for_ns = 0, "config.max_open_for_ns"),
+        (|c| c.max_open_for_ns = u64::MAX, "config.max_open_for_ns"),
+        (|c| c.cancellation = 3, "config.cancellation"),
     ];
     for (edit, field) in cases {
         let mut c = default_config();
@@ -410,6 +513,11 @@ fn null_pointers_are_reported_by_name() {
             (fb_clock_now(null(), &mut t), "fb_clock_now", "clock"),
             (fb_clock_now(f.clock, null_mut()), "fb_clock_now", "out_ns"),
             (fb_clock_free(null_mut()), "fb_clock_free", "clock"),
+            (
+                fb_breaker_open_for(null(), 1, null_mut()),
+                "fb_breaker_open_for",
+                "breaker",
+            ),
             (
                 fb_breaker_new(null(), &mut out_b),
                 "fb_breaker_new",
@@ -1053,6 +1161,7 @@ mod bad_input {
             "invalid_config" => FB_ERR_INVALID_CONFIG,
             "invalid_name" => FB_ERR_INVALID_NAME,
             "outcome_already_recorded" => FB_ERR_PERMIT_USED,
+            "invalid_argument" => FB_ERR_INVALID_ARGUMENT,
             other => panic!("unknown kind {other}: teach this runner"),
         }
     }
@@ -1061,6 +1170,7 @@ mod bad_input {
     fn c_name(field: &str) -> String {
         let f = match field {
             "name" | "permit" => return field.into(),
+            "duration" => return "duration_ns".into(),
             "window" => "window_duration_ns",
             "window.buckets" => "window_buckets",
             "window.size" => "window_size",
@@ -1069,6 +1179,7 @@ mod bad_input {
             "backoff.max" => "backoff_max_ns",
             "half_open_max_wait" => "half_open_max_wait_ns",
             "slow_call_duration" => "slow_call_duration_ns",
+            "max_open_for" => "max_open_for_ns",
             other => other,
         };
         format!("config.{f}")
@@ -1123,6 +1234,16 @@ mod bad_input {
                 "half_open_max_wait_ms" => c.half_open_max_wait_ns = ns(v)?,
                 "slow_call_duration_ms" => c.slow_call_duration_ns = ns(v)?,
                 "slow_call_rate_threshold" => c.slow_call_rate_threshold = num(v),
+                "max_open_for_ms" => c.max_open_for_ns = ns(v)?,
+                // A name C has no constant for: a code C has no policy for.
+                "cancellation" => {
+                    c.cancellation = match v.as_str().unwrap() {
+                        "release" => FB_CANCEL_RELEASE,
+                        "slow_if_overdue" => FB_CANCEL_SLOW_IF_OVERDUE,
+                        "failure" => FB_CANCEL_FAILURE,
+                        _ => 99,
+                    }
+                }
                 other => panic!("unknown config key {other}: teach this runner"),
             }
         }
@@ -1176,6 +1297,13 @@ mod bad_input {
             let m = f.metrics();
             assert!(m.successes + m.failures + m.ignored <= 1, "counted twice");
             Some(last)
+        } else if let Some(v) = case.get("open_for") {
+            // A u64 of ns holds no negative, NaN or infinite duration: run
+            // what it can hold (every value it holds is a duration).
+            let d = ns(v)?;
+            let f = Fixture::new(&default_config());
+            // SAFETY: live breaker; `opened` may be NULL.
+            Some(unsafe { fb_breaker_open_for(f.breaker, d, null_mut()) })
         } else {
             let c = config(&case["config"])?;
             let mut b = null_mut();

@@ -5,8 +5,8 @@
  *
  * What it covers:
  *   - the scenario files' semantics, hand-coded on a manual clock (01, 03,
- *     04, 05, 06, 08, 10, 12, 13, 14, 16: closed -> open -> half-open ->
- *     closed and the rest);
+ *     04, 05, 06, 08, 10, 12, 13, 14, 16, 19: closed -> open -> half-open ->
+ *     closed, open_for and the rest);
  *   - every bad input: NULL pointers, names that are not UTF-8, empty and
  *     over-long names, out-of-range settings, double frees, frees of
  *     registry-owned breakers and of the global registry, used permits,
@@ -388,6 +388,64 @@ static void scenario_14_exponential_backoff(void) {
   fixture_free(&f);
 }
 
+/* 19: open_for (a server's Retry-After): open for the time given, cut to
+ * max_open_for_ns, never shortened; then the usual probing. */
+static void scenario_19_open_for_retry_after(void) {
+  fb_config c = config_default();
+  c.half_open_max_calls = 2;
+  c.success_threshold = 2;
+  c.max_open_for_ns = 8000 * MS;
+  CHECK(config_default().max_open_for_ns == 300000 * MS);
+  CHECK(config_default().cancellation == FB_CANCEL_SLOW_IF_OVERDUE);
+  fixture f = fixture_new(&c);
+  bool opened = false;
+  CHECK_STATUS(fb_breaker_open_for(f.breaker, 5000 * MS, &opened), FB_OK);
+  CHECK(opened);
+  CHECK(state_of(&f) == FB_STATE_OPEN);
+  reject(&f, FB_REJECT_OPEN, 5000);
+  CHECK_STATUS(fb_breaker_open_for(f.breaker, 2000 * MS, &opened), FB_OK);
+  CHECK(!opened);
+  reject(&f, FB_REJECT_OPEN, 5000);
+  CHECK_STATUS(fb_breaker_open_for(f.breaker, 60000 * MS, &opened), FB_OK);
+  CHECK(opened);
+  reject(&f, FB_REJECT_OPEN, 8000);
+  advance(&f, 8000);
+  fb_permit p = acquire(&f, 1);
+  CHECK(state_of(&f) == FB_STATE_HALF_OPEN);
+  /* While half-open: open again; the probe in flight is stale. */
+  CHECK_STATUS(fb_breaker_open_for(f.breaker, 3000 * MS, NULL), FB_OK);
+  CHECK_STATUS(fb_permit_record(&p, FB_OUTCOME_SUCCESS, 0), FB_OK);
+  CHECK(state_of(&f) == FB_STATE_OPEN);
+  advance(&f, 3000);
+  call(&f, FB_OUTCOME_SUCCESS, 0, 2);
+  CHECK(state_of(&f) == FB_STATE_CLOSED);
+  /* Forced open outranks the hint. */
+  CHECK_STATUS(fb_breaker_force_open(f.breaker), FB_OK);
+  CHECK_STATUS(fb_breaker_open_for(f.breaker, 1000 * MS, &opened), FB_OK);
+  CHECK(!opened);
+  reject(&f, FB_REJECT_FORCED_OPEN, -1);
+  CHECK_ERR(fb_breaker_open_for(NULL, 1, NULL), FB_ERR_NULL_POINTER, "fb_breaker_open_for: breaker");
+  fixture_free(&f);
+
+  /* A call given up on after it ran past slow_call_duration_ns: one slow
+   * call (FB_CANCEL_SLOW_IF_OVERDUE); with FB_CANCEL_FAILURE a failure. */
+  c = config_default();
+  c.slow_call_duration_ns = 2000 * MS;
+  f = fixture_new(&c);
+  p = acquire(&f, 0);
+  advance(&f, 3000);
+  CHECK_STATUS(fb_permit_cancel(&p), FB_OK);
+  CHECK(metrics_of(f.breaker).slow == 1 && metrics_of(f.breaker).failures == 0);
+  CHECK_ERR(fb_permit_cancel(&p), FB_ERR_PERMIT_USED, "fb_permit_cancel");
+  fixture_free(&f);
+  c.cancellation = FB_CANCEL_FAILURE;
+  f = fixture_new(&c);
+  p = acquire(&f, 0);
+  CHECK_STATUS(fb_permit_cancel(&p), FB_OK);
+  CHECK(metrics_of(f.breaker).failures == 1);
+  fixture_free(&f);
+}
+
 /* --------------------------------------------------------------- bad input */
 
 static void bad_nulls(void) {
@@ -521,6 +579,8 @@ static void bad_config(void) {
   c = d; c.half_open_max_wait_ns = 0; check_bad_config(c, "config.half_open_max_wait_ns");
   c = d; c.slow_call_duration_ns = UINT64_MAX; check_bad_config(c, "config.slow_call_duration_ns");
   c = d; c.slow_call_rate_threshold = -1.0; check_bad_config(c, "config.slow_call_rate_threshold");
+  c = d; c.max_open_for_ns = 0; check_bad_config(c, "config.max_open_for_ns: invalid max_open_for_ns: 0");
+  c = d; c.cancellation = 3; check_bad_config(c, "config.cancellation: 3");
 
   /* A registry refuses bad configs too. */
   fb_registry *r = NULL;
@@ -756,6 +816,7 @@ static int run_all(int argc, char **argv, const char *lang) {
   scenario_12_slow_call_rate_trips();
   scenario_13_force_open_disable_reset();
   scenario_14_exponential_backoff();
+  scenario_19_open_for_retry_after();
   bad_nulls();
   bad_names();
   bad_config();

@@ -473,6 +473,15 @@ static void test_refusals(void) {
   other.min_calls = 20;
   CHECK_ERR(fb_shared_get_or_create(reg, "a", &other, &b2),
             FB_ERR_CONFIG_MISMATCH, "min_calls");
+  /* The slot stores max_open_for_ns and cancellation too. */
+  other = c;
+  other.max_open_for_ns = c.max_open_for_ns / 2;
+  CHECK_ERR(fb_shared_get_or_create(reg, "a", &other, &b2),
+            FB_ERR_CONFIG_MISMATCH, "max_open_for");
+  other = c;
+  other.cancellation = FB_CANCEL_FAILURE;
+  CHECK_ERR(fb_shared_get_or_create(reg, "a", &other, &b2),
+            FB_ERR_CONFIG_MISMATCH, "cancellation");
   fb_shared_registry *reg2 = NULL;
   CHECK(fb_shared_open(path, NULL, NULL, &reg2) == FB_OK);
   CHECK_ERR(fb_shared_get_or_create(reg2, "a", &other, &b2),

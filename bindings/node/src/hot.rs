@@ -31,7 +31,7 @@
 //!     slow-call detection needs it; else 0);
 //!   - `[2]` duration in ms for `record`, or < 0 to measure it;
 //!   - `[3]` outcome for `record`: a code of `fusebox::bindings` (`outcome`,
-//!     or `RELEASE`; `codes.js` holds them for JS);
+//!     `RELEASE` or `CANCEL`; `codes.js` holds them for JS);
 //!   - `[4]`, `[5]`, `[6]`: the thread's success batch: how many successes
 //!     it holds back, their token and their wrapper's id (-1: no batch);
 //!   - `[7]` the id of the wrapper a call is for.
@@ -359,13 +359,14 @@ unsafe extern "C" fn record(env: sys::napi_env, info: sys::napi_callback_info) -
         let ms = th.mailbox[DURATION].get();
         let duration = (ms.is_finite() && ms >= 0.0).then(|| (ms * 1e6).round() as u64);
         let code = th.mailbox[OUTCOME].get();
-        if !(0.0..=f64::from(bindings::RELEASE)).contains(&code) {
+        if !(0.0..=f64::from(bindings::CANCEL)).contains(&code) {
             return;
         }
         let code = code as u32;
         let _ = catch_unwind(AssertUnwindSafe(|| match bindings::outcome(code) {
             Some(o) => hot.breaker.record_raw(p, o, duration),
             None if code == bindings::RELEASE => hot.breaker.release_raw(p),
+            None if code == bindings::CANCEL => hot.breaker.cancel_raw(p),
             None => {}
         }));
     });

@@ -73,6 +73,11 @@ pub struct NativeOptions {
     pub slow_call_ms: Option<f64>,
     /// Slow-call ratio that trips.
     pub slow_call_rate_threshold: Option<f64>,
+    /// The longest open period `openFor` may ask for, ms.
+    pub max_open_for_ms: Option<f64>,
+    /// What a cancelled call counts as (`release`, `slowIfOverdue`,
+    /// `failure`).
+    pub cancellation: Option<String>,
 }
 
 /// A bad option: the JS layer throws it as a `RangeError` naming the option.
@@ -195,6 +200,13 @@ impl NativeOptions {
         if let Some(v) = self.slow_call_rate_threshold {
             c.slow_call_rate_threshold = v;
         }
+        if let Some(v) = self.max_open_for_ms {
+            c.max_open_for = ms("max_open_for", v)?;
+        }
+        if let Some(v) = &self.cancellation {
+            c.cancellation =
+                fusebox::bindings::cancellation_from_node(v).map_err(|e| problem(&e))?;
+        }
         c.validate_in(Unit::Millis).map_err(|e| problem(&e))?;
         Ok(c)
     }
@@ -223,6 +235,9 @@ pub struct ResolvedOptions {
     /// `null` when slow-call detection is off.
     pub slow_call_ms: Option<f64>,
     pub slow_call_rate_threshold: f64,
+    pub max_open_for_ms: f64,
+    /// `release`, `slowIfOverdue` or `failure`.
+    pub cancellation: String,
 }
 
 fn ms_of(d: Duration) -> f64 {
@@ -251,6 +266,10 @@ fn resolved(name: &str, c: &Config) -> ResolvedOptions {
         half_open_max_wait_ms: ms_of(c.half_open_max_wait),
         slow_call_ms: c.slow_call_duration.map(ms_of),
         slow_call_rate_threshold: c.slow_call_rate_threshold,
+        max_open_for_ms: ms_of(c.max_open_for),
+        cancellation: fusebox::bindings::CANCELLATION_NODE_NAMES
+            [fusebox::bindings::cancellation_code(c.cancellation) as usize]
+            .into(),
     }
 }
 
@@ -457,6 +476,23 @@ impl NativeBreaker {
     pub fn reset(&self) {
         hot::flush();
         self.inner.reset();
+    }
+
+    /// Open for `ms` (capped at `maxOpenForMs`): whether it opened or
+    /// extended the open period, or the problem with `ms` (the core's
+    /// check: NaN, negative and infinite are refused).
+    #[napi]
+    pub fn open_for(&self, ms: f64) -> Either<bool, OptionProblem> {
+        match fusebox::input::duration_arg("duration", ms, Unit::Millis) {
+            Ok(d) => {
+                hot::flush();
+                Either::A(self.inner.open_for(d))
+            }
+            Err(e) => Either::B(OptionProblem {
+                option: "ms".into(),
+                message: e.render("argument ms"),
+            }),
+        }
     }
 
     /// Deliver transitions to `callback` (on this thread's event loop).

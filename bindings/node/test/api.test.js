@@ -25,6 +25,8 @@ test('defaults are the documented ones', () => {
     halfOpenMaxWaitMs: 60000,
     slowCallMs: null,
     slowCallRateThreshold: 1,
+    maxOpenForMs: 300000,
+    cancellation: 'slowIfOverdue',
     timeoutMs: null
   })
   assert.equal(b.state, 'closed')

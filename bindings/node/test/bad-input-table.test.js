@@ -18,7 +18,8 @@ const CASES = TABLE.cases.filter((c) => !(c.not_in && 'node' in c.not_in))
 const ERROR = {
   invalid_config: { Kind: RangeError, code: 'ERR_OUT_OF_RANGE' },
   invalid_name: { Kind: RangeError, code: 'ERR_OUT_OF_RANGE' },
-  outcome_already_recorded: { Kind: Error, code: 'ERR_FUSEBOX_PERMIT_USED' }
+  outcome_already_recorded: { Kind: Error, code: 'ERR_FUSEBOX_PERMIT_USED' },
+  invalid_argument: { Kind: RangeError, code: 'ERR_OUT_OF_RANGE' }
 }
 
 // The table's (core) field names as Node spells them.
@@ -39,7 +40,10 @@ const OPTION = {
   success_threshold: 'successThreshold',
   half_open_max_wait: 'halfOpenMaxWaitMs',
   slow_call_duration: 'slowCallMs',
-  slow_call_rate_threshold: 'slowCallRateThreshold'
+  slow_call_rate_threshold: 'slowCallRateThreshold',
+  max_open_for: 'maxOpenForMs',
+  cancellation: 'cancellation',
+  duration: 'argument ms'
 }
 
 const SPECIAL = { NaN, Infinity, '-Infinity': -Infinity }
@@ -63,6 +67,8 @@ function options (config) {
       case 'open_timeout_ms': o.openTimeoutMs = num(v); break
       case 'half_open_max_wait_ms': o.halfOpenMaxWaitMs = num(v); break
       case 'slow_call_duration_ms': o.slowCallMs = num(v); break
+      case 'max_open_for_ms': o.maxOpenForMs = num(v); break
+      case 'cancellation': o.cancellation = v; break
       default:
         if (!(key in OPTION)) throw new Error(`unknown config key ${key}: teach this runner`)
         o[OPTION[key]] = num(v)
@@ -109,6 +115,10 @@ for (const c of CASES) {
       check(act[last], c)
       const s = b.stats
       assert.ok(s.successes + s.failures + s.ignored <= 1, 'counted twice')
+    } else if (c.open_for !== undefined) {
+      const b = new CircuitBreaker({ clock: new ManualClock() })
+      check(() => b.openFor(num(c.open_for)), c)
+      assert.equal(b.state, 'closed', 'nothing changed')
     } else {
       check(() => new CircuitBreaker({ clock: new ManualClock(), ...options(c.config) }), c)
     }

@@ -50,6 +50,9 @@ function options (config, clock, name) {
       case 'half_open_max_wait_ms': o.halfOpenMaxWaitMs = v; break
       case 'slow_call_duration_ms': o.slowCallMs = v; break
       case 'slow_call_rate_threshold': o.slowCallRateThreshold = v; break
+      case 'max_open_for_ms': o.maxOpenForMs = v; break
+      // The core's names, in Node's camelCase.
+      case 'cancellation': o.cancellation = v.replace(/_(.)/g, (_, c) => c.toUpperCase()); break
       default: throw new Error(`unknown config key ${key}: teach this runner`)
     }
   }
@@ -171,6 +174,11 @@ async function run (scenario, mode) {
       case 'force_open': b.forceOpen(); break
       case 'disable': b.disable(); break
       case 'reset': b.reset(); break
+      case 'open_for': {
+        const opened = b.openFor(step.ms)
+        if (step.opened !== undefined) assert.equal(opened, step.opened, `${at}: openFor answered ${opened}`)
+        break
+      }
       default: throw new Error(`${at}: unknown op: teach this runner`)
     }
   }

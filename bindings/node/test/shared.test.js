@@ -243,6 +243,28 @@ test('another configuration for an existing breaker is refused', (t) => {
   assert.equal(other.getOrCreate('db', { minCalls: 10 }).name, 'db')
 })
 
+test('maxOpenForMs and cancellation are stored in the file and compared', (t) => {
+  const dir = folder(t)
+  const clock = new SharedManualClock(path.join(dir, 'clock'))
+  const a = new SharedRegistry(path.join(dir, 'reg'), { clock }).getOrCreate('api', { maxOpenForMs: 45000, cancellation: 'failure' })
+  const other = new SharedRegistry(path.join(dir, 'reg'), { clock })
+  const b = other.get('api')
+  assert.equal(b.options.maxOpenForMs, 45000)
+  assert.equal(b.options.cancellation, 'failure')
+  assert.equal(a.openFor(3600000), true)
+  assert.equal(b.tryAcquire(), null)
+  assert.equal(b.lastRejection.retryAfterMs, 45000)
+  assert.throws(() => other.getOrCreate('api', { maxOpenForMs: 45000, cancellation: 'release' }), (e) => {
+    assert.ok(e instanceof ConfigMismatchError)
+    assert.deepEqual(e.fields, ['cancellation'])
+    return true
+  })
+  assert.throws(() => other.getOrCreate('api', { minCalls: 10 }), (e) => {
+    assert.deepEqual(e.fields, ['maxOpenForMs', 'cancellation'])
+    return true
+  })
+})
+
 test('files that are not registries are refused; a full one too', (t) => {
   const dir = folder(t)
   const junk = path.join(dir, 'junk')

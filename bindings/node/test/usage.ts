@@ -3,6 +3,7 @@
 import {
   CircuitBreaker, CircuitOpenError, CallTimeoutError, FuseboxError, ManualClock, Permit,
   registry, flushEvents, defaultClassify, type Stats, type State, type TransitionEvent, type Outcome,
+  type Cancellation,
   KeyedBreakers, KeyedFullError, type KeyedStats
 } from 'fusebox'
 
@@ -21,6 +22,8 @@ const breaker = new CircuitBreaker({
   halfOpenMaxWaitMs: 60_000,
   slowCallMs: 2_000,
   slowCallRateThreshold: 0.8,
+  maxOpenForMs: 120_000,
+  cancellation: 'slowIfOverdue',
   clock,
   classify: (e: unknown): Outcome => (e instanceof RangeError ? 'ignored' : 'failure')
 })
@@ -35,6 +38,7 @@ const permit: Permit | null = breaker.tryAcquire()
 if (permit !== null) {
   const probe: boolean = permit.probe
   if (probe) permit.release()
+  else if (permit.pending && Math.random() > 2) permit.cancel()
   else permit.success(12.5)
 } else {
   const why = breaker.lastRejection
@@ -46,6 +50,9 @@ const stats: Stats = breaker.stats
 const rate: number = stats.failureRate + stats.window.calls
 breaker.on('open', (e: TransitionEvent) => console.log(e.from, e.to, e.generation))
 breaker.on('reject', (e: CircuitOpenError) => console.log(e.code, e.reason, e.retryAfterMs))
+const opened: boolean = breaker.openFor(30_000)
+const policy: Cancellation = breaker.options.cancellation
+console.log(opened, policy, breaker.options.maxOpenForMs + 1)
 breaker.forceOpen()
 breaker.disable()
 breaker.reset()
@@ -105,6 +112,10 @@ breaker.call((a: number) => a, 'x')
 CircuitBreaker.shared('x', { clock })
 // @ts-expect-error options are typed
 new CircuitBreaker({ minCalls: '10' })
+// @ts-expect-error cancellation names are Node's camelCase
+new CircuitBreaker({ cancellation: 'slow_if_overdue' })
+// @ts-expect-error openFor takes ms as a number
+breaker.openFor('30s')
 // @ts-expect-error events are typed
 breaker.on('open', (e: CircuitOpenError) => e)
 // @ts-expect-error permits come from tryAcquire

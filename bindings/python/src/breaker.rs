@@ -340,7 +340,8 @@ impl CircuitBreaker {
         consecutive_failures=5, min_calls=10, window=10.0, window_buckets=10, count_window=None, \
         open_timeout=30.0, backoff_multiplier=None, backoff_max=None, jitter=0.0, \
         half_open_max_calls=3, success_threshold=3, half_open_max_wait=60.0, \
-        slow_call_duration=None, slow_call_rate_threshold=1.0)"
+        slow_call_duration=None, slow_call_rate_threshold=1.0, max_open_for=300.0, \
+        cancellation='slow_if_overdue')"
     )]
     fn new(
         py: Python<'_>,
@@ -417,6 +418,8 @@ impl CircuitBreaker {
             c.slow_call_duration.map(|d| d.as_secs_f64()),
         )?;
         d.set_item("slow_call_rate_threshold", c.slow_call_rate_threshold)?;
+        d.set_item("max_open_for", c.max_open_for.as_secs_f64())?;
+        d.set_item("cancellation", c.cancellation.as_str())?;
         Ok(d)
     }
 
@@ -438,6 +441,20 @@ impl CircuitBreaker {
     /// Back to closed, with an empty window.
     fn reset(&self) {
         self.inner.reset();
+    }
+
+    /// Open the breaker for `seconds` (a server's `Retry-After`), cut to
+    /// `max_open_for`, then probe as after any open period. From closed
+    /// and half-open it opens; from open it only moves the end later;
+    /// forced open and disabled are left alone. `0` means a probe at the
+    /// next call. Returns whether the breaker was opened or its open
+    /// period extended. A negative, NaN or infinite `seconds` is a
+    /// `ValueError`.
+    fn open_for(&self, seconds: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let v = float_arg("seconds", seconds)?;
+        let d = fusebox::input::duration_arg("duration", v, fusebox::Unit::Seconds)
+            .map_err(|e| PyValueError::new_err(e.render("seconds")))?;
+        Ok(self.inner.open_for(d))
     }
 
     /// Call `callback(change)` on every state change. Callbacks run on
@@ -655,7 +672,8 @@ impl Permit {
             return Ok(()); // already reported inside the `with` block
         }
         let b = self.breaker.get();
-        let outcome = match exc.filter(|e| !e.is_none()) {
+        let exc = exc.filter(|e| !e.is_none());
+        let outcome = match exc {
             None => Ok(Some(Outcome::Success)),
             Some(e) => b.classify(py, e),
         };
@@ -665,6 +683,10 @@ impl Permit {
         };
         match outcome {
             Ok(Some(o)) => b.inner.record_raw(raw, o, None),
+            // A cancelled call: as the breaker's `cancellation` says.
+            Ok(None) if exc.is_some_and(|e| py_helpers::is_cancellation(py, e)) => {
+                b.inner.cancel_raw(raw)
+            }
             Ok(None) => b.inner.release_raw(raw),
             Err(e) => {
                 b.inner.record_raw(raw, Outcome::Failure, None);
@@ -728,9 +750,11 @@ impl Permit {
     }
 
     /// Report how a call ended: `None` is a success; an excluded exception
-    /// is ignored; any other `Exception` is a failure; a `BaseException`
-    /// that is not an `Exception` (cancellation, `KeyboardInterrupt`)
-    /// releases the permit. Does nothing if the permit was already used.
+    /// is ignored; any other `Exception` is a failure; a cancellation
+    /// (`asyncio.CancelledError`, `GeneratorExit`) ends it as the
+    /// breaker's `cancellation` setting says; another `BaseException`
+    /// (`KeyboardInterrupt`) releases the permit. Does nothing if the
+    /// permit was already used.
     #[pyo3(signature = (exc = None))]
     fn finish(&self, py: Python<'_>, exc: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
         self.finish_with(py, exc)

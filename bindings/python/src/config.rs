@@ -2,7 +2,7 @@
 //! argument. The core validates; this module only converts.
 
 use fusebox::config::secs_to_duration;
-use fusebox::{Backoff, Config, ConfigError, WindowConfig};
+use fusebox::{Backoff, Cancellation, Config, ConfigError, WindowConfig};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
@@ -71,6 +71,15 @@ pub fn wait_arg(name: &'static str, v: &Bound<'_, PyAny>) -> PyResult<Duration> 
     secs_arg(name, v)
 }
 
+/// `cancellation=`: one of the core's names (`'release'`,
+/// `'slow_if_overdue'`, `'failure'`).
+fn cancellation_arg(v: &Bound<'_, PyAny>) -> PyResult<Cancellation> {
+    let s = v.cast::<PyString>().map_err(|_| {
+        PyTypeError::new_err(format!("cancellation must be a str, not {}", type_name(v)))
+    })?;
+    Cancellation::from_name(&s.to_cow()?).map_err(config_error)
+}
+
 /// Build a `Config` from keyword arguments (`None` or missing: the default).
 /// Unknown keywords are a `TypeError`, as for any Python function.
 pub fn config_from_kwargs(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Config> {
@@ -131,6 +140,8 @@ pub fn config_from_kwargs(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Config
                 }
             }
             "slow_call_rate_threshold" => c.slow_call_rate_threshold = float_arg(key, &v)?,
+            "max_open_for" => c.max_open_for = secs_arg("max_open_for", &v)?,
+            "cancellation" => c.cancellation = cancellation_arg(&v)?,
             other => {
                 return Err(PyTypeError::new_err(format!(
                     "unexpected keyword argument '{other}'"

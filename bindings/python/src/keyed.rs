@@ -71,7 +71,8 @@ impl KeyedBreakers {
         consecutive_failures=5, min_calls=10, window=10.0, window_buckets=10, count_window=None, \
         open_timeout=30.0, backoff_multiplier=None, backoff_max=None, jitter=0.0, \
         half_open_max_calls=3, success_threshold=3, half_open_max_wait=60.0, \
-        slow_call_duration=None, slow_call_rate_threshold=1.0)"
+        slow_call_duration=None, slow_call_rate_threshold=1.0, max_open_for=300.0, \
+        cancellation='slow_if_overdue')"
     )]
     fn new(
         py: Python<'_>,

@@ -6,6 +6,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyString, PyType};
 
 static CIRCUIT_OPEN_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static CANCELLED_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static COROUTINE_TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static CONTEXT_VAR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static METHOD_TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
@@ -16,6 +17,18 @@ static FINISH: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 #[inline]
 pub fn circuit_open_error(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
     CIRCUIT_OPEN_ERROR.import(py, "fusebox._errors", "CircuitOpenError")
+}
+
+/// Whether `exc` cancels a call (`asyncio.CancelledError`, or
+/// `GeneratorExit` for a coroutine closed before it ended): ended with the
+/// core's `cancel_raw`, as the breaker's `cancellation` setting says.
+pub fn is_cancellation(py: Python<'_>, exc: &Bound<'_, PyAny>) -> bool {
+    if exc.is_instance_of::<pyo3::exceptions::PyGeneratorExit>() {
+        return true;
+    }
+    CANCELLED_ERROR
+        .import(py, "asyncio", "CancelledError")
+        .is_ok_and(|t| exc.is_instance(t).unwrap_or(false))
 }
 
 /// Whether `v` is a coroutine object (one pointer comparison once cached).

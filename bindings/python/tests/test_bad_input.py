@@ -21,6 +21,7 @@ EXCEPTION: dict[str, type[Exception]] = {
     "invalid_config": ValueError,
     "invalid_name": ValueError,
     "outcome_already_recorded": RuntimeError,
+    "invalid_argument": ValueError,
 }
 
 # The table's (core) field names as Python spells them.
@@ -29,6 +30,7 @@ ARG = {
     "window.size": "count_window",
     "backoff.multiplier": "backoff_multiplier",
     "backoff.max": "backoff_max",
+    "duration": "seconds",
 }
 
 
@@ -54,6 +56,8 @@ def kwargs(config: dict[str, Any]) -> dict[str, Any]:
             kw["backoff_max"] = num(v["max_ms"]) / 1000
         elif key.endswith("_ms"):
             kw[key[: -len("_ms")]] = num(v) / 1000
+        elif key == "cancellation":
+            kw[key] = v
         else:
             kw[key] = num(v)
     return kw
@@ -88,6 +92,11 @@ def test_bad_input(case: dict[str, Any], clock: fusebox.ManualClock) -> None:
             do(p, last)
         m = b.metrics()
         assert m["successes"] + m["failures"] + m["ignored"] <= 1
+    elif "open_for" in case:
+        b = fusebox.CircuitBreaker("bad-input", clock=clock)
+        with pytest.raises(exc) as info:
+            b.open_for(num(case["open_for"]) / 1000)
+        assert b.state == "closed", "nothing changed"
     else:
         with pytest.raises(exc) as info:
             fusebox.CircuitBreaker("bad-input", clock=clock, **kwargs(case["config"]))

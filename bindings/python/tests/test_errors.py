@@ -134,6 +134,7 @@ def test_good_arguments_are_kept() -> None:
         window=60, window_buckets=12, open_timeout=45.5, backoff_multiplier=2,
         backoff_max=300, jitter=0.1, half_open_max_calls=5, success_threshold=4,
         half_open_max_wait=90, slow_call_duration=2.5, slow_call_rate_threshold=0.8,
+        max_open_for=120, cancellation="failure",
     )
     c = b.config()
     assert c == {
@@ -142,11 +143,13 @@ def test_good_arguments_are_kept() -> None:
         "backoff_multiplier": 2.0, "backoff_max": 300.0, "jitter": 0.1,
         "half_open_max_calls": 5, "success_threshold": 4, "half_open_max_wait": 90.0,
         "slow_call_duration": 2.5, "slow_call_rate_threshold": 0.8,
+        "max_open_for": 120.0, "cancellation": "failure",
     }
     d = fusebox.CircuitBreaker("d").config()
     assert (d["failure_rate_threshold"], d["consecutive_failures"], d["min_calls"],
             d["window"], d["open_timeout"], d["half_open_max_calls"],
             d["success_threshold"], d["slow_call_duration"]) == (0.5, 5, 10, 10.0, 30.0, 3, 3, None)
+    assert (d["max_open_for"], d["cancellation"]) == (300.0, "slow_if_overdue")
     assert fusebox.CircuitBreaker("c", count_window=50).config()["count_window"] == 50
 
 

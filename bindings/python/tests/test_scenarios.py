@@ -46,6 +46,7 @@ def config_kwargs(c: dict[str, Any]) -> dict[str, Any]:
             "half_open_max_calls",
             "success_threshold",
             "slow_call_rate_threshold",
+            "cancellation",
         ):
             kw[key] = value
         else:
@@ -159,6 +160,10 @@ class Runner:
             b.disable()
         elif op == "reset":
             b.reset()
+        elif op == "open_for":
+            opened = b.open_for(s["ms"] / 1000)
+            if "opened" in s:
+                assert opened == s["opened"], f"open_for answered {opened}"
         else:
             raise AssertionError(f"unknown op {op!r}")
 

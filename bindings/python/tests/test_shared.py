@@ -349,6 +349,26 @@ def test_another_config_for_an_existing_breaker_is_refused(folder: pathlib.Path)
     assert other.get_or_create("db", min_calls=10).name == "db"
 
 
+def test_max_open_for_and_cancellation_are_stored_and_compared(folder: pathlib.Path) -> None:
+    clock = fusebox.SharedManualClock(folder / "clock")
+    reg = fusebox.SharedRegistry(folder / "reg", clock=clock)
+    a = reg.get_or_create("api", max_open_for=45, cancellation="failure")
+    other = fusebox.SharedRegistry(folder / "reg", clock=clock)
+    b = other.get("api")
+    assert b is not None
+    assert (b.config()["max_open_for"], b.config()["cancellation"]) == (45.0, "failure")
+    assert a.open_for(3600) is True
+    with pytest.raises(fusebox.CircuitOpenError) as info:
+        b.call(lambda: None)
+    assert info.value.retry_after == pytest.approx(45)
+    with pytest.raises(fusebox.ConfigMismatchError) as e:
+        other.get_or_create("api", max_open_for=45, cancellation="release")
+    assert e.value.fields == ["cancellation"]
+    with pytest.raises(fusebox.ConfigMismatchError) as e:
+        other.get_or_create("api")
+    assert e.value.fields == ["max_open_for", "cancellation"]
+
+
 def test_files_that_are_not_registries_are_refused(folder: pathlib.Path) -> None:
     junk = folder / "junk"
     junk.write_text("not a registry at all\n" * 100)

@@ -184,6 +184,53 @@ pub enum Cancellation {
     Failure,
 }
 
+impl Cancellation {
+    /// Every policy, by code (the order of the C constants and of the names
+    /// the front ends share).
+    pub const ALL: [Cancellation; 3] = [
+        Cancellation::Release,
+        Cancellation::SlowIfOverdue,
+        Cancellation::Failure,
+    ];
+
+    /// `release`, `slow_if_overdue`, `failure` (scenario files' and
+    /// Python's names).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Cancellation::Release => "release",
+            Cancellation::SlowIfOverdue => "slow_if_overdue",
+            Cancellation::Failure => "failure",
+        }
+    }
+
+    /// The policy called `name` ([`Cancellation::as_str`]'s spelling), or
+    /// the error that names the field `cancellation`.
+    ///
+    /// ```rust
+    /// use fusebox::Cancellation;
+    ///
+    /// assert_eq!(Cancellation::from_name("release")?, Cancellation::Release);
+    /// let e = Cancellation::from_name("sometimes").unwrap_err();
+    /// assert_eq!(
+    ///     e.to_string(),
+    ///     "invalid cancellation: \"sometimes\" (expected release, slow_if_overdue or failure)"
+    /// );
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
+    pub fn from_name(name: &str) -> Result<Cancellation, ConfigError> {
+        Cancellation::ALL
+            .into_iter()
+            .find(|c| c.as_str() == name)
+            .ok_or_else(|| {
+                err(
+                    "cancellation",
+                    format!("{name:?}"),
+                    "release, slow_if_overdue or failure",
+                )
+            })
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -759,5 +806,17 @@ mod tests {
             .build()
             .unwrap_err();
         assert_eq!(e.value, "1.5");
+    }
+
+    #[test]
+    fn cancellation_names_round_trip() {
+        for c in Cancellation::ALL {
+            assert_eq!(Cancellation::from_name(c.as_str()), Ok(c));
+        }
+        let e = Cancellation::from_name("SlowIfOverdue").unwrap_err();
+        assert_eq!(
+            (e.field, e.value.as_str()),
+            ("cancellation", "\"SlowIfOverdue\"")
+        );
     }
 }

@@ -1,11 +1,12 @@
-//! A breaker's config as the 16 words stored (and hashed) in its slot:
-//! durations in ns, floats as bits, options as 0 for none.
+//! A breaker's config as the 18 words stored (and hashed) in its slot:
+//! durations in ns, floats as bits, options as 0 for none, enums as their
+//! index.
 
-use crate::engine::config::{Backoff, Config, WindowConfig};
+use crate::engine::config::{Backoff, Cancellation, Config, WindowConfig};
 use std::time::Duration;
 
 /// Words of an encoded config.
-pub(super) const CONFIG_WORDS: usize = 16;
+pub(super) const CONFIG_WORDS: usize = 18;
 
 /// The field each config word holds, for
 /// [`ShmError::ConfigMismatch`](super::ShmError::ConfigMismatch).
@@ -26,8 +27,13 @@ const CONFIG_FIELDS: [&str; CONFIG_WORDS] = [
     "half_open_max_wait",
     "slow_call_duration",
     "slow_call_rate_threshold",
+    "max_open_for",
+    "cancellation",
 ];
-const CONFIG_ENCODING: u64 = 1;
+/// The encoding's version, word 0 (1: the first 16 words, without
+/// `max_open_for` and `cancellation`; files of that layout are refused by
+/// their layout version before a slot is read).
+const CONFIG_ENCODING: u64 = 2;
 
 /// A duration in ns, saturating.
 pub(super) fn ns(d: Duration) -> u64 {
@@ -64,7 +70,14 @@ pub(super) fn encode(c: &Config) -> [u64; CONFIG_WORDS] {
         ns(c.half_open_max_wait),
         c.slow_call_duration.map_or(0, ns),
         f(c.slow_call_rate_threshold),
+        ns(c.max_open_for),
+        cancellation_index(c.cancellation),
     ]
+}
+
+/// A policy's index in [`Cancellation::ALL`] (its word).
+fn cancellation_index(c: Cancellation) -> u64 {
+    Cancellation::ALL.iter().position(|&x| x == c).unwrap_or(0) as u64
 }
 
 /// The config of words `w`, or what is wrong with them.
@@ -101,11 +114,11 @@ pub(super) fn decode(w: &[u64; CONFIG_WORDS]) -> Result<Config, String> {
         half_open_max_wait: Duration::from_nanos(w[13]),
         slow_call_duration: (w[14] != 0).then(|| Duration::from_nanos(w[14])),
         slow_call_rate_threshold: f64::from_bits(w[15]),
-        // Not stored in the slot (its 16 words are a file format): a
-        // breaker attached from a slot gets the defaults. Both only cap or
-        // classify what this process's own calls do.
-        max_open_for: Config::default().max_open_for,
-        cancellation: Config::default().cancellation,
+        max_open_for: Duration::from_nanos(w[16]),
+        cancellation: usize::try_from(w[17])
+            .ok()
+            .and_then(|i| Cancellation::ALL.get(i).copied())
+            .ok_or_else(|| format!("unknown cancellation policy {}", w[17]))?,
     };
     c.validate().map_err(|e| e.to_string())?;
     Ok(c)
@@ -143,6 +156,12 @@ mod tests {
                 .slow_call_rate_threshold(0.8)
                 .half_open_max_calls(5)
                 .success_threshold(2)
+                .max_open_for(Duration::from_secs(45))
+                .cancellation(Cancellation::Failure)
+                .build()
+                .unwrap(),
+            Config::builder()
+                .cancellation(Cancellation::Release)
                 .build()
                 .unwrap(),
         ];
@@ -161,6 +180,18 @@ mod tests {
         let other = encode(&Config::builder().min_calls(11).build().unwrap());
         assert_ne!(hash_words(&base), hash_words(&other));
         assert_eq!(differing(&base, &other), vec!["min_calls"]);
+        let both = encode(
+            &Config::builder()
+                .max_open_for(Duration::from_secs(60))
+                .cancellation(Cancellation::Failure)
+                .build()
+                .unwrap(),
+        );
+        assert_ne!(hash_words(&base), hash_words(&both));
+        assert_eq!(
+            differing(&base, &both),
+            vec!["max_open_for", "cancellation"]
+        );
         let neg = Config {
             jitter: -0.0,
             ..Config::default()
@@ -176,5 +207,15 @@ mod tests {
         let mut e = encode(&Config::default());
         e[1] = f64::NAN.to_bits();
         assert!(decode(&e).unwrap_err().contains("failure_rate_threshold"));
+        let mut e = encode(&Config::default());
+        e[16] = 0;
+        assert!(decode(&e).unwrap_err().contains("max_open_for"));
+        let mut e = encode(&Config::default());
+        e[17] = 3;
+        assert!(decode(&e).unwrap_err().contains("cancellation policy 3"));
+        // A slot of encoding 1 (16 words, no max_open_for/cancellation).
+        let mut e = encode(&Config::default());
+        e[0] = 1;
+        assert!(decode(&e).unwrap_err().contains("encoding 1"));
     }
 }

@@ -24,7 +24,8 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"FBSHMREG");
 /// The file format's version. Bump it whenever the meaning of a word changes
 /// (the header, the slots, the config encoding, or the breaker's own words:
 /// state-word bits, window tags) — positions are covered by [`fingerprint`].
-pub const LAYOUT_VERSION: u64 = 2;
+/// 3: the config encoding holds `max_open_for` and `cancellation` (18 words).
+pub const LAYOUT_VERSION: u64 = 3;
 
 pub(super) const LINE_BYTES: usize = std::mem::size_of::<Line>();
 pub(super) const WORD: usize = 8;

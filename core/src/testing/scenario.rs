@@ -103,6 +103,9 @@ pub struct ConfigSpec {
     pub slow_call_rate_threshold: Option<f64>,
     /// See [`Config::max_open_for`].
     pub max_open_for_ms: Option<f64>,
+    /// See [`Config::cancellation`]: `release`, `slow_if_overdue`,
+    /// `failure`.
+    pub cancellation: Option<String>,
 }
 
 fn nullable<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
@@ -167,6 +170,9 @@ impl ConfigSpec {
         }
         if let Some(v) = self.max_open_for_ms {
             c.max_open_for = ms("max_open_for", v)?;
+        }
+        if let Some(v) = &self.cancellation {
+            c.cancellation = crate::Cancellation::from_name(v)?;
         }
         c.validate_in(Unit::Millis)?;
         Ok(c)
@@ -257,11 +263,14 @@ pub enum Step {
     Disable,
     /// Reset.
     Reset,
-    /// `Breaker::open_for` (Rust runner only so far: no scenario file uses
-    /// it, as the C, Python and Node runners do not know it yet).
+    /// `Breaker::open_for`: open for `ms` (≥ 0, capped at `max_open_for`),
+    /// then probe.
     OpenFor {
         /// Milliseconds.
         ms: f64,
+        /// Expected answer: whether the breaker was opened or its open
+        /// period extended.
+        opened: Option<bool>,
     },
 }
 
@@ -362,8 +371,13 @@ pub fn run(s: &Scenario) -> Result<(), String> {
             Step::ForceOpen => b.force_open(),
             Step::Disable => b.disable(),
             Step::Reset => b.reset(),
-            Step::OpenFor { ms } => {
-                b.open_for(Duration::from_nanos(ns(*ms)));
+            Step::OpenFor { ms, opened } => {
+                let d = crate::input::duration_arg("duration", *ms, Unit::Millis)
+                    .map_err(|e| at(e.to_string()))?;
+                let got = b.open_for(d);
+                if opened.is_some_and(|want| want != got) {
+                    return Err(at(format!("open_for answered {got}")));
+                }
             }
         }
     }

@@ -38,7 +38,7 @@ from ._fusebox import (
 
 from ._keyed import KeyedFullError
 from ._shared import ConfigMismatchError, SharedRegistryError
-from ._types import Config, KeyedStats, Metrics, PhaseName, StateName
+from ._types import CancellationName, Config, KeyedStats, Metrics, PhaseName, StateName
 
 _atexit.register(_shutdown)
 
@@ -46,6 +46,7 @@ __all__ = [
     "Bulkhead",
     "BulkheadFullError",
     "BulkheadPermit",
+    "CancellationName",
     "CircuitBreaker",
     "CircuitOpenError",
     "Config",

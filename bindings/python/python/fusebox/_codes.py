@@ -12,12 +12,14 @@ StateName = Literal["closed", "open", "half_open"]
 PhaseName = Literal["closed", "open", "half_open", "forced_open", "disabled"]
 RejectReason = Literal["open", "half_open_full", "forced_open"]
 OutcomeName = Literal["success", "failure", "ignored"]
+CancellationName = Literal["release", "slow_if_overdue", "failure"]
 
 # By code: a state, a phase, a rejection's reason, an outcome.
 STATES: Final = ("closed", "open", "half_open")
 PHASES: Final = ("closed", "open", "half_open", "forced_open", "disabled")
 REJECT_REASONS: Final = ("open", "half_open_full", "forced_open")
 OUTCOMES: Final = ("success", "failure", "ignored")
+CANCELLATIONS: Final = ("release", "slow_if_overdue", "failure")
 
 REJECT_OPEN: Final = "open"
 REJECT_HALF_OPEN_FULL: Final = "half_open_full"
@@ -41,4 +43,6 @@ CONFIG_FIELDS: Final = {
     "half_open_max_wait": "half_open_max_wait",
     "slow_call_duration": "slow_call_duration",
     "slow_call_rate_threshold": "slow_call_rate_threshold",
+    "max_open_for": "max_open_for",
+    "cancellation": "cancellation",
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Optional, TypedDict
 
 # Generated from the core (fusebox::bindings): never retyped here.
+from ._codes import CancellationName as CancellationName
 from ._codes import PhaseName as PhaseName
 from ._codes import StateName as StateName
 
@@ -61,3 +62,5 @@ class Config(TypedDict):
     half_open_max_wait: float
     slow_call_duration: Optional[float]
     slow_call_rate_threshold: float
+    max_open_for: float
+    cancellation: CancellationName
