@@ -9,6 +9,10 @@
 //! last stripe and update it with CAS, as every writer of a shared-memory
 //! breaker does (processes have no common numbering of their threads).
 //!
+//! A thread past the owned stripes picks one of a breaker's shared stripes
+//! by its slot plus a probe offset, which moves when it loses a
+//! compare-and-swap there ([`collided`]).
+//!
 //! Slots are handed out lowest first and given back when the thread exits,
 //! so a server that keeps as many busy threads as it has cores keeps them all
 //! on exclusive stripes. A slot is reused only after its thread has exited:
@@ -82,6 +86,28 @@ mod imp {
         assign()
     }
 
+    thread_local! {
+        /// How far the thread's probe among a breaker's shared stripes has
+        /// moved from its slot (see [`collided`]).
+        static PROBE: Cell<usize> = const { Cell::new(0) };
+    }
+
+    /// Added to the slot to pick a shared stripe: 0 until the thread loses
+    /// a race on one.
+    #[inline(always)]
+    pub(crate) fn probe_offset() -> usize {
+        PROBE.try_with(Cell::get).unwrap_or(0)
+    }
+
+    /// The calling thread lost a compare-and-swap on a shared stripe to
+    /// another writer: move its probe to the next shared stripe, so that
+    /// threads that keep colliding spread out (as Java's `Striped64`
+    /// re-hashes a thread's probe). Only the loser moves.
+    #[cold]
+    pub(crate) fn collided() {
+        let _ = PROBE.try_with(|p| p.set(p.get().wrapping_add(1)));
+    }
+
     #[cold]
     #[inline(never)]
     fn assign() -> usize {
@@ -116,9 +142,19 @@ mod imp {
             .filter(u8::is_ascii_digit)
             .fold(0usize, |n, d| n * 10 + usize::from(d - b'0'))
     }
+
+    /// Under loom the probe stays at the slot: which shared stripe a
+    /// writer picks does not change the protocol (every shared stripe is
+    /// written with CAS and read by every reader).
+    pub(crate) fn probe_offset() -> usize {
+        0
+    }
+
+    pub(crate) fn collided() {}
 }
 
 pub(crate) use imp::current;
+pub(crate) use imp::{collided, probe_offset};
 
 #[cfg(all(feature = "shm", unix, not(loom)))]
 pub(crate) use forks::{fork_epoch, process_nonce, watch_forks};

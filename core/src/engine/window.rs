@@ -622,6 +622,9 @@ impl TimeWindow {
             } else if let Err(actual) =
                 word.compare_exchange_weak(cur.bits(), new.bits(), Release, Acquire)
             {
+                // Another writer of this shared stripe came first: this
+                // thread moves to another shared stripe for its next calls.
+                crate::engine::thread_slot::collided();
                 cur = Bucket::from_bits(actual);
                 continue;
             }

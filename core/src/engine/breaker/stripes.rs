@@ -62,11 +62,13 @@ impl Breaker {
 
     /// The stripe of a thread past the in-process owned stripes: one of
     /// the shared stripes, by its slot (consecutive slots on different
-    /// stripes); in a shared file, the one it claimed, else the last.
+    /// stripes) and its probe offset (moved when it collides with another
+    /// writer there); in a shared file, the one it claimed, else the last.
     fn other_stripe(&self, slot: usize) -> (Stripe<'_>, bool) {
         let last = self.layout.stripes - 1;
         if self.layout.lazy {
-            let k = self.exclusive + (slot & (self.layout.shared as usize - 1));
+            let probe = slot.wrapping_add(crate::engine::thread_slot::probe_offset());
+            let k = self.exclusive + (probe & (self.layout.shared as usize - 1));
             let stripe = self.made(k).unwrap_or_else(|| self.make_stripe(k));
             return (stripe, false);
         }
@@ -192,5 +194,25 @@ mod tests {
             mine.w(0) as *const _
         );
         assert_eq!(b.metrics().successes, 1);
+    }
+
+    #[test]
+    fn a_thread_that_collides_on_a_shared_stripe_moves_to_another() {
+        // In a thread of its own: the probe offset is per thread.
+        std::thread::spawn(|| {
+            let b = Breaker::with_clock(Config::default(), Arc::new(ManualClock::new())).unwrap();
+            let slot = b.exclusive; // any slot past the owned stripes
+            let at = |b: &Breaker| b.other_stripe(slot).0.w(0) as *const AtomicU64;
+            let before = at(&b);
+            assert_eq!(at(&b), before, "stays while it does not collide");
+            crate::engine::thread_slot::collided();
+            let after = at(&b);
+            if b.layout.shared > 1 {
+                assert_ne!(after, before, "a collision moves the probe");
+            }
+            assert_eq!(at(&b), after);
+        })
+        .join()
+        .unwrap();
     }
 }
