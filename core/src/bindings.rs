@@ -16,6 +16,11 @@
 //! * **Success batches.** A binding may hold back successes and report
 //!   them at once ([`record_batch`]); see there for when it may and when it
 //!   must hand them over.
+//! * **A success in place.** A binding may report a success with
+//!   [`record_success_fast`] outside its panic guard: it calls no user code
+//!   and cannot panic, and it either counts the success exactly as
+//!   [`Breaker::record_raw`] would or does nothing and says so (then the
+//!   binding calls `record_raw`, guarded).
 //! * **Codes and names.** Outcome, phase, state and rejection codes, and
 //!   the config fields, are defined here; the C enums are checked against
 //!   them at compile time, and the JS and Python files that hold them
@@ -112,6 +117,16 @@ pub fn may_batch(breaker: &Breaker, p: RawPermit) -> bool {
 /// a generation that is no longer current is dropped as any stale outcome.
 pub fn record_batch(breaker: &Breaker, p: RawPermit, n: u32) {
     breaker.record_successes_raw(p, n);
+}
+
+/// Count a success of `p` in one plain store, if that is all
+/// `record_raw(p, Outcome::Success, None)` would do: `true` when counted,
+/// `false` when nothing was done and the binding must call `record_raw`.
+/// Never panics and runs no user code (a breaker on a custom clock always
+/// gets `false`), so it needs no panic guard.
+#[inline(always)]
+pub fn record_success_fast(breaker: &Breaker, p: RawPermit) -> bool {
+    breaker.record_success_in_place(p)
 }
 
 // ----- codes -------------------------------------------------------------------
@@ -728,5 +743,63 @@ mod tests {
         for f in &CONFIG_FIELDS {
             assert_eq!(config_field(f.field), Some(f));
         }
+    }
+
+    #[test]
+    fn a_success_in_place_is_what_record_raw_does_or_nothing() {
+        // Two breakers on the system clock take the same calls; one reports
+        // successes through the fast path first, the other through
+        // `record_raw` only: the same counts and states after every call.
+        let cfg = Config::builder()
+            .consecutive_failures(Some(3))
+            .min_calls(5)
+            .failure_rate_threshold(0.5)
+            .open_timeout(Duration::from_secs(3600))
+            .build()
+            .unwrap();
+        let fast = Breaker::new(cfg.clone()).unwrap();
+        let plain = Breaker::new(cfg).unwrap();
+        let (mut x, mut in_place) = (0x2545_F491_4F6C_DD1Du64, 0);
+        for i in 0..2_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Mostly successes, a failure now and then: runs start and end,
+            // the window comes close to its threshold, the breaker trips.
+            let outcome = if x % 9 == 0 {
+                Outcome::Failure
+            } else {
+                Outcome::Success
+            };
+            let (a, b) = (fast.acquire_raw(), plain.acquire_raw());
+            assert_eq!(a.is_ok(), b.is_ok(), "call {i}");
+            let (Ok(a), Ok(b)) = (a, b) else { continue };
+            if outcome == Outcome::Success && record_success_fast(&fast, a) {
+                in_place += 1;
+            } else {
+                fast.record_raw(a, outcome, None);
+            }
+            plain.record_raw(b, outcome, None);
+            let (m, n) = (fast.metrics(), plain.metrics());
+            assert_eq!(
+                (m.successes, m.failures),
+                (n.successes, n.failures),
+                "call {i}"
+            );
+            assert_eq!(fast.state(), plain.state(), "call {i}");
+            assert_eq!(fast.window_counts(), plain.window_counts(), "call {i}");
+        }
+        assert!(in_place > 100, "the fast path was taken ({in_place} times)");
+        assert_ne!(
+            plain.state(),
+            State::Closed,
+            "the sequence tripped the breakers"
+        );
+        // Never on a custom clock (it could run user code).
+        let manual = Breaker::with_clock(Config::default(), Arc::new(ManualClock::new())).unwrap();
+        let p = manual.acquire_raw().unwrap();
+        assert!(!record_success_fast(&manual, p));
+        manual.record_raw(p, Outcome::Success, None);
+        assert_eq!(manual.metrics().successes, 1);
     }
 }

@@ -8,7 +8,7 @@ use super::error::{fail, null_arg};
 use super::fb_status::{self, *};
 use super::handles::Handle;
 use super::panic::guard;
-use fusebox_core::{Breaker, Outcome, RawPermit};
+use fusebox_core::{bindings, Breaker, Outcome, RawPermit};
 
 /// How a call ended: one of `FB_OUTCOME_*`.
 pub type fb_outcome = u32;
@@ -93,6 +93,14 @@ unsafe fn take_permit<'a>(
 /// NULL).
 #[inline(always)]
 fn read_permit(p: &mut fb_permit) -> RawPermit {
+    let raw = peek_permit(p);
+    p.breaker = std::ptr::null();
+    raw
+}
+
+/// A permit's value, the permit left as it is.
+#[inline(always)]
+fn peek_permit(p: &fb_permit) -> RawPermit {
     // Each field read on its own (volatile reads are never merged): the
     // compiler would otherwise read `generation` and `start_ns` as one
     // 16-byte load, which store forwarding cannot serve from the two 8-byte
@@ -106,7 +114,6 @@ fn read_permit(p: &mut fb_permit) -> RawPermit {
             std::ptr::addr_of!(p.probe).read_volatile(),
         )
     };
-    p.breaker = std::ptr::null();
     RawPermit {
         generation,
         start_ns,
@@ -125,6 +132,42 @@ fn read_permit(p: &mut fb_permit) -> RawPermit {
 /// whose breaker is still alive.
 #[no_mangle]
 pub unsafe extern "C" fn fb_permit_record(
+    permit: *mut fb_permit,
+    outcome: fb_outcome,
+    duration_ns: u64,
+) -> fb_status {
+    // The closed path's success, in line and calling nothing that can
+    // unwind: the core's published shortcut
+    // (`fusebox_core::bindings::record_success_fast`) counts it in place or
+    // does nothing, and runs no user code, so it needs no panic guard and
+    // this function no stack frame. Everything else is `record_guarded`,
+    // reached by a tail call.
+    if outcome == FB_OUTCOME_SUCCESS && duration_ns == FB_DURATION_AUTO {
+        // SAFETY: the caller guarantees NULL or a valid fb_permit.
+        if let Some(p) = unsafe { permit.as_mut() } {
+            // SAFETY: a permit's breaker is NULL or the live handle that
+            // issued it (the breaker must outlive its permits).
+            if let Some(b) = unsafe { fb_breaker::target(p.breaker).as_ref() } {
+                let raw = peek_permit(p);
+                if bindings::record_success_fast(b, raw) {
+                    p.breaker = std::ptr::null();
+                    return FB_OK;
+                }
+            }
+        }
+    }
+    // SAFETY: forwarded from our caller's contract.
+    unsafe { record_guarded(permit, outcome, duration_ns) }
+}
+
+/// `fb_permit_record` off its in-line path: the arguments checked, the
+/// core's `record_raw` under the panic guard. `extern "C"`, as the export,
+/// so the call to it is a tail call (see `acquire_general`).
+///
+/// # Safety
+/// As for `fb_permit_record`.
+#[inline(never)]
+unsafe extern "C" fn record_guarded(
     permit: *mut fb_permit,
     outcome: fb_outcome,
     duration_ns: u64,

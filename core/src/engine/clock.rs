@@ -208,6 +208,18 @@ impl ClockSource {
             ClockSource::Custom(c) => c.recent_ns(),
         }
     }
+
+    /// [`ClockSource::recent_ns`] when it is one load: the system clock
+    /// with its upkeep thread running. `None` otherwise (a custom clock,
+    /// whose code could do anything, or no upkeep thread yet), and then
+    /// nothing is called.
+    #[inline(always)]
+    pub(crate) fn recent_ns_in_place(&self) -> Option<u64> {
+        match self {
+            ClockSource::Monotonic => recent::running(),
+            ClockSource::Custom(_) => None,
+        }
+    }
 }
 
 impl<C: Clock + 'static> From<std::sync::Arc<C>> for ClockSource {
@@ -254,7 +266,7 @@ mod recent {
     static STARTED: AtomicBool = AtomicBool::new(false);
     const TICK: Duration = Duration::from_millis(1);
 
-    #[inline]
+    #[inline(always)]
     pub(super) fn get() -> u64 {
         // Relaxed: the value is a timestamp, nothing is published with it.
         let v = NOW.load(Ordering::Relaxed);
@@ -263,6 +275,15 @@ mod recent {
         }
         start();
         monotonic_ns()
+    }
+
+    /// The recent timestamp, if the upkeep thread is running; else `None`
+    /// (nothing is started).
+    #[inline(always)]
+    pub(super) fn running() -> Option<u64> {
+        // Relaxed: as in `get`.
+        let v = NOW.load(Ordering::Relaxed);
+        (v != 0).then_some(v)
     }
 
     #[cold]
@@ -309,6 +330,10 @@ mod recent {
 mod recent {
     pub(super) fn get() -> u64 {
         super::monotonic_ns()
+    }
+
+    pub(super) fn running() -> Option<u64> {
+        None
     }
 }
 

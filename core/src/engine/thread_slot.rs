@@ -108,6 +108,13 @@ mod imp {
         let _ = PROBE.try_with(|p| p.set(p.get().wrapping_add(1)));
     }
 
+    /// The calling thread's slot if it has one already; else `usize::MAX`
+    /// (nothing is assigned, no lock taken).
+    #[inline(always)]
+    pub(crate) fn assigned() -> usize {
+        SLOT.try_with(Cell::get).unwrap_or(SHARED)
+    }
+
     #[cold]
     #[inline(never)]
     fn assign() -> usize {
@@ -150,11 +157,15 @@ mod imp {
         0
     }
 
+    pub(crate) fn assigned() -> usize {
+        current()
+    }
+
     pub(crate) fn collided() {}
 }
 
 pub(crate) use imp::current;
-pub(crate) use imp::{collided, probe_offset};
+pub(crate) use imp::{assigned, collided, probe_offset};
 
 #[cfg(all(feature = "shm", unix, not(loom)))]
 pub(crate) use forks::{fork_epoch, process_nonce, watch_forks};

@@ -42,6 +42,48 @@ impl Breaker {
         self.record_general(p, outcome, duration_ns);
     }
 
+    /// The closed path's success in one plain store, when that is all it
+    /// takes, without calling anything that could panic or run user code:
+    /// a time window without slow-call detection, the system clock, a
+    /// permit of the closed path, a thread whose stripe is made and listed
+    /// on the control line, no failure run in progress, the window not in
+    /// danger, and the stripe still in the current bucket. Then the
+    /// success is counted and `true` returned, as [`Breaker::record_raw`]
+    /// would have counted it with nothing to judge; else nothing is done
+    /// and `false` returned (the caller goes through `record_raw`).
+    #[inline(always)]
+    pub(crate) fn record_success_in_place(&self, p: RawPermit) -> bool {
+        if !self.plain_successes || p.probe || !matches!(self.clock, ClockSource::Monotonic) {
+            return false;
+        }
+        // Nothing is called on this path (no slot assigned, no clock
+        // thread started): a caller with no frame of its own stays so.
+        let s = crate::engine::thread_slot::assigned();
+        if s >= self.owned_on_control_line {
+            return false;
+        }
+        // Relaxed: as in `my_stripe`.
+        let Some(first) =
+            std::ptr::NonNull::new(self.cells.w(DIR_CONTROL + s).load(Relaxed) as *mut AtomicU64)
+        else {
+            return false;
+        };
+        // SAFETY: a non-zero entry is a made stripe's first word, alive
+        // as long as `self` (see `breaker/stripes.rs`).
+        let stripe = unsafe { Stripe::from_raw(first) };
+        // Relaxed: as in `record_raw`.
+        if Run::from_bits(self.cells.w(W_CONSEC).load(Relaxed)).in_progress()
+            || self.in_danger(p.generation)
+        {
+            return false;
+        }
+        let Some(t) = self.clock.recent_ns_in_place() else {
+            return false;
+        };
+        self.time
+            .add_owned(stripe, KIND_OK_FAST, p.generation, t, 1)
+    }
+
     /// Report `n` successes of calls admitted by `p` (an untimed permit),
     /// exactly as `n` calls of `record_raw(p, Outcome::Success, None)` in a
     /// row would: for a binding that gathers successes and hands them over
