@@ -44,7 +44,13 @@ fn tr_layer() -> tower_resilience_circuitbreaker::CircuitBreakerLayer {
 }
 
 fn breaker() -> Breaker {
-    Breaker::new(Config::builder().open_timeout(Duration::from_secs(3600)).build().unwrap()).unwrap()
+    Breaker::new(
+        Config::builder()
+            .open_timeout(Duration::from_secs(3600))
+            .build()
+            .unwrap(),
+    )
+    .unwrap()
 }
 
 /// `iters` calls of `svc` on `rt`, timed inside the runtime.
@@ -83,7 +89,9 @@ fn bench_one_task(c: &mut Criterion) {
     g.bench_function("bare", |b| b.iter_custom(|n| drive(&rt, &mut s, n, |i| i)));
 
     let mut s = CircuitBreakerLayer::new(Arc::new(breaker())).layer(bare());
-    g.bench_function("fusebox/closed", |b| b.iter_custom(|n| drive(&rt, &mut s, n, |i| i)));
+    g.bench_function("fusebox/closed", |b| {
+        b.iter_custom(|n| drive(&rt, &mut s, n, |i| i))
+    });
 
     let fixed: &'static Breaker = Box::leak(Box::new(breaker()));
     let mut s = CircuitBreakerLayer::new(fixed).layer(bare());
@@ -94,7 +102,9 @@ fn bench_one_task(c: &mut Criterion) {
     let open = Arc::new(breaker());
     open.force_open();
     let mut s = CircuitBreakerLayer::new(open).layer(bare());
-    g.bench_function("fusebox/open", |b| b.iter_custom(|n| drive(&rt, &mut s, n, |i| i)));
+    g.bench_function("fusebox/open", |b| {
+        b.iter_custom(|n| drive(&rt, &mut s, n, |i| i))
+    });
 
     for hosts in [1usize, 10_000] {
         let names: &'static [&'static str] = Box::leak(
@@ -104,8 +114,13 @@ fn bench_one_task(c: &mut Criterion) {
                 .into_boxed_slice(),
         );
         let keyed = Arc::new(
-            KeyedBreakers::new("hosts", 2 * hosts, Config::default(), ClockSource::Monotonic)
-                .unwrap(),
+            KeyedBreakers::new(
+                "hosts",
+                2 * hosts,
+                Config::default(),
+                ClockSource::Monotonic,
+            )
+            .unwrap(),
         );
         let mut s = KeyedCircuitBreakerLayer::new(keyed)
             .key(Host)
@@ -165,12 +180,17 @@ where
 }
 
 fn bench_two_workers(c: &mut Criterion) {
-    let rt = Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    let rt = Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
     let mut g = c.benchmark_group("two_workers");
     let s = bare();
     g.bench_function("bare", |b| b.iter_custom(|n| two_tasks(&rt, &s, n)));
     let s = CircuitBreakerLayer::new(Arc::new(breaker())).layer(bare());
-    g.bench_function("fusebox/closed", |b| b.iter_custom(|n| two_tasks(&rt, &s, n)));
+    g.bench_function("fusebox/closed", |b| {
+        b.iter_custom(|n| two_tasks(&rt, &s, n))
+    });
     let fixed: &'static Breaker = Box::leak(Box::new(breaker()));
     let s = CircuitBreakerLayer::new(fixed).layer(bare());
     g.bench_function("fusebox/closed_static", |b| {

@@ -29,7 +29,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let slots = Arc::new(Bulkhead::new(4)?);
     let app = Router::new()
         .route("/slow", get(slow))
-        .route("/broken", get(|| async { (http::StatusCode::INTERNAL_SERVER_ERROR, "oops\n") }))
+        .route(
+            "/broken",
+            get(|| async { (http::StatusCode::INTERNAL_SERVER_ERROR, "oops\n") }),
+        )
         .layer(
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(|e: BoxError| async move {
@@ -44,48 +47,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     println!("serving on http://{addr}");
 
     let client = reqwest::Client::new();
-    let burst = (0..16).map(|_| client.get(format!("http://{addr}/slow")).send());
+    let mut burst = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        burst.spawn(client.get(format!("http://{addr}/slow")).send());
+    }
     let mut by_status = std::collections::BTreeMap::new();
-    for r in futures_join_all(burst).await {
-        *by_status.entry(r?.status().as_u16()).or_insert(0) += 1;
+    while let Some(r) = burst.join_next().await {
+        *by_status.entry(r??.status().as_u16()).or_insert(0) += 1;
     }
     println!("16 requests at once through 4 slots: {by_status:?}");
 
     for _ in 0..4 {
         let r = client.get(format!("http://{addr}/broken")).send().await?;
-        let retry = r.headers().get("retry-after").map(|v| v.to_str().unwrap_or("").to_owned());
+        let retry = r
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap_or("").to_owned());
         println!("GET /broken -> {} retry-after: {:?}", r.status(), retry);
     }
     println!("breaker: {:?}", breaker.state());
     Ok(())
-}
-
-/// All the futures, run together on this task (no extra dependency).
-async fn futures_join_all<F: std::future::Future>(fs: impl Iterator<Item = F>) -> Vec<F::Output> {
-    let handles: Vec<_> = fs.map(|f| Box::pin(f)).collect();
-    let mut out = Vec::new();
-    let mut set = handles.into_iter().map(Some).collect::<Vec<_>>();
-    let mut results: Vec<Option<F::Output>> = (0..set.len()).map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (i, slot) in set.iter_mut().enumerate() {
-            if let Some(f) = slot {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => {
-                        results[i] = Some(v);
-                        *slot = None;
-                    }
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    out.extend(results.into_iter().map(|r| r.expect("every future completed")));
-    out
 }

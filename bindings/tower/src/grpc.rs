@@ -113,10 +113,16 @@ mod tests {
         assert_eq!(c.classify(&response(200, Some("8"))), Verdict::failure());
         assert_eq!(c.classify(&response(200, Some(" 14 "))), Verdict::failure());
         assert_eq!(c.classify(&response(200, Some("3"))), Verdict::ignored());
-        assert_eq!(c.classify(&response(200, Some("bogus"))), Verdict::success());
+        assert_eq!(
+            c.classify(&response(200, Some("bogus"))),
+            Verdict::success()
+        );
         assert_eq!(c.classify(&response(200, None)), Verdict::success());
         assert_eq!(c.classify(&response(503, None)), Verdict::failure());
         assert_eq!(c.classify(&response(404, None)), Verdict::ignored());
-        assert_eq!(c.classify(&Err::<http::Response<()>, ()>(())), Verdict::failure());
+        assert_eq!(
+            c.classify(&Err::<http::Response<()>, ()>(())),
+            Verdict::failure()
+        );
     }
 }

@@ -115,8 +115,14 @@ mod tests {
         let h = with_retry_after("7");
         let now = SystemTime::now();
         let seven = Some(Duration::from_secs(7));
-        assert_eq!(classify_status(StatusCode::TOO_MANY_REQUESTS, &h, now).open_for, seven);
-        assert_eq!(classify_status(StatusCode::SERVICE_UNAVAILABLE, &h, now).open_for, seven);
+        assert_eq!(
+            classify_status(StatusCode::TOO_MANY_REQUESTS, &h, now).open_for,
+            seven
+        );
+        assert_eq!(
+            classify_status(StatusCode::SERVICE_UNAVAILABLE, &h, now).open_for,
+            seven
+        );
         for code in [200, 301, 404, 500, 502, 504] {
             let v = classify_status(StatusCode::from_u16(code).unwrap(), &h, now);
             assert_eq!(v.open_for, None, "{code}");

@@ -41,10 +41,10 @@ mod http_classify;
 mod key;
 mod keyed_layer;
 mod rejected;
-mod response;
-mod retry_after;
 #[cfg(feature = "reqwest")]
 pub mod reqwest;
+mod response;
+mod retry_after;
 mod timeout_layer;
 
 pub use breaker_layer::{CircuitBreaker, CircuitBreakerLayer};

@@ -71,7 +71,14 @@ mod tests {
     #[test]
     fn bad_values_are_ignored() {
         for v in [
-            "", "soon", "-5", "+5", "1.5", "5s", "0x10", "1e3",
+            "",
+            "soon",
+            "-5",
+            "+5",
+            "1.5",
+            "5s",
+            "0x10",
+            "1e3",
             "18446744073709551616", // one past u64::MAX
             "Sun, 32 Nov 1994 08:50:37 GMT",
             "06 Nov 1994",

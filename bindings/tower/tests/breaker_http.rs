@@ -16,7 +16,11 @@ use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 
 async fn status<S>(svc: &mut S, addr: std::net::SocketAddr) -> Result<u16, Rejected>
 where
-    S: Service<http::Request<http_body_util::Empty<axum::body::Bytes>>, Response = http::Response<hyper::body::Incoming>, Error = fusebox_tower::BoxError>,
+    S: Service<
+        http::Request<http_body_util::Empty<axum::body::Bytes>>,
+        Response = http::Response<hyper::body::Incoming>,
+        Error = fusebox_tower::BoxError,
+    >,
 {
     match svc.ready().await.unwrap().call(get(addr)).await {
         Ok(r) => Ok(r.status().as_u16()),
@@ -101,7 +105,9 @@ async fn rejects_for_the_retry_after_the_server_sent() {
     // 429 with Retry-After: not a failure, but the server asked for a pause.
     b.reset();
     let failures = b.metrics().failures;
-    server.status.store(429, std::sync::atomic::Ordering::SeqCst);
+    server
+        .status
+        .store(429, std::sync::atomic::Ordering::SeqCst);
     server.set_retry_after(Some("5"));
     assert_eq!(status(&mut svc, addr).await, Ok(429));
     let r = status(&mut svc, addr).await.unwrap_err();
@@ -128,7 +134,13 @@ async fn client_errors_are_ignored_and_refused_connections_fail() {
         l.local_addr().unwrap()
     };
     for _ in 0..3 {
-        let e = svc.ready().await.unwrap().call(get(closed)).await.unwrap_err();
+        let e = svc
+            .ready()
+            .await
+            .unwrap()
+            .call(get(closed))
+            .await
+            .unwrap_err();
         assert!(Rejected::find(&*e).is_none(), "{e}");
     }
     assert_eq!(b.state(), State::Open);
@@ -140,7 +152,9 @@ async fn one_bad_host_does_not_open_another() {
     let good = Flaky::healthy();
     let (a, g) = (serve(bad.clone()).await, serve(good.clone()).await);
     let clock = Arc::new(fusebox::ManualClock::new());
-    let hosts = Arc::new(KeyedBreakers::new("hosts", 100, config(), ClockSource::from(clock.clone())).unwrap());
+    let hosts = Arc::new(
+        KeyedBreakers::new("hosts", 100, config(), ClockSource::from(clock.clone())).unwrap(),
+    );
     let mut svc = ServiceBuilder::new()
         .layer(KeyedCircuitBreakerLayer::new(hosts.clone()).classify(HttpClassifier))
         .service(client());

@@ -14,7 +14,11 @@ use support::*;
 use tower::{Layer, Service, ServiceExt};
 
 /// Start a call and return its future once the server holds the request.
-async fn in_flight<S, F>(svc: &mut S, server: &Flaky, addr: std::net::SocketAddr) -> std::pin::Pin<Box<F>>
+async fn in_flight<S, F>(
+    svc: &mut S,
+    server: &Flaky,
+    addr: std::net::SocketAddr,
+) -> std::pin::Pin<Box<F>>
 where
     S: Service<http::Request<http_body_util::Empty<axum::body::Bytes>>, Future = F>,
     F: std::future::Future,
@@ -47,14 +51,24 @@ async fn a_probe_dropped_in_half_open_gives_its_slot_back() {
     server.hang.store(true, SeqCst);
     let probe = in_flight(&mut svc, &server, addr).await;
     assert_eq!(b.state(), State::HalfOpen);
-    let e = svc.ready().await.unwrap().call(get(addr)).await.unwrap_err();
+    let e = svc
+        .ready()
+        .await
+        .unwrap()
+        .call(get(addr))
+        .await
+        .unwrap_err();
     assert_eq!(
         Rejected::find(&*e).unwrap().reason,
         Reason::Breaker(RejectReason::HalfOpenFull)
     );
     drop(probe); // the client gave up
     let m = b.metrics();
-    assert_eq!((m.successes, m.failures), (0, 3), "neither success nor failure");
+    assert_eq!(
+        (m.successes, m.failures),
+        (0, 3),
+        "neither success nor failure"
+    );
 
     // The slot is back: the next call is the probe, and closes the breaker.
     server.hang.store(false, SeqCst);
@@ -84,7 +98,10 @@ async fn a_call_dropped_after_the_slow_call_duration_counts_as_slow() {
     drop(late);
     let m = b.metrics();
     // One slow call (a slow success, as the core counts it), no failure.
-    assert_eq!((m.window.calls, m.slow, m.window.slow, m.failures), (1, 1, 1, 0));
+    assert_eq!(
+        (m.window.calls, m.slow, m.window.slow, m.failures),
+        (1, 1, 1, 0)
+    );
 }
 
 #[tokio::test]

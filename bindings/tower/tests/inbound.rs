@@ -90,8 +90,17 @@ async fn timeouts_are_failures_for_a_breaker_outside() {
         .layer(AdaptiveTimeoutLayer::new(limit.clone(), tokio::time::sleep))
         .service(client());
     for _ in 0..3 {
-        let e = svc.ready().await.unwrap().call(get(addr)).await.unwrap_err();
-        assert_eq!(TimedOut::find(&*e).unwrap().after, Duration::from_millis(20));
+        let e = svc
+            .ready()
+            .await
+            .unwrap()
+            .call(get(addr))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            TimedOut::find(&*e).unwrap().after,
+            Duration::from_millis(20)
+        );
         assert_eq!(error_response::<String>(&*e).status(), 504);
     }
     assert_eq!(b.state(), State::Open);

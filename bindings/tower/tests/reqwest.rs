@@ -61,7 +61,10 @@ async fn the_servers_retry_after_sets_the_open_period() {
     assert_eq!(client.get(&url).send().await.unwrap().status(), 503);
     clock.advance(Duration::from_secs(12));
     let e = client.get(&url).send().await.unwrap_err();
-    assert_eq!(rejection(&e).unwrap().retry_after, Some(Duration::from_secs(18)));
+    assert_eq!(
+        rejection(&e).unwrap().retry_after,
+        Some(Duration::from_secs(18))
+    );
     assert_eq!(server.hits(), 1);
 }
 

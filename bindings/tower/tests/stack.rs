@@ -38,7 +38,10 @@ async fn a_full_bulkhead_inside_a_breaker_neither_trips_it_nor_holds_its_probe()
     let held = svc.ready().await.unwrap().call(true);
     for _ in 0..5 {
         let e = svc.ready().await.unwrap().call(false).await.unwrap_err();
-        assert!(matches!(Rejected::find(&*e).unwrap().reason, Reason::BulkheadFull(_)));
+        assert!(matches!(
+            Rejected::find(&*e).unwrap().reason,
+            Reason::BulkheadFull(_)
+        ));
     }
     let m = b.metrics();
     assert_eq!((b.state(), m.failures, m.successes), (State::Closed, 0, 0));
@@ -52,7 +55,10 @@ async fn a_full_bulkhead_inside_a_breaker_neither_trips_it_nor_holds_its_probe()
     clock.advance(Duration::from_secs(10));
     let held = slots.try_acquire().unwrap();
     let e = svc.ready().await.unwrap().call(false).await.unwrap_err();
-    assert!(matches!(Rejected::find(&*e).unwrap().reason, Reason::BulkheadFull(_)));
+    assert!(matches!(
+        Rejected::find(&*e).unwrap().reason,
+        Reason::BulkheadFull(_)
+    ));
     drop(held);
     assert_eq!(b.state(), State::HalfOpen);
     svc.ready().await.unwrap().call(false).await.unwrap();
@@ -60,5 +66,8 @@ async fn a_full_bulkhead_inside_a_breaker_neither_trips_it_nor_holds_its_probe()
     // Forced open: the breaker's own rejection.
     b.force_open();
     let e = svc.ready().await.unwrap().call(false).await.unwrap_err();
-    assert_eq!(Rejected::find(&*e).unwrap().reason, Reason::Breaker(RejectReason::ForcedOpen));
+    assert_eq!(
+        Rejected::find(&*e).unwrap().reason,
+        Reason::Breaker(RejectReason::ForcedOpen)
+    );
 }

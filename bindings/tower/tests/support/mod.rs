@@ -2,10 +2,10 @@
 //! `Retry-After` the test sets, and a plain hyper client.
 #![allow(dead_code)] // each test file uses its own part
 
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::body::Bytes;
 use fusebox::{Breaker, Config, ManualClock};
 use http_body_util::Empty;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
