@@ -33,7 +33,7 @@ fn main() {
                 run(CircuitBreakerLayer::new(b).layer(bare), n).await
             }
             "tr" | "tr_open" => {
-                let mut s = tower_resilience_circuitbreaker::CircuitBreakerLayer::builder()
+                let s = tower_resilience_circuitbreaker::CircuitBreakerLayer::builder()
                     .wait_duration_in_open(std::time::Duration::from_secs(3600))
                     .build()
                     .unwrap()

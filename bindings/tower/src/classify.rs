@@ -75,7 +75,10 @@ impl From<Outcome> for Verdict {
 
 /// Classifies a finished call, response or error. Cloned into each call's
 /// future (make it cheap: the ready ones are zero-sized). A closure
-/// `Fn(&Result<T, E>) -> Verdict` is one.
+/// `Fn(&Result<T, E>) -> Verdict` is one. The layers of this crate hand
+/// it the inner service's error boxed (`E` = [`crate::BoxError`]: find a
+/// type in it with `downcast_ref`), and never an inner layer's
+/// [`crate::Rejected`] (that call gives its permit back uncounted).
 ///
 /// ```rust
 /// use fusebox_tower::{Classify, Verdict};
