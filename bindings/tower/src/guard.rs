@@ -107,6 +107,7 @@ impl Guard {
 impl Drop for Guard {
     /// Dropped before [`Guard::finish`]: a cancelled call. The breaker ends
     /// it as its `Config::cancellation` says; a bulkhead frees the slot.
+    #[inline]
     fn drop(&mut self) {
         match self {
             Guard::Breaker(b, permit) => {

@@ -71,3 +71,29 @@ async fn a_full_bulkhead_inside_a_breaker_neither_trips_it_nor_holds_its_probe()
         Reason::Breaker(RejectReason::ForcedOpen)
     );
 }
+
+#[tokio::test]
+async fn a_request_without_a_breaker_goes_through_unguarded() {
+    use fusebox::{ClockSource, KeyedBreakers};
+    use fusebox_tower::KeyedCircuitBreakerLayer;
+    let clock = Arc::new(ManualClock::new());
+    let hosts = Arc::new(
+        KeyedBreakers::new("hosts", 1, Config::default(), ClockSource::from(clock)).unwrap(),
+    );
+    let mut svc = ServiceBuilder::new()
+        .layer(KeyedCircuitBreakerLayer::new(hosts.clone()))
+        .service(service_fn(|_: http::Request<()>| async {
+            Ok::<_, std::io::Error>(())
+        }));
+    let to = |uri: &str| http::Request::get(uri).body(()).unwrap();
+
+    svc.ready().await.unwrap().call(to("http://a.example/")).await.unwrap();
+    hosts.get("a.example").unwrap().force_open();
+    let e = svc.ready().await.unwrap().call(to("http://a.example/")).await.unwrap_err();
+    assert_eq!(Rejected::find(&*e).unwrap().reason, Reason::Breaker(RejectReason::ForcedOpen));
+    // The set is full of a breaker holding history: b.example has none, and
+    // passes; so does a request with no authority and no Host header.
+    svc.ready().await.unwrap().call(to("http://b.example/")).await.unwrap();
+    svc.ready().await.unwrap().call(to("/relative")).await.unwrap();
+    assert_eq!((hosts.len(), hosts.stats().refusals), (1, 1));
+}
