@@ -5,10 +5,10 @@
 //!
 //! cargo run -p fusebox-tower --example axum_shed
 
-use axum::{body::Body, error_handling::HandleErrorLayer, routing::get, BoxError, Router};
+use axum::{BoxError, Router, body::Body, error_handling::HandleErrorLayer, routing::get};
 use fusebox::bulkhead::Bulkhead;
 use fusebox::{Breaker, Config};
-use fusebox_tower::{error_response, BulkheadLayer, CircuitBreakerLayer, HttpClassifier};
+use fusebox_tower::{BulkheadLayer, CircuitBreakerLayer, HttpClassifier, error_response};
 use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceBuilder;

@@ -6,11 +6,11 @@
 //!
 //! cargo run -p fusebox-tower --example reqwest_client
 
-use axum::{http::StatusCode, response::IntoResponse, routing::get, Router};
+use axum::{Router, http::StatusCode, response::IntoResponse, routing::get};
 use fusebox::{ClockSource, Config, KeyedBreakers};
-use fusebox_tower::reqwest::{rejection, CircuitBreakerMiddleware};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use fusebox_tower::reqwest::{CircuitBreakerMiddleware, rejection};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 async fn start(app: Router) -> std::io::Result<String> {

@@ -1,9 +1,9 @@
 //! One breaker in front of a service: `CircuitBreakerLayer`.
 
+use crate::BoxError;
 use crate::classify::{ByResult, Classify};
 use crate::future::ResponseFuture;
 use crate::guard::{BreakerRef, Guard};
-use crate::BoxError;
 use std::task::{Context, Poll};
 use tower_layer::Layer;
 use tower_service::Service;

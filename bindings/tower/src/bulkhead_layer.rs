@@ -1,10 +1,10 @@
 //! At most N calls in flight through a service: `BulkheadLayer`, with a
 //! fixed or an adaptive limit (`fusebox::bulkhead::Bulkhead`).
 
+use crate::BoxError;
 use crate::classify::{ByResult, Classify};
 use crate::future::ResponseFuture;
 use crate::guard::Guard;
-use crate::BoxError;
 use fusebox::bulkhead::{Bulkhead as Slots, BulkheadError};
 use std::sync::Arc;
 use std::task::{Context, Poll};

@@ -1,9 +1,9 @@
 //! The future of a call through a breaker or bulkhead layer.
 
+use crate::BoxError;
 use crate::classify::Classify;
 use crate::guard::Guard;
 use crate::rejected::Rejected;
-use crate::BoxError;
 use pin_project_lite::pin_project;
 use std::future::Future;
 use std::pin::Pin;

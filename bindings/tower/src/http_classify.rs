@@ -3,7 +3,7 @@
 
 use crate::classify::{Classify, Verdict};
 use crate::retry_after::retry_after;
-use http::{header::RETRY_AFTER, HeaderMap, StatusCode};
+use http::{HeaderMap, StatusCode, header::RETRY_AFTER};
 use std::time::SystemTime;
 
 /// The verdict on an HTTP response, from its status and headers:

@@ -1,11 +1,11 @@
 //! One breaker per key (per host by default): `KeyedCircuitBreakerLayer`,
 //! backed by the bounded registry `fusebox::KeyedBreakers`.
 
+use crate::BoxError;
 use crate::classify::{ByResult, Classify};
 use crate::future::ResponseFuture;
 use crate::guard::{BreakerRef, Guard};
 use crate::key::{HostKey, KeyOf};
-use crate::BoxError;
 use fusebox::KeyedBreakers;
 use std::sync::Arc;
 use std::task::{Context, Poll};

@@ -52,7 +52,7 @@ pub use bulkhead_layer::{Bulkhead, BulkheadLayer};
 pub use classify::{ByResult, Classify, Verdict};
 pub use future::ResponseFuture;
 pub use guard::BreakerRef;
-pub use http_classify::{classify_status, HttpClassifier};
+pub use http_classify::{HttpClassifier, classify_status};
 pub use key::{HostKey, KeyOf};
 pub use keyed_layer::{KeyedCircuitBreaker, KeyedCircuitBreakerLayer};
 pub use rejected::{Reason, Rejected};

@@ -1,10 +1,10 @@
 //! A `reqwest-middleware` middleware with a breaker per host, from a
 //! `fusebox::KeyedBreakers`, judging responses by [`crate::classify_status`].
 
+use crate::Verdict;
 use crate::guard::{BreakerRef, Guard};
 use crate::http_classify::classify_status;
 use crate::rejected::Rejected;
-use crate::Verdict;
 use fusebox::KeyedBreakers;
 use reqwest_middleware::{Middleware, Next};
 use std::sync::Arc;

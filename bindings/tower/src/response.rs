@@ -3,7 +3,7 @@
 
 use crate::rejected::Rejected;
 use crate::timeout_layer::TimedOut;
-use http::{header, HeaderValue, Response, StatusCode};
+use http::{HeaderValue, Response, StatusCode, header};
 
 impl Rejected {
     /// A `503 Service Unavailable` saying why, with `Retry-After` in whole

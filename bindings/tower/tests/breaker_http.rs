@@ -17,10 +17,10 @@ use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 async fn status<S>(svc: &mut S, addr: std::net::SocketAddr) -> Result<u16, Rejected>
 where
     S: Service<
-        http::Request<http_body_util::Empty<axum::body::Bytes>>,
-        Response = http::Response<hyper::body::Incoming>,
-        Error = fusebox_tower::BoxError,
-    >,
+            http::Request<http_body_util::Empty<axum::body::Bytes>>,
+            Response = http::Response<hyper::body::Incoming>,
+            Error = fusebox_tower::BoxError,
+        >,
 {
     match svc.ready().await.unwrap().call(get(addr)).await {
         Ok(r) => Ok(r.status().as_u16()),

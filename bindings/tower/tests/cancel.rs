@@ -7,8 +7,8 @@ mod support;
 
 use fusebox::{Cancellation, Config, ManualClock, RejectReason, State};
 use fusebox_tower::{CircuitBreakerLayer, HttpClassifier, Reason, Rejected};
-use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::SeqCst;
 use std::time::Duration;
 use support::*;
 use tower::{Layer, Service, ServiceExt};

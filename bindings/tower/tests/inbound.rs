@@ -5,15 +5,15 @@
 
 mod support;
 
-use axum::{body::Body, error_handling::HandleErrorLayer, BoxError};
+use axum::{BoxError, body::Body, error_handling::HandleErrorLayer};
 use fusebox::bulkhead::Bulkhead;
 use fusebox::{AdaptiveTimeout, State};
 use fusebox_tower::{
-    error_response, AdaptiveTimeoutLayer, BulkheadLayer, CircuitBreakerLayer, HttpClassifier,
-    TimedOut,
+    AdaptiveTimeoutLayer, BulkheadLayer, CircuitBreakerLayer, HttpClassifier, TimedOut,
+    error_response,
 };
-use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::SeqCst;
 use std::time::Duration;
 use support::*;
 use tower::{Service, ServiceBuilder, ServiceExt};

@@ -5,11 +5,11 @@
 mod support;
 
 use fusebox::{ClockSource, KeyedBreakers, ManualClock, RejectReason, State};
-use fusebox_tower::reqwest::{rejection, CircuitBreakerMiddleware};
 use fusebox_tower::Reason;
+use fusebox_tower::reqwest::{CircuitBreakerMiddleware, rejection};
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
-use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::SeqCst;
 use std::time::Duration;
 use support::*;
 

@@ -6,7 +6,7 @@ use fusebox::{Breaker, Config, ManualClock, RejectReason, State};
 use fusebox_tower::{BulkheadLayer, CircuitBreakerLayer, Reason, Rejected};
 use std::sync::Arc;
 use std::time::Duration;
-use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
+use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
 
 #[tokio::test]
 async fn a_full_bulkhead_inside_a_breaker_neither_trips_it_nor_holds_its_probe() {
@@ -87,13 +87,37 @@ async fn a_request_without_a_breaker_goes_through_unguarded() {
         }));
     let to = |uri: &str| http::Request::get(uri).body(()).unwrap();
 
-    svc.ready().await.unwrap().call(to("http://a.example/")).await.unwrap();
+    svc.ready()
+        .await
+        .unwrap()
+        .call(to("http://a.example/"))
+        .await
+        .unwrap();
     hosts.get("a.example").unwrap().force_open();
-    let e = svc.ready().await.unwrap().call(to("http://a.example/")).await.unwrap_err();
-    assert_eq!(Rejected::find(&*e).unwrap().reason, Reason::Breaker(RejectReason::ForcedOpen));
+    let e = svc
+        .ready()
+        .await
+        .unwrap()
+        .call(to("http://a.example/"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        Rejected::find(&*e).unwrap().reason,
+        Reason::Breaker(RejectReason::ForcedOpen)
+    );
     // The set is full of a breaker holding history: b.example has none, and
     // passes; so does a request with no authority and no Host header.
-    svc.ready().await.unwrap().call(to("http://b.example/")).await.unwrap();
-    svc.ready().await.unwrap().call(to("/relative")).await.unwrap();
+    svc.ready()
+        .await
+        .unwrap()
+        .call(to("http://b.example/"))
+        .await
+        .unwrap();
+    svc.ready()
+        .await
+        .unwrap()
+        .call(to("/relative"))
+        .await
+        .unwrap();
     assert_eq!((hosts.len(), hosts.stats().refusals), (1, 1));
 }
