@@ -20,3 +20,4 @@ echo "10-rust: ${doc:-0} doctests of fusebox passed"
 for crate in fusebox fusebox-ffi; do
   RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p "$crate"
 done
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p fusebox-tower --features reqwest
