@@ -187,6 +187,12 @@ export declare class Permit {
   ignore (): boolean
   /** Give the permit back without an outcome (frees a half-open probe slot). */
   release (): boolean
+  /**
+   * The caller gave the call up (an aborted request): counted as the
+   * breaker's `cancellation` policy says (by default nothing, unless the
+   * call ran past `slowCallMs`: one slow call).
+   */
+  cancel (): boolean
 }
 
 export interface CircuitBreakerEvents {
@@ -213,6 +219,8 @@ export declare class CircuitBreaker extends EventEmitter {
 
   /** A permit, or null when rejected (see lastRejection). Never throws. */
   tryAcquire (): Permit | null
+  /** A permit, or throws the CircuitOpenError when rejected. */
+  acquire (): Permit
   /** Why the last attempt through this object was rejected. */
   readonly lastRejection: Rejection | null
 

@@ -70,6 +70,9 @@ const SUCCESS = HOT.success
 const FAILURE = HOT.failure
 const RECORD = HOT.record
 const BATCH_MAX = HOT.batchMax
+// "The caller gave the call up" (`record`'s code next to RELEASE): the
+// core's cancel_raw, ruled by the breaker's `cancellation` policy.
+const CANCEL = HOT.cancelCode
 
 // Successes are handed to the core in batches (src/hot.rs says why and
 // when): a success of the batch's wrapper and token is only counted here,
@@ -457,6 +460,20 @@ class Permit {
     return true
   }
 
+  /**
+   * The caller gave the call up (an aborted request): what that counts as
+   * is the breaker's `cancellation` policy (by default nothing, the permit
+   * given back, unless the call had run past `slowCallMs`: then one slow
+   * call). Returns true; throws if the permit was already used.
+   */
+  cancel () {
+    const t = this.#token
+    if (t < 0) throw permitUsed()
+    this.#done(t)
+    report(this.#h, t, this.#start, CANCEL)
+    return true
+  }
+
   /** A report with its duration (`durationMs` checked first). */
   #timed (t, outcome, durationMs) {
     checkDuration(durationMs)
@@ -607,6 +624,17 @@ class CircuitBreaker extends EventEmitter {
     this.#last[0] = code
     if (this.#onReject) this.emit('reject', this.#error(code))
     return null
+  }
+
+  /**
+   * A permit, or throws the CircuitOpenError when the breaker rejects the
+   * call: tryAcquire() for code that reports outcomes itself and wants the
+   * rejection as an error (an HTTP client's adapter).
+   */
+  acquire () {
+    const t = this.#admit()
+    if (t >= 0) return new Permit(this.#h, t, this.#timedPermits ? BOX[1] : 0)
+    throw this.#rejected(BOX[0])
   }
 
   /** Why the last tryAcquire() / call() / fire() of this object was rejected. */

@@ -189,7 +189,7 @@ export declare function flushEvents(timeoutMs: number): boolean
 export declare function flushSuccesses(): void
 
 /** This thread's hot-path functions and their mailbox (see `hot.rs`). */
-export declare function hotThread(): { acquire(): void; success(): void; failure(): void; record(): void; mailbox: ArrayBuffer; batchMax: number }
+export declare function hotThread(): { acquire(): void; success(): void; failure(): void; record(): void; mailbox: ArrayBuffer; batchMax: number; cancelCode: number }
 
 /**
  * A set called `name` of at most `capacity` breakers made with `options`

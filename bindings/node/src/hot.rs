@@ -31,7 +31,7 @@
 //!     slow-call detection needs it; else 0);
 //!   - `[2]` duration in ms for `record`, or < 0 to measure it;
 //!   - `[3]` outcome for `record`: a code of `fusebox::bindings` (`outcome`,
-//!     or `RELEASE`; `codes.js` holds them for JS);
+//!     or `RELEASE`; `codes.js` holds them for JS), or [`CANCEL`];
 //!   - `[4]`, `[5]`, `[6]`: the thread's success batch: how many successes
 //!     it holds back, their token and their wrapper's id (-1: no batch);
 //!   - `[7]` the id of the wrapper a call is for.
@@ -82,6 +82,12 @@ const SLOTS: usize = 8;
 /// Most successes a batch holds back: the core's (the JS layer reads it
 /// from [`thread`]'s object).
 const BATCH_MAX: f64 = bindings::BATCH_MAX as f64;
+
+/// The outcome code, next to the core's (`bindings::RELEASE` and below),
+/// of "the caller gave the call up": the core's `cancel_raw`, which the
+/// breaker's `cancellation` policy rules. The JS layer reads it from
+/// [`thread`]'s object.
+const CANCEL: u32 = bindings::RELEASE + 1;
 
 /// One wrapper's breaker. Held in place in [`Thread::hots`], so that a call
 /// reaches the breaker in as few dependent loads as can be.
@@ -359,13 +365,14 @@ unsafe extern "C" fn record(env: sys::napi_env, info: sys::napi_callback_info) -
         let ms = th.mailbox[DURATION].get();
         let duration = (ms.is_finite() && ms >= 0.0).then(|| (ms * 1e6).round() as u64);
         let code = th.mailbox[OUTCOME].get();
-        if !(0.0..=f64::from(bindings::RELEASE)).contains(&code) {
+        if !(0.0..=f64::from(CANCEL)).contains(&code) {
             return;
         }
         let code = code as u32;
         let _ = catch_unwind(AssertUnwindSafe(|| match bindings::outcome(code) {
             Some(o) => hot.breaker.record_raw(p, o, duration),
             None if code == bindings::RELEASE => hot.breaker.release_raw(p),
+            None if code == CANCEL => hot.breaker.cancel_raw(p),
             None => {}
         }));
     });
@@ -489,7 +496,7 @@ fn no_thread() -> napi::Error {
 }
 
 /// This thread's hot functions and mailbox: `{ acquire, success, failure,
-/// record, mailbox, batchMax }`.
+/// record, mailbox, batchMax, cancelCode }`.
 pub(crate) fn thread(env: &Env) -> napi::Result<Object<'_>> {
     let th = current().ok_or_else(no_thread)?;
     let obj = Object::new(env)?;
@@ -537,6 +544,7 @@ pub(crate) fn thread(env: &Env) -> napi::Result<Object<'_>> {
     set(&obj, c"mailbox", mailbox)?;
     let mut obj = obj;
     obj.set("batchMax", BATCH_MAX)?;
+    obj.set("cancelCode", CANCEL)?;
     Ok(obj)
 }
 

@@ -693,7 +693,7 @@ pub fn prometheus_content_type() -> String {
 
 /// This thread's hot-path functions and their mailbox (see `hot.rs`).
 #[napi(
-    ts_return_type = "{ acquire(): void; success(): void; failure(): void; record(): void; mailbox: ArrayBuffer; batchMax: number }"
+    ts_return_type = "{ acquire(): void; success(): void; failure(): void; record(): void; mailbox: ArrayBuffer; batchMax: number; cancelCode: number }"
 )]
 pub fn hot_thread(env: &Env) -> napi::Result<Object<'_>> {
     hot::thread(env)
