@@ -1,0 +1,85 @@
+'use strict'
+// fusebox/http's added cost per request: each adapter against the same
+// client without it, on one loopback server in this process, in one run.
+//
+//   cd bench && npm install && node http.js [--quick]
+//
+// CPU ns per request (client and server together: the server's share is
+// the same with and without the adapter, so the difference is the
+// adapter's), the best of interleaved rounds.
+
+const http = require('node:http')
+const { Agent, request } = require('undici')
+const express = require('express')
+const { breakerFetch, interceptor, expressShedding } = require('../http.js')
+
+const QUICK = process.argv.includes('--quick')
+const ROUNDS = QUICK ? 5 : 15
+const N = QUICK ? 500 : 2000
+
+const cpuNs = () => {
+  const u = process.cpuUsage()
+  return (u.user + u.system) * 1000
+}
+
+async function listen (server) {
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return `http://127.0.0.1:${server.address().port}`
+}
+
+async function group (title, benches) {
+  for (const b of benches) {
+    b.best = Infinity
+    for (let i = 0; i < 200; i++) await b.fn() // warm up
+  }
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const b of benches) {
+      const t0 = cpuNs()
+      for (let i = 0; i < N; i++) await b.fn()
+      b.best = Math.min(b.best, (cpuNs() - t0) / N)
+    }
+  }
+  console.log(`\n${title}`)
+  const base = benches[0].best
+  for (const b of benches) {
+    const over = b === benches[0] ? '' : `+${(b.best - base).toFixed(0)} ns`
+    console.log(`  ${b.name.padEnd(52)} ${b.best.toFixed(0).padStart(7)} ns  ${over}`)
+  }
+}
+
+async function main () {
+  const plain = http.createServer((req, res) => res.end('ok'))
+  const url = await listen(plain)
+
+  const fetchB = breakerFetch()
+  await group('fetch, client side (ns per request)', [
+    { name: 'fetch(url)', fn: async () => { await (await fetch(url)).text() } },
+    { name: 'breakerFetch()(url)', fn: async () => { await (await fetchB(url)).text() } }
+  ])
+
+  const agent = new Agent()
+  const composed = new Agent().compose(interceptor())
+  await group('undici request(), client side (ns per request)', [
+    { name: 'request(url, { dispatcher: agent })', fn: async () => { await (await request(url, { dispatcher: agent })).body.text() } },
+    { name: 'request(url, { dispatcher: agent.compose(interceptor()) })', fn: async () => { await (await request(url, { dispatcher: composed })).body.text() } }
+  ])
+
+  const bare = express()
+  bare.get('/', (req, res) => res.send('ok'))
+  const shed = express()
+  shed.use(expressShedding())
+  shed.get('/', (req, res) => res.send('ok'))
+  const bareUrl = await listen(http.createServer(bare))
+  const shedUrl = await listen(http.createServer(shed))
+  await group('express, server side (ns per request, undici client)', [
+    { name: 'express app', fn: async () => { await (await request(bareUrl, { dispatcher: agent })).body.text() } },
+    { name: 'express app + expressShedding()', fn: async () => { await (await request(shedUrl, { dispatcher: agent })).body.text() } }
+  ])
+  console.log(`\nnode ${process.version}; best of ${ROUNDS} rounds of ${N}`)
+  process.exit(0)
+}
+
+main().catch((e) => {
+  console.error(e)
+  process.exit(1)
+})
