@@ -33,7 +33,8 @@ async function group (title, benches) {
     for (let i = 0; i < 200; i++) await b.fn() // warm up
   }
   for (let r = 0; r < ROUNDS; r++) {
-    for (const b of benches) {
+    // Every other round backwards: no bench always runs after another's garbage.
+    for (const b of r % 2 === 0 ? benches : [...benches].reverse()) {
       const t0 = cpuNs()
       for (let i = 0; i < N; i++) await b.fn()
       b.best = Math.min(b.best, (cpuNs() - t0) / N)
@@ -43,7 +44,7 @@ async function group (title, benches) {
   const base = benches[0].best
   for (const b of benches) {
     const over = b === benches[0] ? '' : `+${(b.best - base).toFixed(0)} ns`
-    console.log(`  ${b.name.padEnd(52)} ${b.best.toFixed(0).padStart(7)} ns  ${over}`)
+    console.log(`  ${b.name.padEnd(62)} ${b.best.toFixed(0).padStart(7)} ns  ${over}`)
   }
 }
 
@@ -54,14 +55,16 @@ async function main () {
   const fetchB = breakerFetch()
   await group('fetch, client side (ns per request)', [
     { name: 'fetch(url)', fn: async () => { await (await fetch(url)).text() } },
-    { name: 'breakerFetch()(url)', fn: async () => { await (await fetchB(url)).text() } }
+    { name: 'breakerFetch()(url)', fn: async () => { await (await fetchB(url)).text() } },
+    { name: 'fetch(url) again (the noise: A/A)', fn: async () => { await (await fetch(url)).text() } }
   ])
 
   const agent = new Agent()
   const composed = new Agent().compose(interceptor())
   await group('undici request(), client side (ns per request)', [
     { name: 'request(url, { dispatcher: agent })', fn: async () => { await (await request(url, { dispatcher: agent })).body.text() } },
-    { name: 'request(url, { dispatcher: agent.compose(interceptor()) })', fn: async () => { await (await request(url, { dispatcher: composed })).body.text() } }
+    { name: 'request(url, { dispatcher: agent.compose(interceptor()) })', fn: async () => { await (await request(url, { dispatcher: composed })).body.text() } },
+    { name: 'request(url, { dispatcher: agent }) again (A/A)', fn: async () => { await (await request(url, { dispatcher: agent })).body.text() } }
   ])
 
   const bare = express()
@@ -73,7 +76,8 @@ async function main () {
   const shedUrl = await listen(http.createServer(shed))
   await group('express, server side (ns per request, undici client)', [
     { name: 'express app', fn: async () => { await (await request(bareUrl, { dispatcher: agent })).body.text() } },
-    { name: 'express app + expressShedding()', fn: async () => { await (await request(shedUrl, { dispatcher: agent })).body.text() } }
+    { name: 'express app + expressShedding()', fn: async () => { await (await request(shedUrl, { dispatcher: agent })).body.text() } },
+    { name: 'express app again (A/A)', fn: async () => { await (await request(bareUrl, { dispatcher: agent })).body.text() } }
   ])
   console.log(`\nnode ${process.version}; best of ${ROUNDS} rounds of ${N}`)
   process.exit(0)

@@ -182,3 +182,15 @@ test('a Request object, and breakers of one\'s own', async (t) => {
   assert.throws(() => breakerFetch({ breakers: {} }), { code: 'ERR_INVALID_ARG_TYPE' })
   assert.throws(() => breakerFetch({ fetch: 1 }), { code: 'ERR_INVALID_ARG_TYPE' })
 })
+
+test('a full set of busy origins refuses a new origin with KeyedFullError, nothing sent', async (t) => {
+  const { KeyedFullError } = require('fusebox')
+  const { server, fetch } = await setup(t, { capacity: 1 })
+  const other = await originServer()
+  t.after(() => other.close())
+  server.behave({ status: 500 })
+  await fetch(server.url)
+  await fetch(server.url)
+  await assert.rejects(fetch(other.url), KeyedFullError)
+  assert.equal(other.hits, 0)
+})

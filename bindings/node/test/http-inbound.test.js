@@ -119,3 +119,13 @@ for (const [name, start] of Object.entries(SERVERS)) {
     assert.deepEqual([s.slow, s.failures], [1, 2])
   })
 }
+
+test('bad options are errors that name the option', async () => {
+  assert.throws(() => expressShedding({ breaker: {} }), { code: 'ERR_INVALID_ARG_TYPE', message: /"breaker"/ })
+  assert.throws(() => expressShedding({ defaultRetryAfterMs: -1 }), { code: 'ERR_OUT_OF_RANGE', option: 'defaultRetryAfterMs' })
+  assert.throws(() => expressShedding({ minCalls: 0 }), { code: 'ERR_OUT_OF_RANGE', option: 'minCalls' })
+  assert.throws(() => expressShedding(5), { code: 'ERR_INVALID_ARG_TYPE' })
+  const fastify = require('fastify')()
+  fastify.register(fastifyShedding, { defaultRetryAfterMs: NaN })
+  await assert.rejects(fastify.ready(), { code: 'ERR_OUT_OF_RANGE' })
+})
