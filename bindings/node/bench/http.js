@@ -61,8 +61,11 @@ async function main () {
 
   const agent = new Agent()
   const composed = new Agent().compose(interceptor())
+  // compose() itself (its handler wrappers, its Proxy): a no-op interceptor.
+  const noop = new Agent().compose((dispatch) => (opts, handler) => dispatch(opts, handler))
   await group('undici request(), client side (ns per request)', [
     { name: 'request(url, { dispatcher: agent })', fn: async () => { await (await request(url, { dispatcher: agent })).body.text() } },
+    { name: 'request(url, { dispatcher: agent.compose(no-op) })', fn: async () => { await (await request(url, { dispatcher: noop })).body.text() } },
     { name: 'request(url, { dispatcher: agent.compose(interceptor()) })', fn: async () => { await (await request(url, { dispatcher: composed })).body.text() } },
     { name: 'request(url, { dispatcher: agent }) again (A/A)', fn: async () => { await (await request(url, { dispatcher: agent })).body.text() } }
   ])
