@@ -115,3 +115,29 @@ test('an aborted request is neither success nor failure; a cancelled probe frees
   s = breaker().stats
   assert.equal(s.failures, 2)
 })
+
+test('undici\'s fetch aborted through the composed dispatcher: a cancellation (the probe slot comes back)', async (t) => {
+  const { server, clock, dispatcher, get, breaker } = await setup(t)
+  server.behave({ status: 500 })
+  await get(server.url)
+  await get(server.url)
+  clock.advance(10_000)
+  server.behave({ hang: true })
+  const ac = new AbortController()
+  const p = rejection(undiciFetch(server.url, { dispatcher, signal: ac.signal }))
+  await server.waitHanging(1)
+  assert.equal(breaker().state, 'halfOpen')
+  ac.abort()
+  assert.equal((await p).name, 'AbortError')
+  let status = 0
+  server.behave({ status: 200 })
+  // The abort reaches the interceptor on undici's side of the socket: wait
+  // for the slot rather than for a moment.
+  for (let i = 0; i < 1000 && status !== 200; i++) {
+    await new Promise((resolve) => setImmediate(resolve))
+    status = await get(server.url).catch((e) => e.reason)
+  }
+  assert.equal(status, 200, 'a new probe')
+  assert.equal(breaker().state, 'closed')
+  assert.equal(breaker().stats.failures, 2)
+})
