@@ -219,6 +219,8 @@ export declare class CircuitBreaker extends EventEmitter {
 
   /** A permit, or null when rejected (see lastRejection). Never throws. */
   tryAcquire (): Permit | null
+  /** A permit, or throws the CircuitOpenError when rejected. */
+  acquire (): Permit
   /** Why the last attempt through this object was rejected. */
   readonly lastRejection: Rejection | null
 

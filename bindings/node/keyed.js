@@ -42,6 +42,13 @@ module.exports = function keyed ({
     #name
     // What each handle is made with (timeoutMs, classify, fallback...).
     #options
+    // One handle per key, with its breaker's identity: a handle costs far
+    // more to make (~15 us) than a lookup, and a lookup through
+    // lookupId() tells whether the set still holds that breaker (it may
+    // have been evicted or removed). At most `capacity` entries, the
+    // oldest forgotten first.
+    #handles = new Map()
+    #capacity
 
     constructor (options) {
       if (options === null || typeof options !== 'object') throw argType('options', 'of type object', options)
@@ -57,6 +64,23 @@ module.exports = function keyed ({
       this.#native = n
       this.#name = name
       this.#options = breaker
+      this.#capacity = n.capacity
+    }
+
+    /** The handle kept for `key` if the set still holds its breaker (a lookup, as get()). */
+    #kept (key) {
+      const c = this.#handles.get(key)
+      const id = this.#native.lookupId(key)
+      if (c !== undefined && c.id === id) return c.breaker
+      if (c !== undefined) this.#handles.delete(key)
+      return id === -1 ? undefined : null
+    }
+
+    #keep (key, n) {
+      const breaker = new CircuitBreaker(kFromNative, { native: n, options: this.#options })
+      if (this.#handles.size >= this.#capacity) this.#handles.delete(this.#handles.keys().next().value)
+      this.#handles.set(key, { id: n.identity(), breaker })
+      return breaker
     }
 
     /** The set's name (the `keyed` label of its Prometheus series). */
@@ -69,12 +93,15 @@ module.exports = function keyed ({
     /**
      * The breaker of `key`, created on first use (evicting one that holds
      * no history when the set is full). Throws KeyedFullError when none
-     * may be evicted.
+     * may be evicted. The same CircuitBreaker object for a key while the
+     * set holds its breaker.
      */
     getOrCreate (key) {
       checkKey(key)
+      const kept = this.#kept(key)
+      if (kept) return kept
       const n = this.#native.getOrCreate(key)
-      if (n instanceof native.NativeBreaker) return new CircuitBreaker(kFromNative, { native: n, options: this.#options })
+      if (n instanceof native.NativeBreaker) return this.#keep(key, n)
       if (n.kind === 'full') throw new KeyedFullError(n.message, this.#name, key, n.capacity)
       throw argRange(n.option, n.message)
     }
@@ -82,13 +109,16 @@ module.exports = function keyed ({
     /** The breaker of `key`, or undefined when the set holds none (creates nothing). */
     get (key) {
       checkKey(key)
+      const kept = this.#kept(key)
+      if (kept !== null) return kept
       const n = this.#native.get(key)
-      return n === null || n === undefined ? undefined : new CircuitBreaker(kFromNative, { native: n, options: this.#options })
+      return n === null || n === undefined ? undefined : this.#keep(key, n)
     }
 
     /** Take `key`'s breaker out, whatever its state (handles keep working). Whether it was there. */
     remove (key) {
       checkKey(key)
+      this.#handles.delete(key)
       return this.#native.remove(key)
     }
 

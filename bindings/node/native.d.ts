@@ -52,6 +52,11 @@ export declare class NativeBreaker {
   fallbackLimit(perSecond: number, burst: number): NativeFallbackLimit | OptionProblem
   /** Whether two handles are the same breaker. */
   sameAs(other: NativeBreaker): boolean
+  /**
+   * The breaker's identity: its address, as `NativeKeyed::lookupId`
+   * gives it (unique while this wrapper holds the breaker).
+   */
+  identity(): number
 }
 
 /** The core's bulkhead. */
@@ -94,6 +99,13 @@ export declare class NativeKeyed {
    * bad key).
    */
   getOrCreate(key: string): NativeBreaker | KeyedProblem
+  /**
+   * The identity (`NativeBreaker::identity`) of `key`'s breaker, looked
+   * up as `get` does (a use, for eviction), or -1 when the set holds
+   * none: the JS layer keeps one handle per key and checks with this
+   * that the set still holds its breaker, without a wrapper per lookup.
+   */
+  lookupId(key: string): number
   /** The breaker of `key`, if the set holds one (creates nothing). */
   get(key: string): NativeBreaker | null
   /**

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Node binding (bindings/node): `npm install <path>` into a fresh folder,
+# Node binding (bindings/node): `npm install <path>` into a fresh folder
+# (with undici, express and fastify for fusebox/http),
 # which builds the addon from source (its "install" script runs the napi
 # CLI, release mode); then the `node --test` suite against the installed
 # package, `tsc --noEmit` of a TypeScript usage file against its types, and
@@ -23,8 +24,12 @@ cd "$tmp"
 npm init -y >/dev/null
 # Always build from the sources at hand, even if a stale addon lies in the
 # package folder (a clean clone has none: the build happens either way).
+# With what fusebox/http's tests and types run against: the package's
+# devDependencies (undici, express, fastify) at their versions (an
+# installed path gets none of them).
+read -r -a dev <<<"$(node -e 'const d = require(process.argv[1]).devDependencies; console.log(Object.entries(d).map(([k, v]) => `${k}@${v}`).join(" "))' "$pkg/package.json")"
 FUSEBOX_BUILD_FROM_SOURCE=1 npm install --no-audit --no-fund --loglevel=error \
-  "$pkg" typescript@5 @types/node@20
+  "$pkg" typescript@5 @types/node@20 "${dev[@]}"
 
 # The napi CLI (the addon's build) came with the package; tsc comes from
 # typescript@5.

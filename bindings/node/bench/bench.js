@@ -65,6 +65,8 @@ async function main () {
   const f = async () => 1
   const syncF = () => 1
   const boom = async () => { throw new Error('down') }
+  const ready = new Error('ready')
+  const floor = async () => { throw ready }
 
   // Breakers that stay closed.
   const fb = new fusebox.CircuitBreaker({ name: 'bench' })
@@ -76,13 +78,15 @@ async function main () {
   // Open for an hour: the benchmark must not outlive the open period.
   const fbOpen = new fusebox.CircuitBreaker({ name: 'bench-open', consecutiveFailures: 1, openTimeoutMs: 3_600_000 })
   await fbOpen.fire(boom).catch(() => {})
+  const fbOpenFallback = new fusebox.CircuitBreaker({ name: 'bench-open-fallback', consecutiveFailures: 1, openTimeoutMs: 3_600_000, fallback: () => 0 })
+  await fbOpenFallback.fire(boom)
   const fbForced = new fusebox.CircuitBreaker({ name: 'bench-forced' })
   fbForced.forceOpen()
   const ckOpen = circuitBreaker(handleAll, { halfOpenAfter: 3_600_000, breaker: new ConsecutiveBreaker(1) })
   await ckOpen.execute(boom).catch(() => {})
   const opOpen = new Opossum(boom, { timeout: false, resetTimeout: 3_600_000, volumeThreshold: 0, errorThresholdPercentage: 1 })
   await opOpen.fire().catch(() => {})
-  if (fbOpen.state !== 'open' || !opOpen.opened || ckOpen.state !== CircuitState.Open) {
+  if (fbOpen.state !== 'open' || fbOpenFallback.state !== 'open' || !opOpen.opened || ckOpen.state !== CircuitState.Open) {
     throw new Error('a breaker meant to be open is not')
   }
 
@@ -104,14 +108,18 @@ async function main () {
     { name: 'fusebox: breaker.state', kind: 'sync', n: M, fn: () => { if (fb.state === 'closed') sink++ } }
   ]))
   groups.push(await group('rejection, breaker open (ns per rejected call)', [
+    // The floor of a rejection thrown and caught across an `await`: an
+    // async function throwing an error made beforehand (no Error to build).
+    { name: 'floor: await an async fn throwing a ready error', kind: 'reject', n: N / 10, fn: floor },
     { name: 'fusebox: tryAcquire() → null (open)', kind: 'sync', n: M, fn: () => { if (fbOpen.tryAcquire() === null) sink++ } },
     { name: 'fusebox: tryAcquire() → null (forced open)', kind: 'sync', n: M, fn: () => { if (fbForced.tryAcquire() === null) sink++ } },
-    { name: 'fusebox: await breaker.fire(f) → CircuitOpenError', kind: 'reject', n: N / 10, fn: () => fbOpen.fire(f) },
-    { name: 'cockatiel: await policy.execute(f) → BrokenCircuitError', kind: 'reject', n: N / 10, fn: () => ckOpen.execute(f) },
-    { name: 'opossum: await breaker.fire() → OpenCircuitError', kind: 'reject', n: N / 10, fn: () => opOpen.fire() }
+    { name: 'fusebox: await breaker.fire(f) → CircuitOpenError', kind: 'reject', n: N / 10, fn: () => fbOpen.fire(f), base: 0 },
+    { name: 'fusebox: await breaker.fire(f) → fallback (nothing thrown)', kind: 'async', n: N / 10, fn: () => fbOpenFallback.fire(f), base: 0 },
+    { name: 'cockatiel: await policy.execute(f) → BrokenCircuitError', kind: 'reject', n: N / 10, fn: () => ckOpen.execute(f), base: 0 },
+    { name: 'opossum: await breaker.fire() → OpenCircuitError', kind: 'reject', n: N / 10, fn: () => opOpen.fire(), base: 0 }
   ]))
   if (sink < 0) console.log(sink)
-  if (fbOpen.state !== 'open' || !opOpen.opened || ckOpen.state !== CircuitState.Open) {
+  if (fbOpen.state !== 'open' || fbOpenFallback.state !== 'open' || !opOpen.opened || ckOpen.state !== CircuitState.Open) {
     throw new Error('a breaker meant to be open closed during the run')
   }
   op.shutdown()
@@ -126,12 +134,13 @@ async function main () {
     const baseline = g.rows[0].ns
     console.log()
     if (MARKDOWN) {
-      console.log(`**${g.title}**\n\n| | ns | over baseline |\n|---|---:|---:|`)
+      console.log(`**${g.title}**\n\n| | ns | over baseline (× baseline) |\n|---|---:|---:|`)
     } else {
       console.log(g.title)
     }
     for (const r of g.rows) {
-      const over = r.base === undefined ? '' : `+${fmt(r.ns - baseline)}`
+      const d = r.ns - baseline
+      const over = r.base === undefined ? '' : `${d < 0 ? '-' : '+'}${fmt(Math.abs(d))} (${(r.ns / baseline).toFixed(2)}×)`
       if (MARKDOWN) console.log(`| ${r.name} | ${fmt(r.ns)} | ${over} |`)
       else console.log(`  ${r.name.padEnd(58)} ${fmt(r.ns).padStart(7)} ns  ${over}`)
     }

@@ -164,6 +164,15 @@ impl NativeKeyed {
         }
     }
 
+    /// The identity (`NativeBreaker::identity`) of `key`'s breaker, looked
+    /// up as `get` does (a use, for eviction), or -1 when the set holds
+    /// none: the JS layer keeps one handle per key and checks with this
+    /// that the set still holds its breaker, without a wrapper per lookup.
+    #[napi]
+    pub fn lookup_id(&self, key: String) -> f64 {
+        self.inner.get(&key).map_or(-1.0, |b| crate::identity(&b))
+    }
+
     /// The breaker of `key`, if the set holds one (creates nothing).
     #[napi]
     pub fn get(&self, key: String) -> Option<NativeBreaker> {

@@ -379,6 +379,12 @@ pub struct NativeBreaker {
     listening: bool,
 }
 
+/// A breaker's address as a number: no other breaker has it while the
+/// breaker lives (user-space addresses fit in an f64's 53 bits).
+pub(crate) fn identity(b: &Arc<Breaker>) -> f64 {
+    Arc::as_ptr(b) as usize as f64
+}
+
 impl NativeBreaker {
     fn wrap(inner: Arc<Breaker>) -> Self {
         NativeBreaker {
@@ -564,6 +570,13 @@ impl NativeBreaker {
     #[napi]
     pub fn same_as(&self, other: &NativeBreaker) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// The breaker's identity: its address, as `NativeKeyed::lookupId`
+    /// gives it (unique while this wrapper holds the breaker).
+    #[napi]
+    pub fn identity(&self) -> f64 {
+        identity(&self.inner)
     }
 }
 

@@ -195,3 +195,23 @@ test('bad names, capacities and options: the errors of CircuitBreaker', () => {
   // A bad key takes nothing.
   assert.deepEqual(set.stats(), { name: 'k', size: 0, capacity: 1, created: 0, evictions: 0, refusals: 0, removed: 0 })
 })
+
+test('one handle per key while the set holds its breaker; a new one after eviction or removal', () => {
+  const { clock, set } = keyed(1, { minIdleMs: 1000 })
+  const a = set.getOrCreate('a')
+  assert.equal(set.getOrCreate('a'), a)
+  assert.equal(set.get('a'), a)
+  set.remove('a')
+  assert.equal(set.get('a'), undefined)
+  const a2 = set.getOrCreate('a')
+  assert.notEqual(a2, a)
+  assert.ok(!a2.isSameBreaker(a))
+  clock.advance(1000)
+  const b = set.getOrCreate('b') // evicts a2 (Closed, empty, idle)
+  assert.equal(set.get('a'), undefined)
+  assert.equal(set.getOrCreate('b'), b)
+  clock.advance(1000)
+  const a3 = set.getOrCreate('a') // evicts b
+  assert.ok(!a3.isSameBreaker(a2), 'a new breaker, not the evicted one')
+  assert.equal(set.size, 1)
+})

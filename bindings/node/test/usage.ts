@@ -44,6 +44,13 @@ if (permit !== null) {
   const why = breaker.lastRejection
   if (why !== null && why.retryAfterMs !== null) console.log(why.reason, why.retryAfterMs + 1)
 }
+try {
+  const held: Permit = breaker.acquire()
+  const given: boolean = held.cancel()
+  console.log(given)
+} catch (e) {
+  if (e instanceof CircuitOpenError) console.log(e.retryAfterMs)
+}
 
 const state: State = breaker.state
 const stats: Stats = breaker.stats
