@@ -908,6 +908,23 @@ enum fb_status fb_registry_get(const struct fb_registry *registry,
 // `registry` is NULL or a live registry handle; `out` is NULL or writable.
 enum fb_status fb_registry_len(const struct fb_registry *registry, size_t *out);
 
+// Write every breaker of the registry in the Prometheus text format
+// (`fusebox_*`, one series per breaker, names escaped) into
+// `buf`, NUL-terminated: the core's one writer, as Rust's
+// `Registry::prometheus` and Node's `registry.prometheus()` give it.
+// `*len` is set to the text's length (without the NUL) in every case; when
+// `cap` is too small (`cap < *len + 1`) nothing is written and
+// `FB_ERR_INVALID_ARGUMENT` is returned, so a caller can retry with a
+// buffer of `*len + 1` bytes. `buf` may be NULL when `cap` is 0.
+//
+// # Safety
+// `registry` is NULL or a live registry handle; `buf` is NULL or writable
+// for `cap` bytes; `len` is NULL or writable.
+enum fb_status fb_registry_prometheus(const struct fb_registry *registry,
+                                      char *buf,
+                                      size_t cap,
+                                      size_t *len);
+
 // Fill `options` with the defaults: 64 slots, room for 64 breakers of the
 // default config, one counter stripe per core, mode 0600.
 //

@@ -1,7 +1,7 @@
 //! Registries (`fb_registry_*`): breakers by name, made on first use and
 //! owned by the registry.
 
-use super::args::{name_arg, not_null, put};
+use super::args::{name_arg, not_null, put, put_text};
 use super::breaker::{fb_breaker, REGISTRY_TAG};
 use super::clock::{clock_source, fb_clock};
 use super::config::{config_arg, config_error, fb_config};
@@ -258,5 +258,34 @@ pub unsafe extern "C" fn fb_registry_len(
         let r = unsafe { try_ref(F, registry) }?;
         // SAFETY: forwarded from our caller's contract.
         unsafe { put(F, "out", out, r.len()) }
+    })
+}
+
+/// Write every breaker of the registry in the Prometheus text format
+/// (`fusebox_*`, one series per breaker, names escaped) into
+/// `buf`, NUL-terminated: the core's one writer, as Rust's
+/// `Registry::prometheus` and Node's `registry.prometheus()` give it.
+/// `*len` is set to the text's length (without the NUL) in every case; when
+/// `cap` is too small (`cap < *len + 1`) nothing is written and
+/// `FB_ERR_INVALID_ARGUMENT` is returned, so a caller can retry with a
+/// buffer of `*len + 1` bytes. `buf` may be NULL when `cap` is 0.
+///
+/// # Safety
+/// `registry` is NULL or a live registry handle; `buf` is NULL or writable
+/// for `cap` bytes; `len` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fb_registry_prometheus(
+    registry: *const fb_registry,
+    buf: *mut c_char,
+    cap: usize,
+    len: *mut usize,
+) -> fb_status {
+    const F: &str = "fb_registry_prometheus";
+    guard(F, || {
+        // SAFETY: forwarded from our caller's contract.
+        let r = unsafe { try_ref(F, registry) }?;
+        let text = r.prometheus();
+        // SAFETY: forwarded from our caller's contract.
+        unsafe { put_text(F, &text, buf, cap, len) }
     })
 }

@@ -714,6 +714,20 @@ static void registries(void) {
   CHECK_STATUS(fb_registry_get_or_create_with(r, "search:query", &big, &w), FB_OK);
   CHECK_STATUS(fb_registry_len(r, &n), FB_OK);
   CHECK(n == 3);
+  /* The registry's Prometheus text: asked for its length first, then
+     written; every breaker's state series is there, the open one open. */
+  size_t len = 0;
+  CHECK_ERR(fb_registry_prometheus(r, NULL, 0, &len), FB_ERR_INVALID_ARGUMENT, "buffer");
+  CHECK(len > 0);
+  char *text = (char *)malloc(len + 1);
+  CHECK(text != NULL);
+  CHECK_STATUS(fb_registry_prometheus(r, text, len + 1, &len), FB_OK);
+  CHECK(strlen(text) == len);
+  CHECK(strstr(text, "fusebox_state{breaker=\"inventory:get\",state=\"open\"} 1") != NULL);
+  CHECK(strstr(text, "breaker=\"payment:pay\"") != NULL);
+  CHECK(strstr(text, "breaker=\"search:query\"") != NULL);
+  free(text);
+  CHECK_ERR(fb_registry_prometheus(NULL, NULL, 0, &len), FB_ERR_NULL_POINTER, "registry is NULL");
   CHECK_STATUS(fb_registry_free(r), FB_OK);
   CHECK_STATUS(fb_clock_free(clock), FB_OK);
 
