@@ -30,6 +30,7 @@
 mod auth;
 mod config;
 mod json;
+mod listener;
 mod page;
 mod path;
 mod routes;

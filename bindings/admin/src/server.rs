@@ -130,10 +130,13 @@ pub fn serve<R>(registry: R, config: AdminConfig) -> Result<AdminHandle, AdminEr
 where
     R: Deref<Target = Registry> + Send + 'static,
 {
-    let server = Server::http(config.addr).map_err(|source| AdminError {
-        addr: config.addr,
-        source,
-    })?;
+    let server = crate::listener::bind(config.addr)
+        .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { Box::new(e) })
+        .and_then(|l| Server::from_listener(l, None))
+        .map_err(|source| AdminError {
+            addr: config.addr,
+            source,
+        })?;
     let addr = server.server_addr().to_ip().unwrap_or(config.addr);
     let server = Arc::new(server);
     let stopping = Arc::new(AtomicBool::new(false));
