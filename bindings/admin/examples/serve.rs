@@ -1,5 +1,7 @@
-//! Serve a small registry's admin endpoint: a few breakers, one of them
-//! failing, and print the dashboard's URL.
+//! Serve a small registry's admin endpoint and print the dashboard's URL:
+//! three breakers under made-up traffic (20 calls a second each): payments
+//! healthy, search failing one call in five, inventory down (open, probing
+//! again every 5 s and opening again).
 //!
 //! `cargo run -p fusebox-admin --example serve [SECONDS] [ADDR]`
 //!
@@ -22,7 +24,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.token = std::env::var("FUSEBOX_ADMIN_TOKEN").ok();
 
     let registry = Arc::new(Registry::new(
-        Config::builder().consecutive_failures(Some(3)).build()?,
+        Config::builder()
+            .consecutive_failures(Some(3))
+            .open_timeout(Duration::from_secs(5))
+            .build()?,
         fusebox::ClockSource::Monotonic,
     ));
     for name in ["payments:charge", "inventory:reserve", "search:query"] {
@@ -37,6 +42,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let _ = inventory.call(|| Err::<(), _>("connection refused"));
     }
     let _ = inventory.call(|| Ok::<_, ()>(())); // rejected
+
+    // The traffic (the example's own; a real service's calls go here).
+    let traffic = registry.clone();
+    std::thread::spawn(move || {
+        for i in 0u64.. {
+            for (name, fails) in [
+                ("payments:charge", false),
+                ("search:query", i % 5 == 0),
+                ("inventory:reserve", true),
+            ] {
+                if let Ok(b) = traffic.get_or_create(name) {
+                    let _ = b.call(|| if fails { Err("failed") } else { Ok(()) });
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
 
     let admin = serve(registry, config)?;
     println!("fusebox admin at {}", admin.url());
