@@ -2,7 +2,8 @@
 # Admin endpoint (bindings/admin): the dashboard page in a real headless
 # browser (Debian's chromium, installed when missing): it loads, draws a row
 # per breaker from /breakers, and after the test opens a breaker shows it
-# open. The example starts, prints its URL, serves /metrics and exits on its
+# open; a page kept open (no polling) turns the row open from /events alone
+# (read through the DevTools protocol; prints how long that took). The example starts, prints its URL, serves /metrics and exits on its
 # own. (Its HTTP tests run in 10-rust.sh with the rest of the workspace.)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -13,7 +14,7 @@ need curl apt curl
 need mktemp apt coreutils
 
 chromium --version 2>/dev/null | sed -n 1p
-FUSEBOX_CHROMIUM="$(command -v chromium)" cargo test -q -p fusebox-admin --test browser
+FUSEBOX_CHROMIUM="$(command -v chromium)" cargo test -q -p fusebox-admin --test browser -- --nocapture
 
 # The example: any free port, exits after 5 s by itself.
 out="$(mktemp)"

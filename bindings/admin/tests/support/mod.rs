@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test file uses part of it
 
+pub mod cdp;
+
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::Duration;
@@ -58,6 +60,20 @@ pub fn request(addr: SocketAddr, method: &str, path: &str, headers: &[&str]) -> 
     }
     raw.push_str("\r\n");
     parse(&exchange(addr, raw.as_bytes()))
+}
+
+/// `GET path` without closing our side first (some servers, Chromium's
+/// DevTools one among them, drop a half-closed connection unanswered).
+pub fn fetch(addr: SocketAddr, path: &str) -> Answer {
+    let mut s = connect(addr);
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    parse(&out)
 }
 
 pub fn get(addr: SocketAddr, path: &str) -> Answer {
