@@ -76,7 +76,8 @@ pub(crate) fn route(
             JSON,
             crate::json::breakers(&registry.breakers()).to_string() + "\n",
         ),
-        ["events"] if read => Reply::Events,
+        ["events"] if method == "GET" => Reply::Events,
+        ["events"] if read => full(200, "text/event-stream", String::new()),
         [""] | ["metrics"] | ["breakers"] | ["events"] => not_allowed(READ),
         ["breakers", name] => match (read, decode_segment(name)) {
             (false, _) => not_allowed(READ),

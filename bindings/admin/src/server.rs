@@ -1,5 +1,7 @@
-//! The server: one thread takes requests and answers them from
-//! [`crate::routes`]; each `/events` stream gets a thread of its own.
+//! The server: [`WORKERS`] threads take requests and answer them from
+//! [`crate::routes`] (a client that stops reading a large answer holds one
+//! of them, not the endpoint); each `/events` stream gets a thread of its
+//! own.
 
 use crate::routes::{route, Reply};
 use crate::stream::{self, Hub};
@@ -12,6 +14,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use tiny_http::{Header, Request, Response, Server};
+
+/// Threads answering requests.
+const WORKERS: usize = 4;
 
 /// Why [`serve`] could not start.
 ///
@@ -54,7 +59,7 @@ pub struct AdminHandle {
     server: Arc<Server>,
     stopping: Arc<AtomicBool>,
     hub: Arc<Hub>,
-    thread: Option<JoinHandle<()>>,
+    workers: Vec<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for AdminHandle {
@@ -76,7 +81,7 @@ impl AdminHandle {
         format!("http://{}/", self.addr)
     }
 
-    /// Stop serving and wait for the server thread (example on [`serve`]).
+    /// Stop serving and wait for the server's threads (example on [`serve`]).
     pub fn stop(mut self) {
         self.shutdown();
     }
@@ -84,8 +89,10 @@ impl AdminHandle {
     fn shutdown(&mut self) {
         self.stopping.store(true, Ordering::SeqCst);
         self.hub.close();
-        self.server.unblock();
-        if let Some(t) = self.thread.take() {
+        for _ in &self.workers {
+            self.server.unblock(); // wakes one recv() each
+        }
+        for t in self.workers.drain(..) {
             let _ = t.join();
         }
     }
@@ -128,7 +135,7 @@ impl Drop for AdminHandle {
 /// ```
 pub fn serve<R>(registry: R, config: AdminConfig) -> Result<AdminHandle, AdminError>
 where
-    R: Deref<Target = Registry> + Send + 'static,
+    R: Deref<Target = Registry> + Send + Sync + 'static,
 {
     let server = crate::listener::bind(config.addr)
         .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { Box::new(e) })
@@ -149,29 +156,35 @@ where
         }
     });
 
-    let thread = {
-        let (server, stopping, hub) = (server.clone(), stopping.clone(), hub.clone());
-        std::thread::Builder::new()
-            .name("fusebox-admin".into())
-            .spawn(move || {
-                while !stopping.load(Ordering::SeqCst) {
-                    if let Ok(request) = server.recv() {
-                        answer(&registry, config.token.as_deref(), &hub, request);
-                    }
-                }
-            })
-            .map_err(|e| AdminError {
-                addr,
-                source: Box::new(e),
-            })?
-    };
-    Ok(AdminHandle {
+    let registry = Arc::new(registry);
+    let token: Arc<Option<String>> = Arc::new(config.token);
+    let mut handle = AdminHandle {
         addr,
         server,
         stopping,
         hub,
-        thread: Some(thread),
-    })
+        workers: Vec::with_capacity(WORKERS),
+    };
+    for _ in 0..WORKERS {
+        let (server, stopping) = (handle.server.clone(), handle.stopping.clone());
+        let (hub, registry, token) = (handle.hub.clone(), registry.clone(), token.clone());
+        let worker = std::thread::Builder::new()
+            .name("fusebox-admin".into())
+            .spawn(move || {
+                while !stopping.load(Ordering::SeqCst) {
+                    if let Ok(request) = server.recv() {
+                        answer(&registry, token.as_deref(), &hub, request);
+                    }
+                }
+            })
+            // On an error, dropping `handle` stops the workers started.
+            .map_err(|e| AdminError {
+                addr,
+                source: Box::new(e),
+            })?;
+        handle.workers.push(worker);
+    }
+    Ok(handle)
 }
 
 /// Answer one request; a panic while routing is a 500, never the end of

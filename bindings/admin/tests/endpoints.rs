@@ -286,3 +286,33 @@ fn the_global_registry_can_be_served() {
         (200, Some("closed"))
     );
 }
+
+/// A client that asks for a large answer and never reads it holds one
+/// worker, not the endpoint: another client is still answered.
+#[test]
+fn a_client_that_stops_reading_does_not_stall_the_others() {
+    use std::io::Write;
+    let clock = Arc::new(ManualClock::new());
+    let r = registry(&clock);
+    for i in 0..20_000 {
+        r.get_or_create(&format!("breaker-{i:05}")).unwrap();
+    }
+    let admin = serve(r.clone(), AdminConfig::loopback(0)).unwrap();
+    let size = fusebox::prometheus::render_registry(&r).len();
+    assert!(
+        size > 16 << 20,
+        "more than loopback buffers hold: {size} bytes"
+    );
+    let mut stalled = connect(admin.addr());
+    stalled
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    // Its answer fills the socket buffers and the worker blocks writing.
+    let one = get(admin.addr(), "/breakers/breaker-00042");
+    assert_eq!(
+        (one.status, one.json()["name"].as_str()),
+        (200, Some("breaker-00042"))
+    );
+    assert_eq!(request(admin.addr(), "HEAD", "/events", &[]).status, 200);
+    drop(stalled);
+}
