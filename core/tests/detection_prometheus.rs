@@ -5,9 +5,17 @@
 //! With `FUSEBOX_SAMPLE_EXPOSITION=<path>` the sample exposition is also
 //! written there (scripts/test.d/30-monitoring.sh lints it with promtool).
 
+use fusebox::failover::{Endpoint, FailoverGroup};
 use fusebox::histogram::LatencyHistogram;
-use fusebox::prometheus::{escape_label, format_value, render, write_latencies};
-use fusebox::{Clock, Config, ManualClock, Registry};
+use fusebox::prometheus::{
+    escape_label, format_value, render_registry, write_failover_groups, write_keyed,
+    write_latencies, write_retry_budgets, write_retry_policies,
+};
+use fusebox::retry::ManualSleeper;
+use fusebox::{
+    Bulkhead, Clock, Config, KeyedBreakers, ManualClock, Registry, RetryBudget, RetryBudgetConfig,
+    RetryPolicy,
+};
 use prometheus_parse::{Scrape, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -272,24 +280,132 @@ fn latency_quantiles_are_exposed() {
     promtool_check(&text);
 }
 
-/// The sample exposition for `promtool check metrics` (see the module doc).
+/// The sample exposition for `promtool check metrics` and the Grafana
+/// dashboard's check (see the module doc): every family the writer has.
 #[test]
 fn write_sample_exposition() {
     let clock = Arc::new(ManualClock::new());
     let r = populated(&clock);
     r.get_or_create("odd \"name\" \\ here").unwrap();
+    r.get_or_create(QUOTE_NEWLINE).unwrap();
     let h = LatencyHistogram::new(clock.clone());
     for ms in 1..=200u64 {
         h.record(Duration::from_micros(ms * 250));
     }
-    let mut text = render(&r.snapshot());
+    let mut text = render_registry(&r);
     write_latencies(&mut text, &[("payment:pay", &h)]);
+
+    let bulkhead = Bulkhead::builder().name("payment:pool").build().unwrap();
+    let _held = bulkhead.try_acquire().unwrap();
+    fusebox::bulkhead::write_prometheus(&mut text, &[bulkhead.metrics()]);
+
+    let budget =
+        RetryBudget::named("payment", RetryBudgetConfig::default(), clock.clone()).unwrap();
+    budget.deposit();
+    write_retry_budgets(&mut text, &[budget.stats()]);
+    let breaker = r.get("payment:pay").unwrap();
+    let policy = RetryPolicy::builder()
+        .name("payment")
+        .max_attempts(2)
+        .seed(1)
+        .build()
+        .unwrap();
+    policy.call(
+        &breaker,
+        &budget,
+        &ManualSleeper::new(clock.clone()),
+        |_| Ok::<_, ()>(()),
+    );
+    write_retry_policies(&mut text, &[policy.metrics()]);
+
+    let group = FailoverGroup::builder("orders-db")
+        .clock(clock.clone())
+        .breaker_config(
+            Config::builder()
+                .consecutive_failures(Some(1))
+                .build()
+                .unwrap(),
+        )
+        .endpoint(Endpoint::new("primary", 1))
+        .endpoint(Endpoint::new("standby", 2))
+        .build()
+        .unwrap();
+    let _ = group.call(|n| if *n == 1 { Err("down") } else { Ok(()) });
+    write_failover_groups(&mut text, &[group.metrics()]);
+
+    let keyed = KeyedBreakers::new("tenants", 10, Config::default(), clock.clone()).unwrap();
+    keyed.get_or_create("acme").unwrap();
+    write_keyed(&mut text, &[keyed.stats()]);
+
     assert!(clock.now_ns() > 0);
     if let Some(path) = std::env::var_os("FUSEBOX_SAMPLE_EXPOSITION") {
         std::fs::write(path, &text).unwrap();
     }
-    parse(&text);
+    let s = parse(&text);
+    for family in [
+        "fusebox_failure_rate_threshold",
+        "fusebox_bulkhead_in_flight",
+        "fusebox_retry_budget_available",
+        "fusebox_retry_calls_total",
+        "fusebox_failover_failovers_total",
+        "fusebox_keyed_breakers",
+    ] {
+        assert!(s.docs.contains_key(family), "no {family} in the sample");
+    }
+    assert_eq!(
+        value(
+            &s,
+            "fusebox_failover_failovers_total",
+            &[("group", "orders-db")]
+        ),
+        1.0
+    );
     promtool_check(&text);
+}
+
+/// A breaker name with a double quote and a line feed.
+const QUOTE_NEWLINE: &str = "a\"b\nc";
+
+/// `a"b<LF>c` gives valid exposition whose label reads back as the name.
+#[test]
+fn a_name_with_quote_and_newline_parses_back() {
+    let clock = Arc::new(ManualClock::new());
+    let r = registry(&clock);
+    let b = r.get_or_create(QUOTE_NEWLINE).unwrap();
+    b.call(|| Err::<(), _>(())).unwrap_err();
+    let text = render_registry(&r);
+    assert!(text.contains("fusebox_rejected_total{breaker=\"a\\\"b\\nc\"} 0\n"));
+    // Every sample is on one line: the line feed did not break it.
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        assert!(line.starts_with("fusebox_"), "broken line: {line:?}");
+    }
+    let s = parse(&text);
+    let read_back: Vec<String> = s
+        .samples
+        .iter()
+        .filter(|x| x.metric == "fusebox_calls_total")
+        .map(|x| unescape(x.labels.get("breaker").unwrap()))
+        .collect();
+    assert_eq!(read_back, [QUOTE_NEWLINE; 3]);
+    promtool_check(&text);
+}
+
+/// The text format's label unescaping (`\\`, `\"`, `\n`), for parsers that
+/// hand back the raw value.
+fn unescape(v: &str) -> String {
+    let mut out = String::new();
+    let mut chars = v.chars();
+    while let Some(c) = chars.next() {
+        match (c, c == '\\') {
+            (_, true) => match chars.next() {
+                Some('n') => out.push('\n'),
+                Some(o) => out.push(o),
+                None => out.push('\\'),
+            },
+            (c, false) => out.push(c),
+        }
+    }
+    out
 }
 
 /// Lint with the real Prometheus parser when promtool is on the PATH

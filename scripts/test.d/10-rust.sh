@@ -17,7 +17,7 @@ echo "10-rust: ${doc:-0} doctests of fusebox passed"
 # rustdoc: a broken or private intra-doc link (rustdoc::broken_intra_doc_links), or any other rustdoc
 # warning, fails the run. (One crate at a time: fusebox and fusebox-ffi
 # both make a library called `fusebox`, whose docs would collide.)
-for crate in fusebox fusebox-ffi; do
+for crate in fusebox fusebox-ffi fusebox-admin; do
   RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p "$crate"
 done
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p fusebox-tower --features reqwest

@@ -36,6 +36,8 @@ use crate::detect::histogram::LatencyHistogram;
 use crate::engine::keyed::KeyedStats;
 use crate::engine::metrics::Metrics;
 use crate::engine::state::{Phase, State};
+#[cfg(feature = "failover")]
+use crate::failover::GroupMetrics;
 use crate::retry::{RetryBudgetStats, RetryMetrics};
 use std::fmt::{Display, Write};
 
@@ -548,6 +550,161 @@ pub fn write_retry_policies(out: &mut String, metrics: &[RetryMetrics]) {
     let names: Vec<String> = metrics.iter().map(|m| escape_label(&m.name)).collect();
     for (name, kind, help, get) in families {
         labelled(out, (name, kind, help), "retry", &names, metrics, get);
+    }
+}
+
+/// Append each breaker's configured failure- and slow-call-rate thresholds
+/// as the gauges `fusebox_failure_rate_threshold{breaker}` and
+/// `fusebox_slow_call_rate_threshold{breaker}`, to draw beside
+/// `fusebox_failure_rate` and `fusebox_slow_call_rate`.
+///
+/// ```rust
+/// use fusebox::prometheus::write_thresholds;
+/// use fusebox::Config;
+///
+/// let db = Config::builder().failure_rate_threshold(0.25).build()?;
+/// let mut out = String::new();
+/// write_thresholds(&mut out, &[("db", &db)]);
+/// assert!(out.contains("fusebox_failure_rate_threshold{breaker=\"db\"} 0.25\n"));
+/// assert!(out.contains("fusebox_slow_call_rate_threshold{breaker=\"db\"} 1\n"));
+/// # Ok::<(), fusebox::ConfigError>(())
+/// ```
+pub fn write_thresholds(out: &mut String, configs: &[(&str, &crate::Config)]) {
+    let names: Vec<String> = configs.iter().map(|(n, _)| escape_label(n)).collect();
+    labelled(
+        out,
+        (
+            "fusebox_failure_rate_threshold",
+            "gauge",
+            "The failure rate at or above which the breaker opens.",
+        ),
+        "breaker",
+        &names,
+        configs,
+        |(_, c)| format_value(c.failure_rate_threshold),
+    );
+    labelled(
+        out,
+        (
+            "fusebox_slow_call_rate_threshold",
+            "gauge",
+            "The slow-call rate at or above which the breaker opens.",
+        ),
+        "breaker",
+        &names,
+        configs,
+        |(_, c)| format_value(c.slow_call_rate_threshold),
+    );
+}
+
+/// A registry's exposition: every breaker's metrics ([`render`]) followed
+/// by their thresholds ([`write_thresholds`]). What an admin endpoint
+/// serves on `/metrics`.
+///
+/// ```rust
+/// use fusebox::prometheus::render_registry;
+/// use fusebox::Registry;
+///
+/// let registry = Registry::default();
+/// registry.get_or_create("db")?;
+/// let text = render_registry(&registry);
+/// assert!(text.contains("fusebox_state{breaker=\"db\",state=\"closed\"} 1\n"));
+/// assert!(text.contains("fusebox_failure_rate_threshold{breaker=\"db\"} 0.5\n"));
+/// # Ok::<(), fusebox::RegistryError>(())
+/// ```
+pub fn render_registry(registry: &crate::Registry) -> String {
+    let breakers = registry.breakers();
+    let metrics: Vec<Metrics> = breakers.iter().map(|b| b.metrics()).collect();
+    let mut out = render(&metrics);
+    let configs: Vec<(&str, &crate::Config)> =
+        breakers.iter().map(|b| (b.name(), b.config())).collect();
+    write_thresholds(&mut out, &configs);
+    out
+}
+
+/// Append the counters of failover groups ([`crate::FailoverGroup::metrics`]),
+/// labelled `group` with each group's name: `fusebox_failover_failovers_total`,
+/// `fusebox_failover_failbacks_total`, `fusebox_failover_ejections_total`,
+/// `fusebox_failover_restorations_total`, `fusebox_failover_panics_total`
+/// (counters), `fusebox_failover_epoch`, `fusebox_failover_panic` and
+/// `fusebox_failover_healthy_endpoints` (gauges).
+///
+/// ```rust
+/// use fusebox::failover::{Endpoint, FailoverGroup};
+/// use fusebox::prometheus::write_failover_groups;
+/// use fusebox::{Config, ManualClock};
+/// use std::sync::Arc;
+///
+/// let group = FailoverGroup::builder("orders-db")
+///     .clock(Arc::new(ManualClock::new()))
+///     .breaker_config(Config::builder().consecutive_failures(Some(1)).build()?)
+///     .endpoint(Endpoint::new("primary", "10.0.0.1"))
+///     .endpoint(Endpoint::new("standby", "10.0.0.2"))
+///     .build()?;
+/// let _ = group.call(|addr| if *addr == "10.0.0.1" { Err("down") } else { Ok(()) });
+///
+/// let mut out = String::new();
+/// write_failover_groups(&mut out, &[group.metrics()]);
+/// assert!(out.contains("fusebox_failover_failovers_total{group=\"orders-db\"} 1\n"));
+/// assert!(out.contains("fusebox_failover_healthy_endpoints{group=\"orders-db\"} 1\n"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[cfg(feature = "failover")]
+pub fn write_failover_groups(out: &mut String, metrics: &[GroupMetrics]) {
+    type Get = fn(&GroupMetrics) -> u64;
+    let families: [(&str, &str, &str, Get); 8] = [
+        (
+            "fusebox_failover_failovers_total",
+            "counter",
+            "Times the group moved traffic away from the endpoint or tier in use.",
+            |m| m.failovers,
+        ),
+        (
+            "fusebox_failover_failbacks_total",
+            "counter",
+            "Times the group moved traffic back to a preferred endpoint or tier.",
+            |m| m.failbacks,
+        ),
+        (
+            "fusebox_failover_ejections_total",
+            "counter",
+            "Endpoints taken out of rotation.",
+            |m| m.ejections,
+        ),
+        (
+            "fusebox_failover_restorations_total",
+            "counter",
+            "Ejected endpoints put back in rotation.",
+            |m| m.restorations,
+        ),
+        (
+            "fusebox_failover_panics_total",
+            "counter",
+            "Times panic mode started.",
+            |m| m.panics,
+        ),
+        (
+            "fusebox_failover_epoch",
+            "gauge",
+            "The group's epoch (its fencing token).",
+            |m| m.epoch,
+        ),
+        (
+            "fusebox_failover_panic",
+            "gauge",
+            "1 while the group is in panic mode.",
+            |m| u64::from(m.panic),
+        ),
+        (
+            "fusebox_failover_healthy_endpoints",
+            "gauge",
+            "Endpoints whose breaker is closed (or disabled).",
+            |m| m.endpoints.iter().filter(|e| e.healthy).count() as u64,
+        ),
+    ];
+    let names: Vec<String> = metrics.iter().map(|m| escape_label(&m.name)).collect();
+    for (name, kind, help, get) in families {
+        labelled(out, (name, kind, help), "group", &names, metrics, get);
     }
 }
 
