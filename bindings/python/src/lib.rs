@@ -11,8 +11,10 @@ use std::time::Duration;
 
 mod breaker;
 mod bulkhead;
+mod call_method;
 mod clock;
 mod config;
+mod coroutine;
 mod guarded;
 mod keyed;
 mod py_helpers;
@@ -45,9 +47,11 @@ fn _shutdown(py: Python<'_>) {
 #[pymodule(gil_used = false)]
 fn _fusebox(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<breaker::CircuitBreaker>()?;
+    call_method::install(m.py())?;
     bulkhead::add(m)?;
     shared::add(m)?;
     m.add("GuardedFunction", guarded::guarded_type(m.py())?)?;
+    m.add("GuardedCoroutine", coroutine::coroutine_type(m.py())?)?;
     m.add_class::<breaker::Permit>()?;
     m.add_class::<breaker::StateChange>()?;
     m.add_class::<clock::ManualClock>()?;

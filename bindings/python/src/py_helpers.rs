@@ -1,6 +1,6 @@
 //! The few Python objects the binding uses, looked up once per interpreter.
 
-use crate::breaker::{CircuitBreaker, Permit};
+use crate::breaker::CircuitBreaker;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyString, PyType};
@@ -10,7 +10,6 @@ static COROUTINE_TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static CONTEXT_VAR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static METHOD_TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static DECORATE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-static FINISH: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 /// `fusebox.CircuitOpenError` (defined in Python, in `fusebox/_errors.py`).
 #[inline]
@@ -18,14 +17,15 @@ pub fn circuit_open_error(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
     CIRCUIT_OPEN_ERROR.import(py, "fusebox._errors", "CircuitOpenError")
 }
 
-/// Whether `v` is a coroutine object (one pointer comparison once cached).
+/// Whether `v` (a live object) is a coroutine object.
 #[inline]
-pub fn is_coroutine(py: Python<'_>, v: &Bound<'_, PyAny>) -> bool {
+pub fn is_coroutine_ptr(py: Python<'_>, v: *mut pyo3::ffi::PyObject) -> bool {
     let t = match COROUTINE_TYPE.get(py) {
         Some(t) => t.as_ptr(),
         None => coroutine_type_slow(py),
     };
-    v.get_type_ptr().cast::<pyo3::ffi::PyObject>() == t
+    // SAFETY: `v` is live (the caller's promise).
+    unsafe { pyo3::ffi::Py_TYPE(v) }.cast::<pyo3::ffi::PyObject>() == t
 }
 
 #[cold]
@@ -71,16 +71,6 @@ pub fn decorate<'py>(
     func: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
     wrap_fn(&DECORATE, breaker.py(), "decorate")?.call1((breaker, func))
-}
-
-/// `fusebox._wrap.finish(permit, coro)`: a coroutine that awaits `coro` and
-/// reports its outcome on `permit`.
-pub fn finish_later<'py>(
-    py: Python<'py>,
-    permit: Bound<'py, Permit>,
-    coro: Bound<'py, PyAny>,
-) -> PyResult<Bound<'py, PyAny>> {
-    wrap_fn(&FINISH, py, "finish")?.call1((permit, coro))
 }
 
 /// Push `permit` on the per-context stack kept in the `ContextVar` `var`
