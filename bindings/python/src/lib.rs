@@ -20,6 +20,7 @@ mod keyed;
 mod py_helpers;
 mod registry;
 mod shared;
+mod shedder;
 
 /// Set at interpreter exit: state-change callbacks are no longer delivered.
 pub(crate) static SHUTTING_DOWN: AtomicBool = AtomicBool::new(false);
@@ -57,6 +58,7 @@ fn _fusebox(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<clock::ManualClock>()?;
     m.add_class::<registry::Registry>()?;
     keyed::add(m)?;
+    shedder::add(m)?;
     m.add_function(wrap_pyfunction!(registry::registry, m)?)?;
     m.add_function(wrap_pyfunction!(flush_events, m)?)?;
     m.add_function(wrap_pyfunction!(_shutdown, m)?)?;
