@@ -40,6 +40,10 @@ class Plan:
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # One write per response (flushed by the server after each), no Nagle:
+    # else the headers and the body meet the client's delayed ACK (40 ms).
+    wbufsize = 1 << 16
+    disable_nagle_algorithm = True
     server: "Server"
 
     def do_GET(self) -> None:
@@ -77,7 +81,7 @@ class Server(http.server.ThreadingHTTPServer):
 @contextlib.contextmanager
 def serve() -> Iterator[Server]:
     s = Server()
-    t = threading.Thread(target=s.serve_forever, daemon=True)
+    t = threading.Thread(target=s.serve_forever, args=(0.05,), daemon=True)
     t.start()
     try:
         yield s
