@@ -65,6 +65,14 @@ pub fn coroutine_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
         .map(|t| t.bind(py))
 }
 
+/// Whether `v` (a live object) is a `GuardedCoroutine` (a call of another
+/// guarded async function, passed to `breaker.call`).
+pub(crate) fn is_guarded_coroutine(py: Python<'_>, v: *mut ffi::PyObject) -> bool {
+    // SAFETY: `v` is live (the caller's promise).
+    TYPE.get(py)
+        .is_some_and(|t| unsafe { ffi::Py_TYPE(v) }.cast::<ffi::PyObject>() == t.as_ptr())
+}
+
 fn create_type(py: Python<'_>) -> PyResult<Py<PyType>> {
     let methods: &'static mut [ffi::PyMethodDef] = Box::leak(Box::new([
         ffi::PyMethodDef {

@@ -343,7 +343,9 @@ pub(crate) unsafe fn guarded_call(
     // PY_VECTORCALL_ARGUMENTS_OFFSET promise, which is the caller's).
     let res = unsafe { PyObject_Vectorcall(func, args, nargsf, kwnames) };
     if !res.is_null() {
-        if crate::py_helpers::is_coroutine_ptr(py, res) {
+        if crate::py_helpers::is_coroutine_ptr(py, res)
+            || crate::coroutine::is_guarded_coroutine(py, res)
+        {
             let raw = held.take();
             // SAFETY: `breaker` is live; `res` is handed over.
             return unsafe { crate::coroutine::new_coroutine(py, breaker, Ok(res), Some(raw)) };

@@ -301,3 +301,25 @@ def test_permit_cancel_and_finish_follow_the_policy(clock: fusebox.ManualClock) 
     p.finish(asyncio.CancelledError())
     m = b.metrics()
     assert (m["slow"], m["failures"], m["successes"]) == (2, 0, 2)
+
+
+def test_breaker_call_on_a_guarded_async_function_counts_once_each(
+    clock: fusebox.ManualClock,
+) -> None:
+    inner = make(clock)
+    outer = fusebox.CircuitBreaker("outer", clock=clock)
+
+    @inner
+    async def f(x: int) -> int:
+        await asyncio.sleep(0)
+        return x
+
+    class C:
+        @inner
+        async def m(self, x: int) -> int:
+            return x
+
+    assert inspect.iscoroutinefunction(C().m)
+    assert asyncio.run(outer.call(f, 3)) == 3
+    assert asyncio.run(C().m(4)) == 4
+    assert (outer.metrics()["successes"], inner.metrics()["successes"]) == (1, 2)
