@@ -80,7 +80,29 @@ def main() -> None:
 
         return lambda: loop.run_until_complete(body())
 
+    # The adapter's own cost, without the network's noise: the same client
+    # over httpx.MockTransport (an in-memory response), with and without it.
+    def ok(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"ok")
+
+    mock_url = "http://mock.internal/"
+    plain_mock = httpx.Client(transport=httpx.MockTransport(ok))
+    fb_mock = httpx.Client(
+        transport=BreakerTransport(httpx.MockTransport(ok), breakers=hosts)
+    )
+
+    mock = httpx.MockTransport(ok)
+    fb_transport = BreakerTransport(mock, breakers=hosts)
+    req = httpx.Request("GET", mock_url)
+
     cases: dict[str, Callable[[], float]] = {
+        "MockTransport.handle_request": lambda: timed(lambda: mock.handle_request(req), a.n),
+        "+ BreakerTransport around it":
+            lambda: timed(lambda: fb_transport.handle_request(req), a.n),
+        "httpx.Client over MockTransport (no network)":
+            lambda: timed(lambda: plain_mock.get(mock_url), a.n),
+        "httpx.Client + BreakerTransport over MockTransport":
+            lambda: timed(lambda: fb_mock.get(mock_url), a.n),
         "httpx.Client": lambda: timed(lambda: plain_httpx.get(url), a.n),
         "httpx.Client + BreakerTransport": lambda: timed(lambda: fb_httpx.get(url), a.n),
         "httpx.AsyncClient": async_round(plain_async),

@@ -27,12 +27,16 @@ from __future__ import annotations
 
 import email.utils
 import time
-from typing import Optional
+from typing import Optional, Protocol
 
 from ._fusebox import CircuitBreaker, KeyedBreakers, Permit
 
 __all__ = ["DEFAULT_CAPACITY", "end_with_error", "end_with_response", "host_key",
            "parse_retry_after", "per_host"]
+
+class _Headers(Protocol):
+    def get(self, key: str, /) -> Optional[str]: ...
+
 
 #: Hosts a client keeps breakers for when it is not given a ``KeyedBreakers``.
 DEFAULT_CAPACITY = 1024
@@ -83,10 +87,10 @@ def parse_retry_after(value: Optional[str], now: Optional[float] = None) -> Opti
 
 
 def end_with_response(
-    breaker: CircuitBreaker, permit: Permit, status: int, retry_after: Optional[str]
+    breaker: CircuitBreaker, permit: Permit, status: int, headers: _Headers
 ) -> None:
-    """Report a response on ``permit``; a 429/503 with ``Retry-After`` then
-    opens ``breaker`` for that long."""
+    """Report a response on ``permit``; a 429/503 with ``Retry-After`` (read
+    from ``headers`` only then) opens ``breaker`` for that long."""
     if status >= 500:
         permit.failure()
     elif status >= 400:
@@ -94,7 +98,7 @@ def end_with_response(
     else:
         permit.success()
     if status in PAUSE_STATUSES:
-        seconds = parse_retry_after(retry_after)
+        seconds = parse_retry_after(headers.get("retry-after"))
         if seconds is not None:
             breaker.open_for(seconds)
 

@@ -121,7 +121,7 @@ class ShedMiddleware:
         except BaseException as exc:
             permit.finish(exc)
             raise
-        end_with_response(breaker, permit, status or 500, retry_after)
+        end_with_response(breaker, permit, status or 500, {"retry-after": retry_after})
 
 
 async def _unavailable(send: Send, seconds: float, body: bytes) -> None:

@@ -62,8 +62,7 @@ class BreakerTransport(httpx.BaseTransport):
         except BaseException as exc:
             end_with_error(permit, exc, FAILURES)
             raise
-        end_with_response(breaker, permit, response.status_code,
-                          response.headers.get("retry-after"))
+        end_with_response(breaker, permit, response.status_code, response.headers)
         return response
 
     def close(self) -> None:
@@ -93,8 +92,7 @@ class AsyncBreakerTransport(httpx.AsyncBaseTransport):
         except BaseException as exc:
             end_with_error(permit, exc, FAILURES)
             raise
-        end_with_response(breaker, permit, response.status_code,
-                          response.headers.get("retry-after"))
+        end_with_response(breaker, permit, response.status_code, response.headers)
         return response
 
     async def aclose(self) -> None:

@@ -56,6 +56,5 @@ class BreakerAdapter(requests.adapters.HTTPAdapter):
         except BaseException as exc:
             end_with_error(permit, exc, FAILURES)
             raise
-        end_with_response(breaker, permit, response.status_code,
-                          response.headers.get("retry-after"))
+        end_with_response(breaker, permit, response.status_code, response.headers)
         return response
