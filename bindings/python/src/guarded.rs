@@ -1,4 +1,5 @@
-//! `fusebox.GuardedFunction`: what `@breaker` returns for a sync function.
+//! `fusebox.GuardedFunction`: what `@breaker` returns (for an async function,
+//! its calls return a `GuardedCoroutine`, `coroutine.rs`).
 //!
 //! This type is built by hand with `PyType_FromSpec` instead of
 //! `#[pyclass]`, for one reason: speed. It implements the vectorcall
@@ -172,7 +173,7 @@ fn create_type(py: Python<'_>) -> PyResult<Py<PyType>> {
         },
         ffi::PyType_Slot {
             slot: ffi::Py_tp_doc,
-            pfunc: c"A function guarded by a CircuitBreaker (what @breaker returns for a sync function). Calling it calls the function through the breaker.".as_ptr() as *mut c_void,
+            pfunc: c"A function guarded by a CircuitBreaker (what @breaker returns). Calling it calls the function through the breaker; for an async function, the call returns a GuardedCoroutine to await.".as_ptr() as *mut c_void,
         },
         ffi::PyType_Slot {
             slot: 0,

@@ -266,6 +266,18 @@ def test_a_cancelled_probe_frees_its_slot(clock: fusebox.ManualClock, server: Se
     assert b.state == "closed"
 
 
+def test_a_full_set_of_hosts_refuses_a_new_one(
+    clock: fusebox.ManualClock, make_client: Callable[..., Client]
+) -> None:
+    hosts = fusebox.KeyedBreakers("hosts", 1, clock=clock)
+    client = make_client(hosts)
+    with serve() as a, serve() as b:
+        assert client.get(a.url) == 200  # a's breaker holds history: not evictable
+        with pytest.raises(fusebox.KeyedFullError):
+            client.get(b.url)
+        assert b.plan.requests == 0
+
+
 def test_bad_arguments() -> None:
     with pytest.raises(TypeError, match="breakers must be a fusebox.KeyedBreakers"):
         BreakerTransport(breakers=fusebox.CircuitBreaker("x"))  # type: ignore[arg-type]

@@ -14,8 +14,9 @@ No dependency beyond fusebox (any ASGI server or framework).
   by ``priority(scope)``; unknown or absent: ``default_priority``. A
   request the shedder sheds is answered 503; one it degrades runs with
   ``scope["fusebox.degrade"] = True`` (serve the cheap variant).
-* ``breaker``: each admitted request holds a permit; a 5xx response or an
-  exception is a failure, a 4xx is ignored, a 429/503 with ``Retry-After``
+* ``breaker``: each admitted request holds a permit until its response
+  starts; a 5xx response, an exception before it, or no response at all is
+  a failure, a 4xx is ignored, a 429/503 with ``Retry-After``
   opens the breaker for that long (``fusebox._http``), a cancelled request
   is the breaker's ``cancellation`` policy's. While it is open, requests are
   answered 503 with the breaker's ``retry_after``.
@@ -104,24 +105,29 @@ class ShedMiddleware:
             wait = e.retry_after if e.retry_after is not None else self.retry_after
             await _unavailable(send, wait, b"circuit open")
             return
-        status = 0
-        retry_after: Optional[str] = None
+        reported = False
 
         async def watch(message: Message) -> None:
-            nonlocal status, retry_after
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                for k, v in message.get("headers", ()):
-                    if k.lower() == b"retry-after":
-                        retry_after = v.decode("latin-1")
+            # The status decides, as the client adapters' do: reported when
+            # the response starts, before the caller can see it.
+            nonlocal reported
+            if message["type"] == "http.response.start" and not reported:
+                reported = True
+                headers = {k.lower(): v for k, v in message.get("headers", ())}
+                retry_after = headers.get(b"retry-after")
+                end_with_response(breaker, permit, message["status"], {
+                    "retry-after": None if retry_after is None else retry_after.decode("latin-1")
+                })
             await send(message)
 
         try:
             await self.app(scope, receive, watch)
         except BaseException as exc:
-            permit.finish(exc)
+            if not reported:
+                permit.finish(exc)
             raise
-        end_with_response(breaker, permit, status or 500, {"retry-after": retry_after})
+        if not reported:  # the app returned without a response
+            permit.failure()
 
 
 async def _unavailable(send: Send, seconds: float, body: bytes) -> None:
