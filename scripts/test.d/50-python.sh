@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Python: `pip install ./bindings/python` into a fresh virtualenv (pip fetches
+# Python: `pip install "./bindings/python[test]"` into a fresh virtualenv (pip fetches
 # maturin from PyPI and builds the abi3 wheel in release mode), then the
 # binding's pytest suite against the installed package, the type stubs
 # checked against the native module (mypy stubtest) and the typed tests
@@ -20,8 +20,10 @@ rm -rf "$venv"
 python3 -m venv "$venv"
 need --check '"$venv/bin/python" -m pip --version' "pip (in $venv)" \
   manual "python3 -m venv should have put pip in $venv; is python3's ensurepip complete?"
+# The [test] extra: pytest, and the HTTP clients and the ASGI server the
+# adapters' tests run against loopback servers.
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-  "./$py" "pytest>=7" "mypy>=1.8"
+  "./$py[test]" "mypy>=1.8"
 export PYO3_PYTHON="$venv/bin/python"
 
 # The suite imports the installed wheel: bindings/python/python (the source)
@@ -32,7 +34,7 @@ export PYO3_PYTHON="$venv/bin/python"
 # The stubs must describe the module as built.
 (cd /tmp && "$venv/bin/python" -m mypy.stubtest fusebox \
   --allowlist "$OLDPWD/$py/tests/stubtest-allowlist.txt")
-(cd "$py" && "$venv/bin/python" -m mypy --no-incremental --cache-dir=/dev/null tests bench)
+(cd "$py" && "$venv/bin/python" -m mypy --no-incremental --cache-dir=/dev/null tests bench python/fusebox)
 
 cargo fmt --manifest-path "$py/Cargo.toml" -- --check
 cargo clippy --manifest-path "$py/Cargo.toml" --all-targets -- -D warnings

@@ -48,6 +48,15 @@ def loop_call(fn: Callable[[Any], Any], n: int) -> float:
     return (perf_counter_ns() - t0) / n
 
 
+def loop_call_via(call: Callable[..., Any], fn: Callable[[Any], Any], n: int) -> float:
+    """`call(fn, 1)` in the loop (the shape of `loop_call`, one call site)."""
+    r = range(n)
+    t0 = perf_counter_ns()
+    for _ in r:
+        call(fn, 1)
+    return (perf_counter_ns() - t0) / n
+
+
 def loop_catch(fn: Callable[[Any], Any], exc: type[BaseException], n: int) -> float:
     r = range(n)
     t0 = perf_counter_ns()
@@ -76,6 +85,54 @@ def loop_inline_raise(n: int) -> float:
         except Fresh:
             pass
     return (perf_counter_ns() - t0) / n
+
+
+async def plain_async(x: Any) -> Any:
+    return x
+
+
+def py_async_wrapper(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The cheapest async wrapper Python can write: no breaker at all."""
+
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return await f(*args, **kwargs)
+
+    return wrapper
+
+
+def drive(coro: Any) -> Any:
+    """Run a coroutine that never suspends, without an event loop (the
+    loop's cost is the same for every case: left out)."""
+    try:
+        coro.send(None)
+    except StopIteration as stop:
+        return stop.value
+    raise RuntimeError("the coroutine suspended")
+
+
+def loop_await(fn: Callable[[Any], Any], n: int) -> float:
+    async def body() -> float:
+        r = range(n)
+        t0 = perf_counter_ns()
+        for _ in r:
+            await fn(1)
+        return (perf_counter_ns() - t0) / n
+
+    return drive(body())  # type: ignore[no-any-return]
+
+
+def loop_await_catch(fn: Callable[[Any], Any], exc: type[BaseException], n: int) -> float:
+    async def body() -> float:
+        r = range(n)
+        t0 = perf_counter_ns()
+        for _ in r:
+            try:
+                await fn(1)
+            except exc:
+                pass
+        return (perf_counter_ns() - t0) / n
+
+    return drive(body())  # type: ignore[no-any-return]
 
 
 def interleaved(cases: dict[str, Callable[[], float]], rounds: int) -> dict[str, float]:
@@ -123,8 +180,7 @@ def main() -> None:
     closed: dict[str, Callable[[], float]] = {
         "direct call": lambda: loop_call(plain, n),
         "fusebox @breaker": lambda: loop_call(fb_fn, n),
-        "fusebox breaker.call(f, x)": lambda: loop_call(lambda x: fb_call(plain, x), n),
-        "  (lambda x: f(x), for the line above)": lambda: loop_call(lambda x: plain(x), n),
+        "fusebox breaker.call(f, x)": lambda: loop_call_via(fb_call, plain, n),
     }
     if pybreaker is not None:
         pb_fn = pybreaker.CircuitBreaker()(plain)
@@ -135,7 +191,6 @@ def main() -> None:
     closed_best = interleaved(closed, rounds)
     rows = list(closed_best.items())
     direct = closed_best["direct call"]
-    lam = closed_best["  (lambda x: f(x), for the line above)"]
 
     # Rejections.
     fb_open = fusebox.CircuitBreaker("bench-open")
@@ -166,7 +221,27 @@ def main() -> None:
         reject["circuitbreaker: rejected call"] = lambda: loop_catch(
             cbo_fn, circuitbreaker.CircuitBreakerError, n
         )
+    fb_open_async = fb_open(plain_async)
+    reject["fusebox: rejected async call, catch CircuitOpenError"] = (
+        lambda: loop_await_catch(fb_open_async, fusebox.CircuitOpenError, n)
+    )
     rej = list(interleaved(reject, rounds).items())
+
+    fb_async = fb(plain_async)
+    asyncs: dict[str, Callable[[], float]] = {
+        "await f(x)": lambda: loop_await(plain_async, n),
+        "cheapest pure-Python async wrapper": lambda: loop_await(py_async_wrapper(plain_async), n),
+        "fusebox async @breaker": lambda: loop_await(fb_async, n),
+        "await breaker.call(f, x)": lambda: loop_await(lambda x: fb_call(plain_async, x), n),
+        "  (await (lambda x: f(x)), for the line above)":
+            lambda: loop_await(lambda x: plain_async(x), n),
+    }
+    if circuitbreaker is not None:
+        cb_async = circuitbreaker.circuit(plain_async)
+        asyncs["circuitbreaker async @circuit"] = lambda: loop_await(cb_async, n)
+    async_best = interleaved(asyncs, rounds)
+    adirect = async_best["await f(x)"]
+    alam = async_best["  (await (lambda x: f(x)), for the line above)"]
     base_call = rej[0][1]
     base_inline = rej[1][1]
 
@@ -176,13 +251,17 @@ def main() -> None:
     print("| closed call | ns/call | added over direct |")
     print("|---|---:|---:|")
     for name, v in rows:
+        print(f"| {name} | {v:.0f} | {v - direct:+.0f} |")
+    print()
+    print("| async call (no event loop) | ns/call | added over await f(x) |")
+    print("|---|---:|---:|")
+    for name, v in async_best.items():
         if name.startswith("  ("):
             print(f"| {name} | {v:.0f} | |")
-            continue
-        if name.startswith("fusebox breaker.call"):
-            print(f"| {name} | {v:.0f} | {v - lam:+.0f} (over the lambda) |")
-            continue
-        print(f"| {name} | {v:.0f} | {v - direct:+.0f} |")
+        elif name.startswith("await breaker.call"):
+            print(f"| {name} | {v:.0f} | {v - alam:+.0f} (over the lambda) |")
+        else:
+            print(f"| {name} | {v:.0f} | {v - adirect:+.0f} |")
     print()
     print("| rejection | ns/call | × raise+catch via a call | × inline raise+catch |")
     print("|---|---:|---:|---:|")

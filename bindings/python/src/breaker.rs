@@ -104,6 +104,25 @@ fn duration_ns(v: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u64>> {
     }
 }
 
+/// How a call that raised ends for its permit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum End {
+    /// An outcome to record.
+    Record(Outcome),
+    /// Cancelled: the core's `cancellation` policy decides
+    /// (`Breaker::cancel_raw`).
+    Cancel,
+}
+
+impl End {
+    pub(crate) fn apply(self, breaker: &Breaker, raw: RawPermit) {
+        match self {
+            End::Record(o) => breaker.record_raw(raw, o, None),
+            End::Cancel => breaker.cancel_raw(raw),
+        }
+    }
+}
+
 /// A permit taken on the hot path, given back if it is dropped without an
 /// outcome (a panic, an early return).
 pub(crate) struct Held<'a> {
@@ -128,14 +147,11 @@ impl<'a> Held<'a> {
         self.breaker.record_raw(self.raw, outcome, None);
     }
     #[inline]
-    fn finish(mut self, outcome: Option<Outcome>) {
+    fn finish(mut self, end: End) {
         self.live = false;
-        match outcome {
-            Some(o) => self.breaker.record_raw(self.raw, o, None),
-            None => self.breaker.release_raw(self.raw),
-        }
+        end.apply(self.breaker, self.raw);
     }
-    fn take(mut self) -> RawPermit {
+    pub(crate) fn take(mut self) -> RawPermit {
         self.live = false;
         self.raw
     }
@@ -208,12 +224,14 @@ impl CircuitBreaker {
         make().unwrap_or_else(|e| e)
     }
 
-    /// How a call that raised `exc` ends: `Some(outcome)`, or `None` for an
-    /// exception that says nothing about the dependency (`KeyboardInterrupt`,
-    /// `asyncio.CancelledError`, `GeneratorExit`): the permit is released.
-    fn classify(&self, py: Python<'_>, exc: &Bound<'_, PyAny>) -> PyResult<Option<Outcome>> {
+    /// How a call that raised `exc` ends: an outcome, or for a
+    /// `BaseException` that is not an `Exception` (`asyncio.CancelledError`,
+    /// `GeneratorExit`, `KeyboardInterrupt`: the caller gave up, the
+    /// dependency did not fail) a cancellation, which the core's
+    /// `cancellation` policy decides.
+    fn classify(&self, py: Python<'_>, exc: &Bound<'_, PyAny>) -> PyResult<End> {
         if !exc.is_instance_of::<pyo3::exceptions::PyException>() {
-            return Ok(None);
+            return Ok(End::Cancel);
         }
         for e in &self.exclude {
             let hit = match e {
@@ -221,19 +239,19 @@ impl CircuitBreaker {
                 Exclude::Predicate(f) => f.bind(py).call1((exc,))?.is_truthy()?,
             };
             if hit {
-                return Ok(Some(Outcome::Ignored));
+                return Ok(End::Record(Outcome::Ignored));
             }
         }
-        Ok(Some(Outcome::Failure))
+        Ok(End::Record(Outcome::Failure))
     }
 
-    fn classify_err(&self, py: Python<'_>, e: &PyErr) -> PyResult<Option<Outcome>> {
+    fn classify_err(&self, py: Python<'_>, e: &PyErr) -> PyResult<End> {
         if self.exclude.is_empty() {
             // No need to build the exception object to look at its class.
             return Ok(if e.is_instance_of::<pyo3::exceptions::PyException>(py) {
-                Some(Outcome::Failure)
+                End::Record(Outcome::Failure)
             } else {
-                None
+                End::Cancel
             });
         }
         self.classify(py, e.value(py).as_any())
@@ -255,46 +273,6 @@ impl CircuitBreaker {
                 pred.set_cause(py, Some(err));
                 pred
             }
-        }
-    }
-
-    /// The call returned a coroutine (an async function called without
-    /// `await`): its outcome is known once it has run. Returns a coroutine
-    /// that awaits it and reports on the permit.
-    #[cold]
-    pub(crate) fn finish_coroutine_later<'py>(
-        &self,
-        slf: &Bound<'py, CircuitBreaker>,
-        held: Held<'_>,
-        coro: Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let py = slf.py();
-        let permit = Bound::new(py, Permit::new(slf, held.take()))?;
-        py_helpers::finish_later(py, permit, coro)
-    }
-
-    /// Call `f(*args, **kwargs)` through the breaker (`breaker.call`).
-    pub(crate) fn invoke<'py>(
-        slf: &Bound<'py, CircuitBreaker>,
-        f: &Bound<'py, PyAny>,
-        args: &Bound<'py, PyTuple>,
-        kwargs: Option<&Bound<'py, PyDict>>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let this = slf.get();
-        let py = slf.py();
-        let held = match this.inner.acquire_raw() {
-            Ok(raw) => Held::new(&this.inner, raw),
-            Err(r) => return Err(this.rejected(py, r)),
-        };
-        match f.call(args, kwargs) {
-            Ok(v) => {
-                if py_helpers::is_coroutine(py, &v) {
-                    return this.finish_coroutine_later(slf, held, v);
-                }
-                held.record(Outcome::Success);
-                Ok(v)
-            }
-            Err(e) => Err(this.finish_with_error(py, held, e)),
         }
     }
 
@@ -478,17 +456,6 @@ impl CircuitBreaker {
         Self::acquire_permit(slf)
     }
 
-    /// `func(*args, **kwargs)` through the breaker.
-    #[pyo3(signature = (func, /, *args, **kwargs))]
-    fn call<'py>(
-        slf: &Bound<'py, Self>,
-        func: &Bound<'py, PyAny>,
-        args: &Bound<'py, PyTuple>,
-        kwargs: Option<&Bound<'py, PyDict>>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        Self::invoke(slf, func, args, kwargs)
-    }
-
     /// Decorator: `@breaker` on a sync or async function.
     fn __call__<'py>(
         slf: &Bound<'py, Self>,
@@ -503,12 +470,16 @@ impl CircuitBreaker {
         py_helpers::decorate(slf, func)
     }
 
-    /// The sync wrapper the decorator uses (without `functools` metadata).
+    /// The wrapper the decorator uses (without `functools` metadata): for
+    /// an async function when `is_async`, its calls return a
+    /// `GuardedCoroutine`.
+    #[pyo3(signature = (func, is_async = false))]
     fn _guard<'py>(
         slf: &Bound<'py, Self>,
         func: &Bound<'py, PyAny>,
+        is_async: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        crate::guarded::new_guarded(slf, func)
+        crate::guarded::new_guarded(slf, func, is_async)
     }
 
     fn __enter__(slf: &Bound<'_, Self>) -> PyResult<Py<Permit>> {
@@ -672,22 +643,16 @@ impl Permit {
             return Ok(()); // already reported inside the `with` block
         }
         let b = self.breaker.get();
-        let exc = exc.filter(|e| !e.is_none());
-        let outcome = match exc {
-            None => Ok(Some(Outcome::Success)),
+        let end = match exc.filter(|e| !e.is_none()) {
+            None => Ok(End::Record(Outcome::Success)),
             Some(e) => b.classify(py, e),
         };
         let raw = match self.take() {
             Ok(raw) => raw,
             Err(_) => return Ok(()),
         };
-        match outcome {
-            Ok(Some(o)) => b.inner.record_raw(raw, o, None),
-            // A cancelled call: as the breaker's `cancellation` says.
-            Ok(None) if exc.is_some_and(|e| py_helpers::is_cancellation(py, e)) => {
-                b.inner.cancel_raw(raw)
-            }
-            Ok(None) => b.inner.release_raw(raw),
+        match end {
+            Ok(end) => end.apply(&b.inner, raw),
             Err(e) => {
                 b.inner.record_raw(raw, Outcome::Failure, None);
                 return Err(e);
@@ -742,6 +707,15 @@ impl Permit {
         self.record(Outcome::Ignored, None)
     }
 
+    /// The call was cancelled (the caller gave up on it): what that counts
+    /// as is the breaker's `cancellation` policy (by default nothing, or
+    /// one slow call if it ran longer than `slow_call_duration`).
+    fn cancel(&self) -> PyResult<()> {
+        let raw = self.take()?;
+        self.breaker.get().inner.cancel_raw(raw);
+        Ok(())
+    }
+
     /// Give the permit back without an outcome (frees a probe slot).
     fn release(&self) -> PyResult<()> {
         let raw = self.take()?;
@@ -750,11 +724,10 @@ impl Permit {
     }
 
     /// Report how a call ended: `None` is a success; an excluded exception
-    /// is ignored; any other `Exception` is a failure; a cancellation
-    /// (`asyncio.CancelledError`, `GeneratorExit`) ends it as the
-    /// breaker's `cancellation` setting says; another `BaseException`
-    /// (`KeyboardInterrupt`) releases the permit. Does nothing if the
-    /// permit was already used.
+    /// is ignored; any other `Exception` is a failure; a `BaseException`
+    /// that is not an `Exception` (`asyncio.CancelledError`,
+    /// `KeyboardInterrupt`) is a cancellation (`cancel()`). Does nothing if
+    /// the permit was already used.
     #[pyo3(signature = (exc = None))]
     fn finish(&self, py: Python<'_>, exc: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
         self.finish_with(py, exc)

@@ -1,4 +1,5 @@
-//! `fusebox.GuardedFunction`: what `@breaker` returns for a sync function.
+//! `fusebox.GuardedFunction`: what `@breaker` returns (for an async function,
+//! its calls return a `GuardedCoroutine`, `coroutine.rs`).
 //!
 //! This type is built by hand with `PyType_FromSpec` instead of
 //! `#[pyclass]`, for one reason: speed. It implements the vectorcall
@@ -172,7 +173,7 @@ fn create_type(py: Python<'_>) -> PyResult<Py<PyType>> {
         },
         ffi::PyType_Slot {
             slot: ffi::Py_tp_doc,
-            pfunc: c"A function guarded by a CircuitBreaker (what @breaker returns for a sync function). Calling it calls the function through the breaker.".as_ptr() as *mut c_void,
+            pfunc: c"A function guarded by a CircuitBreaker (what @breaker returns). Calling it calls the function through the breaker; for an async function, the call returns a GuardedCoroutine to await.".as_ptr() as *mut c_void,
         },
         ffi::PyType_Slot {
             slot: 0,
@@ -202,10 +203,13 @@ fn create_type(py: Python<'_>) -> PyResult<Py<PyType>> {
     Ok(unsafe { Bound::from_owned_ptr(py, t).cast_into_unchecked::<PyType>() }.unbind())
 }
 
-/// A new `GuardedFunction` calling `func` through `breaker`.
+/// A new `GuardedFunction` calling `func` through `breaker`; with
+/// `is_async`, each call returns a `GuardedCoroutine` over `func`'s
+/// coroutine (the permit is taken when it starts).
 pub fn new_guarded<'py>(
     breaker: &Bound<'py, CircuitBreaker>,
     func: &Bound<'py, PyAny>,
+    is_async: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
     let py = breaker.py();
     let tp = guarded_type(py)?;
@@ -219,10 +223,47 @@ pub fn new_guarded<'py>(
             return Err(PyErr::fetch(py));
         }
         let g = obj.cast::<GuardedObject>();
-        (*g).vectorcall = Some(guarded_vectorcall);
+        (*g).vectorcall = Some(if is_async {
+            guarded_async_vectorcall
+        } else {
+            guarded_vectorcall
+        });
         (*g).breaker = breaker.clone().into_ptr();
         (*g).func = func.clone().into_ptr();
         Ok(Bound::from_owned_ptr(py, obj))
+    }
+}
+
+/// The fields of a live `GuardedFunction`, or null with an error set.
+///
+/// # Safety
+/// `callable` is one of ours; the GIL is held.
+unsafe fn fields(
+    py: Python<'_>,
+    callable: *mut ffi::PyObject,
+) -> Option<(*mut ffi::PyObject, *mut ffi::PyObject)> {
+    let g = callable.cast::<GuardedObject>();
+    // SAFETY: `breaker` and `func` are strong references kept alive by `g`,
+    // which the caller keeps alive during the call; they are null only
+    // after tp_clear.
+    let (breaker, func) = unsafe { ((*g).breaker, (*g).func) };
+    if breaker.is_null() || func.is_null() {
+        PyRuntimeError::new_err("GuardedFunction was cleared").restore(py);
+        return None;
+    }
+    Some((breaker, func))
+}
+
+/// Run `body`, turning a panic into a Python error (no panic crosses FFI).
+#[inline]
+fn no_panic(py: Python<'_>, body: impl FnOnce() -> *mut ffi::PyObject) -> *mut ffi::PyObject {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+        Ok(p) => p,
+        Err(_) => {
+            PyRuntimeError::new_err("fusebox: internal error (panic) in a guarded call")
+                .restore(py);
+            null_mut()
+        }
     }
 }
 
@@ -234,64 +275,89 @@ unsafe extern "C" fn guarded_vectorcall(
     nargsf: usize,
     kwnames: *mut ffi::PyObject,
 ) -> *mut ffi::PyObject {
-    let g = callable.cast::<GuardedObject>();
     // SAFETY: CPython calls this only with the GIL held (or, free-threaded,
-    // attached), and only on objects of our type, so `g` has our layout.
-    // `breaker` and `func` are strong references kept alive by `g`, which the
-    // caller keeps alive during the call; they are null only after tp_clear.
+    // attached), and only on objects of our type.
     let py = unsafe { Python::assume_attached() };
-    let (breaker, func) = unsafe { ((*g).breaker, (*g).func) };
-    if breaker.is_null() || func.is_null() {
-        PyRuntimeError::new_err("GuardedFunction was cleared").restore(py);
+    let Some((breaker, func)) = (unsafe { fields(py, callable) }) else {
         return null_mut();
-    }
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        // SAFETY: `breaker` is a live CircuitBreaker (set in new_guarded, and
-        // the field is read-only to Python).
-        let cb = unsafe { Borrowed::from_ptr(py, breaker).cast_unchecked::<CircuitBreaker>() };
-        let this = cb.get();
-        let held = match this.inner.acquire_raw() {
-            Ok(raw) => Held::new(&this.inner, raw),
-            Err(r) => {
-                this.rejected(py, r).restore(py);
-                return null_mut();
-            }
-        };
-        // No lock is held here: only the permit, a plain value.
-        // SAFETY: `func` is live; `args`, `nargsf` and `kwnames` are our
-        // caller's, passed on unchanged as PEP 590 allows (including the
-        // PY_VECTORCALL_ARGUMENTS_OFFSET promise, which is the caller's).
+    };
+    // SAFETY: live fields; the caller's arguments passed on unchanged.
+    no_panic(py, || unsafe {
+        guarded_call(py, breaker, func, args, nargsf, kwnames)
+    })
+}
+
+/// An async function's call: call it (which only makes its coroutine) and
+/// wrap the coroutine; the permit is taken when it starts.
+unsafe extern "C" fn guarded_async_vectorcall(
+    callable: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargsf: usize,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: as in `guarded_vectorcall`.
+    let py = unsafe { Python::assume_attached() };
+    let Some((breaker, func)) = (unsafe { fields(py, callable) }) else {
+        return null_mut();
+    };
+    no_panic(py, || {
+        // SAFETY: live fields; the caller's arguments passed on unchanged.
         let res = unsafe { PyObject_Vectorcall(func, args, nargsf, kwnames) };
-        if !res.is_null() {
-            // SAFETY: `res` is a new reference; borrowed for the check.
-            let v = unsafe { Borrowed::from_ptr(py, res) };
-            if crate::py_helpers::is_coroutine(py, &v) {
-                // SAFETY: we own `res`; the Bound takes it over.
-                let coro = unsafe { Bound::from_owned_ptr(py, res) };
-                return match this.finish_coroutine_later(&cb.to_owned(), held, coro) {
-                    Ok(v) => v.into_ptr(),
-                    Err(e) => {
-                        e.restore(py);
-                        null_mut()
-                    }
-                };
-            }
-            held.record(Outcome::Success);
-            return res;
+        let call = if res.is_null() {
+            Err(PyErr::take(py)
+                .unwrap_or_else(|| PyRuntimeError::new_err("function failed without an exception")))
+        } else {
+            Ok(res)
+        };
+        // SAFETY: `breaker` is a live CircuitBreaker.
+        unsafe { crate::coroutine::new_coroutine(py, breaker, call, None) }
+    })
+}
+
+/// `func(*args)` through `breaker`: what `@breaker` on a sync function and
+/// `breaker.call` do. A call that returns a coroutine hands its permit to a
+/// `GuardedCoroutine`, which reports the outcome once it has run.
+///
+/// # Safety
+/// The GIL is held; `breaker` is a live `CircuitBreaker`, `func` a live
+/// object; `args`, `nargsf` and `kwnames` follow PEP 590.
+pub(crate) unsafe fn guarded_call(
+    py: Python<'_>,
+    breaker: *mut ffi::PyObject,
+    func: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargsf: usize,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: the caller's promise.
+    let cb = unsafe { Borrowed::from_ptr(py, breaker).cast_unchecked::<CircuitBreaker>() };
+    let this = cb.get();
+    let held = match this.inner.acquire_raw() {
+        Ok(raw) => Held::new(&this.inner, raw),
+        Err(r) => {
+            this.rejected(py, r).restore(py);
+            return null_mut();
         }
-        let err = PyErr::take(py)
-            .unwrap_or_else(|| PyRuntimeError::new_err("function failed without an exception"));
-        this.finish_with_error(py, held, err).restore(py);
-        null_mut()
-    }));
-    match r {
-        Ok(p) => p,
-        Err(_) => {
-            PyRuntimeError::new_err("fusebox: internal error (panic) in GuardedFunction call")
-                .restore(py);
-            null_mut()
+    };
+    // No lock is held here: only the permit, a plain value.
+    // SAFETY: the caller's promise (PEP 590's, including the
+    // PY_VECTORCALL_ARGUMENTS_OFFSET promise, which is the caller's).
+    let res = unsafe { PyObject_Vectorcall(func, args, nargsf, kwnames) };
+    if !res.is_null() {
+        if crate::py_helpers::is_coroutine_ptr(py, res)
+            || crate::coroutine::is_guarded_coroutine(py, res)
+        {
+            let raw = held.take();
+            // SAFETY: `breaker` is live; `res` is handed over.
+            return unsafe { crate::coroutine::new_coroutine(py, breaker, Ok(res), Some(raw)) };
         }
+        held.record(Outcome::Success);
+        return res;
     }
+    let err = PyErr::take(py)
+        .unwrap_or_else(|| PyRuntimeError::new_err("function failed without an exception"));
+    this.finish_with_error(py, held, err).restore(py);
+    null_mut()
 }
 
 unsafe extern "C" fn guarded_traverse(

@@ -11,13 +11,16 @@ use std::time::Duration;
 
 mod breaker;
 mod bulkhead;
+mod call_method;
 mod clock;
 mod config;
+mod coroutine;
 mod guarded;
 mod keyed;
 mod py_helpers;
 mod registry;
 mod shared;
+mod shedder;
 
 /// Set at interpreter exit: state-change callbacks are no longer delivered.
 pub(crate) static SHUTTING_DOWN: AtomicBool = AtomicBool::new(false);
@@ -45,14 +48,17 @@ fn _shutdown(py: Python<'_>) {
 #[pymodule(gil_used = false)]
 fn _fusebox(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<breaker::CircuitBreaker>()?;
+    call_method::install(m.py())?;
     bulkhead::add(m)?;
     shared::add(m)?;
     m.add("GuardedFunction", guarded::guarded_type(m.py())?)?;
+    m.add("GuardedCoroutine", coroutine::coroutine_type(m.py())?)?;
     m.add_class::<breaker::Permit>()?;
     m.add_class::<breaker::StateChange>()?;
     m.add_class::<clock::ManualClock>()?;
     m.add_class::<registry::Registry>()?;
     keyed::add(m)?;
+    shedder::add(m)?;
     m.add_function(wrap_pyfunction!(registry::registry, m)?)?;
     m.add_function(wrap_pyfunction!(flush_events, m)?)?;
     m.add_function(wrap_pyfunction!(_shutdown, m)?)?;

@@ -1,17 +1,15 @@
 //! The few Python objects the binding uses, looked up once per interpreter.
 
-use crate::breaker::{CircuitBreaker, Permit};
+use crate::breaker::CircuitBreaker;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyString, PyType};
 
 static CIRCUIT_OPEN_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-static CANCELLED_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static COROUTINE_TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static CONTEXT_VAR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static METHOD_TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static DECORATE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-static FINISH: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 /// `fusebox.CircuitOpenError` (defined in Python, in `fusebox/_errors.py`).
 #[inline]
@@ -19,26 +17,15 @@ pub fn circuit_open_error(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
     CIRCUIT_OPEN_ERROR.import(py, "fusebox._errors", "CircuitOpenError")
 }
 
-/// Whether `exc` cancels a call (`asyncio.CancelledError`, or
-/// `GeneratorExit` for a coroutine closed before it ended): ended with the
-/// core's `cancel_raw`, as the breaker's `cancellation` setting says.
-pub fn is_cancellation(py: Python<'_>, exc: &Bound<'_, PyAny>) -> bool {
-    if exc.is_instance_of::<pyo3::exceptions::PyGeneratorExit>() {
-        return true;
-    }
-    CANCELLED_ERROR
-        .import(py, "asyncio", "CancelledError")
-        .is_ok_and(|t| exc.is_instance(t).unwrap_or(false))
-}
-
-/// Whether `v` is a coroutine object (one pointer comparison once cached).
+/// Whether `v` (a live object) is a coroutine object.
 #[inline]
-pub fn is_coroutine(py: Python<'_>, v: &Bound<'_, PyAny>) -> bool {
+pub fn is_coroutine_ptr(py: Python<'_>, v: *mut pyo3::ffi::PyObject) -> bool {
     let t = match COROUTINE_TYPE.get(py) {
         Some(t) => t.as_ptr(),
         None => coroutine_type_slow(py),
     };
-    v.get_type_ptr().cast::<pyo3::ffi::PyObject>() == t
+    // SAFETY: `v` is live (the caller's promise).
+    unsafe { pyo3::ffi::Py_TYPE(v) }.cast::<pyo3::ffi::PyObject>() == t
 }
 
 #[cold]
@@ -84,16 +71,6 @@ pub fn decorate<'py>(
     func: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
     wrap_fn(&DECORATE, breaker.py(), "decorate")?.call1((breaker, func))
-}
-
-/// `fusebox._wrap.finish(permit, coro)`: a coroutine that awaits `coro` and
-/// reports its outcome on `permit`.
-pub fn finish_later<'py>(
-    py: Python<'py>,
-    permit: Bound<'py, Permit>,
-    coro: Bound<'py, PyAny>,
-) -> PyResult<Bound<'py, PyAny>> {
-    wrap_fn(&FINISH, py, "finish")?.call1((permit, coro))
 }
 
 /// Push `permit` on the per-context stack kept in the `ContextVar` `var`

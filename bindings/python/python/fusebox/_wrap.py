@@ -1,54 +1,34 @@
-"""The decorator's Python part: async functions, and function metadata.
+"""The decorator's Python part: function metadata.
 
-Sync calls never come through here: ``@breaker`` on a sync function returns a
-``GuardedFunction`` whose ``__call__`` is native code.
+Calls never come through here: ``@breaker`` returns a ``GuardedFunction``
+whose ``__call__`` is native code. On an async function, each call returns a
+``GuardedCoroutine`` (native too), which takes its permit when it starts.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any, Callable
 
-from ._fusebox import CircuitBreaker, Permit
-
-T = TypeVar("T")
+from ._fusebox import CircuitBreaker
 
 
 def decorate(breaker: CircuitBreaker, func: Callable[..., Any]) -> Callable[..., Any]:
     """What ``@breaker`` returns for ``func``."""
-    if inspect.iscoroutinefunction(func):
-        acquire = breaker.acquire
-
-        @functools.wraps(func)
-        async def guarded(*args: Any, **kwargs: Any) -> Any:
-            # The permit is taken when the coroutine starts, not when it is
-            # created; a coroutine closed before it ends (cancellation)
-            # releases its permit through finish().
-            permit = acquire()
-            try:
-                result = await func(*args, **kwargs)
-            except BaseException as exc:
-                permit.finish(exc)
-                raise
-            permit.success()
-            return result
-
-        guarded.breaker = breaker  # type: ignore[attr-defined]
-        return guarded
-    guarded_sync = breaker._guard(func)
-    functools.update_wrapper(guarded_sync, func)
-    return guarded_sync
-
-
-async def finish(permit: Permit, coro: Awaitable[T]) -> T:
-    """Await ``coro`` (a call admitted by ``permit``) and report its outcome."""
-    try:
-        result = await coro
-    except BaseException as exc:
-        permit.finish(exc)
-        raise
-    permit.success()
-    return result
-
-
+    is_async = inspect.iscoroutinefunction(func)
+    guarded = breaker._guard(func, is_async)
+    functools.update_wrapper(guarded, func)
+    if is_async:
+        # Still a coroutine function to inspect and asyncio (frameworks ask
+        # before they call): the code object's CO_COROUTINE flag is what
+        # Python 3.11 reads (as for Cython's functions); 3.12 adds a marker.
+        code = getattr(inspect.unwrap(func), "__code__", None)
+        if code is not None:
+            guarded.__code__ = code  # type: ignore[attr-defined]
+            guarded.__defaults__ = getattr(func, "__defaults__", None)  # type: ignore[attr-defined]
+            guarded.__kwdefaults__ = getattr(func, "__kwdefaults__", None)  # type: ignore[attr-defined]
+        mark = getattr(inspect, "markcoroutinefunction", None)
+        if mark is not None:
+            mark(guarded)
+    return guarded
