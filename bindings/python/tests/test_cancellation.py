@@ -75,8 +75,16 @@ def test_a_cancelled_probe_gives_its_slot_back(clock: fusebox.ManualClock) -> No
     assert b.state == "closed"
 
 
-def test_keyboard_interrupt_is_not_a_cancellation(clock: fusebox.ManualClock) -> None:
+def test_keyboard_interrupt_is_a_cancellation(clock: fusebox.ManualClock) -> None:
+    # Any BaseException that is not an Exception ends the call as the
+    # `cancellation` setting says (docs/semantics.md#cancellation): with
+    # "failure", a failure; with the default, nothing.
     b = fusebox.CircuitBreaker("api", clock=clock, cancellation="failure")
     p = b.acquire()
     p.finish(KeyboardInterrupt())
-    assert b.metrics()["failures"] == 0 and not p.pending
+    assert b.metrics()["failures"] == 1 and not p.pending
+    d = fusebox.CircuitBreaker("api2", clock=clock)
+    q = d.acquire()
+    q.finish(KeyboardInterrupt())
+    m = d.metrics()
+    assert (m["failures"], m["successes"], m["ignored"]) == (0, 0, 0) and not q.pending
