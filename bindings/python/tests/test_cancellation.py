@@ -77,7 +77,7 @@ def test_a_cancelled_probe_gives_its_slot_back(clock: fusebox.ManualClock) -> No
 
 def test_keyboard_interrupt_is_a_cancellation(clock: fusebox.ManualClock) -> None:
     # Any BaseException that is not an Exception ends the call as the
-    # `cancellation` setting says (docs/semantics.md#cancellation): with
+    # `cancellation` setting says (docs/semantics.md#cancelled-calls): with
     # "failure", a failure; with the default, nothing.
     b = fusebox.CircuitBreaker("api", clock=clock, cancellation="failure")
     p = b.acquire()
