@@ -125,6 +125,13 @@ impl Registry {
         Ok(l)
     }
 
+    /// Every breaker's metrics in the Prometheus text format (the core's
+    /// one writer; `fusebox.prometheus.Collector` hands it to
+    /// prometheus_client).
+    fn prometheus(&self) -> String {
+        self.get_ref().prometheus()
+    }
+
     fn __len__(&self) -> usize {
         self.get_ref().len()
     }

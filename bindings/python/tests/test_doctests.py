@@ -9,7 +9,8 @@ import pytest
 
 
 @pytest.mark.parametrize(
-    "name", ["fusebox", "fusebox._http", "fusebox.httpx", "fusebox.requests", "fusebox.asgi"]
+    "name",
+    ["fusebox", "fusebox._http", "fusebox.httpx", "fusebox.requests", "fusebox.asgi", "fusebox.prometheus"],
 )
 def test_examples(name: str) -> None:
     module = importlib.import_module(name)
