@@ -192,6 +192,15 @@ def test_workers_killed_mid_call_leave_exact_counts_and_a_working_breaker(
     for _ in procs:
         ready.get(timeout=120)
     go.set()
+    # No victim dies before every worker is past `go`: a process killed
+    # inside `Event.wait` can die holding the event's lock, and a worker
+    # still waiting would then wait for ever. The ack breakers, in the
+    # shared file, say who has started.
+    acks = [reg.get_or_create(f"ack-{k}", **QUIET) for k in range(n)]
+    deadline = time.monotonic() + 120
+    while min(a.metrics()["successes"] for a in acks) == 0:
+        assert time.monotonic() < deadline, "workers did not start"
+        time.sleep(0.0005)
     # Each victim dies at a random moment within 30 ms (their work takes far
     # longer), in turn.
     t0 = time.monotonic()
