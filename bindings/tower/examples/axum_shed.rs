@@ -5,7 +5,7 @@
 //!
 //! cargo run -p fusebox-tower --example axum_shed
 
-use axum::{BoxError, Router, body::Body, error_handling::HandleErrorLayer, routing::get};
+use axum::{Router, body::Body, error_handling::HandleErrorLayer, routing::get};
 use fusebox::bulkhead::Bulkhead;
 use fusebox::{Breaker, Config};
 use fusebox_tower::{BulkheadLayer, CircuitBreakerLayer, HttpClassifier, error_response};
@@ -35,9 +35,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         )
         .layer(
             ServiceBuilder::new()
-                .layer(HandleErrorLayer::new(|e: BoxError| async move {
-                    error_response::<Body>(&*e)
-                }))
+                .layer(HandleErrorLayer::new(
+                    |e: fusebox_tower::Error| async move { error_response::<Body>(&e) },
+                ))
                 .layer(CircuitBreakerLayer::new(breaker.clone()).classify(HttpClassifier))
                 .layer(BulkheadLayer::new(slots).classify(HttpClassifier)),
         );

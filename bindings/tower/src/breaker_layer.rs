@@ -2,16 +2,23 @@
 
 use crate::BoxError;
 use crate::classify::{ByResult, Classify};
+use crate::error::Error;
 use crate::future::ResponseFuture;
-use crate::guard::{BreakerRef, Guard};
+use crate::guard::BreakerGuard;
+use fusebox::Breaker;
+use std::ops::Deref;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower_layer::Layer;
 use tower_service::Service;
 
 /// Puts one breaker in front of a service. Admission is decided in `call`
 /// (`poll_ready` only asks the inner service); a refused call's future
-/// resolves at once to a boxed [`crate::Rejected`], and the inner service
-/// never sees the request. The classifier `C` (default [`ByResult`]; for
+/// resolves at once to an [`Error`] holding a [`crate::Rejected`], and the
+/// inner service never sees the request. The breaker `B` is an
+/// `Arc<Breaker>` or a `&'static Breaker` (a `static`, or `Box::leak`ed:
+/// no reference count per call, no cache line shared by the threads that
+/// call it). The classifier `C` (default [`ByResult`]; for
 /// HTTP [`crate::HttpClassifier`]) judges each finished call; a future
 /// dropped before it completes is a cancelled call, ended as the breaker's
 /// `Config::cancellation` says.
@@ -33,24 +40,34 @@ use tower_service::Service;
 /// # }).unwrap();
 /// ```
 #[derive(Clone, Debug)]
-pub struct CircuitBreakerLayer<C = ByResult> {
-    breaker: BreakerRef,
+pub struct CircuitBreakerLayer<C = ByResult, B = Arc<Breaker>> {
+    breaker: B,
     classify: C,
 }
 
-impl CircuitBreakerLayer<ByResult> {
+impl<B: Deref<Target = Breaker> + Clone> CircuitBreakerLayer<ByResult, B> {
     /// A layer over `breaker` (an `Arc<Breaker>` or a `&'static Breaker`)
     /// that counts `Ok` a success and `Err` a failure (example on
     /// [`CircuitBreakerLayer`]).
-    pub fn new(breaker: impl Into<BreakerRef>) -> Self {
+    ///
+    /// ```rust
+    /// use fusebox::{Breaker, Config};
+    /// use fusebox_tower::CircuitBreakerLayer;
+    ///
+    /// let fixed: &'static Breaker = Box::leak(Box::new(Breaker::new(Config::default())?));
+    /// let layer = CircuitBreakerLayer::new(fixed);
+    /// assert!(std::ptr::eq(*layer.breaker(), fixed));
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
+    pub fn new(breaker: B) -> Self {
         CircuitBreakerLayer {
-            breaker: breaker.into(),
+            breaker,
             classify: ByResult,
         }
     }
 }
 
-impl<C> CircuitBreakerLayer<C> {
+impl<C, B> CircuitBreakerLayer<C, B> {
     /// The same layer with another classifier.
     ///
     /// ```rust
@@ -62,7 +79,7 @@ impl<C> CircuitBreakerLayer<C> {
     /// let layer = CircuitBreakerLayer::new(breaker).classify(HttpClassifier);
     /// # Ok::<(), fusebox::ConfigError>(())
     /// ```
-    pub fn classify<C2>(self, classify: C2) -> CircuitBreakerLayer<C2> {
+    pub fn classify<C2>(self, classify: C2) -> CircuitBreakerLayer<C2, B> {
         CircuitBreakerLayer {
             breaker: self.breaker,
             classify,
@@ -80,13 +97,13 @@ impl<C> CircuitBreakerLayer<C> {
     /// assert_eq!(layer.breaker().state(), State::Closed);
     /// # Ok::<(), fusebox::ConfigError>(())
     /// ```
-    pub fn breaker(&self) -> &BreakerRef {
+    pub fn breaker(&self) -> &B {
         &self.breaker
     }
 }
 
-impl<S, C: Clone> Layer<S> for CircuitBreakerLayer<C> {
-    type Service = CircuitBreaker<S, C>;
+impl<S, C: Clone, B: Clone> Layer<S> for CircuitBreakerLayer<C, B> {
+    type Service = CircuitBreaker<S, C, B>;
 
     fn layer(&self, inner: S) -> Self::Service {
         CircuitBreaker {
@@ -99,25 +116,28 @@ impl<S, C: Clone> Layer<S> for CircuitBreakerLayer<C> {
 
 /// The service [`CircuitBreakerLayer`] makes.
 #[derive(Clone, Debug)]
-pub struct CircuitBreaker<S, C = ByResult> {
+pub struct CircuitBreaker<S, C = ByResult, B = Arc<Breaker>> {
     inner: S,
-    breaker: BreakerRef,
+    breaker: B,
     classify: C,
 }
 
-impl<S, C, Req> Service<Req> for CircuitBreaker<S, C>
+impl<S, C, B, Req> Service<Req> for CircuitBreaker<S, C, B>
 where
     S: Service<Req>,
     S::Error: Into<BoxError>,
     C: Classify<S::Response, BoxError> + Clone,
+    B: Deref<Target = Breaker> + Clone,
 {
     type Response = S::Response;
-    type Error = BoxError;
-    type Future = ResponseFuture<S::Future, C>;
+    type Error = Error;
+    type Future = ResponseFuture<S::Future, C, BreakerGuard<B>>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
+        self.inner
+            .poll_ready(cx)
+            .map_err(|e| Error::inner(e.into()))
     }
 
     #[inline]
@@ -125,7 +145,7 @@ where
         match self.breaker.acquire_raw() {
             Ok(p) => ResponseFuture::admitted(
                 self.inner.call(req),
-                Guard::Breaker(self.breaker.clone(), Some(p)),
+                BreakerGuard::new(self.breaker.clone(), p),
                 self.classify.clone(),
             ),
             Err(r) => ResponseFuture::rejected(r.into()),

@@ -3,8 +3,9 @@
 
 use crate::BoxError;
 use crate::classify::{ByResult, Classify};
+use crate::error::Error;
 use crate::future::ResponseFuture;
-use crate::guard::Guard;
+use crate::guard::BulkheadGuard;
 use fusebox::bulkhead::{Bulkhead as Slots, BulkheadError};
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -104,12 +105,14 @@ where
     C: Classify<S::Response, BoxError> + Clone,
 {
     type Response = S::Response;
-    type Error = BoxError;
-    type Future = ResponseFuture<S::Future, C>;
+    type Error = Error;
+    type Future = ResponseFuture<S::Future, C, BulkheadGuard>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
+        self.inner
+            .poll_ready(cx)
+            .map_err(|e| Error::inner(e.into()))
     }
 
     #[inline]
@@ -117,7 +120,7 @@ where
         match self.slots.try_acquire_raw() {
             Ok(p) => ResponseFuture::admitted(
                 self.inner.call(req),
-                Guard::Bulkhead(self.slots.clone(), Some(p)),
+                BulkheadGuard::new(self.slots.clone(), p),
                 self.classify.clone(),
             ),
             Err(BulkheadError::Full(f)) => ResponseFuture::rejected(f.into()),

@@ -2,7 +2,8 @@
 
 use crate::BoxError;
 use crate::classify::Classify;
-use crate::guard::Guard;
+use crate::error::Error;
+use crate::guard::Admission;
 use crate::rejected::Rejected;
 use pin_project_lite::pin_project;
 use std::future::Future;
@@ -12,28 +13,30 @@ use std::task::{Context, Poll};
 pin_project! {
     /// The response future of [`crate::CircuitBreaker`],
     /// [`crate::KeyedCircuitBreaker`] and [`crate::Bulkhead`]: the inner
-    /// call holding its admission, or a rejection that resolves at once.
-    /// Dropped before it completes, it is a cancelled call
-    /// (`fusebox::Config::cancellation`). The classifier sees the inner
-    /// error boxed; an inner layer's [`Rejected`] is not classified (the
-    /// permit is given back uncounted: the dependency was not called).
-    pub struct ResponseFuture<F, C> {
+    /// call holding its admission `G`, or a rejection that resolves at
+    /// once (no allocation). Dropped before it completes, it is a
+    /// cancelled call (`fusebox::Config::cancellation`). The classifier
+    /// sees the inner error boxed; an inner layer's [`Rejected`] is not
+    /// classified (the permit is given back uncounted: the dependency was
+    /// not called).
+    pub struct ResponseFuture<F, C, G> {
         #[pin]
-        state: State<F, C>,
+        state: State<F, C, G>,
     }
 }
 
 pin_project! {
     #[project = StateProj]
-    enum State<F, C> {
-        Admitted { #[pin] fut: F, guard: Guard, classify: C },
+    enum State<F, C, G> {
+        Admitted { #[pin] fut: F, guard: G, classify: C },
         Unguarded { #[pin] fut: F },
         Rejected { rejected: Option<Rejected> },
     }
 }
 
-impl<F, C> ResponseFuture<F, C> {
-    pub(crate) fn admitted(fut: F, guard: Guard, classify: C) -> Self {
+impl<F, C, G> ResponseFuture<F, C, G> {
+    #[inline]
+    pub(crate) fn admitted(fut: F, guard: G, classify: C) -> Self {
         ResponseFuture {
             state: State::Admitted {
                 fut,
@@ -49,6 +52,7 @@ impl<F, C> ResponseFuture<F, C> {
         }
     }
 
+    #[inline]
     pub(crate) fn rejected(r: Rejected) -> Self {
         ResponseFuture {
             state: State::Rejected { rejected: Some(r) },
@@ -56,13 +60,14 @@ impl<F, C> ResponseFuture<F, C> {
     }
 }
 
-impl<F, C, T, E> Future for ResponseFuture<F, C>
+impl<F, C, G, T, E> Future for ResponseFuture<F, C, G>
 where
     F: Future<Output = Result<T, E>>,
     E: Into<BoxError>,
     C: Classify<T, BoxError>,
+    G: Admission,
 {
-    type Output = Result<T, BoxError>;
+    type Output = Result<T, Error>;
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -79,10 +84,10 @@ where
                     Err(e) if Rejected::find(&**e).is_some() => guard.release(),
                     _ => guard.finish(classify.classify(&r)),
                 }
-                Poll::Ready(r)
+                Poll::Ready(r.map_err(Error::inner))
             }
-            StateProj::Unguarded { fut } => fut.poll(cx).map_err(Into::into),
-            StateProj::Rejected { rejected } => Poll::Ready(Err(Box::new(
+            StateProj::Unguarded { fut } => fut.poll(cx).map_err(|e| Error::inner(e.into())),
+            StateProj::Rejected { rejected } => Poll::Ready(Err(Error::refused(
                 rejected
                     .take()
                     .expect("fusebox_tower::ResponseFuture polled after it completed"),

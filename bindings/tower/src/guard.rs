@@ -5,121 +5,118 @@
 use crate::classify::Verdict;
 use fusebox::bulkhead::{Bulkhead, RawBulkheadPermit};
 use fusebox::{Breaker, RawPermit};
+use std::ops::Deref;
 use std::sync::Arc;
 
-/// How a layer holds its breaker: shared (`Arc`, cloned into each call's
-/// future) or `'static` (a `static`, or `Box::leak`ed: nothing to count,
-/// no cache line shared by the threads that call it).
-///
-/// ```rust
-/// use fusebox::{Breaker, Config};
-/// use fusebox_tower::BreakerRef;
-/// use std::sync::Arc;
-///
-/// let shared = BreakerRef::from(Arc::new(Breaker::new(Config::default())?));
-/// let leaked: &'static Breaker = Box::leak(Box::new(Breaker::new(Config::default())?));
-/// let fixed = BreakerRef::from(leaked);
-/// assert_eq!(shared.state(), fixed.state());
-/// # Ok::<(), fusebox::ConfigError>(())
-/// ```
-#[derive(Clone, Debug)]
-pub enum BreakerRef {
-    /// Shared ownership.
-    Shared(Arc<Breaker>),
-    /// Lives for the whole program.
-    Static(&'static Breaker),
+/// What an admitted call holds until it ends: the contract between
+/// [`crate::ResponseFuture`] and the layers (implemented by this crate's
+/// guards only; each layer's future names its own, so the hot path has no
+/// dispatch).
+pub trait Admission {
+    /// End the call with its verdict.
+    fn finish(&mut self, v: Verdict);
+    /// End the call without an outcome (it never reached the dependency).
+    fn release(&mut self);
 }
 
-impl std::ops::Deref for BreakerRef {
-    type Target = Breaker;
+/// A breaker permit, held by a call's future. `B` is how the layer holds
+/// its breaker: an `Arc<Breaker>` (a reference count per call) or a
+/// `&'static Breaker` (nothing to count, no cache line shared by the
+/// threads that call it).
+#[derive(Debug)]
+pub struct BreakerGuard<B: Deref<Target = Breaker>> {
+    breaker: B,
+    permit: Option<RawPermit>,
+}
+
+impl<B: Deref<Target = Breaker>> BreakerGuard<B> {
     #[inline]
-    fn deref(&self) -> &Breaker {
-        match self {
-            BreakerRef::Shared(b) => b,
-            BreakerRef::Static(b) => b,
+    pub(crate) fn new(breaker: B, permit: RawPermit) -> Self {
+        BreakerGuard {
+            breaker,
+            permit: Some(permit),
         }
     }
 }
 
-impl From<Arc<Breaker>> for BreakerRef {
-    fn from(b: Arc<Breaker>) -> BreakerRef {
-        BreakerRef::Shared(b)
-    }
-}
-
-impl From<&'static Breaker> for BreakerRef {
-    fn from(b: &'static Breaker) -> BreakerRef {
-        BreakerRef::Static(b)
-    }
-}
-
-/// What an admitted call holds until it ends.
-pub(crate) enum Guard {
-    Breaker(BreakerRef, Option<RawPermit>),
-    Bulkhead(Arc<Bulkhead>, Option<RawBulkheadPermit>),
-}
-
-impl Guard {
-    /// End the call with its verdict: the outcome counted, and the breaker
-    /// opened for the verdict's `open_for` (capped by `max_open_for`).
+impl<B: Deref<Target = Breaker>> Admission for BreakerGuard<B> {
+    /// The outcome counted, and the breaker opened for the verdict's
+    /// `open_for` (capped by `max_open_for`).
     #[inline]
-    pub(crate) fn finish(&mut self, v: Verdict) {
-        match self {
-            Guard::Breaker(b, permit) => {
-                if let Some(p) = permit.take() {
-                    b.record_raw(p, v.outcome, None);
-                    if let Some(d) = v.open_for {
-                        b.open_for(d);
-                    }
-                }
+    fn finish(&mut self, v: Verdict) {
+        if let Some(p) = self.permit.take() {
+            self.breaker.record_raw(p, v.outcome, None);
+            if let Some(d) = v.open_for {
+                self.breaker.open_for(d);
             }
-            Guard::Bulkhead(b, permit) => {
-                if let Some(p) = permit.take() {
-                    b.record_raw(p, v.outcome);
-                    if let (Some(d), Some(br)) = (v.open_for, b.breaker()) {
-                        br.open_for(d);
-                    }
-                }
-            }
+        }
+    }
+
+    /// A probe's slot is freed.
+    #[inline]
+    fn release(&mut self) {
+        if let Some(p) = self.permit.take() {
+            self.breaker.release_raw(p);
         }
     }
 }
 
-impl Guard {
-    /// End the call without an outcome (it never reached the dependency):
-    /// a probe's slot is freed, a bulkhead's slot too.
-    pub(crate) fn release(&mut self) {
-        match self {
-            Guard::Breaker(b, permit) => {
-                if let Some(p) = permit.take() {
-                    b.release_raw(p);
-                }
-            }
-            Guard::Bulkhead(b, permit) => {
-                if let Some(p) = permit.take() {
-                    b.release_raw(p);
-                }
-            }
-        }
-    }
-}
-
-impl Drop for Guard {
-    /// Dropped before [`Guard::finish`]: a cancelled call. The breaker ends
-    /// it as its `Config::cancellation` says; a bulkhead frees the slot.
+impl<B: Deref<Target = Breaker>> Drop for BreakerGuard<B> {
+    /// Dropped before it was finished: a cancelled call, ended as the
+    /// breaker's `Config::cancellation` says.
     #[inline]
     fn drop(&mut self) {
-        match self {
-            Guard::Breaker(b, permit) => {
-                if let Some(p) = permit.take() {
-                    b.cancel_raw(p);
-                }
+        if let Some(p) = self.permit.take() {
+            self.breaker.cancel_raw(p);
+        }
+    }
+}
+
+/// A bulkhead slot, held by a call's future.
+#[derive(Debug)]
+pub struct BulkheadGuard {
+    slots: Arc<Bulkhead>,
+    permit: Option<RawBulkheadPermit>,
+}
+
+impl BulkheadGuard {
+    #[inline]
+    pub(crate) fn new(slots: Arc<Bulkhead>, permit: RawBulkheadPermit) -> Self {
+        BulkheadGuard {
+            slots,
+            permit: Some(permit),
+        }
+    }
+}
+
+impl Admission for BulkheadGuard {
+    /// The slot freed with the outcome (for an adaptive limit), and the
+    /// bulkhead's breaker, if it has one, opened for the verdict's
+    /// `open_for`.
+    #[inline]
+    fn finish(&mut self, v: Verdict) {
+        if let Some(p) = self.permit.take() {
+            self.slots.record_raw(p, v.outcome);
+            if let (Some(d), Some(br)) = (v.open_for, self.slots.breaker()) {
+                br.open_for(d);
             }
-            Guard::Bulkhead(b, permit) => {
-                if let Some(p) = permit.take() {
-                    b.release_raw(p);
-                }
-            }
+        }
+    }
+
+    #[inline]
+    fn release(&mut self) {
+        if let Some(p) = self.permit.take() {
+            self.slots.release_raw(p);
+        }
+    }
+}
+
+impl Drop for BulkheadGuard {
+    /// Dropped before it was finished: the slot is freed.
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(p) = self.permit.take() {
+            self.slots.release_raw(p);
         }
     }
 }

@@ -3,8 +3,9 @@
 
 use crate::BoxError;
 use crate::classify::{ByResult, Classify};
+use crate::error::Error;
 use crate::future::ResponseFuture;
-use crate::guard::{BreakerRef, Guard};
+use crate::guard::BreakerGuard;
 use crate::key::{HostKey, KeyOf};
 use fusebox::KeyedBreakers;
 use std::sync::Arc;
@@ -131,12 +132,14 @@ where
     C: Classify<S::Response, BoxError> + Clone,
 {
     type Response = S::Response;
-    type Error = BoxError;
-    type Future = ResponseFuture<S::Future, C>;
+    type Error = Error;
+    type Future = ResponseFuture<S::Future, C, BreakerGuard<Arc<fusebox::Breaker>>>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
+        self.inner
+            .poll_ready(cx)
+            .map_err(|e| Error::inner(e.into()))
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
@@ -150,7 +153,7 @@ where
         match breaker.acquire_raw() {
             Ok(p) => ResponseFuture::admitted(
                 self.inner.call(req),
-                Guard::Breaker(BreakerRef::Shared(breaker), Some(p)),
+                BreakerGuard::new(breaker, p),
                 self.classify.clone(),
             ),
             Err(r) => ResponseFuture::rejected(r.into()),

@@ -5,8 +5,8 @@
 //!
 //! The layers follow tower's load-shedding convention: `poll_ready` only
 //! asks the inner service, admission is decided in `call`, and a refused
-//! call's future resolves at once to a boxed [`Rejected`] carrying the
-//! reason and when to retry. They compose in `ServiceBuilder`, need no
+//! call's future resolves at once to an [`Error`] holding a [`Rejected`]
+//! (no allocation) with the reason and when to retry. They compose in `ServiceBuilder`, need no
 //! `Clone` on the request, and depend on no runtime.
 //!
 //! ```rust
@@ -34,6 +34,7 @@
 mod breaker_layer;
 mod bulkhead_layer;
 mod classify;
+mod error;
 mod future;
 pub mod grpc;
 mod guard;
@@ -50,8 +51,9 @@ mod timeout_layer;
 pub use breaker_layer::{CircuitBreaker, CircuitBreakerLayer};
 pub use bulkhead_layer::{Bulkhead, BulkheadLayer};
 pub use classify::{ByResult, Classify, Verdict};
+pub use error::Error;
 pub use future::ResponseFuture;
-pub use guard::BreakerRef;
+pub use guard::{Admission, BreakerGuard, BulkheadGuard};
 pub use http_classify::{HttpClassifier, classify_status};
 pub use key::{HostKey, KeyOf};
 pub use keyed_layer::{KeyedCircuitBreaker, KeyedCircuitBreakerLayer};
@@ -60,6 +62,7 @@ pub use response::error_response;
 pub use retry_after::retry_after;
 pub use timeout_layer::{AdaptiveTimeoutLayer, AdaptiveTimeoutService, TimedOut, TimeoutFuture};
 
-/// The error of this crate's services: the inner service's error, a
-/// [`Rejected`] or a [`TimedOut`], boxed (tower's convention).
+/// A boxed error (tower's convention): what the adaptive timeout's service
+/// returns, and how the breaker and bulkhead services hand the inner
+/// service's error to a classifier and keep it in their [`Error`].
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

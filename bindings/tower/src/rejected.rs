@@ -32,8 +32,9 @@ impl Reason {
     }
 }
 
-/// A call refused by a layer of this crate, as the error of its future
-/// (boxed: find it with [`Rejected::find`] or `downcast_ref`).
+/// A call refused by a layer of this crate: in the breaker and bulkhead
+/// services' [`crate::Error`] ([`crate::Error::rejected`]), boxed in the
+/// others' errors; [`Rejected::find`] finds it in either.
 ///
 /// ```rust
 /// use fusebox::{Breaker, Config};
@@ -47,7 +48,7 @@ impl Reason {
 ///     .layer(service_fn(|x: u32| async move { Ok::<_, std::io::Error>(x) }));
 /// breaker.force_open();
 /// let err = svc.ready().await?.call(1).await.unwrap_err();
-/// let rejected = Rejected::find(&*err).expect("a rejection");
+/// let rejected = Rejected::find(&err).expect("a rejection");
 /// assert_eq!(rejected.reason.as_str(), "forced_open");
 /// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
 /// # }).unwrap();
@@ -65,14 +66,10 @@ impl Rejected {
     /// The rejection in an error or its chain of sources, if there is one
     /// (example on [`Rejected`]).
     pub fn find<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a Rejected> {
-        let mut e = Some(err);
-        while let Some(x) = e {
-            if let Some(r) = x.downcast_ref::<Rejected>() {
-                return Some(r);
-            }
-            e = x.source();
-        }
-        None
+        crate::error::find_in(err, |x| match x.downcast_ref::<crate::Error>() {
+            Some(ours) => ours.refusal(),
+            None => x.downcast_ref::<Rejected>(),
+        })
     }
 }
 

@@ -2,7 +2,7 @@
 //! `fusebox::KeyedBreakers`, judging responses by [`crate::classify_status`].
 
 use crate::Verdict;
-use crate::guard::{BreakerRef, Guard};
+use crate::guard::{Admission, BreakerGuard};
 use crate::http_classify::classify_status;
 use crate::rejected::Rejected;
 use fusebox::KeyedBreakers;
@@ -98,7 +98,7 @@ impl Middleware for CircuitBreakerMiddleware {
             .acquire_raw()
             .map_err(|r| reqwest_middleware::Error::middleware(Rejected::from(r)))?;
         // Dropped with the future before `finish`: a cancelled call.
-        let mut guard = Guard::Breaker(BreakerRef::Shared(breaker), Some(permit));
+        let mut guard = BreakerGuard::new(breaker, permit);
         let r = next.run(req, extensions).await;
         guard.finish(match &r {
             Ok(resp) => classify_status(resp.status(), resp.headers(), SystemTime::now()),

@@ -41,7 +41,7 @@ impl Rejected {
 /// Server Error`. For axum's `HandleErrorLayer`:
 ///
 /// ```rust
-/// use axum::{error_handling::HandleErrorLayer, routing::get, BoxError, Router};
+/// use axum::{error_handling::HandleErrorLayer, routing::get, Router};
 /// use fusebox::bulkhead::Bulkhead;
 /// use fusebox_tower::{error_response, BulkheadLayer};
 /// use std::sync::Arc;
@@ -49,8 +49,8 @@ impl Rejected {
 ///
 /// let app: Router = Router::new().route("/", get(|| async { "hello" })).layer(
 ///     ServiceBuilder::new()
-///         .layer(HandleErrorLayer::new(|e: BoxError| async move {
-///             error_response::<axum::body::Body>(&*e)
+///         .layer(HandleErrorLayer::new(|e: fusebox_tower::Error| async move {
+///             error_response::<axum::body::Body>(&e)
 ///         }))
 ///         .layer(BulkheadLayer::new(Arc::new(Bulkhead::new(64)?))),
 /// );

@@ -34,14 +34,7 @@ impl TimedOut {
     /// The time-out in an error or its chain of sources, if there is one
     /// (example on [`TimedOut`]).
     pub fn find<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a TimedOut> {
-        let mut e = Some(err);
-        while let Some(x) = e {
-            if let Some(t) = x.downcast_ref::<TimedOut>() {
-                return Some(t);
-            }
-            e = x.source();
-        }
-        None
+        crate::error::find_in(err, |x| x.downcast_ref::<TimedOut>())
     }
 }
 

@@ -19,12 +19,14 @@ where
     S: Service<
             http::Request<http_body_util::Empty<axum::body::Bytes>>,
             Response = http::Response<hyper::body::Incoming>,
-            Error = fusebox_tower::BoxError,
+            Error = fusebox_tower::Error,
         >,
 {
     match svc.ready().await.unwrap().call(get(addr)).await {
         Ok(r) => Ok(r.status().as_u16()),
-        Err(e) => Err(*Rejected::find(&*e).unwrap_or_else(|| panic!("not a rejection: {e}"))),
+        Err(e) => Err(*e
+            .rejected()
+            .unwrap_or_else(|| panic!("not a rejection: {e}"))),
     }
 }
 
@@ -141,7 +143,7 @@ async fn client_errors_are_ignored_and_refused_connections_fail() {
             .call(get(closed))
             .await
             .unwrap_err();
-        assert!(Rejected::find(&*e).is_none(), "{e}");
+        assert!(e.rejected().is_none(), "{e}");
     }
     assert_eq!(b.state(), State::Open);
 }

@@ -59,7 +59,7 @@ async fn a_probe_dropped_in_half_open_gives_its_slot_back() {
         .await
         .unwrap_err();
     assert_eq!(
-        Rejected::find(&*e).unwrap().reason,
+        Rejected::find(&e).unwrap().reason,
         Reason::Breaker(RejectReason::HalfOpenFull)
     );
     drop(probe); // the client gave up

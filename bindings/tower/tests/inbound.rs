@@ -5,7 +5,7 @@
 
 mod support;
 
-use axum::{BoxError, body::Body, error_handling::HandleErrorLayer};
+use axum::{body::Body, error_handling::HandleErrorLayer};
 use fusebox::bulkhead::Bulkhead;
 use fusebox::{AdaptiveTimeout, State};
 use fusebox_tower::{
@@ -24,9 +24,9 @@ async fn an_open_breaker_answers_503_with_retry_after() {
     let (clock, b) = breaker();
     let app = router(flaky.clone()).layer(
         ServiceBuilder::new()
-            .layer(HandleErrorLayer::new(|e: BoxError| async move {
-                error_response::<Body>(&*e)
-            }))
+            .layer(HandleErrorLayer::new(
+                |e: fusebox_tower::Error| async move { error_response::<Body>(&e) },
+            ))
             .layer(CircuitBreakerLayer::new(b.clone()).classify(HttpClassifier)),
     );
     let addr = serve_router(app).await;
@@ -53,9 +53,9 @@ async fn a_full_bulkhead_sheds_with_503() {
     let slots = Arc::new(Bulkhead::new(1).unwrap());
     let app = router(flaky.clone()).layer(
         ServiceBuilder::new()
-            .layer(HandleErrorLayer::new(|e: BoxError| async move {
-                error_response::<Body>(&*e)
-            }))
+            .layer(HandleErrorLayer::new(
+                |e: fusebox_tower::Error| async move { error_response::<Body>(&e) },
+            ))
             .layer(BulkheadLayer::new(slots.clone()).classify(HttpClassifier)),
     );
     let addr = serve_router(app).await;
@@ -97,11 +97,8 @@ async fn timeouts_are_failures_for_a_breaker_outside() {
             .call(get(addr))
             .await
             .unwrap_err();
-        assert_eq!(
-            TimedOut::find(&*e).unwrap().after,
-            Duration::from_millis(20)
-        );
-        assert_eq!(error_response::<String>(&*e).status(), 504);
+        assert_eq!(TimedOut::find(&e).unwrap().after, Duration::from_millis(20));
+        assert_eq!(error_response::<String>(&e).status(), 504);
     }
     assert_eq!(b.state(), State::Open);
     assert_eq!(limit.histogram().snapshot().count(), 3);

@@ -39,7 +39,7 @@ async fn a_full_bulkhead_inside_a_breaker_neither_trips_it_nor_holds_its_probe()
     for _ in 0..5 {
         let e = svc.ready().await.unwrap().call(false).await.unwrap_err();
         assert!(matches!(
-            Rejected::find(&*e).unwrap().reason,
+            Rejected::find(&e).unwrap().reason,
             Reason::BulkheadFull(_)
         ));
     }
@@ -56,7 +56,7 @@ async fn a_full_bulkhead_inside_a_breaker_neither_trips_it_nor_holds_its_probe()
     let held = slots.try_acquire().unwrap();
     let e = svc.ready().await.unwrap().call(false).await.unwrap_err();
     assert!(matches!(
-        Rejected::find(&*e).unwrap().reason,
+        Rejected::find(&e).unwrap().reason,
         Reason::BulkheadFull(_)
     ));
     drop(held);
@@ -67,7 +67,7 @@ async fn a_full_bulkhead_inside_a_breaker_neither_trips_it_nor_holds_its_probe()
     b.force_open();
     let e = svc.ready().await.unwrap().call(false).await.unwrap_err();
     assert_eq!(
-        Rejected::find(&*e).unwrap().reason,
+        Rejected::find(&e).unwrap().reason,
         Reason::Breaker(RejectReason::ForcedOpen)
     );
 }
@@ -102,7 +102,7 @@ async fn a_request_without_a_breaker_goes_through_unguarded() {
         .await
         .unwrap_err();
     assert_eq!(
-        Rejected::find(&*e).unwrap().reason,
+        Rejected::find(&e).unwrap().reason,
         Reason::Breaker(RejectReason::ForcedOpen)
     );
     // The set is full of a breaker holding history: b.example has none, and
