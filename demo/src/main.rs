@@ -1,6 +1,6 @@
 //! `cargo run --release -p fusebox-demo`
 
-use fusebox_demo::{cascade, report, retry_storm, usage};
+use fusebox_demo::{cascade, page, report, retry_storm, usage};
 use std::time::Instant;
 
 fn main() {
@@ -42,6 +42,20 @@ fn main() {
     println!();
     println!("Summary");
     print!("{}", report::summary(&without, &with));
+    let path = page::default_path();
+    match page::write(&path, &page::cascade(&p, &without, &with)) {
+        Ok(()) => {
+            let shown = std::env::current_dir()
+                .ok()
+                .and_then(|d| path.strip_prefix(d).ok().map(|p| p.to_path_buf()))
+                .unwrap_or_else(|| path.clone());
+            println!(
+                "Runs 1 and 2 drawn (occupancy, latency, orders, breaker states): {}",
+                shown.display()
+            );
+        }
+        Err(e) => println!("Could not write the charts to {}: {e}", path.display()),
+    }
     println!();
     println!(
         "Run 3, a bulkhead alone: plain calls, but at most {} inventory calls in flight \
