@@ -20,9 +20,9 @@ shot() { node --experimental-websocket --no-warnings scripts/lib/screenshot.mjs 
 
 # The demo's page.
 demo_out="$(cargo run -q --release -p fusebox-demo)"
-page="$(sed -n 's/^Runs 1 and 2 drawn ([^)]*): //p' <<<"$demo_out")"
+page="$(sed -n 's/^Charts of parts 2 and 3: //p' <<<"$demo_out")"
 test -f "$page" || { echo "screenshots: the demo wrote no page (got: '$page')" >&2; exit 1; }
-shot "file://$(realpath "$page")" docs/demo-cascade.png 500 1180 900 section
+shot "file://$(realpath "$page")" docs/demo-cascade.png 500 1180 900 'section:not(#retries)'
 
 # The dashboard: the cascade example on any free port, for 60 s at most.
 cargo build -q -p fusebox-admin --example cascade

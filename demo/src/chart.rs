@@ -197,9 +197,15 @@ fn axes(out: &mut String, frame: &Frame, height: f64) {
     let mut t = (frame.from / step).ceil() * step;
     while t <= frame.to + 1e-9 {
         let x = frame.x(t);
+        // The last label ends at the edge rather than past it.
+        let anchor = if x > WIDTH - RIGHT - 20.0 {
+            "end"
+        } else {
+            "middle"
+        };
         let _ = write!(
             out,
-            r##"<line x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{:.1}" stroke="#e5e5e5"/><text x="{x:.1}" y="{:.1}" font-size="10" text-anchor="middle" fill="#555">{}</text>"##,
+            r##"<line x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{:.1}" stroke="#e5e5e5"/><text x="{x:.1}" y="{:.1}" font-size="10" text-anchor="{anchor}" fill="#555">{}</text>"##,
             TOP + height,
             TOP + height + 14.0,
             time_label(t)

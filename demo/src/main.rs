@@ -42,20 +42,6 @@ fn main() {
     println!();
     println!("Summary");
     print!("{}", report::summary(&without, &with));
-    let path = page::default_path();
-    match page::write(&path, &page::cascade(&p, &without, &with)) {
-        Ok(()) => {
-            let shown = std::env::current_dir()
-                .ok()
-                .and_then(|d| path.strip_prefix(d).ok().map(|p| p.to_path_buf()))
-                .unwrap_or_else(|| path.clone());
-            println!(
-                "Runs 1 and 2 drawn (occupancy, latency, orders, breaker states): {}",
-                shown.display()
-            );
-        }
-        Err(e) => println!("Could not write the charts to {}: {e}", path.display()),
-    }
     println!();
     println!(
         "Run 3, a bulkhead alone: plain calls, but at most {} inventory calls in flight \
@@ -84,6 +70,23 @@ fn main() {
     );
     let (naive, budgeted) = retry_storm::run_both(&sp);
     print!("{}", retry_storm::summary(&naive, &budgeted));
+    println!();
+    let retries = page::Retries {
+        params: &sp,
+        naive: &naive,
+        budget: &budgeted,
+    };
+    let path = page::default_path();
+    match page::write(&path, &page::with_retries(&p, &without, &with, &retries)) {
+        Ok(()) => {
+            let shown = std::env::current_dir()
+                .ok()
+                .and_then(|d| path.strip_prefix(d).ok().map(|p| p.to_path_buf()))
+                .unwrap_or_else(|| path.clone());
+            println!("Charts of parts 2 and 3: {}", shown.display());
+        }
+        Err(e) => println!("Could not write the charts to {}: {e}", path.display()),
+    }
     println!();
     println!(
         "The runs took {:.2} s of wall time.",

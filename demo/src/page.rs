@@ -5,6 +5,9 @@
 //!
 //! Every chart's `<svg>` has an id `{run}-{series}`: run `without` or
 //! `with`, series `occupancy`, `latency`, `orders` or `breakers`.
+//! [`with_retries`] adds part 3: the calls a slow dependency receives
+//! under naive retries and under a retry budget (`naive-retries`,
+//! `budget-retries`).
 //!
 //! ```
 //! use fusebox_demo::cascade::{run_both, Params};
@@ -19,6 +22,7 @@
 use crate::cascade::{Params, Report};
 use crate::chart::{band, esc, lines, nice_step, state_colour, Frame, Scale, Series};
 use crate::report;
+use crate::retry_storm::{StormParams, StormReport};
 use fusebox::State;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -178,9 +182,107 @@ margin-bottom:2px}pre{background:#f6f6f6;padding:10px;overflow-x:auto;font-size:
 .swatch{display:inline-block;width:10px;height:10px;margin-right:4px;vertical-align:-1px}\
 .note{color:#555}";
 
+/// Part 3's two runs, to draw after the cascade.
+#[derive(Clone, Copy, Debug)]
+pub struct Retries<'a> {
+    /// The scenario.
+    pub params: &'a StormParams,
+    /// Naive retries.
+    pub naive: &'a StormReport,
+    /// With the retry budget.
+    pub budget: &'a StormReport,
+}
+
+/// Part 3's section: per second, the calls the dependency received, the
+/// orders taken and the orders served.
+fn retries(r: &Retries) -> String {
+    let sp = r.params;
+    let top = [r.naive, r.budget]
+        .iter()
+        .flat_map(|run| run.seconds.iter())
+        .map(|s| s.attempts.max(s.orders))
+        .max()
+        .unwrap_or(1) as f64;
+    let step = nice_step(top, 4);
+    let mut frame = Frame::new(
+        -sp.warmup.as_secs_f64(),
+        (sp.outage + sp.after).as_secs_f64(),
+        Scale::Linear {
+            max: (top / step).ceil() * step,
+        },
+    );
+    frame.shade = Some((0.0, sp.outage.as_secs_f64(), "slow".to_string()));
+    frame.limit = Some((
+        f64::from(sp.capacity_in_outage),
+        "what it completes while slow".to_string(),
+    ));
+    let chart = |id: &str, run: &StormReport| {
+        let line = |f: &dyn Fn(&crate::retry_storm::StormSecond) -> u64| {
+            run.seconds
+                .iter()
+                .map(|s| (s.t, Some(f(s) as f64)))
+                .collect::<Vec<_>>()
+        };
+        let series = [
+            Series::new("calls received", "#8e44ad", line(&|s| s.attempts)),
+            Series::new("orders", "#7f8c8d", line(&|s| s.orders)),
+            Series::new("served", "#27ae60", line(&|s| s.served)),
+        ];
+        lines(id, &frame, &series, &|v| format!("{v:.0}"))
+    };
+    let legend = [
+        ("calls received", "#8e44ad"),
+        ("orders", "#7f8c8d"),
+        ("served", "#27ae60"),
+    ]
+    .iter()
+    .map(|(label, colour)| {
+        format!(
+            r#"<span><span class="swatch" style="background:{colour}"></span>{}</span>"#,
+            esc(label)
+        )
+    })
+    .collect::<String>();
+    format!(
+        r#"<section id="retries"><h2>Part 3: retries</h2><p class="note">{} orders a second call a dependency through {} attempts; for {} s it completes {} calls a second. Each second: the calls it received, the orders taken, the orders served.</p><p class="legend">{legend}</p><div class="pair"><figure><figcaption>naive retries</figcaption>{}</figure><figure><figcaption>retry budget ({:.0} % of requests + {}/s)</figcaption>{}</figure></div></section>
+"#,
+        sp.orders_per_s,
+        sp.attempts,
+        sp.outage.as_secs(),
+        sp.capacity_in_outage,
+        chart("naive-retries", r.naive),
+        sp.ratio * 100.0,
+        sp.min_per_sec,
+        chart("budget-retries", r.budget),
+    )
+}
+
 /// The page: the scenario, the two runs' summary, then each series of
 /// [`SERIES`] for both runs.
 pub fn cascade(p: &Params, without: &Report, with: &Report) -> String {
+    document(p, without, with, None)
+}
+
+/// The page of [`cascade`], then part 3 (retries).
+///
+/// ```
+/// use fusebox_demo::cascade::{run_both, Params};
+/// use fusebox_demo::page::{self, Retries};
+/// use fusebox_demo::retry_storm::{self, StormParams};
+///
+/// let p = Params::small();
+/// let (without, with) = run_both(&p);
+/// let sp = StormParams::default();
+/// let (naive, budget) = retry_storm::run_both(&sp);
+/// let r = Retries { params: &sp, naive: &naive, budget: &budget };
+/// let html = page::with_retries(&p, &without, &with, &r);
+/// assert!(html.contains(r#"id="budget-retries""#));
+/// ```
+pub fn with_retries(p: &Params, without: &Report, with: &Report, r: &Retries) -> String {
+    document(p, without, with, Some(r))
+}
+
+fn document(p: &Params, without: &Report, with: &Report, r: Option<&Retries>) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
@@ -207,6 +309,9 @@ pub fn cascade(p: &Params, without: &Report, with: &Report) -> String {
             esc(&without.label),
             esc(&with.label),
         );
+    }
+    if let Some(r) = r {
+        out.push_str(&retries(r));
     }
     out.push_str(
         "<p class=\"note\">Written by <code>cargo run --release -p fusebox-demo</code>.</p>\n\

@@ -2,7 +2,8 @@
 //! the breakers' band open during the outage.
 
 use fusebox_demo::cascade::{run_both, Params, Report};
-use fusebox_demo::page::{self, SERIES};
+use fusebox_demo::page::{self, Retries, SERIES};
+use fusebox_demo::retry_storm::{self, StormParams};
 use roxmltree::{Document, Node, ParsingOptions};
 
 fn runs() -> (Params, Report, Report) {
@@ -153,4 +154,35 @@ fn the_page_is_written_where_asked() {
     page::write(&path, &html).unwrap();
     assert_eq!(std::fs::read_to_string(&path).unwrap(), html);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn part_three_is_drawn_after_the_cascade() {
+    let (p, without, with) = runs();
+    let sp = StormParams::default();
+    let (naive, budget) = retry_storm::run_both(&sp);
+    let r = Retries {
+        params: &sp,
+        naive: &naive,
+        budget: &budget,
+    };
+    let html = page::with_retries(&p, &without, &with, &r);
+    let doc = parse(&html);
+    assert_eq!(by_id(&doc, "with-breakers").len(), 1, "the cascade first");
+    for (id, run) in [("naive-retries", &naive), ("budget-retries", &budget)] {
+        let charts = by_id(&doc, id);
+        assert_eq!(charts.len(), 1, "{id}");
+        let lines: Vec<&str> = charts[0]
+            .descendants()
+            .filter_map(|n| n.attribute("data-series"))
+            .collect();
+        assert_eq!(lines, ["calls received", "orders", "served"], "{id}");
+        // The seconds add up to the run's totals.
+        let sum = |f: fn(&retry_storm::StormSecond) -> u64| run.seconds.iter().map(f).sum::<u64>();
+        assert_eq!(sum(|s| s.attempts), run.attempts, "{id}");
+        assert_eq!(sum(|s| s.orders), run.orders, "{id}");
+        assert_eq!(sum(|s| s.served), run.served, "{id}");
+        let total = sp.warmup + sp.outage + sp.after;
+        assert_eq!(run.seconds.len() as u64, total.as_secs(), "{id}");
+    }
 }
