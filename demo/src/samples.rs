@@ -4,6 +4,23 @@
 //! The simulation jumps from event to event; [`Sampler`] folds what happens
 //! between two ticks into one [`Sample`] per simulated second. It only
 //! reads: sampling changes no event and no number of the run.
+//!
+//! ```
+//! use fusebox::State;
+//! use fusebox_demo::samples::{Ending, Sampler};
+//!
+//! const S: u64 = 1_000_000_000;
+//! let mut s = Sampler::new(S, 0); // ticks of 1 s, T+0 at the start
+//! s.busy(7);
+//! s.states(|v| v.push(State::Open));
+//! s.order(S / 2, Ending::Served(40_000_000)); // arrived at T+0.5 s
+//! s.advance(S, 7, 0);
+//! let samples = s.finish(2 * S, 0, 0);
+//! assert_eq!(samples.len(), 2);
+//! assert_eq!((samples[0].busy_peak, samples[0].served), (7, 1));
+//! assert_eq!(samples[0].p50_ms, Some(40.0));
+//! assert_eq!(samples[1].states, [State::Open], "until read otherwise");
+//! ```
 
 use fusebox::State;
 
