@@ -20,11 +20,12 @@
 //! Minutes of service run in a fraction of a second, and every run prints the
 //! same numbers.
 
+use crate::samples::{Ending, Sample, Sampler};
 use crate::usage::Rng;
 use fusebox::bulkhead::{Bulkhead, RawBulkheadPermit};
 use fusebox::failover::{Endpoint, FailoverGroup, Mode, RawPick};
 use fusebox::timeout::AdaptiveTimeout;
-use fusebox::{Breaker, Clock as _, Config, ManualClock, Outcome, RawPermit};
+use fusebox::{Breaker, Clock as _, Config, ManualClock, Outcome, RawPermit, State};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -250,6 +251,12 @@ pub trait CallPath {
     fn report(&mut self) -> PathReport {
         PathReport::default()
     }
+    /// The names of the path's breakers, if it has any.
+    fn breaker_names(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// Their states now, in the order of [`CallPath::breaker_names`].
+    fn breaker_states(&self, _out: &mut Vec<State>) {}
 }
 
 /// Plain calls: no timeout, no breaker, no fallback, no failover.
@@ -488,10 +495,7 @@ pub fn build_fusebox_path(world: &Arc<World>) -> Protected {
         by_standby: 0,
         timeouts: 0,
     };
-    let breakers = (0..path.inventory.len())
-        .map(|i| path.inventory.breaker(i).as_ref())
-        .chain([&path.payment.breaker, &path.logistics.breaker]);
-    for b in breakers {
+    for b in path.breakers() {
         let log = path.timeline.clone();
         b.on_state_change(move |t| {
             log.lock().unwrap().push((
@@ -528,6 +532,13 @@ impl Protected {
     /// The inventory group (for inspection).
     pub fn inventory(&self) -> &FailoverGroup<Backend> {
         &self.inventory
+    }
+
+    /// Every breaker: the inventory endpoints', payment's, logistics'.
+    fn breakers(&self) -> impl Iterator<Item = &Breaker> {
+        (0..self.inventory.len())
+            .map(|i| self.inventory.breaker(i).as_ref())
+            .chain([&self.payment.breaker, &self.logistics.breaker])
     }
 }
 
@@ -660,6 +671,14 @@ impl CallPath for Protected {
         self.inventory.check_health();
     }
 
+    fn breaker_names(&self) -> Vec<String> {
+        self.breakers().map(|b| b.name().to_string()).collect()
+    }
+
+    fn breaker_states(&self, out: &mut Vec<State>) {
+        out.extend(self.breakers().map(Breaker::state));
+    }
+
     fn report(&mut self) -> PathReport {
         fusebox::events::flush(Duration::from_secs(10));
         let m = self.inventory.metrics();
@@ -714,6 +733,10 @@ pub struct Report {
     pub path: PathReport,
     /// (seconds from T+0, what happened), sorted.
     pub timeline: Vec<(f64, String)>,
+    /// The call path's breakers (none without fusebox).
+    pub breakers: Vec<String>,
+    /// The run second by second.
+    pub samples: Vec<Sample>,
 }
 
 impl Report {
@@ -751,6 +774,7 @@ struct Sim<'a> {
     client_view: Vec<u64>,
     r: Report,
     milestones: Vec<(u64, String)>,
+    sampler: Sampler,
 }
 
 impl Sim<'_> {
@@ -766,6 +790,7 @@ impl Sim<'_> {
     fn start(&mut self, path: &mut dyn CallPath, rng: &mut Rng, id: usize, t: u64) {
         self.busy += 1;
         self.r.peak_busy = self.r.peak_busy.max(self.busy);
+        self.sampler.busy(self.busy);
         if self.busy == self.p.workers && !self.exhausted {
             self.exhausted = true;
             let w = self.p.workers;
@@ -788,10 +813,15 @@ impl Sim<'_> {
         self.client_view.push(latency.min(deadline));
         if !ok {
             self.r.failed += 1;
+            self.sampler
+                .order(o.arrival, Ending::NoAnswer(Some(latency.min(deadline))));
         } else if latency > deadline {
             self.r.client_timeouts += 1;
+            self.sampler
+                .order(o.arrival, Ending::NoAnswer(Some(deadline)));
         } else {
             self.r.served += 1;
+            self.sampler.order(o.arrival, Ending::Served(latency));
             self.r.degraded += u64::from(o.degraded);
             self.latencies.push(latency);
             if o.arrival >= self.world.t0 && o.arrival < self.world.slow_until {
@@ -808,6 +838,9 @@ impl Sim<'_> {
             if t - self.orders[next].arrival > ns(self.p.client_deadline) {
                 self.r.client_timeouts += 1;
                 self.client_view.push(ns(self.p.client_deadline));
+                let arrival = self.orders[next].arrival;
+                self.sampler
+                    .order(arrival, Ending::NoAnswer(Some(ns(self.p.client_deadline))));
                 self.free_orders.push(next);
                 continue;
             }
@@ -848,6 +881,7 @@ pub fn run(p: &Params, world: &World, path: &mut dyn CallPath, label: &str) -> R
             ..Report::default()
         },
         milestones: Vec::new(),
+        sampler: Sampler::new(ns(Duration::from_secs(1)), world.t0),
     };
     sim.milestone(
         world.t0,
@@ -868,6 +902,7 @@ pub fn run(p: &Params, world: &World, path: &mut dyn CallPath, label: &str) -> R
         if t > now {
             world.clock.advance_ns(t - now);
         }
+        sim.sampler.advance(t, sim.busy, sim.queue.len());
         match ev {
             Ev::Arrival => {
                 sim.r.arrived += 1;
@@ -902,6 +937,7 @@ pub fn run(p: &Params, world: &World, path: &mut dyn CallPath, label: &str) -> R
                     }
                     sim.r.refused += 1;
                     sim.client_view.push(0);
+                    sim.sampler.order(t, Ending::NoAnswer(None));
                     sim.free_orders.push(id);
                 }
                 let next = t + gap(&mut arrivals);
@@ -933,12 +969,17 @@ pub fn run(p: &Params, world: &World, path: &mut dyn CallPath, label: &str) -> R
                 }
             }
         }
+        sim.sampler.states(|v| path.breaker_states(v));
     }
     // Orders still queued when the last worker finished: their clients gave up.
     sim.r.client_timeouts += sim.queue.len() as u64;
-    for _ in 0..sim.queue.len() {
+    for &id in &sim.queue {
         sim.client_view.push(ns(p.client_deadline));
+        let arrival = sim.orders[id].arrival;
+        sim.sampler
+            .order(arrival, Ending::NoAnswer(Some(ns(p.client_deadline))));
     }
+    let samples = sim.sampler.finish(world.now(), sim.busy, sim.queue.len());
     sim.latencies.sort_unstable();
     sim.r.p50_ms = quantile(&sim.latencies, 0.50);
     sim.r.p99_ms = quantile(&sim.latencies, 0.99);
@@ -946,6 +987,8 @@ pub fn run(p: &Params, world: &World, path: &mut dyn CallPath, label: &str) -> R
     sim.r.client_p50_ms = quantile(&sim.client_view, 0.50);
     sim.r.client_p99_ms = quantile(&sim.client_view, 0.99);
     let mut r = sim.r;
+    r.samples = samples;
+    r.breakers = path.breaker_names();
     r.path = path.report();
     let mut timeline: Vec<(u64, String)> = sim.milestones;
     timeline.extend(r.path.timeline.iter().cloned());

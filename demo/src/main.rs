@@ -1,6 +1,6 @@
 //! `cargo run --release -p fusebox-demo`
 
-use fusebox_demo::{cascade, report, retry_storm, usage};
+use fusebox_demo::{cascade, page, report, retry_storm, usage};
 use std::time::Instant;
 
 fn main() {
@@ -70,6 +70,23 @@ fn main() {
     );
     let (naive, budgeted) = retry_storm::run_both(&sp);
     print!("{}", retry_storm::summary(&naive, &budgeted));
+    println!();
+    let retries = page::Retries {
+        params: &sp,
+        naive: &naive,
+        budget: &budgeted,
+    };
+    let path = page::default_path();
+    match page::write(&path, &page::with_retries(&p, &without, &with, &retries)) {
+        Ok(()) => {
+            let shown = std::env::current_dir()
+                .ok()
+                .and_then(|d| path.strip_prefix(d).ok().map(|p| p.to_path_buf()))
+                .unwrap_or_else(|| path.clone());
+            println!("Charts of parts 2 and 3: {}", shown.display());
+        }
+        Err(e) => println!("Could not write the charts to {}: {e}", path.display()),
+    }
     println!();
     println!(
         "The runs took {:.2} s of wall time.",

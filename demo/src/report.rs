@@ -135,9 +135,9 @@ pub fn summary(without: &Report, with: &Report) -> String {
         ),
     ];
     let mut out = String::new();
-    let _ = writeln!(out, "  {:<36} {:>18} {:>18}", "", without.label, with.label);
+    let _ = writeln!(out, "  {:<38} {:>18} {:>18}", "", without.label, with.label);
     for (k, a, b) in rows {
-        let _ = writeln!(out, "  {k:<36} {a:>18} {b:>18}");
+        let _ = writeln!(out, "  {k:<38} {a:>18} {b:>18}");
     }
     out
 }
@@ -187,11 +187,11 @@ pub fn bulkhead_summary(without: &Report, bulkhead: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "  {:<36} {:>18} {:>18}",
+        "  {:<38} {:>18} {:>18}",
         "", without.label, bulkhead.label
     );
     for (k, a, b) in rows {
-        let _ = writeln!(out, "  {k:<36} {a:>18} {b:>18}");
+        let _ = writeln!(out, "  {k:<38} {a:>18} {b:>18}");
     }
     out
 }

@@ -82,6 +82,21 @@ pub struct StormReport {
     pub attempts_in_outage: u64,
     /// Retries the budget refused.
     pub budget_refusals: u64,
+    /// The run second by second (for the demo's page).
+    pub seconds: Vec<StormSecond>,
+}
+
+/// One second of a run.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StormSecond {
+    /// Its start, seconds from T+0.
+    pub t: f64,
+    /// Orders taken.
+    pub orders: u64,
+    /// Calls the dependency received (attempts, retries included).
+    pub attempts: u64,
+    /// Orders served.
+    pub served: u64,
 }
 
 impl StormReport {
@@ -132,6 +147,7 @@ pub fn run(p: &StormParams, budgeted: bool) -> StormReport {
     let total = ticks(p.warmup + p.outage + p.after);
     let per_s = 1_000_000_000 / tick_ns;
     let mut r = StormReport::default();
+    let mut second = StormSecond::default();
     // Orders and completions are spread evenly: fractions carry over.
     let (mut order_credit, mut capacity) = (0u64, 0u64);
     for t in 0..total {
@@ -161,10 +177,20 @@ pub fn run(p: &StormParams, budgeted: bool) -> StormReport {
             });
             r.attempts += attempts;
             r.attempts_in_outage += if slow { attempts } else { 0 };
+            second.orders += 1;
+            second.attempts += attempts;
             if out.result.is_ok() {
                 r.served += 1;
                 r.served_in_outage += u64::from(slow);
+                second.served += 1;
             }
+        }
+        if (t + 1) % per_s == 0 {
+            let start = (t + 1 - per_s) as f64 * p.tick.as_secs_f64() - p.warmup.as_secs_f64();
+            r.seconds.push(StormSecond {
+                t: start,
+                ..std::mem::take(&mut second)
+            });
         }
         clock.advance_ns(tick_ns);
     }
