@@ -1,8 +1,10 @@
 // Instruction counts of the tower layers under callgrind:
 // `valgrind --tool=callgrind target/release/examples/tower_icount <which> <n>`
-// (which: bare, static, arc, open, tr, tr_open: tower-resilience closed, open); prints ns/call when run plainly.
-use fusebox::{Breaker, Config};
-use fusebox_tower::CircuitBreakerLayer;
+// (which: bare, static, arc, open, tr, tr_open: tower-resilience closed, open; keyed_1, keyed_10000:
+// the keyed layer over 1 or 10^4 hosts, keys in a fixed random order); prints ns/call when run plainly.
+use fusebox::{Breaker, ClockSource, Config, KeyedBreakers};
+use fusebox_tower::{CircuitBreakerLayer, KeyOf, KeyedCircuitBreakerLayer};
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::hint::black_box;
 use std::time::Instant;
@@ -43,7 +45,10 @@ fn main() {
                 }
                 run(s, n).await
             }
-            _ => panic!("bare | static | arc | open | tr | tr_open"),
+            "keyed_1" | "keyed_10000" => {
+                keyed(if which == "keyed_1" { 1 } else { 10_000 }, n).await
+            }
+            _ => panic!("bare | static | arc | open | tr | tr_open | keyed_1 | keyed_10000"),
         }
     });
     eprintln!("{:.1} ns/call", t.elapsed().as_nanos() as f64 / n as f64);
@@ -55,5 +60,54 @@ async fn run<S: Service<u64>>(mut s: S, n: u64) {
             unreachable!()
         };
         black_box(s.call(i).await.is_ok());
+    }
+}
+
+/// The key of a request: the host it names.
+#[derive(Clone, Copy)]
+struct Host;
+
+impl KeyOf<(&'static str, u64)> for Host {
+    fn key<'r>(&self, req: &'r (&'static str, u64)) -> Option<Cow<'r, str>> {
+        Some(Cow::Borrowed(req.0))
+    }
+}
+
+async fn keyed(hosts: usize, n: u64) {
+    let names: Vec<&'static str> = (0..hosts)
+        .map(|i| &*Box::leak(format!("host-{i}.example:443").into_boxed_str()))
+        .collect();
+    // A fixed pseudo-random order (xorshift), so runs repeat exactly.
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let order: Vec<&'static str> = (0..65_536)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            names[(x % hosts as u64) as usize]
+        })
+        .collect();
+    let keyed = std::sync::Arc::new(
+        KeyedBreakers::new(
+            "hosts",
+            2 * hosts,
+            Config::default(),
+            ClockSource::Monotonic,
+        )
+        .unwrap(),
+    );
+    for h in &names {
+        keyed.get_or_create(h).unwrap();
+    }
+    let mut s = KeyedCircuitBreakerLayer::new(keyed)
+        .key(Host)
+        .layer(service_fn(|r: (&'static str, u64)| {
+            std::future::ready(Ok::<u64, Infallible>(r.1))
+        }));
+    for i in 0..n {
+        let Ok(s) = s.ready().await else {
+            unreachable!()
+        };
+        black_box(s.call((order[i as usize & 0xFFFF], i)).await.is_ok());
     }
 }

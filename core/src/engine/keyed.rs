@@ -238,7 +238,7 @@ struct Entry {
 /// pass; and lookups borrow the key, allocating nothing.
 pub struct KeyedBreakers {
     name: Arc<str>,
-    map: papaya::HashMap<Arc<str>, Entry>,
+    map: papaya::HashMap<Arc<str>, Entry, foldhash::fast::RandomState>,
     capacity: usize,
     config: Config,
     clock: ClockSource,
@@ -302,7 +302,7 @@ impl KeyedBreakers {
         config.validate()?;
         Ok(KeyedBreakers {
             name: name.into(),
-            map: papaya::HashMap::new(),
+            map: papaya::HashMap::with_hasher(foldhash::fast::RandomState::default()),
             capacity,
             config,
             clock: clock.into(),
