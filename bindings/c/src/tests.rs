@@ -14,6 +14,10 @@ use std::hint::black_box;
 use std::ptr::{null, null_mut};
 use std::time::Duration;
 
+/// The retry scenario files and the retry ABI's errors.
+#[path = "tests_retry.rs"]
+mod retry;
+
 fn last_error() -> String {
     // SAFETY: fb_last_error never returns NULL, and the string stays valid
     // until the next error on this thread; we copy it at once.

@@ -56,7 +56,9 @@ impl Next {
 
 /// One logical call's progress (plain data: copy it, keep it anywhere),
 /// from [`RetryPolicy::begin`], moved on by [`RetryPolicy::next`] and
-/// ended by [`RetryPolicy::succeeded`] or a [`Next::Stop`].
+/// ended by [`RetryPolicy::succeeded`] or a [`Next::Stop`]. The fields are
+/// open so that a front end can hold them in its own types (a C struct);
+/// only the policy's methods should change them.
 ///
 /// ```rust
 /// use fusebox::retry::{AttemptEnd, Next, StopReason, Verdict};
@@ -85,10 +87,13 @@ impl Next {
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RetryState {
-    /// The latest time an attempt may start.
-    latest_start: Option<u64>,
-    stats: RetryStats,
-    done: bool,
+    /// The latest time (clock ns) an attempt may start: the deadline less
+    /// `min_attempt`; `None` without a deadline. Set by `begin`.
+    pub latest_start: Option<u64>,
+    /// What the call has done so far.
+    pub stats: RetryStats,
+    /// Whether the call has ended.
+    pub done: bool,
 }
 
 impl RetryState {
