@@ -407,6 +407,18 @@ impl RetryPolicy {
         }
     }
 
+    /// Attempts in all, the first included: a caller that must copy a
+    /// request for a retry needs no copy for the last attempt.
+    ///
+    /// ```rust
+    /// let p = fusebox::RetryPolicy::builder().max_attempts(4).build()?;
+    /// assert_eq!(p.max_attempts(), 4);
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
+    pub fn max_attempts(&self) -> u32 {
+        self.max_attempts
+    }
+
     /// The counters (example on [`RetryMetrics`]).
     pub fn metrics(&self) -> RetryMetrics {
         RetryMetrics {
