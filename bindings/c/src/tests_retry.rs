@@ -268,6 +268,60 @@ fn run(s: &RetryScenario) -> Result<(), String> {
     Ok(())
 }
 
+/// A retry case of scenarios/bad_input/cases.json (`retry` or
+/// `retry_budget`) through the C ABI: its status and the field as C
+/// spells it; `None` when the case is not a retry case.
+pub(super) fn bad_input(case: &serde_json::Value) -> Option<(fb_status, String)> {
+    let ms = |v: &serde_json::Value| match v.as_str() {
+        Some("NaN") => f64::NAN,
+        _ => v.as_f64().unwrap(),
+    };
+    let field = case["field"].as_str().unwrap();
+    let c_field = match field {
+        "ratio" | "min_per_sec" | "buckets" | "max_attempts" => field.to_string(),
+        other => format!("{other}_ns"),
+    };
+    let mut out = null_mut();
+    let st = if let Some(r) = case.get("retry") {
+        let mut p = PolicySpec::default();
+        for (k, v) in r.as_object().unwrap() {
+            match k.as_str() {
+                "max_attempts" => p.max_attempts = Some(v.as_u64().unwrap() as u32),
+                "base_backoff_ms" => p.base_backoff_ms = Some(ms(v)),
+                "max_backoff_ms" => p.max_backoff_ms = Some(ms(v)),
+                "deadline_ms" => p.deadline_ms = Some(ms(v)),
+                "min_attempt_ms" => p.min_attempt_ms = Some(ms(v)),
+                "retry_after_cap_ms" => p.retry_after_cap_ms = Some(ms(v)),
+                other => panic!("unknown retry key {other}: teach this runner"),
+            }
+        }
+        // SAFETY: valid pointers.
+        let st = unsafe { fb_retry_policy_new(c"bad-input".as_ptr(), &retry_config(&p), &mut out) };
+        assert!(out.is_null(), "nothing is made");
+        st
+    } else if let Some(b) = case.get("retry_budget") {
+        let mut spec = BudgetSpec::default();
+        for (k, v) in b.as_object().unwrap() {
+            match k.as_str() {
+                "ratio" => spec.ratio = Some(ms(v)),
+                "min_per_sec" => spec.min_per_sec = Some(v.as_u64().unwrap() as u32),
+                "window_ms" => spec.window_ms = Some(ms(v)),
+                "buckets" => spec.buckets = Some(v.as_u64().unwrap() as u32),
+                other => panic!("unknown retry budget key {other}: teach this runner"),
+            }
+        }
+        let mut b = null_mut();
+        // SAFETY: valid pointers.
+        let st =
+            unsafe { fb_retry_budget_new(c"bad-input".as_ptr(), &budget_config(&spec), &mut b) };
+        assert!(b.is_null(), "nothing is made");
+        st
+    } else {
+        return None;
+    };
+    Some((st, format!("config.{c_field}")))
+}
+
 #[test]
 fn every_retry_scenario_file_runs_through_the_c_abi() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/retry");
