@@ -154,6 +154,17 @@ typedef struct fb_keyed fb_keyed;
 // A set of breakers by name (opaque). Thread-safe.
 typedef struct fb_registry fb_registry;
 
+// A retry budget (opaque): retries allowed up to a ratio of recent
+// requests plus a reserve per second, shared by every caller of a
+// dependency. Made by `fb_retry_budget_new*`, freed with
+// `fb_retry_budget_free`. Thread-safe and lock-free.
+typedef struct fb_retry_budget fb_retry_budget;
+
+// A retry policy (opaque): attempts, back-off, deadline, retry-after cap.
+// Made by `fb_retry_policy_new`, freed with `fb_retry_policy_free`.
+// Thread-safe; one policy serves any number of calls at once.
+typedef struct fb_retry_policy fb_retry_policy;
+
 // A manual clock that lives in a file (opaque), so that several processes
 // see one time: for deterministic tests of multi-process code. Made by
 // `fb_shared_clock_open`, freed with `fb_shared_clock_free`.
@@ -376,6 +387,102 @@ typedef struct fb_keyed_counts {
   uint64_t removed;
 } fb_keyed_counts;
 
+// Retry budget settings. Always start from `fb_retry_budget_config_default`.
+typedef struct fb_retry_budget_config {
+  // `sizeof(fb_retry_budget_config)`, set by the default function.
+  uint32_t size;
+  // Retries allowed per request, in [0, 10]. Default 0.2.
+  double ratio;
+  // Retries allowed per second whatever the traffic (0..=1000000).
+  // Default 10.
+  uint32_t min_per_sec;
+  // How long a deposit or withdrawal counts, in ns (0.1 s..=1 h).
+  // Default 10 s.
+  uint64_t window_ns;
+  // Buckets of the window (1..=100, each ≥ 100 ms). Default 10.
+  uint32_t buckets;
+} fb_retry_budget_config;
+
+// A budget's counters (`fb_retry_budget_metrics`).
+typedef struct fb_retry_budget_stats {
+  // Requests deposited.
+  uint64_t deposits;
+  // Retries allowed.
+  uint64_t withdrawals;
+  // Retries refused.
+  uint64_t refusals;
+  // Retries that could be allowed now.
+  uint64_t available;
+} fb_retry_budget_stats;
+
+// Retry policy settings. Always start from `fb_retry_config_default`.
+typedef struct fb_retry_config {
+  // `sizeof(fb_retry_config)`, set by `fb_retry_config_default`.
+  uint32_t size;
+  // Attempts in all, the first included (1..=100). Default 3.
+  uint32_t max_attempts;
+  // The first retry waits up to this, in ns (> 0). Default 50 ms.
+  uint64_t base_backoff_ns;
+  // No back-off waits more than this, in ns (≥ base). Default 5 s.
+  uint64_t max_backoff_ns;
+  // The whole call's time limit from `fb_retry_begin`, in ns; 0: none
+  // (the default).
+  uint64_t deadline_ns;
+  // The least time an attempt needs, in ns: none starts after
+  // `deadline − min_attempt`. Default 0.
+  uint64_t min_attempt_ns;
+  // The longest server retry-after honoured, in ns. Default 30 s.
+  uint64_t retry_after_cap_ns;
+  // Full jitter (default true), or waits of exactly the exponential cap.
+  bool jitter;
+  // The jitter's seed, for repeatable tests; 0 (default): from the
+  // clock.
+  uint64_t seed;
+} fb_retry_config;
+
+// A policy's counters (`fb_retry_policy_metrics`).
+typedef struct fb_retry_metrics {
+  // Logical calls.
+  uint64_t calls;
+  // Attempts, rejected ones included.
+  uint64_t attempts;
+  // Retries.
+  uint64_t retries;
+  // Retries the budget refused.
+  uint64_t budget_refusals;
+  // Calls that ended in an error.
+  uint64_t failed_calls;
+} fb_retry_metrics;
+
+// `fb_retry_call.stop`: why a call ended.
+typedef uint32_t fb_retry_stop;
+
+// One logical call's progress: a plain value on the caller's stack,
+// filled by `fb_retry_begin` and moved on by `fb_retry_next*` and
+// `fb_retry_succeeded`. Treat the fields as read-only.
+typedef struct fb_retry_call {
+  // The current attempt's number, from 1.
+  uint32_t attempts;
+  // Retries granted so far.
+  uint32_t retries;
+  // Attempts the breaker rejected.
+  uint32_t rejections;
+  // Whether the call has ended.
+  bool done;
+  // Why it ended (`FB_RETRY_*`); `FB_RETRY_SUCCEEDED` while going on.
+  fb_retry_stop stop;
+  // The waits granted so far, in ns.
+  uint64_t slept_ns;
+  // Internal: the latest clock time an attempt may start.
+  uint64_t latest_start_ns;
+  // Internal: whether `latest_start_ns` applies.
+  bool has_deadline;
+} fb_retry_call;
+
+// `fb_retry_next`'s `verdict`: what the caller's classifier says of a
+// failed attempt.
+typedef uint32_t fb_verdict;
+
 // How to create a shared registry file (used only when `fb_shared_open`
 // creates it; an existing file keeps its own). Always start from
 // `fb_shared_options_default`.
@@ -416,6 +523,37 @@ typedef struct fb_shared_options {
 // The call says nothing about the dependency (e.g. a 4xx): not counted in
 // any rate.
 #define FB_OUTCOME_IGNORED 2
+
+// Retryable, after the back-off.
+#define FB_VERDICT_RETRY 0
+
+// Retryable, not before `retry_after_ns` (the server's Retry-After),
+// honoured up to the policy's cap; a longer one ends the call.
+#define FB_VERDICT_RETRY_AFTER 1
+
+// Not retryable: the call ends.
+#define FB_VERDICT_STOP 2
+
+// An attempt succeeded (also while the call is still going).
+#define FB_RETRY_SUCCEEDED 0
+
+// The classifier said `FB_VERDICT_STOP`.
+#define FB_RETRY_NOT_RETRYABLE 1
+
+// `max_attempts` attempts were made.
+#define FB_RETRY_MAX_ATTEMPTS 2
+
+// The next attempt could not start before `deadline − min_attempt`.
+#define FB_RETRY_DEADLINE 3
+
+// The budget refused the retry.
+#define FB_RETRY_BUDGET_EXHAUSTED 4
+
+// The breaker is forced open.
+#define FB_RETRY_REJECTED 5
+
+// The server's retry-after was longer than the cap.
+#define FB_RETRY_RETRY_AFTER_TOO_LONG 6
 
 #ifdef __cplusplus
 extern "C" {
@@ -924,6 +1062,158 @@ enum fb_status fb_registry_prometheus(const struct fb_registry *registry,
                                       char *buf,
                                       size_t cap,
                                       size_t *len);
+
+// Fill `config` with the defaults: 20 % of requests plus 10 a second,
+// over 10 s in 10 buckets.
+//
+// # Safety
+// `config` is NULL or writable for an `fb_retry_budget_config`.
+enum fb_status fb_retry_budget_config_default(struct fb_retry_budget_config *config);
+
+// Make a retry budget named `name` (a metrics label) on the system clock.
+// Free it with `fb_retry_budget_free`.
+//
+// # Safety
+// `name` is NULL or NUL-terminated; `config` is NULL or readable; `out` is
+// NULL or writable.
+enum fb_status fb_retry_budget_new(const char *name,
+                                   const struct fb_retry_budget_config *config,
+                                   struct fb_retry_budget **out);
+
+// As `fb_retry_budget_new`, on a manual clock from `fb_clock_manual_new`
+// (give the breaker the same clock), for deterministic tests.
+//
+// # Safety
+// As `fb_retry_budget_new`; `clock` is NULL or a live clock handle.
+enum fb_status fb_retry_budget_new_with_clock(const char *name,
+                                              const struct fb_retry_budget_config *config,
+                                              const struct fb_clock *clock,
+                                              struct fb_retry_budget **out);
+
+// Free a retry budget; no call may be using it.
+//
+// # Safety
+// `budget` is any pointer value.
+enum fb_status fb_retry_budget_free(struct fb_retry_budget *budget);
+
+// Count one request (`fb_retry_begin` does this for its calls).
+//
+// # Safety
+// `budget` is NULL or live.
+enum fb_status fb_retry_budget_deposit(const struct fb_retry_budget *budget);
+
+// Ask for one retry: `*allowed` is whether the budget paid it
+// (`fb_retry_next*` do this for their calls).
+//
+// # Safety
+// `budget` is NULL or live; `allowed` is NULL or writable.
+enum fb_status fb_retry_budget_try_withdraw(const struct fb_retry_budget *budget, bool *allowed);
+
+// The budget's counters.
+//
+// # Safety
+// `budget` is NULL or live; `out` is NULL or writable.
+enum fb_status fb_retry_budget_metrics(const struct fb_retry_budget *budget,
+                                       struct fb_retry_budget_stats *out);
+
+// Write the budget's metrics in the Prometheus text format
+// (`fusebox_retry_budget_deposits_total`, `_withdrawals_total`,
+// `_refusals_total`, `_available`, labelled `budget`) into `buf`, as
+// `fb_bulkhead_prometheus` does (`*len` always set; too small a `cap`:
+// `FB_ERR_INVALID_ARGUMENT`, nothing written).
+//
+// # Safety
+// `budget` is NULL or live; `buf` is NULL or writable for `cap` bytes;
+// `len` is NULL or writable.
+enum fb_status fb_retry_budget_prometheus(const struct fb_retry_budget *budget,
+                                          char *buf,
+                                          size_t cap,
+                                          size_t *len);
+
+// Fill `config` with the defaults: 3 attempts, back-off 50 ms doubling to
+// 5 s with full jitter, no deadline, retry-after honoured up to 30 s.
+//
+// # Safety
+// `config` is NULL or points to writable memory for an `fb_retry_config`.
+enum fb_status fb_retry_config_default(struct fb_retry_config *config);
+
+// Make a retry policy named `name` (a metrics label, 1..=256 bytes of
+// UTF-8) with `config`. Free it with `fb_retry_policy_free`.
+//
+// # Safety
+// `name` is NULL or NUL-terminated; `config` is NULL or readable; `out` is
+// NULL or writable.
+enum fb_status fb_retry_policy_new(const char *name,
+                                   const struct fb_retry_config *config,
+                                   struct fb_retry_policy **out);
+
+// Free a retry policy; no call may be using it. A pointer that is not a
+// live policy gets `FB_ERR_INVALID_HANDLE` and is not touched.
+//
+// # Safety
+// `policy` is any pointer value.
+enum fb_status fb_retry_policy_free(struct fb_retry_policy *policy);
+
+// The policy's counters.
+//
+// # Safety
+// `policy` is NULL or live; `out` is NULL or writable.
+enum fb_status fb_retry_policy_metrics(const struct fb_retry_policy *policy,
+                                       struct fb_retry_metrics *out);
+
+// Start a logical call: one deposit in `budget`, attempt 1 counted, the
+// deadline (if any) from now on `breaker`'s clock. Fills `*call`.
+//
+// # Safety
+// `policy`, `budget`, `breaker` are NULL or live; `call` is NULL or
+// writable.
+enum fb_status fb_retry_begin(const struct fb_retry_policy *policy,
+                              const struct fb_retry_budget *budget,
+                              const struct fb_breaker *breaker,
+                              struct fb_retry_call *call);
+
+// The current attempt succeeded: the call ends (`call->done`).
+//
+// # Safety
+// `policy` is NULL or live; `call` is NULL or an `fb_retry_call` filled by
+// `fb_retry_begin`.
+enum fb_status fb_retry_succeeded(const struct fb_retry_policy *policy, struct fb_retry_call *call);
+
+// The current attempt ran and failed; `verdict` (`FB_VERDICT_*`) is what
+// the caller's classifier says, `retry_after_ns` the server's wait (for
+// `FB_VERDICT_RETRY_AFTER`). `*retry`: wait `*wait_ns` (already paid from
+// the budget), then make the next attempt; or the call ended
+// (`call->stop` says why).
+//
+// # Safety
+// `policy`, `budget`, `breaker` are NULL or live; `call` is NULL or filled
+// by `fb_retry_begin`; `retry` and `wait_ns` are NULL or writable.
+enum fb_status fb_retry_next(const struct fb_retry_policy *policy,
+                             const struct fb_retry_budget *budget,
+                             const struct fb_breaker *breaker,
+                             struct fb_retry_call *call,
+                             fb_verdict verdict,
+                             uint64_t retry_after_ns,
+                             bool *retry,
+                             uint64_t *wait_ns);
+
+// The breaker rejected the current attempt (`rejection` as
+// `fb_breaker_acquire` filled it): as `fb_retry_next`, the wait at least
+// the rejection's retry-after; a forced-open breaker ends the call.
+//
+// # Safety
+// As `fb_retry_next`; `rejection` is NULL or readable.
+enum fb_status fb_retry_next_rejected(const struct fb_retry_policy *policy,
+                                      const struct fb_retry_budget *budget,
+                                      const struct fb_breaker *breaker,
+                                      struct fb_retry_call *call,
+                                      const struct fb_rejection *rejection,
+                                      bool *retry,
+                                      uint64_t *wait_ns);
+
+// The name of a stop reason (`"max_attempts"`, `"budget_exhausted"`, …;
+// a static string), or `"unknown"`.
+const char *fb_retry_stop_name(fb_retry_stop stop);
 
 // Fill `options` with the defaults: 64 slots, room for 64 breakers of the
 // default config, one counter stripe per core, mode 0600.

@@ -9,6 +9,9 @@
 //! * `bare`: the service alone (the floor);
 //! * `fusebox/closed`: `CircuitBreakerLayer` over an `Arc<Breaker>`;
 //!   `fusebox/closed_static`: over a `&'static Breaker` (no reference count);
+//! * `fusebox/retry_closed`: `RetryLayer` (the core's policy and budget)
+//!   outside `fusebox/closed`'s layer: what wrapping a call that succeeds
+//!   in retries costs;
 //! * `fusebox/open`: the breaker open, every call rejected;
 //! * `fusebox/keyed_1`, `fusebox/keyed_10000`: `KeyedCircuitBreakerLayer`,
 //!   the requests' keys cycling over 1 or 10^4 hosts;
@@ -18,8 +21,11 @@
 //! of one service (one shared breaker), wall time / total calls.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use fusebox::{Breaker, ClockSource, Config, KeyedBreakers};
-use fusebox_tower::{CircuitBreakerLayer, KeyOf, KeyedCircuitBreakerLayer};
+use fusebox::retry::{Sleep, Timer};
+use fusebox::{
+    Breaker, ClockSource, Config, KeyedBreakers, RetryBudget, RetryBudgetConfig, RetryPolicy,
+};
+use fusebox_tower::{CircuitBreakerLayer, KeyOf, KeyedCircuitBreakerLayer, RetryLayer};
 use std::borrow::Cow;
 use std::convert::Infallible;
 use std::hint::black_box;
@@ -41,6 +47,16 @@ fn tr_layer() -> tower_resilience_circuitbreaker::CircuitBreakerLayer {
         .wait_duration_in_open(Duration::from_secs(3600))
         .build()
         .unwrap()
+}
+
+/// A timer for `fusebox/retry_closed`, whose calls never wait.
+#[derive(Debug)]
+struct NoWait;
+
+impl Timer for NoWait {
+    fn sleep(&self, _: Duration) -> Sleep {
+        Box::pin(std::future::ready(()))
+    }
 }
 
 fn breaker() -> Breaker {
@@ -96,6 +112,14 @@ fn bench_one_task(c: &mut Criterion) {
     let fixed: &'static Breaker = Box::leak(Box::new(breaker()));
     let mut s = CircuitBreakerLayer::new(fixed).layer(bare());
     g.bench_function("fusebox/closed_static", |b| {
+        b.iter_custom(|n| drive(&rt, &mut s, n, |i| i))
+    });
+
+    let budget = Arc::new(RetryBudget::new(RetryBudgetConfig::default()).unwrap());
+    let policy = Arc::new(RetryPolicy::default());
+    let mut s = RetryLayer::new(policy, budget, Arc::new(NoWait))
+        .layer(CircuitBreakerLayer::new(Arc::new(breaker())).layer(bare()));
+    g.bench_function("fusebox/retry_closed", |b| {
         b.iter_custom(|n| drive(&rt, &mut s, n, |i| i))
     });
 

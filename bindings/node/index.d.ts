@@ -357,6 +357,114 @@ export declare class Bulkhead {
   prometheus (): string
 }
 
+// ----- retries (retry.js) -----
+
+/** Options of a RetryBudget. */
+export interface RetryBudgetOptions {
+  /** For metrics (1..=256 bytes). Default 'retry'. */
+  name?: string
+  /** Retries allowed per request, in [0, 10]. Default 0.2. */
+  ratio?: number
+  /** Retries allowed per second whatever the traffic. Default 10. */
+  minPerSec?: number
+  /** How long a deposit or withdrawal counts, in ms (100..=3600000). Default 10000. */
+  windowMs?: number
+  /** Buckets of the window (1..=100, each at least 100 ms). Default 10. */
+  buckets?: number
+  /** A manual clock, for tests (give the breaker the same one). */
+  clock?: ManualClock
+}
+
+/** A RetryBudget's counters. */
+export interface RetryBudgetStats {
+  name: string
+  deposits: number
+  withdrawals: number
+  refusals: number
+  available: number
+}
+
+/** Retries allowed up to a ratio of recent requests plus a reserve per second, shared by every caller of a dependency. */
+export declare class RetryBudget {
+  constructor (options?: RetryBudgetOptions)
+  /** Count one request. */
+  deposit (): void
+  /** Ask for one retry: whether the budget paid it. */
+  tryWithdraw (): boolean
+  stats (): RetryBudgetStats
+  /** `fusebox_retry_budget_*{budget="name"}` in the Prometheus text format. */
+  prometheus (): string
+}
+
+/** What a classifier says of an error: retry, stop, or wait this many ms (a server's Retry-After). */
+export type RetryVerdict = 'retry' | 'stop' | number
+
+/** One logical call's stats (RetryPolicy's `onEnd`). */
+export interface RetryCallStats {
+  /** The last attempt's number, from 1 (rejected attempts included). */
+  attempt: number
+  retries: number
+  rejections: number
+  sleptMs: number
+  /** 'succeeded', 'not_retryable', 'max_attempts', 'deadline', 'budget_exhausted', 'rejected' or 'retry_after_too_long'. */
+  stop: string
+}
+
+/** Options of a RetryPolicy. Durations in ms. */
+export interface RetryPolicyOptions {
+  /** Every attempt goes through it. */
+  breaker: CircuitBreaker
+  /** Every retry is paid from it. */
+  budget: RetryBudget
+  /** For metrics. Default: the breaker's name. */
+  name?: string
+  /** Attempts in all, the first included (1..=100). Default 3. */
+  maxAttempts?: number
+  /** The first retry waits up to this. Default 50. */
+  baseBackoffMs?: number
+  /** No back-off waits more. Default 5000. */
+  maxBackoffMs?: number
+  /** The whole call's time limit. Default none. */
+  deadlineMs?: number
+  /** No attempt starts after `deadlineMs - minAttemptMs`. Default 0. */
+  minAttemptMs?: number
+  /** The longest server retry-after honoured. Default 30000. */
+  retryAfterCapMs?: number
+  /** Full jitter (default), or waits of exactly the exponential cap. */
+  jitter?: boolean
+  /** The jitter's seed, for repeatable tests. */
+  seed?: number
+  /** Which errors to retry. Default: every one. */
+  classify?: (err: unknown) => RetryVerdict
+  /** Waits out a back-off. Default: setTimeout. */
+  sleep?: (ms: number) => PromiseLike<unknown>
+  /** Sees each logical call's stats when it ends. */
+  onEnd?: (stats: RetryCallStats) => void
+}
+
+/** A RetryPolicy's counters. */
+export interface RetryMetrics {
+  name: string
+  calls: number
+  attempts: number
+  retries: number
+  hedges: number
+  budgetRefusals: number
+  failedCalls: number
+}
+
+/** Retries through a breaker, paid from a RetryBudget. */
+export declare class RetryPolicy {
+  constructor (options: RetryPolicyOptions)
+  readonly breaker: CircuitBreaker
+  readonly budget: RetryBudget
+  /** `await fn(...args)` through the breaker until it succeeds or the policy stops; then rejects with the last error. */
+  fire<A extends unknown[], R> (fn: (...args: A) => R | PromiseLike<R>, ...args: A): Promise<R>
+  metrics (): RetryMetrics
+  /** The back-off before retry number `retry` (1 for the first), in ms. */
+  backoff (retry: number): number
+}
+
 // ----- shared-memory breakers (shared.js) -----
 
 /** Options of a shared registry file, used only when it is created. */

@@ -847,6 +847,11 @@ class CircuitBreaker extends EventEmitter {
     return this.#name
   }
 
+  // The native breaker, for retry.js (not public: a symbol key).
+  get [kNative] () {
+    return this.#native
+  }
+
   /** 'closed', 'open' or 'halfOpen'. */
   get state () {
     return STATES[this.#word[LO] & PHASE_MASK]
@@ -1050,5 +1055,7 @@ module.exports = {
 Object.assign(module.exports, require('./bulkhead.js')({ native, FuseboxError, kNative }))
 // Shared-memory breakers (shared.js).
 Object.assign(module.exports, require('./shared.js')({ native, CircuitBreaker, FuseboxError, kFromNative, nativeOptions, argType, argRange }))
+// Retries (retry.js).
+Object.assign(module.exports, require('./retry.js')({ native, kNative, CircuitBreaker, CircuitOpenError }))
 // Keyed breakers (keyed.js).
 Object.assign(module.exports, require('./keyed.js')({ native, CircuitBreaker, FuseboxError, kFromNative, nativeOptions, wrapperOptions, throwProblem, argType, argRange }))

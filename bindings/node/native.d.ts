@@ -138,6 +138,47 @@ export declare class NativeManualClock {
   now(): number
 }
 
+/** The core's retry budget. */
+export declare class NativeRetryBudget {
+  /** Count one request. */
+  deposit(): void
+  /** Ask for one retry: whether the budget paid it. */
+  tryWithdraw(): boolean
+  /** A snapshot of the counters. */
+  stats(): NativeRetryBudgetStats
+  /** The counters in the Prometheus text format (`fusebox_retry_budget_*`). */
+  prometheus(): string
+}
+
+/** One logical call's progress. */
+export declare class NativeRetryCall {
+  /** Attempts, retries, rejections, waits, and why the call ended. */
+  stats(): NativeRetryStats
+  /** The current attempt succeeded: the call ends. */
+  succeeded(): void
+  /**
+   * The current attempt failed; `verdict` is `retry`, `stop` or
+   * `retryAfter` (with `retryAfterMs`). The ms to wait before the next
+   * attempt, or null: the call ends. (The JS layer checks `verdict`.)
+   */
+  failed(verdict: string, retryAfterMs?: number | undefined | null): number | null
+  /**
+   * The breaker rejected the current attempt (`reason` and
+   * `retryAfterMs` as on `CircuitOpenError`). As `failed`.
+   */
+  rejected(reason: string, retryAfterMs?: number | undefined | null): number | null
+}
+
+/** The core's retry policy. */
+export declare class NativeRetryPolicy {
+  /** The counters. */
+  metrics(): NativeRetryMetrics
+  /** The back-off before retry number `retry` (1 for the first), in ms. */
+  backoff(retry: number): number
+  /** Start a logical call through `breaker`, paid from `budget`. */
+  begin(budget: NativeRetryBudget, breaker: NativeBreaker): NativeRetryCall
+}
+
 /**
  * A clock moved by hand that lives in a file: one time for every process
  * that opens it (tests of multi-process code).
@@ -179,6 +220,12 @@ export declare function createBreaker(options: NativeOptions, clock?: NativeManu
 
 /** A bulkhead, or the options' problem. */
 export declare function createBulkhead(options: NativeBulkheadOptions, clock?: NativeManualClock | undefined | null): NativeBulkhead | OptionProblem
+
+/** A retry budget, or the options' problem. */
+export declare function createRetryBudget(options: NativeRetryBudgetOptions, clock?: NativeManualClock | undefined | null): NativeRetryBudget | OptionProblem
+
+/** A retry policy, or the options' problem. */
+export declare function createRetryPolicy(options: NativeRetryOptions): NativeRetryPolicy | OptionProblem
 
 /** Counters of a limited fallback path. */
 export interface FallbackCounts {
@@ -327,6 +374,88 @@ export interface NativeOptions {
    * `failure`).
    */
   cancellation?: string
+}
+
+/** Retry budget options as the JS layer passes them (types checked). */
+export interface NativeRetryBudgetOptions {
+  /** The budget's name, for metrics. */
+  name?: string
+  /** Retries allowed per request, in [0, 10]. */
+  ratio?: number
+  /** Retries allowed per second whatever the traffic. */
+  minPerSec?: number
+  /** How long a deposit or withdrawal counts, in ms. */
+  windowMs?: number
+  /** Buckets of the window. */
+  buckets?: number
+}
+
+/** A budget's counters. */
+export interface NativeRetryBudgetStats {
+  /** The budget's name. */
+  name: string
+  /** Requests deposited. */
+  deposits: number
+  /** Retries allowed. */
+  withdrawals: number
+  /** Retries refused. */
+  refusals: number
+  /** Retries that could be allowed now. */
+  available: number
+}
+
+/** A policy's counters. */
+export interface NativeRetryMetrics {
+  /** The policy's name. */
+  name: string
+  /** Logical calls. */
+  calls: number
+  /** Attempts, rejected ones included. */
+  attempts: number
+  /** Retries. */
+  retries: number
+  /** Hedges. */
+  hedges: number
+  /** Retries the budget refused. */
+  budgetRefusals: number
+  /** Calls that ended in an error. */
+  failedCalls: number
+}
+
+/** Retry policy options as the JS layer passes them (types checked). */
+export interface NativeRetryOptions {
+  /** The policy's name, for metrics. */
+  name?: string
+  /** Attempts in all, the first included. */
+  maxAttempts?: number
+  /** The first retry's back-off cap, in ms. */
+  baseBackoffMs?: number
+  /** No back-off above this, in ms. */
+  maxBackoffMs?: number
+  /** The whole call's limit, in ms. */
+  deadlineMs?: number
+  /** The least time an attempt needs, in ms. */
+  minAttemptMs?: number
+  /** The longest server retry-after honoured, in ms. */
+  retryAfterCapMs?: number
+  /** Full jitter (default) or none. */
+  jitter?: boolean
+  /** The jitter's seed. */
+  seed?: number
+}
+
+/** A call's stats, for JS. */
+export interface NativeRetryStats {
+  /** The current attempt's number, from 1. */
+  attempt: number
+  /** Retries granted. */
+  retries: number
+  /** Attempts the breaker rejected. */
+  rejections: number
+  /** Waits granted, in ms. */
+  sleptMs: number
+  /** Why the call ended (`succeeded` while it goes on). */
+  stop: string
 }
 
 /** Counters at one moment. */

@@ -3,6 +3,7 @@
 //! the unit of the input, ms as scenario configs take them.
 #![cfg(not(loom))]
 
+use fusebox::retry_scenario::{BudgetSpec, PolicySpec};
 use fusebox::scenario::{BackoffSpec, ConfigSpec, WindowSpec};
 use fusebox::{ErrorKind, Registry};
 use serde_json::Value;
@@ -84,6 +85,38 @@ fn spec(config: &Value) -> ConfigSpec {
     c
 }
 
+/// A retry case's policy keys, as in `scenarios/retry/*.json`.
+fn policy_spec(v: &Value) -> PolicySpec {
+    let mut p = PolicySpec::default();
+    for (k, v) in v.as_object().unwrap() {
+        match k.as_str() {
+            "max_attempts" => p.max_attempts = Some(int(v)),
+            "base_backoff_ms" => p.base_backoff_ms = Some(num(v)),
+            "max_backoff_ms" => p.max_backoff_ms = Some(num(v)),
+            "deadline_ms" => p.deadline_ms = Some(num(v)),
+            "min_attempt_ms" => p.min_attempt_ms = Some(num(v)),
+            "retry_after_cap_ms" => p.retry_after_cap_ms = Some(num(v)),
+            other => panic!("unknown retry key {other}: teach this runner"),
+        }
+    }
+    p
+}
+
+/// A retry budget case's keys, as in `scenarios/retry/*.json`.
+fn budget_spec(v: &Value) -> BudgetSpec {
+    let mut b = BudgetSpec::default();
+    for (k, v) in v.as_object().unwrap() {
+        match k.as_str() {
+            "ratio" => b.ratio = Some(num(v)),
+            "min_per_sec" => b.min_per_sec = Some(int(v)),
+            "window_ms" => b.window_ms = Some(num(v)),
+            "buckets" => b.buckets = Some(int(v)),
+            other => panic!("unknown retry budget key {other}: teach this runner"),
+        }
+    }
+    b
+}
+
 #[test]
 fn every_bad_input_is_refused_by_kind_and_field() {
     let cases = table();
@@ -98,6 +131,14 @@ fn every_bad_input_is_refused_by_kind_and_field() {
             (e.kind(), e.to_string())
         } else if let Some(c) = case.get("config") {
             let e = spec(c).to_config().unwrap_err();
+            assert_eq!(e.field, field, "{what}: {e}");
+            (e.kind(), e.to_string())
+        } else if let Some(r) = case.get("retry") {
+            let e = policy_spec(r).to_policy("bad-input").unwrap_err();
+            assert_eq!(e.field, field, "{what}: {e}");
+            (e.kind(), e.to_string())
+        } else if let Some(b) = case.get("retry_budget") {
+            let e = budget_spec(b).to_config().unwrap_err();
             assert_eq!(e.field, field, "{what}: {e}");
             (e.kind(), e.to_string())
         } else if let Some(v) = case.get("open_for") {

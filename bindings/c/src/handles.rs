@@ -24,6 +24,8 @@ pub(crate) enum Kind {
     Bulkhead,
     SharedRegistry,
     SharedClock,
+    RetryPolicy,
+    RetryBudget,
 }
 
 impl Kind {
@@ -36,6 +38,8 @@ impl Kind {
             Kind::Bulkhead => "bulkhead",
             Kind::SharedRegistry => "shared registry",
             Kind::SharedClock => "shared clock",
+            Kind::RetryPolicy => "retry policy",
+            Kind::RetryBudget => "retry budget",
         }
     }
 
@@ -49,6 +53,8 @@ impl Kind {
             Kind::Bulkhead => "fb_bulkhead_new",
             Kind::SharedRegistry => "fb_shared_open",
             Kind::SharedClock => "fb_shared_clock_open",
+            Kind::RetryPolicy => "fb_retry_policy_new",
+            Kind::RetryBudget => "fb_retry_budget_new",
         }
     }
 }

@@ -20,7 +20,7 @@
 //!   stack, and handles are plain pointers to the core's breaker.
 //!
 //! Layout: one module per handle kind ([`breaker`], [`permit`],
-//! [`config`], [`clock`], [`registry`], [`keyed`], [`bulkhead`],
+//! [`config`], [`clock`], [`registry`], [`keyed`], [`bulkhead`], [`retry`],
 //! `shared`), each with its C types and `fb_*` functions, and small
 //! private modules for what they share: `status` (the status codes and
 //! static strings), `error` (the last-error storage), `panic` (the guard
@@ -52,6 +52,8 @@ pub mod config;
 pub mod keyed;
 pub mod permit;
 pub mod registry;
+// Retry policies, retry budgets and the retry step API (fb_retry_*).
+pub mod retry;
 // Shared-memory breakers (fb_shared_*).
 #[cfg(unix)]
 pub mod shared;
@@ -65,4 +67,5 @@ pub use config::*;
 pub use error::fb_last_error;
 pub use permit::*;
 pub use registry::*;
+pub use retry::*;
 pub use status::*;

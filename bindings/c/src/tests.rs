@@ -14,6 +14,10 @@ use std::hint::black_box;
 use std::ptr::{null, null_mut};
 use std::time::Duration;
 
+/// The retry scenario files and the retry ABI's errors.
+#[path = "tests_retry.rs"]
+mod retry;
+
 fn last_error() -> String {
     // SAFETY: fb_last_error never returns NULL, and the string stays valid
     // until the next error on this thread; we copy it at once.
@@ -1328,12 +1332,17 @@ mod bad_input {
                 skipped.push(what);
                 continue;
             }
-            let Some(st) = run(case) else {
-                skipped.push(what);
-                continue;
+            let (st, field) = match super::retry::bad_input(case) {
+                Some(got) => got,
+                None => match run(case) {
+                    Some(st) => (st, c_name(case["field"].as_str().unwrap())),
+                    None => {
+                        skipped.push(what);
+                        continue;
+                    }
+                },
             };
             ran += 1;
-            let field = c_name(case["field"].as_str().unwrap());
             assert_err(st, status_of(case["kind"].as_str().unwrap()), &[&field]);
             if case["duration"] == Value::Bool(true) {
                 let msg = last_error();

@@ -12,6 +12,8 @@ mod hot;
 // Keyed breakers (KeyedBreakers).
 pub mod keyed;
 mod layout;
+// Retry budgets and policies (RetryBudget, RetryPolicy).
+pub mod retry;
 // Shared-memory breakers (SharedRegistry).
 #[cfg(unix)]
 pub mod shared;

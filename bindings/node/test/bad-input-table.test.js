@@ -8,7 +8,7 @@ const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
-const { CircuitBreaker, ManualClock } = require('fusebox')
+const { CircuitBreaker, ManualClock, RetryBudget, RetryPolicy } = require('fusebox')
 
 const DIR = process.env.FUSEBOX_SCENARIOS || path.join(__dirname, '..', '..', '..', 'scenarios')
 const TABLE = JSON.parse(fs.readFileSync(path.join(DIR, 'bad_input', 'cases.json'), 'utf8'))
@@ -43,8 +43,19 @@ const OPTION = {
   slow_call_rate_threshold: 'slowCallRateThreshold',
   max_open_for: 'maxOpenForMs',
   cancellation: 'cancellation',
-  duration: 'argument ms'
+  duration: 'argument ms',
+  max_attempts: 'maxAttempts',
+  base_backoff: 'baseBackoffMs',
+  max_backoff: 'maxBackoffMs',
+  deadline: 'deadlineMs',
+  min_attempt: 'minAttemptMs',
+  ratio: 'ratio',
+  min_per_sec: 'minPerSec',
+  buckets: 'buckets'
 }
+
+/** Retry policy or budget keys (as in scenarios/retry, ms) → options. */
+const retryOptions = (spec) => Object.fromEntries(Object.entries(spec).map(([k, v]) => [k.replace(/_(.)/g, (_, c) => c.toUpperCase()), num(v)]))
 
 const SPECIAL = { NaN, Infinity, '-Infinity': -Infinity }
 const num = (v) => typeof v === 'string' ? SPECIAL[v] : v
@@ -115,6 +126,13 @@ for (const c of CASES) {
       check(act[last], c)
       const s = b.stats
       assert.ok(s.successes + s.failures + s.ignored <= 1, 'counted twice')
+    } else if (c.retry !== undefined) {
+      const clock = new ManualClock()
+      const breaker = new CircuitBreaker({ clock })
+      const budget = new RetryBudget({ clock })
+      check(() => new RetryPolicy({ breaker, budget, ...retryOptions(c.retry) }), c)
+    } else if (c.retry_budget !== undefined) {
+      check(() => new RetryBudget({ clock: new ManualClock(), ...retryOptions(c.retry_budget) }), c)
     } else if (c.open_for !== undefined) {
       const b = new CircuitBreaker({ clock: new ManualClock() })
       check(() => b.openFor(num(c.open_for)), c)

@@ -24,40 +24,7 @@ const METRIC = {
   window_failures: (s) => s.window.failures
 }
 
-/** Scenario config (snake_case, ms) → CircuitBreaker options. */
-function options (config, clock, name) {
-  const o = { name, clock }
-  for (const [key, v] of Object.entries(config)) {
-    switch (key) {
-      case 'failure_rate_threshold': o.failureRateThreshold = v; break
-      case 'consecutive_failures': o.consecutiveFailures = v; break
-      case 'min_calls': o.minCalls = v; break
-      case 'window':
-        if (v.type === 'time') {
-          o.windowMs = v.duration_ms
-          o.windowBuckets = v.buckets
-        } else if (v.type === 'count') {
-          o.countWindow = v.size
-        } else {
-          throw new Error(`unknown window type ${v.type}`)
-        }
-        break
-      case 'open_timeout_ms': o.openTimeoutMs = v; break
-      case 'backoff': o.backoff = { multiplier: v.multiplier, maxMs: v.max_ms }; break
-      case 'jitter': o.jitter = v; break
-      case 'half_open_max_calls': o.halfOpenMaxCalls = v; break
-      case 'success_threshold': o.successThreshold = v; break
-      case 'half_open_max_wait_ms': o.halfOpenMaxWaitMs = v; break
-      case 'slow_call_duration_ms': o.slowCallMs = v; break
-      case 'slow_call_rate_threshold': o.slowCallRateThreshold = v; break
-      case 'max_open_for_ms': o.maxOpenForMs = v; break
-      // The core's names, in Node's camelCase.
-      case 'cancellation': o.cancellation = v.replace(/_(.)/g, (_, c) => c.toUpperCase()); break
-      default: throw new Error(`unknown config key ${key}: teach this runner`)
-    }
-  }
-  return o
-}
+const { options } = require('./fixtures/scenario-options.js')
 
 const failure = () => new Error('boom')
 const notFound = () => Object.assign(new Error('not found'), { status: 404 })

@@ -19,6 +19,7 @@ mod guarded;
 mod keyed;
 mod py_helpers;
 mod registry;
+mod retry;
 mod shared;
 mod shedder;
 
@@ -59,6 +60,7 @@ fn _fusebox(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<registry::Registry>()?;
     keyed::add(m)?;
     shedder::add(m)?;
+    retry::add(m)?;
     m.add_function(wrap_pyfunction!(registry::registry, m)?)?;
     m.add_function(wrap_pyfunction!(flush_events, m)?)?;
     m.add_function(wrap_pyfunction!(_shutdown, m)?)?;

@@ -63,6 +63,14 @@ def kwargs(config: dict[str, Any]) -> dict[str, Any]:
     return kw
 
 
+def retry_kwargs(spec: dict[str, Any]) -> dict[str, Any]:
+    """Retry policy or budget keys (as in scenarios/retry) → kwargs, s."""
+    return {
+        (k[: -len("_ms")] if k.endswith("_ms") else k): (num(v) / 1000 if k.endswith("_ms") else num(v))
+        for k, v in spec.items()
+    }
+
+
 def name(v: Any) -> str:
     return v if isinstance(v, str) else v["repeat"] * v["times"]
 
@@ -92,6 +100,14 @@ def test_bad_input(case: dict[str, Any], clock: fusebox.ManualClock) -> None:
             do(p, last)
         m = b.metrics()
         assert m["successes"] + m["failures"] + m["ignored"] <= 1
+    elif "retry" in case:
+        b = fusebox.CircuitBreaker("bad-input", clock=clock)
+        budget = fusebox.RetryBudget("bad-input", clock=clock)
+        with pytest.raises(exc) as info:
+            fusebox.RetryPolicy(b, budget, **retry_kwargs(case["retry"]))
+    elif "retry_budget" in case:
+        with pytest.raises(exc) as info:
+            fusebox.RetryBudget("bad-input", clock=clock, **retry_kwargs(case["retry_budget"]))
     elif "open_for" in case:
         b = fusebox.CircuitBreaker("bad-input", clock=clock)
         with pytest.raises(exc) as info:

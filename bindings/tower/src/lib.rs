@@ -1,5 +1,6 @@
 //! tower layers over fusebox: a circuit breaker (one, or one per host),
-//! a bulkhead with a fixed or adaptive limit, and an adaptive timeout;
+//! a bulkhead with a fixed or adaptive limit, an adaptive timeout, and
+//! retries paid from a retry budget;
 //! classifiers for HTTP and gRPC; with the `reqwest` feature, a
 //! `reqwest-middleware` middleware with per-host breakers.
 //!
@@ -46,6 +47,7 @@ mod rejected;
 pub mod reqwest;
 mod response;
 mod retry_after;
+mod retry_layer;
 mod timeout_layer;
 
 pub use breaker_layer::{CircuitBreaker, CircuitBreakerLayer};
@@ -60,6 +62,7 @@ pub use keyed_layer::{KeyedCircuitBreaker, KeyedCircuitBreakerLayer};
 pub use rejected::{Reason, Rejected};
 pub use response::error_response;
 pub use retry_after::retry_after;
+pub use retry_layer::{Retry, RetryFuture, RetryLayer};
 pub use timeout_layer::{AdaptiveTimeoutLayer, AdaptiveTimeoutService, TimedOut, TimeoutFuture};
 
 /// A boxed error (tower's convention): what the adaptive timeout's service

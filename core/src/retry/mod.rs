@@ -26,13 +26,17 @@
 //! # Ok::<(), fusebox::ConfigError>(())
 //! ```
 //!
-//! Hedged requests: [`HedgePolicy`], waiting through a [`Timer`]. The
-//! bindings' front ends are not here yet.
+//! A caller that runs the attempts itself (an async loop, a front end, a
+//! tower service) drives the same rules step by step: [`RetryPolicy::begin`],
+//! [`RetryPolicy::next`] and [`RetryPolicy::succeeded`] on a [`RetryState`].
+//!
+//! Hedged requests: [`HedgePolicy`], waiting through a [`Timer`].
 
 mod budget;
 mod hedge;
 mod policy;
 mod sleep;
+mod state;
 mod timer;
 
 pub use budget::{RetryBudget, RetryBudgetConfig, RetryBudgetStats, MIN_BUCKET, UNITS_PER_RETRY};
@@ -42,4 +46,5 @@ pub use policy::{
     StopReason, Verdict,
 };
 pub use sleep::{ManualSleeper, Sleeper, ThreadSleeper};
+pub use state::{AttemptEnd, Next, RetryState};
 pub use timer::{ManualTimer, Sleep, Timer};

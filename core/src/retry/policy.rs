@@ -5,9 +5,10 @@
 
 use super::budget::RetryBudget;
 use super::sleep::Sleeper;
+use super::state::{AttemptEnd, Next};
 use crate::engine::breaker::Breaker;
 use crate::engine::config::{number, ConfigError};
-use crate::engine::error::{RejectReason, Rejected};
+use crate::engine::error::Rejected;
 use crate::sync::{atomic_u64, AtomicU64, Ordering::Relaxed};
 use std::fmt;
 use std::time::Duration;
@@ -349,21 +350,21 @@ fn nanos(d: Duration) -> u64 {
 /// # Ok::<(), fusebox::ConfigError>(())
 /// ```
 pub struct RetryPolicy {
-    max_attempts: u32,
+    pub(super) max_attempts: u32,
     base_ns: u64,
     max_ns: u64,
-    deadline_ns: Option<u64>,
-    min_attempt_ns: u64,
-    retry_after_cap: Duration,
+    pub(super) deadline_ns: Option<u64>,
+    pub(super) min_attempt_ns: u64,
+    pub(super) retry_after_cap: Duration,
     /// The jitter's splitmix64 state.
     rng: AtomicU64,
     /// Full jitter, or none.
     jitter: bool,
-    calls: AtomicU64,
-    attempts: AtomicU64,
-    retries: AtomicU64,
-    budget_refusals: AtomicU64,
-    failed_calls: AtomicU64,
+    pub(super) calls: AtomicU64,
+    pub(super) attempts: AtomicU64,
+    pub(super) retries: AtomicU64,
+    pub(super) budget_refusals: AtomicU64,
+    pub(super) failed_calls: AtomicU64,
     name: String,
 }
 
@@ -404,6 +405,18 @@ impl RetryPolicy {
             seed: None,
             jitter: true,
         }
+    }
+
+    /// Attempts in all, the first included: a caller that must copy a
+    /// request for a retry needs no copy for the last attempt.
+    ///
+    /// ```rust
+    /// let p = fusebox::RetryPolicy::builder().max_attempts(4).build()?;
+    /// assert_eq!(p.max_attempts(), 4);
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
+    pub fn max_attempts(&self) -> u32 {
+        self.max_attempts
     }
 
     /// The counters (example on [`RetryMetrics`]).
@@ -516,115 +529,47 @@ impl RetryPolicy {
         mut f: impl FnMut(u32) -> Result<T, E>,
     ) -> RetryOutcome<T, E> {
         let clock = breaker.clock();
-        // The latest time an attempt may start.
-        let latest_start = self.deadline_ns.map(|d| {
-            clock
-                .now_ns()
-                .saturating_add(d)
-                .saturating_sub(self.min_attempt_ns)
-        });
-        budget.deposit();
-        self.calls.fetch_add(1, Relaxed);
-        let mut stats = RetryStats {
-            attempts: 0,
-            retries: 0,
-            rejections: 0,
-            slept: Duration::ZERO,
-            stop: StopReason::Succeeded,
-        };
+        let mut state = self.begin(budget, clock.now_ns());
         loop {
-            stats.attempts += 1;
-            self.attempts.fetch_add(1, Relaxed);
-            // The attempt's error, and the least wait before the next one.
-            let (err, floor) = match breaker.try_acquire() {
-                Err(rejected) => {
-                    stats.rejections += 1;
-                    let floor = match (rejected.reason, rejected.retry_after) {
-                        (RejectReason::ForcedOpen, _) => None,
-                        (_, wait) => Some(wait.unwrap_or(Duration::ZERO)),
-                    };
-                    match floor {
-                        Some(floor) => (RetryError::Rejected(rejected), floor),
-                        None => {
-                            return self.end(
-                                Err(RetryError::Rejected(rejected)),
-                                stats,
-                                StopReason::Rejected,
-                            )
-                        }
-                    }
-                }
-                Ok(permit) => match f(stats.attempts) {
+            // The attempt's error, and how it ended.
+            let (err, end) = match breaker.try_acquire() {
+                Err(rejected) => (
+                    RetryError::Rejected(rejected),
+                    AttemptEnd::Rejected(rejected),
+                ),
+                Ok(permit) => match f(state.attempt()) {
                     Ok(v) => {
                         permit.success();
-                        return self.end(Ok(v), stats, StopReason::Succeeded);
+                        let stats = self.succeeded(&mut state);
+                        return RetryOutcome {
+                            result: Ok(v),
+                            stats,
+                        };
                     }
                     Err(e) => {
                         permit.failure();
-                        match classify(&e) {
-                            Verdict::Retry => (RetryError::Failed(e), Duration::ZERO),
-                            Verdict::RetryAfter(h) if h <= self.retry_after_cap => {
-                                (RetryError::Failed(e), h)
-                            }
-                            Verdict::RetryAfter(_) => {
-                                return self.end(
-                                    Err(RetryError::Failed(e)),
-                                    stats,
-                                    StopReason::RetryAfterTooLong,
-                                )
-                            }
-                            Verdict::Stop => {
-                                return self.end(
-                                    Err(RetryError::Failed(e)),
-                                    stats,
-                                    StopReason::NotRetryable,
-                                )
-                            }
-                        }
+                        let verdict = classify(&e);
+                        (RetryError::Failed(e), AttemptEnd::Failed(verdict))
                     }
                 },
             };
-            if stats.attempts >= self.max_attempts {
-                return self.end(Err(err), stats, StopReason::MaxAttempts);
-            }
-            let mut wait = self.backoff(stats.retries + 1).max(floor);
-            if let Some(latest) = latest_start {
-                let now = clock.now_ns();
-                let room = latest.saturating_sub(now);
-                if now > latest || nanos(floor) > room {
-                    return self.end(Err(err), stats, StopReason::Deadline);
+            match self.next(&mut state, budget, end, clock.now_ns()) {
+                Next::Retry(wait) => sleeper.sleep(wait),
+                Next::Stop(_) => {
+                    return RetryOutcome {
+                        result: Err(err),
+                        stats: state.stats(),
+                    }
                 }
-                // The jitter is cut to fit; the floor (a retry-after) is not.
-                wait = wait.min(Duration::from_nanos(room));
             }
-            if !budget.try_withdraw() {
-                self.budget_refusals.fetch_add(1, Relaxed);
-                return self.end(Err(err), stats, StopReason::BudgetExhausted);
-            }
-            stats.retries += 1;
-            self.retries.fetch_add(1, Relaxed);
-            sleeper.sleep(wait);
-            stats.slept += wait;
         }
-    }
-
-    fn end<T, E>(
-        &self,
-        result: Result<T, RetryError<E>>,
-        mut stats: RetryStats,
-        stop: StopReason,
-    ) -> RetryOutcome<T, E> {
-        if result.is_err() {
-            self.failed_calls.fetch_add(1, Relaxed);
-        }
-        stats.stop = stop;
-        RetryOutcome { result, stats }
     }
 }
 
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use crate::engine::error::RejectReason;
     use crate::retry::sleep::ManualSleeper;
     use crate::retry::RetryBudgetConfig;
     use crate::{Clock, Config, ManualClock};

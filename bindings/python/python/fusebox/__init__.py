@@ -28,6 +28,8 @@ from ._fusebox import (
     ManualClock,
     Permit,
     Registry,
+    RetryBudget,
+    RetryCall,
     SharedManualClock,
     SharedRegistry,
     Shedder,
@@ -39,6 +41,7 @@ from ._fusebox import (
 )
 
 from ._keyed import KeyedFullError
+from ._retry import RetryPolicy
 from ._shared import ConfigMismatchError, SharedRegistryError
 from ._types import CancellationName, Config, KeyedStats, Metrics, PhaseName, StateName
 
@@ -64,6 +67,9 @@ __all__ = [
     "Permit",
     "PhaseName",
     "Registry",
+    "RetryBudget",
+    "RetryCall",
+    "RetryPolicy",
     "SharedManualClock",
     "SharedRegistry",
     "SharedRegistryError",

@@ -19,6 +19,8 @@ from typing import (
     final,
 )
 
+from typing_extensions import disjoint_base
+
 from ._types import CancellationName, Config, KeyedStats, Metrics, PhaseName, StateName
 
 _P = ParamSpec("_P")
@@ -36,7 +38,10 @@ __all__ = [
     "KeyedBreakers",
     "ManualClock",
     "Permit",
+    "NativeRetryPolicy",
     "Registry",
+    "RetryBudget",
+    "RetryCall",
     "SharedManualClock",
     "SharedRegistry",
     "Shedder",
@@ -406,3 +411,69 @@ class Shedder:
     @property
     def thresholds(self) -> tuple[float, float, float]: ...
     def admit(self, priority: _Priority | str) -> Literal["admit", "degrade", "shed"]: ...
+
+@final
+class RetryBudget:
+    """Retries allowed up to a ratio of recent requests plus a reserve per
+    second, shared by every caller of a dependency. Durations in seconds."""
+
+    def __new__(
+        cls,
+        name: str = "retry",
+        *,
+        ratio: Optional[float] = None,
+        min_per_sec: Optional[int] = None,
+        window: Optional[float] = None,
+        buckets: Optional[int] = None,
+        clock: Optional[ManualClock] = None,
+    ) -> RetryBudget: ...
+    def deposit(self) -> None: ...
+    def try_withdraw(self) -> bool: ...
+    def stats(self) -> dict[str, Any]: ...
+    def prometheus(self) -> str: ...
+
+@final
+class RetryCall:
+    """One logical call's progress (``RetryPolicy.begin``)."""
+
+    @property
+    def attempt(self) -> int: ...
+    @property
+    def retries(self) -> int: ...
+    @property
+    def rejections(self) -> int: ...
+    @property
+    def slept(self) -> float: ...
+    @property
+    def stop(self) -> str: ...
+    def succeeded(self) -> None: ...
+    def failed(self, verdict: str = "retry", retry_after: Optional[float] = None) -> Optional[float]: ...
+    def rejected(self, reason: str, retry_after: Optional[float] = None) -> Optional[float]: ...
+
+@disjoint_base
+class NativeRetryPolicy:
+    """The native half of ``fusebox.RetryPolicy``."""
+
+    def __new__(
+        cls,
+        breaker: CircuitBreaker,
+        budget: RetryBudget,
+        *,
+        name: Optional[str] = None,
+        max_attempts: Optional[int] = None,
+        base_backoff: Optional[float] = None,
+        max_backoff: Optional[float] = None,
+        deadline: Optional[float] = None,
+        min_attempt: Optional[float] = None,
+        retry_after_cap: Optional[float] = None,
+        jitter: bool = True,
+        seed: Optional[int] = None,
+        **_rest: Any,
+    ) -> NativeRetryPolicy: ...
+    @property
+    def breaker(self) -> CircuitBreaker: ...
+    @property
+    def budget(self) -> RetryBudget: ...
+    def metrics(self) -> dict[str, Any]: ...
+    def backoff(self, retry: int) -> float: ...
+    def begin(self) -> RetryCall: ...

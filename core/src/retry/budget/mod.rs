@@ -354,6 +354,23 @@ impl RetryBudget {
         &self.name
     }
 
+    /// The clock its window runs on (a caller driving a
+    /// [`RetryState`](crate::retry::RetryState) reads the time from it).
+    ///
+    /// ```rust
+    /// use fusebox::{Clock, ManualClock, RetryBudget, RetryBudgetConfig};
+    /// use std::{sync::Arc, time::Duration};
+    ///
+    /// let clock = Arc::new(ManualClock::new());
+    /// let budget = RetryBudget::with_clock(RetryBudgetConfig::default(), clock.clone())?;
+    /// clock.advance(Duration::from_secs(1));
+    /// assert_eq!(budget.clock().now_ns(), clock.now_ns());
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
+    pub fn clock(&self) -> &ClockSource {
+        &self.clock
+    }
+
     /// Count one request (each logical call, not each attempt).
     #[inline]
     pub fn deposit(&self) {

@@ -1,0 +1,27 @@
+// Compiled with `tsc --noEmit --strict` against index.d.ts by the test
+// script: the retry types must accept real use and reject misuse.
+import { CircuitBreaker, ManualClock, RetryBudget, RetryPolicy, type RetryCallStats, type RetryVerdict } from 'fusebox'
+
+const clock = new ManualClock()
+const breaker = new CircuitBreaker({ name: 'db', clock })
+const budget = new RetryBudget({ name: 'db', ratio: 0.2, minPerSec: 10, windowMs: 10_000, clock })
+const classify = (err: unknown): RetryVerdict => (err instanceof RangeError ? 'stop' : 'retry')
+const policy = new RetryPolicy({
+  breaker,
+  budget,
+  maxAttempts: 3,
+  baseBackoffMs: 50,
+  deadlineMs: 2_000,
+  classify,
+  sleep: async (ms: number) => clock.advance(ms),
+  onEnd: (s: RetryCallStats) => console.log(s.stop, s.attempt)
+})
+const answer: Promise<number> = policy.fire(async (x: number) => x * 2, 21)
+const refusals: number = policy.metrics().budgetRefusals
+const available: number = budget.stats().available
+console.log(answer, refusals, available)
+
+// @ts-expect-error a policy needs a breaker and a budget
+new RetryPolicy({ maxAttempts: 3 })
+// @ts-expect-error durations are ms numbers
+new RetryBudget({ windowMs: '10s' })
