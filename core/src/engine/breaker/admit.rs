@@ -222,7 +222,7 @@ impl Breaker {
                             // Probes never reported: back to Open.
                             match self.st().transition_half_open_timeout(w) {
                                 Ok(c) => {
-                                    self.after_transition(c.from, c.to);
+                                    self.after_transition(c.from, c.to, Why::ProbeTimeout);
                                     w = c.to;
                                 }
                                 Err(actual) => w = actual,
@@ -269,6 +269,8 @@ impl Breaker {
         let (s, exclusive) = self.my_stripe();
         // A statistic, read by metrics().
         bump(s.w(S_REJECTED), 1, exclusive);
+        #[cfg(all(feature = "tracing", not(loom)))]
+        crate::observe::trace::rejection(&self.name, reason, retry_after(retry_ns));
         #[cfg(not(loom))]
         if self.rejections.is_active() {
             self.emit_rejection(reason, retry_after(retry_ns));
@@ -293,7 +295,7 @@ impl Breaker {
     fn probe_permit(&self, probe: Probe) -> RawPermit {
         match probe {
             Probe::HalfOpened(c) => {
-                self.after_transition(c.from, c.to);
+                self.after_transition(c.from, c.to, Why::OpenTimeout);
                 self.permit(c.to.generation(), true)
             }
             Probe::Slot(generation) => self.permit(generation, true),
