@@ -53,13 +53,16 @@ impl std::error::Error for AdminError {
 }
 
 /// A running admin endpoint. Dropping it (or [`AdminHandle::stop`]) stops
-/// the server and closes every `/events` stream.
+/// the server, closes every `/events` stream and frees its port: it can be
+/// bound again as soon as `stop` returns.
 pub struct AdminHandle {
     addr: SocketAddr,
     server: Arc<Server>,
     stopping: Arc<AtomicBool>,
     hub: Arc<Hub>,
     workers: Vec<JoinHandle<()>>,
+    /// A clone of the listening socket, to close it on stop.
+    listener: Option<std::net::TcpListener>,
 }
 
 impl std::fmt::Debug for AdminHandle {
@@ -94,6 +97,9 @@ impl AdminHandle {
         }
         for t in self.workers.drain(..) {
             let _ = t.join();
+        }
+        if let Some(l) = self.listener.take() {
+            crate::listener::close(l);
         }
     }
 }
@@ -137,7 +143,12 @@ pub fn serve<R>(registry: R, config: AdminConfig) -> Result<AdminHandle, AdminEr
 where
     R: Deref<Target = Registry> + Send + Sync + 'static,
 {
+    let mut clone = None;
     let server = crate::listener::bind(config.addr)
+        .and_then(|l| {
+            clone = Some(l.try_clone()?);
+            Ok(l)
+        })
         .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { Box::new(e) })
         .and_then(|l| Server::from_listener(l, None))
         .map_err(|source| AdminError {
@@ -164,6 +175,7 @@ where
         stopping,
         hub,
         workers: Vec::with_capacity(WORKERS),
+        listener: clone,
     };
     for _ in 0..WORKERS {
         let (server, stopping) = (handle.server.clone(), handle.stopping.clone());

@@ -24,6 +24,7 @@ pub(crate) enum Kind {
     Bulkhead,
     SharedRegistry,
     SharedClock,
+    Admin,
 }
 
 impl Kind {
@@ -36,6 +37,7 @@ impl Kind {
             Kind::Bulkhead => "bulkhead",
             Kind::SharedRegistry => "shared registry",
             Kind::SharedClock => "shared clock",
+            Kind::Admin => "admin endpoint",
         }
     }
 
@@ -49,6 +51,7 @@ impl Kind {
             Kind::Bulkhead => "fb_bulkhead_new",
             Kind::SharedRegistry => "fb_shared_open",
             Kind::SharedClock => "fb_shared_clock_open",
+            Kind::Admin => "fb_admin_start",
         }
     }
 }
