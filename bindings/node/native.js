@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.NativeAdmin = nativeBinding.NativeAdmin
 module.exports.NativeBreaker = nativeBinding.NativeBreaker
 module.exports.NativeBulkhead = nativeBinding.NativeBulkhead
 module.exports.NativeFallbackLimit = nativeBinding.NativeFallbackLimit
@@ -842,6 +843,7 @@ module.exports.NativeKeyed = nativeBinding.NativeKeyed
 module.exports.NativeManualClock = nativeBinding.NativeManualClock
 module.exports.NativeSharedClock = nativeBinding.NativeSharedClock
 module.exports.NativeSharedRegistry = nativeBinding.NativeSharedRegistry
+module.exports.adminServe = nativeBinding.adminServe
 module.exports.coreVersion = nativeBinding.coreVersion
 module.exports.createBreaker = nativeBinding.createBreaker
 module.exports.createBulkhead = nativeBinding.createBulkhead
