@@ -623,23 +623,37 @@ impl Breaker {
         classify: impl FnOnce(&Result<T, E>) -> Outcome,
         f: impl FnOnce() -> Result<T, E>,
     ) -> Result<T, CallError<E>> {
-        #[cfg(not(feature = "tracing"))]
-        let permit = self.try_acquire().map_err(CallError::Rejected)?;
-        // With `tracing`, a `fusebox.call` span around the call.
+        // With `tracing`, and a subscriber that wants DEBUG: a `fusebox.call`
+        // span around the call, out of line (one load when nobody wants it).
         #[cfg(feature = "tracing")]
-        let (permit, _span) = match self.try_acquire() {
-            Ok(p) => {
-                let decision = crate::observe::trace::admitted(p.is_probe());
-                let span = crate::observe::trace::call_span(&self.name, decision);
-                (p, span.entered())
-            }
+        if tracing::level_enabled!(tracing::Level::DEBUG) {
+            return self.call_with_span(classify, f);
+        }
+        let permit = self.try_acquire().map_err(CallError::Rejected)?;
+        // If `f` panics, `permit` is dropped unrecorded and gives back its
+        // probe slot.
+        let r = f();
+        permit.record(classify(&r));
+        r.map_err(CallError::Failed)
+    }
+
+    /// [`Breaker::call_with`] inside a `fusebox.call` span.
+    #[cfg(feature = "tracing")]
+    #[inline(never)]
+    fn call_with_span<T, E>(
+        &self,
+        classify: impl FnOnce(&Result<T, E>) -> Outcome,
+        f: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, CallError<E>> {
+        use crate::observe::trace::{admitted, call_span};
+        let permit = match self.try_acquire() {
+            Ok(p) => p,
             Err(r) => {
-                let _rejected = crate::observe::trace::call_span(&self.name, "rejected").entered();
+                let _rejected = call_span(&self.name, "rejected").entered();
                 return Err(CallError::Rejected(r));
             }
         };
-        // If `f` panics, `permit` is dropped unrecorded and gives back its
-        // probe slot.
+        let _span = call_span(&self.name, admitted(permit.is_probe())).entered();
         let r = f();
         permit.record(classify(&r));
         r.map_err(CallError::Failed)

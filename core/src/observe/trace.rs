@@ -77,24 +77,10 @@ pub(crate) fn transition(breaker: &str, from: Phase, to: Phase, why: Why) {
 #[inline(always)]
 pub(crate) fn transition(_: &str, _: Phase, _: Phase, _: Why) {}
 
-/// The event of a rejection; the check before the call is one load when
-/// nothing listens at DEBUG.
+/// The event of a rejection (the caller checks first that DEBUG is wanted:
+/// one load).
 #[cfg(feature = "tracing")]
-#[inline(always)]
 pub(crate) fn rejection(
-    breaker: &str,
-    reason: crate::RejectReason,
-    retry_after: Option<std::time::Duration>,
-) {
-    if tracing::level_enabled!(tracing::Level::DEBUG) {
-        rejection_event(breaker, reason, retry_after);
-    }
-}
-
-#[cfg(feature = "tracing")]
-#[cold]
-#[inline(never)]
-fn rejection_event(
     breaker: &str,
     reason: crate::RejectReason,
     retry_after: Option<std::time::Duration>,

@@ -270,11 +270,21 @@ impl Breaker {
         // A statistic, read by metrics().
         bump(s.w(S_REJECTED), 1, exclusive);
         #[cfg(all(feature = "tracing", not(loom)))]
-        crate::observe::trace::rejection(&self.name, reason, retry_after(retry_ns));
+        if tracing::level_enabled!(tracing::Level::DEBUG) {
+            self.trace_rejection(reason, retry_ns);
+        }
         #[cfg(not(loom))]
         if self.rejections.is_active() {
             self.emit_rejection(reason, retry_after(retry_ns));
         }
+    }
+
+    /// The `tracing` event of a rejection, out of line.
+    #[cfg(all(feature = "tracing", not(loom)))]
+    #[cold]
+    #[inline(never)]
+    fn trace_rejection(&self, reason: RejectReason, retry_ns: u64) {
+        crate::observe::trace::rejection(&self.name, reason, retry_after(retry_ns));
     }
 
     /// Out of line: the rejection path only pays for the listener check.
