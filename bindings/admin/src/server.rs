@@ -63,6 +63,8 @@ pub struct AdminHandle {
     workers: Vec<JoinHandle<()>>,
     /// A clone of the listening socket, to close it on stop.
     listener: Option<std::net::TcpListener>,
+    /// Removes this server's state-change listener from the registry.
+    unsubscribe: Option<Box<dyn FnOnce() + Send + Sync>>,
 }
 
 impl std::fmt::Debug for AdminHandle {
@@ -101,6 +103,9 @@ impl AdminHandle {
         if let Some(l) = self.listener.take() {
             crate::listener::close(l);
         }
+        if let Some(unsubscribe) = self.unsubscribe.take() {
+            unsubscribe();
+        }
     }
 }
 
@@ -117,7 +122,7 @@ impl Drop for AdminHandle {
 ///
 /// `registry` is an `Arc<Registry>` or `&'static Registry`
 /// ([`Registry::global`]). Each call subscribes one listener to the
-/// registry's state changes; it does nothing once the handle is stopped.
+/// registry's state changes, removed when the handle is stopped.
 ///
 /// ```rust
 /// use fusebox_admin::{serve, AdminConfig};
@@ -161,13 +166,14 @@ where
     let hub = Arc::new(Hub::new(config.max_streams));
 
     let weak = Arc::downgrade(&hub);
-    registry.on_state_change(move |t| {
+    let listener = registry.on_state_change(move |t| {
         if let Some(hub) = weak.upgrade() {
             hub.publish(&crate::json::transition(t).to_string());
         }
     });
 
     let registry = Arc::new(registry);
+    let owner = registry.clone();
     let token: Arc<Option<String>> = Arc::new(config.token);
     let mut handle = AdminHandle {
         addr,
@@ -176,6 +182,9 @@ where
         hub,
         workers: Vec::with_capacity(WORKERS),
         listener: clone,
+        unsubscribe: Some(Box::new(move || {
+            owner.remove_listener(listener);
+        })),
     };
     for _ in 0..WORKERS {
         let (server, stopping) = (handle.server.clone(), handle.stopping.clone());
