@@ -8,8 +8,8 @@ need_rust_lints
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
-# The core's optional `tracing` feature (off in the workspace build).
-cargo clippy -p fusebox --all-targets --features tracing -- -D warnings
+# Every optional feature too (the core's `tracing`, off in the workspace build).
+cargo clippy --workspace --all-targets --all-features -- -D warnings
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 cargo test --workspace 2>&1 | tee "$log"
