@@ -133,6 +133,10 @@ typedef enum fb_phase {
   FB_PHASE_DISABLED = 4,
 } fb_phase;
 
+// A running admin endpoint (opaque): `/metrics`, `/breakers`, `/events`
+// and the dashboard page over one registry.
+typedef struct fb_admin fb_admin;
+
 // A circuit breaker (opaque). Made by `fb_breaker_new*` or handed out by
 // a keyed set (`fb_keyed_get*`, `fb_keyed_remove`), both freed with
 // `fb_breaker_free`, or handed out by a registry (owned by the registry:
@@ -573,6 +577,42 @@ const char *fb_version(void);
 // The name of a status code, e.g. `"FB_ERR_NULL_POINTER"` (a static
 // string; `"FB_UNKNOWN_STATUS"` for a value that is not a status).
 const char *fb_status_name(int32_t status);
+
+// Serve `registry` over HTTP on `address` (`"127.0.0.1:0"`: a free port on
+// loopback; `fb_admin_address` says which): `GET /metrics` (Prometheus
+// text), `/breakers` (JSON), `/events` (server-sent events) and `/` (the
+// dashboard page). `token` (NULL: none) opens the controls
+// (`POST /breakers/{name}/force_open|disable|reset` with
+// `Authorization: Bearer TOKEN`); without it they are refused with 403.
+// `FB_ERR_INVALID_ARGUMENT` for an address that is not `IP:PORT`,
+// `FB_ERR_IO` when it cannot listen there. Stop it with `fb_admin_stop`.
+//
+// # Safety
+// `registry` is NULL or a live registry handle that outlives the server
+// (call `fb_admin_stop` before `fb_registry_free`); `address` and `token`
+// are NULL or NUL-terminated strings; `out` is NULL or writable.
+enum fb_status fb_admin_start(const struct fb_registry *registry,
+                              const char *address,
+                              const char *token,
+                              struct fb_admin **out);
+
+// The address the server listens on (`"127.0.0.1:40123"`), NUL-terminated
+// in `buf`, as `fb_registry_prometheus` writes text: `*len` is the
+// length without the NUL; `FB_ERR_INVALID_ARGUMENT` when `cap < *len + 1`.
+//
+// # Safety
+// `admin` is NULL or a live admin handle; `buf` is NULL or writable for
+// `cap` bytes; `len` is NULL or writable.
+enum fb_status fb_admin_address(const struct fb_admin *admin, char *buf, size_t cap, size_t *len);
+
+// Stop the server (its port is free when this returns, open `/events`
+// streams are closed) and free the handle. A pointer that is not a live
+// admin (stopped twice) gets `FB_ERR_INVALID_HANDLE`.
+//
+// # Safety
+// `admin` is any pointer value; it is only dereferenced if it is a live
+// admin handle, and then no other thread may be using it.
+enum fb_status fb_admin_stop(struct fb_admin *admin);
 
 // Make a breaker on the system clock (`CLOCK_MONOTONIC`) and store it in
 // `*out`. Free it with `fb_breaker_free`.

@@ -46,6 +46,13 @@ fn main() {
                 closed_call(&b);
             }
         }
+        // Through Breaker::call (the `tracing` feature's span is here).
+        "fusebox_call" => {
+            let b = Breaker::new(Config::default()).unwrap();
+            for _ in 0..n {
+                protected_call(&b);
+            }
+        }
         "fusebox_inline" => {
             let b = Breaker::new(Config::default()).unwrap();
             let f = || {
@@ -160,7 +167,13 @@ fn budget_call(b: &RetryBudget, deposit: bool, withdraw: bool) {
     }
 }
 
-/// One rejection, out of line (see `closed_call`).
+/// One call through `Breaker::call`, out of line (see `closed_call`).
+#[inline(never)]
+fn protected_call(b: &Breaker) {
+    let _ = std::hint::black_box(b.call(|| Ok::<(), ()>(())));
+}
+
+/// A rejected call, out of line (see `closed_call`).
 #[inline(never)]
 fn open_call(b: &Breaker) -> bool {
     b.try_acquire().is_err()

@@ -9,6 +9,19 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** A running admin endpoint. */
+export declare class NativeAdmin {
+  /** `127.0.0.1:40123`: where it listens. */
+  get address(): string
+  /** Whether it still serves. */
+  get running(): boolean
+  /**
+   * Stop serving and free the port (joins the server's threads, which
+   * never call into JS); again is a no-op.
+   */
+  close(): void
+}
+
 /**
  * One JS wrapper's handle on a core breaker (several wrappers, in several
  * worker threads, may share one breaker through the registry).
@@ -211,6 +224,21 @@ export declare class NativeSharedRegistry {
   /** The names in the file. */
   names(): Array<string>
 }
+
+/**
+ * Why `adminServe` did not start: `kind` is `address` (not IP:PORT) or
+ * `listen` (the system refused the address).
+ */
+export interface AdminProblem {
+  kind: string
+  message: string
+}
+
+/**
+ * Serve the process-wide registry on `address`, the controls open to
+ * `token` (none: refused with 403).
+ */
+export declare function adminServe(address: string, token?: string | undefined | null): NativeAdmin | AdminProblem
 
 /** The core's version. */
 export declare function coreVersion(): string

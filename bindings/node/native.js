@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.NativeAdmin = nativeBinding.NativeAdmin
 module.exports.NativeBreaker = nativeBinding.NativeBreaker
 module.exports.NativeBulkhead = nativeBinding.NativeBulkhead
 module.exports.NativeFallbackLimit = nativeBinding.NativeFallbackLimit
@@ -845,6 +846,7 @@ module.exports.NativeRetryCall = nativeBinding.NativeRetryCall
 module.exports.NativeRetryPolicy = nativeBinding.NativeRetryPolicy
 module.exports.NativeSharedClock = nativeBinding.NativeSharedClock
 module.exports.NativeSharedRegistry = nativeBinding.NativeSharedRegistry
+module.exports.adminServe = nativeBinding.adminServe
 module.exports.coreVersion = nativeBinding.coreVersion
 module.exports.createBreaker = nativeBinding.createBreaker
 module.exports.createBulkhead = nativeBinding.createBulkhead

@@ -50,6 +50,8 @@ cc "${cflags[@]}" bindings/c/tests/test_shared.c "${static[@]}" -o "$tmp/test_sh
 cc "${cflags[@]}" bindings/c/tests/test_shared.c "${dynamic[@]}" -o "$tmp/test_shared_dynamic"
 cc "${cflags[@]}" bindings/c/tests/test_retry.c "${static[@]}" -o "$tmp/test_retry_static"
 cc "${cflags[@]}" bindings/c/tests/test_retry.c "${dynamic[@]}" -o "$tmp/test_retry_dynamic"
+cc "${cflags[@]}" bindings/c/tests/test_admin.c "${static[@]}" -o "$tmp/test_admin_static"
+cc "${cflags[@]}" bindings/c/tests/test_admin.c "${dynamic[@]}" -o "$tmp/test_admin_dynamic"
 cc "${cflags[@]}" bindings/c/examples/quickstart.c "${static[@]}" -o "$tmp/quickstart"
 cc "${cflags[@]}" bindings/c/examples/bench.c "${static[@]}" -o "$tmp/bench"
 
@@ -79,6 +81,13 @@ done
 for t in test_shared_static test_shared_dynamic; do
   echo "-- $t (forked processes on one shared-memory breaker)"
   "$tmp/$t" 200000
+done
+
+# The admin endpoint over loopback (not under valgrind: tiny_http's
+# connection threads end on their own after the server stops).
+for t in test_admin_static test_admin_dynamic; do
+  echo "-- $t"
+  "$tmp/$t"
 done
 
 echo "== README example"

@@ -42,6 +42,22 @@ fn set_nodelay(_: &TcpListener) -> io::Result<()> {
     Ok(())
 }
 
+/// Stop listening now, through `listener` (a clone of the server's): the
+/// socket leaves the listening state at once, for every descriptor that
+/// shares it, so the port can be bound again when this returns; tiny_http's
+/// accept thread, woken with an error, ends and closes its descriptor.
+/// (Dropping the server alone only asks that thread to stop, later.)
+#[cfg(unix)]
+pub(crate) fn close(listener: TcpListener) {
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: the descriptor is open (owned by `listener`) for the whole
+    // call; shutdown only changes the socket's state.
+    unsafe { libc::shutdown(listener.as_raw_fd(), libc::SHUT_RDWR) };
+}
+
+#[cfg(not(unix))]
+pub(crate) fn close(_: TcpListener) {}
+
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;

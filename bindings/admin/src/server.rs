@@ -53,13 +53,18 @@ impl std::error::Error for AdminError {
 }
 
 /// A running admin endpoint. Dropping it (or [`AdminHandle::stop`]) stops
-/// the server and closes every `/events` stream.
+/// the server, closes every `/events` stream and frees its port: it can be
+/// bound again as soon as `stop` returns.
 pub struct AdminHandle {
     addr: SocketAddr,
     server: Arc<Server>,
     stopping: Arc<AtomicBool>,
     hub: Arc<Hub>,
     workers: Vec<JoinHandle<()>>,
+    /// A clone of the listening socket, to close it on stop.
+    listener: Option<std::net::TcpListener>,
+    /// Removes this server's state-change listener from the registry.
+    unsubscribe: Option<Box<dyn FnOnce() + Send + Sync>>,
 }
 
 impl std::fmt::Debug for AdminHandle {
@@ -95,6 +100,12 @@ impl AdminHandle {
         for t in self.workers.drain(..) {
             let _ = t.join();
         }
+        if let Some(l) = self.listener.take() {
+            crate::listener::close(l);
+        }
+        if let Some(unsubscribe) = self.unsubscribe.take() {
+            unsubscribe();
+        }
     }
 }
 
@@ -111,7 +122,7 @@ impl Drop for AdminHandle {
 ///
 /// `registry` is an `Arc<Registry>` or `&'static Registry`
 /// ([`Registry::global`]). Each call subscribes one listener to the
-/// registry's state changes; it does nothing once the handle is stopped.
+/// registry's state changes, removed when the handle is stopped.
 ///
 /// ```rust
 /// use fusebox_admin::{serve, AdminConfig};
@@ -137,7 +148,12 @@ pub fn serve<R>(registry: R, config: AdminConfig) -> Result<AdminHandle, AdminEr
 where
     R: Deref<Target = Registry> + Send + Sync + 'static,
 {
+    let mut clone = None;
     let server = crate::listener::bind(config.addr)
+        .and_then(|l| {
+            clone = Some(l.try_clone()?);
+            Ok(l)
+        })
         .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { Box::new(e) })
         .and_then(|l| Server::from_listener(l, None))
         .map_err(|source| AdminError {
@@ -150,13 +166,14 @@ where
     let hub = Arc::new(Hub::new(config.max_streams));
 
     let weak = Arc::downgrade(&hub);
-    registry.on_state_change(move |t| {
+    let listener = registry.on_state_change(move |t| {
         if let Some(hub) = weak.upgrade() {
             hub.publish(&crate::json::transition(t).to_string());
         }
     });
 
     let registry = Arc::new(registry);
+    let owner = registry.clone();
     let token: Arc<Option<String>> = Arc::new(config.token);
     let mut handle = AdminHandle {
         addr,
@@ -164,6 +181,10 @@ where
         stopping,
         hub,
         workers: Vec::with_capacity(WORKERS),
+        listener: clone,
+        unsubscribe: Some(Box::new(move || {
+            owner.remove_listener(listener);
+        })),
     };
     for _ in 0..WORKERS {
         let (server, stopping) = (handle.server.clone(), handle.stopping.clone());

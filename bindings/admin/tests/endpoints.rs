@@ -316,3 +316,18 @@ fn a_client_that_stops_reading_does_not_stall_the_others() {
     assert_eq!(request(admin.addr(), "HEAD", "/events", &[]).status, 200);
     drop(stalled);
 }
+
+/// Stopping frees the port at once: the same port is served again right
+/// after, 20 times in a row, each time with a keep-alive client connected.
+#[test]
+fn stop_frees_the_port() {
+    let (_clock, r, mut admin) = start(None);
+    let port = admin.addr().port();
+    for _ in 0..20 {
+        let _kept = connect(admin.addr());
+        assert_eq!(get(admin.addr(), "/breakers").status, 200);
+        admin.stop();
+        admin = serve(r.clone(), AdminConfig::loopback(port)).expect("port free after stop");
+        assert_eq!(admin.addr().port(), port);
+    }
+}

@@ -26,6 +26,7 @@ pub(crate) enum Kind {
     SharedClock,
     RetryPolicy,
     RetryBudget,
+    Admin,
 }
 
 impl Kind {
@@ -40,6 +41,7 @@ impl Kind {
             Kind::SharedClock => "shared clock",
             Kind::RetryPolicy => "retry policy",
             Kind::RetryBudget => "retry budget",
+            Kind::Admin => "admin endpoint",
         }
     }
 
@@ -55,6 +57,7 @@ impl Kind {
             Kind::SharedClock => "fb_shared_clock_open",
             Kind::RetryPolicy => "fb_retry_policy_new",
             Kind::RetryBudget => "fb_retry_budget_new",
+            Kind::Admin => "fb_admin_start",
         }
     }
 }

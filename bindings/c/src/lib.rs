@@ -21,7 +21,7 @@
 //!
 //! Layout: one module per handle kind ([`breaker`], [`permit`],
 //! [`config`], [`clock`], [`registry`], [`keyed`], [`bulkhead`], [`retry`],
-//! `shared`), each with its C types and `fb_*` functions, and small
+//! `shared`, [`admin`]), each with its C types and `fb_*` functions, and small
 //! private modules for what they share: `status` (the status codes and
 //! static strings), `error` (the last-error storage), `panic` (the guard
 //! every export runs in), `handles` (the live-handle tables and the lookup
@@ -43,6 +43,8 @@ mod panic;
 mod status;
 
 // One module per handle kind.
+// The admin endpoint (fb_admin_*).
+pub mod admin;
 pub mod breaker;
 // Bulkheads (fb_bulkhead_*).
 pub mod bulkhead;
@@ -61,6 +63,7 @@ pub mod shared;
 #[cfg(test)]
 mod tests;
 
+pub use admin::*;
 pub use breaker::*;
 pub use clock::*;
 pub use config::*;

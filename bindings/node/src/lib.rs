@@ -7,6 +7,8 @@
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+// The admin endpoint (fusebox/admin).
+pub mod admin;
 pub mod bulkhead;
 mod hot;
 // Keyed breakers (KeyedBreakers).

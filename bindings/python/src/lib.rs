@@ -9,6 +9,8 @@ use pyo3::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+// The admin endpoint (fusebox.admin.serve).
+mod admin;
 mod breaker;
 mod bulkhead;
 mod call_method;
@@ -58,6 +60,7 @@ fn _fusebox(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<breaker::StateChange>()?;
     m.add_class::<clock::ManualClock>()?;
     m.add_class::<registry::Registry>()?;
+    admin::add(m)?;
     keyed::add(m)?;
     shedder::add(m)?;
     retry::add(m)?;

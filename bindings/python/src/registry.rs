@@ -36,6 +36,31 @@ impl Registry {
             Inner::Owned(r) => r,
         }
     }
+
+    /// The core registry, shared: for a server that outlives this object.
+    pub(crate) fn shared(&self) -> Shared {
+        match &self.inner {
+            Inner::Global => Shared::Global,
+            Inner::Owned(r) => Shared::Owned(r.clone()),
+        }
+    }
+}
+
+/// A core registry held by something that runs beside Python (the admin
+/// endpoint): the global one, or a reference to an owned one.
+pub(crate) enum Shared {
+    Global,
+    Owned(Arc<fusebox::Registry>),
+}
+
+impl std::ops::Deref for Shared {
+    type Target = fusebox::Registry;
+    fn deref(&self) -> &fusebox::Registry {
+        match self {
+            Shared::Global => fusebox::Registry::global(),
+            Shared::Owned(r) => r,
+        }
+    }
 }
 
 #[pymethods]

@@ -33,6 +33,7 @@ use crate::engine::permit::{Outcome, Permit, RawPermit};
 use crate::engine::state::{BreakerState, Close, Phase, Probe, State, Word};
 use crate::engine::window::{bump, CountWindow, TimeWindow, WindowCounts};
 use crate::engine::words::{Danger, Published, Run, Stall};
+use crate::observe::trace::Why;
 use crate::sync::AtomicU64;
 use crate::sync::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::fmt;
@@ -465,7 +466,7 @@ impl Breaker {
     /// ```
     pub fn force_open(&self) {
         if let Ok(c) = self.st().transition_force_open() {
-            self.after_transition(c.from, c.to);
+            self.after_transition(c.from, c.to, Why::ForceOpen);
         }
     }
 
@@ -560,14 +561,14 @@ impl Breaker {
     /// Admit every call and never trip, until [`Breaker::reset`].
     pub fn disable(&self) {
         if let Ok(c) = self.st().transition_disable() {
-            self.after_transition(c.from, c.to);
+            self.after_transition(c.from, c.to, Why::Disable);
         }
     }
 
     /// Back to Closed with an empty window.
     pub fn reset(&self) {
         if let Ok(c) = self.st().transition_reset() {
-            self.after_transition(c.from, c.to);
+            self.after_transition(c.from, c.to, Why::Reset);
         }
     }
 
@@ -591,7 +592,7 @@ impl Breaker {
         }
         let c = self.st().transition_reset_many(n - 1);
         // The last of them (Closed → Closed: no event, no state change)...
-        self.after_transition(c.from, c.to);
+        self.after_transition(c.from, c.to, Why::Reset);
         // ...and the tickets of the others.
         if let WindowKind::Count(cw) = self.window {
             let t = cw.size.wrapping_mul(n - 2);
@@ -622,9 +623,37 @@ impl Breaker {
         classify: impl FnOnce(&Result<T, E>) -> Outcome,
         f: impl FnOnce() -> Result<T, E>,
     ) -> Result<T, CallError<E>> {
+        // With `tracing`, and a subscriber that wants DEBUG: a `fusebox.call`
+        // span around the call, out of line (one load when nobody wants it).
+        #[cfg(feature = "tracing")]
+        if tracing::level_enabled!(tracing::Level::DEBUG) {
+            return self.call_with_span(classify, f);
+        }
         let permit = self.try_acquire().map_err(CallError::Rejected)?;
         // If `f` panics, `permit` is dropped unrecorded and gives back its
         // probe slot.
+        let r = f();
+        permit.record(classify(&r));
+        r.map_err(CallError::Failed)
+    }
+
+    /// [`Breaker::call_with`] inside a `fusebox.call` span.
+    #[cfg(feature = "tracing")]
+    #[inline(never)]
+    fn call_with_span<T, E>(
+        &self,
+        classify: impl FnOnce(&Result<T, E>) -> Outcome,
+        f: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, CallError<E>> {
+        use crate::observe::trace::{admitted, call_span};
+        let permit = match self.try_acquire() {
+            Ok(p) => p,
+            Err(r) => {
+                let _rejected = call_span(&self.name, "rejected").entered();
+                return Err(CallError::Rejected(r));
+            }
+        };
+        let _span = call_span(&self.name, admitted(permit.is_probe())).entered();
         let r = f();
         permit.record(classify(&r));
         r.map_err(CallError::Failed)

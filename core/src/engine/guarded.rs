@@ -82,6 +82,9 @@ pub struct Guarded<B: Deref<Target = Breaker>, F, C> {
     /// The permit, while the call is in flight (taken when it ends).
     permit: Option<RawPermit>,
     run: Run<F, C>,
+    /// The `fusebox.call` span, entered on every poll.
+    #[cfg(feature = "tracing")]
+    span: tracing::Span,
 }
 
 impl<B, F, C, T, E> Guarded<B, F, C>
@@ -118,11 +121,18 @@ where
     pub fn new(breaker: B, classify: C, make: impl FnOnce() -> F) -> Self {
         match breaker.acquire_raw() {
             Ok(p) => Guarded {
+                #[cfg(feature = "tracing")]
+                span: crate::observe::trace::call_span(
+                    breaker.name(),
+                    crate::observe::trace::admitted(p.probe),
+                ),
                 breaker,
                 permit: Some(p),
                 run: Run::Running(make(), Some(classify)),
             },
             Err(r) => Guarded {
+                #[cfg(feature = "tracing")]
+                span: crate::observe::trace::call_span(breaker.name(), "rejected"),
                 breaker,
                 permit: None,
                 run: Run::Rejected(r),
@@ -159,6 +169,8 @@ where
         // is (auto trait). `breaker`, `permit` and the classifier are not
         // pinned, and `Drop` touches only `permit`.
         let this = unsafe { self.get_unchecked_mut() };
+        #[cfg(feature = "tracing")]
+        let _entered = this.span.enter();
         let r = match &mut this.run {
             Run::Running(fut, classify) => {
                 // SAFETY: see above; `fut` stays where it is until dropped.

@@ -301,8 +301,27 @@ impl Registry {
     /// assert_eq!((name.as_str(), to), ("db", Phase::ForcedOpen));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn on_state_change(&self, f: impl Fn(&Transition) + Send + Sync + 'static) {
-        self.transitions.subscribe(f);
+    pub fn on_state_change(
+        &self,
+        f: impl Fn(&Transition) + Send + Sync + 'static,
+    ) -> crate::events::ListenerId {
+        self.transitions.subscribe(f)
+    }
+
+    /// Remove a listener added by [`Registry::on_state_change`] or
+    /// [`Registry::on_rejection`]; whether it was there. Events already
+    /// queued may still reach it.
+    ///
+    /// ```rust
+    /// use fusebox::Registry;
+    ///
+    /// let registry = Registry::default();
+    /// let id = registry.on_state_change(|t| println!("{} is {:?}", t.breaker, t.to));
+    /// assert!(registry.remove_listener(id));
+    /// assert!(!registry.remove_listener(id)); // once
+    /// ```
+    pub fn remove_listener(&self, id: crate::events::ListenerId) -> bool {
+        self.transitions.unsubscribe(id) || self.rejections.unsubscribe(id)
     }
 
     /// Call `f` on every rejected call of every breaker of this registry,
@@ -329,8 +348,8 @@ impl Registry {
     pub fn on_rejection(
         &self,
         f: impl Fn(&crate::observe::events::Rejection) + Send + Sync + 'static,
-    ) {
-        self.rejections.subscribe(f);
+    ) -> crate::events::ListenerId {
+        self.rejections.subscribe(f)
     }
 
     /// Every breaker's metrics in the Prometheus text format (see

@@ -319,6 +319,19 @@ pub struct Rejection {
 
 type ListenerFn<T> = std::sync::Arc<dyn Fn(&T) + Send + Sync>;
 
+/// Names one listener, to remove it later ([`Listeners::unsubscribe`],
+/// [`Registry::remove_listener`](crate::Registry::remove_listener)):
+/// unique in the process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ListenerId(u64);
+
+impl ListenerId {
+    fn next() -> ListenerId {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        ListenerId(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
 /// A set of listeners for events of type `T`, delivered on the event thread.
 ///
 /// Emitting costs one atomic load when nobody listens (and when a parent set
@@ -332,7 +345,7 @@ type ListenerFn<T> = std::sync::Arc<dyn Fn(&T) + Send + Sync>;
 /// parent's listeners hear every event of the child as well.
 pub struct Listeners<T> {
     any: AtomicBool,
-    list: RwLock<Vec<ListenerFn<T>>>,
+    list: RwLock<Vec<(ListenerId, ListenerFn<T>)>>,
     parent: OnceLock<std::sync::Arc<Listeners<T>>>,
 }
 
@@ -364,14 +377,29 @@ impl<T: Send + Sync + 'static> Listeners<T> {
         Self::default()
     }
 
-    /// Add a listener.
-    pub fn subscribe(&self, f: impl Fn(&T) + Send + Sync + 'static) {
+    /// Add a listener; the id removes it ([`Listeners::unsubscribe`]).
+    pub fn subscribe(&self, f: impl Fn(&T) + Send + Sync + 'static) -> ListenerId {
+        let id = ListenerId::next();
         let mut list = self.list.write().unwrap_or_else(|p| p.into_inner());
-        list.push(std::sync::Arc::new(f));
+        list.push((id, std::sync::Arc::new(f)));
         // Release: pairs with the Acquire in `is_active`; an emitter that sees
         // `true` will queue the event, and the dispatcher takes the read lock,
         // which orders it after this push.
         self.any.store(true, Ordering::Release);
+        id
+    }
+
+    /// Remove the listener `id` (events already queued may still reach
+    /// it). Whether it was in this set. The last one removed makes emitting
+    /// cost one load again.
+    pub fn unsubscribe(&self, id: ListenerId) -> bool {
+        let mut list = self.list.write().unwrap_or_else(|p| p.into_inner());
+        let before = list.len();
+        list.retain(|(i, _)| *i != id);
+        if list.is_empty() {
+            self.any.store(false, Ordering::Release);
+        }
+        list.len() != before
     }
 
     /// Number of listeners of this set (not counting the parent's).
@@ -436,7 +464,13 @@ impl<T: Send + Sync + 'static> Listeners<T> {
     /// here and now, each inside `catch_unwind`. Returns how many panicked.
     /// Used by the dispatcher; call it directly only from a listener.
     pub fn deliver(&self, event: &T) -> usize {
-        let list: Vec<ListenerFn<T>> = self.list.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let list: Vec<ListenerFn<T>> = self
+            .list
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(_, f)| f.clone())
+            .collect();
         let mut panicked = 0;
         for l in list {
             if catch_unwind(AssertUnwindSafe(|| l(event))).is_err() {

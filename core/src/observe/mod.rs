@@ -1,5 +1,6 @@
-//! Observability: the event thread and its listeners, and the Prometheus
-//! text exposition.
+//! Observability: the event thread and its listeners, the Prometheus
+//! text exposition, and `tracing` events (feature `tracing`).
 
 pub mod events;
 pub mod prometheus;
+pub(crate) mod trace;

@@ -30,6 +30,7 @@ _ExcludeEntry = Union[type[BaseException], Callable[[BaseException], object]]
 _Exclude = Union[_ExcludeEntry, Iterable[_ExcludeEntry], None]
 
 __all__ = [
+    "AdminServer",
     "Bulkhead",
     "BulkheadPermit",
     "CircuitBreaker",
@@ -49,6 +50,7 @@ __all__ = [
     "registry",
     "flush_events",
     "_shutdown",
+    "_admin_serve",
     "__version__",
 ]
 
@@ -477,3 +479,18 @@ class NativeRetryPolicy:
     def metrics(self) -> dict[str, Any]: ...
     def backoff(self, retry: int) -> float: ...
     def begin(self) -> RetryCall: ...
+class AdminServer:
+    """A running admin endpoint (``fusebox.admin.serve``): ``close()`` or
+    leaving its ``with`` block stops it and frees the port."""
+
+    @property
+    def address(self) -> str: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def running(self) -> bool: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> AdminServer: ...
+    def __exit__(self, *_exc: object) -> bool: ...
+
+def _admin_serve(registry: Registry, address: str, token: Optional[str] = None) -> AdminServer: ...

@@ -222,7 +222,7 @@ impl Breaker {
                             // Probes never reported: back to Open.
                             match self.st().transition_half_open_timeout(w) {
                                 Ok(c) => {
-                                    self.after_transition(c.from, c.to);
+                                    self.after_transition(c.from, c.to, Why::ProbeTimeout);
                                     w = c.to;
                                 }
                                 Err(actual) => w = actual,
@@ -269,10 +269,22 @@ impl Breaker {
         let (s, exclusive) = self.my_stripe();
         // A statistic, read by metrics().
         bump(s.w(S_REJECTED), 1, exclusive);
+        #[cfg(all(feature = "tracing", not(loom)))]
+        if tracing::level_enabled!(tracing::Level::DEBUG) {
+            self.trace_rejection(reason, retry_ns);
+        }
         #[cfg(not(loom))]
         if self.rejections.is_active() {
             self.emit_rejection(reason, retry_after(retry_ns));
         }
+    }
+
+    /// The `tracing` event of a rejection, out of line.
+    #[cfg(all(feature = "tracing", not(loom)))]
+    #[cold]
+    #[inline(never)]
+    fn trace_rejection(&self, reason: RejectReason, retry_ns: u64) {
+        crate::observe::trace::rejection(&self.name, reason, retry_after(retry_ns));
     }
 
     /// Out of line: the rejection path only pays for the listener check.
@@ -293,7 +305,7 @@ impl Breaker {
     fn probe_permit(&self, probe: Probe) -> RawPermit {
         match probe {
             Probe::HalfOpened(c) => {
-                self.after_transition(c.from, c.to);
+                self.after_transition(c.from, c.to, Why::OpenTimeout);
                 self.permit(c.to.generation(), true)
             }
             Probe::Slot(generation) => self.permit(generation, true),

@@ -203,7 +203,7 @@ impl Breaker {
                     .consecutive_failures
                     .is_some_and(|n| run >= u64::from(n))
                 {
-                    self.trip(w);
+                    self.trip(w, Why::ConsecutiveFailures);
                 } else {
                     self.evaluate(w, t);
                 }
@@ -344,19 +344,29 @@ impl Breaker {
         let by_failures = c.failure_rate() >= self.config.failure_rate_threshold;
         let by_slow = self.slow_ns != 0 && c.slow_rate() >= self.config.slow_call_rate_threshold;
         if by_failures || by_slow {
-            self.trip(w);
+            let why = if by_failures {
+                Why::FailureRate
+            } else {
+                Why::SlowCallRate
+            };
+            self.trip(w, why);
         }
     }
 
-    fn trip(&self, w: Word) {
+    fn trip(&self, w: Word, why: Why) {
         // Exactly one of the racing trippers wins; the others find the
         // generation moved (and leave it to the winner).
         if let Ok(c) = self.st().transition_trip(w) {
-            self.after_transition(c.from, c.to);
+            self.after_transition(c.from, c.to, why);
         }
     }
 
     fn probe_outcome(&self, p: RawPermit, success: bool) {
+        let why = if success {
+            Why::ProbesSucceeded
+        } else {
+            Why::ProbeFailed
+        };
         let change = if success {
             match self
                 .st()
@@ -372,7 +382,7 @@ impl Breaker {
                 Err(_) => return, // stale probe
             }
         };
-        self.after_transition(change.from, change.to);
+        self.after_transition(change.from, change.to, why);
     }
 
     fn release_probe(&self, p: RawPermit) {

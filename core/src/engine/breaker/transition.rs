@@ -66,7 +66,7 @@ impl Breaker {
     }
 
     /// Bookkeeping done only by the winner of a transition.
-    pub(super) fn after_transition(&self, from: Word, to: Word) {
+    pub(super) fn after_transition(&self, from: Word, to: Word, why: Why) {
         let now = self.clock.now_ns();
         match to.phase() {
             Phase::Open => {
@@ -101,7 +101,7 @@ impl Breaker {
         }
         if from.phase() != to.phase() {
             self.cells.w(W_STATE_CHANGES).fetch_add(1, Relaxed);
-            self.emit(from.phase(), to, now);
+            self.emit(from.phase(), to, now, why);
         }
     }
 
@@ -113,7 +113,7 @@ impl Breaker {
         self.publish_deadline(to.generation(), deadline);
         if from.phase() != to.phase() {
             self.cells.w(W_STATE_CHANGES).fetch_add(1, Relaxed);
-            self.emit(from.phase(), to, self.clock.now_ns());
+            self.emit(from.phase(), to, self.clock.now_ns(), Why::OpenFor);
         }
     }
 
@@ -147,7 +147,8 @@ impl Breaker {
         (timeout as f64 * self.config.jitter * unit) as u64
     }
 
-    pub(super) fn emit(&self, from: Phase, to: Word, now: u64) {
+    pub(super) fn emit(&self, from: Phase, to: Word, now: u64, why: Why) {
+        crate::observe::trace::transition(&self.name, from, to.phase(), why);
         // One atomic load when nobody listens; otherwise one job on the
         // event thread, where each listener runs inside catch_unwind.
         #[cfg(not(loom))]
