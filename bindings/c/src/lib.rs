@@ -26,10 +26,10 @@
 //! static strings), `error` (the last-error storage), `panic` (the guard
 //! every export runs in), `handles` (the live-handle tables and the lookup
 //! of a handle argument) and `args` (the argument checks, each written
-//! once and used with `?`). Everything but `fb_bulkhead_*`, `fb_keyed_*`
-//! and `fb_shared_*` is re-exported at the root. No module names a path
-//! through `crate::`: the fuzz target `c_abi` compiles this file as a
-//! module of its own crate.
+//! once and used with `?`). Everything but `fb_bulkhead_*`, `fb_keyed_*`,
+//! `fb_shared_*` and `fb_retry_*` is re-exported at the root. No module
+//! names a path through `crate::`: the fuzz target `c_abi` compiles this
+//! file as a module of its own crate.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 // The exported names are the C names (`fb_breaker`, `FB_OK`).
@@ -70,5 +70,4 @@ pub use config::*;
 pub use error::fb_last_error;
 pub use permit::*;
 pub use registry::*;
-pub use retry::*;
 pub use status::*;

@@ -2,6 +2,7 @@
 //! the caller's loop of `bindings/c/src/retry.rs`, with the waits moving
 //! the manual clock; and the retry ABI's error paths.
 
+use super::super::retry::{budget::*, policy::*, step::*};
 use super::*;
 use fusebox_core::retry_scenario::{
     self, AttemptOutcome, AttemptSpec, BudgetSpec, PolicySpec, RetryScenario, RetryStep,

@@ -212,8 +212,16 @@ where
     C: Classify<S::Response, BoxError>,
     Req: Clone,
 {
-    let clock = l.budget.clock().clone();
-    let mut call = l.policy.begin(&l.budget, clock.now_ns());
+    // The time matters only for a deadline: without one, no clock read.
+    let clock = l.budget.clock();
+    let now = || {
+        if l.policy.has_deadline() {
+            clock.now_ns()
+        } else {
+            0
+        }
+    };
+    let mut call = l.policy.begin(&l.budget, now());
     let mut req = Some(req);
     loop {
         let Some(r) = req.take() else {
@@ -232,7 +240,7 @@ where
             l.policy.succeeded(&mut call);
             return result;
         };
-        match l.policy.next(&mut call, &l.budget, end, clock.now_ns()) {
+        match l.policy.next(&mut call, &l.budget, end, now()) {
             Next::Stop(_) => return result,
             Next::Retry(wait) => {
                 drop(result);

@@ -419,6 +419,21 @@ impl RetryPolicy {
         self.max_attempts
     }
 
+    /// Whether the policy has a deadline: only then do
+    /// [`RetryPolicy::begin`] and [`RetryPolicy::next`] read the time they
+    /// are given, so a caller without one may pass 0 and skip the clock.
+    ///
+    /// ```rust
+    /// use std::time::Duration;
+    /// let p = fusebox::RetryPolicy::builder().deadline(Some(Duration::from_secs(1))).build()?;
+    /// assert!(p.has_deadline());
+    /// assert!(!fusebox::RetryPolicy::default().has_deadline());
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
+    pub fn has_deadline(&self) -> bool {
+        self.deadline_ns.is_some()
+    }
+
     /// The counters (example on [`RetryMetrics`]).
     pub fn metrics(&self) -> RetryMetrics {
         RetryMetrics {
@@ -529,7 +544,15 @@ impl RetryPolicy {
         mut f: impl FnMut(u32) -> Result<T, E>,
     ) -> RetryOutcome<T, E> {
         let clock = breaker.clock();
-        let mut state = self.begin(budget, clock.now_ns());
+        // The time matters only for a deadline: without one, no clock read.
+        let now = || {
+            if self.has_deadline() {
+                clock.now_ns()
+            } else {
+                0
+            }
+        };
+        let mut state = self.begin(budget, now());
         loop {
             // The attempt's error, and how it ended.
             let (err, end) = match breaker.try_acquire() {
@@ -553,7 +576,7 @@ impl RetryPolicy {
                     }
                 },
             };
-            match self.next(&mut state, budget, end, clock.now_ns()) {
+            match self.next(&mut state, budget, end, now()) {
                 Next::Retry(wait) => sleeper.sleep(wait),
                 Next::Stop(_) => {
                     return RetryOutcome {

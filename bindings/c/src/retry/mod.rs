@@ -26,10 +26,9 @@
 //! }
 //! ```
 
-mod budget;
-mod policy;
-mod step;
-
-pub use budget::*;
-pub use policy::*;
-pub use step::*;
+// Retry budgets (fb_retry_budget_*).
+pub mod budget;
+// Retry policies (fb_retry_policy_*, fb_retry_config_default).
+pub mod policy;
+// The step API (fb_retry_begin, fb_retry_next*, fb_retry_succeeded).
+pub mod step;
