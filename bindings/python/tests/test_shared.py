@@ -188,7 +188,12 @@ def test_workers_killed_mid_call_leave_exact_counts_and_a_working_breaker(
     b = reg.get_or_create("kill", **KILL)
     n, victims, calls = 6, 3, 500_000
     ready, go, out = SPAWN.Queue(), SPAWN.Event(), SPAWN.Queue()
-    procs = [start(kill_worker, path, clock_path, k, calls, ready, go, out) for k in range(n)]
+    # Victims call until killed: however long this process is kept off the
+    # CPU before it kills them, none can finish (and exit 0) first.
+    procs = [
+        start(kill_worker, path, clock_path, k, calls if k >= victims else 2**62, ready, go, out)
+        for k in range(n)
+    ]
     for _ in procs:
         ready.get(timeout=120)
     go.set()
@@ -201,8 +206,7 @@ def test_workers_killed_mid_call_leave_exact_counts_and_a_working_breaker(
     while min(a.metrics()["successes"] for a in acks) == 0:
         assert time.monotonic() < deadline, "workers did not start"
         time.sleep(0.0005)
-    # Each victim dies at a random moment within 30 ms (their work takes far
-    # longer), in turn.
+    # Each victim dies at a random moment within 30 ms, in turn.
     t0 = time.monotonic()
     for p, at in zip(procs[:victims], sorted(random.uniform(0.002, 0.03) for _ in range(victims))):
         time.sleep(max(0.0, t0 + at - time.monotonic()))
