@@ -119,7 +119,8 @@ def probe_worker(path: str, clock: str, ready: Any) -> None:
     time.sleep(120)
 
 
-def race_worker(path: str, k: int, go: Any, out: Any) -> None:
+def race_worker(path: str, k: int, ready: Any, go: Any, out: Any) -> None:
+    ready.put(k)
     go.wait()
     reg = fusebox.SharedRegistry(path, capacity=8 + k)
     b = reg.get_or_create("race")
@@ -286,9 +287,10 @@ def test_a_probe_held_by_a_killed_worker_is_recovered_by_the_half_open_wait_limi
 def test_workers_racing_to_create_the_file_agree_on_one(folder: pathlib.Path) -> None:
     for round in range(2):
         path = str(folder / f"reg{round}")
-        go, out = SPAWN.Event(), SPAWN.Queue()
-        procs = [start(race_worker, path, k, go, out) for k in range(4)]
-        time.sleep(0.3)  # let them all reach the start line
+        ready, go, out = SPAWN.Queue(), SPAWN.Event(), SPAWN.Queue()
+        procs = [start(race_worker, path, k, ready, go, out) for k in range(4)]
+        for _ in procs:  # all at the start line: they race to create it
+            ready.get(timeout=120)
         go.set()
         results = [out.get(timeout=120) for _ in procs]
         join_ok(procs)
