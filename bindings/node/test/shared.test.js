@@ -114,6 +114,8 @@ test('workers killed mid-call leave exact counts and a working breaker', async (
   // CPU before it kills them, none can finish (and exit 0) first.
   const ws = Array.from({ length: n }, (_, k) =>
     spawn({ role: 'kill', reg, clock: clockPath, k, calls: k < victims ? Number.MAX_SAFE_INTEGER : calls }))
+  // Should the test fail before the kills, no victim outlives it.
+  t.after(() => { for (const w of ws) w.child.kill('SIGKILL') })
   for (const w of ws) assert.deepEqual(await w.next(), { ready: true })
   for (const w of ws) w.child.send('go')
   // No victim dies before every worker has recorded a call (the ack

@@ -181,7 +181,7 @@ def test_a_failing_dependency_opens_the_breaker_for_all_four_workers_at_once(
 
 
 def test_workers_killed_mid_call_leave_exact_counts_and_a_working_breaker(
-    folder: pathlib.Path,
+    folder: pathlib.Path, request: pytest.FixtureRequest
 ) -> None:
     path, clock_path = str(folder / "reg"), str(folder / "clock")
     clock = fusebox.SharedManualClock(clock_path)
@@ -195,6 +195,8 @@ def test_workers_killed_mid_call_leave_exact_counts_and_a_working_breaker(
         start(kill_worker, path, clock_path, k, calls if k >= victims else 2**62, ready, go, out)
         for k in range(n)
     ]
+    # Should the test fail before the kills, no victim outlives it.
+    request.addfinalizer(lambda: [p.kill() for p in procs if p.is_alive()])
     for _ in procs:
         ready.get(timeout=120)
     go.set()
