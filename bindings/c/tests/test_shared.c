@@ -266,7 +266,9 @@ static void test_sigkill(uint64_t calls) {
     pids[k] = fork();
     if (pids[k] == 0) {
       close(res[0]);
-      for (uint64_t i = 0; i < calls; i++) {
+      /* Victims call until killed: however long the parent is kept off
+       * the CPU (valgrind runs this with few calls), none can finish. */
+      for (uint64_t i = 0; k < VICTIMS || i < calls; i++) {
         fb_permit p;
         REQUIRE(fb_breaker_acquire(b, &p, NULL) == FB_OK);
         REQUIRE(fb_permit_record(&p, pattern(i), FB_DURATION_AUTO) == FB_OK);
@@ -278,8 +280,20 @@ static void test_sigkill(uint64_t calls) {
     }
   }
   close(res[1]);
-  /* Each victim dies at a random moment within 30 ms (their work takes far
-   * longer), in turn. */
+  /* No victim dies before every child has recorded a call (their ack
+   * breakers say so): else one could die before its first call, testing
+   * nothing. Bounded, in case a child died; the kills come either way. */
+  struct timespec t0, now, tick = {0, 200000};
+  CHECK(clock_gettime(CLOCK_MONOTONIC, &t0) == 0);
+  for (int k = 0; k < N; k++) {
+    while (metrics_of(acks[k]).successes == 0) {
+      CHECK(clock_gettime(CLOCK_MONOTONIC, &now) == 0);
+      if (now.tv_sec - t0.tv_sec >= 120) break;
+      nanosleep(&tick, NULL);
+    }
+    CHECK(metrics_of(acks[k]).successes > 0); /* child k started */
+  }
+  /* Then each victim dies at a random moment within 30 ms, in turn. */
   srand((unsigned)time(NULL) ^ (unsigned)getpid());
   for (int k = 0; k < VICTIMS; k++) {
     struct timespec ts = {0, (long)(1 + rand() % 10) * 1000000L};
@@ -302,7 +316,7 @@ static void test_sigkill(uint64_t calls) {
   }
   memcpy(hi, lo, sizeof lo);
   for (int k = 0; k < VICTIMS; k++) {
-    CHECK(acked[k] < calls); /* killed mid-run */
+    CHECK(acked[k] > 0 && acked[k] < calls); /* killed mid-run */
     fb_outcome o = pattern(acked[k]);
     hi[o == FB_OUTCOME_SUCCESS ? 0 : o == FB_OUTCOME_FAILURE ? 1 : 2]++;
   }
@@ -575,7 +589,7 @@ int main(int argc, char **argv) {
   test_hammer(n);
   test_trip_seen_by_all();
   test_killed_probe();
-  /* Enough calls that no victim finishes before its kill (<= 30 ms). */
+  /* Survivors' calls; victims call until killed. */
   test_sigkill(15 * n);
   test_race_to_create();
   char cmd[320];

@@ -110,11 +110,24 @@ test('workers killed mid-call leave exact counts and a working breaker', async (
   const n = 6
   const victims = 3
   const calls = 3000000
-  const ws = Array.from({ length: n }, (_, k) => spawn({ role: 'kill', reg, clock: clockPath, k, calls }))
+  // Victims call until killed: however long this process is kept off the
+  // CPU before it kills them, none can finish (and exit 0) first.
+  const ws = Array.from({ length: n }, (_, k) =>
+    spawn({ role: 'kill', reg, clock: clockPath, k, calls: k < victims ? Number.MAX_SAFE_INTEGER : calls }))
+  // Should the test fail before the kills, no victim outlives it.
+  t.after(() => { for (const w of ws) w.child.kill('SIGKILL') })
   for (const w of ws) assert.deepEqual(await w.next(), { ready: true })
   for (const w of ws) w.child.send('go')
-  // Each victim dies at a random moment within 30 ms (their work takes far
-  // longer), in turn.
+  // No victim dies before every worker has recorded a call (the ack
+  // breakers, in the shared file, say who has started): else a victim the
+  // 'go' had not reached yet would die before its first call, testing
+  // nothing.
+  const acks = Array.from({ length: n }, (_, k) => registry.getOrCreate(`ack-${k}`, QUIET))
+  for (let turn = 0; acks.some((a) => a.stats.successes === 0); turn++) {
+    assert.ok(turn < 1e7, 'workers did not start')
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  // Each victim dies at a random moment within 30 ms, in turn.
   const t0 = Date.now()
   const at = ws.slice(0, victims).map(() => 2 + Math.random() * 28).sort((a, b) => a - b)
   for (const [i, w] of ws.slice(0, victims).entries()) {
@@ -128,7 +141,7 @@ test('workers killed mid-call leave exact counts and a working breaker', async (
   }
   const acked = Array.from({ length: n }, (_, k) => registry.getOrCreate(`ack-${k}`, QUIET).stats.successes)
   assert.deepEqual(acked.slice(victims), Array(n - victims).fill(calls), "survivors' counts are exact")
-  assert.ok(acked.slice(0, victims).every((a) => a < calls), `victims died mid-run: ${acked}`)
+  assert.ok(acked.slice(0, victims).every((a) => a > 0 && a < calls), `victims died mid-run: ${acked}`)
   const lo = { successes: 0, failures: 0, ignored: 0 }
   for (const a of acked) {
     const [ok, fail, ign] = patternCounts(a)

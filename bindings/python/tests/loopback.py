@@ -92,12 +92,16 @@ def serve() -> Iterator[Server]:
         t.join(10)
 
 
-def closed_port_url() -> str:
-    """A loopback URL nothing listens on."""
+@contextlib.contextmanager
+def closed_port_url() -> Iterator[str]:
+    """A loopback URL nothing listens on, for as long as the block runs.
+
+    The port stays bound (never listening) meanwhile: a connection to it is
+    refused, and no other server, nor a client's own ephemeral port (a TCP
+    self-connect), can take it, as one could once a probe socket closed."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 def metrics(breakers: Any, url: str) -> Optional[dict[str, Any]]:

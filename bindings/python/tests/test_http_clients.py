@@ -192,11 +192,11 @@ def test_connection_errors_are_failures(
 ) -> None:
     hosts = hosts_on(clock)
     client = make_client(hosts)
-    url = closed_port_url()
-    for _ in range(2):
-        with pytest.raises(client.failures):
-            client.get(url)
-    e = rejected(client, url)
+    with closed_port_url() as url:
+        for _ in range(2):
+            with pytest.raises(client.failures):
+                client.get(url)
+        e = rejected(client, url)
     assert e.retry_after == 10.0
 
 

@@ -119,7 +119,8 @@ def probe_worker(path: str, clock: str, ready: Any) -> None:
     time.sleep(120)
 
 
-def race_worker(path: str, k: int, go: Any, out: Any) -> None:
+def race_worker(path: str, k: int, ready: Any, go: Any, out: Any) -> None:
+    ready.put(k)
     go.wait()
     reg = fusebox.SharedRegistry(path, capacity=8 + k)
     b = reg.get_or_create("race")
@@ -180,7 +181,7 @@ def test_a_failing_dependency_opens_the_breaker_for_all_four_workers_at_once(
 
 
 def test_workers_killed_mid_call_leave_exact_counts_and_a_working_breaker(
-    folder: pathlib.Path,
+    folder: pathlib.Path, request: pytest.FixtureRequest
 ) -> None:
     path, clock_path = str(folder / "reg"), str(folder / "clock")
     clock = fusebox.SharedManualClock(clock_path)
@@ -188,7 +189,14 @@ def test_workers_killed_mid_call_leave_exact_counts_and_a_working_breaker(
     b = reg.get_or_create("kill", **KILL)
     n, victims, calls = 6, 3, 500_000
     ready, go, out = SPAWN.Queue(), SPAWN.Event(), SPAWN.Queue()
-    procs = [start(kill_worker, path, clock_path, k, calls, ready, go, out) for k in range(n)]
+    # Victims call until killed: however long this process is kept off the
+    # CPU before it kills them, none can finish (and exit 0) first.
+    procs = [
+        start(kill_worker, path, clock_path, k, calls if k >= victims else 2**62, ready, go, out)
+        for k in range(n)
+    ]
+    # Should the test fail before the kills, no victim outlives it.
+    request.addfinalizer(lambda: [p.kill() for p in procs if p.is_alive()])
     for _ in procs:
         ready.get(timeout=120)
     go.set()
@@ -201,8 +209,7 @@ def test_workers_killed_mid_call_leave_exact_counts_and_a_working_breaker(
     while min(a.metrics()["successes"] for a in acks) == 0:
         assert time.monotonic() < deadline, "workers did not start"
         time.sleep(0.0005)
-    # Each victim dies at a random moment within 30 ms (their work takes far
-    # longer), in turn.
+    # Each victim dies at a random moment within 30 ms, in turn.
     t0 = time.monotonic()
     for p, at in zip(procs[:victims], sorted(random.uniform(0.002, 0.03) for _ in range(victims))):
         time.sleep(max(0.0, t0 + at - time.monotonic()))
@@ -282,9 +289,10 @@ def test_a_probe_held_by_a_killed_worker_is_recovered_by_the_half_open_wait_limi
 def test_workers_racing_to_create_the_file_agree_on_one(folder: pathlib.Path) -> None:
     for round in range(2):
         path = str(folder / f"reg{round}")
-        go, out = SPAWN.Event(), SPAWN.Queue()
-        procs = [start(race_worker, path, k, go, out) for k in range(4)]
-        time.sleep(0.3)  # let them all reach the start line
+        ready, go, out = SPAWN.Queue(), SPAWN.Event(), SPAWN.Queue()
+        procs = [start(race_worker, path, k, ready, go, out) for k in range(4)]
+        for _ in procs:  # all at the start line: they race to create it
+            ready.get(timeout=120)
         go.set()
         results = [out.get(timeout=120) for _ in procs]
         join_ok(procs)

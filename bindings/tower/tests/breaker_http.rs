@@ -130,11 +130,12 @@ async fn client_errors_are_ignored_and_refused_connections_fail() {
     }
     assert_eq!((b.state(), b.metrics().ignored), (State::Closed, 5));
 
-    // A port nobody listens on: connection refused, an inner error.
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
+    // A port nobody listens on: connection refused, an inner error. Bound
+    // (never listening) for the whole test, so that no other socket can
+    // take it meanwhile, as one could once a closed listener let it go.
+    let hold = tokio::net::TcpSocket::new_v4().unwrap();
+    hold.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let closed = hold.local_addr().unwrap();
     for _ in 0..3 {
         let e = svc
             .ready()
@@ -146,6 +147,7 @@ async fn client_errors_are_ignored_and_refused_connections_fail() {
         assert!(e.rejected().is_none(), "{e}");
     }
     assert_eq!(b.state(), State::Open);
+    drop(hold);
 }
 
 #[tokio::test]
