@@ -40,7 +40,7 @@ from ._fusebox import (
 
 from ._keyed import KeyedFullError
 from ._shared import ConfigMismatchError, SharedRegistryError
-from ._types import CancellationName, Config, KeyedStats, Metrics, PhaseName, StateName
+from ._types import CancellationName, Config, KeyedStats, Metrics, PhaseName, Reconfigured, StateName
 
 _atexit.register(_shutdown)
 
@@ -63,6 +63,7 @@ __all__ = [
     "Metrics",
     "Permit",
     "PhaseName",
+    "Reconfigured",
     "Registry",
     "SharedManualClock",
     "SharedRegistry",
