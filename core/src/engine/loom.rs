@@ -321,9 +321,9 @@ fn reconfigure_racing_a_failure_trips_at_most_once_and_loses_no_failure() {
 
 #[test]
 fn racing_reconfigurations_apply_one_whole_config_after_the_other() {
-    // Two threads reconfigure one breaker while a third reads its config:
-    // the reader sees each setting old or new; the end state is one of the
-    // two configs whole (each is stored under the reconfiguration lock).
+    // Two threads reconfigure one breaker: the end state is one of the two
+    // configs whole (each is stored under the reconfiguration lock), never
+    // a mix (min_calls of one, the probe limits of the other).
     loom::model(|| {
         let clock = std::sync::Arc::new(ManualClock::new());
         let base = small().build().unwrap();
@@ -338,17 +338,12 @@ fn racing_reconfigurations_apply_one_whole_config_after_the_other() {
             min_calls: 9,
             half_open_max_calls: 1,
             success_threshold: 1,
-            ..base.clone()
+            ..base
         };
         let (b1, x1) = (b.clone(), x.clone());
         let t = thread::spawn(move || b1.reconfigure(x1).unwrap());
-        let b2 = b.clone();
-        let seen = thread::spawn(move || b2.config());
         b.reconfigure(y.clone()).unwrap();
         t.join().unwrap();
-        let mid = seen.join().unwrap();
-        assert!([3, 5, 1].contains(&mid.half_open_max_calls));
-        assert!([10, 7, 9].contains(&mid.min_calls));
         let end = b.config();
         assert!(end == x || end == y, "{end:?}");
     });
