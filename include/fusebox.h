@@ -1001,6 +1001,41 @@ enum fb_status fb_permit_release(struct fb_permit *permit);
 // As for `fb_permit_record`.
 enum fb_status fb_permit_cancel(struct fb_permit *permit);
 
+// Change the breaker's settings in place to `config` (fill it with
+// `fb_breaker_config`, change what you need): the state, the window's
+// counts and the counters are kept, and the window is judged at once under
+// the new thresholds (`*tripped`, if not NULL, says whether that tripped
+// it). `FB_ERR_INVALID_CONFIG` for a config a new breaker would refuse, or
+// another window (type, duration, buckets or size: fixed when the breaker
+// is made), or a shared-memory breaker; nothing is changed then.
+//
+// # Safety
+// `breaker` is NULL or a live breaker handle; `config` is NULL or a
+// readable `fb_config`; `tripped` is NULL or writable.
+enum fb_status fb_breaker_reconfigure(const struct fb_breaker *breaker,
+                                      const struct fb_config *config,
+                                      bool *tripped);
+
+// The breaker's settings now, into `*out`.
+//
+// # Safety
+// `breaker` is NULL or a live breaker handle; `out` is NULL or writable.
+enum fb_status fb_breaker_config(const struct fb_breaker *breaker, struct fb_config *out);
+
+// Reconfigure the breaker called `name` in place when it exists (as
+// `fb_breaker_reconfigure`), and make `config` the name's config for a
+// later creation (as `fb_registry_configure`). `*tripped` (if not NULL) is
+// false when no breaker had that name.
+//
+// # Safety
+// `registry` is NULL or a live registry handle; `name` is NULL or a
+// NUL-terminated string; `config` is NULL or a readable `fb_config`;
+// `tripped` is NULL or writable.
+enum fb_status fb_registry_reconfigure(const struct fb_registry *registry,
+                                       const char *name,
+                                       const struct fb_config *config,
+                                       bool *tripped);
+
 // Make a registry whose breakers use `default_config` (unless configured
 // by name with `fb_registry_configure`), all on `clock` (NULL: the system
 // clock). Free it with `fb_registry_free`.
@@ -1254,6 +1289,38 @@ enum fb_status fb_retry_next_rejected(const struct fb_retry_policy *policy,
 // The name of a stop reason (`"max_attempts"`, `"budget_exhausted"`, …;
 // a static string), or `"unknown"`.
 const char *fb_retry_stop_name(fb_retry_stop stop);
+
+// Write every breaker's settings and state to the file at `path` (UTF-8),
+// whole or not at all. `FB_ERR_IO` when it cannot be written.
+//
+// # Safety
+// `registry` is NULL or a live registry handle; `path` is NULL or a
+// NUL-terminated string.
+enum fb_status fb_registry_snapshot_write(const struct fb_registry *registry, const char *path);
+
+// Restore the snapshot at `path` (UTF-8): breakers made or reconfigured to
+// the saved settings, their saved state put back (an open breaker stays
+// open for the rest of its open period, less the time since writing).
+// Checked whole first: `FB_ERR_IO` when the file cannot be read,
+// `FB_ERR_BAD_FILE` when it is damaged, truncated, not a fusebox
+// snapshot, of a newer version, or holds a bad entry (`fb_last_error()`
+// says which); nothing is applied then.
+//
+// # Safety
+// `registry` is NULL or a live registry handle; `path` is NULL or a
+// NUL-terminated string.
+enum fb_status fb_registry_snapshot_restore(const struct fb_registry *registry, const char *path);
+
+// As `fb_registry_snapshot_restore`, taking `elapsed_ns` (not the wall
+// time since writing) off every open period: for a caller that knows
+// better than the wall clock, and for tests on a manual clock.
+//
+// # Safety
+// `registry` is NULL or a live registry handle; `path` is NULL or a
+// NUL-terminated string.
+enum fb_status fb_registry_snapshot_restore_after(const struct fb_registry *registry,
+                                                  const char *path,
+                                                  uint64_t elapsed_ns);
 
 // Fill `options` with the defaults: 64 slots, room for 64 breakers of the
 // default config, one counter stripe per core, mode 0600.

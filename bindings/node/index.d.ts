@@ -76,6 +76,14 @@ export interface CircuitBreakerOptions {
 }
 
 /** The options in force, defaults filled in. */
+/** What `reconfigure` did. */
+export interface Reconfigured {
+  /** The options that changed. */
+  readonly changed: string[]
+  /** Whether the kept window, judged at once, tripped the breaker. */
+  readonly tripped: boolean
+}
+
 export interface ResolvedOptions {
   readonly name: string
   readonly failureRateThreshold: number
@@ -255,6 +263,21 @@ export declare class CircuitBreaker extends EventEmitter {
    * infinite `ms` throws a RangeError (code 'ERR_OUT_OF_RANGE').
    */
   openFor (ms: number): boolean
+  /**
+   * Change the options given in `changes` in place (the others keep their
+   * value): state, window counts and counters kept, the window judged at
+   * once. A RangeError (nothing changed) for a bad value, another window,
+   * or slow-call detection turned on or off.
+   */
+  reconfigure (changes: Omit<CircuitBreakerOptions, 'clock' | 'name' | 'timeoutMs' | 'classify' | 'fallback' | 'fallbackLimit'>): Reconfigured
+  /** This breaker's settings and state as a snapshot's JSON text. */
+  saveState (): string
+  /**
+   * A breaker restored from `saveState()`'s text, `elapsedMs` after it was
+   * written, on `clock` or the system clock (FuseboxError, code
+   * 'ERR_FUSEBOX_SNAPSHOT', for a bad text).
+   */
+  static restoreState (text: string, options?: { elapsedMs?: number, clock?: ManualClock }): CircuitBreaker
   /** Whether `other` handles the same breaker. */
   isSameBreaker (other: CircuitBreaker): boolean
 
@@ -276,6 +299,16 @@ export declare const registry: {
   remove (name: string): boolean
   /** The names, sorted. */
   names (): string[]
+  /** Reconfigure `name` in place when it exists; its config for later. Whether that tripped it. */
+  reconfigure (name: string, options?: Omit<CircuitBreakerOptions, 'clock'>): boolean
+  /** Write every shared breaker's settings and state to `path` (versioned JSON). */
+  writeState (path: string): void
+  /**
+   * Restore the snapshot at `path` (`elapsedMs`, else the wall time since
+   * writing, off every open period); a bad file throws ERR_FUSEBOX_SNAPSHOT
+   * with nothing applied. The names restored.
+   */
+  restoreState (path: string, options?: { elapsedMs?: number }): string[]
   /** Every shared breaker's metrics in the Prometheus text format. */
   prometheus (): string
   /** The content type to serve prometheus() with. */

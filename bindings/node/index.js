@@ -359,6 +359,11 @@ function throwProblem (p) {
   throw argRange(p.option, p.message)
 }
 
+/** A snapshot refused (ERR_FUSEBOX_SNAPSHOT) or a file error (ERR_FUSEBOX_SNAPSHOT_IO). */
+function throwSnapshot (p) {
+  throw new FuseboxError(p.message, p.kind === 'io' ? 'ERR_FUSEBOX_SNAPSHOT_IO' : 'ERR_FUSEBOX_SNAPSHOT')
+}
+
 /**
  * The default: an error carrying an HTTP 4xx `status` or `statusCode` says
  * nothing about the dependency's health and is ignored; anything else
@@ -519,7 +524,6 @@ class CircuitBreaker extends EventEmitter {
   #fallback
   #limit = null
   #name
-  #options
 
   constructor (options, handle) {
     super()
@@ -862,34 +866,34 @@ class CircuitBreaker extends EventEmitter {
     return PHASES[this.#word[LO] & PHASE_MASK]
   }
 
-  /** The options in force, defaults filled in. */
+  /**
+   * The options in force, defaults filled in. Read from the core each time:
+   * `reconfigure` (through this handle or another) changes them.
+   */
   get options () {
-    if (this.#options === undefined) {
-      const o = this.#native.options()
-      this.#options = Object.freeze({
-        name: o.name,
-        failureRateThreshold: o.failureRateThreshold,
-        consecutiveFailures: o.consecutiveFailures ?? null,
-        minCalls: o.minCalls,
-        ...(o.countWindow === undefined || o.countWindow === null
-          ? { windowMs: o.windowMs, windowBuckets: o.windowBuckets }
-          : { countWindow: o.countWindow }),
-        openTimeoutMs: o.openTimeoutMs,
-        backoff: o.backoffMultiplier === undefined || o.backoffMultiplier === null
-          ? null
-          : Object.freeze({ multiplier: o.backoffMultiplier, maxMs: o.backoffMaxMs }),
-        jitter: o.jitter,
-        halfOpenMaxCalls: o.halfOpenMaxCalls,
-        successThreshold: o.successThreshold,
-        halfOpenMaxWaitMs: o.halfOpenMaxWaitMs,
-        slowCallMs: o.slowCallMs ?? null,
-        slowCallRateThreshold: o.slowCallRateThreshold,
-        maxOpenForMs: o.maxOpenForMs,
-        cancellation: o.cancellation,
-        timeoutMs: this.#timeoutMs === 0 ? null : this.#timeoutMs
-      })
-    }
-    return this.#options
+    const o = this.#native.options()
+    return Object.freeze({
+      name: o.name,
+      failureRateThreshold: o.failureRateThreshold,
+      consecutiveFailures: o.consecutiveFailures ?? null,
+      minCalls: o.minCalls,
+      ...(o.countWindow === undefined || o.countWindow === null
+        ? { windowMs: o.windowMs, windowBuckets: o.windowBuckets }
+        : { countWindow: o.countWindow }),
+      openTimeoutMs: o.openTimeoutMs,
+      backoff: o.backoffMultiplier === undefined || o.backoffMultiplier === null
+        ? null
+        : Object.freeze({ multiplier: o.backoffMultiplier, maxMs: o.backoffMaxMs }),
+      jitter: o.jitter,
+      halfOpenMaxCalls: o.halfOpenMaxCalls,
+      successThreshold: o.successThreshold,
+      halfOpenMaxWaitMs: o.halfOpenMaxWaitMs,
+      slowCallMs: o.slowCallMs ?? null,
+      slowCallRateThreshold: o.slowCallRateThreshold,
+      maxOpenForMs: o.maxOpenForMs,
+      cancellation: o.cancellation,
+      timeoutMs: this.#timeoutMs === 0 ? null : this.#timeoutMs
+    })
   }
 
   /** A snapshot of the counters (totals never go back). */
@@ -944,6 +948,61 @@ class CircuitBreaker extends EventEmitter {
     const r = this.#native.openFor(ms)
     if (typeof r !== 'boolean') throwProblem(r)
     return r
+  }
+
+  /**
+   * Change the options given in `changes` in place (the others keep their
+   * value): the state, the window's counts and the counters are kept, and
+   * the window is judged at once under the new thresholds. Returns
+   * `{ changed, tripped }`. A RangeError (nothing changed) for a bad value,
+   * another window (countWindow, windowMs, windowBuckets are fixed when the
+   * breaker is made) or slow-call detection turned on or off.
+   */
+  reconfigure (changes) {
+    if (changes === null || typeof changes !== 'object') throw argType('changes', 'of type object', changes)
+    const merged = { ...this.options }
+    delete merged.name
+    delete merged.timeoutMs
+    if (changes.countWindow !== undefined) {
+      delete merged.windowMs
+      delete merged.windowBuckets
+    } else if (changes.windowMs !== undefined || changes.windowBuckets !== undefined) {
+      delete merged.countWindow
+    }
+    Object.assign(merged, changes)
+    // `null` reads back as "off"; as an option only consecutiveFailures and
+    // backoff take it (absent is off for the rest).
+    for (const key of Object.keys(merged)) {
+      if (merged[key] === null && key !== 'consecutiveFailures' && key !== 'backoff') delete merged[key]
+    }
+    const { native: o } = nativeOptions(merged, false)
+    const r = this.#native.reconfigure(o)
+    if (r.option !== undefined) throwProblem(r)
+    return { changed: r.changed, tripped: r.tripped }
+  }
+
+  /**
+   * This breaker's settings and state as a snapshot's JSON text (versioned:
+   * format "fusebox.snapshot"), to keep across a restart; see
+   * `CircuitBreaker.restoreState` and `registry.writeState`.
+   */
+  saveState () {
+    return this.#native.saveState()
+  }
+
+  /**
+   * A breaker restored from `saveState()`'s text, `elapsedMs` after it was
+   * written (an open breaker stays open for the rest of its period), on
+   * `clock` (a ManualClock) or the system clock. A bad text throws a
+   * FuseboxError (code ERR_FUSEBOX_SNAPSHOT) naming what is wrong.
+   */
+  static restoreState (text, { elapsedMs = 0, clock } = {}) {
+    if (typeof text !== 'string') throw argType('text', 'of type string', text)
+    if (typeof elapsedMs !== 'number') throw argType('elapsedMs', 'of type number', elapsedMs)
+    if (clock !== undefined && !(clock instanceof ManualClock)) throw argType('clock', 'an instance of ManualClock', clock)
+    const n = native.restoreBreaker(text, elapsedMs, clock === undefined ? undefined : clock[kNative])
+    if (!(n instanceof native.NativeBreaker)) throwSnapshot(n)
+    return new CircuitBreaker(kFromNative, { native: n, options: undefined })
   }
 
   /** Whether `other` is a handle on the same breaker (e.g. the same shared name). */
@@ -1021,6 +1080,39 @@ const registry = Object.freeze({
   /** The names, sorted. */
   names () {
     return native.registryNames()
+  },
+  /**
+   * Reconfigure the breaker `name` in place when it exists (see
+   * `CircuitBreaker#reconfigure`; `options` is the whole new config,
+   * defaults for the rest), and make it the name's config for a later
+   * creation. Whether that tripped it.
+   */
+  reconfigure (name, options) {
+    if (typeof name !== 'string') throw argType('name', 'of type string', name)
+    const { native: o } = nativeOptions(options, false)
+    const r = native.registryReconfigure(name, o)
+    if (typeof r !== 'boolean') throwProblem(r)
+    return r
+  },
+  /** Write every shared breaker's settings and state to `path` (whole or not at all). */
+  writeState (path) {
+    if (typeof path !== 'string') throw argType('path', 'of type string', path)
+    const p = native.registryWriteState(path)
+    if (p !== null && p !== undefined) throwSnapshot(p)
+  },
+  /**
+   * Restore the snapshot at `path`: breakers made or reconfigured to the
+   * saved settings, their state put back (an open breaker stays open for
+   * the rest of its period, less `elapsedMs`, by default the wall time
+   * since writing). Checked whole first: a damaged, foreign or newer file
+   * throws (ERR_FUSEBOX_SNAPSHOT, nothing applied). The names restored.
+   */
+  restoreState (path, { elapsedMs } = {}) {
+    if (typeof path !== 'string') throw argType('path', 'of type string', path)
+    if (elapsedMs !== undefined && typeof elapsedMs !== 'number') throw argType('elapsedMs', 'of type number', elapsedMs)
+    const r = native.registryRestoreState(path, elapsedMs)
+    if (!Array.isArray(r)) throwSnapshot(r)
+    return r
   },
   /** Every shared breaker's metrics in the Prometheus text format (serve with `prometheusContentType`). */
   prometheus () {

@@ -36,6 +36,14 @@ export declare class NativeBreaker {
    * functions (see `hotThread` and `hot.rs`) and the state word.
    */
   hot(): { id: number; handle: object; word: ArrayBuffer; skipsCore: boolean }
+  /**
+   * Change the settings in place to `options` (the whole config, merged
+   * by the JS layer): state, window and counters kept, the window judged
+   * at once. A bad option (nothing changed) comes back as a problem.
+   */
+  reconfigure(options: NativeOptions): Reconfigured | OptionProblem
+  /** This breaker's state as a one-breaker snapshot's JSON text. */
+  saveState(): string
   /** The state (`closed`, `open`, `halfOpen`). */
   get state(): string
   /** The phase (the state, or `forcedOpen` / `disabled`). */
@@ -523,6 +531,15 @@ export declare function permitUsedMessage(): string
 /** The content type to serve `registry_prometheus()` with. */
 export declare function prometheusContentType(): string
 
+/**
+ * What `reconfigure` did: the options that changed, and whether the kept
+ * window, judged at once, tripped the breaker.
+ */
+export interface Reconfigured {
+  changed: Array<string>
+  tripped: boolean
+}
+
 /** The breaker called `name`, if the registry has it. */
 export declare function registryGet(name: string): NativeBreaker | null
 
@@ -539,8 +556,24 @@ export declare function registryNames(): Array<string>
 /** Every registry breaker's metrics in the Prometheus text format (0.0.4). */
 export declare function registryPrometheus(): string
 
+/**
+ * Reconfigure the registry's breaker `name` in place when it exists, and
+ * make `options` its config for a later creation. `true` when that
+ * tripped it.
+ */
+export declare function registryReconfigure(name: string, options: NativeOptions): boolean | OptionProblem
+
 /** Forget `name` (holders keep a working breaker). Whether it was there. */
 export declare function registryRemove(name: string): boolean
+
+/**
+ * Restore the snapshot at `path` into the registry: `elapsedMs` (else the
+ * wall time since writing) off every open period. The names restored.
+ */
+export declare function registryRestoreState(path: string, elapsedMs?: number | undefined | null): Array<string> | SnapshotProblem
+
+/** Write the registry's breakers to `path` (whole or not at all). */
+export declare function registryWriteState(path: string): SnapshotProblem | null
 
 /** A config as Node options (what `breaker.options` shows). */
 export interface ResolvedOptions {
@@ -568,6 +601,12 @@ export interface ResolvedOptions {
   /** `release`, `slowIfOverdue` or `failure`. */
   cancellation: string
 }
+
+/**
+ * A standalone breaker on `clock` from a one-breaker snapshot's text
+ * (`saveState`), `elapsedMs` after it was written: a restarted process.
+ */
+export declare function restoreBreaker(text: string, elapsedMs: number, clock?: NativeManualClock | undefined | null): NativeBreaker | SnapshotProblem
 
 /** The shared clock in the file at `path`, created if missing. */
 export declare function sharedClockOpen(path: string): NativeSharedClock | SharedProblem
@@ -599,6 +638,16 @@ export interface SharedProblem {
   errno?: number
   /** `io` and `badFile`: the file. */
   path?: string
+}
+
+/**
+ * A snapshot refused, or a file that could not be read or written: the JS
+ * layer throws it (`ERR_FUSEBOX_SNAPSHOT`, or the OS's error for a file).
+ */
+export interface SnapshotProblem {
+  /** `io` or `bad_file`. */
+  kind: string
+  message: string
 }
 
 /** A transition, as delivered to JS listeners. */

@@ -70,6 +70,10 @@ mod sync;
 pub use bulkhead::concurrency;
 pub use degrade::{fallback, limiter, shedder};
 pub use detect::{histogram, timeout};
+#[cfg(feature = "serde")]
+pub use engine::registry_snapshot::Restored;
+#[cfg(feature = "serde")]
+pub use engine::snapshot;
 pub use engine::{clock, config, input, keyed, registry};
 #[cfg(feature = "failover")]
 pub use failover::{coordination, fencing};
@@ -81,7 +85,7 @@ pub use bulkhead::{Bulkhead, BulkheadCallError, BulkheadError, BulkheadFull, Bul
 pub use clock::{Clock, ClockSource, ManualClock, MonotonicClock};
 pub use concurrency::{AdaptiveLimit, LimitConfig};
 pub use config::{Backoff, Cancellation, Config, ConfigBuilder, ConfigError, Unit, WindowConfig};
-pub use engine::breaker::{Breaker, Transition};
+pub use engine::breaker::{Breaker, Reconfigured, Transition};
 pub use engine::error::{CallError, RejectReason, Rejected};
 pub use engine::guarded::{ByResult, Guarded};
 pub use engine::metrics::Metrics;

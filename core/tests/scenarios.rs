@@ -34,6 +34,22 @@ fn every_scenario_passes() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// The reconfigure, snapshot and restore scenarios (`scenarios/ops/`).
+#[test]
+fn every_ops_scenario_passes() {
+    let files = files_in("../scenarios/ops");
+    assert!(files.len() >= 2, "only {} ops scenario files", files.len());
+    let mut failures = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        let s = fusebox::scenario::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        if let Err(e) = fusebox::scenario::run(&s) {
+            failures.push(format!("{}: {e}", f.display()));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 /// The retry scenarios (`scenarios/retry/`, a folder of their own: the C,
 /// Python and Node runners read the breaker's files only, and would refuse
 /// the retry steps).

@@ -70,7 +70,16 @@ fn two_handles_on_one_file_share_one_breaker() {
     let ba = a.get_or_create("db", &trip_config()).unwrap();
     // The second handle finds it by name, with the config stored in the file.
     let bb = b.get("db").unwrap().expect("created by the other handle");
-    assert_eq!(bb.config(), &trip_config());
+    assert_eq!(bb.config(), trip_config());
+    // Its settings live in the file, for every process: not changed in place.
+    let e = bb
+        .reconfigure(fusebox::Config {
+            min_calls: 2,
+            ..trip_config()
+        })
+        .unwrap_err();
+    assert_eq!(e.field, "breaker");
+    assert_eq!(bb.config(), trip_config());
     assert_eq!(b.names(), vec!["db".to_string()]);
     assert!(b.get("nope").unwrap().is_none());
 

@@ -53,9 +53,13 @@ pub mod config;
 // Keyed sets (fb_keyed_*).
 pub mod keyed;
 pub mod permit;
+// Live reconfiguration (fb_breaker_reconfigure, fb_registry_reconfigure).
+pub mod reconfigure;
 pub mod registry;
 // Retry policies, retry budgets and the retry step API (fb_retry_*).
 pub mod retry;
+// Snapshots of a registry (fb_registry_snapshot_*).
+pub mod snapshot;
 // Shared-memory breakers (fb_shared_*).
 #[cfg(unix)]
 pub mod shared;
@@ -69,5 +73,7 @@ pub use clock::*;
 pub use config::*;
 pub use error::fb_last_error;
 pub use permit::*;
+pub use reconfigure::*;
 pub use registry::*;
+pub use snapshot::*;
 pub use status::*;

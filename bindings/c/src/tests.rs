@@ -48,6 +48,8 @@ fn default_config() -> fb_config {
 struct Fixture {
     clock: *mut fb_clock,
     breaker: *mut fb_breaker,
+    /// Set when the breaker belongs to a registry (scenarios).
+    registry: *mut fb_registry,
 }
 
 impl Fixture {
@@ -64,7 +66,50 @@ impl Fixture {
                 last_error()
             );
         }
-        Fixture { clock, breaker }
+        Fixture {
+            clock,
+            breaker,
+            registry: null_mut(),
+        }
+    }
+
+    /// The breaker `name` of a fresh registry on a fresh manual clock,
+    /// made with `config` (NULL: restored from the snapshot at `restore`,
+    /// `elapsed_ns` after it was written).
+    fn in_registry(
+        name: &str,
+        config: Option<&fb_config>,
+        restore: Option<(&CStr, u64)>,
+    ) -> Fixture {
+        let (mut clock, mut registry, mut breaker) = (null_mut(), null_mut(), null_mut());
+        let name = CString::new(name).unwrap();
+        let default = default_config();
+        // SAFETY: valid pointers throughout.
+        unsafe {
+            assert_eq!(fb_clock_manual_new(&mut clock), FB_OK);
+            assert_eq!(fb_registry_new(&default, clock, &mut registry), FB_OK);
+            if let Some((path, elapsed)) = restore {
+                let st = fb_registry_snapshot_restore_after(registry, path.as_ptr(), elapsed);
+                assert_eq!(st, FB_OK, "{}", last_error());
+                assert_eq!(
+                    fb_registry_get(registry, name.as_ptr(), &mut breaker),
+                    FB_OK
+                );
+            } else {
+                let st = fb_registry_get_or_create_with(
+                    registry,
+                    name.as_ptr(),
+                    config.unwrap_or(&default),
+                    &mut breaker,
+                );
+                assert_eq!(st, FB_OK, "{}", last_error());
+            }
+        }
+        Fixture {
+            clock,
+            breaker,
+            registry,
+        }
     }
 
     fn acquire(&self) -> Result<fb_permit, fb_rejection> {
@@ -107,9 +152,14 @@ impl Fixture {
 
 impl Drop for Fixture {
     fn drop(&mut self) {
-        // SAFETY: both are live handles made in `new`, freed once here.
+        // SAFETY: live handles made in `new` or `in_registry`, freed once
+        // here (a registry's breaker with its registry).
         unsafe {
-            assert_eq!(fb_breaker_free(self.breaker), FB_OK);
+            if self.registry.is_null() {
+                assert_eq!(fb_breaker_free(self.breaker), FB_OK);
+            } else {
+                assert_eq!(fb_registry_free(self.registry), FB_OK);
+            }
             assert_eq!(fb_clock_free(self.clock), FB_OK);
         }
     }
@@ -146,7 +196,13 @@ fn ns(ms: f64) -> u64 {
 /// Run one scenario through the C ABI only.
 fn run_scenario(s: &scenario::Scenario) -> Result<(), String> {
     let config = config_to_c(&s.config.to_config().map_err(|e| e.to_string())?);
-    let f = Fixture::new(&config);
+    let mut f = Fixture::in_registry(&s.name, Some(&config), None);
+    let file = std::env::temp_dir().join(format!(
+        "fusebox-c-scenario-{}-{}.json",
+        std::process::id(),
+        s.name.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+    ));
+    let path = CString::new(file.to_str().unwrap()).unwrap();
     let mut held: std::collections::HashMap<String, fb_permit> = Default::default();
     for (i, step) in s.steps.iter().enumerate() {
         let at = |m: String| format!("{}: step {} ({step:?}): {m}", s.name, i + 1);
@@ -267,21 +323,92 @@ fn run_scenario(s: &scenario::Scenario) -> Result<(), String> {
                     return Err(at(format!("open_for answered {got}")));
                 }
             }
+            Step::Reconfigure {
+                config,
+                changed: _,
+                tripped,
+                error_field,
+            } => {
+                let mut now = default_config();
+                // SAFETY: live breaker, valid out-pointer.
+                assert_eq!(unsafe { fb_breaker_config(f.breaker, &mut now) }, FB_OK);
+                let base = config_arg_back(&now);
+                let new = config.over(base).map(|c| config_to_c(&c));
+                let mut got = false;
+                let st = match &new {
+                    // SAFETY: live breaker, valid pointers.
+                    Ok(c) => unsafe { fb_breaker_reconfigure(f.breaker, c, &mut got) },
+                    Err(_) => FB_ERR_INVALID_CONFIG,
+                };
+                match (st, error_field) {
+                    (FB_OK, None) => {
+                        if tripped.is_some_and(|want| want != got) {
+                            return Err(at(format!("tripped {got}")));
+                        }
+                    }
+                    (FB_OK, Some(want)) => {
+                        return Err(at(format!("accepted, not refused on {want}")))
+                    }
+                    (st, None) => return Err(at(format!("refused: {st:?}: {}", last_error()))),
+                    (st, Some(want)) => {
+                        // The core's field, in this front end's spelling.
+                        let msg = match &new {
+                            Err(e) => e.field.to_string(),
+                            Ok(_) => last_error(),
+                        };
+                        if st != FB_ERR_INVALID_CONFIG
+                            || !msg.contains(want.split('.').next().unwrap())
+                        {
+                            return Err(at(format!("{st:?}: {msg}, not {want}")));
+                        }
+                    }
+                }
+            }
+            Step::Snapshot => {
+                // SAFETY: live registry, a NUL-terminated path.
+                let st = unsafe { fb_registry_snapshot_write(f.registry, path.as_ptr()) };
+                if st != FB_OK {
+                    return Err(at(format!("snapshot: {st:?}: {}", last_error())));
+                }
+            }
+            Step::Restore { elapsed_ms } => {
+                held.clear(); // gone with the old process
+                f = Fixture::in_registry(&s.name, None, Some((&path, ns(*elapsed_ms))));
+            }
         }
     }
+    let _ = std::fs::remove_file(&file);
     Ok(())
+}
+
+/// An `fb_config` read back, as the core's `Config` (valid: it came from
+/// a breaker).
+fn config_arg_back(c: &fb_config) -> Config {
+    // SAFETY: a readable fb_config.
+    unsafe { super::config::config_arg("test", "config", c) }
+        .unwrap_or_else(|st| panic!("{st:?}: {}", last_error()))
 }
 
 #[test]
 fn every_scenario_file_runs_through_the_c_abi() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+    every_scenario_in("../../scenarios", 10);
+}
+
+/// The reconfigure, snapshot and restore scenarios.
+#[test]
+fn every_ops_scenario_file_runs_through_the_c_abi() {
+    every_scenario_in("../../scenarios/ops", 2);
+}
+
+fn every_scenario_in(dir: &str, at_least: usize) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     files.sort();
-    assert!(files.len() >= 10, "found only {files:?}");
+    assert!(files.len() >= at_least, "found only {files:?}");
     let mut failures = vec![];
     for path in &files {
         let text = std::fs::read_to_string(path).unwrap();
@@ -1107,6 +1234,7 @@ fn acquire_and_record_do_not_allocate() {
         let f = Fixture {
             clock: clk,
             breaker: b,
+            registry: null_mut(),
         };
         // Warm up: the first read of the system clock starts its upkeep
         // thread (once per process).

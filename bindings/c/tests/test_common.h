@@ -814,6 +814,100 @@ static void stress(long calls_per_thread) {
 }
 
 /* Runs everything; returns the process exit status. */
+/* Live reconfiguration and snapshot/restore (docs/semantics.md#live-reconfiguration,
+   #snapshot-and-restore): a lowered threshold judges the kept window; another
+   window is refused with nothing changed; an open breaker written to a file
+   stays open for the rest of its period in a restarted registry; a damaged
+   or foreign file is refused with FB_ERR_BAD_FILE, a missing one FB_ERR_IO. */
+static void reconfigure_and_snapshot(void) {
+  fb_clock *clock = NULL;
+  fb_registry *r = NULL;
+  fb_breaker *db = NULL;
+  fb_config c = config_default();
+  c.consecutive_failures = 0;
+  c.window_type = FB_WINDOW_COUNT;
+  c.window_size = 20;
+  c.min_calls = 10;
+  CHECK_STATUS(fb_clock_manual_new(&clock), FB_OK);
+  CHECK_STATUS(fb_registry_new(&c, clock, &r), FB_OK);
+  CHECK_STATUS(fb_registry_get_or_create(r, "db", &db), FB_OK);
+  fb_permit p;
+  for (int i = 0; i < 4; i++) {
+    CHECK_STATUS(fb_breaker_acquire(db, &p, NULL), FB_OK);
+    CHECK_STATUS(fb_permit_record(&p, FB_OUTCOME_FAILURE, 0), FB_OK);
+  }
+  fb_config now;
+  CHECK_STATUS(fb_breaker_config(db, &now), FB_OK);
+  CHECK(now.min_calls == 10 && now.window_size == 20);
+  fb_config other = now;
+  other.window_size = 50;
+  bool tripped = true;
+  CHECK_ERR(fb_breaker_reconfigure(db, &other, &tripped), FB_ERR_INVALID_CONFIG,
+            "fb_breaker_reconfigure: config.");
+  CHECK_ERR(fb_breaker_reconfigure(db, &other, NULL), FB_ERR_INVALID_CONFIG,
+            "invalid window_duration_ns: count 50 (expected the breaker's own window");
+  other = now;
+  other.min_calls = 0;
+  CHECK_ERR(fb_breaker_reconfigure(db, &other, NULL), FB_ERR_INVALID_CONFIG,
+            "config.min_calls: invalid min_calls: 0");
+  CHECK_STATUS(fb_breaker_config(db, &other), FB_OK);
+  CHECK(other.min_calls == 10);
+  fb_config lower = now;
+  lower.min_calls = 4;
+  CHECK_STATUS(fb_registry_reconfigure(r, "db", &lower, &tripped), FB_OK);
+  CHECK(tripped);
+  fb_state s;
+  CHECK_STATUS(fb_breaker_state(db, &s), FB_OK);
+  CHECK(s == FB_STATE_OPEN);
+  CHECK_STATUS(fb_clock_advance(clock, 10000 * MS), FB_OK); /* 20 s left */
+
+  char path[256];
+  /* Unique enough: the registry's address (ASLR) names the file. */
+  snprintf(path, sizeof path, "/tmp/fusebox-c-test-%p.json", (void *)r);
+  CHECK_STATUS(fb_registry_snapshot_write(r, path), FB_OK);
+  fb_clock *clock2 = NULL;
+  fb_registry *r2 = NULL;
+  fb_breaker *db2 = NULL;
+  CHECK_STATUS(fb_clock_manual_new(&clock2), FB_OK);
+  CHECK_STATUS(fb_registry_new(&c, clock2, &r2), FB_OK);
+  CHECK_STATUS(fb_registry_snapshot_restore_after(r2, path, 5000 * MS), FB_OK);
+  CHECK_STATUS(fb_registry_get(r2, "db", &db2), FB_OK);
+  fb_rejection rej;
+  CHECK_STATUS(fb_breaker_acquire(db2, &p, &rej), FB_REJECTED);
+  CHECK(rej.reason == FB_REJECT_OPEN && rej.retry_after_ns == 15000 * MS);
+  CHECK_STATUS(fb_breaker_config(db2, &other), FB_OK);
+  CHECK(other.min_calls == 4 && other.window_size == 20);
+  CHECK_STATUS(fb_clock_advance(clock2, 15000 * MS), FB_OK);
+  CHECK_STATUS(fb_breaker_acquire(db2, &p, NULL), FB_OK);
+  CHECK(p.probe);
+  CHECK_STATUS(fb_permit_release(&p), FB_OK);
+  /* Wall time: written a moment ago, nearly all of it left. */
+  CHECK_STATUS(fb_registry_snapshot_restore(r2, path), FB_OK);
+
+  FILE *f = fopen(path, "w");
+  CHECK(f != NULL);
+  if (f) {
+    fputs("{\"format\":\"fusebox.snapshot\",\"version\":1,\"brea", f);
+    fclose(f);
+  }
+  CHECK_ERR(fb_registry_snapshot_restore(r2, path), FB_ERR_BAD_FILE,
+            "snapshot is damaged or truncated: EOF while parsing");
+  f = fopen(path, "w");
+  if (f) {
+    fputs("{\"format\":\"other\",\"version\":1}", f);
+    fclose(f);
+  }
+  CHECK_ERR(fb_registry_snapshot_restore(r2, path), FB_ERR_BAD_FILE,
+            "not a fusebox snapshot: format \"other\"");
+  remove(path);
+  CHECK_ERR(fb_registry_snapshot_restore(r2, path), FB_ERR_IO, path);
+  CHECK_ERR(fb_registry_snapshot_write(r2, NULL), FB_ERR_NULL_POINTER, "path is NULL");
+  CHECK_STATUS(fb_registry_free(r2), FB_OK);
+  CHECK_STATUS(fb_clock_free(clock2), FB_OK);
+  CHECK_STATUS(fb_registry_free(r), FB_OK);
+  CHECK_STATUS(fb_clock_free(clock), FB_OK);
+}
+
 static int run_all(int argc, char **argv, const char *lang) {
   long n = 1000000;
   if (argc > 1) n = atol(argv[1]);
@@ -831,6 +925,7 @@ static int run_all(int argc, char **argv, const char *lang) {
   scenario_13_force_open_disable_reset();
   scenario_14_exponential_backoff();
   scenario_19_open_for_retry_after();
+  reconfigure_and_snapshot();
   bad_nulls();
   bad_names();
   bad_config();

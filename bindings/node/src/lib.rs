@@ -418,7 +418,7 @@ impl NativeBreaker {
     /// The options in force (defaults filled in).
     #[napi]
     pub fn options(&self) -> ResolvedOptions {
-        resolved(self.inner.name(), self.inner.config())
+        resolved(self.inner.name(), &self.inner.config())
     }
 
     /// This wrapper's part of the hot path: its id for this thread's hot
@@ -428,6 +428,40 @@ impl NativeBreaker {
     )]
     pub fn hot<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
         hot::bind(env, &self.inner)
+    }
+
+    /// Change the settings in place to `options` (the whole config, merged
+    /// by the JS layer): state, window and counters kept, the window judged
+    /// at once. A bad option (nothing changed) comes back as a problem.
+    #[napi]
+    pub fn reconfigure(&self, options: NativeOptions) -> Either<Reconfigured, OptionProblem> {
+        let config = match options.to_config() {
+            Ok(c) => c,
+            Err(p) => return Either::B(p),
+        };
+        hot::flush();
+        match self.inner.reconfigure_in(config, fusebox::Unit::Millis) {
+            Ok(done) => Either::A(Reconfigured {
+                changed: done
+                    .changed
+                    .iter()
+                    .map(|f| {
+                        fusebox::bindings::config_field(f)
+                            .map_or(*f, |x| x.node)
+                            .to_string()
+                    })
+                    .collect(),
+                tripped: done.tripped,
+            }),
+            Err(e) => Either::B(problem(&e)),
+        }
+    }
+
+    /// This breaker's state as a one-breaker snapshot's JSON text.
+    #[napi]
+    pub fn save_state(&self) -> String {
+        hot::flush();
+        fusebox::snapshot::Snapshot::now(vec![self.inner.save_state()]).to_json()
     }
 
     /// The state (`closed`, `open`, `halfOpen`).
@@ -693,6 +727,123 @@ pub fn registry_get(name: String) -> Option<NativeBreaker> {
 #[napi]
 pub fn registry_remove(name: String) -> bool {
     Registry::global().remove(&name).is_some()
+}
+
+/// What `reconfigure` did: the options that changed, and whether the kept
+/// window, judged at once, tripped the breaker.
+#[napi(object)]
+pub struct Reconfigured {
+    pub changed: Vec<String>,
+    pub tripped: bool,
+}
+
+/// A snapshot refused, or a file that could not be read or written: the JS
+/// layer throws it (`ERR_FUSEBOX_SNAPSHOT`, or the OS's error for a file).
+#[napi(object)]
+pub struct SnapshotProblem {
+    /// `io` or `bad_file`.
+    pub kind: String,
+    pub message: String,
+}
+
+fn snapshot_problem(e: fusebox::snapshot::SnapshotError) -> SnapshotProblem {
+    SnapshotProblem {
+        kind: match e {
+            fusebox::snapshot::SnapshotError::Io(_) => "io",
+            _ => "bad_file",
+        }
+        .into(),
+        message: e.to_string(),
+    }
+}
+
+/// Reconfigure the registry's breaker `name` in place when it exists, and
+/// make `options` its config for a later creation. `true` when that
+/// tripped it.
+#[napi]
+pub fn registry_reconfigure(name: String, options: NativeOptions) -> Either<bool, OptionProblem> {
+    let config = match options.to_config() {
+        Ok(c) => c,
+        Err(p) => return Either::B(p),
+    };
+    hot::flush();
+    let r = Registry::global();
+    // The breaker first, in this front end's unit: a refusal changes nothing.
+    let tripped = match r.get(&name) {
+        Some(b) => match b.reconfigure_in(config.clone(), fusebox::Unit::Millis) {
+            Ok(d) => d.tripped,
+            Err(e) => return Either::B(problem(&e)),
+        },
+        None => false,
+    };
+    match r.configure(&name, config) {
+        Ok(()) => Either::A(tripped),
+        Err(e) => Either::B(registry_problem(e)),
+    }
+}
+
+/// Write the registry's breakers to `path` (whole or not at all).
+#[napi]
+pub fn registry_write_state(path: String) -> Option<SnapshotProblem> {
+    hot::flush();
+    Registry::global()
+        .write_state(path)
+        .err()
+        .map(snapshot_problem)
+}
+
+/// Restore the snapshot at `path` into the registry: `elapsedMs` (else the
+/// wall time since writing) off every open period. The names restored.
+#[napi]
+pub fn registry_restore_state(
+    path: String,
+    elapsed_ms: Option<f64>,
+) -> Either<Vec<String>, SnapshotProblem> {
+    hot::flush();
+    let r = Registry::global();
+    let done = fusebox::snapshot::Snapshot::read(path).and_then(|s| match elapsed_ms {
+        Some(ms) if ms.is_finite() && ms >= 0.0 => {
+            r.restore_state_after(&s, Duration::from_nanos((ms * 1e6).round() as u64))
+        }
+        _ => r.restore_state(&s),
+    });
+    match done {
+        Ok(d) => {
+            let mut names = d.created;
+            names.extend(d.updated);
+            names.sort();
+            Either::A(names)
+        }
+        Err(e) => Either::B(snapshot_problem(e)),
+    }
+}
+
+/// A standalone breaker on `clock` from a one-breaker snapshot's text
+/// (`saveState`), `elapsedMs` after it was written: a restarted process.
+#[napi]
+pub fn restore_breaker(
+    text: String,
+    elapsed_ms: f64,
+    clock: Option<ClassInstance<NativeManualClock>>,
+) -> Either<NativeBreaker, SnapshotProblem> {
+    let clock = match clock {
+        Some(c) => ClockSource::from(c.inner.clone()),
+        None => ClockSource::Monotonic,
+    };
+    let elapsed = Duration::from_nanos((elapsed_ms.max(0.0) * 1e6).round() as u64);
+    let r = Registry::new(Config::default(), clock);
+    let done = fusebox::snapshot::Snapshot::parse(&text)
+        .and_then(|s| r.restore_state_after(&s, elapsed).map(|_| s));
+    match done {
+        Ok(s) => match s.breakers.first().and_then(|b| r.get(&b.name)) {
+            Some(b) => Either::A(NativeBreaker::wrap(b)),
+            None => Either::B(SnapshotProblem {
+                kind: "bad_file".into(),
+                message: "snapshot holds no breaker".into(),
+            }),
+        },
+        Err(e) => Either::B(snapshot_problem(e)),
+    }
 }
 
 /// Every registry breaker's metrics in the Prometheus text format (0.0.4).

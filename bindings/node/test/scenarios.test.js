@@ -10,6 +10,12 @@ const { CircuitBreaker, ManualClock, CircuitOpenError } = require('fusebox')
 
 const DIR = process.env.FUSEBOX_SCENARIOS || path.join(__dirname, '..', '..', '..', 'scenarios')
 const FILES = fs.readdirSync(DIR).filter((f) => f.endsWith('.json')).sort()
+// The reconfigure, snapshot and restore scenarios.
+const OPS = path.join(DIR, 'ops')
+const OPS_FILES = fs.readdirSync(OPS).filter((f) => f.endsWith('.json')).sort().map((f) => path.join('ops', f))
+const camel = (s) => s.replace(/_(.)/g, (_, c) => c.toUpperCase())
+// Node's option names of the core's config fields, where not just camelCase.
+const OPTION = { open_timeout: 'openTimeoutMs', half_open_max_wait: 'halfOpenMaxWaitMs', slow_call_duration: 'slowCallMs', max_open_for: 'maxOpenForMs' }
 
 const STATE = { closed: 'closed', open: 'open', half_open: 'halfOpen' }
 const REASON = { open: 'open', half_open_full: 'halfOpenFull', forced_open: 'forcedOpen' }
@@ -78,8 +84,9 @@ async function makeRejected (b, mode) {
 }
 
 async function run (scenario, mode) {
-  const clock = new ManualClock()
-  const b = new CircuitBreaker(options(scenario.config ?? {}, clock, scenario.name))
+  let clock = new ManualClock()
+  let b = new CircuitBreaker(options(scenario.config ?? {}, clock, scenario.name))
+  let saved
   const held = new Map()
   for (const [i, step] of scenario.steps.entries()) {
     const at = `step ${i + 1} ${JSON.stringify(step)}`
@@ -146,6 +153,35 @@ async function run (scenario, mode) {
         if (step.opened !== undefined) assert.equal(opened, step.opened, `${at}: openFor answered ${opened}`)
         break
       }
+      case 'reconfigure': {
+        const changes = options(step.config, undefined, undefined)
+        delete changes.name
+        delete changes.clock
+        if (step.error_field !== undefined) {
+          const before = b.options
+          assert.throws(() => b.reconfigure(changes), (e) => {
+            assert.ok(e instanceof RangeError, `${at}: ${e}`)
+            assert.ok(e.message.includes(camel(step.error_field)), `${at}: ${e.message}`)
+            return true
+          })
+          assert.deepEqual(b.options, before, `${at}: refused, yet the options changed`)
+        } else {
+          const done = b.reconfigure(changes)
+          if (step.changed !== undefined) assert.deepEqual(done.changed, step.changed.map((f) => OPTION[f] ?? camel(f)), at)
+          if (step.tripped !== undefined) assert.equal(done.tripped, step.tripped, at)
+        }
+        break
+      }
+      case 'snapshot':
+        saved = b.saveState()
+        break
+      case 'restore':
+        // A restart: a new clock and breaker; held permits are gone.
+        assert.ok(saved !== undefined, `${at}: no snapshot`)
+        clock = new ManualClock()
+        b = CircuitBreaker.restoreState(saved, { elapsedMs: step.elapsed_ms, clock })
+        held.clear()
+        break
       default: throw new Error(`${at}: unknown op: teach this runner`)
     }
   }
@@ -155,7 +191,11 @@ test('the scenario folder is found and not empty', () => {
   assert.ok(FILES.length >= 10, `${DIR} has ${FILES.length} scenarios`)
 })
 
-for (const file of FILES) {
+test('the ops scenario folder is found and not empty', () => {
+  assert.ok(OPS_FILES.length >= 2, `${OPS} has ${OPS_FILES.length} scenarios`)
+})
+
+for (const file of [...FILES, ...OPS_FILES]) {
   const scenario = JSON.parse(fs.readFileSync(path.join(DIR, file), 'utf8'))
   for (const mode of ['permits', 'call', 'fire']) {
     test(`${file} (${mode})`, () => run(scenario, mode))

@@ -401,6 +401,36 @@ impl CircuitBreaker {
         Ok(d)
     }
 
+    /// Change the settings given as keyword arguments (the others keep
+    /// their value) in place: state, window and counters are kept, the
+    /// window judged at once. Returns `{"changed": [...], "tripped": bool}`.
+    /// `ValueError` (nothing changed) for a bad value or another window.
+    #[pyo3(signature = (**changes))]
+    fn reconfigure<'py>(
+        &self,
+        py: Python<'py>,
+        changes: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let merged = self.config(py)?;
+        if let Some(ch) = changes {
+            crate::config::merge_changes(&merged, ch)?;
+        }
+        let config = crate::config::config_from_kwargs(Some(&merged))?;
+        let done = self
+            .inner
+            .reconfigure(config)
+            .map_err(crate::config::config_error)?;
+        let d = PyDict::new(py);
+        let names: Vec<&str> = done
+            .changed
+            .iter()
+            .map(|f| crate::config::arg_name(f))
+            .collect();
+        d.set_item("changed", names)?;
+        d.set_item("tripped", done.tripped)?;
+        Ok(d)
+    }
+
     /// A snapshot of the counters, as a dict.
     fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         metrics_dict(py, &self.inner.metrics())

@@ -178,3 +178,38 @@ pub fn config_from_kwargs(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Config
     c.validate().map_err(config_error)?;
     Ok(c)
 }
+
+/// Put `changes` over `current` (a breaker's `config()`), so that a
+/// window or back-off given in `changes` replaces the current one whole:
+/// `count_window=50` over a time window drops `window` and
+/// `window_buckets`; `backoff_multiplier=None` turns the back-off off.
+pub fn merge_changes(current: &Bound<'_, PyDict>, changes: &Bound<'_, PyDict>) -> PyResult<()> {
+    let py = current.py();
+    let has = |k: &str| changes.contains(k).unwrap_or(false);
+    if has("count_window")
+        && !changes
+            .get_item("count_window")?
+            .is_none_or(|v| v.is_none())
+    {
+        current.set_item("window", py.None())?;
+        current.set_item("window_buckets", py.None())?;
+    } else if has("window") || has("window_buckets") {
+        current.set_item("count_window", py.None())?;
+        if current.get_item("window")?.is_none_or(|v| v.is_none()) && !has("window") {
+            current.set_item("window", 10.0)?;
+        }
+    }
+    let off = |k: &str| -> PyResult<bool> { Ok(changes.get_item(k)?.is_some_and(|v| v.is_none())) };
+    if off("backoff_multiplier")? || off("backoff_max")? {
+        current.set_item("backoff_multiplier", py.None())?;
+        current.set_item("backoff_max", py.None())?;
+    }
+    for (k, v) in changes.iter() {
+        let key = k.cast::<PyString>()?.to_cow()?.into_owned();
+        if key.starts_with("backoff_") && v.is_none() {
+            continue;
+        }
+        current.set_item(key, v)?;
+    }
+    Ok(())
+}

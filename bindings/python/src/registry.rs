@@ -22,6 +22,17 @@ pub struct Registry {
     inner: Inner,
 }
 
+/// `OSError` for a file that cannot be read or written, else `ValueError`,
+/// with the core's message (what is wrong, where).
+fn snapshot_error(e: fusebox::snapshot::SnapshotError) -> PyErr {
+    match e {
+        fusebox::snapshot::SnapshotError::Io(_) => {
+            pyo3::exceptions::PyOSError::new_err(e.to_string())
+        }
+        _ => PyValueError::new_err(e.to_string()),
+    }
+}
+
 fn registry_error(e: RegistryError) -> PyErr {
     match e {
         RegistryError::BadName(_) => PyValueError::new_err(e.to_string()),
@@ -148,6 +159,55 @@ impl Registry {
             l.append(metrics_dict(py, &m)?)?;
         }
         Ok(l)
+    }
+
+    /// Reconfigure the breaker `name` in place when it exists (see
+    /// `CircuitBreaker.reconfigure`; these keyword arguments are the whole
+    /// new configuration, defaults for the rest), and make it the name's
+    /// configuration for a later creation. Returns whether that tripped it.
+    #[pyo3(signature = (name, /, **config))]
+    fn reconfigure(&self, name: &str, config: Option<&Bound<'_, PyDict>>) -> PyResult<bool> {
+        let config = config_from_kwargs(config)?;
+        let done = self
+            .get_ref()
+            .reconfigure(name, config)
+            .map_err(registry_error)?;
+        Ok(done.is_some_and(|d| d.tripped))
+    }
+
+    /// Write every breaker's settings and state to the file at `path`
+    /// (versioned JSON, whole or not at all). `OSError` when it cannot.
+    fn write_state(&self, path: std::path::PathBuf) -> PyResult<()> {
+        self.get_ref().write_state(path).map_err(snapshot_error)
+    }
+
+    /// Restore the snapshot at `path`: breakers made or reconfigured to
+    /// the saved settings, their state put back (an open breaker stays open
+    /// for the rest of its period, less `elapsed` seconds, by default the
+    /// wall time since the file was written). The file is checked whole
+    /// first: `OSError` when it cannot be read, `ValueError` (naming what is
+    /// wrong) when it is damaged, foreign, newer or holds a bad entry;
+    /// nothing is applied then. Returns the names restored.
+    #[pyo3(signature = (path, /, *, elapsed = None))]
+    fn restore_state(
+        &self,
+        path: std::path::PathBuf,
+        elapsed: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Vec<String>> {
+        let snap = fusebox::snapshot::Snapshot::read(path).map_err(snapshot_error)?;
+        let r = self.get_ref();
+        let done = match elapsed {
+            Some(e) if !e.is_none() => {
+                let d = crate::config::wait_arg("elapsed", e)?;
+                r.restore_state_after(&snap, d)
+            }
+            _ => r.restore_state(&snap),
+        }
+        .map_err(snapshot_error)?;
+        let mut names = done.created;
+        names.extend(done.updated);
+        names.sort();
+        Ok(names)
     }
 
     /// Every breaker's metrics in the Prometheus text format (the core's

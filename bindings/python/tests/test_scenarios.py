@@ -15,7 +15,7 @@ import pytest
 import fusebox
 from conftest import SCENARIOS, Boom, NotFound
 
-FILES = sorted(SCENARIOS.glob("*.json"))
+FILES = sorted(SCENARIOS.glob("*.json")) + sorted((SCENARIOS / "ops").glob("*.json"))
 
 
 def test_the_scenario_folder_is_found() -> None:
@@ -55,11 +55,15 @@ def config_kwargs(c: dict[str, Any]) -> dict[str, Any]:
 
 
 class Runner:
-    def __init__(self, scenario: dict[str, Any]) -> None:
+    def __init__(self, scenario: dict[str, Any], snapshot: pathlib.Path) -> None:
+        self.name = scenario["name"]
+        self.path = snapshot
         self.clock = fusebox.ManualClock()
-        self.breaker = fusebox.CircuitBreaker(
-            scenario["name"],
-            clock=self.clock,
+        # In a registry, so that `snapshot` and `restore` steps can write and
+        # read it.
+        self.registry = fusebox.Registry(clock=self.clock)
+        self.breaker = self.registry.get_or_create(
+            self.name,
             exclude=(NotFound,),
             **config_kwargs(scenario.get("config", {})),
         )
@@ -164,14 +168,41 @@ class Runner:
             opened = b.open_for(s["ms"] / 1000)
             if "opened" in s:
                 assert opened == s["opened"], f"open_for answered {opened}"
+        elif op == "reconfigure":
+            kw = config_kwargs(s["config"])
+            if "error_field" in s:
+                config = b.config()
+                with pytest.raises(ValueError) as refused:
+                    b.reconfigure(**kw)
+                assert f"invalid {s['error_field']}" in str(refused.value), str(refused.value)
+                assert b.config() == config, "refused, yet the config changed"
+            else:
+                done = b.reconfigure(**kw)
+                if "changed" in s:
+                    assert done["changed"] == s["changed"], done
+                if "tripped" in s:
+                    assert done["tripped"] == s["tripped"], done
+        elif op == "snapshot":
+            self.registry.write_state(self.path)
+        elif op == "restore":
+            # A restart: a new process, clock and registry; held permits gone.
+            self.clock = fusebox.ManualClock()
+            self.registry = fusebox.Registry(clock=self.clock)
+            restored = self.registry.restore_state(self.path, elapsed=s["elapsed_ms"] / 1000)
+            assert restored == [self.name]
+            restarted = self.registry.get(self.name, exclude=(NotFound,))
+            assert restarted is not None
+            self.breaker = restarted
+            self.guarded = restarted(self.body)
+            self.held.clear()
         else:
             raise AssertionError(f"unknown op {op!r}")
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
-def test_scenario(path: pathlib.Path) -> None:
+def test_scenario(path: pathlib.Path, tmp_path: pathlib.Path) -> None:
     scenario = json.loads(path.read_text())
-    r = Runner(scenario)
+    r = Runner(scenario, tmp_path / "snapshot.json")
     for i, s in enumerate(scenario["steps"], 1):
         try:
             r.step(s)

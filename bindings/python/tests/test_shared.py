@@ -444,7 +444,7 @@ def test_scenario_on_a_shared_breaker(path: pathlib.Path, folder: pathlib.Path) 
 
     class SharedRunner(test_scenarios.Runner):
         def __init__(self) -> None:
-            super().__init__(scenario)
+            super().__init__(scenario, folder / "snapshot.json")
             clock = fusebox.SharedManualClock(folder / "clock")
             self.clock = clock  # type: ignore[assignment]
             reg = fusebox.SharedRegistry(folder / "reg", clock=clock)

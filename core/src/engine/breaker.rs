@@ -40,9 +40,15 @@ use std::fmt;
 use std::time::Duration;
 
 mod admit;
+mod live;
+mod reconfigure;
 mod record;
+#[cfg(feature = "serde")]
+mod restore;
 mod stripes;
 mod transition;
+
+pub use reconfigure::Reconfigured;
 
 /// A state change, as delivered to listeners.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -142,20 +148,25 @@ pub struct Breaker {
     /// `breaker/stripes.rs`); 0 for a shared file's breaker.
     owned_on_control_line: usize,
     /// Time window with slow-call detection off: a success is one bucket
-    /// increment (the inlined fast path of `record_raw`).
+    /// increment (the inlined fast path of `record_raw`). Fixed for the
+    /// breaker's life: `reconfigure` changes the slow-call duration, never
+    /// turns detection on or off (`crate::bindings::skips_core`'s inputs).
     plain_successes: bool,
     /// Permits take the precise time at admission: slow-call detection is on
     /// or a latency histogram is attached. (Derivable from `slow_ns` and
     /// `latency`; kept as one flag so that `acquire_raw`'s inlined closed
-    /// path tests one byte.)
+    /// path tests one byte.) Fixed, as `plain_successes`.
     timed: bool,
     cells: Cells,
     name: std::sync::Arc<str>,
-    config: Config,
+    /// The settings, changeable in place (`breaker/live.rs`).
+    live: live::LiveConfig,
     layout: Layout,
     window: WindowKind,
     /// Slow-call threshold in ns; 0 when slow-call detection is off.
-    slow_ns: u64,
+    /// Atomic, read Relaxed (a plain load), so that `reconfigure` can
+    /// change it (never between 0 and not 0: see `timed`).
+    slow_ns: AtomicU64,
     /// State-change listeners (a registry attaches its own as the parent).
     transitions: std::sync::Arc<crate::observe::events::Listeners<Transition>>,
     /// Rejection listeners (likewise).
@@ -173,6 +184,9 @@ pub struct Breaker {
     /// A shared-memory breaker's stripe ownership (see `shm::claims`).
     #[cfg(all(feature = "shm", unix, not(loom)))]
     claims: Option<std::sync::Arc<crate::shm::Claims>>,
+    /// Held by [`Breaker::reconfigure`] while it stores the settings, so
+    /// that two reconfigurations do not interleave (calls never take it).
+    reconfiguring: crate::sync::Mutex<()>,
 }
 
 impl fmt::Debug for Breaker {
@@ -294,8 +308,8 @@ impl Breaker {
             plain_successes: slow_ns == 0 && matches!(window, WindowKind::Time(_)),
             timed: slow_ns != 0,
             time,
-            slow_ns,
-            config,
+            slow_ns: AtomicU64::new(slow_ns),
+            live: live::LiveConfig::new(&config),
             layout,
             cells,
             clock,
@@ -315,6 +329,7 @@ impl Breaker {
             },
             #[cfg(all(feature = "shm", unix, not(loom)))]
             claims: None,
+            reconfiguring: crate::sync::Mutex::new(()),
         }
     }
 
@@ -323,9 +338,19 @@ impl Breaker {
         &self.name
     }
 
-    /// Its configuration.
-    pub fn config(&self) -> &Config {
-        &self.config
+    /// Its configuration now (a copy: [`Breaker::reconfigure`] may change
+    /// it in place).
+    ///
+    /// ```rust
+    /// use fusebox::{Breaker, Config};
+    ///
+    /// let config = Config::builder().min_calls(20).build()?;
+    /// let breaker = Breaker::new(config.clone())?;
+    /// assert_eq!(breaker.config(), config);
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
+    pub fn config(&self) -> Config {
+        self.live.load(self.slow_ns.load(Relaxed))
     }
 
     /// Its clock.
@@ -515,11 +540,19 @@ impl Breaker {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn open_for(&self, duration: Duration) -> bool {
-        let capped = duration.min(self.config.max_open_for);
+        let capped = duration.min(self.live.max_open_for());
         let deadline = self
             .clock
             .now_ns()
             .saturating_add(u64::try_from(capped.as_nanos()).unwrap_or(u64::MAX));
+        self.open_until_ns(deadline)
+    }
+
+    /// [`Breaker::open_for`] to a clock deadline, uncapped: Closed, Open
+    /// (when `deadline` is later than its own) or HalfOpen → Open until
+    /// `deadline`. `false` when nothing changed. Also what a restored
+    /// snapshot's open period uses (`breaker/restore.rs`).
+    pub(crate) fn open_until_ns(&self, deadline: u64) -> bool {
         let mut w = self.word();
         loop {
             match w.phase() {

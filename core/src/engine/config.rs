@@ -334,7 +334,7 @@ impl Unit {
     }
 
     /// `d` as a number of this unit, printed.
-    fn quote(self, d: Duration) -> String {
+    pub(crate) fn quote(self, d: Duration) -> String {
         number(d.as_nanos() as f64 / self.nanos())
     }
 }

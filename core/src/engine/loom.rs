@@ -280,3 +280,71 @@ fn stripes_made_while_others_count_and_read_lose_nothing() {
         assert_eq!(b.window_counts().calls, 2);
     });
 }
+
+#[test]
+fn reconfigure_racing_a_failure_trips_at_most_once_and_loses_no_failure() {
+    // A failure lands while min_calls is lowered to what the window then
+    // holds. Each side judges under the settings it reads (Relaxed, see
+    // `breaker/live.rs`): at most one transition, the failure counted, and
+    // if neither judgement tripped, the next outcome does.
+    loom::model(|| {
+        let clock = std::sync::Arc::new(ManualClock::new());
+        let cfg = small()
+            .min_calls(3)
+            .failure_rate_threshold(1.0)
+            .consecutive_failures(None)
+            .build()
+            .unwrap();
+        let b = Arc::new(breaker(cfg.clone(), &clock));
+        let p = b.acquire_raw().unwrap();
+        b.record_raw(p, Outcome::Failure, None);
+        let p = b.acquire_raw().unwrap();
+        let b2 = b.clone();
+        let t = thread::spawn(move || b2.record_raw(p, Outcome::Failure, None));
+        b.reconfigure(Config {
+            min_calls: 2,
+            ..cfg
+        })
+        .unwrap();
+        t.join().unwrap();
+        assert!(b.generation() <= 1, "at most one transition");
+        assert_eq!(b.metrics().failures, 2);
+        assert_eq!(b.config().min_calls, 2);
+        if b.phase() == Phase::Closed {
+            let p = b.acquire_raw().unwrap();
+            b.record_raw(p, Outcome::Failure, None);
+        }
+        assert_eq!(b.phase(), Phase::Open);
+        assert_eq!(b.generation(), 1);
+    });
+}
+
+#[test]
+fn racing_reconfigurations_apply_one_whole_config_after_the_other() {
+    // Two threads reconfigure one breaker: the end state is one of the two
+    // configs whole (each is stored under the reconfiguration lock), never
+    // a mix (min_calls of one, the probe limits of the other).
+    loom::model(|| {
+        let clock = std::sync::Arc::new(ManualClock::new());
+        let base = small().build().unwrap();
+        let b = Arc::new(breaker(base.clone(), &clock));
+        let x = Config {
+            min_calls: 7,
+            half_open_max_calls: 5,
+            success_threshold: 5,
+            ..base.clone()
+        };
+        let y = Config {
+            min_calls: 9,
+            half_open_max_calls: 1,
+            success_threshold: 1,
+            ..base
+        };
+        let (b1, x1) = (b.clone(), x.clone());
+        let t = thread::spawn(move || b1.reconfigure(x1).unwrap());
+        b.reconfigure(y.clone()).unwrap();
+        t.join().unwrap();
+        let end = b.config();
+        assert!(end == x || end == y, "{end:?}");
+    });
+}

@@ -19,6 +19,10 @@ mod loom;
 pub(crate) mod metrics;
 pub(crate) mod permit;
 pub mod registry;
+#[cfg(feature = "serde")]
+pub(crate) mod registry_snapshot;
+#[cfg(feature = "serde")]
+pub mod snapshot;
 pub(crate) mod state;
 pub(crate) mod thread_slot;
 pub(crate) mod window;

@@ -188,6 +188,43 @@ impl Registry {
         Ok(())
     }
 
+    /// Change the settings of `name` in place: its breaker, when it exists,
+    /// is reconfigured ([`Breaker::reconfigure`]: state, window and counts
+    /// kept; the same window required), and `config` becomes the name's
+    /// config for a later creation (as [`Registry::configure`]). `Ok(None)`
+    /// when no breaker of that name exists yet. Refused, with nothing
+    /// changed, for a bad name or a config the breaker does not take.
+    ///
+    /// ```rust
+    /// use fusebox::{Config, Registry};
+    ///
+    /// let registry = Registry::default();
+    /// let db = registry.get_or_create("db")?;
+    /// let done = registry.reconfigure("db", Config { min_calls: 50, ..Config::default() })?;
+    /// assert_eq!(done.unwrap().changed, ["min_calls"]);
+    /// assert_eq!(db.config().min_calls, 50);
+    /// // Not made yet: kept for when it is.
+    /// assert_eq!(registry.reconfigure("cache", Config { min_calls: 7, ..Config::default() })?, None);
+    /// assert_eq!(registry.get_or_create("cache")?.config().min_calls, 7);
+    /// # Ok::<(), fusebox::RegistryError>(())
+    /// ```
+    pub fn reconfigure(
+        &self,
+        name: &str,
+        config: Config,
+    ) -> Result<Option<crate::Reconfigured>, RegistryError> {
+        check_name(name)?;
+        let done = match self.get(name) {
+            Some(b) => Some(b.reconfigure(config.clone())?),
+            None => {
+                config.validate()?;
+                None
+            }
+        };
+        self.configs.pin().insert(name.into(), config);
+        Ok(done)
+    }
+
     /// The breaker called `name`, if it exists. Lock-free.
     ///
     /// ```rust

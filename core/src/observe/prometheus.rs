@@ -616,8 +616,12 @@ pub fn render_registry(registry: &crate::Registry) -> String {
     let breakers = registry.breakers();
     let metrics: Vec<Metrics> = breakers.iter().map(|b| b.metrics()).collect();
     let mut out = render(&metrics);
-    let configs: Vec<(&str, &crate::Config)> =
-        breakers.iter().map(|b| (b.name(), b.config())).collect();
+    let owned: Vec<crate::Config> = breakers.iter().map(|b| b.config()).collect();
+    let configs: Vec<(&str, &crate::Config)> = breakers
+        .iter()
+        .zip(&owned)
+        .map(|(b, c)| (b.name(), c))
+        .collect();
     write_thresholds(&mut out, &configs);
     out
 }

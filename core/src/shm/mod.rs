@@ -507,12 +507,12 @@ impl SharedRegistry {
         check_name(name)?;
         let enc = encode(config);
         if let Some(b) = self.inner.cache.pin().get(name) {
-            let mine = encode(b.config());
+            let mine = encode(&b.config());
             if mine != enc {
                 return Err(ShmError::ConfigMismatch {
                     name: name.to_string(),
                     fields: differing(&mine, &enc),
-                    stored: Box::new(b.config().clone()),
+                    stored: Box::new(b.config()),
                 });
             }
             return Ok(b.clone());

@@ -119,7 +119,16 @@ fn ms(field: &'static str, v: f64) -> Result<Duration, ConfigError> {
 impl ConfigSpec {
     /// The validated [`Config`].
     pub fn to_config(&self) -> Result<Config, ConfigError> {
-        let mut c = Config::default();
+        let c = self.over(Config::default())?;
+        c.validate_in(Unit::Millis)?;
+        Ok(c)
+    }
+
+    /// `base` with the keys given here (a `reconfigure` step: absent keys
+    /// keep their value), not validated: the front end under test does
+    /// that. `Err` only for a duration that is no number of ms.
+    pub fn over(&self, base: Config) -> Result<Config, ConfigError> {
+        let mut c = base;
         if let Some(v) = self.failure_rate_threshold {
             c.failure_rate_threshold = v;
         }
@@ -174,7 +183,6 @@ impl ConfigSpec {
         if let Some(v) = &self.cancellation {
             c.cancellation = crate::Cancellation::from_name(v)?;
         }
-        c.validate_in(Unit::Millis)?;
         Ok(c)
     }
 }
@@ -272,6 +280,28 @@ pub enum Step {
         /// period extended.
         opened: Option<bool>,
     },
+    /// `Breaker::reconfigure` with the breaker's config changed by the keys
+    /// given (absent keys keep their value).
+    Reconfigure {
+        /// The keys to change, as in `config`.
+        config: ConfigSpec,
+        /// Expected names of the changed settings (`Config` field names).
+        changed: Option<Vec<String>>,
+        /// Expected: whether the kept window, judged at once, tripped it.
+        tripped: Option<bool>,
+        /// Expected refusal: the field the error names (nothing changes).
+        error_field: Option<String>,
+    },
+    /// Write the breaker's state as a snapshot (kept by the runner as the
+    /// file's text).
+    Snapshot,
+    /// A restart: a fresh process (a new breaker on a new manual clock;
+    /// held permits are gone) restores the last snapshot, `elapsed_ms`
+    /// after it was written.
+    Restore {
+        /// Wall time between writing and restoring, in ms.
+        elapsed_ms: f64,
+    },
 }
 
 /// Parse a scenario file's text.
@@ -288,8 +318,11 @@ fn ns(ms: f64) -> u64 {
 pub fn run(s: &Scenario) -> Result<(), String> {
     let config = s.config.to_config().map_err(|e| format!("config: {e}"))?;
     let clock = Arc::new(ManualClock::new());
-    let b = Breaker::named(&s.name, config, clock.clone()).map_err(|e| e.to_string())?;
+    let mut clock = clock;
+    let mut b =
+        Arc::new(Breaker::named(&s.name, config, clock.clone()).map_err(|e| e.to_string())?);
     let mut held: HashMap<String, RawPermit> = HashMap::new();
+    let mut saved: Option<String> = None;
     for (i, step) in s.steps.iter().enumerate() {
         let at = |msg: String| format!("step {} ({step:?}): {msg}", i + 1);
         match step {
@@ -378,6 +411,60 @@ pub fn run(s: &Scenario) -> Result<(), String> {
                 if opened.is_some_and(|want| want != got) {
                     return Err(at(format!("open_for answered {got}")));
                 }
+            }
+            Step::Reconfigure {
+                config,
+                changed,
+                tripped,
+                error_field,
+            } => {
+                let before = b.config();
+                let got = config
+                    .over(before.clone())
+                    .and_then(|c| b.reconfigure_in(c, Unit::Millis));
+                match (got, error_field) {
+                    (Ok(done), None) => {
+                        if let Some(want) = changed {
+                            if done.changed != *want {
+                                return Err(at(format!("changed {:?} != {want:?}", done.changed)));
+                            }
+                        }
+                        if tripped.is_some_and(|want| want != done.tripped) {
+                            return Err(at(format!("tripped {}", done.tripped)));
+                        }
+                    }
+                    (Ok(_), Some(want)) => {
+                        return Err(at(format!("accepted, not refused on {want}")))
+                    }
+                    (Err(e), None) => return Err(at(format!("refused: {e}"))),
+                    (Err(e), Some(want)) => {
+                        if e.field != want {
+                            return Err(at(format!("refused on {}, not {want}: {e}", e.field)));
+                        }
+                        if b.config() != before {
+                            return Err(at("refused, yet the config changed".into()));
+                        }
+                    }
+                }
+            }
+            Step::Snapshot => {
+                let snap = crate::snapshot::Snapshot::now(vec![b.save_state()]);
+                saved = Some(snap.to_json());
+            }
+            Step::Restore { elapsed_ms } => {
+                let text = saved
+                    .as_ref()
+                    .ok_or_else(|| at("no snapshot taken".into()))?;
+                let snap = crate::snapshot::Snapshot::parse(text).map_err(|e| at(e.to_string()))?;
+                clock = Arc::new(ManualClock::new());
+                let registry = crate::Registry::new(Config::default(), clock.clone());
+                registry
+                    .restore_state_after(&snap, Duration::from_nanos(ns(*elapsed_ms)))
+                    .map_err(|e| at(e.to_string()))?;
+                b = registry
+                    .get(&s.name)
+                    .ok_or_else(|| at("not restored".into()))?;
+                held.clear();
             }
         }
     }

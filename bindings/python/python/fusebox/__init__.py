@@ -43,7 +43,7 @@ from ._fusebox import (
 from ._keyed import KeyedFullError
 from ._retry import RetryPolicy
 from ._shared import ConfigMismatchError, SharedRegistryError
-from ._types import CancellationName, Config, KeyedStats, Metrics, PhaseName, StateName
+from ._types import CancellationName, Config, KeyedStats, Metrics, PhaseName, Reconfigured, StateName
 
 _atexit.register(_shutdown)
 
@@ -66,6 +66,7 @@ __all__ = [
     "Metrics",
     "Permit",
     "PhaseName",
+    "Reconfigured",
     "Registry",
     "RetryBudget",
     "RetryCall",

@@ -64,3 +64,11 @@ class Config(TypedDict):
     slow_call_rate_threshold: float
     max_open_for: float
     cancellation: CancellationName
+
+
+class Reconfigured(TypedDict):
+    """What ``CircuitBreaker.reconfigure`` did: the settings that changed,
+    and whether the kept window, judged at once, tripped the breaker."""
+
+    changed: list[str]
+    tripped: bool

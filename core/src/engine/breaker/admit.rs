@@ -186,12 +186,12 @@ impl Breaker {
                                 w = fresh;
                                 continue;
                             }
-                            if self.recover_unpublished(w, self.config.open_timeout) {
+                            if self.recover_unpublished(w, self.live.open_timeout()) {
                                 w = self.word();
                                 continue;
                             }
                             return Err(
-                                self.reject(RejectReason::Open, Some(self.config.open_timeout))
+                                self.reject(RejectReason::Open, Some(self.live.open_timeout()))
                             );
                         }
                         Some(d) if now < d => {
@@ -230,14 +230,14 @@ impl Breaker {
                             continue;
                         }
                     }
-                    if w.probes() >= self.config.half_open_max_calls {
+                    if w.probes() >= self.live.half_open_max_calls() {
                         let fresh = self.word();
                         if fresh != w {
                             w = fresh;
                             continue;
                         }
                         if self.deadline(w.generation()).is_none()
-                            && self.recover_unpublished(w, self.config.half_open_max_wait)
+                            && self.recover_unpublished(w, self.live.half_open_max_wait())
                         {
                             w = self.word();
                             continue;

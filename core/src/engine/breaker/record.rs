@@ -157,7 +157,8 @@ impl Breaker {
         // permit when it was timed (slow-call detection or a histogram).
         let d = duration_ns
             .or_else(|| (p.start_ns != 0).then(|| self.clock.now_ns().saturating_sub(p.start_ns)));
-        let slow = self.slow_ns != 0 && d.unwrap_or(0) > self.slow_ns;
+        let slow_ns = self.slow_ns.load(Relaxed);
+        let slow = slow_ns != 0 && d.unwrap_or(0) > slow_ns;
         let kind = kind + slow as usize;
         let t = self.clock.recent_ns();
         if let (Some(h), Some(d)) = (&self.latency, d) {
@@ -199,8 +200,8 @@ impl Breaker {
             _ => {
                 let run = self.add_consecutive(p.generation);
                 if self
-                    .config
-                    .consecutive_failures
+                    .live
+                    .consecutive_failures()
                     .is_some_and(|n| run >= u64::from(n))
                 {
                     self.trip(w, Why::ConsecutiveFailures);
@@ -245,12 +246,13 @@ impl Breaker {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn cancel_raw(&self, p: RawPermit) {
-        match self.config.cancellation {
+        match self.live.cancellation() {
             crate::Cancellation::Release => {}
             crate::Cancellation::SlowIfOverdue => {
-                if self.slow_ns != 0
+                let slow_ns = self.slow_ns.load(Relaxed);
+                if slow_ns != 0
                     && !p.probe
-                    && self.clock.now_ns().saturating_sub(p.start_ns) > self.slow_ns
+                    && self.clock.now_ns().saturating_sub(p.start_ns) > slow_ns
                 {
                     self.record_in_flight_slow(p);
                 }
@@ -272,7 +274,7 @@ impl Breaker {
     /// when slow-call detection is off or `p` is a half-open probe (a hung
     /// probe is the half-open wait limit's business).
     pub fn record_in_flight_slow(&self, p: RawPermit) -> bool {
-        if self.slow_ns == 0 || p.probe {
+        if self.slow_ns.load(Relaxed) == 0 || p.probe {
             return false;
         }
         let (stripe, exclusive) = self.my_stripe();
@@ -318,18 +320,18 @@ impl Breaker {
         }
     }
 
-    fn evaluate(&self, w: Word, t: u64) {
+    pub(super) fn evaluate(&self, w: Word, t: u64) {
         let c = self.window_counts_at(w.generation(), t);
-        let min = u64::from(self.config.min_calls);
+        let min = u64::from(self.live.min_calls());
         if c.calls < min {
             // Too few calls to judge. If reaching `min_calls` with successes
             // alone would trip (the failures, or slow calls, already make
             // the threshold at `min_calls`), every success must be judged
             // until then: say so in the danger word (written only when it
             // changes, so the success path keeps reading a shared line).
-            let f = c.failures as f64 / min as f64 >= self.config.failure_rate_threshold;
-            let s = self.slow_ns != 0
-                && c.slow as f64 / min as f64 >= self.config.slow_call_rate_threshold;
+            let f = c.failures as f64 / min as f64 >= self.live.failure_rate_threshold();
+            let s = self.slow_ns.load(Relaxed) != 0
+                && c.slow as f64 / min as f64 >= self.live.slow_call_rate_threshold();
             let want = if f || s {
                 Danger::of(w.generation())
             } else {
@@ -341,8 +343,9 @@ impl Breaker {
             }
             return;
         }
-        let by_failures = c.failure_rate() >= self.config.failure_rate_threshold;
-        let by_slow = self.slow_ns != 0 && c.slow_rate() >= self.config.slow_call_rate_threshold;
+        let by_failures = c.failure_rate() >= self.live.failure_rate_threshold();
+        let by_slow = self.slow_ns.load(Relaxed) != 0
+            && c.slow_rate() >= self.live.slow_call_rate_threshold();
         if by_failures || by_slow {
             let why = if by_failures {
                 Why::FailureRate
@@ -353,7 +356,7 @@ impl Breaker {
         }
     }
 
-    fn trip(&self, w: Word, why: Why) {
+    pub(super) fn trip(&self, w: Word, why: Why) {
         // Exactly one of the racing trippers wins; the others find the
         // generation moved (and leave it to the winner).
         if let Ok(c) = self.st().transition_trip(w) {
@@ -370,7 +373,7 @@ impl Breaker {
         let change = if success {
             match self
                 .st()
-                .transition_close(p.generation, self.config.success_threshold)
+                .transition_close(p.generation, self.live.success_threshold())
             {
                 Ok(Close::Closed(c)) => c,
                 // Counted, still half-open; or a stale probe.

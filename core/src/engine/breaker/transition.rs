@@ -83,7 +83,7 @@ impl Breaker {
                 self.publish_deadline(to.generation(), now.saturating_add(timeout + jitter));
             }
             Phase::HalfOpen => {
-                let wait = self.config.half_open_max_wait.as_nanos() as u64;
+                let wait = self.live.half_open_max_wait().as_nanos() as u64;
                 self.publish_deadline(to.generation(), now.saturating_add(wait));
             }
             Phase::Closed => {
@@ -119,19 +119,24 @@ impl Breaker {
 
     /// The open timeout after `reopens` failed probing rounds.
     pub(crate) fn open_timeout_ns(&self, reopens: u64) -> u64 {
-        let base = self.config.open_timeout.as_nanos() as u64;
-        match self.config.backoff {
+        let base = self.live.open_timeout().as_nanos() as u64;
+        match self.live.backoff() {
             None => base,
             Some(b) => {
                 let f = b.multiplier.powi(reopens.min(1000) as i32);
                 let t = (base as f64 * f).min(b.max.as_nanos() as f64);
-                t as u64
+                // Never below the base: a thread that sees a reconfigured
+                // multiplier with the old cap (`breaker/live.rs`) gets no
+                // shorter timeout than asked for (for a valid config, where
+                // the cap is ≥ the base, this changes nothing).
+                (t as u64).max(base)
             }
         }
     }
 
     fn jitter_ns(&self, timeout: u64) -> u64 {
-        if self.config.jitter == 0.0 {
+        let jitter = self.live.jitter();
+        if jitter == 0.0 {
             return 0;
         }
         // splitmix64 over a shared seed: only transition winners draw.
@@ -144,7 +149,7 @@ impl Breaker {
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^= z >> 31;
         let unit = (z >> 11) as f64 / (1u64 << 53) as f64;
-        (timeout as f64 * self.config.jitter * unit) as u64
+        (timeout as f64 * jitter * unit) as u64
     }
 
     pub(super) fn emit(&self, from: Phase, to: Word, now: u64, why: Why) {
