@@ -5,6 +5,7 @@
  *
  * Usage: test_admin
  */
+#include "check.h"
 #include "fusebox.h"
 
 #include <arpa/inet.h>
@@ -14,19 +15,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-static int g_checks = 0;
-static int g_failures = 0;
-
-#define CHECK(cond)                                                        \
-  do {                                                                     \
-    g_checks++;                                                            \
-    if (!(cond)) {                                                         \
-      g_failures++;                                                        \
-      fprintf(stderr, "%s:%d: CHECK failed: %s (fb_last_error: \"%s\")\n", \
-              __FILE__, __LINE__, #cond, fb_last_error());                 \
-    }                                                                      \
-  } while (0)
 
 /* GET `path` from 127.0.0.1:`port` (HTTP/1.0, read to EOF) into `out`;
  * the bytes read, or -1. */

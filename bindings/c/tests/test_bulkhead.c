@@ -9,6 +9,7 @@
  *
  * Usage: test_bulkhead [N]   (tries per thread, default 200000)
  */
+#include "check.h"
 #include "fusebox.h"
 
 #include <pthread.h>
@@ -16,19 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int g_checks = 0;
-static int g_failures = 0;
-
-#define CHECK(cond)                                                         \
-  do {                                                                      \
-    g_checks++;                                                             \
-    if (!(cond)) {                                                          \
-      g_failures++;                                                         \
-      fprintf(stderr, "%s:%d: CHECK failed: %s (fb_last_error: \"%s\")\n", \
-              __FILE__, __LINE__, #cond, fb_last_error());                  \
-    }                                                                       \
-  } while (0)
 
 static fb_bulkhead *make(uint32_t max_concurrent) {
   fb_bulkhead_config cfg;

@@ -13,32 +13,13 @@
  *
  * Usage: test_keyed [N]   (lookups per thread, default 200000)
  */
+#include "check.h"
 #include "fusebox.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int g_checks = 0;
-static int g_failures = 0;
-
-#define CHECK(cond)                                                         \
-  do {                                                                      \
-    g_checks++;                                                             \
-    if (!(cond)) {                                                          \
-      g_failures++;                                                         \
-      fprintf(stderr, "%s:%d: CHECK failed: %s (fb_last_error: \"%s\")\n", \
-              __FILE__, __LINE__, #cond, fb_last_error());                  \
-    }                                                                       \
-  } while (0)
-
-/* The call fails with `want`, and fb_last_error() contains `needle`. */
-#define CHECK_ERR(call, want, needle)                    \
-  do {                                                   \
-    CHECK((call) == (want));                             \
-    CHECK(strstr(fb_last_error(), (needle)) != NULL);    \
-  } while (0)
 
 static const uint64_t SEC = 1000000000ull;
 

