@@ -44,6 +44,26 @@ pub(crate) unsafe fn name_arg<'a>(
     })
 }
 
+/// A bulkhead's or retry budget's name: 1..=256 bytes of UTF-8, else
+/// `FB_ERR_INVALID_NAME` (NULL and bad UTF-8 as for [`name_arg`]).
+///
+/// # Safety
+/// `name` is NULL or a NUL-terminated string.
+pub(crate) unsafe fn checked_name<'a>(
+    func: &str,
+    name: *const c_char,
+) -> Result<&'a str, fb_status> {
+    // SAFETY: forwarded from our caller's contract.
+    let n = unsafe { name_arg(func, "name", name) }?;
+    if n.is_empty() || n.len() > 256 {
+        return Err(fail(
+            FB_ERR_INVALID_NAME,
+            format!("{func}: name must be 1..=256 bytes, got {}", n.len()),
+        ));
+    }
+    Ok(n)
+}
+
 /// Write `value` through an out-pointer: `Ok(FB_OK)`, or the NULL error.
 ///
 /// # Safety

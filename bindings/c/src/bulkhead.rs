@@ -8,7 +8,7 @@
 //! To guard a breaker too, ask the breaker first (`fb_breaker_acquire`),
 //! then the bulkhead, and report the outcome to both.
 
-use super::args::{name_arg, not_null, outcome_arg, put, put_text};
+use super::args::{checked_name, not_null, outcome_arg, put, put_text};
 use super::clock::{clock_arc, fb_clock};
 use super::error::{fail, null_arg};
 use super::fb_status::{self, *};
@@ -282,20 +282,6 @@ pub unsafe extern "C" fn fb_bulkhead_new_with_clock(
         // SAFETY: forwarded from our caller's contract.
         unsafe { hand_out_new(F, out, b) }
     })
-}
-
-/// # Safety
-/// `name` is NULL or a NUL-terminated string.
-unsafe fn checked_name<'a>(func: &str, name: *const c_char) -> Result<&'a str, fb_status> {
-    // SAFETY: forwarded from our caller's contract.
-    let n = unsafe { name_arg(func, "name", name) }?;
-    if n.is_empty() || n.len() > 256 {
-        return Err(fail(
-            FB_ERR_INVALID_NAME,
-            format!("{func}: name must be 1..=256 bytes, got {}", n.len()),
-        ));
-    }
-    Ok(n)
 }
 
 /// Free a bulkhead. No permit of it may be outstanding, and no other thread

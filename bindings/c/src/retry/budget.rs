@@ -2,13 +2,14 @@
 //! to a ratio of recent requests plus a reserve per second, shared by every
 //! caller of a dependency; counters and the Prometheus text.
 
+use super::super::args::checked_name;
 use super::super::args::{not_null, put, put_text};
 use super::super::clock::{clock_source, fb_clock};
 use super::super::error::null_arg;
 use super::super::fb_status::{self, *};
 use super::super::handles::{free, hand_out, try_ref, Handle, Kind};
 use super::super::panic::{guard, FfiResult};
-use super::policy::{checked_name, config_error, size_error};
+use super::policy::{config_error, size_error};
 use fusebox_core::{ClockSource, RetryBudget, RetryBudgetConfig};
 use std::ffi::c_char;
 use std::time::Duration;

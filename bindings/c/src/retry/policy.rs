@@ -2,7 +2,7 @@
 //! with full jitter, a deadline, the retry-after cap; and the helpers the
 //! retry modules share.
 
-use super::super::args::{name_arg, not_null, put};
+use super::super::args::{checked_name, not_null, put};
 use super::super::error::{fail, null_arg};
 use super::super::fb_status::{self, *};
 use super::super::handles::{free, hand_out, try_ref, Handle, Kind};
@@ -106,23 +106,6 @@ pub(super) fn size_error(func: &str, got: u32, want: usize, ty: &str) -> fb_stat
              fill the config with {ty}_default first"
         ),
     )
-}
-
-/// # Safety
-/// `name` is NULL or a NUL-terminated string.
-pub(super) unsafe fn checked_name<'a>(
-    func: &str,
-    name: *const c_char,
-) -> Result<&'a str, fb_status> {
-    // SAFETY: forwarded from our caller's contract.
-    let n = unsafe { name_arg(func, "name", name) }?;
-    if n.is_empty() || n.len() > 256 {
-        return Err(fail(
-            FB_ERR_INVALID_NAME,
-            format!("{func}: name must be 1..=256 bytes, got {}", n.len()),
-        ));
-    }
-    Ok(n)
 }
 
 /// Fill `config` with the defaults: 3 attempts, back-off 50 ms doubling to
