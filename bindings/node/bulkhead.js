@@ -7,7 +7,7 @@
 //
 // index.js calls the exported function once with what it shares.
 
-module.exports = function bulkheads ({ native, FuseboxError, kNative }) {
+module.exports = function bulkheads ({ native, FuseboxError, kNative, argType, argRange }) {
   /** A call refused because its bulkhead was full; the function did not run. */
   class BulkheadFullError extends FuseboxError {
     constructor (bulkhead, limit, inFlight) {
@@ -72,23 +72,9 @@ module.exports = function bulkheads ({ native, FuseboxError, kNative }) {
   const KNOWN = new Set(['name', 'maxConcurrent', 'limit', 'minLimit', 'initialLimit', 'maxLimit', 'clock'])
   const NUMBERS = ['maxConcurrent', 'minLimit', 'initialLimit', 'maxLimit']
 
-  function typeName (v) {
-    if (v === null) return 'null'
-    if (typeof v === 'object') return `an instance of ${v.constructor?.name ?? 'Object'}`
-    return `type ${typeof v} (${String(v)})`
-  }
-
-  function argType (name, expected, value) {
-    const e = new TypeError(`The "${name}" argument must be ${expected}. Received ${typeName(value)}`)
-    e.code = 'ERR_INVALID_ARG_TYPE'
-    return e
-  }
-
+  // A core-reported problem ({ option, message }) as index.js's RangeError.
   function rangeError (problem) {
-    const e = new RangeError(problem.message)
-    e.code = 'ERR_OUT_OF_RANGE'
-    e.option = problem.option
-    return e
+    return argRange(problem.option, problem.message)
   }
 
   /** At most `maxConcurrent` calls in flight, or an adaptive limit. */

@@ -1144,10 +1144,10 @@ module.exports = {
 }
 
 // Bulkheads (bulkhead.js).
-Object.assign(module.exports, require('./bulkhead.js')({ native, FuseboxError, kNative }))
+Object.assign(module.exports, require('./bulkhead.js')({ native, FuseboxError, kNative, argType, argRange }))
 // Shared-memory breakers (shared.js).
 Object.assign(module.exports, require('./shared.js')({ native, CircuitBreaker, FuseboxError, kFromNative, nativeOptions, argType, argRange }))
 // Retries (retry.js).
-Object.assign(module.exports, require('./retry.js')({ native, kNative, CircuitBreaker, CircuitOpenError }))
+Object.assign(module.exports, require('./retry.js')({ native, kNative, CircuitBreaker, CircuitOpenError, argType, argRange }))
 // Keyed breakers (keyed.js).
 Object.assign(module.exports, require('./keyed.js')({ native, CircuitBreaker, FuseboxError, kFromNative, nativeOptions, wrapperOptions, throwProblem, argType, argRange }))

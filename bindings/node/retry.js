@@ -7,24 +7,10 @@
 //
 // index.js calls the exported function once with what it shares.
 
-module.exports = function retries ({ native, kNative, CircuitBreaker, CircuitOpenError }) {
-  function typeName (v) {
-    if (v === null) return 'null'
-    if (typeof v === 'object') return `an instance of ${v.constructor?.name ?? 'Object'}`
-    return `type ${typeof v} (${String(v)})`
-  }
-
-  function argType (name, expected, value) {
-    const e = new TypeError(`The "${name}" argument must be ${expected}. Received ${typeName(value)}`)
-    e.code = 'ERR_INVALID_ARG_TYPE'
-    return e
-  }
-
+module.exports = function retries ({ native, kNative, CircuitBreaker, CircuitOpenError, argType, argRange }) {
+  // A core-reported problem ({ option, message }) as index.js's RangeError.
   function rangeError (problem) {
-    const e = new RangeError(problem.message)
-    e.code = 'ERR_OUT_OF_RANGE'
-    e.option = problem.option
-    return e
+    return argRange(problem.option, problem.message)
   }
 
   function unknown (key) {
