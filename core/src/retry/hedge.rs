@@ -7,6 +7,7 @@
 //! call is a future, its waits come from a [`Timer`].
 
 use super::budget::RetryBudget;
+use super::hedge_state::{HedgeEnd, HedgeStart};
 use super::policy::{RetryError, RetryMetrics};
 use super::timer::{Sleep, Timer};
 use crate::detect::histogram::LatencyHistogram;
@@ -244,13 +245,13 @@ impl HedgePolicyBuilder {
 /// ```
 pub struct HedgePolicy {
     name: String,
-    delay: HedgeDelay,
-    max_hedges: u32,
-    calls: AtomicU64,
-    attempts: AtomicU64,
-    hedges: AtomicU64,
-    budget_refusals: AtomicU64,
-    failed_calls: AtomicU64,
+    pub(super) delay: HedgeDelay,
+    pub(super) max_hedges: u32,
+    pub(super) calls: AtomicU64,
+    pub(super) attempts: AtomicU64,
+    pub(super) hedges: AtomicU64,
+    pub(super) budget_refusals: AtomicU64,
+    pub(super) failed_calls: AtomicU64,
 }
 
 impl fmt::Debug for HedgePolicy {
@@ -316,52 +317,32 @@ impl HedgePolicy {
         R: 'a,
         X: 'a,
     {
-        budget.deposit();
-        self.calls.fetch_add(1, Relaxed);
-        self.attempts.fetch_add(1, Relaxed);
-        let mut stats = HedgeStats {
-            attempts: 1,
-            hedges: 0,
-            rejections: 0,
-            budget_refused: false,
-            answered_by: 1,
-        };
+        let (mut state, first_delay) = self.begin(budget);
         let first: Attempt<'a, F, R, X> = Box::pin(breaker.call_async(|| make(1)));
         let mut running: Vec<(u32, Attempt<'a, F, R, X>)> = vec![(1, first)];
-        let mut next: Option<Sleep> = Some(timer.sleep(self.delay.current()));
-        let mut last_err: Option<RetryError<X>> = None;
+        let mut next: Option<Sleep> = first_delay.map(|d| timer.sleep(d));
         std::future::poll_fn(move |cx| loop {
             let mut i = 0;
             while i < running.len() {
-                match running[i].1.as_mut().poll(cx) {
-                    Poll::Pending => i += 1,
-                    Poll::Ready(r) => {
-                        let (n, _) = running.remove(i);
-                        stats.answered_by = n;
-                        match r {
-                            Ok(v) => {
-                                // The losers are cancelled calls.
-                                running.clear();
-                                next = None;
-                                return Poll::Ready(HedgeOutcome {
-                                    result: Ok(v),
-                                    stats,
-                                });
-                            }
-                            Err(CallError::Failed(e)) => last_err = Some(RetryError::Failed(e)),
-                            Err(CallError::Rejected(rej)) => {
-                                stats.rejections += 1;
-                                last_err = Some(RetryError::Rejected(rej));
-                            }
-                        }
+                let Poll::Ready(r) = running[i].1.as_mut().poll(cx) else {
+                    i += 1;
+                    continue;
+                };
+                let (n, _) = running.remove(i);
+                let (end, result) = match r {
+                    Ok(v) => (HedgeEnd::Succeeded, Ok(v)),
+                    Err(CallError::Failed(e)) => (HedgeEnd::Failed, Err(RetryError::Failed(e))),
+                    Err(CallError::Rejected(rej)) => {
+                        (HedgeEnd::Rejected, Err(RetryError::Rejected(rej)))
                     }
+                };
+                if self.ended(&mut state, n, end).is_final() {
+                    // The losers are dropped: cancelled calls.
+                    running.clear();
+                    next = None;
+                    let stats = state.stats;
+                    return Poll::Ready(HedgeOutcome { result, stats });
                 }
-            }
-            if running.is_empty() {
-                next = None;
-                self.failed_calls.fetch_add(1, Relaxed);
-                let result = Err(last_err.take().expect("an attempt ended in an error"));
-                return Poll::Ready(HedgeOutcome { result, stats });
             }
             let Some(sleep) = next.as_mut() else {
                 return Poll::Pending;
@@ -370,20 +351,11 @@ impl HedgePolicy {
                 return Poll::Pending;
             }
             next = None;
-            if !budget.try_withdraw() {
-                stats.budget_refused = true;
-                self.budget_refusals.fetch_add(1, Relaxed);
+            let HedgeStart::Start { attempt: n, then } = self.hedge_due(&mut state, budget) else {
                 return Poll::Pending;
-            }
-            stats.attempts += 1;
-            stats.hedges += 1;
-            self.attempts.fetch_add(1, Relaxed);
-            self.hedges.fetch_add(1, Relaxed);
-            let n = stats.attempts;
+            };
             running.push((n, Box::pin(breaker.call_async(|| make(n)))));
-            if stats.hedges < self.max_hedges {
-                next = Some(timer.sleep(self.delay.current()));
-            }
+            next = then.map(|d| timer.sleep(d));
             // Poll the new attempt (and the timer) before returning.
         })
     }

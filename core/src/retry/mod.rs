@@ -30,10 +30,13 @@
 //! tower service) drives the same rules step by step: [`RetryPolicy::begin`],
 //! [`RetryPolicy::next`] and [`RetryPolicy::succeeded`] on a [`RetryState`].
 //!
-//! Hedged requests: [`HedgePolicy`], waiting through a [`Timer`].
+//! Hedged requests: [`HedgePolicy`], waiting through a [`Timer`]; step by
+//! step, [`HedgePolicy::begin`], [`HedgePolicy::hedge_due`] and
+//! [`HedgePolicy::ended`] on a [`HedgeState`].
 
 mod budget;
 mod hedge;
+mod hedge_state;
 mod policy;
 mod sleep;
 mod state;
@@ -41,6 +44,7 @@ mod timer;
 
 pub use budget::{RetryBudget, RetryBudgetConfig, RetryBudgetStats, MIN_BUCKET, UNITS_PER_RETRY};
 pub use hedge::{HedgeDelay, HedgeOutcome, HedgePolicy, HedgePolicyBuilder, HedgeStats};
+pub use hedge_state::{HedgeEnd, HedgeStart, HedgeState, HedgeVerdict};
 pub use policy::{
     RetryError, RetryMetrics, RetryOutcome, RetryPolicy, RetryPolicyBuilder, RetryStats,
     StopReason, Verdict,
