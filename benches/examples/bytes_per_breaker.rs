@@ -1,6 +1,6 @@
 //! Memory per breaker, by a counting global allocator:
 //!
-//! `cargo run --release -p fusebox-benches --example bytes_per_breaker [N]`
+//! `cargo run --release -p fusebox-benches --example bytes_per_breaker [N [keyed]]`
 //!
 //! Creates N (default 10^4) breakers of each library with its default
 //! config into a `Vec` reserved beforehand, and reports
@@ -16,7 +16,7 @@
 //! time is mostly thread spawning).
 
 use failsafe::CircuitBreaker;
-use fusebox::{Breaker, ClockSource, Config};
+use fusebox::{Breaker, ClockSource, Config, KeyedBreakers};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering::Relaxed};
 use std::time::Instant;
@@ -82,11 +82,44 @@ fn measure<T>(name: &str, n: usize, make: impl Fn() -> T) -> Row {
     }
 }
 
+/// A bounded keyed set of capacity N filled with N idle breakers, keyed
+/// `host-<i>.example:443` (the keys' own copies in the set, its table and
+/// the breakers, per key; the `String`s looked up are made beforehand).
+fn keyed(n: usize) -> Row {
+    let keys: Vec<String> = (0..n).map(|i| format!("host-{i}.example:443")).collect();
+    let (live0, blocks0) = (LIVE.load(Relaxed), BLOCKS.load(Relaxed));
+    let t = Instant::now();
+    let set = KeyedBreakers::new("hosts", n, Config::default(), ClockSource::Monotonic).unwrap();
+    for k in &keys {
+        set.get_or_create(k).unwrap();
+    }
+    let build = t.elapsed();
+    let (live1, blocks1) = (LIVE.load(Relaxed), BLOCKS.load(Relaxed));
+    assert_eq!(set.len(), n);
+    Row {
+        name: "fusebox KeyedBreakers, idle, per key".to_string(),
+        handle: 0,
+        heap: (live1 - live0) as f64 / n as f64,
+        blocks: (blocks1 - blocks0) as f64 / n as f64,
+        build_ns: build.as_nanos() as f64 / n as f64,
+    }
+}
+
 fn main() {
     let n: usize = std::env::args()
         .nth(1)
         .map(|s| s.parse().expect("N: a number of breakers"))
         .unwrap_or(10_000);
+    if std::env::args().nth(2).as_deref() == Some("keyed") {
+        // The keyed set alone (10^6 keys in seconds; the 4-thread row
+        // spawns 4 threads per breaker).
+        let r = keyed(n);
+        println!(
+            "{}: {:.1} bytes, {:.2} blocks per key",
+            r.name, r.heap, r.blocks
+        );
+        return;
+    }
     // Lazily initialised statics (clocks, thread slots, epochs), made once
     // and kept, outside the measurement; one call each as well.
     let keep = (
@@ -144,6 +177,8 @@ fn main() {
     rows.push(measure("fusebox (64 stripes), idle", n, || {
         Breaker::with_stripes("breaker", Config::default(), ClockSource::Monotonic, 64).unwrap()
     }));
+
+    rows.push(keyed(n));
 
     println!("bytes per breaker, N = {n}, default configs");
     println!(

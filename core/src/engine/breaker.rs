@@ -167,11 +167,14 @@ pub struct Breaker {
     /// Atomic, read Relaxed (a plain load), so that `reconfigure` can
     /// change it (never between 0 and not 0: see `timed`).
     slow_ns: AtomicU64,
-    /// State-change listeners (a registry attaches its own as the parent).
-    transitions: std::sync::Arc<crate::observe::events::Listeners<Transition>>,
+    /// State-change listeners (a registry attaches its own as the parent),
+    /// made when first asked for: an idle breaker that nobody listens to
+    /// keeps no set, and its emitters test one word.
+    transitions: std::sync::OnceLock<std::sync::Arc<crate::observe::events::Listeners<Transition>>>,
     /// Rejection listeners (likewise).
-    rejections:
+    rejections: std::sync::OnceLock<
         std::sync::Arc<crate::observe::events::Listeners<crate::observe::events::Rejection>>,
+    >,
     /// Where call latencies go, when attached (see
     /// [`Breaker::with_latency_histogram`]).
     latency: Option<std::sync::Arc<crate::detect::histogram::LatencyHistogram>>,
@@ -338,6 +341,11 @@ impl Breaker {
         &self.name
     }
 
+    /// The name's shared string (a keyed set's key shares it).
+    pub(crate) fn name_arc(&self) -> &std::sync::Arc<str> {
+        &self.name
+    }
+
     /// Its configuration now (a copy: [`Breaker::reconfigure`] may change
     /// it in place).
     ///
@@ -421,7 +429,7 @@ impl Breaker {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn on_state_change(&self, f: impl Fn(&Transition) + Send + Sync + 'static) {
-        self.transitions.subscribe(f);
+        self.transition_listeners().subscribe(f);
     }
 
     /// Call `f` on every rejected call, off the call path (one atomic load
@@ -430,21 +438,22 @@ impl Breaker {
         &self,
         f: impl Fn(&crate::observe::events::Rejection) + Send + Sync + 'static,
     ) {
-        self.rejections.subscribe(f);
+        self.rejection_listeners().subscribe(f);
     }
 
-    /// The state-change listener set (e.g. to attach a parent set).
+    /// The state-change listener set (e.g. to attach a parent set), made
+    /// on first use.
     pub fn transition_listeners(
         &self,
     ) -> &std::sync::Arc<crate::observe::events::Listeners<Transition>> {
-        &self.transitions
+        self.transitions.get_or_init(Default::default)
     }
 
-    /// The rejection listener set.
+    /// The rejection listener set, made on first use.
     pub fn rejection_listeners(
         &self,
     ) -> &std::sync::Arc<crate::observe::events::Listeners<crate::observe::events::Rejection>> {
-        &self.rejections
+        self.rejections.get_or_init(Default::default)
     }
 
     /// Record every call's latency (successes and failures) into `histogram`,

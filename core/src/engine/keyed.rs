@@ -393,13 +393,15 @@ impl KeyedBreakers {
             }
         };
         let now = self.clock.recent_ns();
+        // The key is the breaker's name: one string for both.
+        let shared_key = fresh.name_arc().clone();
         let entry = Entry {
             breaker: fresh,
             created_ns: now,
             used_ns: AtomicU64::new(now),
         };
         let map = self.map.pin();
-        match map.try_insert(key.into(), entry) {
+        match map.try_insert(shared_key, entry) {
             Ok(e) => {
                 self.created.fetch_add(1, Relaxed);
                 Ok(e.breaker.clone())

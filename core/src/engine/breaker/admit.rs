@@ -274,7 +274,7 @@ impl Breaker {
             self.trace_rejection(reason, retry_ns);
         }
         #[cfg(not(loom))]
-        if self.rejections.is_active() {
+        if self.rejections.get().is_some_and(|l| l.is_active()) {
             self.emit_rejection(reason, retry_after(retry_ns));
         }
     }
@@ -292,12 +292,13 @@ impl Breaker {
     #[cfg_attr(loom, allow(dead_code))]
     #[inline(never)]
     fn emit_rejection(&self, reason: RejectReason, retry_after: Option<Duration>) {
-        self.rejections.emit(|| crate::observe::events::Rejection {
-            breaker: self.name.clone(),
-            reason,
-            retry_after,
-            at_ns: self.clock.recent_ns(),
-        });
+        self.rejection_listeners()
+            .emit(|| crate::observe::events::Rejection {
+                breaker: self.name.clone(),
+                reason,
+                retry_after,
+                at_ns: self.clock.recent_ns(),
+            });
     }
 
     /// The permit of a probe slot just taken: the first one (Open to

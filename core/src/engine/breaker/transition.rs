@@ -157,13 +157,15 @@ impl Breaker {
         // One atomic load when nobody listens; otherwise one job on the
         // event thread, where each listener runs inside catch_unwind.
         #[cfg(not(loom))]
-        self.transitions.emit(|| Transition {
-            breaker: self.name.clone(),
-            from,
-            to: to.phase(),
-            generation: to.generation(),
-            at_ns: now,
-        });
+        if let Some(listeners) = self.transitions.get() {
+            listeners.emit(|| Transition {
+                breaker: self.name.clone(),
+                from,
+                to: to.phase(),
+                generation: to.generation(),
+                at_ns: now,
+            });
+        }
         #[cfg(loom)]
         let _ = (from, to, now);
     }
