@@ -1,4 +1,5 @@
 // Instruction counts under callgrind: `valgrind --tool=callgrind target/release/examples/icount <which> <n>`
+// (`shm`, `shm_open`: the closed call and the rejection on a breaker of a shared-memory file)
 //
 // The `many_*` modes make 10^5 breakers (or FUSEBOX_MANY) of one library (each called once),
 // then make <n> calls, each to a pseudo-random one: under
@@ -142,6 +143,26 @@ fn main() {
             many(&v, n, |b| {
                 let _ = std::hint::black_box(b.call(|| Ok::<(), ()>(())));
             });
+        }
+        // The same calls on a breaker of a shared-memory registry file.
+        "shm" | "shm_open" => {
+            let path = std::env::temp_dir().join(format!("fusebox-icount-{}", std::process::id()));
+            let _ = std::fs::remove_file(&path);
+            let reg = fusebox::shm::SharedRegistry::open(&path).unwrap();
+            let b = reg.get_or_create("b", &Config::default()).unwrap();
+            let _ = std::fs::remove_file(&path);
+            if which == "shm" {
+                for _ in 0..n {
+                    closed_call(&b);
+                }
+            } else {
+                for _ in 0..5 {
+                    b.try_acquire().unwrap().failure();
+                }
+                for _ in 0..n {
+                    let _ = std::hint::black_box(open_call(&b));
+                }
+            }
         }
         _ => {}
     }
