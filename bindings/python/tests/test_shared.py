@@ -141,6 +141,22 @@ def join_ok(procs: list[Any]) -> None:
         assert p.exitcode == 0, f"worker exit code {p.exitcode}"
 
 
+def forked_exit_code(pid: int, timeout: float = 120.0) -> int:
+    """The exit code of forked child `pid`; a child still running after
+    `timeout` s is killed and the test fails (a fork of this multi-threaded
+    process that hangs must not hang the suite)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail(f"forked child {pid} still running after {timeout} s: killed")
+        time.sleep(0.01)  # polling the child, not moving any clock
+
+
 # ----- across processes ---------------------------------------------------
 
 
@@ -324,8 +340,7 @@ def test_breakers_made_before_fork_are_shared_with_the_children(folder: pathlib.
                 os._exit(code)
         pids.append(pid)
     for pid in pids:
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
+        assert forked_exit_code(pid) == 0
     assert b.metrics()["successes"] == 3000
 
 
