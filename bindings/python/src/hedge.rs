@@ -9,7 +9,7 @@ use crate::breaker::check_name;
 use crate::config::{config_error, secs_arg, u32_arg};
 use crate::retry::RetryBudget;
 use fusebox::retry::{HedgeDelay, HedgeEnd, HedgeStart, HedgeState, HedgeVerdict};
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::sync::{Arc, Mutex};
@@ -31,6 +31,15 @@ impl NativeHedgePolicy {
         name: &str,
         _rest: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<NativeHedgePolicy> {
+        // `sleep` is the Python part's (`fusebox.HedgePolicy.__init__`).
+        for key in _rest.iter().flat_map(|d| d.keys()) {
+            if key.extract::<&str>().ok() != Some("sleep") {
+                return Err(PyTypeError::new_err(format!(
+                    "HedgePolicy() got an unexpected keyword argument {}",
+                    key.repr()?
+                )));
+            }
+        }
         check_name(name)?;
         let mut b = fusebox::retry::HedgePolicy::builder().name(name);
         if let Some(v) = max_hedges {

@@ -236,6 +236,7 @@ def test_the_step_api(clock: fusebox.ManualClock) -> None:
         ({"delay": "soon"}, TypeError, "delay"),
         ({"max_hedges": 1.5}, TypeError, "max_hedges"),
         ({"name": ""}, ValueError, "name"),
+        ({"dealy": 0.1}, TypeError, "'dealy'"),
     ],
 )
 def test_bad_arguments(kw: dict[str, Any], exc: type[Exception], needle: str) -> None:
