@@ -1162,7 +1162,7 @@ Object.assign(module.exports, require('./shared.js')({ native, CircuitBreaker, F
 // Retries (retry.js) and hedging (hedge.js), with the option checks they
 // share (options.js).
 const { pick, rangeError } = require('./options.js')({ argType, argRange })
-const retries = require('./retry.js')({ native, kNative, CircuitBreaker, CircuitOpenError, argType, pick, rangeError })
+const retries = require('./retry.js')({ native, kNative, CircuitBreaker, CircuitOpenError, argType, typeName, pick, rangeError })
 Object.assign(module.exports, retries)
 Object.assign(module.exports, require('./hedge.js')({ native, kNative, kSettle, CircuitBreaker, CircuitOpenError, RetryBudget: retries.RetryBudget, argType, pick, rangeError }))
 // Keyed breakers (keyed.js).

@@ -7,7 +7,7 @@
 //
 // index.js calls the exported function once with what it shares.
 
-module.exports = function retries ({ native, kNative, CircuitBreaker, CircuitOpenError, argType, pick, rangeError }) {
+module.exports = function retries ({ native, kNative, CircuitBreaker, CircuitOpenError, argType, typeName, pick, rangeError }) {
   const BUDGET = { name: 'string', ratio: 'number', minPerSec: 'number', windowMs: 'number', buckets: 'number', clock: 'any' }
 
   /** Retries allowed up to a ratio of recent requests plus a reserve per second. */
