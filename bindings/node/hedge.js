@@ -23,7 +23,6 @@ module.exports = function hedging ({ native, kNative, kSettle, CircuitBreaker, C
 
   // The default wait: a timer cleared when the call ends.
   const wait = (ms, signal) => timers.setTimeout(ms, undefined, { signal })
-  const ignore = () => {}
 
   /** Hedged calls through a breaker, each hedge paid from a RetryBudget. */
   class HedgePolicy {
@@ -118,13 +117,23 @@ module.exports = function hedging ({ native, kNative, kSettle, CircuitBreaker, C
           })
         }
 
+        // A sleep that fails (not aborted by the call's end) ends the call
+        // with its error, cancelling the attempts.
         const arm = (ms) => {
-          Promise.resolve(sleep(ms, waits.signal)).then(() => {
+          let p
+          try {
+            p = Promise.resolve(sleep(ms, waits.signal))
+          } catch (err) {
+            p = Promise.reject(err)
+          }
+          p.then(() => {
             if (done) return
             const due = call.due()
             if (due.attempt != null) start(due.attempt)
             if (due.delayMs != null && !done) arm(due.delayMs)
-          }, ignore)
+          }, (err) => {
+            if (!done) finish(reject, err)
+          })
         }
 
         start(1)

@@ -514,7 +514,7 @@ export interface HedgePolicyOptions {
   delayMs?: number
   /** Hedges a call may start (1..=10). Default 1. */
   maxHedges?: number
-  /** Waits out a delay; `signal` aborts when the call ends. Default: a cleared setTimeout. */
+  /** Waits out a delay; `signal` aborts when the call ends. Default: a cleared setTimeout. A rejection (not the abort) ends the call with its error. */
   sleep?: (ms: number, signal: AbortSignal) => PromiseLike<unknown>
 }
 

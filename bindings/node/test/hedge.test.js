@@ -191,6 +191,14 @@ test('the default sleep: an answer before the delay clears it', async () => {
   assert.equal(policy.metrics().name, 'hedge')
 })
 
+test('a sleep that fails ends the call with its error; the attempt is cancelled', async () => {
+  const r = rig({ sleep: () => { throw new Error('no timers') } })
+  await assert.rejects(r.policy.fire((signal) => r.dep.fn(signal, 'k')), /no timers/)
+  assert.deepEqual(r.dep.aborted, [1])
+  const s = r.breaker.stats
+  assert.deepEqual([s.successes, s.failures], [0, 0])
+})
+
 test('bad options are refused', () => {
   const clock = new ManualClock()
   const breaker = new CircuitBreaker({ clock })

@@ -211,6 +211,21 @@ def test_cancelling_the_call_cancels_every_attempt(clock: fusebox.ManualClock) -
     assert (m["successes"], m["failures"]) == (0, 0)
 
 
+def test_a_sleep_that_fails_ends_the_call_with_its_error(clock: fusebox.ManualClock) -> None:
+    breaker, budget, policy, timer = rig(clock)
+    dep = Attempts()
+
+    async def broken(s: float) -> None:
+        raise RuntimeError("no timers")
+
+    policy.sleep = broken
+    with pytest.raises(RuntimeError, match="no timers"):
+        asyncio.run(policy.call(breaker, budget, dep, "k"))
+    assert dep.cancelled == [1]
+    m = breaker.metrics()
+    assert (m["successes"], m["failures"]) == (0, 0)
+
+
 def test_the_step_api(clock: fusebox.ManualClock) -> None:
     budget = fusebox.RetryBudget("s", clock=clock)
     policy = fusebox.HedgePolicy(delay=0.01, max_hedges=2)

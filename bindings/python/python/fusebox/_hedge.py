@@ -26,7 +26,8 @@ class HedgePolicy(NativeHedgePolicy):
 
     ``HedgePolicy(*, delay=0.05, max_hedges=1, name='hedge',
     sleep=asyncio.sleep)``. ``sleep`` waits out a delay (tests pass one
-    they release by hand).
+    they release by hand); if it raises, the call ends with its error and
+    the attempts are cancelled.
 
     >>> import asyncio, fusebox
     >>> breaker = fusebox.CircuitBreaker("search")
@@ -92,6 +93,8 @@ class HedgePolicy(NativeHedgePolicy):
                         assert exc is not None
                         raise exc
                 if timer is not None and timer in done:
+                    # A sleep that failed ends the call with its error.
+                    timer.result()
                     timer = None
                     n_next, delay = call.due()
                     if n_next is not None:
