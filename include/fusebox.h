@@ -152,6 +152,12 @@ typedef struct fb_bulkhead fb_bulkhead;
 // `fb_clock_advance` is called. Thread-safe.
 typedef struct fb_clock fb_clock;
 
+// A hedge policy (opaque): when a call's attempt is slow, another one
+// after `delay_ns`, up to `max_hedges`. Made by `fb_hedge_policy_new`,
+// freed with `fb_hedge_policy_free`. Thread-safe; one policy serves any
+// number of calls at once.
+typedef struct fb_hedge_policy fb_hedge_policy;
+
 // A bounded set of breakers by key (opaque). Thread-safe.
 typedef struct fb_keyed fb_keyed;
 
@@ -419,6 +425,76 @@ typedef struct fb_retry_budget_stats {
   uint64_t available;
 } fb_retry_budget_stats;
 
+// Hedge policy settings. Always start from `fb_hedge_config_default`.
+typedef struct fb_hedge_config {
+  // `sizeof(fb_hedge_config)`, set by `fb_hedge_config_default`.
+  uint32_t size;
+  // Hedges a call may start (1..=10), one `delay_ns` after another.
+  // Default 1.
+  uint32_t max_hedges;
+  // The wait before each hedge, in ns (> 0). Default 50 ms.
+  uint64_t delay_ns;
+} fb_hedge_config;
+
+// A hedge policy's counters (`fb_hedge_policy_metrics`).
+typedef struct fb_hedge_metrics {
+  // Hedged calls.
+  uint64_t calls;
+  // Attempts, the first of each call and rejected ones included.
+  uint64_t attempts;
+  // Attempts after the first (each paid from the budget).
+  uint64_t hedges;
+  // Hedges the budget refused.
+  uint64_t budget_refusals;
+  // Calls in which every attempt failed.
+  uint64_t failed_calls;
+} fb_hedge_metrics;
+
+// One hedged call's progress: a plain value on the caller's stack,
+// filled by `fb_hedge_begin` and moved on by `fb_hedge_due` and
+// `fb_hedge_ended`. Treat the fields as read-only.
+typedef struct fb_hedge_call {
+  // Attempts started, the first included (rejected ones too).
+  uint32_t attempts;
+  // Attempts after the first (each paid from the budget).
+  uint32_t hedges;
+  // Attempts the breaker rejected.
+  uint32_t rejections;
+  // The attempt (from 1) that ended last: once the call is done, the
+  // one whose answer the caller gets.
+  uint32_t answered_by;
+  // Attempts started and not yet ended.
+  uint32_t running;
+  // Whether a hedge was due and the budget refused it.
+  bool budget_refused;
+  // Whether another hedge may still start (a delay is running).
+  bool hedge_armed;
+  // Whether the call has ended.
+  bool done;
+} fb_hedge_call;
+
+// `fb_hedge_next.start`: what to do when a hedge's delay is over.
+typedef uint32_t fb_hedge_start;
+
+// `fb_hedge_due`'s answer.
+typedef struct fb_hedge_next {
+  // `FB_HEDGE_START`, `FB_HEDGE_REFUSED` or `FB_HEDGE_NONE`.
+  fb_hedge_start start;
+  // The attempt to start (from 2) for `FB_HEDGE_START`, else 0.
+  uint32_t attempt;
+  // Whether another hedge is armed: call `fb_hedge_due` again
+  // `delay_ns` from now.
+  bool has_delay;
+  // The wait before the next hedge, in ns (0 when `!has_delay`).
+  uint64_t delay_ns;
+} fb_hedge_next;
+
+// `fb_hedge_ended`'s `end`: how an attempt ended.
+typedef uint32_t fb_hedge_end;
+
+// `fb_hedge_ended`'s answer: what the caller does next.
+typedef uint32_t fb_hedge_verdict;
+
 // Retry policy settings. Always start from `fb_retry_config_default`.
 typedef struct fb_retry_config {
   // `sizeof(fb_retry_config)`, set by `fb_retry_config_default`.
@@ -527,6 +603,36 @@ typedef struct fb_shared_options {
 // The call says nothing about the dependency (e.g. a 4xx): not counted in
 // any rate.
 #define FB_OUTCOME_IGNORED 2
+
+// It ran and succeeded.
+#define FB_HEDGE_SUCCEEDED 0
+
+// It ran and failed.
+#define FB_HEDGE_FAILED 1
+
+// The breaker rejected it (`fb_breaker_acquire` returned `FB_REJECTED`).
+#define FB_HEDGE_REJECTED 2
+
+// The call ends with this attempt's success: cancel every other attempt
+// still running (`fb_permit_cancel` on their permits).
+#define FB_HEDGE_ANSWER 0
+
+// Other attempts are running: keep waiting for them (and for the next
+// hedge's delay, if one is armed).
+#define FB_HEDGE_WAIT 1
+
+// The call ends, failed, with this attempt's error: nothing is running.
+#define FB_HEDGE_FAIL 2
+
+// Start attempt `attempt` now (already paid from the budget).
+#define FB_HEDGE_START 0
+
+// The budget refused the hedge: start nothing, and no more hedges in
+// this call; keep waiting for the attempts running.
+#define FB_HEDGE_REFUSED 1
+
+// The call has ended, or no hedge was armed: start nothing.
+#define FB_HEDGE_NONE 2
 
 // Retryable, after the back-off.
 #define FB_VERDICT_RETRY 0
@@ -1205,6 +1311,109 @@ enum fb_status fb_retry_budget_prometheus(const struct fb_retry_budget *budget,
                                           size_t cap,
                                           size_t *len);
 
+// Fill `config` with the defaults: one hedge, after 50 ms.
+//
+// # Safety
+// `config` is NULL or writable for an `fb_hedge_config`.
+enum fb_status fb_hedge_config_default(struct fb_hedge_config *config);
+
+// Make a hedge policy named `name` (a metrics label, 1..=256 bytes of
+// UTF-8) with `config`. Free it with `fb_hedge_policy_free`.
+//
+// # Safety
+// `name` is NULL or NUL-terminated; `config` is NULL or readable; `out` is
+// NULL or writable.
+enum fb_status fb_hedge_policy_new(const char *name,
+                                   const struct fb_hedge_config *config,
+                                   struct fb_hedge_policy **out);
+
+// Free a hedge policy; no call may be using it. A pointer that is not a
+// live policy gets `FB_ERR_INVALID_HANDLE` and is not touched.
+//
+// # Safety
+// `policy` is any pointer value.
+enum fb_status fb_hedge_policy_free(struct fb_hedge_policy *policy);
+
+// The policy's counters.
+//
+// # Safety
+// `policy` is NULL or live; `out` is NULL or writable.
+enum fb_status fb_hedge_policy_metrics(const struct fb_hedge_policy *policy,
+                                       struct fb_hedge_metrics *out);
+
+// Write the policy's counters in the Prometheus text format (as
+// `fb_retry_policy_prometheus`: `fusebox_retry_*{retry="name"}`, with
+// `fusebox_retry_hedges_total`) into `buf`, as `fb_bulkhead_prometheus`
+// does (`*len` always set; too small a `cap`: `FB_ERR_INVALID_ARGUMENT`,
+// nothing written).
+//
+// # Safety
+// `policy` is NULL or live; `buf` is NULL or writable for `cap` bytes;
+// `len` is NULL or writable.
+enum fb_status fb_hedge_policy_prometheus(const struct fb_hedge_policy *policy,
+                                          char *buf,
+                                          size_t cap,
+                                          size_t *len);
+
+// Start a hedged call: one deposit in `budget`, attempt 1 counted (start
+// it now). Fills `*call`; `*delay_ns` is the wait after which to call
+// `fb_hedge_due` if no attempt has succeeded.
+//
+// ```c
+// fb_hedge_call call; uint64_t delay_ns;
+// fb_hedge_begin(policy, budget, &call, &delay_ns);
+// /* start attempt 1; arm a timer for delay_ns */
+// ```
+//
+// # Safety
+// `policy` and `budget` are NULL or live; `call` and `delay_ns` are NULL
+// or writable.
+enum fb_status fb_hedge_begin(const struct fb_hedge_policy *policy,
+                              const struct fb_retry_budget *budget,
+                              struct fb_hedge_call *call,
+                              uint64_t *delay_ns);
+
+// A hedge's delay is over and no attempt has succeeded: `*next` says
+// whether to start another attempt (paid from `budget`) and when to ask
+// again.
+//
+// ```c
+// fb_hedge_next next;
+// fb_hedge_due(policy, budget, &call, &next);
+// if (next.start == FB_HEDGE_START) { /* start attempt next.attempt */ }
+// if (next.has_delay) { /* arm the timer for next.delay_ns */ }
+// ```
+//
+// # Safety
+// `policy` and `budget` are NULL or live; `call` is NULL or filled by
+// `fb_hedge_begin`; `next` is NULL or writable.
+enum fb_status fb_hedge_due(const struct fb_hedge_policy *policy,
+                            const struct fb_retry_budget *budget,
+                            struct fb_hedge_call *call,
+                            struct fb_hedge_next *next);
+
+// Attempt `attempt` (1..=`call->attempts`) ended as `end`
+// (`FB_HEDGE_SUCCEEDED`, `FB_HEDGE_FAILED` or `FB_HEDGE_REJECTED`):
+// `*verdict` is `FB_HEDGE_ANSWER` (give the caller this attempt's answer,
+// cancel the others), `FB_HEDGE_WAIT` or `FB_HEDGE_FAIL` (the call ends
+// with this attempt's error). After the call has ended it answers
+// `FB_HEDGE_WAIT` and counts nothing.
+//
+// ```c
+// fb_hedge_verdict v;
+// fb_hedge_ended(policy, &call, 2, FB_HEDGE_SUCCEEDED, &v);
+// if (v == FB_HEDGE_ANSWER) { /* fb_permit_cancel the other attempts' permits */ }
+// ```
+//
+// # Safety
+// `policy` is NULL or live; `call` is NULL or filled by `fb_hedge_begin`;
+// `verdict` is NULL or writable.
+enum fb_status fb_hedge_ended(const struct fb_hedge_policy *policy,
+                              struct fb_hedge_call *call,
+                              uint32_t attempt,
+                              fb_hedge_end end,
+                              fb_hedge_verdict *verdict);
+
 // Fill `config` with the defaults: 3 attempts, back-off 50 ms doubling to
 // 5 s with full jitter, no deadline, retry-after honoured up to 30 s.
 //
@@ -1235,6 +1444,21 @@ enum fb_status fb_retry_policy_free(struct fb_retry_policy *policy);
 // `policy` is NULL or live; `out` is NULL or writable.
 enum fb_status fb_retry_policy_metrics(const struct fb_retry_policy *policy,
                                        struct fb_retry_metrics *out);
+
+// Write the policy's counters in the Prometheus text format
+// (`fusebox_retry_calls_total`, `_attempts_total`, `_retries_total`,
+// `_hedges_total`, `_budget_exhausted_total`, `_failed_calls_total`,
+// labelled `retry` with the policy's name) into `buf`, as
+// `fb_bulkhead_prometheus` does (`*len` always set; too small a `cap`:
+// `FB_ERR_INVALID_ARGUMENT`, nothing written).
+//
+// # Safety
+// `policy` is NULL or live; `buf` is NULL or writable for `cap` bytes;
+// `len` is NULL or writable.
+enum fb_status fb_retry_policy_prometheus(const struct fb_retry_policy *policy,
+                                          char *buf,
+                                          size_t cap,
+                                          size_t *len);
 
 // Start a logical call: one deposit in `budget`, attempt 1 counted, the
 // deadline (if any) from now on `breaker`'s clock. Fills `*call`.

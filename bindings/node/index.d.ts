@@ -496,6 +496,39 @@ export declare class RetryPolicy {
   metrics (): RetryMetrics
   /** The back-off before retry number `retry` (1 for the first), in ms. */
   backoff (retry: number): number
+  /** `fusebox_retry_*{retry="name"}` in the Prometheus text format. */
+  prometheus (): string
+}
+
+// ----- hedging (hedge.js) -----
+
+/** Options of a HedgePolicy. Durations in ms. */
+export interface HedgePolicyOptions {
+  /** Every attempt goes through it. */
+  breaker: CircuitBreaker
+  /** Every hedge is paid from it. */
+  budget: RetryBudget
+  /** For metrics (1..=256 bytes). Default 'hedge'. */
+  name?: string
+  /** The wait before each hedge, after the previous attempt started (> 0). Default 50. */
+  delayMs?: number
+  /** Hedges a call may start (1..=10). Default 1. */
+  maxHedges?: number
+  /** Waits out a delay; `signal` aborts when the call ends. Default: a cleared setTimeout. A rejection (not the abort) ends the call with its error. */
+  sleep?: (ms: number, signal: AbortSignal) => PromiseLike<unknown>
+}
+
+/** Hedged calls: another attempt after each delay while none has succeeded; the first success wins, the others are aborted. */
+export declare class HedgePolicy {
+  constructor (options: HedgePolicyOptions)
+  readonly breaker: CircuitBreaker
+  readonly budget: RetryBudget
+  /** `fn(signal, ...args)` through the breaker, hedged: the first success; or the last error once every attempt failed. Losers' `signal`s are aborted. */
+  fire<A extends unknown[], R> (fn: (signal: AbortSignal, ...args: A) => R | PromiseLike<R>, ...args: A): Promise<R>
+  /** The counters, as a RetryPolicy's (`retries` is 0). */
+  metrics (): RetryMetrics
+  /** `fusebox_retry_*{retry="name"}` in the Prometheus text format. */
+  prometheus (): string
 }
 
 // ----- shared-memory breakers (shared.js) -----

@@ -232,6 +232,9 @@ function fnType (name, got) {
 // ----- clock -------------------------------------------------------------------
 
 const kNative = Symbol('fusebox.native')
+// A failed call's outcome on a permit, as the breaker's `classify` says
+// (for hedge.js: not public).
+const kSettle = Symbol('fusebox.settle')
 
 /** A clock moved by hand, for tests: breakers on it see time move only on advance(). */
 class ManualClock {
@@ -856,6 +859,15 @@ class CircuitBreaker extends EventEmitter {
     return this.#native
   }
 
+  // End `permit` as `classify` says of `error` (hedge.js: its attempts hold
+  // permits, which a winner's answer cancels).
+  [kSettle] (permit, error) {
+    const o = this.#outcome(error)
+    if (o === OK) permit.success()
+    else if (o === IGNORE) permit.ignore()
+    else permit.failure()
+  }
+
   /** 'closed', 'open' or 'halfOpen'. */
   get state () {
     return STATES[this.#word[LO] & PHASE_MASK]
@@ -1147,7 +1159,11 @@ module.exports = {
 Object.assign(module.exports, require('./bulkhead.js')({ native, FuseboxError, kNative, argType, argRange }))
 // Shared-memory breakers (shared.js).
 Object.assign(module.exports, require('./shared.js')({ native, CircuitBreaker, FuseboxError, kFromNative, nativeOptions, argType, argRange }))
-// Retries (retry.js).
-Object.assign(module.exports, require('./retry.js')({ native, kNative, CircuitBreaker, CircuitOpenError, argType, argRange }))
+// Retries (retry.js) and hedging (hedge.js), with the option checks they
+// share (options.js).
+const { pick, rangeError } = require('./options.js')({ argType, argRange })
+const retries = require('./retry.js')({ native, kNative, CircuitBreaker, CircuitOpenError, argType, typeName, pick, rangeError })
+Object.assign(module.exports, retries)
+Object.assign(module.exports, require('./hedge.js')({ native, kNative, kSettle, CircuitBreaker, CircuitOpenError, RetryBudget: retries.RetryBudget, argType, pick, rangeError }))
 // Keyed breakers (keyed.js).
 Object.assign(module.exports, require('./keyed.js')({ native, CircuitBreaker, FuseboxError, kFromNative, nativeOptions, wrapperOptions, throwProblem, argType, argRange }))

@@ -113,6 +113,35 @@ export declare class NativeFallbackLimit {
   stats(): FallbackCounts
 }
 
+/** One hedged call's progress. */
+export declare class NativeHedgeCall {
+  /** The ms after which to ask `due()` if no attempt has succeeded. */
+  get firstDelayMs(): number | null
+  /** A hedge's delay is over: the attempt to start and the next delay. */
+  due(): NativeHedgeDue
+  /**
+   * Attempt `attempt` ended as `end` (`succeeded`, `failed` or
+   * `rejected`; the JS layer passes one of these): `answer`, `wait` or
+   * `fail`.
+   */
+  ended(attempt: number, end: string): string
+  /** Attempts, hedges, rejections, and who answered. */
+  stats(): NativeHedgeStats
+}
+
+/** The core's hedge policy. */
+export declare class NativeHedgePolicy {
+  /** The counters (as a retry policy's; `retries` is 0). */
+  metrics(): NativeRetryMetrics
+  /**
+   * The counters in the Prometheus text format (`fusebox_retry_*`,
+   * hedges in `fusebox_retry_hedges_total`).
+   */
+  prometheus(): string
+  /** Start a hedged call paid from `budget` (one deposit, attempt 1). */
+  begin(budget: NativeRetryBudget): NativeHedgeCall
+}
+
 /** The core's `KeyedBreakers`. */
 export declare class NativeKeyed {
   /**
@@ -194,6 +223,8 @@ export declare class NativeRetryCall {
 export declare class NativeRetryPolicy {
   /** The counters. */
   metrics(): NativeRetryMetrics
+  /** The counters in the Prometheus text format (`fusebox_retry_*`). */
+  prometheus(): string
   /** The back-off before retry number `retry` (1 for the first), in ms. */
   backoff(retry: number): number
   /** Start a logical call through `breaker`, paid from `budget`. */
@@ -256,6 +287,9 @@ export declare function createBreaker(options: NativeOptions, clock?: NativeManu
 
 /** A bulkhead, or the options' problem. */
 export declare function createBulkhead(options: NativeBulkheadOptions, clock?: NativeManualClock | undefined | null): NativeBulkhead | OptionProblem
+
+/** A hedge policy, or the options' problem. */
+export declare function createHedgePolicy(options: NativeHedgeOptions): NativeHedgePolicy | OptionProblem
 
 /** A retry budget, or the options' problem. */
 export declare function createRetryBudget(options: NativeRetryBudgetOptions, clock?: NativeManualClock | undefined | null): NativeRetryBudget | OptionProblem
@@ -350,6 +384,41 @@ export interface NativeBulkheadStats {
   algorithm?: string
   /** Windows closed by the adaptive limit, all time. */
   limitUpdates: number
+}
+
+/** What to do when a hedge's delay is over. */
+export interface NativeHedgeDue {
+  /**
+   * The attempt to start now (paid from the budget), or null: none
+   * (refused, or the call has ended).
+   */
+  attempt?: number
+  /** The ms until the next `due()`, or null: no more hedges. */
+  delayMs?: number
+}
+
+/** Hedge policy options as the JS layer passes them (types checked). */
+export interface NativeHedgeOptions {
+  /** The policy's name, for metrics. */
+  name?: string
+  /** The wait before each hedge, in ms. */
+  delayMs?: number
+  /** Hedges a call may start (1..=10). */
+  maxHedges?: number
+}
+
+/** A hedged call's stats, for JS. */
+export interface NativeHedgeStats {
+  /** Attempts started, the first included. */
+  attempts: number
+  /** Attempts after the first. */
+  hedges: number
+  /** Attempts the breaker rejected. */
+  rejections: number
+  /** Whether a hedge was due and the budget refused it. */
+  budgetRefused: boolean
+  /** The attempt whose answer the caller got (the last to end). */
+  answeredBy: number
 }
 
 /** A set's counters at one moment. */

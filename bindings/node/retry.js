@@ -7,32 +7,7 @@
 //
 // index.js calls the exported function once with what it shares.
 
-module.exports = function retries ({ native, kNative, CircuitBreaker, CircuitOpenError, argType, argRange }) {
-  // A core-reported problem ({ option, message }) as index.js's RangeError.
-  function rangeError (problem) {
-    return argRange(problem.option, problem.message)
-  }
-
-  function unknown (key) {
-    const e = new TypeError(`Unknown option "${key}"`)
-    e.code = 'ERR_INVALID_ARG_VALUE'
-    return e
-  }
-
-  // Copy the known options, checking their JS types (ranges are the core's).
-  function pick (options, types) {
-    if (options === null || typeof options !== 'object') throw argType('options', 'of type object', options)
-    const o = {}
-    for (const [k, v] of Object.entries(options)) {
-      const t = types[k]
-      if (t === undefined) throw unknown(k)
-      if (v === undefined || t === 'any') continue
-      if (typeof v !== t) throw argType(k, `of type ${t}`, v)
-      o[k] = v
-    }
-    return o
-  }
-
+module.exports = function retries ({ native, kNative, CircuitBreaker, CircuitOpenError, argType, typeName, pick, rangeError }) {
   const BUDGET = { name: 'string', ratio: 'number', minPerSec: 'number', windowMs: 'number', buckets: 'number', clock: 'any' }
 
   /** Retries allowed up to a ratio of recent requests plus a reserve per second. */
@@ -107,6 +82,8 @@ module.exports = function retries ({ native, kNative, CircuitBreaker, CircuitOpe
     metrics () { return this.#n.metrics() }
     /** The back-off before retry number `retry` (1 for the first), in ms. */
     backoff (retry) { return this.#n.backoff(retry) }
+    /** The counters in the Prometheus text format (`fusebox_retry_*`). */
+    prometheus () { return this.#n.prometheus() }
 
     // The wait before the next attempt, or null: the call ends.
     #next (call, err) {

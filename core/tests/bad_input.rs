@@ -3,10 +3,12 @@
 //! the unit of the input, ms as scenario configs take them.
 #![cfg(not(loom))]
 
+use fusebox::retry::{HedgeDelay, HedgePolicy};
 use fusebox::retry_scenario::{BudgetSpec, PolicySpec};
 use fusebox::scenario::{BackoffSpec, ConfigSpec, WindowSpec};
-use fusebox::{ErrorKind, Registry};
+use fusebox::{ErrorKind, LatencyHistogram, ManualClock, Registry};
 use serde_json::Value;
+use std::sync::Arc;
 
 fn table() -> Vec<Value> {
     let path = concat!(
@@ -102,6 +104,30 @@ fn policy_spec(v: &Value) -> PolicySpec {
     p
 }
 
+/// A hedge case's keys (`max_hedges`, `delay_ms`, `quantile`) built into a
+/// hedge policy: a delay in ms read as every front end reads a duration,
+/// a quantile over an empty histogram (50 ms while it is empty).
+fn hedge_policy(v: &Value) -> Result<HedgePolicy, fusebox::ConfigError> {
+    let mut b = HedgePolicy::builder().name("bad-input");
+    for (k, v) in v.as_object().unwrap() {
+        b = match k.as_str() {
+            "max_hedges" => b.max_hedges(int(v)),
+            "delay_ms" => b.delay(HedgeDelay::Fixed(fusebox::config::duration_in(
+                "delay",
+                num(v),
+                fusebox::Unit::Millis,
+            )?)),
+            "quantile" => b.delay(HedgeDelay::Quantile {
+                histogram: Arc::new(LatencyHistogram::new(Arc::new(ManualClock::new()))),
+                quantile: num(v),
+                fallback: std::time::Duration::from_millis(50),
+            }),
+            other => panic!("unknown hedge key {other}: teach this runner"),
+        };
+    }
+    b.build()
+}
+
 /// A retry budget case's keys, as in `scenarios/retry/*.json`.
 fn budget_spec(v: &Value) -> BudgetSpec {
     let mut b = BudgetSpec::default();
@@ -137,6 +163,10 @@ fn every_bad_input_is_refused_by_kind_and_field() {
             let e = policy_spec(r).to_policy("bad-input").unwrap_err();
             assert_eq!(e.field, field, "{what}: {e}");
             (e.kind(), e.to_string())
+        } else if let Some(h) = case.get("hedge") {
+            let e = hedge_policy(h).unwrap_err();
+            assert_eq!(e.field, field, "{what}: {e}");
+            (e.kind(), e.to_string())
         } else if let Some(b) = case.get("retry_budget") {
             let e = budget_spec(b).to_config().unwrap_err();
             assert_eq!(e.field, field, "{what}: {e}");
@@ -167,7 +197,7 @@ fn every_bad_input_is_refused_by_kind_and_field() {
             );
         }
     }
-    assert!(ran >= 55, "ran {ran}");
+    assert!(ran >= 63, "ran {ran}");
 }
 
 #[test]

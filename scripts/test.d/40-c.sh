@@ -50,6 +50,8 @@ cc "${cflags[@]}" bindings/c/tests/test_shared.c "${static[@]}" -o "$tmp/test_sh
 cc "${cflags[@]}" bindings/c/tests/test_shared.c "${dynamic[@]}" -o "$tmp/test_shared_dynamic"
 cc "${cflags[@]}" bindings/c/tests/test_retry.c "${static[@]}" -o "$tmp/test_retry_static"
 cc "${cflags[@]}" bindings/c/tests/test_retry.c "${dynamic[@]}" -o "$tmp/test_retry_dynamic"
+cc "${cflags[@]}" bindings/c/tests/test_hedge.c "${static[@]}" -o "$tmp/test_hedge_static"
+cc "${cflags[@]}" bindings/c/tests/test_hedge.c "${dynamic[@]}" -o "$tmp/test_hedge_dynamic"
 cc "${cflags[@]}" bindings/c/tests/test_admin.c "${static[@]}" -o "$tmp/test_admin_static"
 cc "${cflags[@]}" bindings/c/tests/test_admin.c "${dynamic[@]}" -o "$tmp/test_admin_dynamic"
 cc "${cflags[@]}" bindings/c/examples/quickstart.c "${static[@]}" -o "$tmp/quickstart"
@@ -73,7 +75,7 @@ for t in test_c_static test_c_dynamic test_cpp_static test_cpp_dynamic; do
   echo "-- $t"
   "$tmp/$t" 1000000
 done
-for t in test_bulkhead_static test_bulkhead_dynamic test_keyed_static test_keyed_dynamic test_retry_static test_retry_dynamic; do
+for t in test_bulkhead_static test_bulkhead_dynamic test_keyed_static test_keyed_dynamic test_retry_static test_retry_dynamic test_hedge_static test_hedge_dynamic; do
   echo "-- $t"
   "$tmp/$t" 200000
 done
@@ -102,11 +104,11 @@ echo "== bench builds and runs (timings: bash bindings/c/bench.sh)"
 
 echo "== valgrind memcheck (4 threads x 100,000 calls)"
 # valgrind.supp holds one entry: the core's clock thread, alive at exit.
-for t in test_c_static test_c_dynamic test_bulkhead_static test_keyed_static test_retry_static test_shared_static; do
+for t in test_c_static test_c_dynamic test_bulkhead_static test_keyed_static test_retry_static test_hedge_static test_shared_static; do
   echo "-- $t"
   # Forked children exit without freeing what they inherited: only the
   # parent is checked (--child-silent-after-fork).
-  n=100000; [ "$t" = test_shared_static ] && n=2000; [ "$t" = test_keyed_static ] && n=20000; [ "$t" = test_retry_static ] && n=20000
+  n=100000; [ "$t" = test_shared_static ] && n=2000; [ "$t" = test_keyed_static ] && n=20000; [ "$t" = test_retry_static ] && n=20000; [ "$t" = test_hedge_static ] && n=20000
   valgrind --leak-check=full --error-exitcode=1 --child-silent-after-fork=yes \
     --suppressions=bindings/c/tests/valgrind.supp \
     "$tmp/$t" "$n" 2>"$tmp/$t.vg" || { cat "$tmp/$t.vg" >&2; exit 1; }

@@ -26,6 +26,7 @@ pub(crate) enum Kind {
     SharedClock,
     RetryPolicy,
     RetryBudget,
+    HedgePolicy,
     Admin,
 }
 
@@ -41,6 +42,7 @@ impl Kind {
             Kind::SharedClock => "shared clock",
             Kind::RetryPolicy => "retry policy",
             Kind::RetryBudget => "retry budget",
+            Kind::HedgePolicy => "hedge policy",
             Kind::Admin => "admin endpoint",
         }
     }
@@ -57,6 +59,7 @@ impl Kind {
             Kind::SharedClock => "fb_shared_clock_open",
             Kind::RetryPolicy => "fb_retry_policy_new",
             Kind::RetryBudget => "fb_retry_budget_new",
+            Kind::HedgePolicy => "fb_hedge_policy_new",
             Kind::Admin => "fb_admin_start",
         }
     }

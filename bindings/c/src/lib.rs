@@ -27,7 +27,7 @@
 //! every export runs in), `handles` (the live-handle tables and the lookup
 //! of a handle argument) and `args` (the argument checks, each written
 //! once and used with `?`). Everything but `fb_bulkhead_*`, `fb_keyed_*`,
-//! `fb_shared_*` and `fb_retry_*` is re-exported at the root. No module
+//! `fb_shared_*`, `fb_retry_*` and `fb_hedge_*` is re-exported at the root. No module
 //! names a path through `crate::`: the fuzz target `c_abi` compiles this
 //! file as a module of its own crate.
 
@@ -56,7 +56,8 @@ pub mod permit;
 // Live reconfiguration (fb_breaker_reconfigure, fb_registry_reconfigure).
 pub mod reconfigure;
 pub mod registry;
-// Retry policies, retry budgets and the retry step API (fb_retry_*).
+// Retry policies, retry budgets, hedge policies and their step APIs
+// (fb_retry_*, fb_hedge_*).
 pub mod retry;
 // Snapshots of a registry (fb_registry_snapshot_*).
 pub mod snapshot;

@@ -2,7 +2,7 @@
 //! the caller's loop of `bindings/c/src/retry.rs`, with the waits moving
 //! the manual clock; and the retry ABI's error paths.
 
-use super::super::retry::{budget::*, policy::*, step::*};
+use super::super::retry::{budget::*, hedge::*, policy::*, step::*};
 use super::*;
 use fusebox_core::retry_scenario::{
     self, AttemptOutcome, AttemptSpec, BudgetSpec, PolicySpec, RetryScenario, RetryStep,
@@ -279,7 +279,7 @@ pub(super) fn bad_input(case: &serde_json::Value) -> Option<(fb_status, String)>
     };
     let field = case["field"].as_str().unwrap();
     let c_field = match field {
-        "ratio" | "min_per_sec" | "buckets" | "max_attempts" => field.to_string(),
+        "ratio" | "min_per_sec" | "buckets" | "max_attempts" | "max_hedges" => field.to_string(),
         other => format!("{other}_ns"),
     };
     let mut out = null_mut();
@@ -316,6 +316,25 @@ pub(super) fn bad_input(case: &serde_json::Value) -> Option<(fb_status, String)>
         let st =
             unsafe { fb_retry_budget_new(c"bad-input".as_ptr(), &budget_config(&spec), &mut b) };
         assert!(b.is_null(), "nothing is made");
+        st
+    } else if let Some(h) = case.get("hedge") {
+        let mut c = std::mem::MaybeUninit::<fb_hedge_config>::uninit();
+        // SAFETY: a valid out-pointer, filled on FB_OK.
+        let mut c = unsafe {
+            assert_eq!(fb_hedge_config_default(c.as_mut_ptr()), FB_OK);
+            c.assume_init()
+        };
+        for (k, v) in h.as_object().unwrap() {
+            match k.as_str() {
+                "max_hedges" => c.max_hedges = v.as_u64().unwrap() as u32,
+                "delay_ms" => c.delay_ns = (ms(v) * 1e6) as u64,
+                other => panic!("unknown hedge key {other}: teach this runner"),
+            }
+        }
+        let mut p = null_mut();
+        // SAFETY: valid pointers.
+        let st = unsafe { fb_hedge_policy_new(c"bad-input".as_ptr(), &c, &mut p) };
+        assert!(p.is_null(), "nothing is made");
         st
     } else {
         return None;

@@ -16,6 +16,8 @@ pub mod keyed;
 mod layout;
 // Retry budgets and policies (RetryBudget, RetryPolicy).
 pub mod retry;
+// Hedge policies (hedge.js).
+pub mod hedge;
 // Shared-memory breakers (SharedRegistry).
 #[cfg(unix)]
 pub mod shared;

@@ -65,13 +65,15 @@ fn option_of(field: &str) -> String {
         "deadline" => "deadlineMs".into(),
         "min_attempt" => "minAttemptMs".into(),
         "retry_after_cap" => "retryAfterCapMs".into(),
+        "max_hedges" => "maxHedges".into(),
+        "delay" => "delayMs".into(),
         _ => "options".into(),
     }
 }
 
 /// A core error as the problem with a Node option (the core's message,
 /// the option spelled Node's way).
-fn retry_problem(e: &ConfigError) -> OptionProblem {
+pub(crate) fn option_problem(e: &ConfigError) -> OptionProblem {
     let option = option_of(e.field);
     OptionProblem {
         message: e.render(&format!("option {option}")),
@@ -80,7 +82,7 @@ fn retry_problem(e: &ConfigError) -> OptionProblem {
 }
 
 /// A whole number in u32 range, or the option's problem.
-fn whole(option: &str, v: f64) -> Result<u32, OptionProblem> {
+pub(crate) fn whole(option: &str, v: f64) -> Result<u32, OptionProblem> {
     if v.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&v) {
         Ok(v as u32)
     } else {
@@ -93,8 +95,8 @@ fn whole(option: &str, v: f64) -> Result<u32, OptionProblem> {
     }
 }
 
-fn ms(field: &'static str, v: f64) -> Result<Duration, OptionProblem> {
-    duration_in(field, v, Unit::Millis).map_err(|e| retry_problem(&e))
+pub(crate) fn ms(field: &'static str, v: f64) -> Result<Duration, OptionProblem> {
+    duration_in(field, v, Unit::Millis).map_err(|e| option_problem(&e))
 }
 
 /// A retry budget, or the options' problem.
@@ -126,7 +128,7 @@ pub fn create_retry_budget(
             Some(c) => ClockSource::from(c.inner.clone()),
             None => ClockSource::Monotonic,
         };
-        fusebox::RetryBudget::named(name, c, source).map_err(|e| retry_problem(&e))
+        fusebox::RetryBudget::named(name, c, source).map_err(|e| option_problem(&e))
     };
     match build() {
         Ok(b) => Either::A(NativeRetryBudget { inner: Arc::new(b) }),
@@ -152,7 +154,7 @@ pub struct NativeRetryBudgetStats {
 /// The core's retry budget.
 #[napi]
 pub struct NativeRetryBudget {
-    inner: Arc<fusebox::RetryBudget>,
+    pub(crate) inner: Arc<fusebox::RetryBudget>,
 }
 
 #[napi]
@@ -222,7 +224,7 @@ pub fn create_retry_policy(
         if let Some(v) = o.seed {
             b = b.seed(v as u64);
         }
-        b.build().map_err(|e| retry_problem(&e))
+        b.build().map_err(|e| option_problem(&e))
     };
     match build() {
         Ok(p) => Either::A(NativeRetryPolicy { inner: Arc::new(p) }),
@@ -249,6 +251,20 @@ pub struct NativeRetryMetrics {
     pub failed_calls: f64,
 }
 
+impl From<fusebox::retry::RetryMetrics> for NativeRetryMetrics {
+    fn from(m: fusebox::retry::RetryMetrics) -> NativeRetryMetrics {
+        NativeRetryMetrics {
+            name: m.name,
+            calls: m.calls as f64,
+            attempts: m.attempts as f64,
+            retries: m.retries as f64,
+            hedges: m.hedges as f64,
+            budget_refusals: m.budget_refusals as f64,
+            failed_calls: m.failed_calls as f64,
+        }
+    }
+}
+
 /// The core's retry policy.
 #[napi]
 pub struct NativeRetryPolicy {
@@ -260,16 +276,15 @@ impl NativeRetryPolicy {
     /// The counters.
     #[napi]
     pub fn metrics(&self) -> NativeRetryMetrics {
-        let m = self.inner.metrics();
-        NativeRetryMetrics {
-            name: m.name,
-            calls: m.calls as f64,
-            attempts: m.attempts as f64,
-            retries: m.retries as f64,
-            hedges: m.hedges as f64,
-            budget_refusals: m.budget_refusals as f64,
-            failed_calls: m.failed_calls as f64,
-        }
+        NativeRetryMetrics::from(self.inner.metrics())
+    }
+
+    /// The counters in the Prometheus text format (`fusebox_retry_*`).
+    #[napi]
+    pub fn prometheus(&self) -> String {
+        let mut out = String::new();
+        fusebox::prometheus::write_retry_policies(&mut out, &[self.inner.metrics()]);
+        out
     }
 
     /// The back-off before retry number `retry` (1 for the first), in ms.

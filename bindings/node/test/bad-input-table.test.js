@@ -8,7 +8,7 @@ const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
-const { CircuitBreaker, ManualClock, RetryBudget, RetryPolicy } = require('fusebox')
+const { CircuitBreaker, ManualClock, RetryBudget, RetryPolicy, HedgePolicy } = require('fusebox')
 
 const DIR = process.env.FUSEBOX_SCENARIOS || path.join(__dirname, '..', '..', '..', 'scenarios')
 const TABLE = JSON.parse(fs.readFileSync(path.join(DIR, 'bad_input', 'cases.json'), 'utf8'))
@@ -51,10 +51,12 @@ const OPTION = {
   min_attempt: 'minAttemptMs',
   ratio: 'ratio',
   min_per_sec: 'minPerSec',
-  buckets: 'buckets'
+  buckets: 'buckets',
+  max_hedges: 'maxHedges',
+  delay: 'delayMs'
 }
 
-/** Retry policy or budget keys (as in scenarios/retry, ms) → options. */
+/** Retry policy, budget or hedge keys (as in scenarios/retry, ms) → options. */
 const retryOptions = (spec) => Object.fromEntries(Object.entries(spec).map(([k, v]) => [k.replace(/_(.)/g, (_, c) => c.toUpperCase()), num(v)]))
 
 const SPECIAL = { NaN, Infinity, '-Infinity': -Infinity }
@@ -131,6 +133,11 @@ for (const c of CASES) {
       const breaker = new CircuitBreaker({ clock })
       const budget = new RetryBudget({ clock })
       check(() => new RetryPolicy({ breaker, budget, ...retryOptions(c.retry) }), c)
+    } else if (c.hedge !== undefined) {
+      const clock = new ManualClock()
+      const breaker = new CircuitBreaker({ clock })
+      const budget = new RetryBudget({ clock })
+      check(() => new HedgePolicy({ breaker, budget, ...retryOptions(c.hedge) }), c)
     } else if (c.retry_budget !== undefined) {
       check(() => new RetryBudget({ clock: new ManualClock(), ...retryOptions(c.retry_budget) }), c)
     } else if (c.open_for !== undefined) {

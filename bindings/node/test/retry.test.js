@@ -96,3 +96,12 @@ test('bad options are refused, naming the option', () => {
   assert.throws(() => new RetryBudget({ windowMs: 10 }), (e) => e.option === 'windowMs')
   assert.throws(() => new RetryBudget({ name: '' }), (e) => e.option === 'name')
 })
+
+test('a classify that returns something else is a TypeError naming what it returned', async () => {
+  const r = rig({ classify: () => 'maybe' })
+  await assert.rejects(r.policy.fire(() => { throw new Error('down') }), {
+    name: 'TypeError',
+    code: 'ERR_INVALID_RETURN_VALUE',
+    message: /classify must return .* Received type string \(maybe\)/
+  })
+})

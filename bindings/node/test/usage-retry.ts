@@ -1,6 +1,6 @@
 // Compiled with `tsc --noEmit --strict` against index.d.ts by the test
 // script: the retry types must accept real use and reject misuse.
-import { CircuitBreaker, ManualClock, RetryBudget, RetryPolicy, type RetryCallStats, type RetryVerdict } from 'fusebox'
+import { CircuitBreaker, HedgePolicy, ManualClock, RetryBudget, RetryPolicy, type RetryCallStats, type RetryVerdict } from 'fusebox'
 
 const clock = new ManualClock()
 const breaker = new CircuitBreaker({ name: 'db', clock })
@@ -25,3 +25,15 @@ console.log(answer, refusals, available)
 new RetryPolicy({ maxAttempts: 3 })
 // @ts-expect-error durations are ms numbers
 new RetryBudget({ windowMs: '10s' })
+
+// Hedging: fn gets the AbortSignal that aborts a loser.
+const hedge = new HedgePolicy({ breaker, budget, name: 'db', delayMs: 20, maxHedges: 2 })
+const first: Promise<string> = hedge.fire(async (signal: AbortSignal, key: string) => (signal.aborted ? '' : key), 'k')
+const text: string = hedge.prometheus() + policy.prometheus()
+const hedges: number = hedge.metrics().hedges
+console.log(first, text, hedges)
+
+// @ts-expect-error the delay is delayMs, in ms
+new HedgePolicy({ breaker, budget, delay: 20 })
+// @ts-expect-error fn's first argument is the AbortSignal
+hedge.fire(async (key: string) => key, 'k')

@@ -18,6 +18,7 @@ mod clock;
 mod config;
 mod coroutine;
 mod guarded;
+mod hedge;
 mod keyed;
 mod py_helpers;
 mod registry;
@@ -64,6 +65,7 @@ fn _fusebox(m: &Bound<'_, PyModule>) -> PyResult<()> {
     keyed::add(m)?;
     shedder::add(m)?;
     retry::add(m)?;
+    hedge::add(m)?;
     m.add_function(wrap_pyfunction!(registry::registry, m)?)?;
     m.add_function(wrap_pyfunction!(flush_events, m)?)?;
     m.add_function(wrap_pyfunction!(_shutdown, m)?)?;

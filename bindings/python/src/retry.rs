@@ -177,16 +177,15 @@ impl NativeRetryPolicy {
     /// `{'name', 'calls', 'attempts', 'retries', 'hedges',
     /// 'budget_refusals', 'failed_calls'}`.
     fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let m = self.inner.metrics();
-        let d = PyDict::new(py);
-        d.set_item("name", m.name)?;
-        d.set_item("calls", m.calls)?;
-        d.set_item("attempts", m.attempts)?;
-        d.set_item("retries", m.retries)?;
-        d.set_item("hedges", m.hedges)?;
-        d.set_item("budget_refusals", m.budget_refusals)?;
-        d.set_item("failed_calls", m.failed_calls)?;
-        Ok(d)
+        metrics_dict(py, self.inner.metrics())
+    }
+
+    /// The counters in the Prometheus text format (the core's writer:
+    /// `fusebox_retry_*{retry="name"}`).
+    fn prometheus(&self) -> String {
+        let mut out = String::new();
+        fusebox::prometheus::write_retry_policies(&mut out, &[self.inner.metrics()]);
+        out
     }
 
     /// The back-off before retry number `retry` (1 for the first), in
@@ -330,6 +329,22 @@ impl RetryCall {
             s.stop.as_str()
         )
     }
+}
+
+/// A retry or hedge policy's counters as a dict.
+pub(crate) fn metrics_dict(
+    py: Python<'_>,
+    m: fusebox::retry::RetryMetrics,
+) -> PyResult<Bound<'_, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("name", m.name)?;
+    d.set_item("calls", m.calls)?;
+    d.set_item("attempts", m.attempts)?;
+    d.set_item("retries", m.retries)?;
+    d.set_item("hedges", m.hedges)?;
+    d.set_item("budget_refusals", m.budget_refusals)?;
+    d.set_item("failed_calls", m.failed_calls)?;
+    Ok(d)
 }
 
 /// Register the classes.

@@ -64,7 +64,7 @@ def kwargs(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def retry_kwargs(spec: dict[str, Any]) -> dict[str, Any]:
-    """Retry policy or budget keys (as in scenarios/retry) → kwargs, s."""
+    """Retry policy, budget or hedge keys (as in scenarios/retry) → kwargs, s."""
     return {
         (k[: -len("_ms")] if k.endswith("_ms") else k): (num(v) / 1000 if k.endswith("_ms") else num(v))
         for k, v in spec.items()
@@ -105,6 +105,9 @@ def test_bad_input(case: dict[str, Any], clock: fusebox.ManualClock) -> None:
         budget = fusebox.RetryBudget("bad-input", clock=clock)
         with pytest.raises(exc) as info:
             fusebox.RetryPolicy(b, budget, **retry_kwargs(case["retry"]))
+    elif "hedge" in case:
+        with pytest.raises(exc) as info:
+            fusebox.HedgePolicy(**retry_kwargs(case["hedge"]))
     elif "retry_budget" in case:
         with pytest.raises(exc) as info:
             fusebox.RetryBudget("bad-input", clock=clock, **retry_kwargs(case["retry_budget"]))

@@ -10,7 +10,8 @@ import pytest
 
 @pytest.mark.parametrize(
     "name",
-    ["fusebox", "fusebox._http", "fusebox.httpx", "fusebox.requests", "fusebox.asgi", "fusebox.prometheus", "fusebox.admin"],
+    ["fusebox", "fusebox._http", "fusebox.httpx", "fusebox.requests", "fusebox.asgi", "fusebox.prometheus", "fusebox.admin",
+     "fusebox._hedge"],
 )
 def test_examples(name: str) -> None:
     module = importlib.import_module(name)

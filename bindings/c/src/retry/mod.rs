@@ -25,9 +25,18 @@
 //!   sleep_ns(wait_ns);
 //! }
 //! ```
+//!
+//! Hedging has the same shape (`fb_hedge_begin`, `fb_hedge_due` when a
+//! delay is over, `fb_hedge_ended` when an attempt ends): the caller runs
+//! the attempts, the timer and the cancellation of the losers, the core
+//! decides.
 
 // Retry budgets (fb_retry_budget_*).
 pub mod budget;
+// Hedge policies (fb_hedge_policy_*, fb_hedge_config_default).
+pub mod hedge;
+// The hedging step API (fb_hedge_begin, fb_hedge_due, fb_hedge_ended).
+pub mod hedge_step;
 // Retry policies (fb_retry_policy_*, fb_retry_config_default).
 pub mod policy;
 // The step API (fb_retry_begin, fb_retry_next*, fb_retry_succeeded).

@@ -2,7 +2,7 @@
 //! with full jitter, a deadline, the retry-after cap; and the helpers the
 //! retry modules share.
 
-use super::super::args::{checked_name, not_null, put};
+use super::super::args::{checked_name, not_null, put, put_text};
 use super::super::error::{fail, null_arg};
 use super::super::fb_status::{self, *};
 use super::super::handles::{free, hand_out, try_ref, Handle, Kind};
@@ -83,9 +83,9 @@ fn default_config() -> fb_retry_config {
 }
 
 /// The core's field as C spells it.
-fn c_field(core_field: &str) -> String {
+pub(super) fn c_field(core_field: &str) -> String {
     match core_field {
-        "ratio" | "min_per_sec" | "buckets" | "max_attempts" => core_field.into(),
+        "ratio" | "min_per_sec" | "buckets" | "max_attempts" | "max_hedges" => core_field.into(),
         other => format!("{other}_ns"),
     }
 }
@@ -214,5 +214,33 @@ pub unsafe extern "C" fn fb_retry_policy_metrics(
         };
         // SAFETY: forwarded from our caller's contract.
         unsafe { put(F, "out", out, value) }
+    })
+}
+
+/// Write the policy's counters in the Prometheus text format
+/// (`fusebox_retry_calls_total`, `_attempts_total`, `_retries_total`,
+/// `_hedges_total`, `_budget_exhausted_total`, `_failed_calls_total`,
+/// labelled `retry` with the policy's name) into `buf`, as
+/// `fb_bulkhead_prometheus` does (`*len` always set; too small a `cap`:
+/// `FB_ERR_INVALID_ARGUMENT`, nothing written).
+///
+/// # Safety
+/// `policy` is NULL or live; `buf` is NULL or writable for `cap` bytes;
+/// `len` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn fb_retry_policy_prometheus(
+    policy: *const fb_retry_policy,
+    buf: *mut c_char,
+    cap: usize,
+    len: *mut usize,
+) -> fb_status {
+    const F: &str = "fb_retry_policy_prometheus";
+    guard(F, || {
+        // SAFETY: forwarded from our caller's contract.
+        let p = unsafe { try_ref(F, policy) }?;
+        let mut text = String::new();
+        fusebox_core::prometheus::write_retry_policies(&mut text, &[p.metrics()]);
+        // SAFETY: forwarded from our caller's contract.
+        unsafe { put_text(F, &text, buf, cap, len) }
     })
 }

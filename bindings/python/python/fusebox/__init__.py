@@ -24,6 +24,7 @@ from ._fusebox import (
     CircuitBreaker,
     GuardedCoroutine,
     GuardedFunction,
+    HedgeCall,
     KeyedBreakers,
     ManualClock,
     Permit,
@@ -40,6 +41,7 @@ from ._fusebox import (
     registry,
 )
 
+from ._hedge import HedgePolicy
 from ._keyed import KeyedFullError
 from ._retry import RetryPolicy
 from ._shared import ConfigMismatchError, SharedRegistryError
@@ -59,6 +61,8 @@ __all__ = [
     "FuseboxError",
     "GuardedCoroutine",
     "GuardedFunction",
+    "HedgeCall",
+    "HedgePolicy",
     "KeyedBreakers",
     "KeyedFullError",
     "KeyedStats",
