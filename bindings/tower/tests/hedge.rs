@@ -278,6 +278,51 @@ async fn a_rejected_attempt_ends_as_the_breakers_rejection() {
     assert_eq!((h.attempts, h.hedges, h.failed_calls), (1, 0, 1));
 }
 
+/// A request that counts its clones.
+struct Counted(Arc<AtomicU32>);
+
+impl Clone for Counted {
+    fn clone(&self) -> Self {
+        self.0.fetch_add(1, SeqCst);
+        Counted(self.0.clone())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_request_is_cloned_only_while_another_hedge_may_start() {
+    // One clone for attempt 1, one per hedge but the last (which takes the
+    // request kept for it).
+    for max_hedges in [1, 3] {
+        let r = rig(
+            config(),
+            hedging(10, max_hedges),
+            RetryBudgetConfig::default(),
+        );
+        let n = Arc::new(AtomicU32::new(0));
+        let last = max_hedges + 1;
+        let mut svc = ServiceBuilder::new()
+            .layer(HedgeLayer::new(
+                r.policy.clone(),
+                r.budget.clone(),
+                Arc::new(Tokio),
+            ))
+            .layer(CircuitBreakerLayer::new(r.breaker.clone()))
+            .service(service_fn(move |_: Counted| {
+                let k = n.fetch_add(1, SeqCst) + 1;
+                async move {
+                    if k < last {
+                        std::future::pending::<()>().await;
+                    }
+                    Ok::<_, BoxError>(k)
+                }
+            }));
+        let clones = Arc::new(AtomicU32::new(0));
+        let req = Counted(clones.clone());
+        assert_eq!(svc.ready().await.unwrap().call(req).await.unwrap(), last);
+        assert_eq!(clones.load(SeqCst), max_hedges, "max_hedges {max_hedges}");
+    }
+}
+
 /// An HTTP 5xx is a failure for the hedge, but the response is what the
 /// caller gets when every attempt failed.
 #[tokio::test(start_paused = true)]
