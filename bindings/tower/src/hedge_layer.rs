@@ -10,9 +10,10 @@ use crate::classify::{ByResult, Classify};
 use crate::rejected::{Reason, Rejected};
 use fusebox::retry::{HedgeEnd, HedgePolicy, HedgeStart, HedgeState, Sleep, Timer};
 use fusebox::{Outcome, RetryBudget};
+use pin_project_lite::pin_project;
 use std::fmt;
 use std::future::{Future, poll_fn};
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -154,23 +155,67 @@ impl<S, C: Clone> Layer<S> for HedgeLayer<C> {
     fn layer(&self, inner: S) -> Self::Service {
         HedgeService {
             inner,
-            layer: self.clone(),
+            layer: Arc::new(self.clone()),
         }
     }
 }
 
 /// The service [`HedgeLayer`] makes (example on [`HedgeLayer`]).
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct HedgeService<S, C = ByResult> {
     inner: S,
-    layer: HedgeLayer<C>,
+    layer: Arc<HedgeLayer<C>>,
 }
 
-/// The future of a [`HedgeService`] call.
-pub type HedgeFuture<T> = Pin<Box<dyn Future<Output = Result<T, BoxError>> + Send + 'static>>;
+impl<S: Clone, C> Clone for HedgeService<S, C> {
+    fn clone(&self) -> Self {
+        HedgeService {
+            inner: self.inner.clone(),
+            layer: self.layer.clone(),
+        }
+    }
+}
 
 /// A hedge in flight: its service made ready, then called.
 type Attempt<T> = Pin<Box<dyn Future<Output = Result<T, BoxError>> + Send + 'static>>;
+
+pin_project! {
+    /// The future of a [`HedgeService`] call (example on [`HedgeLayer`]):
+    /// the first attempt inline (nothing is allocated for a call that
+    /// answers at its first poll), each hedge boxed. Dropped, it drops
+    /// every attempt still running: cancelled calls for the breaker.
+    pub struct HedgeFuture<S: Service<Req>, Req, C> {
+        #[pin]
+        first: First<S::Future>,
+        hedges: Vec<(u32, Attempt<S::Response>)>,
+        // The next hedge's delay, until its sleep is made at a poll that
+        // finds no answer.
+        due: Option<Duration>,
+        sleep: Option<Sleep>,
+        // The service and request for hedges, kept only while another
+        // hedge may start.
+        spare: Option<(S, Req)>,
+        layer: Arc<HedgeLayer<C>>,
+        state: HedgeState,
+    }
+}
+
+pin_project! {
+    /// The first attempt, dropped in place once it has ended or lost.
+    #[project = FirstProj]
+    enum First<F> {
+        Running { #[pin] fut: F },
+        Ended,
+    }
+}
+
+impl<S: Service<Req>, Req, C> fmt::Debug for HedgeFuture<S, Req, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HedgeFuture")
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
 
 /// How an attempt ended, for [`HedgePolicy::ended`]: a breaker's
 /// rejection is [`HedgeEnd::Rejected`]; a full bulkhead, and what the
@@ -198,12 +243,12 @@ where
     S::Error: Into<BoxError>,
     S::Future: Send + 'static,
     S::Response: Send + 'static,
-    C: Classify<S::Response, BoxError> + Clone + Send + Sync + 'static,
+    C: Classify<S::Response, BoxError>,
     Req: Clone + Send + 'static,
 {
     type Response = S::Response;
     type Error = BoxError;
-    type Future = HedgeFuture<S::Response>;
+    type Future = HedgeFuture<S, Req, C>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -216,9 +261,17 @@ where
         // when more than one hedge may follow.
         let clone = self.inner.clone();
         let mut svc = std::mem::replace(&mut self.inner, clone);
-        let (state, delay) = self.layer.policy.begin(&self.layer.budget);
+        let (state, due) = self.layer.policy.begin(&self.layer.budget);
         let first = svc.call(req.clone());
-        Box::pin(run(svc, first, self.layer.clone(), req, state, delay))
+        HedgeFuture {
+            first: First::Running { fut: first },
+            hedges: Vec::new(),
+            due,
+            sleep: None,
+            spare: Some((svc, req)),
+            layer: self.layer.clone(),
+            state,
+        }
     }
 }
 
@@ -232,16 +285,7 @@ where
     svc.call(req).await.map_err(Into::into)
 }
 
-/// Drive one hedged call: `first` (attempt 1) is running; `svc` and `req`
-/// make the hedges.
-async fn run<S, C, Req>(
-    svc: S,
-    first: S::Future,
-    l: HedgeLayer<C>,
-    req: Req,
-    mut state: HedgeState,
-    delay: Option<Duration>,
-) -> Result<S::Response, BoxError>
+impl<S, C, Req> Future for HedgeFuture<S, Req, C>
 where
     S: Service<Req> + Clone + Send + 'static,
     S::Error: Into<BoxError>,
@@ -250,59 +294,60 @@ where
     C: Classify<S::Response, BoxError>,
     Req: Clone + Send + 'static,
 {
-    let mut first = pin!(first);
-    let mut first_running = true;
-    let mut hedges: Vec<(u32, Attempt<S::Response>)> = Vec::new();
-    // The next hedge's delay, until its sleep is made at a poll that
-    // finds no answer.
-    let mut due = delay;
-    let mut sleep: Option<Sleep> = None;
-    // Kept only while another hedge may start.
-    let mut spare = Some((svc, req));
-    poll_fn(move |cx| {
+    type Output = Result<S::Response, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let l = &**this.layer;
         loop {
+            // Answer or Fail end the call: the other attempts are dropped
+            // with this future.
             let mut ended = |n: u32, r: Result<S::Response, BoxError>| {
                 let end = hedge_end(&l.classify, &r);
-                // Answer or Fail: returning drops the other attempts.
-                l.policy.ended(&mut state, n, end).is_final().then_some(r)
+                l.policy.ended(this.state, n, end).is_final().then_some(r)
             };
-            if first_running {
-                if let Poll::Ready(r) = first.as_mut().poll(cx) {
-                    first_running = false;
+            if let FirstProj::Running { fut } = this.first.as_mut().project() {
+                if let Poll::Ready(r) = fut.poll(cx) {
+                    this.first.set(First::Ended);
                     if let Some(r) = ended(1, r.map_err(Into::into)) {
+                        this.hedges.clear();
                         return Poll::Ready(r);
                     }
                 }
             }
             let mut i = 0;
-            while i < hedges.len() {
-                let Poll::Ready(r) = hedges[i].1.as_mut().poll(cx) else {
+            while i < this.hedges.len() {
+                let Poll::Ready(r) = this.hedges[i].1.as_mut().poll(cx) else {
                     i += 1;
                     continue;
                 };
-                let (n, _) = hedges.remove(i);
+                let (n, _) = this.hedges.remove(i);
                 if let Some(r) = ended(n, r) {
+                    // The losers are cancelled now, not when this future
+                    // is dropped.
+                    this.first.set(First::Ended);
+                    this.hedges.clear();
                     return Poll::Ready(r);
                 }
             }
-            if sleep.is_none() {
-                let Some(d) = due.take() else {
+            if this.sleep.is_none() {
+                let Some(d) = this.due.take() else {
                     return Poll::Pending;
                 };
-                sleep = Some(l.timer.sleep(d));
+                *this.sleep = Some(l.timer.sleep(d));
             }
-            if let Some(s) = sleep.as_mut() {
+            if let Some(s) = this.sleep.as_mut() {
                 if s.as_mut().poll(cx).is_pending() {
                     return Poll::Pending;
                 }
             }
-            sleep = None;
-            match l.policy.hedge_due(&mut state, &l.budget) {
+            *this.sleep = None;
+            match l.policy.hedge_due(this.state, &l.budget) {
                 HedgeStart::Start { attempt: n, then } => {
-                    due = then;
-                    let next = match (then, &spare) {
+                    *this.due = then;
+                    let next = match (then, &*this.spare) {
                         (Some(_), Some((s, r))) => Some((s.clone(), r.clone())),
-                        _ => spare.take(),
+                        _ => this.spare.take(),
                     };
                     let Some((s, r)) = next else {
                         // Not reached: the policy starts no hedge after the last.
@@ -310,12 +355,11 @@ where
                             "fusebox-tower: no request left for a hedge".into()
                         ));
                     };
-                    hedges.push((n, Box::pin(attempt(s, r))));
+                    this.hedges.push((n, Box::pin(attempt(s, r))));
                     // Poll the new attempt (and the next delay) at once.
                 }
-                HedgeStart::Refused | HedgeStart::None => spare = None,
+                HedgeStart::Refused | HedgeStart::None => *this.spare = None,
             }
         }
-    })
-    .await
+    }
 }

@@ -34,11 +34,14 @@ fn ms(n: u64) -> Duration {
 type Plan = Vec<(Option<u64>, Result<&'static str, &'static str>)>;
 
 /// What the scripted service saw: when each attempt started (since the
-/// rig was made), and which attempts were dropped before they answered.
+/// rig was made), and which attempts were dropped before they answered;
+/// of those, the ones dropped by the time the call answered (before the
+/// caller dropped its future).
 #[derive(Default)]
 struct Log {
     starts: Vec<Duration>,
     cancelled: Vec<u32>,
+    cancelled_by_answer: Vec<u32>,
 }
 
 /// Records attempt n as cancelled if dropped while armed.
@@ -113,7 +116,10 @@ impl Rig {
             ))
             .layer(CircuitBreakerLayer::new(self.breaker.clone()))
             .service(script);
-        let r = svc.ready().await.unwrap().call(()).await;
+        let mut call = std::pin::pin!(svc.ready().await.unwrap().call(()));
+        let r = call.as_mut().await;
+        let mut log = self.log.lock().unwrap();
+        log.cancelled_by_answer = log.cancelled.clone();
         (r.map_err(|e| e.to_string()), self.base.elapsed())
     }
 
@@ -122,7 +128,7 @@ impl Rig {
     }
 
     fn cancelled(&self) -> Vec<u32> {
-        let mut c = self.log.lock().unwrap().cancelled.clone();
+        let mut c = self.log.lock().unwrap().cancelled_by_answer.clone();
         c.sort();
         c
     }
