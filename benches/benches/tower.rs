@@ -12,6 +12,9 @@
 //! * `fusebox/retry_closed`: `RetryLayer` (the core's policy and budget)
 //!   outside `fusebox/closed`'s layer: what wrapping a call that succeeds
 //!   in retries costs;
+//! * `fusebox/hedge_closed`: `HedgeLayer` (the core's hedge policy and
+//!   budget) outside `fusebox/closed`'s layer: a call that answers at
+//!   once, no hedge fires;
 //! * `fusebox/open`: the breaker open, every call rejected;
 //! * `fusebox/keyed_1`, `fusebox/keyed_10000`: `KeyedCircuitBreakerLayer`,
 //!   the requests' keys cycling over 1 or 10^4 hosts;
@@ -21,11 +24,11 @@
 //! of one service (one shared breaker), wall time / total calls.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use fusebox::retry::{Sleep, Timer};
+use fusebox::retry::{HedgePolicy, Sleep, Timer};
 use fusebox::{
     Breaker, ClockSource, Config, KeyedBreakers, RetryBudget, RetryBudgetConfig, RetryPolicy,
 };
-use fusebox_tower::{CircuitBreakerLayer, KeyOf, KeyedCircuitBreakerLayer, RetryLayer};
+use fusebox_tower::{CircuitBreakerLayer, HedgeLayer, KeyOf, KeyedCircuitBreakerLayer, RetryLayer};
 use std::borrow::Cow;
 use std::convert::Infallible;
 use std::hint::black_box;
@@ -49,7 +52,8 @@ fn tr_layer() -> tower_resilience_circuitbreaker::CircuitBreakerLayer {
         .unwrap()
 }
 
-/// A timer for `fusebox/retry_closed`, whose calls never wait.
+/// A timer for `fusebox/retry_closed` and `fusebox/hedge_closed`, whose
+/// calls never wait.
 #[derive(Debug)]
 struct NoWait;
 
@@ -120,6 +124,14 @@ fn bench_one_task(c: &mut Criterion) {
     let mut s = RetryLayer::new(policy, budget, Arc::new(NoWait))
         .layer(CircuitBreakerLayer::new(Arc::new(breaker())).layer(bare()));
     g.bench_function("fusebox/retry_closed", |b| {
+        b.iter_custom(|n| drive(&rt, &mut s, n, |i| i))
+    });
+
+    let budget = Arc::new(RetryBudget::new(RetryBudgetConfig::default()).unwrap());
+    let policy = Arc::new(HedgePolicy::builder().build().unwrap());
+    let mut s = HedgeLayer::new(policy, budget, Arc::new(NoWait))
+        .layer(CircuitBreakerLayer::new(Arc::new(breaker())).layer(bare()));
+    g.bench_function("fusebox/hedge_closed", |b| {
         b.iter_custom(|n| drive(&rt, &mut s, n, |i| i))
     });
 

@@ -1,12 +1,17 @@
 // Instruction counts of the tower layers under callgrind:
 // `valgrind --tool=callgrind target/release/examples/tower_icount <which> <n>`
 // (which: bare, static, arc, open, tr, tr_open: tower-resilience closed, open; keyed_1, keyed_10000:
-// the keyed layer over 1 or 10^4 hosts, keys in a fixed random order); prints ns/call when run plainly.
-use fusebox::{Breaker, ClockSource, Config, KeyedBreakers};
-use fusebox_tower::{CircuitBreakerLayer, KeyOf, KeyedCircuitBreakerLayer};
+// the keyed layer over 1 or 10^4 hosts, keys in a fixed random order; retry, hedge: `RetryLayer`,
+// `HedgeLayer` over `arc`, calls that succeed at once); prints ns/call when run plainly.
+use fusebox::retry::{HedgePolicy, Sleep, Timer};
+use fusebox::{
+    Breaker, ClockSource, Config, KeyedBreakers, RetryBudget, RetryBudgetConfig, RetryPolicy,
+};
+use fusebox_tower::{CircuitBreakerLayer, HedgeLayer, KeyOf, KeyedCircuitBreakerLayer, RetryLayer};
 use std::borrow::Cow;
 use std::convert::Infallible;
 use std::hint::black_box;
+use std::sync::Arc;
 use std::time::Instant;
 use tower::{service_fn, Layer, Service, ServiceExt};
 
@@ -48,7 +53,30 @@ fn main() {
             "keyed_1" | "keyed_10000" => {
                 keyed(if which == "keyed_1" { 1 } else { 10_000 }, n).await
             }
-            _ => panic!("bare | static | arc | open | tr | tr_open | keyed_1 | keyed_10000"),
+            "retry" | "hedge" => {
+                let inner =
+                    CircuitBreakerLayer::new(Arc::new(Breaker::new(Config::default()).unwrap()))
+                        .layer(bare);
+                let budget = Arc::new(RetryBudget::new(RetryBudgetConfig::default()).unwrap());
+                if which == "retry" {
+                    let policy = Arc::new(RetryPolicy::default());
+                    run(
+                        RetryLayer::new(policy, budget, Arc::new(NoWait)).layer(inner),
+                        n,
+                    )
+                    .await
+                } else {
+                    let policy = Arc::new(HedgePolicy::builder().build().unwrap());
+                    run(
+                        HedgeLayer::new(policy, budget, Arc::new(NoWait)).layer(inner),
+                        n,
+                    )
+                    .await
+                }
+            }
+            _ => panic!(
+                "bare | static | arc | open | tr | tr_open | keyed_1 | keyed_10000 | retry | hedge"
+            ),
         }
     });
     eprintln!("{:.1} ns/call", t.elapsed().as_nanos() as f64 / n as f64);
@@ -60,6 +88,16 @@ async fn run<S: Service<u64>>(mut s: S, n: u64) {
             unreachable!()
         };
         black_box(s.call(i).await.is_ok());
+    }
+}
+
+/// A timer whose sleeps are over at once (the calls here never wait).
+#[derive(Debug)]
+struct NoWait;
+
+impl Timer for NoWait {
+    fn sleep(&self, _: std::time::Duration) -> Sleep {
+        Box::pin(std::future::ready(()))
     }
 }
 

@@ -1,6 +1,6 @@
 //! tower layers over fusebox: a circuit breaker (one, or one per host),
 //! a bulkhead with a fixed or adaptive limit, an adaptive timeout, and
-//! retries paid from a retry budget;
+//! retries and hedged requests paid from a retry budget;
 //! classifiers for HTTP and gRPC; with the `reqwest` feature, a
 //! `reqwest-middleware` middleware with per-host breakers.
 //!
@@ -39,6 +39,7 @@ mod error;
 mod future;
 pub mod grpc;
 mod guard;
+mod hedge_layer;
 mod http_classify;
 mod key;
 mod keyed_layer;
@@ -56,6 +57,7 @@ pub use classify::{ByResult, Classify, Verdict};
 pub use error::Error;
 pub use future::ResponseFuture;
 pub use guard::{Admission, BreakerGuard, BulkheadGuard};
+pub use hedge_layer::{HedgeFuture, HedgeLayer, HedgeService};
 pub use http_classify::{HttpClassifier, classify_status};
 pub use key::{HostKey, KeyOf};
 pub use keyed_layer::{KeyedCircuitBreaker, KeyedCircuitBreakerLayer};

@@ -31,6 +31,8 @@ pub struct Flaky {
     /// Answer after this long (real time); `hang` answers never.
     pub latency_ms: AtomicU64,
     pub hang: AtomicBool,
+    /// The first this many requests hang (answer never).
+    pub hang_first: AtomicU64,
     /// Requests received.
     pub hits: AtomicU64,
     /// Notified (all waiters) when a request arrives.
@@ -78,7 +80,7 @@ impl Flaky {
 async fn handler(State(f): State<Arc<Flaky>>) -> Response {
     let n = f.hits.fetch_add(1, SeqCst);
     f.entered.notify_waiters();
-    if f.hang.load(SeqCst) {
+    if f.hang.load(SeqCst) || n < f.hang_first.load(SeqCst) {
         std::future::pending::<()>().await;
     }
     let ms = f.latency_ms.load(SeqCst);
