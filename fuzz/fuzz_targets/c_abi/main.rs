@@ -47,7 +47,7 @@
 extern crate fusebox as fusebox_core;
 
 // rustfmt::skip: the C ABI's files are formatted with their own crate.
-#[allow(dead_code, clippy::all)]
+#[allow(dead_code, unused_imports, clippy::all)]
 #[path = "../../../bindings/c/src/lib.rs"]
 #[rustfmt::skip]
 mod ffi;
