@@ -13,6 +13,25 @@ pub fn arg_name(field: &str) -> &str {
     fusebox::bindings::config_field(field).map_or(field, |f| f.python)
 }
 
+/// Refuse keyword arguments in `rest` other than `allowed` (those a class's
+/// Python part takes in its `__init__`): a misspelt setting is a
+/// `TypeError`, as for any Python function, not a silent default.
+pub fn only_keywords(
+    class: &str,
+    rest: Option<&Bound<'_, PyDict>>,
+    allowed: &[&str],
+) -> PyResult<()> {
+    for key in rest.iter().flat_map(|d| d.keys()) {
+        if !key.extract::<&str>().is_ok_and(|k| allowed.contains(&k)) {
+            return Err(PyTypeError::new_err(format!(
+                "{class}() got an unexpected keyword argument {}",
+                key.repr()?
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// A core `ConfigError` as a Python `ValueError` naming the argument (the
 /// core's message, durations in seconds).
 pub fn config_error(e: ConfigError) -> PyErr {

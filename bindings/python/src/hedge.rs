@@ -6,10 +6,10 @@
 //! `ended`, reached through `HedgeCall`.
 
 use crate::breaker::check_name;
-use crate::config::{config_error, secs_arg, u32_arg};
+use crate::config::{config_error, only_keywords, secs_arg, u32_arg};
 use crate::retry::RetryBudget;
 use fusebox::retry::{HedgeDelay, HedgeEnd, HedgeStart, HedgeState, HedgeVerdict};
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::sync::{Arc, Mutex};
@@ -32,14 +32,7 @@ impl NativeHedgePolicy {
         _rest: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<NativeHedgePolicy> {
         // `sleep` is the Python part's (`fusebox.HedgePolicy.__init__`).
-        for key in _rest.iter().flat_map(|d| d.keys()) {
-            if key.extract::<&str>().ok() != Some("sleep") {
-                return Err(PyTypeError::new_err(format!(
-                    "HedgePolicy() got an unexpected keyword argument {}",
-                    key.repr()?
-                )));
-            }
-        }
+        only_keywords("HedgePolicy", _rest, &["sleep"])?;
         check_name(name)?;
         let mut b = fusebox::retry::HedgePolicy::builder().name(name);
         if let Some(v) = max_hedges {

@@ -6,7 +6,7 @@
 
 use crate::breaker::{check_name, CircuitBreaker};
 use crate::clock::ManualClock;
-use crate::config::{config_error, float_arg, secs_arg, u32_arg, wait_arg};
+use crate::config::{config_error, float_arg, only_keywords, secs_arg, u32_arg, wait_arg};
 use fusebox::retry::{AttemptEnd, Next, RetryState, Verdict};
 use fusebox::{ClockSource, RejectReason, Rejected, RetryBudgetConfig};
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -130,6 +130,12 @@ impl NativeRetryPolicy {
         seed: Option<u64>,
         _rest: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<NativeRetryPolicy> {
+        // The Python part's (`fusebox.RetryPolicy.__init__`).
+        only_keywords(
+            "RetryPolicy",
+            _rest,
+            &["retry_on", "classify", "sleep", "async_sleep", "on_end"],
+        )?;
         if let Some(n) = name {
             check_name(n)?;
         }

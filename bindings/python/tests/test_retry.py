@@ -202,3 +202,12 @@ def test_bad_arguments_name_the_argument(clock: fusebox.ManualClock) -> None:
         call.failed("maybe")
     with pytest.raises(ValueError, match="reason"):
         call.rejected("closed")
+
+
+def test_a_misspelt_keyword_is_a_type_error(clock: fusebox.ManualClock) -> None:
+    breaker = fusebox.CircuitBreaker("misspelt", clock=clock)
+    budget = fusebox.RetryBudget(clock=clock)
+    with pytest.raises(TypeError, match="'max_atempts'"):
+        fusebox.RetryPolicy(breaker, budget, max_atempts=3)
+    # The Python part's own keywords still pass.
+    fusebox.RetryPolicy(breaker, budget, retry_on=(OSError,), sleep=lambda s: None)
