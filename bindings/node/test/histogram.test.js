@@ -42,6 +42,10 @@ test('a breaker records every call into its histogram, fast paths included', asy
   assert.ok(near(h.quantile(0.95), 95), String(h.quantile(0.95)))
   assert.ok(near(h.quantile(0.5), 50), String(h.quantile(0.5)))
   assert.equal(breaker.stats.successes, 100)
+  // The histogram stays attached through a reconfiguration.
+  assert.deepEqual(breaker.reconfigure({ minCalls: 20 }).changed, ['minCalls'])
+  breaker.call(() => clock.advance(1))
+  assert.equal(h.count, 101)
 })
 
 test('a hedge waits the fallback while the histogram is empty, the P95 after', async () => {
