@@ -161,6 +161,13 @@ typedef struct fb_hedge_policy fb_hedge_policy;
 // A bounded set of breakers by key (opaque). Thread-safe.
 typedef struct fb_keyed fb_keyed;
 
+// A latency histogram (opaque): the latencies of the last 10 s (in 10
+// slots), by bucket. Made by `fb_latency_histogram_new`, freed with
+// `fb_latency_histogram_free` (a breaker or hedge policy made with it
+// keeps its own reference, so it may be freed first). Thread-safe and
+// lock-free.
+typedef struct fb_latency_histogram fb_latency_histogram;
+
 // A set of breakers by name (opaque). Thread-safe.
 typedef struct fb_registry fb_registry;
 
@@ -429,11 +436,21 @@ typedef struct fb_retry_budget_stats {
 typedef struct fb_hedge_config {
   // `sizeof(fb_hedge_config)`, set by `fb_hedge_config_default`.
   uint32_t size;
-  // Hedges a call may start (1..=10), one `delay_ns` after another.
+  // Hedges a call may start (1..=10), one delay after another.
   // Default 1.
   uint32_t max_hedges;
-  // The wait before each hedge, in ns (> 0). Default 50 ms.
+  // The wait before each hedge, in ns (> 0); with a `histogram`, the
+  // wait while the histogram is empty. Default 50 ms.
   uint64_t delay_ns;
+  // NULL (the default): the delay is `delay_ns`. Otherwise the
+  // dependency's latencies (a live `fb_latency_histogram`, e.g. fed by
+  // its breaker, see `fb_breaker_new_with_histogram`): the delay is
+  // their `quantile`, read when each hedge is armed. The policy keeps
+  // its own reference.
+  const struct fb_latency_histogram *histogram;
+  // With a `histogram`: the quantile, in (0, 1]. Default 0.95 (hedge
+  // the slowest 5 % of calls).
+  double quantile;
 } fb_hedge_config;
 
 // A hedge policy's counters (`fb_hedge_policy_metrics`).
@@ -749,6 +766,30 @@ enum fb_status fb_breaker_new_named(const char *name,
                                     const struct fb_clock *clock,
                                     struct fb_breaker **out);
 
+// As `fb_breaker_new_named`, with every call's latency (admission to
+// outcome, on the breaker's clock) recorded into `histogram` (NULL: none),
+// e.g. for a hedge policy's quantile delay. The breaker keeps its own
+// reference to the histogram. Every admitted call is then timed: the
+// histogram sees calls through `fb_breaker_acquire`'s fast path too.
+//
+// ```c
+// fb_config c;
+// fb_latency_histogram *h;
+// fb_breaker *b;
+// fb_config_default(&c);
+// fb_latency_histogram_new(NULL, &h);
+// fb_breaker_new_with_histogram("search", &c, NULL, h, &b);
+// ```
+//
+// # Safety
+// As `fb_breaker_new_named`; `histogram` is NULL or a live histogram
+// handle.
+enum fb_status fb_breaker_new_with_histogram(const char *name,
+                                             const struct fb_config *config,
+                                             const struct fb_clock *clock,
+                                             const struct fb_latency_histogram *histogram,
+                                             struct fb_breaker **out);
+
 // Free a breaker made by `fb_breaker_new*`, or a handle handed out by a
 // keyed set (`fb_keyed_get*`, `fb_keyed_remove`: each handle is freed
 // once; the breaker itself goes when the set and every handle have let
@@ -970,6 +1011,58 @@ enum fb_status fb_config_default(struct fb_config *config);
 // # Safety
 // `config` is NULL or points to a readable `fb_config`.
 enum fb_status fb_config_validate(const struct fb_config *config);
+
+// Make a latency histogram on `clock` (NULL: the system clock; give a
+// breaker feeding it the same clock). Free it with
+// `fb_latency_histogram_free`.
+//
+// ```c
+// fb_latency_histogram *h;
+// fb_latency_histogram_new(NULL, &h);
+// fb_latency_histogram_record(h, 20000000); /* 20 ms */
+// uint64_t p95; bool found;
+// fb_latency_histogram_quantile(h, 0.95, &p95, &found); /* found, ~20 ms */
+// fb_latency_histogram_free(h);
+// ```
+//
+// # Safety
+// `clock` is NULL or a live clock handle; `out` is NULL or writable.
+enum fb_status fb_latency_histogram_new(const struct fb_clock *clock,
+                                        struct fb_latency_histogram **out);
+
+// Free a histogram; a breaker or hedge policy made with it keeps working.
+// A pointer that is not a live histogram gets `FB_ERR_INVALID_HANDLE` and
+// is not touched.
+//
+// # Safety
+// `histogram` is any pointer value.
+enum fb_status fb_latency_histogram_free(struct fb_latency_histogram *histogram);
+
+// Record one latency of `ns` nanoseconds.
+//
+// # Safety
+// `histogram` is NULL or live.
+enum fb_status fb_latency_histogram_record(const struct fb_latency_histogram *histogram,
+                                           uint64_t ns);
+
+// The `q` quantile of the recent latencies, in ns, into `*out_ns`, with
+// `*found` true; `*found` false (and `*out_ns` 0) while the histogram is
+// empty. `q` is clamped to [0, 1] (NaN reads the median), as the core
+// does.
+//
+// # Safety
+// `histogram` is NULL or live; `out_ns` and `found` are NULL or writable.
+enum fb_status fb_latency_histogram_quantile(const struct fb_latency_histogram *histogram,
+                                             double q,
+                                             uint64_t *out_ns,
+                                             bool *found);
+
+// The number of latencies in the histogram's window, into `*out`.
+//
+// # Safety
+// `histogram` is NULL or live; `out` is NULL or writable.
+enum fb_status fb_latency_histogram_count(const struct fb_latency_histogram *histogram,
+                                          uint64_t *out);
 
 // Make a keyed set called `name` (shown as the `keyed` label of its
 // Prometheus series) of at most `capacity` breakers (1 to 10,000,000),
@@ -1311,7 +1404,8 @@ enum fb_status fb_retry_budget_prometheus(const struct fb_retry_budget *budget,
                                           size_t cap,
                                           size_t *len);
 
-// Fill `config` with the defaults: one hedge, after 50 ms.
+// Fill `config` with the defaults: one hedge, after 50 ms (no histogram;
+// quantile 0.95 once one is set).
 //
 // # Safety
 // `config` is NULL or writable for an `fb_hedge_config`.
@@ -1321,8 +1415,8 @@ enum fb_status fb_hedge_config_default(struct fb_hedge_config *config);
 // UTF-8) with `config`. Free it with `fb_hedge_policy_free`.
 //
 // # Safety
-// `name` is NULL or NUL-terminated; `config` is NULL or readable; `out` is
-// NULL or writable.
+// `name` is NULL or NUL-terminated; `config` is NULL or readable, its
+// `histogram` NULL or live; `out` is NULL or writable.
 enum fb_status fb_hedge_policy_new(const char *name,
                                    const struct fb_hedge_config *config,
                                    struct fb_hedge_policy **out);

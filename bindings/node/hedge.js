@@ -1,7 +1,8 @@
 'use strict'
 // Hedged requests for Node: a hedge policy whose fire(fn) starts an attempt
 // through a breaker and, while none has succeeded, another one after each
-// delay (up to maxHedges, paid from a RetryBudget); the first success wins
+// delay (fixed, or a quantile of a LatencyHistogram; up to maxHedges, paid
+// from a RetryBudget); the first success wins
 // and the others are aborted, their permits cancelled. Every decision (start
 // a hedge or not, the next delay, the budget, which attempt answers) is the
 // core's, through a native HedgeCall (src/hedge.rs); this file runs the
@@ -11,13 +12,15 @@
 
 const timers = require('node:timers/promises')
 
-module.exports = function hedging ({ native, kNative, kSettle, CircuitBreaker, CircuitOpenError, RetryBudget, argType, pick, rangeError }) {
+module.exports = function hedging ({ native, kNative, kSettle, CircuitBreaker, CircuitOpenError, RetryBudget, LatencyHistogram, argType, pick, rangeError }) {
   const OPTIONS = {
     breaker: 'any',
     budget: 'any',
     name: 'string',
     delayMs: 'number',
     maxHedges: 'number',
+    histogram: 'any',
+    quantile: 'number',
     sleep: 'function'
   }
 
@@ -35,8 +38,13 @@ module.exports = function hedging ({ native, kNative, kSettle, CircuitBreaker, C
       const o = pick(options, OPTIONS)
       if (!(options.breaker instanceof CircuitBreaker)) throw argType('breaker', 'an instance of CircuitBreaker', options.breaker)
       if (!(options.budget instanceof RetryBudget)) throw argType('budget', 'an instance of RetryBudget', options.budget)
+      // With a histogram the delay is its `quantile` (0.95 by default),
+      // `delayMs` the wait while it is empty.
+      const h = options.histogram
+      if (h !== undefined && !(h instanceof LatencyHistogram)) throw argType('histogram', 'an instance of LatencyHistogram', h, 'option')
+      if (h === undefined && o.quantile !== undefined) throw argType('histogram', 'an instance of LatencyHistogram when "quantile" is given', h, 'option')
       const { sleep, ...rest } = o
-      const r = native.createHedgePolicy(rest)
+      const r = native.createHedgePolicy(rest, h === undefined ? undefined : h[kNative])
       if (r.option !== undefined) throw rangeError(r)
       this.#n = r
       this.#breaker = options.breaker

@@ -58,6 +58,8 @@ export interface CircuitBreakerOptions {
   cancellation?: Cancellation
   /** A clock moved by hand (tests). Default: the system's monotonic clock. */
   clock?: ManualClock
+  /** Every call's latency is recorded into it (e.g. for a HedgePolicy's quantile delay). `new CircuitBreaker` only. */
+  latencyHistogram?: LatencyHistogram
   /** A timeout for every fire() (a timer per call); default none (no timer). */
   timeoutMs?: number
   /** Which errors count as failures. Default: defaultClassify. */
@@ -171,6 +173,21 @@ export declare class ManualClock {
 }
 
 /**
+ * A dependency's latencies over the last 10 s, by bucket (lock-free), in ms:
+ * fed by a breaker made with `latencyHistogram` or by record(); the delay of
+ * a HedgePolicy made with `histogram`.
+ */
+export declare class LatencyHistogram {
+  constructor (options?: { clock?: ManualClock })
+  /** Record one latency of `ms` (≥ 0). */
+  record (ms: number): this
+  /** The `q` quantile in ms (`q` clamped to [0, 1]), null while empty. */
+  quantile (q: number): number | null
+  /** The number of latencies in the window. */
+  readonly count: number
+}
+
+/**
  * The right to make one call. Report how it ended once: a second report
  * (or a release after one) throws an Error with code
  * 'ERR_FUSEBOX_PERMIT_USED' and counts nothing. The reports return true.
@@ -223,7 +240,7 @@ export declare class CircuitBreaker extends EventEmitter {
    * The breaker called `name` in the process-wide registry, shared by every
    * worker thread; created with `options` on first use (no `clock`).
    */
-  static shared (name: string, options?: Omit<CircuitBreakerOptions, 'clock'>): CircuitBreaker
+  static shared (name: string, options?: Omit<CircuitBreakerOptions, 'clock' | 'latencyHistogram'>): CircuitBreaker
 
   /** A permit, or null when rejected (see lastRejection). Never throws. */
   tryAcquire (): Permit | null
@@ -269,7 +286,7 @@ export declare class CircuitBreaker extends EventEmitter {
    * once. A RangeError (nothing changed) for a bad value, another window,
    * or slow-call detection turned on or off.
    */
-  reconfigure (changes: Omit<CircuitBreakerOptions, 'clock' | 'name' | 'timeoutMs' | 'classify' | 'fallback' | 'fallbackLimit'>): Reconfigured
+  reconfigure (changes: Omit<CircuitBreakerOptions, 'clock' | 'latencyHistogram' | 'name' | 'timeoutMs' | 'classify' | 'fallback' | 'fallbackLimit'>): Reconfigured
   /** This breaker's settings and state as a snapshot's JSON text. */
   saveState (): string
   /**
@@ -292,7 +309,7 @@ export declare class CircuitBreaker extends EventEmitter {
 /** The process-wide registry of named breakers (shared by worker threads). */
 export declare const registry: {
   /** The breaker called `name`, created with `options` on first use. */
-  get (name: string, options?: Omit<CircuitBreakerOptions, 'clock'>): CircuitBreaker
+  get (name: string, options?: Omit<CircuitBreakerOptions, 'clock' | 'latencyHistogram'>): CircuitBreaker
   /** The breaker called `name`, or undefined. */
   find (name: string): CircuitBreaker | undefined
   /** Forget `name` (handles keep a working breaker). */
@@ -300,7 +317,7 @@ export declare const registry: {
   /** The names, sorted. */
   names (): string[]
   /** Reconfigure `name` in place when it exists; its config for later. Whether that tripped it. */
-  reconfigure (name: string, options?: Omit<CircuitBreakerOptions, 'clock'>): boolean
+  reconfigure (name: string, options?: Omit<CircuitBreakerOptions, 'clock' | 'latencyHistogram'>): boolean
   /** Write every shared breaker's settings and state to `path` (versioned JSON). */
   writeState (path: string): void
   /**
@@ -510,8 +527,12 @@ export interface HedgePolicyOptions {
   budget: RetryBudget
   /** For metrics (1..=256 bytes). Default 'hedge'. */
   name?: string
-  /** The wait before each hedge, after the previous attempt started (> 0). Default 50. */
+  /** The wait before each hedge, after the previous attempt started (> 0); with a `histogram`, the wait while it is empty. Default 50. */
   delayMs?: number
+  /** The dependency's latencies (e.g. its breaker's `latencyHistogram`): the delay is then their `quantile`, read as each hedge is armed. */
+  histogram?: LatencyHistogram
+  /** With a `histogram`: the quantile, in (0, 1]. Default 0.95. */
+  quantile?: number
   /** Hedges a call may start (1..=10). Default 1. */
   maxHedges?: number
   /** Waits out a delay; `signal` aborts when the call ends. Default: a cleared setTimeout. A rejection (not the abort) ends the call with its error. */
@@ -572,7 +593,7 @@ export declare class SharedRegistry {
   readonly capacity: number
   readonly created: boolean
   /** The breaker `name`, created with `options` if missing; an existing one must have the same options. */
-  getOrCreate (name: string, options?: Omit<CircuitBreakerOptions, 'clock'>): CircuitBreaker
+  getOrCreate (name: string, options?: Omit<CircuitBreakerOptions, 'clock' | 'latencyHistogram'>): CircuitBreaker
   /** The breaker `name` with the options stored in the file, or undefined. */
   get (name: string): CircuitBreaker | undefined
   names (): string[]
@@ -581,7 +602,7 @@ export declare class SharedRegistry {
 // ----- keyed breakers (keyed.js) -----
 
 /** Options of a KeyedBreakers: its own, and the breaker options every key's breaker is made with. */
-export interface KeyedBreakersOptions extends Omit<CircuitBreakerOptions, 'name'> {
+export interface KeyedBreakersOptions extends Omit<CircuitBreakerOptions, 'name' | 'latencyHistogram'> {
   /** The set's name (the `keyed` label of its Prometheus series). Default 'keyed'. */
   name?: string
   /** The most breakers the set holds, 1..=10 000 000. */

@@ -260,6 +260,9 @@ class ManualClock {
   }
 }
 
+// Latency histograms (histogram.js): a breaker's `latencyHistogram`.
+const { LatencyHistogram } = require('./histogram.js')({ native, kNative, ManualClock, argType, argRange })
+
 // ----- options -------------------------------------------------------------------
 
 const NUMBER_OPTIONS = [
@@ -269,11 +272,11 @@ const NUMBER_OPTIONS = [
 ]
 const KNOWN_OPTIONS = new Set([
   ...NUMBER_OPTIONS, 'name', 'consecutiveFailures', 'backoff', 'clock', 'timeoutMs', 'classify',
-  'fallback', 'fallbackLimit', 'cancellation'
+  'fallback', 'fallbackLimit', 'cancellation', 'latencyHistogram'
 ])
 
 /** Check the options' types (ranges are the core's business); the native form. */
-function nativeOptions (options, allowClock) {
+function nativeOptions (options, allowClock, allowHistogram = false) {
   if (options === undefined || options === null) return { native: {}, clock: undefined }
   if (typeof options !== 'object') throw argType('options', 'of type object', options)
   for (const key of Object.keys(options)) {
@@ -319,7 +322,16 @@ function nativeOptions (options, allowClock) {
     if (!allowClock) throw optType('clock', 'absent for a shared breaker (the registry runs on the system clock)', options.clock)
     clock = options.clock[kNative]
   }
-  return { native: out, clock }
+  // Only `new CircuitBreaker` attaches a histogram (not a shared, keyed or
+  // registry breaker, nor reconfigure()).
+  let histogram
+  const h = options.latencyHistogram
+  if (h !== undefined) {
+    if (!allowHistogram) throw optType('latencyHistogram', 'absent (only new CircuitBreaker takes one)', h)
+    if (!(h instanceof LatencyHistogram)) throw optType('latencyHistogram', 'an instance of LatencyHistogram', h)
+    histogram = h[kNative]
+  }
+  return { native: out, clock, histogram }
 }
 
 function wrapperOptions (options) {
@@ -535,8 +547,8 @@ class CircuitBreaker extends EventEmitter {
       n = handle.native
       options = handle.options
     } else {
-      const { native: o, clock } = nativeOptions(options, true)
-      n = native.createBreaker(o, clock)
+      const { native: o, clock, histogram } = nativeOptions(options, true, true)
+      n = native.createBreaker(o, clock, histogram)
       if (!(n instanceof native.NativeBreaker)) throwProblem(n)
     }
     const { timeoutMs, classify, fallback, fallbackLimit } = wrapperOptions(options)
@@ -1145,6 +1157,7 @@ module.exports = {
   CircuitBreaker,
   Permit,
   ManualClock,
+  LatencyHistogram,
   FuseboxError,
   CircuitOpenError,
   CallTimeoutError,
@@ -1164,6 +1177,6 @@ Object.assign(module.exports, require('./shared.js')({ native, CircuitBreaker, F
 const { pick, rangeError } = require('./options.js')({ argType, argRange })
 const retries = require('./retry.js')({ native, kNative, CircuitBreaker, CircuitOpenError, argType, typeName, pick, rangeError })
 Object.assign(module.exports, retries)
-Object.assign(module.exports, require('./hedge.js')({ native, kNative, kSettle, CircuitBreaker, CircuitOpenError, RetryBudget: retries.RetryBudget, argType, pick, rangeError }))
+Object.assign(module.exports, require('./hedge.js')({ native, kNative, kSettle, CircuitBreaker, CircuitOpenError, RetryBudget: retries.RetryBudget, LatencyHistogram, argType, pick, rangeError }))
 // Keyed breakers (keyed.js).
 Object.assign(module.exports, require('./keyed.js')({ native, CircuitBreaker, FuseboxError, kFromNative, nativeOptions, wrapperOptions, throwProblem, argType, argRange }))

@@ -176,6 +176,19 @@ export declare class NativeKeyed {
   prometheus(): string
 }
 
+/** The core's latency histogram. */
+export declare class NativeLatencyHistogram {
+  /**
+   * Record one latency of `ms` milliseconds (the JS layer checks the
+   * range).
+   */
+  record(ms: number): void
+  /** The `q` quantile in ms, null while empty (`q` clamped to [0, 1]). */
+  quantile(q: number): number | null
+  /** The number of latencies in the window. */
+  get count(): number
+}
+
 /**
  * A clock moved by hand, for tests: breakers on it see time move only when
  * `advance` is called.
@@ -283,13 +296,16 @@ export declare function adminServe(address: string, token?: string | undefined |
 export declare function coreVersion(): string
 
 /** A breaker of its own, or the options' problem. */
-export declare function createBreaker(options: NativeOptions, clock?: NativeManualClock | undefined | null): NativeBreaker | OptionProblem
+export declare function createBreaker(options: NativeOptions, clock?: NativeManualClock | undefined | null, histogram?: NativeLatencyHistogram | undefined | null): NativeBreaker | OptionProblem
 
 /** A bulkhead, or the options' problem. */
 export declare function createBulkhead(options: NativeBulkheadOptions, clock?: NativeManualClock | undefined | null): NativeBulkhead | OptionProblem
 
 /** A hedge policy, or the options' problem. */
-export declare function createHedgePolicy(options: NativeHedgeOptions): NativeHedgePolicy | OptionProblem
+export declare function createHedgePolicy(options: NativeHedgeOptions, histogram?: NativeLatencyHistogram | undefined | null): NativeHedgePolicy | OptionProblem
+
+/** A latency histogram on `clock` (the system clock when absent). */
+export declare function createLatencyHistogram(clock?: NativeManualClock | undefined | null): NativeLatencyHistogram
 
 /** A retry budget, or the options' problem. */
 export declare function createRetryBudget(options: NativeRetryBudgetOptions, clock?: NativeManualClock | undefined | null): NativeRetryBudget | OptionProblem
@@ -405,6 +421,11 @@ export interface NativeHedgeOptions {
   delayMs?: number
   /** Hedges a call may start (1..=10). */
   maxHedges?: number
+  /**
+   * With a histogram: the quantile of its latencies that is the delay
+   * (`delay_ms` is then the wait while it is empty). Default 0.95.
+   */
+  quantile?: number
 }
 
 /** A hedged call's stats, for JS. */

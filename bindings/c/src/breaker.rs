@@ -7,6 +7,7 @@ use super::clock::{clock_source, fb_clock};
 use super::config::{config_arg, config_error, fb_config};
 use super::fb_status::{self, *};
 use super::handles::{free, hand_out, try_ref, Handle, Kind};
+use super::histogram::{fb_latency_histogram, histogram_arc};
 use super::panic::{guard, FfiResult};
 use super::permit::fb_permit;
 use super::registry::registry_error;
@@ -171,6 +172,7 @@ unsafe fn new_breaker(
     name: Option<*const c_char>,
     config: *const fb_config,
     clock: *const fb_clock,
+    histogram: *const fb_latency_histogram,
     out: *mut *mut fb_breaker,
 ) -> FfiResult {
     not_null(func, "out", out)?;
@@ -185,8 +187,12 @@ unsafe fn new_breaker(
     let config = unsafe { config_arg(func, "config", config) }?;
     // SAFETY: forwarded from our caller's contract.
     let source = unsafe { clock_source(clock) };
-    let breaker =
+    let mut breaker =
         Breaker::named(name, config, source).map_err(|e| config_error(func, "config", &e))?;
+    if !histogram.is_null() {
+        // SAFETY: non-NULL, and the caller guarantees a live histogram.
+        breaker = breaker.with_latency_histogram(unsafe { histogram_arc(histogram) });
+    }
     let p = Box::into_raw(Box::new(breaker)) as *mut fb_breaker;
     // SAFETY: checked non-NULL above; the caller guarantees it is writable.
     unsafe { hand_out(out, p) }
@@ -204,7 +210,14 @@ pub unsafe extern "C" fn fb_breaker_new(
 ) -> fb_status {
     // SAFETY: forwarded from our caller's contract.
     guard("fb_breaker_new", || unsafe {
-        new_breaker("fb_breaker_new", None, config, std::ptr::null(), out)
+        new_breaker(
+            "fb_breaker_new",
+            None,
+            config,
+            std::ptr::null(),
+            std::ptr::null(),
+            out,
+        )
     })
 }
 
@@ -222,7 +235,14 @@ pub unsafe extern "C" fn fb_breaker_new_with_clock(
 ) -> fb_status {
     // SAFETY: forwarded from our caller's contract.
     guard("fb_breaker_new_with_clock", || unsafe {
-        new_breaker("fb_breaker_new_with_clock", None, config, clock, out)
+        new_breaker(
+            "fb_breaker_new_with_clock",
+            None,
+            config,
+            clock,
+            std::ptr::null(),
+            out,
+        )
     })
 }
 
@@ -242,7 +262,47 @@ pub unsafe extern "C" fn fb_breaker_new_named(
 ) -> fb_status {
     // SAFETY: forwarded from our caller's contract.
     guard("fb_breaker_new_named", || unsafe {
-        new_breaker("fb_breaker_new_named", Some(name), config, clock, out)
+        new_breaker(
+            "fb_breaker_new_named",
+            Some(name),
+            config,
+            clock,
+            std::ptr::null(),
+            out,
+        )
+    })
+}
+
+/// As `fb_breaker_new_named`, with every call's latency (admission to
+/// outcome, on the breaker's clock) recorded into `histogram` (NULL: none),
+/// e.g. for a hedge policy's quantile delay. The breaker keeps its own
+/// reference to the histogram. Every admitted call is then timed: the
+/// histogram sees calls through `fb_breaker_acquire`'s fast path too.
+///
+/// ```c
+/// fb_config c;
+/// fb_latency_histogram *h;
+/// fb_breaker *b;
+/// fb_config_default(&c);
+/// fb_latency_histogram_new(NULL, &h);
+/// fb_breaker_new_with_histogram("search", &c, NULL, h, &b);
+/// ```
+///
+/// # Safety
+/// As `fb_breaker_new_named`; `histogram` is NULL or a live histogram
+/// handle.
+#[no_mangle]
+pub unsafe extern "C" fn fb_breaker_new_with_histogram(
+    name: *const c_char,
+    config: *const fb_config,
+    clock: *const fb_clock,
+    histogram: *const fb_latency_histogram,
+    out: *mut *mut fb_breaker,
+) -> fb_status {
+    const F: &str = "fb_breaker_new_with_histogram";
+    // SAFETY: forwarded from our caller's contract.
+    guard(F, || unsafe {
+        new_breaker(F, Some(name), config, clock, histogram, out)
     })
 }
 

@@ -27,6 +27,7 @@ pub(crate) enum Kind {
     RetryPolicy,
     RetryBudget,
     HedgePolicy,
+    LatencyHistogram,
     Admin,
 }
 
@@ -43,6 +44,7 @@ impl Kind {
             Kind::RetryPolicy => "retry policy",
             Kind::RetryBudget => "retry budget",
             Kind::HedgePolicy => "hedge policy",
+            Kind::LatencyHistogram => "latency histogram",
             Kind::Admin => "admin endpoint",
         }
     }
@@ -60,6 +62,7 @@ impl Kind {
             Kind::RetryPolicy => "fb_retry_policy_new",
             Kind::RetryBudget => "fb_retry_budget_new",
             Kind::HedgePolicy => "fb_hedge_policy_new",
+            Kind::LatencyHistogram => "fb_latency_histogram_new",
             Kind::Admin => "fb_admin_start",
         }
     }

@@ -50,6 +50,7 @@ pub mod breaker;
 pub mod bulkhead;
 pub mod clock;
 pub mod config;
+pub mod histogram;
 // Keyed sets (fb_keyed_*).
 pub mod keyed;
 pub mod permit;
@@ -73,6 +74,7 @@ pub use breaker::*;
 pub use clock::*;
 pub use config::*;
 pub use error::fb_last_error;
+pub use histogram::*;
 pub use permit::*;
 pub use reconfigure::*;
 pub use registry::*;

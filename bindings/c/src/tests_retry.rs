@@ -278,10 +278,7 @@ pub(super) fn bad_input(case: &serde_json::Value) -> Option<(fb_status, String)>
         _ => v.as_f64().unwrap(),
     };
     let field = case["field"].as_str().unwrap();
-    let c_field = match field {
-        "ratio" | "min_per_sec" | "buckets" | "max_attempts" | "max_hedges" => field.to_string(),
-        other => format!("{other}_ns"),
-    };
+    let c_field = super::super::retry::policy::c_field(field);
     let mut out = null_mut();
     let st = if let Some(r) = case.get("retry") {
         let mut p = PolicySpec::default();
@@ -328,13 +325,28 @@ pub(super) fn bad_input(case: &serde_json::Value) -> Option<(fb_status, String)>
             match k.as_str() {
                 "max_hedges" => c.max_hedges = v.as_u64().unwrap() as u32,
                 "delay_ms" => c.delay_ns = (ms(v) * 1e6) as u64,
+                "quantile" => c.quantile = ms(v),
                 other => panic!("unknown hedge key {other}: teach this runner"),
             }
+        }
+        // A quantile means a quantile delay: over an empty histogram.
+        let mut hist = null_mut();
+        if h.get("quantile").is_some() {
+            // SAFETY: a valid out-pointer.
+            assert_eq!(
+                unsafe { fb_latency_histogram_new(null(), &mut hist) },
+                FB_OK
+            );
+            c.histogram = hist;
         }
         let mut p = null_mut();
         // SAFETY: valid pointers.
         let st = unsafe { fb_hedge_policy_new(c"bad-input".as_ptr(), &c, &mut p) };
         assert!(p.is_null(), "nothing is made");
+        if !hist.is_null() {
+            // SAFETY: a live histogram, freed once.
+            assert_eq!(unsafe { fb_latency_histogram_free(hist) }, FB_OK);
+        }
         st
     } else {
         return None;

@@ -7,6 +7,9 @@
  *   - the hedge and retry policies' Prometheus text, parsed back, and the
  *     buffer contract;
  *   - bad input: NULL pointers, bad configs, bad ends, double frees;
+ *   - a latency histogram fed by a breaker's calls (through the in-line
+ *     fast paths of fb_breaker_acquire and fb_permit_record), and a hedge
+ *     delay that is its P95: the fallback while it is empty;
  *   - a pthreads stress: 4 threads x N hedged calls, exact counts.
  *
  * Usage: test_hedge [N]   (calls per thread, default 200000)
@@ -318,6 +321,107 @@ static void stress(int n) {
   drop(&r);
 }
 
+/* A breaker made with a histogram records every call's latency into it,
+ * through the fastest path (FB_DURATION_AUTO successes of a closed,
+ * untimed-looking breaker): the core's contract turns that path off. */
+static void a_breaker_feeds_its_histogram(void) {
+  fb_clock *clock;
+  fb_config c;
+  fb_latency_histogram *h;
+  fb_breaker *b;
+  uint64_t n = 99, q = 99;
+  bool found = true;
+  CHECK_STATUS(fb_clock_manual_new(&clock), FB_OK);
+  CHECK_STATUS(fb_latency_histogram_new(clock, &h), FB_OK);
+  CHECK_STATUS(fb_latency_histogram_count(h, &n), FB_OK);
+  CHECK(n == 0);
+  CHECK_STATUS(fb_latency_histogram_quantile(h, 0.95, &q, &found), FB_OK);
+  CHECK(!found && q == 0);
+  CHECK_STATUS(fb_config_default(&c), FB_OK);
+  CHECK_STATUS(fb_breaker_new_with_histogram("search", &c, clock, h, &b), FB_OK);
+  /* 100 calls of 1..100 ms, each measured by the breaker on its clock. */
+  for (uint64_t ms = 1; ms <= 100; ms++) {
+    fb_permit p;
+    fb_rejection rej;
+    CHECK_STATUS(fb_breaker_acquire(b, &p, &rej), FB_OK);
+    CHECK_STATUS(fb_clock_advance(clock, ms * MS), FB_OK);
+    CHECK_STATUS(fb_permit_record(&p, FB_OUTCOME_SUCCESS, FB_DURATION_AUTO), FB_OK);
+  }
+  CHECK_STATUS(fb_latency_histogram_count(h, &n), FB_OK);
+  CHECK(n == 100);
+  CHECK_STATUS(fb_latency_histogram_quantile(h, 0.95, &q, &found), FB_OK);
+  CHECK(found && q > 93 * MS && q < 97 * MS);
+  CHECK_STATUS(fb_latency_histogram_quantile(h, 0.5, &q, &found), FB_OK);
+  CHECK(found && q > 49 * MS && q < 51 * MS);
+  /* The caller may record too; the breaker keeps the histogram alive. */
+  CHECK_STATUS(fb_latency_histogram_record(h, 7 * MS), FB_OK);
+  CHECK_STATUS(fb_latency_histogram_count(h, &n), FB_OK);
+  CHECK(n == 101);
+  CHECK_STATUS(fb_latency_histogram_free(h), FB_OK);
+  CHECK_STATUS(fb_latency_histogram_free(h), FB_ERR_INVALID_HANDLE);
+  fb_permit p;
+  fb_rejection rej;
+  CHECK_STATUS(fb_breaker_acquire(b, &p, &rej), FB_OK);
+  CHECK_STATUS(fb_permit_record(&p, FB_OUTCOME_SUCCESS, FB_DURATION_AUTO), FB_OK);
+  /* Bad input. */
+  CHECK_STATUS(fb_latency_histogram_new(clock, NULL), FB_ERR_NULL_POINTER);
+  CHECK_STATUS(fb_latency_histogram_record(NULL, 1), FB_ERR_NULL_POINTER);
+  CHECK_STATUS(fb_latency_histogram_count(NULL, &n), FB_ERR_NULL_POINTER);
+  CHECK_STATUS(fb_latency_histogram_quantile(NULL, 0.5, &q, &found), FB_ERR_NULL_POINTER);
+  CHECK_STATUS(fb_breaker_free(b), FB_OK);
+  CHECK_STATUS(fb_clock_free(clock), FB_OK);
+}
+
+/* A hedge delay that is the P95 of a histogram: the fallback (delay_ns)
+ * while it is empty, the P95 once latencies are in. */
+static void the_delay_follows_the_p95(void) {
+  fb_clock *clock;
+  fb_latency_histogram *h;
+  fb_hedge_config hc;
+  fb_hedge_policy *policy;
+  fb_retry_budget_config bc;
+  fb_retry_budget *budget;
+  fb_hedge_call call;
+  uint64_t delay = 0;
+  CHECK_STATUS(fb_clock_manual_new(&clock), FB_OK);
+  CHECK_STATUS(fb_latency_histogram_new(clock, &h), FB_OK);
+  CHECK_STATUS(fb_hedge_config_default(&hc), FB_OK);
+  CHECK(hc.histogram == NULL && hc.quantile == 0.95);
+  hc.histogram = h;
+  hc.delay_ns = 30 * MS;
+  CHECK_STATUS(fb_hedge_policy_new("search", &hc, &policy), FB_OK);
+  CHECK_STATUS(fb_retry_budget_config_default(&bc), FB_OK);
+  CHECK_STATUS(fb_retry_budget_new_with_clock("search", &bc, clock, &budget), FB_OK);
+  /* Empty: the fallback. */
+  CHECK_STATUS(fb_hedge_begin(policy, budget, &call, &delay), FB_OK);
+  CHECK(delay == 30 * MS);
+  for (uint64_t ms = 1; ms <= 100; ms++) {
+    CHECK_STATUS(fb_latency_histogram_record(h, ms * MS), FB_OK);
+  }
+  /* The policy holds its own reference. */
+  CHECK_STATUS(fb_latency_histogram_free(h), FB_OK);
+  CHECK_STATUS(fb_hedge_begin(policy, budget, &call, &delay), FB_OK);
+  CHECK(delay > 93 * MS && delay < 97 * MS);
+  CHECK_STATUS(fb_hedge_policy_free(policy), FB_OK);
+  /* Bad quantiles, and a zero fallback, are refused; nothing is made. */
+  CHECK_STATUS(fb_latency_histogram_new(clock, &h), FB_OK);
+  hc.histogram = h;
+  const double bad[] = {0.0, 1.5, -0.5};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    policy = NULL;
+    hc.quantile = bad[i];
+    CHECK_STATUS(fb_hedge_policy_new("search", &hc, &policy), FB_ERR_INVALID_CONFIG);
+    CHECK(policy == NULL && strstr(fb_last_error(), "config.quantile") != NULL);
+  }
+  hc.quantile = 0.9;
+  hc.delay_ns = 0;
+  CHECK_STATUS(fb_hedge_policy_new("search", &hc, &policy), FB_ERR_INVALID_CONFIG);
+  CHECK(strstr(fb_last_error(), "config.delay_ns") != NULL);
+  CHECK_STATUS(fb_latency_histogram_free(h), FB_OK);
+  CHECK_STATUS(fb_retry_budget_free(budget), FB_OK);
+  CHECK_STATUS(fb_clock_free(clock), FB_OK);
+}
+
 int main(int argc, char **argv) {
   int n = argc > 1 ? atoi(argv[1]) : 200000;
   the_hedge_wins_and_the_loser_is_cancelled();
@@ -326,6 +430,8 @@ int main(int argc, char **argv) {
   the_budget_refuses();
   retry_policy_prometheus();
   bad_input();
+  a_breaker_feeds_its_histogram();
+  the_delay_follows_the_p95();
   stress(n);
   printf("test_hedge: %d checks, %d failures\n", g_checks, g_failures);
   return g_failures ? 1 : 0;

@@ -4,10 +4,11 @@
 //! losers; every decision in it is the core's `HedgePolicy::begin` /
 //! `hedge_due` / `ended`.
 
+use crate::histogram::NativeLatencyHistogram;
 use crate::retry::{ms, option_problem, whole, NativeRetryBudget, NativeRetryMetrics};
 use crate::OptionProblem;
 use fusebox::retry::{HedgeDelay, HedgeEnd, HedgeStart, HedgeState, HedgeVerdict};
-use napi::bindgen_prelude::Either;
+use napi::bindgen_prelude::{ClassInstance, Either};
 use napi_derive::napi;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -22,12 +23,16 @@ pub struct NativeHedgeOptions {
     pub delay_ms: Option<f64>,
     /// Hedges a call may start (1..=10).
     pub max_hedges: Option<f64>,
+    /// With a histogram: the quantile of its latencies that is the delay
+    /// (`delay_ms` is then the wait while it is empty). Default 0.95.
+    pub quantile: Option<f64>,
 }
 
 /// A hedge policy, or the options' problem.
 #[napi]
 pub fn create_hedge_policy(
     options: NativeHedgeOptions,
+    histogram: Option<ClassInstance<NativeLatencyHistogram>>,
 ) -> Either<NativeHedgePolicy, OptionProblem> {
     let build = || -> Result<fusebox::retry::HedgePolicy, OptionProblem> {
         let name = options.name.as_deref().unwrap_or("hedge");
@@ -39,8 +44,30 @@ pub fn create_hedge_policy(
         if let Some(v) = options.max_hedges {
             b = b.max_hedges(whole("maxHedges", v)?);
         }
-        if let Some(v) = options.delay_ms {
-            b = b.delay(HedgeDelay::Fixed(ms("delay", v)?));
+        let delay = match options.delay_ms {
+            Some(v) => Some(ms("delay", v)?),
+            None => None,
+        };
+        match (&histogram, options.quantile) {
+            // A quantile delay: `delayMs` is its fallback while it is empty.
+            (Some(h), q) => {
+                b = b.delay(HedgeDelay::Quantile {
+                    histogram: h.inner.clone(),
+                    quantile: q.unwrap_or(0.95),
+                    fallback: delay.unwrap_or(Duration::from_millis(50)),
+                })
+            }
+            (None, Some(_)) => {
+                return Err(OptionProblem {
+                    option: "histogram".into(),
+                    message: "The option \"quantile\" needs the option \"histogram\": the latencies it is a quantile of".into(),
+                })
+            }
+            (None, None) => {
+                if let Some(d) = delay {
+                    b = b.delay(HedgeDelay::Fixed(d));
+                }
+            }
         }
         b.build().map_err(|e| option_problem(&e))
     };

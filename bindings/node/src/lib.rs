@@ -18,6 +18,8 @@ mod layout;
 pub mod retry;
 // Hedge policies (hedge.js).
 pub mod hedge;
+// Latency histograms (histogram.js).
+pub mod histogram;
 // Shared-memory breakers (SharedRegistry).
 #[cfg(unix)]
 pub mod shared;
@@ -660,6 +662,7 @@ impl NativeFallbackLimit {
 pub fn create_breaker(
     options: NativeOptions,
     clock: Option<ClassInstance<NativeManualClock>>,
+    histogram: Option<ClassInstance<histogram::NativeLatencyHistogram>>,
 ) -> Either<NativeBreaker, OptionProblem> {
     let config = match options.to_config() {
         Ok(c) => c,
@@ -675,7 +678,12 @@ pub fn create_breaker(
         return Either::B(registry_problem(e));
     }
     match Breaker::named(name, config, clock) {
-        Ok(b) => Either::A(NativeBreaker::wrap(Arc::new(b))),
+        // Every call's latency into the histogram (the hot path then
+        // defers to the core: `bindings::skips_core` says no).
+        Ok(b) => Either::A(NativeBreaker::wrap(Arc::new(match histogram {
+            Some(h) => b.with_latency_histogram(h.inner.clone()),
+            None => b,
+        }))),
         Err(e) => Either::B(problem(&e)),
     }
 }

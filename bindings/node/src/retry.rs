@@ -67,6 +67,9 @@ fn option_of(field: &str) -> String {
         "retry_after_cap" => "retryAfterCapMs".into(),
         "max_hedges" => "maxHedges".into(),
         "delay" => "delayMs".into(),
+        // A quantile delay's fallback is the hedge policy's `delayMs`.
+        "fallback" => "delayMs".into(),
+        "quantile" => "quantile".into(),
         _ => "options".into(),
     }
 }

@@ -8,7 +8,7 @@ const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
-const { CircuitBreaker, ManualClock, RetryBudget, RetryPolicy, HedgePolicy } = require('fusebox')
+const { CircuitBreaker, ManualClock, RetryBudget, RetryPolicy, HedgePolicy, LatencyHistogram } = require('fusebox')
 
 const DIR = process.env.FUSEBOX_SCENARIOS || path.join(__dirname, '..', '..', '..', 'scenarios')
 const TABLE = JSON.parse(fs.readFileSync(path.join(DIR, 'bad_input', 'cases.json'), 'utf8'))
@@ -53,7 +53,8 @@ const OPTION = {
   min_per_sec: 'minPerSec',
   buckets: 'buckets',
   max_hedges: 'maxHedges',
-  delay: 'delayMs'
+  delay: 'delayMs',
+  quantile: 'quantile'
 }
 
 /** Retry policy, budget or hedge keys (as in scenarios/retry, ms) → options. */
@@ -137,7 +138,9 @@ for (const c of CASES) {
       const clock = new ManualClock()
       const breaker = new CircuitBreaker({ clock })
       const budget = new RetryBudget({ clock })
-      check(() => new HedgePolicy({ breaker, budget, ...retryOptions(c.hedge) }), c)
+      // A quantile is a quantile delay's: over an empty histogram.
+      const histogram = c.hedge.quantile === undefined ? undefined : new LatencyHistogram({ clock })
+      check(() => new HedgePolicy({ breaker, budget, histogram, ...retryOptions(c.hedge) }), c)
     } else if (c.retry_budget !== undefined) {
       check(() => new RetryBudget({ clock: new ManualClock(), ...retryOptions(c.retry_budget) }), c)
     } else if (c.open_for !== undefined) {

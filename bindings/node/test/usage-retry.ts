@@ -1,6 +1,6 @@
 // Compiled with `tsc --noEmit --strict` against index.d.ts by the test
 // script: the retry types must accept real use and reject misuse.
-import { CircuitBreaker, HedgePolicy, ManualClock, RetryBudget, RetryPolicy, type RetryCallStats, type RetryVerdict } from 'fusebox'
+import { CircuitBreaker, HedgePolicy, LatencyHistogram, ManualClock, RetryBudget, RetryPolicy, type RetryCallStats, type RetryVerdict } from 'fusebox'
 
 const clock = new ManualClock()
 const breaker = new CircuitBreaker({ name: 'db', clock })
@@ -37,3 +37,15 @@ console.log(first, text, hedges)
 new HedgePolicy({ breaker, budget, delay: 20 })
 // @ts-expect-error fn's first argument is the AbortSignal
 hedge.fire(async (key: string) => key, 'k')
+
+// Hedging after the dependency's P95, learnt from its breaker's calls.
+const latencies = new LatencyHistogram()
+const timed = new CircuitBreaker({ name: 'db', latencyHistogram: latencies })
+const p95Hedge = new HedgePolicy({ breaker: timed, budget, histogram: latencies, quantile: 0.95, delayMs: 20 })
+const p95: number | null = latencies.record(12).quantile(0.95)
+const seen: number = latencies.count
+console.log(p95Hedge, p95, seen)
+// @ts-expect-error the histogram is a LatencyHistogram
+new HedgePolicy({ breaker, budget, histogram: [1, 2] })
+// @ts-expect-error a shared breaker takes no histogram
+CircuitBreaker.shared('db', { latencyHistogram: latencies })

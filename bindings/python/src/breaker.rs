@@ -312,9 +312,10 @@ pub(crate) fn metrics_dict<'py>(
 #[pymethods]
 impl CircuitBreaker {
     #[new]
-    #[pyo3(signature = (name, *, clock = None, exclude = None, **config))]
+    #[pyo3(signature = (name, *, clock = None, exclude = None, latency_histogram = None, **config))]
     #[pyo3(
-        text_signature = "(name, *, clock=None, exclude=(), failure_rate_threshold=0.5, \
+        text_signature = "(name, *, clock=None, exclude=(), latency_histogram=None, \
+        failure_rate_threshold=0.5, \
         consecutive_failures=5, min_calls=10, window=10.0, window_buckets=10, count_window=None, \
         open_timeout=30.0, backoff_multiplier=None, backoff_max=None, jitter=0.0, \
         half_open_max_calls=3, success_threshold=3, half_open_max_wait=60.0, \
@@ -326,6 +327,7 @@ impl CircuitBreaker {
         name: &Bound<'_, PyAny>,
         clock: Option<&Bound<'_, PyAny>>,
         exclude: Option<&Bound<'_, PyAny>>,
+        latency_histogram: Option<&Bound<'_, PyAny>>,
         config: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<CircuitBreaker> {
         let name = name_arg(name)?;
@@ -333,7 +335,12 @@ impl CircuitBreaker {
         check_name(&name)?;
         let config = config_from_kwargs(config)?;
         let clock = clock_source(clock)?;
-        let inner = Breaker::named(&name, config, clock).map_err(crate::config::config_error)?;
+        let histogram = crate::histogram::histogram_arg("latency_histogram", latency_histogram)?;
+        let mut inner =
+            Breaker::named(&name, config, clock).map_err(crate::config::config_error)?;
+        if let Some(h) = histogram {
+            inner = inner.with_latency_histogram(h);
+        }
         CircuitBreaker::wrap(py, Arc::new(inner), exclude)
     }
 

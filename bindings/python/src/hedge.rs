@@ -6,13 +6,14 @@
 //! `ended`, reached through `HedgeCall`.
 
 use crate::breaker::check_name;
-use crate::config::{config_error, only_keywords, secs_arg, u32_arg};
+use crate::config::{config_error, float_arg, only_keywords, secs_arg, u32_arg};
 use crate::retry::RetryBudget;
 use fusebox::retry::{HedgeDelay, HedgeEnd, HedgeStart, HedgeState, HedgeVerdict};
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// The native hedge policy: the core's. `fusebox.HedgePolicy` subclasses
 /// it.
@@ -24,11 +25,16 @@ pub struct NativeHedgePolicy {
 #[pymethods]
 impl NativeHedgePolicy {
     #[new]
-    #[pyo3(signature = (*, delay = None, max_hedges = None, name = "hedge", **_rest))]
+    #[pyo3(signature = (
+        *, delay = None, max_hedges = None, name = "hedge", histogram = None, quantile = None,
+        **_rest
+    ))]
     fn new(
         delay: Option<&Bound<'_, PyAny>>,
         max_hedges: Option<&Bound<'_, PyAny>>,
         name: &str,
+        histogram: Option<&Bound<'_, PyAny>>,
+        quantile: Option<&Bound<'_, PyAny>>,
         _rest: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<NativeHedgePolicy> {
         // `sleep` is the Python part's (`fusebox.HedgePolicy.__init__`).
@@ -38,11 +44,41 @@ impl NativeHedgePolicy {
         if let Some(v) = max_hedges {
             b = b.max_hedges(u32_arg("max_hedges", v)?);
         }
-        if let Some(v) = delay.filter(|v| !v.is_none()) {
-            b = b.delay(HedgeDelay::Fixed(secs_arg("delay", v)?));
+        let histogram = crate::histogram::histogram_arg("histogram", histogram)?;
+        let quantile = quantile.filter(|v| !v.is_none());
+        let delay = match delay.filter(|v| !v.is_none()) {
+            Some(v) => Some(secs_arg("delay", v)?),
+            None => None,
+        };
+        match (histogram, quantile) {
+            // A quantile delay: `delay` is its fallback while it is empty.
+            (Some(histogram), q) => {
+                b = b.delay(HedgeDelay::Quantile {
+                    histogram,
+                    quantile: match q {
+                        Some(q) => float_arg("quantile", q)?,
+                        None => 0.95,
+                    },
+                    fallback: delay.unwrap_or(Duration::from_millis(50)),
+                });
+            }
+            (None, Some(_)) => {
+                return Err(PyTypeError::new_err(
+                    "HedgePolicy(quantile=...) needs histogram=: the latencies it is a quantile of",
+                ))
+            }
+            (None, None) => {
+                if let Some(d) = delay {
+                    b = b.delay(HedgeDelay::Fixed(d));
+                }
+            }
         }
         Ok(NativeHedgePolicy {
-            inner: Arc::new(b.build().map_err(config_error)?),
+            // A quantile delay's fallback is `delay`.
+            inner: Arc::new(b.build().map_err(|e| match e.field {
+                "fallback" => PyValueError::new_err(e.render("delay")),
+                _ => config_error(e),
+            })?),
         })
     }
 

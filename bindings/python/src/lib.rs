@@ -19,6 +19,7 @@ mod config;
 mod coroutine;
 mod guarded;
 mod hedge;
+mod histogram;
 mod keyed;
 mod py_helpers;
 mod registry;
@@ -66,6 +67,7 @@ fn _fusebox(m: &Bound<'_, PyModule>) -> PyResult<()> {
     shedder::add(m)?;
     retry::add(m)?;
     hedge::add(m)?;
+    histogram::add(m)?;
     m.add_function(wrap_pyfunction!(registry::registry, m)?)?;
     m.add_function(wrap_pyfunction!(flush_events, m)?)?;
     m.add_function(wrap_pyfunction!(_shutdown, m)?)?;

@@ -106,8 +106,12 @@ def test_bad_input(case: dict[str, Any], clock: fusebox.ManualClock) -> None:
         with pytest.raises(exc) as info:
             fusebox.RetryPolicy(b, budget, **retry_kwargs(case["retry"]))
     elif "hedge" in case:
+        # A quantile is a quantile delay's: over an empty histogram.
+        extra: dict[str, Any] = {}
+        if "quantile" in case["hedge"]:
+            extra["histogram"] = fusebox.LatencyHistogram()
         with pytest.raises(exc) as info:
-            fusebox.HedgePolicy(**retry_kwargs(case["hedge"]))
+            fusebox.HedgePolicy(**retry_kwargs(case["hedge"]), **extra)
     elif "retry_budget" in case:
         with pytest.raises(exc) as info:
             fusebox.RetryBudget("bad-input", clock=clock, **retry_kwargs(case["retry_budget"]))

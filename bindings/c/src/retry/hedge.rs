@@ -1,13 +1,15 @@
 //! Hedge policies in the C ABI (`fb_hedge_policy_*`): a backup attempt
-//! after a fixed delay, up to `max_hedges`; counters and the Prometheus
-//! text. The C ABI has no latency histogram, so the delay is fixed (the
-//! core's `HedgeDelay::Fixed`); the step functions are in
+//! after a delay, up to `max_hedges`; counters and the Prometheus text.
+//! The delay is fixed (the core's `HedgeDelay::Fixed`), or a quantile of a
+//! latency histogram (`HedgeDelay::Quantile`, `delay_ns` its fallback
+//! while the histogram is empty); the step functions are in
 //! [`super::hedge_step`].
 
 use super::super::args::{checked_name, not_null, put, put_text};
 use super::super::error::null_arg;
 use super::super::fb_status;
 use super::super::handles::{free, hand_out, try_ref, Handle, Kind};
+use super::super::histogram::{fb_latency_histogram, histogram_arc};
 use super::super::panic::guard;
 use super::policy::{config_error, size_error};
 use fusebox_core::retry::{HedgeDelay, HedgePolicy};
@@ -31,15 +33,25 @@ unsafe impl Handle for fb_hedge_policy {
 
 /// Hedge policy settings. Always start from `fb_hedge_config_default`.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct fb_hedge_config {
     /// `sizeof(fb_hedge_config)`, set by `fb_hedge_config_default`.
     pub size: u32,
-    /// Hedges a call may start (1..=10), one `delay_ns` after another.
+    /// Hedges a call may start (1..=10), one delay after another.
     /// Default 1.
     pub max_hedges: u32,
-    /// The wait before each hedge, in ns (> 0). Default 50 ms.
+    /// The wait before each hedge, in ns (> 0); with a `histogram`, the
+    /// wait while the histogram is empty. Default 50 ms.
     pub delay_ns: u64,
+    /// NULL (the default): the delay is `delay_ns`. Otherwise the
+    /// dependency's latencies (a live `fb_latency_histogram`, e.g. fed by
+    /// its breaker, see `fb_breaker_new_with_histogram`): the delay is
+    /// their `quantile`, read when each hedge is armed. The policy keeps
+    /// its own reference.
+    pub histogram: *const fb_latency_histogram,
+    /// With a `histogram`: the quantile, in (0, 1]. Default 0.95 (hedge
+    /// the slowest 5 % of calls).
+    pub quantile: f64,
 }
 
 /// A hedge policy's counters (`fb_hedge_policy_metrics`).
@@ -58,7 +70,8 @@ pub struct fb_hedge_metrics {
     pub failed_calls: u64,
 }
 
-/// Fill `config` with the defaults: one hedge, after 50 ms.
+/// Fill `config` with the defaults: one hedge, after 50 ms (no histogram;
+/// quantile 0.95 once one is set).
 ///
 /// # Safety
 /// `config` is NULL or writable for an `fb_hedge_config`.
@@ -69,6 +82,8 @@ pub unsafe extern "C" fn fb_hedge_config_default(config: *mut fb_hedge_config) -
         size: std::mem::size_of::<fb_hedge_config>() as u32,
         max_hedges: 1,
         delay_ns: 50_000_000,
+        histogram: std::ptr::null(),
+        quantile: 0.95,
     };
     // SAFETY: forwarded from our caller's contract.
     guard(F, || unsafe { put(F, "config", config, value) })
@@ -78,8 +93,8 @@ pub unsafe extern "C" fn fb_hedge_config_default(config: *mut fb_hedge_config) -
 /// UTF-8) with `config`. Free it with `fb_hedge_policy_free`.
 ///
 /// # Safety
-/// `name` is NULL or NUL-terminated; `config` is NULL or readable; `out` is
-/// NULL or writable.
+/// `name` is NULL or NUL-terminated; `config` is NULL or readable, its
+/// `histogram` NULL or live; `out` is NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn fb_hedge_policy_new(
     name: *const c_char,
@@ -99,10 +114,22 @@ pub unsafe extern "C" fn fb_hedge_policy_new(
         if c.size as usize != want {
             return Err(size_error(F, c.size, want, "fb_hedge_config"));
         }
+        let delay = Duration::from_nanos(c.delay_ns);
+        let delay = if c.histogram.is_null() {
+            HedgeDelay::Fixed(delay)
+        } else {
+            HedgeDelay::Quantile {
+                // SAFETY: non-NULL, and the caller guarantees a live
+                // histogram handle.
+                histogram: unsafe { histogram_arc(c.histogram) },
+                quantile: c.quantile,
+                fallback: delay,
+            }
+        };
         let policy = HedgePolicy::builder()
             .name(name)
             .max_hedges(c.max_hedges)
-            .delay(HedgeDelay::Fixed(Duration::from_nanos(c.delay_ns)))
+            .delay(delay)
             .build()
             .map_err(|e| config_error(F, &e))?;
         let p = Box::into_raw(Box::new(policy)) as *mut fb_hedge_policy;

@@ -83,9 +83,13 @@ fn default_config() -> fb_retry_config {
 }
 
 /// The core's field as C spells it.
-pub(super) fn c_field(core_field: &str) -> String {
+pub(crate) fn c_field(core_field: &str) -> String {
     match core_field {
-        "ratio" | "min_per_sec" | "buckets" | "max_attempts" | "max_hedges" => core_field.into(),
+        "ratio" | "min_per_sec" | "buckets" | "max_attempts" | "max_hedges" | "quantile" => {
+            core_field.into()
+        }
+        // A quantile delay's fallback is the hedge config's `delay_ns`.
+        "fallback" => "delay_ns".into(),
         other => format!("{other}_ns"),
     }
 }

@@ -38,6 +38,7 @@ __all__ = [
     "GuardedFunction",
     "HedgeCall",
     "KeyedBreakers",
+    "LatencyHistogram",
     "ManualClock",
     "Permit",
     "NativeHedgePolicy",
@@ -67,6 +68,22 @@ class ManualClock:
         """Move time forward by ``seconds`` (≥ 0)."""
     def now(self) -> float:
         """The clock's time in seconds, from an arbitrary origin."""
+
+@final
+class LatencyHistogram:
+    """A dependency's latencies over the last 10 s, by bucket (lock-free).
+    Fed by a breaker made with ``latency_histogram=`` or by ``record``;
+    the delay of a ``HedgePolicy`` made with ``histogram=``. Seconds."""
+
+    def __new__(cls, *, clock: Optional[ManualClock] = None) -> LatencyHistogram: ...
+    def record(self, seconds: float) -> None:
+        """Record one latency of ``seconds`` (≥ 0)."""
+    def quantile(self, q: float) -> Optional[float]:
+        """The ``q`` quantile in seconds (``q`` clamped to [0, 1]); ``None``
+        while the histogram is empty."""
+    @property
+    def count(self) -> int:
+        """The number of latencies in the window."""
 
 @final
 class StateChange:
@@ -141,6 +158,7 @@ class CircuitBreaker:
         *,
         clock: Optional[ManualClock] = None,
         exclude: _Exclude = (),
+        latency_histogram: Optional[LatencyHistogram] = None,
         failure_rate_threshold: float = 0.5,
         consecutive_failures: Optional[int] = 5,
         min_calls: int = 10,
@@ -520,6 +538,8 @@ class NativeHedgePolicy:
         delay: Optional[float] = None,
         max_hedges: Optional[int] = None,
         name: str = "hedge",
+        histogram: Optional[LatencyHistogram] = None,
+        quantile: Optional[float] = None,
         **_rest: Any,
     ) -> NativeHedgePolicy: ...
     def metrics(self) -> dict[str, Any]: ...

@@ -25,9 +25,13 @@ class HedgePolicy(NativeHedgePolicy):
     attempts are cancelled.
 
     ``HedgePolicy(*, delay=0.05, max_hedges=1, name='hedge',
-    sleep=asyncio.sleep)``. ``sleep`` waits out a delay (tests pass one
-    they release by hand); if it raises, the call ends with its error and
-    the attempts are cancelled.
+    histogram=None, quantile=0.95, sleep=asyncio.sleep)``. With
+    ``histogram`` (a ``LatencyHistogram``, e.g. the one the breaker records
+    into: ``CircuitBreaker(..., latency_histogram=h)``) the delay is its
+    ``quantile`` (the P95 by default) as each hedge is armed, and ``delay``
+    is the wait while it is empty. ``sleep`` waits out a delay (tests pass
+    one they release by hand); if it raises, the call ends with its error
+    and the attempts are cancelled.
 
     >>> import asyncio, fusebox
     >>> breaker = fusebox.CircuitBreaker("search")
@@ -38,6 +42,16 @@ class HedgePolicy(NativeHedgePolicy):
     >>> asyncio.run(hedge.call(breaker, budget, lookup, "abc"))
     'ABC'
     >>> hedge.metrics()["calls"]
+    1
+
+    Hedging after the dependency's P95, learnt from the breaker's calls:
+
+    >>> latencies = fusebox.LatencyHistogram()
+    >>> breaker = fusebox.CircuitBreaker("search", latency_histogram=latencies)
+    >>> hedge = fusebox.HedgePolicy(histogram=latencies, delay=0.05, name="search")
+    >>> asyncio.run(hedge.call(breaker, budget, lookup, "abc"))
+    'ABC'
+    >>> latencies.count
     1
     """
 
