@@ -52,8 +52,8 @@ pub(super) enum Kind {
     Spend,
 }
 
-/// One thread's deposits, withdrawals and counters, on a cache line of its
-/// own.
+/// One thread's deposits, withdrawals, counters and lease, on a cache line
+/// of its own.
 #[repr(align(128))]
 pub(super) struct Stripe {
     /// Deposits made here.
@@ -66,6 +66,8 @@ pub(super) struct Stripe {
     pub(super) withdrawals: AtomicU64,
     /// Retries refused (statistics).
     pub(super) refusals: AtomicU64,
+    /// Units leased to this stripe's thread (`super::lease`).
+    pub(super) lease: AtomicU64,
 }
 
 impl Stripe {
@@ -85,6 +87,7 @@ impl Stripe {
             deposits: atomic_u64(0),
             withdrawals: atomic_u64(0),
             refusals: atomic_u64(0),
+            lease: atomic_u64(super::lease::lease_word(bucket, 0)),
         }
     }
 }
