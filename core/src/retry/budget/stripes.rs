@@ -18,6 +18,10 @@
 //! one CAS on `taken`, so each entry is credited once. Before a tally's tag
 //! moves to a newer bucket its writer credits what is pending, so the
 //! pending entries `taken..count` always belong to bucket `tag`.
+//!
+//! A stripe also holds its thread's lease (`super::lease`): retries taken
+//! from the balance in a batch, on the same cache line as the tallies its
+//! owner writes.
 
 use crate::sync::{atomic_u64, AtomicU64, Ordering};
 
