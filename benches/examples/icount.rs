@@ -95,6 +95,19 @@ fn main() {
                 budget_call(&budget, deposit, which != "budget_deposit");
             }
         }
+        // Withdrawals alone, from a reserve of 10^7 retries (10^6 a
+        // second over 10 s): every one is allowed, none deposits.
+        "budget_withdraw_only" => {
+            let config = RetryBudgetConfig {
+                ratio: 0.0,
+                min_per_sec: 1_000_000,
+                ..Default::default()
+            };
+            let budget = RetryBudget::new(config).unwrap();
+            for _ in 0..n.min(10_000_000) {
+                budget_call(&budget, false, true);
+            }
+        }
         "recloser" => {
             let rc = recloser::Recloser::custom()
                 .closed_len(100)

@@ -126,3 +126,58 @@ fn retried_calls_share_the_budget_across_threads() {
     assert_eq!(m.attempts, 4 * calls + retries);
     assert_eq!(m.failed_calls, 4 * calls);
 }
+
+/// Eight threads withdraw against a budget filled beforehand, each wanting
+/// `demand`: each tries until it has its retries, or is refused when none
+/// are available (a refusal while another thread's batch is on its way to
+/// its lease is tried again). Returns the withdrawals allowed.
+fn withdraw_demand(b: &Arc<RetryBudget>, demand: u64) -> u64 {
+    let barrier = Arc::new(Barrier::new(THREADS as usize));
+    let hs: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let (b, barrier) = (b.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                let mut ok = 0;
+                while ok < demand {
+                    if b.try_withdraw() {
+                        ok += 1;
+                    } else if b.available() == 0 {
+                        break;
+                    }
+                }
+                ok
+            })
+        })
+        .collect();
+    hs.into_iter().map(|h| h.join().unwrap()).sum()
+}
+
+#[test]
+fn eight_threads_withdraw_the_least_of_demand_and_allowance() {
+    // Allowance: 10 000 retries (5 000 reserve, 5 000 deposited). Under
+    // it, the demand leaves more than the 7 × 15 retries that the other
+    // threads can have on their way to a lease at once (so no refusal can
+    // strand a retry); over it, each thread's demand is the whole
+    // allowance, so no thread stops before the budget is empty.
+    let allowance = 10_000;
+    for demand in [1_000, 1_230, 20_000] {
+        let clock = Arc::new(ManualClock::new());
+        let b = budget(1.0, 500, &clock);
+        for _ in 0..5_000 {
+            b.deposit();
+        }
+        assert_eq!(b.available(), allowance);
+        let allowed = withdraw_demand(&b, demand);
+        // Over the allowance, the last thread still wanting retries takes
+        // whatever is left in the balance or in another thread's lease.
+        assert_eq!(
+            allowed,
+            (THREADS * demand).min(allowance),
+            "demand {demand}"
+        );
+        let s = b.stats();
+        assert_eq!(s.withdrawals, allowed);
+        assert_eq!(s.available, allowance - allowed, "none lost in a lease");
+    }
+}

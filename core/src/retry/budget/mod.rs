@@ -17,12 +17,18 @@
 //!   are *credited* to their bucket's slot in batches (deposits then to the
 //!   balance): by their thread when its bucket changes, and by a
 //!   withdrawal (or `available`) that finds the balance short.
-//! * `balance`: one signed word, `reserve + Σ (live buckets' net)`. A
-//!   withdrawal is one CAS on it that keeps it ≥ 1000 units: the budget is
-//!   exact under concurrency, whatever the interleaving (a deposit still
-//!   pending in a stripe is credited before a withdrawal is refused). Its
-//!   units leave the balance at once; its record in the slot (which gives
-//!   them back when the bucket expires) waits in the stripe.
+//! * `balance`: one signed word, `reserve + Σ (live buckets' net)` less
+//!   what is leased. A withdrawal takes up to [`lease::BATCH`] retries
+//!   from it with one CAS that keeps it ≥ 0 (one spent, the rest leased),
+//!   only when its own lease is short.
+//! * per-thread *leases* ([`lease`]), one word on each stripe's line:
+//!   retries taken from the balance and not yet spent. A withdrawal takes
+//!   one from its own lease with one uncontended CAS; one that finds its
+//!   lease and the balance short credits pending deposits, then takes one
+//!   from any other thread's lease (by CAS on it) before refusing.
+//!   A withdrawal's units leave the balance (or a lease) at once; its
+//!   record in the slot (which gives them back when the bucket expires)
+//!   waits in the stripe.
 //! * a ring of `buckets` slot words, each `tag (24 bits) | net (40 bits,
 //!   signed)`: the units deposited minus withdrawn during bucket `tag`
 //!   (the clock's time / bucket width, modulo 2^24).
@@ -32,8 +38,13 @@
 //! net is subtracted from the balance **before** a CAS retags it to the
 //! current bucket with a net of 0 (the CAS fails, and the subtraction is
 //! given back, if a deposit or withdrawal changed the slot meanwhile).
-//! Anyone who sees the new tag (or `head`, published after the sweep) sees
-//! the subtraction: no withdrawal spends an expired deposit. The other
+//! Before it subtracts anything, a sweep to bucket `b` *revokes* every
+//! lease tagged older than `b` (a CAS retags it to `b`, empty, and its
+//! units go back to the balance); a batch is leased only under the tag of
+//! the bucket its taker read from `head` (published after that bucket's
+//! sweep), and given back if the lease has been retagged since. Anyone who
+//! sees the new tag (or `head`, published after the sweep) sees the
+//! subtraction: no withdrawal spends an expired deposit. The other
 //! orders are chosen to err towards refusing: a deposit's credit is written
 //! in its slot before its units reach the balance; a withdrawal takes its
 //! units from the balance before it is counted in its stripe, and they come
@@ -44,9 +55,24 @@
 //! from a clock read a little late lands in the newest bucket it finds (it
 //! lives a little longer, never shorter).
 //!
-//! When all threads are done, `balance == reserve + Σ net − 1000 × pending
-//! withdrawals` exactly (the loom models in this file check it across a
-//! bucket rollover, and with credits racing a stripe's change of bucket).
+//! The invariants (the loom models in this file check them across a
+//! bucket rollover, with credits racing a stripe's change of bucket, two
+//! threads withdrawing through leases, a steal racing the lease's owner,
+//! and a sweep racing a lease take):
+//!
+//! * When all threads are done, `balance + Σ leases == reserve + Σ net −
+//!   1000 × pending withdrawals` exactly. While they run, the only units
+//!   in none of these words are *in transit* inside one call, between its
+//!   two writes: a credit between its slot and the balance, a batch between
+//!   the balance and its lease, a revoked lease on its way back to the
+//!   balance. A refusal does not see them (it errs towards refusing); it
+//!   sees every unit of every lease and every pending deposit.
+//! * No lease holds units when an expired bucket's net is subtracted: a
+//!   lease lives until the next bucket begins, when its units are back in
+//!   the balance before anything expires, so a leased unit is spendable
+//!   exactly while it would have been in the balance. No withdrawal spends
+//!   units that are not there: each unit leaves the balance, and then a
+//!   lease, by one successful CAS.
 //!
 //! Limits: a slot's net is kept within ±2^39 units (a credit that would
 //! pass it is dropped, i.e. refused: 5 × 10^8 deposits in one bucket at
@@ -62,6 +88,7 @@ use crate::sync::{atomic_u64, AtomicU64, Ordering};
 use std::fmt;
 use stripes::{bump, made_count, made_tag, made_word, pending, Kind, Stripe, Tally};
 
+mod lease;
 mod stripes;
 use std::time::Duration;
 
@@ -535,39 +562,62 @@ impl RetryBudget {
 
     /// [`RetryBudget::try_withdraw`] at clock time `now_ns` (example on
     /// [`RetryBudget::deposit_at`]).
+    #[inline]
     pub fn try_withdraw_at(&self, now_ns: u64) -> bool {
         let (b, _) = self.bucket(now_ns);
         let (stripe, owned) = stripes::mine(&self.stripes);
+        if lease::take_one(&stripe.lease) || self.withdraw_slow(stripe, b) {
+            // Out of the lease or the balance first, then in the stripe
+            // (and later in the slot): until the withdrawal is credited,
+            // its units stay out of the balance whatever the sweeps do.
+            self.tally(stripe, owned, Kind::Spend, b);
+            bump(&stripe.withdrawals, owned);
+            true
+        } else {
+            bump(&stripe.refusals, owned);
+            false
+        }
+    }
+
+    /// A withdrawal whose lease is short: up to [`lease::BATCH`] retries
+    /// from the balance with one CAS (one spent, the rest leased); if the
+    /// balance is short, pending deposits credited first; then one retry
+    /// from any lease before a refusal.
+    #[cold]
+    #[inline(never)]
+    fn withdraw_slow(&self, stripe: &Stripe, b: u64) -> bool {
         // Relaxed: the balance is the budget's one decision word; what a
         // withdrawal must see of the sweeps is ordered by `bucket`'s
         // acquire loads.
         let mut bal = self.balance.load(Ordering::Relaxed);
-        loop {
-            if (bal as i64) < UNITS_PER_RETRY {
-                // Short: credit what the stripes hold before refusing.
+        let take = loop {
+            let retries = (bal as i64) / UNITS_PER_RETRY;
+            if retries < 1 {
+                // Short: credit what the stripes hold, then steal, before
+                // refusing.
                 if self.credit_all() {
                     bal = self.balance.load(Ordering::Relaxed);
                     continue;
                 }
-                bump(&stripe.refusals, owned);
-                return false;
+                return self.stripes.iter().any(|s| lease::take_one(&s.lease));
             }
-            let next = (bal as i64 - UNITS_PER_RETRY) as u64;
+            let take = retries.min(lease::BATCH) * UNITS_PER_RETRY;
             match self.balance.compare_exchange_weak(
                 bal,
-                next,
+                (bal as i64 - take) as u64,
                 Ordering::Relaxed,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => break,
+                Ok(_) => break take,
                 Err(actual) => bal = actual,
             }
+        };
+        let rest = (take - UNITS_PER_RETRY) as u64;
+        if rest > 0 && !lease::install(&stripe.lease, b, rest) {
+            // A sweep past `b` has begun: it has emptied this lease, or
+            // will, before it subtracts what expires; give them back.
+            self.balance.fetch_add(rest, Ordering::Relaxed);
         }
-        // Out of the balance first, then in the stripe (and later in the
-        // slot): until the withdrawal is credited, its units stay out of
-        // the balance whatever the sweeps do.
-        self.tally(stripe, owned, Kind::Spend, b);
-        bump(&stripe.withdrawals, owned);
         true
     }
 
@@ -581,8 +631,15 @@ impl RetryBudget {
     pub fn available_at(&self, now_ns: u64) -> u64 {
         self.bucket(now_ns);
         self.credit_all();
+        // The leases, then the balance: a batch leased meanwhile is
+        // missed (never counted twice but for a sweep's revocation).
+        let leased: i64 = self
+            .stripes
+            .iter()
+            .map(|s| lease::lease_units(s.lease.load(Ordering::Relaxed)) as i64)
+            .sum();
         let bal = self.balance.load(Ordering::Relaxed) as i64;
-        (bal.max(0) / UNITS_PER_RETRY) as u64
+        ((bal + leased).max(0) / UNITS_PER_RETRY) as u64
     }
 
     /// The counters (example on [`RetryBudgetStats`]).
@@ -626,6 +683,14 @@ impl RetryBudget {
         // sweep): read the 24-bit tags as offsets from h − n.
         let base = h.saturating_sub(n);
         let full = |w: u64| base + (tag(w).wrapping_sub(base) & TAG_MASK);
+        // Leases first: none may hold units while an expired net is
+        // subtracted below (see `lease`).
+        for stripe in self.stripes.iter() {
+            let units = lease::revoke(&stripe.lease, b, |t| !at_or_after(t, b));
+            if units > 0 {
+                self.balance.fetch_add(units, Ordering::Relaxed);
+            }
+        }
         for (j, slot) in self.slots.iter().enumerate() {
             // The newest bucket ≤ b that this slot holds.
             let target = b.saturating_sub((b + n - j as u64) % n);
@@ -676,8 +741,8 @@ impl RetryBudget {
         }
     }
 
-    /// `reserve + Σ net − Σ pending withdrawals`, and the balance, for the
-    /// tests (pending deposits are in neither).
+    /// `reserve + Σ net − Σ pending withdrawals`, and the balance plus the
+    /// leases, for the tests (pending deposits are in neither).
     #[cfg(test)]
     fn ledger(&self) -> (i64, i64) {
         let sum: i64 = self
@@ -696,9 +761,14 @@ impl RetryBudget {
                 ) as i64
             })
             .sum();
+        let leased: i64 = self
+            .stripes
+            .iter()
+            .map(|s| lease::lease_units(s.lease.load(Ordering::Relaxed)) as i64)
+            .sum();
         (
             self.reserve + sum - spent * UNITS_PER_RETRY,
-            self.balance.load(Ordering::Relaxed) as i64,
+            self.balance.load(Ordering::Relaxed) as i64 + leased,
         )
     }
 }
@@ -791,6 +861,75 @@ mod tests {
         b.deposit_at(t0); // late: counted in bucket t0+3 s
         assert_eq!(b.available_at(t0 + 12_900_000_000), 2);
         assert_eq!(b.available_at(t0 + 13_000_000_000), 0);
+    }
+
+    /// Units leased to the stripes.
+    fn leased(b: &RetryBudget) -> u64 {
+        b.stripes
+            .iter()
+            .map(|s| lease::lease_units(s.lease.load(Ordering::Relaxed)))
+            .sum()
+    }
+
+    #[test]
+    fn leased_retries_are_available_and_back_at_the_next_bucket() {
+        let clock = Arc::new(ManualClock::new());
+        let b = budget(1.0, 0, &clock);
+        for _ in 0..40 {
+            b.deposit();
+        }
+        assert!(b.try_withdraw());
+        let batch = lease::BATCH as u64;
+        assert_eq!(
+            leased(&b),
+            (batch - 1) * 1000,
+            "a batch, less the one spent"
+        );
+        assert_eq!(b.available(), 39, "leased retries count as available");
+        assert_eq!(b.stats().available, 39);
+        assert_eq!(b.ledger().0, b.ledger().1);
+        clock.advance(Duration::from_secs(1)); // the next bucket
+        assert_eq!(b.available(), 39);
+        assert_eq!(leased(&b), 0, "revoked by the sweep");
+        assert_eq!(b.ledger(), (39_000, 39_000));
+        assert_eq!((0..50).filter(|_| b.try_withdraw()).count(), 39);
+    }
+
+    #[test]
+    fn a_lease_does_not_outlive_its_deposits() {
+        let clock = Arc::new(ManualClock::new());
+        let b = budget(1.0, 0, &clock);
+        for _ in 0..5 {
+            b.deposit();
+        }
+        assert!(b.try_withdraw());
+        assert_eq!(leased(&b), 4000);
+        clock.advance(Duration::from_secs(10)); // the deposits expire
+        assert!(!b.try_withdraw(), "the leased four expired with them");
+        assert_eq!(b.available(), 0);
+        assert_eq!(b.ledger().0, b.ledger().1);
+    }
+
+    #[test]
+    fn a_thread_steals_what_another_leased() {
+        let clock = Arc::new(ManualClock::new());
+        let b = Arc::new(budget(1.0, 0, &clock));
+        for _ in 0..3 {
+            b.deposit();
+        }
+        let b2 = b.clone();
+        // Another thread leases all three (spending one) and stops.
+        assert!(std::thread::spawn(move || b2.try_withdraw())
+            .join()
+            .unwrap());
+        assert_eq!(leased(&b), 2000);
+        assert!(
+            b.try_withdraw() && b.try_withdraw(),
+            "stolen from its lease"
+        );
+        assert!(!b.try_withdraw());
+        let s = b.stats();
+        assert_eq!((s.withdrawals, s.refusals, s.available), (3, 1, 0));
     }
 
     #[test]
@@ -1028,6 +1167,90 @@ mod loom_tests {
             let (ledger, balance) = b.ledger();
             assert_eq!(ledger, balance);
             assert_eq!(balance, 0);
+        });
+    }
+
+    /// Two threads withdraw twice each against three retries (six deposits
+    /// pending in the main thread's stripe): the first to find its lease
+    /// empty credits them and takes a batch (one spent, the rest leased);
+    /// the other takes from the balance or steals from that lease. At most
+    /// three are allowed, and none is lost: what is left after the race can
+    /// still be withdrawn, three in all. (Seen to fail with the balance's
+    /// CAS made a load and a store.)
+    #[test]
+    fn loom_retry_budget_leases_allow_no_more_than_deposited() {
+        loom::model(|| {
+            let (b, t0) = striped(4);
+            let b = Arc::new(b);
+            for _ in 0..6 {
+                b.deposit_at(t0);
+            }
+            let b2 = b.clone();
+            let other = loom::thread::spawn(move || {
+                u32::from(b2.try_withdraw_at(t0)) + u32::from(b2.try_withdraw_at(t0))
+            });
+            let mine = u32::from(b.try_withdraw_at(t0)) + u32::from(b.try_withdraw_at(t0));
+            let raced = mine + other.join().unwrap();
+            assert!(raced <= 3, "{raced} retries from three deposited");
+            let (ledger, balance) = b.ledger();
+            assert_eq!(ledger, balance, "no unit lost or counted twice");
+            let mut allowed = raced;
+            while b.try_withdraw_at(t0) {
+                allowed += 1;
+            }
+            assert_eq!(allowed, 3, "the leased units are withdrawn after all");
+            assert_eq!(b.ledger(), (0, 0));
+        });
+    }
+
+    /// The main thread leases one retry (it withdraws one of two), then
+    /// withdraws again from its lease while another thread, finding the
+    /// balance empty, steals from that lease: the leased retry is spent
+    /// once. (Seen to fail with the lease's CAS made a load and a store.)
+    #[test]
+    fn loom_retry_budget_a_steal_races_the_owner() {
+        loom::model(|| {
+            let (b, t0) = striped(4);
+            let b = Arc::new(b);
+            for _ in 0..4 {
+                b.deposit_at(t0);
+            }
+            assert!(b.try_withdraw_at(t0)); // takes both, leases one
+            assert_eq!(b.available_at(t0), 1);
+            let b2 = b.clone();
+            let thief = loom::thread::spawn(move || b2.try_withdraw_at(t0));
+            let mine = b.try_withdraw_at(t0);
+            let thief = thief.join().unwrap();
+            assert_eq!(u32::from(mine) + u32::from(thief), 1, "one leased retry");
+            let s = b.stats();
+            assert_eq!((s.withdrawals, s.refusals), (2, 1));
+            assert_eq!(b.ledger(), (0, 0));
+        });
+    }
+
+    /// The main thread takes t0's retries (four deposits at ratio 0.5: one
+    /// spent, one leased) while another thread, at t0 + 2 s, expires t0's
+    /// bucket and withdraws: the late thread gets nothing, and whichever
+    /// order the sweep and the lease take, the main thread's lease yields
+    /// nothing at t0 + 2 s. (Seen to fail with the sweep's revocation left
+    /// out, and with a lease installed whatever its tag.)
+    #[test]
+    fn loom_retry_budget_a_sweep_races_a_lease_take() {
+        loom::model(|| {
+            let (b, t0) = striped(4);
+            let b = Arc::new(b);
+            for _ in 0..4 {
+                b.deposit_at(t0);
+            }
+            let b2 = b.clone();
+            let late = loom::thread::spawn(move || b2.try_withdraw_at(t0 + 2 * S));
+            let early = b.try_withdraw_at(t0);
+            let later = b.try_withdraw_at(t0 + 2 * S);
+            assert!(!late.join().unwrap(), "t0's deposits had expired");
+            assert!(!later, "a lease of t0's units is gone at t0 + 2 s");
+            let (ledger, balance) = b.ledger();
+            assert_eq!(ledger, balance);
+            assert_eq!(b.stats().withdrawals, u64::from(early));
         });
     }
 }

@@ -18,6 +18,10 @@
 //! one CAS on `taken`, so each entry is credited once. Before a tally's tag
 //! moves to a newer bucket its writer credits what is pending, so the
 //! pending entries `taken..count` always belong to bucket `tag`.
+//!
+//! A stripe also holds its thread's lease (`super::lease`): retries taken
+//! from the balance in a batch, on the same cache line as the tallies its
+//! owner writes.
 
 use crate::sync::{atomic_u64, AtomicU64, Ordering};
 
@@ -52,8 +56,8 @@ pub(super) enum Kind {
     Spend,
 }
 
-/// One thread's deposits, withdrawals and counters, on a cache line of its
-/// own.
+/// One thread's deposits, withdrawals, counters and lease, on a cache line
+/// of its own.
 #[repr(align(128))]
 pub(super) struct Stripe {
     /// Deposits made here.
@@ -66,6 +70,8 @@ pub(super) struct Stripe {
     pub(super) withdrawals: AtomicU64,
     /// Retries refused (statistics).
     pub(super) refusals: AtomicU64,
+    /// Units leased to this stripe's thread (`super::lease`).
+    pub(super) lease: AtomicU64,
 }
 
 impl Stripe {
@@ -85,6 +91,7 @@ impl Stripe {
             deposits: atomic_u64(0),
             withdrawals: atomic_u64(0),
             refusals: atomic_u64(0),
+            lease: atomic_u64(super::lease::lease_word(bucket, 0)),
         }
     }
 }
