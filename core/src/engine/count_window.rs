@@ -32,8 +32,8 @@
 //!
 //! # Generations
 //!
-//! The window is judged for the breaker's current generation only, and a
-//! new closed generation starts with an empty window. The winner of every
+//! The window is judged for the breaker's current generation only, and
+//! every generation starts with an empty window. The winner of every
 //! transition (each starts a generation) clears it ([`CountWindow::clear`]):
 //! stores 0 in every slot word, moves the counter on by N (Release), so the
 //! new window is N positions that no call was given, then publishes the
@@ -51,24 +51,26 @@
 //!
 //! With the breaker quiet (no call between taking a position and its
 //! CAS), the window holds exactly the last N positions' outcomes of the
-//! current closed generation, as the sequential model does. Under
-//! concurrency a reader counts a subset of those: each written call of the
-//! window once, with its kind, and nothing else, **provided** no slot goes
-//! 63 laps (63 N calls) without being written; a lap code repeats every 63
-//! laps. A slot is left unwritten only by a call that finds itself lapped
-//! before its CAS (it stalled for N calls), or that raced a transition, so
-//! 63 of them in a row on one slot is what it takes: a writer stalled for
-//! 63 N calls between two adjacent instructions whose word, all eight
-//! slots, came back to the same value (the CAS's ABA), or 63 laps of
-//! lapped writers on one slot. Clearing at each closed generation bounds
-//! what a slot can hold from before it to the last window's calls, which is
-//! why many transitions in a row (`reset_many`) cannot make an old byte
-//! pass for a current one.
+//! current generation, as the sequential model does. Under concurrency a
+//! reader counts a subset of those: each written call of the window once,
+//! with its kind, and nothing else, **provided** no slot holds a byte 63
+//! laps (63 N positions) or more behind the position the reader expects
+//! there, since a lap code repeats every 63 laps. That takes 63 positions
+//! of one slot in a row left unwritten (each call lapped before its CAS,
+//! having stalled for N calls, or racing a transition), or a writer
+//! stalled for 63 N calls between loading its word and its CAS while the
+//! word, all eight slots, came back to the value it loaded (the CAS's
+//! ABA). Clearing at every transition bounds what a slot can hold from
+//! before it to the last window's calls, which is why many transitions in
+//! a row (`reset_many`) cannot make an old byte pass for a current one.
 //!
-//! Two transitions to Closed racing each other's clearing may drop the
-//! later generation's first calls from its window (the earlier clearing
-//! lands after them), as moving the counter did before bytes: an
-//! under-count, never an outcome of another generation.
+//! Two transitions racing each other's clearing may drop the later
+//! generation's first calls from its window (the earlier clearing lands
+//! after them), as moving the counter did before bytes: an under-count,
+//! never an outcome of another generation. In a shared file, a process
+//! that dies between winning a transition and publishing the cleared
+//! window leaves that generation's count window reading empty until the
+//! next transition.
 
 use crate::engine::layout::{Cells, W_SLOTS, W_TICKET, W_WINDOW_GEN};
 use crate::engine::state::GEN_MASK;
