@@ -178,6 +178,16 @@ fn main() {
         Breaker::with_stripes("breaker", Config::default(), ClockSource::Monotonic, 64).unwrap()
     }));
 
+    // A count window of the last 100 or 1,000 calls, idle (its slots are
+    // allocated with the breaker).
+    for size in [100, 1000] {
+        rows.push(measure(
+            &format!("fusebox, count window {size}, idle"),
+            n,
+            || Breaker::new(Config::builder().count_window(size).build().unwrap()).unwrap(),
+        ));
+    }
+
     rows.push(keyed(n));
 
     println!("bytes per breaker, N = {n}, default configs");

@@ -1,5 +1,6 @@
 // Instruction counts under callgrind: `valgrind --tool=callgrind target/release/examples/icount <which> <n>`
-// (`shm`, `shm_open`: the closed call and the rejection on a breaker of a shared-memory file)
+// (`shm`, `shm_open`: the closed call and the rejection on a breaker of a shared-memory file;
+// `fusebox_count`: the closed call with a count window of 100)
 //
 // The `many_*` modes make 10^5 breakers (or FUSEBOX_MANY) of one library (each called once),
 // then make <n> calls, each to a pseudo-random one: under
@@ -43,6 +44,14 @@ fn main() {
     match which.as_str() {
         "fusebox" => {
             let b = Breaker::new(Config::default()).unwrap();
+            for _ in 0..n {
+                closed_call(&b);
+            }
+        }
+        // The closed call with a count window of the last 100 calls.
+        "fusebox_count" => {
+            let cfg = Config::builder().count_window(100).build().unwrap();
+            let b = Breaker::new(cfg).unwrap();
             for _ in 0..n {
                 closed_call(&b);
             }

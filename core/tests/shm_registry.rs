@@ -255,6 +255,21 @@ fn files_of_another_layout_or_shape_are_refused() {
         &|e| matches!(e, ShmError::Version { found, .. } if found.0 == 2),
     );
 
+    // A file of the layout before count windows took a byte per call
+    // (version 3, a word per call): its count windows would be misread.
+    let p = copy("version 3");
+    poke(&p, 1, 3);
+    expect(
+        &p,
+        "layout version 3",
+        &|e| matches!(e, ShmError::Version { found, .. } if found.0 == 3),
+    );
+    let msg = SharedRegistry::open(&p).unwrap_err().to_string();
+    assert!(
+        msg.contains("version 3") && msg.contains("version 4"),
+        "the versions are named: {msg}"
+    );
+
     let p = copy("fingerprint");
     poke(&p, 2, 12345);
     expect(

@@ -115,3 +115,91 @@ fn sixty_four_threads_exact_across_owned_and_shared_stripes() {
     // builds).
     hammer(64, 20_000, never_trips(), None);
 }
+
+/// A count window of `size` under `threads` writers: `calls` each (10^6 in
+/// all) that lap it over and over (a reader racing them never sees more than the
+/// window), then, after all have joined, `size` more calls in parallel
+/// whose failures are known. The window must then hold exactly those: no
+/// call lost, none of the first phase left behind, none overwritten by a
+/// call it lapped.
+fn count_window_exact(threads: usize, calls: u64, size: u32) {
+    assert_eq!(size as usize % threads, 0);
+    let cfg = Config::builder()
+        .count_window(size)
+        .failure_rate_threshold(1.0)
+        .consecutive_failures(None)
+        .build()
+        .unwrap();
+    let b = Arc::new(Breaker::with_clock(cfg, Arc::new(ManualClock::new())).unwrap());
+    let run = |phase: u64, per: u64, fail_every: u64| {
+        let hs: Vec<_> = (0..threads)
+            .map(|t| {
+                let b = b.clone();
+                std::thread::spawn(move || {
+                    let mut failures = 0;
+                    for i in 0..per {
+                        let p = b.acquire_raw().expect("never trips");
+                        let fail = (i + t as u64 + phase) % fail_every == 0;
+                        b.record_raw(
+                            p,
+                            if fail {
+                                Outcome::Failure
+                            } else {
+                                Outcome::Success
+                            },
+                            None,
+                        );
+                        failures += u64::from(fail);
+                    }
+                    failures
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+    };
+    // A reader racing the first phase: never more than the window.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (b, stop) = (b.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut reads = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let c = b.window_counts();
+                assert!(c.calls <= u64::from(size) && c.failures <= c.calls, "{c:?}");
+                reads += 1;
+            }
+            reads
+        })
+    };
+    let first = run(0, calls, 3);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    reader.join().unwrap();
+    let per = u64::from(size) / threads as u64;
+    let last = run(1, per, 5);
+    let c = b.window_counts();
+    assert_eq!(
+        (c.calls, c.failures, c.slow),
+        (u64::from(size), last, 0),
+        "the window is not the last {size} calls"
+    );
+    let m = b.metrics();
+    assert_eq!(
+        (m.successes + m.failures, m.failures),
+        (threads as u64 * (calls + per), first + last)
+    );
+}
+
+#[test]
+fn eight_threads_count_window_of_100_exact() {
+    count_window_exact(8, 125_000, 96);
+}
+
+#[test]
+fn eight_threads_count_window_of_1000_exact() {
+    count_window_exact(8, 125_000, 1000);
+}
+
+#[test]
+fn sixty_four_threads_count_window_exact() {
+    count_window_exact(64, 16_000, 128);
+}

@@ -26,12 +26,13 @@
 
 use crate::engine::clock::ClockSource;
 use crate::engine::config::{Config, ConfigError, WindowConfig};
+use crate::engine::count_window::CountWindow;
 use crate::engine::error::{CallError, RejectReason, Rejected};
 use crate::engine::layout::*;
 use crate::engine::metrics::Metrics;
 use crate::engine::permit::{Outcome, Permit, RawPermit};
 use crate::engine::state::{BreakerState, Close, Phase, Probe, State, Word};
-use crate::engine::window::{bump, CountWindow, TimeWindow, WindowCounts};
+use crate::engine::window::{bump, TimeWindow, WindowCounts};
 use crate::engine::words::{Danger, Published, Run, Stall};
 use crate::observe::trace::Why;
 use crate::sync::AtomicU64;
@@ -635,10 +636,9 @@ impl Breaker {
         let c = self.st().transition_reset_many(n - 1);
         // The last of them (Closed → Closed: no event, no state change)...
         self.after_transition(c.from, c.to, Why::Reset);
-        // ...and the tickets of the others.
+        // ...and the positions of the others.
         if let WindowKind::Count(cw) = self.window {
-            let t = cw.size.wrapping_mul(n - 2);
-            self.cells.w(W_TICKET).fetch_add(t, Relaxed);
+            cw.clear(&self.cells, c.to.generation(), n - 2);
         }
     }
 

@@ -11,8 +11,9 @@
 //! line 0            control: state word, deadline (+ its generation), consecutive
 //!                   failures, re-open count, jitter seed
 //! line 1            metrics: state changes, high-water marks of the totals
-//! line 2            count window: ticket
-//! lines 3..         count window: one slot word per call in the window
+//! line 2            count window: position counter, generation cleared
+//! lines 3..         count window: one byte per call in the window, eight
+//!                   to a word (`engine/count_window.rs`)
 //! then S stripes    each its own lines, owned by one thread (the last shared
 //!                   by the others): retired totals, ignored, rejected, the
 //!                   last bucket entered, then the time window's buckets
@@ -40,6 +41,7 @@
 //! adjacent-line prefetcher on x86_64).
 
 use crate::engine::config::{Config, WindowConfig};
+use crate::engine::count_window::CountWindow;
 use crate::sync::{atomic_u64, AtomicU64};
 
 /// Words per line.
@@ -77,6 +79,9 @@ pub(crate) const W_STATE_CHANGES: usize = LINE_WORDS;
 pub(crate) const W_HIGH_WATER: usize = LINE_WORDS + 1;
 // Count window.
 pub(crate) const W_TICKET: usize = 2 * LINE_WORDS;
+/// The generation whose count window has been cleared, published by the
+/// transition's winner after clearing (`engine/count_window.rs`).
+pub(crate) const W_WINDOW_GEN: usize = 2 * LINE_WORDS + 1;
 pub(crate) const W_SLOTS: usize = 3 * LINE_WORDS;
 
 /// Outcome kinds, one counter each: every call ends in exactly one.
@@ -122,7 +127,7 @@ pub struct Layout {
     pub shared: u32,
     /// Time-window buckets (0 for a count window).
     pub buckets: usize,
-    /// Count-window slots (0 for a time window).
+    /// Count-window slots, one byte each (0 for a time window).
     pub slots: usize,
     /// First word of stripe 0.
     pub stripe_base: usize,
@@ -143,7 +148,7 @@ impl Layout {
             WindowConfig::Time { buckets, .. } => (buckets as usize, 0),
             WindowConfig::Count { size } => (0, size as usize),
         };
-        let stripe_base = W_SLOTS + round_up(slots);
+        let stripe_base = W_SLOTS + round_up(CountWindow::words(slots));
         Layout {
             lazy: false,
             stripes,
@@ -415,11 +420,11 @@ mod tests {
             .chain([W_STALL, W_DANGER, W_STATE_CHANGES])
             .chain((0..KINDS).map(|k| W_HIGH_WATER + k))
             .collect();
-        for (config, base_lines) in [(&time, 2), (&count, 3 + 100usize.div_ceil(LINE_WORDS))] {
+        for (config, base_lines) in [(&time, 2), (&count, 3 + 100usize.div_ceil(8 * LINE_WORDS))] {
             for stripes in [1, 2, 4, 16, 32, 64] {
                 let l = Layout::lazy(config, stripes);
                 // A count window's ticket and slots (a time window has none).
-                let slots = W_SLOTS..W_SLOTS + l.slots;
+                let slots = W_SLOTS..W_SLOTS + CountWindow::words(l.slots);
                 let ticket = (l.slots > 0).then_some(W_TICKET);
                 let mut dir: Vec<usize> = (0..l.stripes).map(|k| l.dir(k)).collect();
                 for &d in &dir {

@@ -348,3 +348,40 @@ fn racing_reconfigurations_apply_one_whole_config_after_the_other() {
         assert!(end == x || end == y, "{end:?}");
     });
 }
+
+#[test]
+fn count_window_reset_racing_a_failure_keeps_the_new_window_clean() {
+    // A count window of 2 holds a failure; a failure admitted before a
+    // reset lands while the reset clears the window. The new generation's
+    // window never holds either failure, before or after (the racing one
+    // either took its position before the clearing moved the counter, or
+    // sees the new generation and leaves its position unwritten); a
+    // success of the new generation is then its whole window.
+    loom::model(|| {
+        let clock = std::sync::Arc::new(ManualClock::new());
+        let cfg = Config::builder()
+            .count_window(2)
+            .min_calls(10)
+            .consecutive_failures(None)
+            .build()
+            .unwrap();
+        let b = Arc::new(breaker(cfg, &clock));
+        let p = b.acquire_raw().unwrap();
+        b.record_raw(p, Outcome::Failure, None);
+        let stale = b.acquire_raw().unwrap();
+        let b2 = b.clone();
+        let t = thread::spawn(move || b2.record_raw(stale, Outcome::Failure, None));
+        b.reset();
+        assert_eq!(
+            b.window_counts().failures,
+            0,
+            "an old failure in the new window"
+        );
+        t.join().unwrap();
+        let p = b.acquire_raw().unwrap();
+        b.record_raw(p, Outcome::Success, None);
+        let c = b.window_counts();
+        assert_eq!((c.calls, c.failures), (1, 0));
+        assert_eq!(b.metrics().failures, 2, "both failures in the totals");
+    });
+}

@@ -9,6 +9,7 @@
 pub(crate) mod breaker;
 pub mod clock;
 pub mod config;
+pub(crate) mod count_window;
 pub(crate) mod error;
 pub(crate) mod guarded;
 pub mod input;

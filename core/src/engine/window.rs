@@ -46,11 +46,7 @@
 //!
 //! # Count window
 //!
-//! Each call takes a ticket (one shared `fetch_add`: a count window does not
-//! scale across cores the way the striped time window does) and writes
-//! `generation:16 | ticket:46 | kind:2` to slot `ticket mod N`, unless a newer
-//! ticket is already there (it lapped this one, which is then out of the
-//! window anyway).
+//! The last N calls, one byte each: see [`crate::engine::count_window`].
 
 use crate::engine::layout::*;
 use crate::sync::AtomicU64;
@@ -733,124 +729,6 @@ impl TimeWindow {
     }
 }
 
-/// A count-window slot, `generation:16 | ticket:46 | kind:2`: the outcome
-/// kind of the call that took `ticket`, of a permit of `generation`. 0 when
-/// no call has written it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Call(u64);
-
-impl Call {
-    const KIND_BITS: u32 = 2;
-    const TICKET_BITS: u32 = 46;
-    /// Tickets count modulo 2^46.
-    const TICKET: u64 = (1 << Self::TICKET_BITS) - 1;
-    const GEN_SHIFT: u32 = Self::KIND_BITS + Self::TICKET_BITS;
-    const GEN: u64 = 0xffff;
-
-    #[inline]
-    const fn from_bits(v: u64) -> Call {
-        Call(v)
-    }
-
-    #[inline]
-    const fn bits(self) -> u64 {
-        self.0
-    }
-
-    /// The ticket a `W_TICKET` counter value stands for.
-    #[inline]
-    const fn ticket_of(counter: u64) -> u64 {
-        counter & Self::TICKET
-    }
-
-    /// The call of `ticket`, of `kind`, for a permit of `generation`.
-    #[inline]
-    const fn new(generation: u64, ticket: u64, kind: usize) -> Call {
-        Call(
-            ((generation & Self::GEN) << Self::GEN_SHIFT)
-                | (ticket << Self::KIND_BITS)
-                | kind as u64,
-        )
-    }
-
-    #[inline]
-    const fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-
-    #[inline]
-    const fn ticket(self) -> u64 {
-        (self.0 >> Self::KIND_BITS) & Self::TICKET
-    }
-
-    #[inline]
-    const fn kind(self) -> usize {
-        (self.0 & ((1 << Self::KIND_BITS) - 1)) as usize
-    }
-
-    /// Whether the call was of a permit of `generation` (to 16 bits).
-    #[inline]
-    const fn is_of(self, generation: u64) -> bool {
-        self.0 >> Self::GEN_SHIFT == generation & Self::GEN
-    }
-
-    /// How far ticket `a` is past `b`, modulo 2^46.
-    #[inline]
-    const fn distance(a: u64, b: u64) -> u64 {
-        a.wrapping_sub(b) & Self::TICKET
-    }
-
-    /// Whether ticket `a` is ahead of `b`: less than half the ticket space
-    /// past it.
-    #[inline]
-    const fn is_ahead(a: u64, b: u64) -> bool {
-        let d = Self::distance(a, b);
-        d != 0 && d < (1 << (Self::TICKET_BITS - 1))
-    }
-}
-
-/// Count-window arithmetic.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct CountWindow {
-    pub size: u64,
-}
-
-impl CountWindow {
-    /// Count one outcome of `kind` for a permit of `generation`.
-    pub(crate) fn record(&self, cells: &Cells, kind: usize, generation: u64) {
-        // Relaxed: the ticket only orders calls; slots are written by CAS.
-        let ticket = Call::ticket_of(cells.w(W_TICKET).fetch_add(1, Relaxed).wrapping_add(1));
-        let slot = cells.w(W_SLOTS + (ticket % self.size) as usize);
-        let new = Call::new(generation, ticket, kind);
-        let mut cur = Call::from_bits(slot.load(Relaxed));
-        loop {
-            if !cur.is_empty() && Call::is_ahead(cur.ticket(), ticket) {
-                return; // lapped by a newer call: out of the window
-            }
-            match slot.compare_exchange_weak(cur.bits(), new.bits(), Relaxed, Relaxed) {
-                Ok(_) => return,
-                Err(actual) => cur = Call::from_bits(actual),
-            }
-        }
-    }
-
-    /// The window's contents for `generation`.
-    pub(crate) fn counts(&self, cells: &Cells, generation: u64) -> WindowCounts {
-        let cur = Call::ticket_of(cells.w(W_TICKET).load(Relaxed));
-        let mut out = WindowCounts::default();
-        for i in 0..self.size as usize {
-            let v = Call::from_bits(cells.w(W_SLOTS + i).load(Relaxed));
-            if v.is_empty() || !v.is_of(generation) {
-                continue;
-            }
-            if Call::distance(cur, v.ticket()) < self.size {
-                out.add_kind(v.kind(), 1);
-            }
-        }
-        out
-    }
-}
-
 #[cfg(all(test, loom))]
 mod loom_tests {
     //! Bucket rollover under races: no outcome lost or counted twice.
@@ -1069,36 +947,6 @@ mod loom_tests {
     }
 
     #[test]
-    fn count_window_racing_calls_keep_the_newest() {
-        loom::model(|| {
-            // A count window of 1: ticket 1 fails, then tickets 2 and 3
-            // race for the one slot. Whichever writes first, the slot must
-            // end with ticket 3 (a lapped call never overwrites a newer
-            // one), and the window with that one success.
-            let cfg = Config::builder().count_window(1).build().unwrap();
-            let layout = Layout::new(&cfg, 1);
-            let cells = Arc::new(Cells::new(&layout));
-            let cw = CountWindow { size: 1 };
-            cw.record(&cells, KIND_FAIL_FAST, 0);
-            let c2 = cells.clone();
-            let t = thread::spawn(move || cw.record(&c2, KIND_OK_FAST, 0));
-            cw.record(&cells, KIND_OK_FAST, 0);
-            assert!(cw.counts(&cells, 0).calls <= 1, "more than the window");
-            t.join().unwrap();
-            let slot = cells.w(W_SLOTS).load(Relaxed);
-            assert_eq!(
-                Call::from_bits(slot).ticket(),
-                3,
-                "a lapped call overwrote a newer one"
-            );
-            let c = cw.counts(&cells, 0);
-            assert_eq!((c.calls, c.failures), (1, 0));
-            // Another generation's window is empty.
-            assert_eq!(cw.counts(&cells, 1).calls, 0);
-        });
-    }
-
-    #[test]
     fn concurrent_increments_are_all_counted() {
         loom::model(|| {
             let w = W::new();
@@ -1156,18 +1004,5 @@ mod word_tests {
         assert!(m.is_before(Mark::entered(42, 0, Parity::EVEN)));
         assert!(!m.is_before(Mark::entered(41, 0, Parity::EVEN)));
         assert_eq!(Mark::from_bits(m.bits()), m);
-    }
-
-    #[test]
-    fn a_count_window_call_keeps_its_ticket_kind_and_generation() {
-        let top = Call::ticket_of(u64::MAX);
-        let c = Call::new(0x1_0005, top, KIND_FAIL_SLOW);
-        assert_eq!((c.ticket(), c.kind()), (top, KIND_FAIL_SLOW));
-        assert!(c.is_of(5) && !c.is_of(6), "generations to 16 bits");
-        assert!(!c.is_empty() && Call::from_bits(0).is_empty());
-        // Tickets wrap at 2^46: 0 comes right after the top one.
-        assert_eq!(Call::distance(0, top), 1);
-        assert!(Call::is_ahead(0, top) && !Call::is_ahead(top, 0));
-        assert!(!Call::is_ahead(5, 5));
     }
 }

@@ -25,7 +25,9 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"FBSHMREG");
 /// (the header, the slots, the config encoding, or the breaker's own words:
 /// state-word bits, window tags) — positions are covered by [`fingerprint`].
 /// 3: the config encoding holds `max_open_for` and `cancellation` (18 words).
-pub const LAYOUT_VERSION: u64 = 3;
+/// 4: a count window's slots are one byte per call, eight to a word
+/// (`engine/count_window.rs`), no longer one word of generation and ticket.
+pub const LAYOUT_VERSION: u64 = 4;
 
 pub(super) const LINE_BYTES: usize = std::mem::size_of::<Line>();
 pub(super) const WORD: usize = 8;
@@ -68,6 +70,7 @@ pub fn fingerprint() -> u64 {
         W_STATE_CHANGES as u64,
         W_HIGH_WATER as u64,
         W_TICKET as u64,
+        W_WINDOW_GEN as u64,
         W_SLOTS as u64,
         KINDS as u64,
         S_RETIRED as u64,

@@ -172,7 +172,9 @@ impl Breaker {
                 // would push a current call out of the last N while adding
                 // none (raising the rate without a failure).
                 if self.word().generation() == p.generation {
-                    cw.record(&self.cells, kind, p.generation);
+                    cw.record(&self.cells, kind, || {
+                        self.word().generation() == p.generation
+                    });
                 }
                 false
             }
@@ -286,7 +288,9 @@ impl Breaker {
             WindowKind::Count(cw) => {
                 // A statistic, as in `record_general`.
                 bump(stripe.w(S_RETIRED + KIND_OK_SLOW), 1, exclusive);
-                cw.record(&self.cells, KIND_OK_SLOW, p.generation);
+                cw.record(&self.cells, KIND_OK_SLOW, || {
+                    self.word().generation() == p.generation
+                });
             }
         }
         let w = self.word();

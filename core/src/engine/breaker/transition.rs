@@ -67,6 +67,7 @@ impl Breaker {
 
     /// Bookkeeping done only by the winner of a transition.
     pub(super) fn after_transition(&self, from: Word, to: Word, why: Why) {
+        self.clear_count_window(to);
         let now = self.clock.now_ns();
         match to.phase() {
             Phase::Open => {
@@ -88,12 +89,6 @@ impl Breaker {
             }
             Phase::Closed => {
                 self.cells.w(W_REOPENS).store(0, Relaxed);
-                if let WindowKind::Count(cw) = self.window {
-                    // Clear the count window: every slot written so far
-                    // falls out of the last N tickets (its 16-bit generation
-                    // tag alone could alias after 65,536 transitions).
-                    self.cells.w(W_TICKET).fetch_add(cw.size, Relaxed);
-                }
             }
             Phase::Disabled | Phase::ForcedOpen => {
                 self.cells.w(W_REOPENS).store(0, Relaxed);
@@ -110,10 +105,19 @@ impl Breaker {
     /// it is: a server's hint is no failed probing round), count and emit
     /// the change (Open → Open, an extension, is none).
     pub(super) fn after_open_for(&self, from: Word, to: Word, deadline: u64) {
+        self.clear_count_window(to);
         self.publish_deadline(to.generation(), deadline);
         if from.phase() != to.phase() {
             self.cells.w(W_STATE_CHANGES).fetch_add(1, Relaxed);
             self.emit(from.phase(), to, self.clock.now_ns(), Why::OpenFor);
+        }
+    }
+
+    /// A new generation's count window starts empty
+    /// (`engine/count_window.rs`): the winner clears it and publishes it.
+    fn clear_count_window(&self, to: Word) {
+        if let WindowKind::Count(cw) = self.window {
+            cw.clear(&self.cells, to.generation(), 1);
         }
     }
 
