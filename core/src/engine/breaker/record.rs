@@ -63,13 +63,13 @@ impl Breaker {
             return false;
         }
         // Relaxed: as in `my_stripe`.
-        let Some(first) =
-            std::ptr::NonNull::new(self.cells.w(DIR_CONTROL + s).load(Relaxed) as *mut AtomicU64)
-        else {
+        // SAFETY: `s < owned_on_control_line`, and `self` is borrowed.
+        let entry = unsafe { self.dir.entry(s) };
+        let Some(first) = std::ptr::NonNull::new(entry.load(Relaxed) as *mut AtomicU64) else {
             return false;
         };
-        // SAFETY: a non-zero entry is a made stripe's first word, alive
-        // as long as `self` (see `breaker/stripes.rs`).
+        // SAFETY: a non-zero entry is the first word of a stripe this
+        // thread owns, alive as long as `self` (see `breaker/stripes.rs`).
         let stripe = unsafe { Stripe::from_raw(first) };
         // Relaxed: as in `record_raw`.
         if Run::from_bits(self.cells.w(W_CONSEC).load(Relaxed)).in_progress()
