@@ -46,7 +46,8 @@ impl Breaker {
     /// takes, without calling anything that could panic or run user code:
     /// a time window without slow-call detection, the system clock, a
     /// permit of the closed path, a thread whose stripe is made and listed
-    /// on the control line, no failure run in progress, the window not in
+    /// in the breaker's directory (on the control line, or a shared
+    /// breaker's in this process), no failure run in progress, the window not in
     /// danger, and the stripe still in the current bucket. Then the
     /// success is counted and `true` returned, as [`Breaker::record_raw`]
     /// would have counted it with nothing to judge; else nothing is done
