@@ -47,8 +47,8 @@ impl Breaker {
     /// a time window without slow-call detection, the system clock, a
     /// permit of the closed path, a thread whose stripe is made and listed
     /// in the breaker's directory (on the control line, or a shared
-    /// breaker's in this process), no failure run in progress, the window not in
-    /// danger, and the stripe still in the current bucket. Then the
+    /// breaker's in this process), no failure run in progress, the window
+    /// not in danger, and the stripe still in the current bucket. Then the
     /// success is counted and `true` returned, as [`Breaker::record_raw`]
     /// would have counted it with nothing to judge; else nothing is done
     /// and `false` returned (the caller goes through `record_raw`).
