@@ -145,9 +145,14 @@ pub struct Breaker {
     clock: ClockSource,
     /// The time window's arithmetic (unused for count windows).
     time: TimeWindow,
+    /// Thread slots below this find their stripe's address at `dir`:
     /// `exclusive`, at most the directory's control-line entries (see
-    /// `breaker/stripes.rs`); 0 for a shared file's breaker.
+    /// `breaker/stripes.rs`); for a shared file's breaker, the entries of
+    /// its process-local directory (`shm::Ownership`).
     owned_on_control_line: usize,
+    /// The directory entry of thread slot 0 (slot `s`'s is `s` words on):
+    /// on the control line, or a shared breaker's process-local directory.
+    dir: stripes::DirEntries,
     /// Time window with slow-call detection off: a success is one bucket
     /// increment (the inlined fast path of `record_raw`). Fixed for the
     /// breaker's life: `reconfigure` changes the slow-call duration, never
@@ -185,9 +190,10 @@ pub struct Breaker {
     /// `claims`). Threads that own none share the last stripes
     /// (`Layout::shared`), with CAS.
     exclusive: usize,
-    /// A shared-memory breaker's stripe ownership (see `shm::claims`).
+    /// A shared-memory breaker's stripe ownership (see `shm::claims` and
+    /// `shm::ownership`); `dir` points into it.
     #[cfg(all(feature = "shm", unix, not(loom)))]
-    claims: Option<std::sync::Arc<crate::shm::Claims>>,
+    shared: Option<Box<crate::shm::Ownership>>,
     /// Held by [`Breaker::reconfigure`] while it stores the settings, so
     /// that two reconfigurations do not interleave (calls never take it).
     reconfiguring: crate::sync::Mutex<()>,
@@ -286,7 +292,10 @@ impl Breaker {
             }),
         };
         let mut b = Breaker::assemble(name, config, layout, cells, clock, window, true);
-        b.claims = Some(claims);
+        let shared = Box::new(crate::shm::Ownership::new(claims));
+        b.owned_on_control_line = shared.dir_len();
+        b.dir = stripes::DirEntries::at(shared.dir());
+        b.shared = Some(shared);
         Ok(b)
     }
 
@@ -307,8 +316,12 @@ impl Breaker {
                 buckets: 1,
             },
         };
+        // The control line's entries (a shared breaker's are replaced by
+        // its own directory's in `over_cells`).
+        let dir = stripes::DirEntries::at(std::ptr::NonNull::from(cells.w(DIR_CONTROL)));
         Breaker {
             name: name.into(),
+            dir,
             plain_successes: slow_ns == 0 && matches!(window, WindowKind::Time(_)),
             timed: slow_ns != 0,
             time,
@@ -332,7 +345,7 @@ impl Breaker {
                 (layout.stripes - layout.shared as usize).min(DIR_CONTROL)
             },
             #[cfg(all(feature = "shm", unix, not(loom)))]
-            claims: None,
+            shared: None,
             reconfiguring: crate::sync::Mutex::new(()),
         }
     }

@@ -146,6 +146,11 @@ impl Claims {
         }
     }
 
+    /// Entries of the table: the stripes a thread can own.
+    pub(crate) fn entries(&self) -> usize {
+        self.count
+    }
+
     /// The stripe owned by the thread in `slot`, if it has one.
     #[inline]
     pub(crate) fn stripe(&self, slot: usize) -> Option<usize> {

@@ -109,6 +109,7 @@ mod config_codec;
 mod error;
 mod file;
 mod hash;
+mod ownership;
 mod process;
 mod slot_table;
 
@@ -116,6 +117,7 @@ pub(crate) use claims::Claims;
 pub use clock::SharedManualClock;
 pub use error::ShmError;
 pub use file::{fingerprint, LAYOUT_VERSION, MAGIC};
+pub(crate) use ownership::Ownership;
 
 use config_codec::{decode, differing, encode, CONFIG_WORDS};
 use error::io_err;

@@ -46,8 +46,9 @@ impl Breaker {
     /// takes, without calling anything that could panic or run user code:
     /// a time window without slow-call detection, the system clock, a
     /// permit of the closed path, a thread whose stripe is made and listed
-    /// on the control line, no failure run in progress, the window not in
-    /// danger, and the stripe still in the current bucket. Then the
+    /// in the breaker's directory (on the control line, or a shared
+    /// breaker's in this process), no failure run in progress, the window
+    /// not in danger, and the stripe still in the current bucket. Then the
     /// success is counted and `true` returned, as [`Breaker::record_raw`]
     /// would have counted it with nothing to judge; else nothing is done
     /// and `false` returned (the caller goes through `record_raw`).
@@ -63,13 +64,13 @@ impl Breaker {
             return false;
         }
         // Relaxed: as in `my_stripe`.
-        let Some(first) =
-            std::ptr::NonNull::new(self.cells.w(DIR_CONTROL + s).load(Relaxed) as *mut AtomicU64)
-        else {
+        // SAFETY: `s < owned_on_control_line`, and `self` is borrowed.
+        let entry = unsafe { self.dir.entry(s) };
+        let Some(first) = std::ptr::NonNull::new(entry.load(Relaxed) as *mut AtomicU64) else {
             return false;
         };
-        // SAFETY: a non-zero entry is a made stripe's first word, alive
-        // as long as `self` (see `breaker/stripes.rs`).
+        // SAFETY: a non-zero entry is the first word of a stripe this
+        // thread owns, alive as long as `self` (see `breaker/stripes.rs`).
         let stripe = unsafe { Stripe::from_raw(first) };
         // Relaxed: as in `record_raw`.
         if Run::from_bits(self.cells.w(W_CONSEC).load(Relaxed)).in_progress()

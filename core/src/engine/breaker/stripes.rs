@@ -6,7 +6,10 @@
 //! (one shared stripe per core in-process, picked by slot; one in a shared
 //! file).
 //! A shared file's stripes are lines of the file, and its threads own them
-//! through `shm::claims`.
+//! through `shm::claims`; a thread's first count looks its claim up and
+//! writes the stripe's address in the breaker's directory in this process
+//! (`shm::ownership`, emptied in a forked child), where later counts find
+//! it as an in-process owner finds its own: [`DirEntries`].
 //!
 //! An in-process breaker ([`Layout::lazy`]) makes each stripe when a thread
 //! first needs it: an idle breaker is its control lines alone, whatever the
@@ -22,6 +25,41 @@
 
 use super::*;
 
+/// Where a breaker's directory entries for thread slots start: word
+/// [`DIR_CONTROL`] of its control line (in-process), or the first word of
+/// a shared breaker's process-local directory (`shm::ownership`), either
+/// alive as long as the breaker. The closed path reads entry `s` at this
+/// address plus `s` words, the same instructions for both.
+#[derive(Clone, Copy)]
+pub(super) struct DirEntries(std::ptr::NonNull<AtomicU64>);
+
+// SAFETY: a pointer to atomic words that live as long as the breaker that
+// holds it (its cells, or its `shm::Ownership`): every thread may use them.
+unsafe impl Send for DirEntries {}
+// SAFETY: as above.
+unsafe impl Sync for DirEntries {}
+
+impl DirEntries {
+    /// The entries from `first` on.
+    pub(super) fn at(first: std::ptr::NonNull<AtomicU64>) -> DirEntries {
+        DirEntries(first)
+    }
+
+    /// Entry `s`.
+    ///
+    /// # Safety
+    ///
+    /// `s` must be below the breaker's `owned_on_control_line`, and the
+    /// breaker that holds `self` alive for `'a`.
+    #[inline(always)]
+    pub(super) unsafe fn entry<'a>(self, s: usize) -> &'a AtomicU64 {
+        // SAFETY: the caller's contract: entry `s` exists (the control line
+        // has `DIR_CONTROL` of them past word `DIR_CONTROL`; a shared
+        // breaker's directory, `owned_on_control_line`) and lives for 'a.
+        unsafe { &*self.0.as_ptr().add(s) }
+    }
+}
+
 impl Breaker {
     /// The calling thread's stripe, and whether the thread is its only
     /// writer.
@@ -34,10 +72,13 @@ impl Breaker {
             // Relaxed: this entry is written by the thread in slot `s`
             // alone, which is us (or a thread that held the slot before us
             // and handed it over through the slot list's lock).
-            let p = self.cells.w(DIR_CONTROL + s).load(Relaxed);
+            // SAFETY: `s < owned_on_control_line`, and `self` is borrowed.
+            let p = unsafe { self.dir.entry(s) }.load(Relaxed);
             if let Some(p) = std::ptr::NonNull::new(p as *mut AtomicU64) {
                 // SAFETY: a non-zero entry is the first word of a stripe made
-                // by `make_stripe`, which lives as long as `self`.
+                // by `make_stripe`, which lives as long as `self`, or of a
+                // shared file's stripe that this thread owns through its
+                // claim (`other_stripe`), within the cells `self` holds.
                 return (unsafe { Stripe::from_raw(p) }, true);
             }
         }
@@ -73,8 +114,13 @@ impl Breaker {
             return (stripe, false);
         }
         #[cfg(all(feature = "shm", unix, not(loom)))]
-        if let Some(k) = self.claims.as_ref().and_then(|c| c.stripe(slot)) {
-            return (self.cells.stripe(self.layout.stripe(k)), true);
+        if let Some(shared) = self.shared.as_ref() {
+            if let Some(k) = shared.claims.stripe(slot) {
+                let stripe = self.cells.stripe(self.layout.stripe(k));
+                // Found in one load from now on (until a fork).
+                shared.fill(slot, stripe.w(0));
+                return (stripe, true);
+            }
         }
         (self.cells.stripe(self.layout.stripe(last)), false)
     }
@@ -142,6 +188,27 @@ impl Breaker {
                 Some(self.cells.stripe(self.layout.stripe(k)))
             }
         })
+    }
+}
+
+/// What tests of the shared-memory directory look at.
+#[cfg(all(test, feature = "shm", unix, not(loom)))]
+impl Breaker {
+    /// The calling thread's stripe (its first word) and whether the thread
+    /// owns it.
+    pub(crate) fn my_stripe_for_test(&self) -> (*const AtomicU64, bool) {
+        let (s, owned) = self.my_stripe();
+        (s.w(0), owned)
+    }
+
+    /// The calling thread's directory entry (0: none, or not looked up).
+    pub(crate) fn dir_entry_for_test(&self) -> u64 {
+        let s = crate::engine::thread_slot::current();
+        if s >= self.owned_on_control_line {
+            return 0;
+        }
+        // SAFETY: `s < owned_on_control_line`, and `self` is borrowed.
+        unsafe { self.dir.entry(s) }.load(Relaxed)
     }
 }
 
