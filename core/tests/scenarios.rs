@@ -19,12 +19,10 @@ fn files_in(dir: &str) -> Vec<PathBuf> {
     v
 }
 
-#[test]
-fn every_scenario_passes() {
-    let files = files();
-    assert!(files.len() >= 12, "only {} scenario files", files.len());
+/// Parse and run every file; fail with every failure listed.
+fn run_all(files: &[std::path::PathBuf]) {
     let mut failures = Vec::new();
-    for f in &files {
+    for f in files {
         let text = std::fs::read_to_string(f).unwrap();
         let s = fusebox::scenario::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         if let Err(e) = fusebox::scenario::run(&s) {
@@ -34,20 +32,19 @@ fn every_scenario_passes() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+#[test]
+fn every_scenario_passes() {
+    let files = files();
+    assert!(files.len() >= 12, "only {} scenario files", files.len());
+    run_all(&files);
+}
+
 /// The reconfigure, snapshot and restore scenarios (`scenarios/ops/`).
 #[test]
 fn every_ops_scenario_passes() {
     let files = files_in("../scenarios/ops");
     assert!(files.len() >= 2, "only {} ops scenario files", files.len());
-    let mut failures = Vec::new();
-    for f in &files {
-        let text = std::fs::read_to_string(f).unwrap();
-        let s = fusebox::scenario::parse(&text).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
-        if let Err(e) = fusebox::scenario::run(&s) {
-            failures.push(format!("{}: {e}", f.display()));
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    run_all(&files);
 }
 
 /// The retry scenarios (`scenarios/retry/`, a folder of their own: the C,

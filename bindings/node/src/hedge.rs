@@ -5,7 +5,9 @@
 //! `hedge_due` / `ended`.
 
 use crate::histogram::NativeLatencyHistogram;
-use crate::retry::{ms, option_problem, whole, NativeRetryBudget, NativeRetryMetrics};
+use crate::retry::{
+    ms, option_problem, prometheus_text, whole, NativeRetryBudget, NativeRetryMetrics,
+};
 use crate::OptionProblem;
 use fusebox::retry::{HedgeDelay, HedgeEnd, HedgeStart, HedgeState, HedgeVerdict};
 use napi::bindgen_prelude::{ClassInstance, Either};
@@ -99,9 +101,7 @@ impl NativeHedgePolicy {
     /// hedges in `fusebox_retry_hedges_total`).
     #[napi]
     pub fn prometheus(&self) -> String {
-        let mut out = String::new();
-        fusebox::prometheus::write_retry_policies(&mut out, &[self.inner.metrics()]);
-        out
+        prometheus_text(self.inner.metrics())
     }
 
     /// Start a hedged call paid from `budget` (one deposit, attempt 1).

@@ -254,6 +254,14 @@ pub struct NativeRetryMetrics {
     pub failed_calls: f64,
 }
 
+/// A retry or hedge policy's counters in the Prometheus text format
+/// (the core's `write_retry_policies`).
+pub(crate) fn prometheus_text(m: fusebox::retry::RetryMetrics) -> String {
+    let mut out = String::new();
+    fusebox::prometheus::write_retry_policies(&mut out, &[m]);
+    out
+}
+
 impl From<fusebox::retry::RetryMetrics> for NativeRetryMetrics {
     fn from(m: fusebox::retry::RetryMetrics) -> NativeRetryMetrics {
         NativeRetryMetrics {
@@ -285,9 +293,7 @@ impl NativeRetryPolicy {
     /// The counters in the Prometheus text format (`fusebox_retry_*`).
     #[napi]
     pub fn prometheus(&self) -> String {
-        let mut out = String::new();
-        fusebox::prometheus::write_retry_policies(&mut out, &[self.inner.metrics()]);
-        out
+        prometheus_text(self.inner.metrics())
     }
 
     /// The back-off before retry number `retry` (1 for the first), in ms.

@@ -171,13 +171,15 @@ extern "C" fn in_child() {
 mod tests {
     use crate::shm::SharedRegistry;
     use crate::{Config, ManualClock};
+    use std::path::PathBuf;
     use std::sync::Arc;
 
-    #[test]
-    fn a_directory_entry_is_made_on_the_first_count_and_holds_the_claimed_stripe() {
-        let dir = std::env::temp_dir().join(format!("fusebox-own-{}", std::process::id()));
+    /// A fresh registry file `name` (capacity 2, 64 stripes, a manual
+    /// clock) in a folder of this process's, which the test removes.
+    fn fresh_file(folder: &str, name: &str) -> (PathBuf, PathBuf, SharedRegistry) {
+        let dir = std::env::temp_dir().join(format!("{folder}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("first-count");
+        let path = dir.join(name);
         let _ = std::fs::remove_file(&path);
         let reg = SharedRegistry::builder()
             .capacity(2)
@@ -185,6 +187,12 @@ mod tests {
             .clock(Arc::new(ManualClock::new()))
             .open(&path)
             .unwrap();
+        (dir, path, reg)
+    }
+
+    #[test]
+    fn a_directory_entry_is_made_on_the_first_count_and_holds_the_claimed_stripe() {
+        let (dir, path, reg) = fresh_file("fusebox-own", "first-count");
         let b = reg.get_or_create("b", &Config::default()).unwrap();
         assert_eq!(b.dir_entry_for_test(), 0, "nothing looked up yet");
         b.try_acquire().unwrap().success();
@@ -209,16 +217,7 @@ mod tests {
 
     #[test]
     fn a_forked_child_empties_its_directory_and_claims_a_stripe_of_its_own() {
-        let dir = std::env::temp_dir().join(format!("fusebox-own-fork-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("fork");
-        let _ = std::fs::remove_file(&path);
-        let reg = SharedRegistry::builder()
-            .capacity(2)
-            .stripes(64)
-            .clock(Arc::new(ManualClock::new()))
-            .open(&path)
-            .unwrap();
+        let (dir, _, reg) = fresh_file("fusebox-own-fork", "fork");
         let b = reg.get_or_create("b", &Config::default()).unwrap();
         b.try_acquire().unwrap().success();
         let (parents, owned) = b.my_stripe_for_test();
