@@ -4,10 +4,13 @@
 //!
 //! * `budget`: one retry budget's deposit + withdraw (ratio 1, so every
 //!   withdrawal is allowed and charged), a deposit alone (what every request
-//!   pays) and a withdrawal alone (what a retry pays; ratio 10 with a
-//!   deposit every tenth) beside a closed breaker's acquire + success, at 1
-//!   and 2 threads on one shared budget and breaker (the goal: within 2× of
-//!   the closed call);
+//!   pays), a withdrawal from a well-funded budget (`withdraw_funded`: a
+//!   reserve of 3.6 × 10^9 retries, what a retry pays while the budget has
+//!   room) and a withdrawal at break-even (`withdraw`: ratio 10 with a
+//!   deposit every tenth, so the retries are exactly what the requests
+//!   pay for) beside a closed breaker's acquire + success, at 1 and 2
+//!   threads on one shared budget and breaker (the goal: within 2× of the
+//!   closed call);
 //! * `call`: a closed call through `RetryPolicy::call` (deposit, permit,
 //!   success; no retry) beside a bare `Breaker::call`.
 //!
@@ -52,6 +55,20 @@ fn bench_budget(c: &mut Criterion) {
         });
         g.bench_function(BenchmarkId::new("deposit", threads), |b| {
             b.iter_custom(|n| par(threads, n, || budget.deposit()))
+        });
+        // 10^6 a second over an hour: no run spends it.
+        let funded = RetryBudget::new(RetryBudgetConfig {
+            min_per_sec: 1_000_000,
+            window: Duration::from_secs(3600),
+            ..Default::default()
+        })
+        .unwrap();
+        g.bench_function(BenchmarkId::new("withdraw_funded", threads), |b| {
+            b.iter_custom(|n| {
+                par(threads, n, || {
+                    black_box(funded.try_withdraw());
+                })
+            })
         });
         let config = RetryBudgetConfig {
             ratio: 10.0,

@@ -28,6 +28,11 @@ use crate::sync::{AtomicU64, Ordering};
 /// short (one spent, the rest leased), if the balance holds them.
 pub(super) const BATCH: i64 = 16;
 
+/// The most retries a withdrawal leases at once: when the balance holds
+/// four times this for every stripe, so that a well-funded budget is
+/// written about once per thousand withdrawals.
+pub(super) const MAX_BATCH: i64 = 1024;
+
 const UNITS_BITS: u32 = 40;
 const UNITS_MASK: u64 = (1 << UNITS_BITS) - 1;
 const TAG_MASK: u64 = (1 << (64 - UNITS_BITS)) - 1;

@@ -17,25 +17,35 @@
 //!   are *credited* to their bucket's slot in batches (deposits then to the
 //!   balance): by their thread when its bucket changes, and by a
 //!   withdrawal (or `available`) that finds the balance short.
-//! * `balance`: one signed word, `reserve + Σ (live buckets' net)` less
-//!   what is leased. A withdrawal takes up to [`lease::BATCH`] retries
-//!   from it with one CAS that keeps it ≥ 0 (one spent, the rest leased),
-//!   only when its own lease is short.
+//! * `balance`: one signed word on a cache line of its own, `reserve +
+//!   Σ (live buckets' net)` less what is leased. A withdrawal whose lease
+//!   is short takes a batch from it with one CAS that keeps it ≥ 0 (one
+//!   spent, the rest leased): [`lease::BATCH`] retries, or up to
+//!   [`lease::MAX_BATCH`] when the balance holds four batches for every
+//!   stripe.
 //! * per-thread *leases* ([`lease`]), one word on each stripe's line:
-//!   retries taken from the balance and not yet spent. A withdrawal takes
-//!   one from its own lease with one uncontended CAS; one that finds its
-//!   lease and the balance short credits pending deposits, then takes one
-//!   from any other thread's lease (by CAS on it) before refusing.
+//!   retries taken from the balance, or credited from the thread's own
+//!   deposits, and not yet spent. A withdrawal takes one from its own lease
+//!   with one uncontended CAS. One whose lease is short first credits its
+//!   own thread's pending deposits of the current bucket to its own lease
+//!   (one spent, the rest leased; recorded in its own ring, never through
+//!   the balance) if they make a batch, so a thread whose requests pay for
+//!   its retries writes only its own lines. One that finds its lease and
+//!   the balance short credits its own pending deposits whatever they
+//!   make, then every stripe's, then takes one from any other thread's
+//!   lease (by CAS on it) before refusing.
 //!   A withdrawal's units leave the balance (or a lease) at once; its
 //!   record in the slot (which gives them back when the bucket expires)
 //!   waits in the stripe.
-//! * a ring of `buckets` slot words, each `tag (24 bits) | net (40 bits,
-//!   signed)`: the units deposited minus withdrawn during bucket `tag`
-//!   (the clock's time / bucket width, modulo 2^24).
+//! * a ring of `buckets` slot words per stripe ([`rings`]), each `tag (24
+//!   bits) | net (40 bits, signed)`: the units deposited minus withdrawn
+//!   during bucket `tag` (the clock's time / bucket width, modulo 2^24)
+//!   that were credited from that stripe. A bucket's net is the sum of its
+//!   slot in every ring.
 //! * `head`: the newest bucket every slot has been swept to.
 //!
-//! A slot whose bucket fell out of the window is *expired* by a sweep: its
-//! net is subtracted from the balance **before** a CAS retags it to the
+//! A slot whose bucket fell out of the window is *expired* by a sweep (in
+//! every ring): its net is subtracted from the balance **before** a CAS retags it to the
 //! current bucket with a net of 0 (the CAS fails, and the subtraction is
 //! given back, if a deposit or withdrawal changed the slot meanwhile).
 //! Before it subtracts anything, a sweep to bucket `b` *revokes* every
@@ -58,12 +68,14 @@
 //! The invariants (the loom models in this file check them across a
 //! bucket rollover, with credits racing a stripe's change of bucket, two
 //! threads withdrawing through leases, a steal racing the lease's owner,
-//! and a sweep racing a lease take):
+//! and a sweep racing a lease take; under loom every stripe credits to one
+//! ring, since each slot's protocol is the same whichever ring it is in):
 //!
 //! * When all threads are done, `balance + Σ leases == reserve + Σ net −
 //!   1000 × pending withdrawals` exactly. While they run, the only units
 //!   in none of these words are *in transit* inside one call, between its
-//!   two writes: a credit between its slot and the balance, a batch between
+//!   two writes: a credit between its slot and the balance (or its
+//!   thread's lease), a batch between
 //!   the balance and its lease, a revoked lease on its way back to the
 //!   balance. A refusal does not see them (it errs towards refusing); it
 //!   sees every unit of every lease and every pending deposit.
@@ -85,10 +97,13 @@
 use crate::engine::clock::ClockSource;
 use crate::engine::config::{number, ConfigError};
 use crate::sync::{atomic_u64, AtomicU64, Ordering};
+use crossbeam_utils::CachePadded;
+use rings::Rings;
 use std::fmt;
 use stripes::{bump, made_count, made_tag, made_word, pending, Kind, Stripe, Tally};
 
 mod lease;
+mod rings;
 mod stripes;
 use std::time::Duration;
 
@@ -245,13 +260,16 @@ pub struct RetryBudgetStats {
 /// # Ok::<(), fusebox::ConfigError>(())
 /// ```
 pub struct RetryBudget {
-    /// reserve + Σ live nets, in units (an `i64` in a `u64`).
-    balance: AtomicU64,
+    /// reserve + Σ live nets, in units (an `i64` in a `u64`), on a cache
+    /// line of its own: a withdrawal's batch writes it, and every call
+    /// reads the fields beside it.
+    balance: CachePadded<AtomicU64>,
     /// Newest bucket every slot has been swept to (full, not a tag), and
     /// its slot: `bucket << 8 | bucket % buckets`, so the hot path divides
     /// nothing.
     head: AtomicU64,
-    slots: Box<[AtomicU64]>,
+    /// A ring of slots per stripe.
+    slots: Rings,
     /// Per-thread deposits and counters (the last one shared).
     stripes: Box<[Stripe]>,
     credit: i64,
@@ -354,14 +372,13 @@ impl RetryBudget {
             (u128::from(config.min_per_sec) * u128::from(window_ns) * UNITS_PER_RETRY as u128
                 / 1_000_000_000) as i64;
         let now_bucket = clock.recent_ns() / width_ns;
-        let slots = (0..config.buckets)
-            .map(|_| atomic_u64(pack(now_bucket, 0)))
-            .collect();
+        let stripes = stripes::stripes(now_bucket, exclusive);
+        let slots = Rings::new(stripes.len(), config.buckets as usize, pack(now_bucket, 0));
         Ok(RetryBudget {
-            balance: atomic_u64(reserve as u64),
+            balance: CachePadded::new(atomic_u64(reserve as u64)),
             head: atomic_u64(head_word(now_bucket, u64::from(config.buckets))),
             slots,
-            stripes: stripes::stripes(now_bucket, exclusive),
+            stripes,
             credit: (config.ratio * UNITS_PER_RETRY as f64).round() as i64,
             reserve,
             width_ns,
@@ -428,15 +445,15 @@ impl RetryBudget {
     #[inline]
     pub fn deposit_at(&self, now_ns: u64) {
         let (b, _) = self.bucket(now_ns);
-        let (stripe, owned) = stripes::mine(&self.stripes);
+        let (i, stripe, owned) = stripes::mine(&self.stripes);
         bump(&stripe.deposits, owned);
-        self.tally(stripe, owned, Kind::Deposit, b);
+        self.tally(i, stripe, owned, Kind::Deposit, b);
     }
 
-    /// Count one entry of `kind` at bucket `b` in `stripe`: a plain load
-    /// and store when the thread owns it and it is at `b`.
+    /// Count one entry of `kind` at bucket `b` in `stripe` (number `i`): a
+    /// plain load and store when the thread owns it and it is at `b`.
     #[inline(always)]
-    fn tally(&self, stripe: &Stripe, owned: bool, kind: Kind, b: u64) {
+    fn tally(&self, i: usize, stripe: &Stripe, owned: bool, kind: Kind, b: u64) {
         let tally = stripe.tally(kind);
         // Relaxed: the owner reads its own last store.
         let m = tally.made.load(Ordering::Relaxed);
@@ -448,7 +465,7 @@ impl RetryBudget {
                 .store(made_word(b, made_count(m) + 1), Ordering::Release);
             return;
         }
-        self.tally_slow(tally, owned, kind, b, m);
+        self.tally_slow(i, tally, owned, kind, b, m);
     }
 
     /// An entry in a new bucket, or in the shared stripe: what is pending
@@ -456,14 +473,14 @@ impl RetryBudget {
     /// always of one bucket.
     #[cold]
     #[inline(never)]
-    fn tally_slow(&self, tally: &Tally, owned: bool, kind: Kind, b: u64, mut m: u64) {
+    fn tally_slow(&self, i: usize, tally: &Tally, owned: bool, kind: Kind, b: u64, mut m: u64) {
         loop {
             // The tally's bucket, or a newer one (a thread that read the
             // clock later): the entry lands there, living a little longer.
             let next = if at_or_after(made_tag(m), b) {
                 made_word(made_tag(m), made_count(m) + 1)
             } else {
-                self.credit_pending(tally, kind, m);
+                self.credit_pending(i, tally, kind, m);
                 made_word(b, made_count(m) + 1)
             };
             if owned {
@@ -481,15 +498,23 @@ impl RetryBudget {
         }
     }
 
-    /// Claim the entries pending in `tally` as of `m` (its `made`) and
-    /// credit them to their bucket; `true` if this call claimed any.
-    fn credit_pending(&self, tally: &Tally, kind: Kind, m: u64) -> bool {
+    /// Claim the entries pending in `tally` (of stripe `i`) as of `m` (its
+    /// `made`) and credit them to their bucket in ring `i`; `true` if this
+    /// call claimed any.
+    fn credit_pending(&self, i: usize, tally: &Tally, kind: Kind, m: u64) -> bool {
+        self.claim_pending(tally, m)
+            .map(|n| self.credit_bucket(i, kind, made_tag(m), n, None))
+            .is_some()
+    }
+
+    /// Claim the entries pending in `tally` as of `m`: how many, if any.
+    fn claim_pending(&self, tally: &Tally, m: u64) -> Option<u64> {
         // Acquire: pairs with the claim's release below.
         let mut taken = tally.taken.load(Ordering::Acquire);
         loop {
             let n = pending(m, taken);
             if n == 0 {
-                return false;
+                return None;
             }
             // AcqRel: each pending entry is claimed by one CAS, once.
             match tally.taken.compare_exchange(
@@ -498,10 +523,7 @@ impl RetryBudget {
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
-                Ok(_) => {
-                    self.credit_bucket(kind, made_tag(m), n);
-                    return true;
-                }
+                Ok(_) => return Some(n),
                 Err(actual) => taken = actual,
             }
         }
@@ -509,38 +531,70 @@ impl RetryBudget {
 
     /// Credit `n` entries of `kind` made in the bucket tagged `t`.
     ///
-    /// Deposits: in the bucket's slot, then in the balance; dropped if the
-    /// bucket has expired. Withdrawals (their units already out of the
+    /// Deposits: in the bucket's slot in ring `ring`, then in the balance;
+    /// dropped if the bucket has expired. With `spend` (a lease and the
+    /// bucket it must be tagged), one retry of them is spent at once and
+    /// the other whole retries go to the lease (else the balance): `true`
+    /// if one was spent. Withdrawals (their units already out of the
     /// balance): in the bucket's slot, whose sweep gives them back when it
     /// expires; if it has expired already, given back to the balance now.
-    fn credit_bucket(&self, kind: Kind, t: u64, n: u64) {
+    fn credit_bucket(
+        &self,
+        ring: usize,
+        kind: Kind,
+        t: u64,
+        n: u64,
+        spend: Option<(&AtomicU64, u64)>,
+    ) -> bool {
         let per = match kind {
             Kind::Deposit => self.credit,
             Kind::Spend => UNITS_PER_RETRY,
         };
         if per == 0 {
-            return;
+            return false;
         }
         let units = i64::try_from(u128::from(n) * per as u128).unwrap_or(i64::MAX);
         // Acquire: the tally's tag was written after `head` reached its
         // bucket, so the bucket is `head` or older.
         let h = self.head.load(Ordering::Acquire) >> 8;
         let full = h - (h.wrapping_sub(t) & TAG_MASK).min(h);
-        let slots = self.slots.len() as u64;
+        let slots = self.slots.buckets() as u64;
         let recorded = if full + slots <= h {
             Recorded::Expired
         } else {
             let delta = if kind == Kind::Deposit { units } else { -units };
-            self.record_exact(full, (full % slots) as usize, delta)
+            self.record_exact(full, ring, (full % slots) as usize, delta)
         };
         match (kind, recorded) {
-            (Kind::Deposit, Recorded::Yes) | (Kind::Spend, Recorded::Expired) => {
+            (Kind::Deposit, Recorded::Yes) => {
+                // One retry spent, as from the balance; the other whole
+                // retries into the lease (a lease holds whole retries, so
+                // no retry is split between it and the balance), only under
+                // the tag of a bucket whose sweep is published (as a batch
+                // from the balance); if a sweep has retagged it since, it
+                // has emptied it or will.
+                let (spent, leased) = match spend {
+                    Some((l, b)) if units >= UNITS_PER_RETRY => {
+                        let rest = units - units % UNITS_PER_RETRY - UNITS_PER_RETRY;
+                        let leased = rest == 0 || lease::install(l, b, rest as u64);
+                        (UNITS_PER_RETRY, if leased { rest } else { 0 })
+                    }
+                    _ => (0, 0),
+                };
+                if units > spent + leased {
+                    self.balance
+                        .fetch_add((units - spent - leased) as u64, Ordering::Relaxed);
+                }
+                spent > 0
+            }
+            (Kind::Spend, Recorded::Expired) => {
                 self.balance.fetch_add(units as u64, Ordering::Relaxed);
+                false
             }
             // A deposit too late, or over a slot's limit, is dropped; a
             // withdrawal over the limit is never given back (both err
             // towards refusing).
-            _ => {}
+            _ => false,
         }
     }
 
@@ -549,12 +603,12 @@ impl RetryBudget {
     #[cold]
     fn credit_all(&self) -> bool {
         let mut any = false;
-        for stripe in self.stripes.iter() {
+        for (i, stripe) in self.stripes.iter().enumerate() {
             for kind in [Kind::Spend, Kind::Deposit] {
                 let tally = stripe.tally(kind);
                 // Acquire: pairs with the writers' release of `made`.
                 let m = tally.made.load(Ordering::Acquire);
-                any |= self.credit_pending(tally, kind, m);
+                any |= self.credit_pending(i, tally, kind, m);
             }
         }
         any
@@ -565,12 +619,12 @@ impl RetryBudget {
     #[inline]
     pub fn try_withdraw_at(&self, now_ns: u64) -> bool {
         let (b, _) = self.bucket(now_ns);
-        let (stripe, owned) = stripes::mine(&self.stripes);
-        if lease::take_one(&stripe.lease) || self.withdraw_slow(stripe, b) {
+        let (i, stripe, owned) = stripes::mine(&self.stripes);
+        if lease::take_one(&stripe.lease) || self.withdraw_slow(i, stripe, b) {
             // Out of the lease or the balance first, then in the stripe
             // (and later in the slot): until the withdrawal is credited,
             // its units stay out of the balance whatever the sweeps do.
-            self.tally(stripe, owned, Kind::Spend, b);
+            self.tally(i, stripe, owned, Kind::Spend, b);
             bump(&stripe.withdrawals, owned);
             true
         } else {
@@ -579,13 +633,39 @@ impl RetryBudget {
         }
     }
 
-    /// A withdrawal whose lease is short: up to [`lease::BATCH`] retries
-    /// from the balance with one CAS (one spent, the rest leased); if the
-    /// balance is short, pending deposits credited first; then one retry
-    /// from any lease before a refusal.
+    /// A withdrawal whose lease is short. Its own pending deposits of
+    /// bucket `b` (credited to its own ring and lease, so that a thread
+    /// whose requests pay for its retries writes no shared line) when they
+    /// make a batch; else a batch from the balance with one CAS (one retry
+    /// spent, the rest leased): [`lease::BATCH`] retries, or more when the
+    /// balance holds many times that for every stripe. If the balance is
+    /// short: its own pending deposits whatever they make, then every
+    /// stripe's, then one retry from any lease, before a refusal.
     #[cold]
     #[inline(never)]
-    fn withdraw_slow(&self, stripe: &Stripe, b: u64) -> bool {
+    fn withdraw_slow(&self, i: usize, stripe: &Stripe, b: u64) -> bool {
+        let own = &stripe.deposited;
+        // Acquire: pairs with the writers' release of `made`.
+        let m = own.made.load(Ordering::Acquire);
+        let mut own_pending = made_tag(m) == b & TAG_MASK;
+        // Its own deposits: `None` if none were pending, else whether a
+        // retry of them was spent (the rest leased).
+        let credit_own = || {
+            self.claim_pending(own, m).map(|n| {
+                let spend = Some((&stripe.lease, b));
+                self.credit_bucket(i, Kind::Deposit, made_tag(m), n, spend)
+            })
+        };
+        if own_pending {
+            // Relaxed: a hint; the claim's CAS decides.
+            let n = pending(m, own.taken.load(Ordering::Relaxed));
+            if n as u128 * self.credit as u128 >= (lease::BATCH * UNITS_PER_RETRY) as u128 {
+                own_pending = false;
+                if credit_own() == Some(true) {
+                    return true;
+                }
+            }
+        }
         // Relaxed: the balance is the budget's one decision word; what a
         // withdrawal must see of the sweeps is ordered by `bucket`'s
         // acquire loads.
@@ -595,13 +675,27 @@ impl RetryBudget {
             if retries < 1 {
                 // Short: credit what the stripes hold, then steal, before
                 // refusing.
+                if own_pending {
+                    own_pending = false;
+                    match credit_own() {
+                        Some(true) => return true,
+                        Some(false) => {
+                            // Less than a retry: in the balance.
+                            bal = self.balance.load(Ordering::Relaxed);
+                            continue;
+                        }
+                        None => {}
+                    }
+                }
                 if self.credit_all() {
                     bal = self.balance.load(Ordering::Relaxed);
                     continue;
                 }
                 return self.stripes.iter().any(|s| lease::take_one(&s.lease));
             }
-            let take = retries.min(lease::BATCH) * UNITS_PER_RETRY;
+            let batch =
+                (retries / (4 * self.stripes.len() as i64)).clamp(lease::BATCH, lease::MAX_BATCH);
+            let take = retries.min(batch) * UNITS_PER_RETRY;
             match self.balance.compare_exchange_weak(
                 bal,
                 (bal as i64 - take) as u64,
@@ -673,12 +767,12 @@ impl RetryBudget {
         }
         let b = now_ns / self.width_ns;
         self.sweep(h, b);
-        (b, (b % self.slots.len() as u64) as usize)
+        (b, (b % self.slots.buckets() as u64) as usize)
     }
 
     #[cold]
     fn sweep(&self, h: u64, b: u64) {
-        let n = self.slots.len() as u64;
+        let n = self.slots.buckets() as u64;
         // Every slot holds a bucket ≥ h − n + 1 (or newer, from a racing
         // sweep): read the 24-bit tags as offsets from h − n.
         let base = h.saturating_sub(n);
@@ -691,7 +785,7 @@ impl RetryBudget {
                 self.balance.fetch_add(units, Ordering::Relaxed);
             }
         }
-        for (j, slot) in self.slots.iter().enumerate() {
+        for (j, slot) in self.slots.all() {
             // The newest bucket ≤ b that this slot holds.
             let target = b.saturating_sub((b + n - j as u64) % n);
             // Acquire: a slot retagged by another sweep comes with that
@@ -720,9 +814,10 @@ impl RetryBudget {
         self.head.fetch_max(head_word(b, n), Ordering::Release);
     }
 
-    /// Add `delta` units to bucket `b`'s slot `i` if it still holds `b`.
-    fn record_exact(&self, b: u64, i: usize, delta: i64) -> Recorded {
-        let slot = &self.slots[i];
+    /// Add `delta` units to bucket `b`'s slot `i` in ring `ring` if it
+    /// still holds `b`.
+    fn record_exact(&self, b: u64, ring: usize, i: usize, delta: i64) -> Recorded {
+        let slot = self.slots.slot(ring, i);
         // Acquire: a slot retagged by a sweep comes with its subtraction.
         let mut w = slot.load(Ordering::Acquire);
         loop {
@@ -747,8 +842,8 @@ impl RetryBudget {
     fn ledger(&self) -> (i64, i64) {
         let sum: i64 = self
             .slots
-            .iter()
-            .map(|s| net(s.load(Ordering::Relaxed)))
+            .all()
+            .map(|(_, s)| net(s.load(Ordering::Relaxed)))
             .sum();
         let spent: i64 = self
             .stripes
@@ -879,11 +974,15 @@ mod tests {
             b.deposit();
         }
         assert!(b.try_withdraw());
-        let batch = lease::BATCH as u64;
         assert_eq!(
             leased(&b),
-            (batch - 1) * 1000,
-            "a batch, less the one spent"
+            39_000,
+            "its own 40 deposits (more than a batch), less the one spent"
+        );
+        assert_eq!(
+            b.balance.load(Ordering::Relaxed),
+            0,
+            "the balance untouched"
         );
         assert_eq!(b.available(), 39, "leased retries count as available");
         assert_eq!(b.stats().available, 39);
@@ -893,6 +992,22 @@ mod tests {
         assert_eq!(leased(&b), 0, "revoked by the sweep");
         assert_eq!(b.ledger(), (39_000, 39_000));
         assert_eq!((0..50).filter(|_| b.try_withdraw()).count(), 39);
+    }
+
+    #[test]
+    fn a_batch_from_the_balance_grows_with_it() {
+        let clock = Arc::new(ManualClock::new());
+        // Reserve only: 3/s × 10 s = 30 retries, a batch of 16.
+        let small = budget(0.0, 3, &clock);
+        assert!(small.try_withdraw());
+        assert_eq!(leased(&small), 15_000);
+        // 10^4 retries: a quarter of the balance spread over the stripes.
+        let big = budget(0.0, 1_000, &clock);
+        assert!(big.try_withdraw());
+        let batch = (10_000 / (4 * big.stripes.len() as u64)).clamp(16, 1024);
+        assert_eq!(leased(&big), (batch - 1) * 1000);
+        assert_eq!(big.available(), 9_999);
+        assert_eq!(big.ledger().0, big.ledger().1);
     }
 
     #[test]

@@ -132,15 +132,16 @@ pub(super) fn bump(counter: &AtomicU64, owned: bool) {
     }
 }
 
-/// The stripe the calling thread writes, and whether it owns it.
+/// The stripe the calling thread writes, its number, and whether the
+/// thread owns it.
 #[inline(always)]
-pub(super) fn mine(stripes: &[Stripe]) -> (&Stripe, bool) {
+pub(super) fn mine(stripes: &[Stripe]) -> (usize, &Stripe, bool) {
     let s = crate::engine::thread_slot::current();
     let exclusive = stripes.len() - 1;
     if s < exclusive {
-        (&stripes[s], true)
+        (s, &stripes[s], true)
     } else {
-        (&stripes[exclusive], false)
+        (exclusive, &stripes[exclusive], false)
     }
 }
 
@@ -179,8 +180,9 @@ mod tests {
     #[test]
     fn threads_past_the_exclusive_stripes_share_the_last() {
         let stripes = stripes(0, exclusive_stripes());
-        let (_, owned) = mine(&stripes);
+        let (i, _, owned) = mine(&stripes);
         let s = crate::engine::thread_slot::current();
+        assert_eq!(i, s.min(stripes.len() - 1));
         assert_eq!(owned, s < stripes.len() - 1);
         let c = &stripes[0].deposits;
         bump(c, true);
