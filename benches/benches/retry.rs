@@ -6,9 +6,10 @@
 //!   withdrawal is allowed and charged), a deposit alone (what every request
 //!   pays), a withdrawal from a well-funded budget (`withdraw_funded`: a
 //!   reserve of 3.6 × 10^9 retries, what a retry pays while the budget has
-//!   room) and a withdrawal at break-even (`withdraw`: ratio 10 with a
-//!   deposit every tenth, so the retries are exactly what the requests
-//!   pay for) beside a closed breaker's acquire + success, at 1 and 2
+//!   room) and a withdrawal at break-even (`withdraw`: ratio 10, rounds
+//!   of a deposit and ten withdrawals, so the retries are exactly what the
+//!   requests pay for; the time per withdrawal, the deposit included)
+//!   beside a closed breaker's acquire + success, at 1 and 2
 //!   threads on one shared budget and breaker (the goal: within 2× of the
 //!   closed call);
 //! * `call`: a closed call through `RetryPolicy::call` (deposit, permit,
@@ -22,10 +23,6 @@ use fusebox::{Breaker, Config, RetryBudget, RetryBudgetConfig, RetryPolicy};
 use fusebox_benches::par;
 use std::hint::black_box;
 use std::time::Duration;
-
-thread_local! {
-    static TICK: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-}
 
 fn bench_budget(c: &mut Criterion) {
     let mut g = c.benchmark_group("budget");
@@ -76,19 +73,19 @@ fn bench_budget(c: &mut Criterion) {
         };
         let budget = RetryBudget::new(config).unwrap();
         g.bench_function(BenchmarkId::new("withdraw", threads), |b| {
+            // Ten withdrawals and a deposit per round (n / 10 rounds, the
+            // time per withdrawal): at ratio 10 the deposit pays for
+            // exactly the ten.
             b.iter_custom(|n| {
-                par(threads, n, || {
-                    // A deposit every tenth withdrawal (counted per
-                    // thread): at ratio 10 the balance stays up and each
-                    // withdrawal is allowed.
-                    if TICK.with(|t| {
-                        t.set(t.get() + 1);
-                        t.get() % 10 == 0
-                    }) {
-                        budget.deposit();
+                let rounds = n.div_ceil(10);
+                let t = par(threads, rounds, || {
+                    budget.deposit();
+                    for _ in 0..10 {
+                        black_box(budget.try_withdraw());
                     }
-                    black_box(budget.try_withdraw());
-                })
+                });
+                let ns = t.as_nanos() * u128::from(n) / u128::from(rounds * 10);
+                Duration::from_nanos(ns as u64)
             })
         });
     }

@@ -997,14 +997,15 @@ mod tests {
     #[test]
     fn a_batch_from_the_balance_grows_with_it() {
         let clock = Arc::new(ManualClock::new());
-        // Reserve only: 3/s × 10 s = 30 retries, a batch of 16.
+        // Reserve only: 3/s × 10 s = 30 retries, fewer than a batch: all.
         let small = budget(0.0, 3, &clock);
         assert!(small.try_withdraw());
-        assert_eq!(leased(&small), 15_000);
+        assert_eq!(leased(&small), 29_000);
+        assert_eq!(small.balance.load(Ordering::Relaxed), 0);
         // 10^4 retries: a quarter of the balance spread over the stripes.
         let big = budget(0.0, 1_000, &clock);
         assert!(big.try_withdraw());
-        let batch = (10_000 / (4 * big.stripes.len() as u64)).clamp(16, 1024);
+        let batch = (10_000 / (4 * big.stripes.len() as u64)).clamp(64, 1024);
         assert_eq!(leased(&big), (batch - 1) * 1000);
         assert_eq!(big.available(), 9_999);
         assert_eq!(big.ledger().0, big.ledger().1);
