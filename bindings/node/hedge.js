@@ -12,7 +12,7 @@
 
 const timers = require('node:timers/promises')
 
-module.exports = function hedging ({ native, kNative, kSettle, CircuitBreaker, CircuitOpenError, RetryBudget, LatencyHistogram, argType, pick, rangeError }) {
+module.exports = function hedging ({ native, kNative, kSettle, kFallback, kTimeoutMs, CircuitBreaker, CircuitOpenError, CallTimeoutError, RetryBudget, LatencyHistogram, argType, pick, rangeError }) {
   const OPTIONS = {
     breaker: 'any',
     budget: 'any',
@@ -66,22 +66,26 @@ module.exports = function hedging ({ native, kNative, kSettle, CircuitBreaker, C
      * the first success (the other attempts' `signal`s are aborted and
      * their permits cancelled); rejects with the last error once every
      * attempt has failed (the attempt's, or the breaker's
-     * CircuitOpenError).
+     * CircuitOpenError), or resolves with the breaker's fallback's answer
+     * for it. An attempt that runs past the breaker's `timeoutMs` fails
+     * with CallTimeoutError, its `signal` aborted.
      */
     fire (fn, ...args) {
       if (typeof fn !== 'function') return Promise.reject(argType('fn', 'of type function', fn))
       const call = this.#n.begin(this.#budget[kNative])
       const breaker = this.#breaker
       const sleep = this.#sleep
+      const timeoutMs = breaker[kTimeoutMs]
       return new Promise((resolve, reject) => {
-        const running = new Map() // attempt -> { permit, controller }
+        const running = new Map() // attempt -> { permit, controller, timer }
         const waits = new AbortController()
         let done = false
 
         const finish = (settle, value) => {
           done = true
           waits.abort()
-          for (const { permit, controller } of running.values()) {
+          for (const { permit, controller, timer } of running.values()) {
+            clearTimeout(timer)
             permit.cancel()
             controller.abort()
           }
@@ -90,10 +94,11 @@ module.exports = function hedging ({ native, kNative, kSettle, CircuitBreaker, C
         }
 
         const ended = (n, end, value) => {
+          clearTimeout(running.get(n)?.timer)
           running.delete(n)
           const verdict = call.ended(n, end)
           if (verdict === 'answer') finish(resolve, value)
-          else if (verdict === 'fail') finish(reject, value)
+          else if (verdict === 'fail') finish(resolve, breaker[kFallback](value, args))
         }
 
         const start = (n) => {
@@ -105,8 +110,16 @@ module.exports = function hedging ({ native, kNative, kSettle, CircuitBreaker, C
             return
           }
           const controller = new AbortController()
-          const attempt = { permit, controller }
+          const attempt = { permit, controller, timer: undefined }
           running.set(n, attempt)
+          if (timeoutMs !== 0) {
+            attempt.timer = setTimeout(() => {
+              if (running.get(n) !== attempt) return
+              controller.abort()
+              permit.failure()
+              ended(n, 'failed', new CallTimeoutError(breaker.name, timeoutMs))
+            }, timeoutMs)
+          }
           let p
           try {
             p = Promise.resolve(fn(controller.signal, ...args))

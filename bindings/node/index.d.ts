@@ -508,7 +508,7 @@ export declare class RetryPolicy {
   constructor (options: RetryPolicyOptions)
   readonly breaker: CircuitBreaker
   readonly budget: RetryBudget
-  /** `await fn(...args)` through the breaker until it succeeds or the policy stops; then rejects with the last error. */
+  /** `await fn(...args)` through the breaker until it succeeds or the policy stops; then rejects with the last error, or resolves with the breaker's `fallback` for it. Each attempt has the breaker's `timeoutMs`. */
   fire<A extends unknown[], R> (fn: (...args: A) => R | PromiseLike<R>, ...args: A): Promise<R>
   metrics (): RetryMetrics
   /** The back-off before retry number `retry` (1 for the first), in ms. */
@@ -544,7 +544,7 @@ export declare class HedgePolicy {
   constructor (options: HedgePolicyOptions)
   readonly breaker: CircuitBreaker
   readonly budget: RetryBudget
-  /** `fn(signal, ...args)` through the breaker, hedged: the first success; or the last error once every attempt failed. Losers' `signal`s are aborted. */
+  /** `fn(signal, ...args)` through the breaker, hedged: the first success; or the last error (or the breaker's `fallback` for it) once every attempt failed. Losers' `signal`s are aborted; an attempt past the breaker's `timeoutMs` fails with CallTimeoutError, its `signal` aborted. */
   fire<A extends unknown[], R> (fn: (signal: AbortSignal, ...args: A) => R | PromiseLike<R>, ...args: A): Promise<R>
   /** The counters, as a RetryPolicy's (`retries` is 0). */
   metrics (): RetryMetrics

@@ -235,6 +235,12 @@ const kNative = Symbol('fusebox.native')
 // A failed call's outcome on a permit, as the breaker's `classify` says
 // (for hedge.js: not public).
 const kSettle = Symbol('fusebox.settle')
+// For retry.js and hedge.js (not public): one attempt through the breaker
+// with its timeout and without its fallback; the fallback's answer for a
+// call the policy gave up on; the breaker's timeoutMs (0: none).
+const kAttempt = Symbol('fusebox.attempt')
+const kFallback = Symbol('fusebox.fallback')
+const kTimeoutMs = Symbol('fusebox.timeoutMs')
 
 /** A clock moved by hand, for tests: breakers on it see time move only on advance(). */
 class ManualClock {
@@ -796,7 +802,13 @@ class CircuitBreaker extends EventEmitter {
   }
 
   #timed (t, s, ms, fn, args) {
-    const p = new Promise((resolve, reject) => {
+    const p = this.#timedRaw(t, s, ms, fn, args)
+    return this.#fallback === null ? p : p.catch((e) => this.#fallbackOr(e, args))
+  }
+
+  /** #timed without the fallback. */
+  #timedRaw (t, s, ms, fn, args) {
+    return new Promise((resolve, reject) => {
       let settled = false
       const timer = setTimeout(() => {
         if (settled) return
@@ -828,7 +840,6 @@ class CircuitBreaker extends EventEmitter {
         reject(e)
       })
     })
-    return this.#fallback === null ? p : p.catch((e) => this.#fallbackOr(e, args))
   }
 
   /** A rejected promise for `e`, or the fallback's answer. */
@@ -869,6 +880,35 @@ class CircuitBreaker extends EventEmitter {
   // The native breaker, for retry.js (not public: a symbol key).
   get [kNative] () {
     return this.#native
+  }
+
+  // One attempt of a retried call: fire(fn, ...args) with the breaker's
+  // timeout, without its fallback (which answers the whole call, once the
+  // policy gives up: [kFallback]).
+  [kAttempt] (fn, args) {
+    const t = this.#admit()
+    if (t < 0) return Promise.reject(this.#rejected(BOX[0]))
+    const s = this.#timedPermits ? BOX[1] : 0
+    if (this.#timeoutMs !== 0) return this.#timedRaw(t, s, this.#timeoutMs, fn, args)
+    let p
+    try {
+      p = Promise.resolve(fn(...args))
+    } catch (e) {
+      report(this.#h, t, s, this.#outcome(e))
+      return Promise.reject(e)
+    }
+    const [onOk, onErr] = this.#handlers(t, s, null)
+    return p.then(onOk, onErr)
+  }
+
+  // A policy's call that failed with `e`: the fallback's answer (when there
+  // is one and its limiter lets it run), else `e` (a promise either way).
+  [kFallback] (e, args) {
+    return this.#fail(e, args, 0)
+  }
+
+  get [kTimeoutMs] () {
+    return this.#timeoutMs
   }
 
   // End `permit` as `classify` says of `error` (hedge.js: its attempts hold
@@ -1175,8 +1215,8 @@ Object.assign(module.exports, require('./shared.js')({ native, CircuitBreaker, F
 // Retries (retry.js) and hedging (hedge.js), with the option checks they
 // share (options.js).
 const { pick, rangeError } = require('./options.js')({ argType, argRange })
-const retries = require('./retry.js')({ native, kNative, CircuitBreaker, CircuitOpenError, argType, typeName, pick, rangeError })
+const retries = require('./retry.js')({ native, kNative, kAttempt, kFallback, CircuitBreaker, CircuitOpenError, argType, typeName, pick, rangeError })
 Object.assign(module.exports, retries)
-Object.assign(module.exports, require('./hedge.js')({ native, kNative, kSettle, CircuitBreaker, CircuitOpenError, RetryBudget: retries.RetryBudget, LatencyHistogram, argType, pick, rangeError }))
+Object.assign(module.exports, require('./hedge.js')({ native, kNative, kSettle, kFallback, kTimeoutMs, CircuitBreaker, CircuitOpenError, CallTimeoutError, RetryBudget: retries.RetryBudget, LatencyHistogram, argType, pick, rangeError }))
 // Keyed breakers (keyed.js).
 Object.assign(module.exports, require('./keyed.js')({ native, CircuitBreaker, FuseboxError, kFromNative, nativeOptions, wrapperOptions, throwProblem, argType, argRange }))

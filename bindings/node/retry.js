@@ -7,7 +7,7 @@
 //
 // index.js calls the exported function once with what it shares.
 
-module.exports = function retries ({ native, kNative, CircuitBreaker, CircuitOpenError, argType, typeName, pick, rangeError }) {
+module.exports = function retries ({ native, kNative, kAttempt, kFallback, CircuitBreaker, CircuitOpenError, argType, typeName, pick, rangeError }) {
   const BUDGET = { name: 'string', ratio: 'number', minPerSec: 'number', windowMs: 'number', buckets: 'number', clock: 'any' }
 
   /** Retries allowed up to a ratio of recent requests plus a reserve per second. */
@@ -107,7 +107,9 @@ module.exports = function retries ({ native, kNative, CircuitBreaker, CircuitOpe
     /**
      * Run `fn(...args)` (sync or async) through the breaker until it
      * succeeds or the policy stops; then reject with the last error (the
-     * attempt's, or the breaker's CircuitOpenError).
+     * attempt's, or the breaker's CircuitOpenError), or resolve with the
+     * breaker's fallback's answer for it. Each attempt has the breaker's
+     * `timeoutMs`; the fallback answers the call, not an attempt.
      */
     async fire (fn, ...args) {
       if (typeof fn !== 'function') throw argType('fn', 'of type function', fn)
@@ -115,7 +117,7 @@ module.exports = function retries ({ native, kNative, CircuitBreaker, CircuitOpe
       for (;;) {
         let ms
         try {
-          const result = await this.#breaker.fire(fn, ...args)
+          const result = await this.#breaker[kAttempt](fn, args)
           call.succeeded()
           this.#end(call)
           return result
@@ -123,7 +125,7 @@ module.exports = function retries ({ native, kNative, CircuitBreaker, CircuitOpe
           ms = this.#next(call, err)
           if (ms === null) {
             this.#end(call)
-            throw err
+            return this.#breaker[kFallback](err, args)
           }
         }
         await this.#sleep(ms)

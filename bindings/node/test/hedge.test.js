@@ -7,7 +7,7 @@
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
-const { CircuitBreaker, ManualClock, CircuitOpenError, RetryBudget, RetryPolicy, HedgePolicy } = require('fusebox')
+const { CircuitBreaker, ManualClock, CircuitOpenError, CallTimeoutError, RetryBudget, RetryPolicy, HedgePolicy } = require('fusebox')
 const prom = require('fusebox/prom')
 
 // Let every promise reaction that is ready run (no time passes).
@@ -226,4 +226,33 @@ test('a retry policy has the Prometheus text too', async () => {
   assert.equal(got.get('fusebox_retry_attempts_total{retry="db"}'), 2)
   assert.equal(got.get('fusebox_retry_retries_total{retry="db"}'), 1)
   assert.equal(got.get('fusebox_retry_failed_calls_total{retry="db"}'), 1)
+})
+
+test('an attempt past the breaker\'s timeoutMs fails, aborted; the fallback answers the call', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] })
+  const fallback = (e, key) => ['fallback', e instanceof CallTimeoutError, key]
+  const r = rig({ delayMs: 20, maxHedges: 1 }, {}, { timeoutMs: 100, fallback })
+  const call = r.policy.fire((signal, key) => r.dep.fn(signal, key), 'k')
+  assert.equal(await r.timer.fire(), 20)
+  assert.deepEqual(r.dep.started, [1, 2])
+  t.mock.timers.tick(100) // both attempts' timeouts
+  assert.deepEqual(await call, ['fallback', true, 'k'])
+  assert.deepEqual(r.dep.aborted.sort(), [1, 2])
+  assert.equal(r.breaker.stats.failures, 2, 'each timeout is a failure')
+  assert.equal(r.policy.metrics().failedCalls, 1)
+  // A late answer changes nothing.
+  r.dep.release(1, 'late')
+  await settle()
+  assert.equal(r.breaker.stats.successes, 0)
+})
+
+test('an answer in time clears the attempt\'s timer', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] })
+  const r = rig({}, {}, { timeoutMs: 100 })
+  const call = r.policy.fire((signal) => r.dep.fn(signal, 'k'))
+  r.dep.release(1, 'first')
+  assert.deepEqual(await call, ['first', 'k'])
+  t.mock.timers.tick(100)
+  await settle()
+  assert.deepEqual([r.breaker.stats.successes, r.breaker.stats.failures], [1, 0])
 })

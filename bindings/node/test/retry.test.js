@@ -105,3 +105,38 @@ test('a classify that returns something else is a TypeError naming what it retur
     message: /classify must return .* Received type string \(maybe\)/
   })
 })
+
+test('the breaker\'s fallback answers the call once the retries are spent, not each attempt', async () => {
+  const clock = new ManualClock()
+  const seen = []
+  const fallback = (e, x) => { seen.push(e.message); return `cached ${x}` }
+  const breaker = new CircuitBreaker({ name: 'dep', clock, consecutiveFailures: null, fallback })
+  const budget = new RetryBudget({ name: 'dep', clock })
+  const sleep = async (ms) => { clock.advance(ms) }
+  const policy = new RetryPolicy({ breaker, budget, maxAttempts: 3, jitter: false, sleep })
+  let tries = 0
+  const out = await policy.fire(async (x) => { throw new Error(`down ${++tries} ${x}`) }, 7)
+  assert.equal(out, 'cached 7')
+  assert.equal(tries, 3, 'every attempt ran')
+  assert.deepEqual(seen, ['down 3 7'], 'the fallback saw the last error, once')
+  assert.equal(breaker.stats.failures, 3)
+  assert.equal(await policy.fire(async () => 'fresh'), 'fresh')
+  assert.equal(seen.length, 1)
+})
+
+test('each attempt has the breaker\'s timeoutMs', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] })
+  const clock = new ManualClock()
+  const breaker = new CircuitBreaker({ name: 'dep', clock, consecutiveFailures: null, timeoutMs: 50 })
+  const budget = new RetryBudget({ name: 'dep', clock })
+  const sleep = async (ms) => { clock.advance(ms) }
+  const policy = new RetryPolicy({ breaker, budget, maxAttempts: 2, jitter: false, sleep })
+  let tries = 0
+  const call = policy.fire(() => ++tries === 1 ? new Promise(() => {}) : 'second')
+  await new Promise((resolve) => setImmediate(resolve))
+  assert.equal(tries, 1, 'the first attempt hangs')
+  t.mock.timers.tick(50)
+  assert.equal(await call, 'second')
+  assert.equal(tries, 2)
+  assert.deepEqual([breaker.stats.failures, breaker.stats.successes], [1, 1], 'the timeout is a failure')
+})
