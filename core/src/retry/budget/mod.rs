@@ -582,6 +582,10 @@ impl RetryBudget {
                     _ => (0, 0),
                 };
                 if units > spent + leased {
+                    // Relaxed: recorded in the slot first (by its CAS); a
+                    // sweep that expires the slot subtracts what it holds,
+                    // and this add lands before or after it, the sum the
+                    // same (the balance is only ever added to).
                     self.balance
                         .fetch_add((units - spent - leased) as u64, Ordering::Relaxed);
                 }
