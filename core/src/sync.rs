@@ -10,6 +10,10 @@ pub(crate) use loom::sync::atomic::{AtomicU64, Ordering};
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic::{AtomicU64, Ordering};
 
+/// Fences for a hot path that pays nothing and a rare one that pays for both
+/// (`membarrier` on Linux).
+pub(crate) mod asymmetric;
+
 /// `AtomicU64::new` is `const` in std but not in loom.
 pub(crate) fn atomic_u64(v: u64) -> AtomicU64 {
     AtomicU64::new(v)

@@ -1,5 +1,5 @@
 //! The retry budget (`docs/semantics.md#retries-and-the-retry-budget`):
-//! Finagle's and tower's `Budget`, lock-free.
+//! Finagle's and tower's `Budget`, without locks.
 //!
 //! Every request *deposits* `ratio` of a retry; every retry *withdraws* one;
 //! on top of that a reserve of `min_per_sec × window` retries is always
@@ -26,14 +26,18 @@
 //! * per-thread *leases* ([`lease`]), one word on each stripe's line:
 //!   retries taken from the balance, or credited from the thread's own
 //!   deposits, and not yet spent. A withdrawal takes one from its own lease
-//!   with one uncontended CAS. One whose lease is short first credits its
+//!   with a plain load and store between two writes of a flag on its own
+//!   line (no read-modify-write); a thief or a sweep, the lease's only
+//!   other writers, announces itself and pays for an asymmetric fence that
+//!   lets the owner's side go without one (`lease::Lease::visit`). One
+//!   whose lease is short first credits its
 //!   own thread's pending deposits of the current bucket to its own lease
 //!   (one spent, the rest leased; recorded in its own ring, never through
 //!   the balance) if they make a batch, so a thread whose requests pay for
 //!   its retries writes only its own lines. One that finds its lease and
 //!   the balance short credits its own pending deposits whatever they
 //!   make, then every stripe's, then takes one from any other thread's
-//!   lease (by CAS on it) before refusing.
+//!   lease (a visit, then a CAS on it) before refusing.
 //!   A withdrawal's units leave the balance (or a lease) at once; its
 //!   record in the slot (which gives them back when the bucket expires)
 //!   waits in the stripe.
@@ -68,7 +72,8 @@
 //! The invariants (the loom models in this file check them across a
 //! bucket rollover, with credits racing a stripe's change of bucket, two
 //! threads withdrawing through leases, a steal racing the lease's owner,
-//! and a sweep racing a lease take; under loom every stripe credits to one
+//! a sweep racing a lease take, and a sweep racing the owner's plain take;
+//! under loom every stripe credits to one
 //! ring, since each slot's protocol is the same whichever ring it is in):
 //!
 //! * When all threads are done, `balance + Σ leases == reserve + Σ net −
@@ -83,8 +88,9 @@
 //!   lease lives until the next bucket begins, when its units are back in
 //!   the balance before anything expires, so a leased unit is spendable
 //!   exactly while it would have been in the balance. No withdrawal spends
-//!   units that are not there: each unit leaves the balance, and then a
-//!   lease, by one successful CAS.
+//!   units that are not there: each unit leaves the balance by one
+//!   successful CAS, and a lease by one successful CAS or by its owner's
+//!   plain store while no visitor is at work on it.
 //!
 //! Limits: a slot's net is kept within ±2^39 units (a credit that would
 //! pass it is dropped, i.e. refused: 5 × 10^8 deposits in one bucket at
@@ -103,6 +109,7 @@ use std::fmt;
 use stripes::{bump, made_count, made_tag, made_word, pending, Kind, Stripe, Tally};
 
 mod lease;
+use lease::Lease;
 mod rings;
 mod stripes;
 use std::time::Duration;
@@ -624,7 +631,12 @@ impl RetryBudget {
     pub fn try_withdraw_at(&self, now_ns: u64) -> bool {
         let (b, _) = self.bucket(now_ns);
         let (i, stripe, owned) = stripes::mine(&self.stripes);
-        if lease::take_one(&stripe.lease) || self.withdraw_slow(i, stripe, b) {
+        let took = if owned {
+            stripe.lease.take_own()
+        } else {
+            lease::take_one(&stripe.lease.word)
+        };
+        if took || self.withdraw_slow(i, stripe, b) {
             // Out of the lease or the balance first, then in the stripe
             // (and later in the slot): until the withdrawal is credited,
             // its units stay out of the balance whatever the sweeps do.
@@ -656,7 +668,7 @@ impl RetryBudget {
         // retry of them was spent (the rest leased).
         let credit_own = || {
             self.claim_pending(own, m).map(|n| {
-                let spend = Some((&stripe.lease, b));
+                let spend = Some((&stripe.lease.word, b));
                 self.credit_bucket(i, Kind::Deposit, made_tag(m), n, spend)
             })
         };
@@ -695,7 +707,7 @@ impl RetryBudget {
                     bal = self.balance.load(Ordering::Relaxed);
                     continue;
                 }
-                return self.stripes.iter().any(|s| lease::take_one(&s.lease));
+                return self.steal();
             }
             let batch =
                 (retries / (4 * self.stripes.len() as i64)).clamp(lease::BATCH, lease::MAX_BATCH);
@@ -711,12 +723,27 @@ impl RetryBudget {
             }
         };
         let rest = (take - UNITS_PER_RETRY) as u64;
-        if rest > 0 && !lease::install(&stripe.lease, b, rest) {
+        if rest > 0 && !lease::install(&stripe.lease.word, b, rest) {
             // A sweep past `b` has begun: it has emptied this lease, or
             // will, before it subtracts what expires; give them back.
             self.balance.fetch_add(rest, Ordering::Relaxed);
         }
         true
+    }
+
+    /// One retry from any lease that holds one, the last resort before a
+    /// refusal. No visit (and no fence) when every lease looks empty.
+    #[cold]
+    fn steal(&self) -> bool {
+        // Relaxed: a hint; the visit's CAS decides.
+        let holds = |s: &Stripe| {
+            lease::lease_units(s.lease.word.load(Ordering::Relaxed)) >= UNITS_PER_RETRY as u64
+        };
+        if !self.stripes.iter().any(holds) {
+            return false;
+        }
+        let leases = || self.stripes.iter().map(|s| &s.lease);
+        Lease::visit(leases, |word| lease::take_one(word).then_some(())).is_some()
     }
 
     /// Retries that could be allowed now.
@@ -734,7 +761,7 @@ impl RetryBudget {
         let leased: i64 = self
             .stripes
             .iter()
-            .map(|s| lease::lease_units(s.lease.load(Ordering::Relaxed)) as i64)
+            .map(|s| lease::lease_units(s.lease.word.load(Ordering::Relaxed)) as i64)
             .sum();
         let bal = self.balance.load(Ordering::Relaxed) as i64;
         ((bal + leased).max(0) / UNITS_PER_RETRY) as u64
@@ -783,12 +810,16 @@ impl RetryBudget {
         let full = |w: u64| base + (tag(w).wrapping_sub(base) & TAG_MASK);
         // Leases first: none may hold units while an expired net is
         // subtracted below (see `lease`).
-        for stripe in self.stripes.iter() {
-            let units = lease::revoke(&stripe.lease, b, |t| !at_or_after(t, b));
-            if units > 0 {
-                self.balance.fetch_add(units, Ordering::Relaxed);
-            }
-        }
+        Lease::visit(
+            || self.stripes.iter().map(|s| &s.lease),
+            |word| {
+                let units = lease::revoke(word, b, |t| !at_or_after(t, b));
+                if units > 0 {
+                    self.balance.fetch_add(units, Ordering::Relaxed);
+                }
+                None::<()>
+            },
+        );
         for (j, slot) in self.slots.all() {
             // The newest bucket ≤ b that this slot holds.
             let target = b.saturating_sub((b + n - j as u64) % n);
@@ -863,7 +894,7 @@ impl RetryBudget {
         let leased: i64 = self
             .stripes
             .iter()
-            .map(|s| lease::lease_units(s.lease.load(Ordering::Relaxed)) as i64)
+            .map(|s| lease::lease_units(s.lease.word.load(Ordering::Relaxed)) as i64)
             .sum();
         (
             self.reserve + sum - spent * UNITS_PER_RETRY,
@@ -966,7 +997,7 @@ mod tests {
     fn leased(b: &RetryBudget) -> u64 {
         b.stripes
             .iter()
-            .map(|s| lease::lease_units(s.lease.load(Ordering::Relaxed)))
+            .map(|s| lease::lease_units(s.lease.word.load(Ordering::Relaxed)))
             .sum()
     }
 
@@ -1345,6 +1376,32 @@ mod loom_tests {
             let s = b.stats();
             assert_eq!((s.withdrawals, s.refusals), (2, 1));
             assert_eq!(b.ledger(), (0, 0));
+        });
+    }
+
+    /// The main thread has leased one of t0's retries and takes it from its
+    /// lease (a plain load and store) while another thread, at t0 + 2 s,
+    /// sweeps t0's bucket away (revoking that lease as a visitor): the
+    /// retry is spent before the revocation or revoked, never both, and
+    /// the late thread gets nothing. (Seen to fail with the owner's
+    /// check of `visitors` left out.)
+    #[test]
+    fn loom_retry_budget_a_sweep_races_the_owners_take() {
+        loom::model(|| {
+            let (b, t0) = striped(4);
+            let b = Arc::new(b);
+            for _ in 0..4 {
+                b.deposit_at(t0);
+            }
+            assert!(b.try_withdraw_at(t0)); // one spent, one leased
+            let b2 = b.clone();
+            let late = loom::thread::spawn(move || b2.try_withdraw_at(t0 + 2 * S));
+            let mine = b.try_withdraw_at(t0);
+            assert!(!late.join().unwrap(), "t0's deposits had expired");
+            let (ledger, balance) = b.ledger();
+            assert_eq!(ledger, balance, "no unit lost or counted twice");
+            assert_eq!(b.stats().withdrawals, 1 + u64::from(mine));
+            assert_eq!(b.available_at(t0 + 2 * S), 0);
         });
     }
 

@@ -71,7 +71,7 @@ pub(super) struct Stripe {
     /// Retries refused (statistics).
     pub(super) refusals: AtomicU64,
     /// Units leased to this stripe's thread (`super::lease`).
-    pub(super) lease: AtomicU64,
+    pub(super) lease: super::lease::Lease,
 }
 
 impl Stripe {
@@ -91,7 +91,7 @@ impl Stripe {
             deposits: atomic_u64(0),
             withdrawals: atomic_u64(0),
             refusals: atomic_u64(0),
-            lease: atomic_u64(super::lease::lease_word(bucket, 0)),
+            lease: super::lease::Lease::new(bucket),
         }
     }
 }
