@@ -148,7 +148,7 @@ where
                 BreakerGuard::new(self.breaker.clone(), p),
                 self.classify.clone(),
             ),
-            Err(r) => ResponseFuture::rejected(r.into()),
+            Err(r) => ResponseFuture::refused(r),
         }
     }
 }

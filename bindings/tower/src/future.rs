@@ -4,7 +4,7 @@ use crate::BoxError;
 use crate::classify::Classify;
 use crate::error::Error;
 use crate::guard::Admission;
-use crate::rejected::Rejected;
+use crate::rejected::{PackedRefusal, Rejected};
 use pin_project_lite::pin_project;
 use std::future::Future;
 use std::pin::Pin;
@@ -31,6 +31,7 @@ pin_project! {
         Admitted { #[pin] fut: F, guard: G, classify: C },
         Unguarded { #[pin] fut: F },
         Rejected { rejected: Option<Rejected> },
+        Refused { refusal: PackedRefusal },
     }
 }
 
@@ -42,6 +43,16 @@ impl<F, C, G> ResponseFuture<F, C, G> {
                 fut,
                 guard,
                 classify,
+            },
+        }
+    }
+
+    /// A breaker's rejection: polled (again), it gives the refusal.
+    #[inline]
+    pub(crate) fn refused(r: fusebox::Rejected) -> Self {
+        ResponseFuture {
+            state: State::Refused {
+                refusal: PackedRefusal::pack(r),
             },
         }
     }
@@ -87,6 +98,7 @@ where
                 Poll::Ready(r.map_err(Error::inner))
             }
             StateProj::Unguarded { fut } => fut.poll(cx).map_err(|e| Error::inner(e.into())),
+            StateProj::Refused { refusal } => Poll::Ready(Err(Error::refused(refusal.unpack()))),
             StateProj::Rejected { rejected } => Poll::Ready(Err(Error::refused(
                 rejected
                     .take()

@@ -142,6 +142,10 @@ where
             .map_err(|e| Error::inner(e.into()))
     }
 
+    // Inline, so that the future is built where the caller keeps it: moved
+    // out of a call's return slot, it is read back with wider loads than
+    // the stores that wrote it, a stall the CPU pays at once.
+    #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
         let breaker = match self.key.key(&req) {
             Some(k) => self.breakers.get_or_create(&k).ok(),
@@ -156,7 +160,7 @@ where
                 BreakerGuard::new(breaker, p),
                 self.classify.clone(),
             ),
-            Err(r) => ResponseFuture::rejected(r.into()),
+            Err(r) => ResponseFuture::refused(r),
         }
     }
 }
