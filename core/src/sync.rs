@@ -68,3 +68,10 @@ pub(crate) use std::sync::MutexGuard;
 pub(crate) use loom::sync::atomic::AtomicU8;
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic::AtomicU8;
+
+// A breaker's pointer to its settings (the shape's, or its own once
+// reconfigured).
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::AtomicPtr;
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::AtomicPtr;

@@ -44,8 +44,10 @@ mod admit;
 mod live;
 mod reconfigure;
 mod record;
+mod rest;
 #[cfg(feature = "serde")]
 mod restore;
+mod shape;
 mod stripes;
 mod transition;
 
@@ -136,23 +138,34 @@ enum WindowKind {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 // `repr(C)`, aligned to a 64-byte line: the fields the closed path reads
-// (the clock, the window's arithmetic, the stripe test, two flags and the
-// cells' address) come first, so that a call to a breaker that is not in
-// cache misses one line of the handle, not three or four (counted with
-// cachegrind by `benches/examples/icount.rs many_fusebox`).
+// (the cells' address, the stripe test, the shape, two flags) come first,
+// so that a call to a breaker that is not in cache misses one line of the
+// handle (counted with cachegrind by `benches/examples/icount.rs
+// many_fusebox`). What breakers made alike share (the clock, the window's
+// arithmetic, the settings they were made with) is in the shape they
+// point to, one for all of them, so that it stays in cache however many
+// breakers there are (`breaker/shape.rs`); what is rarely there
+// (listeners, a histogram, a reconfigured breaker's own settings) is in
+// `extras`, made when needed.
 #[repr(C, align(64))]
 pub struct Breaker {
-    clock: ClockSource,
-    /// The time window's arithmetic (unused for count windows).
-    time: TimeWindow,
+    cells: Cells,
+    /// The directory entry of thread slot 0 (slot `s`'s is `s` words on):
+    /// on the control line, or a shared breaker's process-local directory.
+    dir: stripes::DirEntries,
+    /// The clock, the window, the settings made with (`breaker/shape.rs`).
+    shape: std::sync::Arc<shape::Shape>,
     /// Thread slots below this find their stripe's address at `dir`:
     /// `exclusive`, at most the directory's control-line entries (see
     /// `breaker/stripes.rs`); for a shared file's breaker, the entries of
     /// its process-local directory (`shm::Ownership`).
-    owned_on_control_line: usize,
-    /// The directory entry of thread slot 0 (slot `s`'s is `s` words on):
-    /// on the control line, or a shared breaker's process-local directory.
-    dir: stripes::DirEntries,
+    owned_on_control_line: u16,
+    /// Threads whose slot ([`crate::engine::thread_slot`]) is below this own the stripe of
+    /// that number: they count with plain loads and stores (in-process
+    /// breakers; 0 for shared ones, whose threads own stripes through
+    /// `claims`). Threads that own none share the last stripes
+    /// (`Layout::shared`), with CAS.
+    exclusive: u16,
     /// Time window with slow-call detection off: a success is one bucket
     /// increment (the inlined fast path of `record_raw`). Fixed for the
     /// breaker's life: `reconfigure` changes the slow-call duration, never
@@ -160,22 +173,31 @@ pub struct Breaker {
     plain_successes: bool,
     /// Permits take the precise time at admission: slow-call detection is on
     /// or a latency histogram is attached. (Derivable from `slow_ns` and
-    /// `latency`; kept as one flag so that `acquire_raw`'s inlined closed
+    /// the histogram; kept as one flag so that `acquire_raw`'s inlined closed
     /// path tests one byte.) Fixed, as `plain_successes`.
     timed: bool,
-    cells: Cells,
-    name: std::sync::Arc<str>,
-    /// The settings, changeable in place (`breaker/live.rs`).
-    live: live::LiveConfig,
-    layout: Layout,
-    window: WindowKind,
+    /// The settings now: `shape.config`, or after a reconfiguration the
+    /// breaker's own copy in `extras` (see `Breaker::live`).
+    live: crate::sync::AtomicPtr<live::LiveConfig>,
     /// Slow-call threshold in ns; 0 when slow-call detection is off.
     /// Atomic, read Relaxed (a plain load), so that `reconfigure` can
     /// change it (never between 0 and not 0: see `timed`).
     slow_ns: AtomicU64,
-    /// State-change listeners (a registry attaches its own as the parent),
-    /// made when first asked for: an idle breaker that nobody listens to
-    /// keeps no set, and its emitters test one word.
+    name: std::sync::Arc<str>,
+    /// Listeners, the latency histogram, the breaker's own settings once
+    /// reconfigured: made when first needed, so that an idle breaker that
+    /// nobody listens to keeps none and its emitters test one word.
+    extras: std::sync::OnceLock<Box<Extras>>,
+    /// A shared-memory breaker's stripe ownership (see `shm::claims` and
+    /// `shm::ownership`); `dir` points into it.
+    #[cfg(all(feature = "shm", unix, not(loom)))]
+    shared: Option<Box<crate::shm::Ownership>>,
+}
+
+/// What few breakers have (see `Breaker::extras`).
+#[derive(Default)]
+struct Extras {
+    /// State-change listeners (a registry attaches its own as the parent).
     transitions: std::sync::OnceLock<std::sync::Arc<crate::observe::events::Listeners<Transition>>>,
     /// Rejection listeners (likewise).
     rejections: std::sync::OnceLock<
@@ -184,19 +206,21 @@ pub struct Breaker {
     /// Where call latencies go, when attached (see
     /// [`Breaker::with_latency_histogram`]).
     latency: Option<std::sync::Arc<crate::detect::histogram::LatencyHistogram>>,
-    /// Threads whose slot ([`crate::engine::thread_slot`]) is below this own the stripe of
-    /// that number: they count with plain loads and stores (in-process
-    /// breakers; 0 for shared ones, whose threads own stripes through
-    /// `claims`). Threads that own none share the last stripes
-    /// (`Layout::shared`), with CAS.
-    exclusive: usize,
-    /// A shared-memory breaker's stripe ownership (see `shm::claims` and
-    /// `shm::ownership`); `dir` points into it.
-    #[cfg(all(feature = "shm", unix, not(loom)))]
-    shared: Option<Box<crate::shm::Ownership>>,
+    /// The breaker's own settings, copied from the shape's by its first
+    /// [`Breaker::reconfigure`]; never replaced once made.
+    own: std::sync::OnceLock<Box<live::LiveConfig>>,
     /// Held by [`Breaker::reconfigure`] while it stores the settings, so
     /// that two reconfigurations do not interleave (calls never take it).
     reconfiguring: crate::sync::Mutex<()>,
+}
+
+/// The name of a breaker made without one.
+const DEFAULT_NAME: &str = "breaker";
+
+/// [`DEFAULT_NAME`], one string for every breaker that has it.
+fn default_name() -> std::sync::Arc<str> {
+    static NAME: std::sync::OnceLock<std::sync::Arc<str>> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| DEFAULT_NAME.into()).clone()
 }
 
 impl fmt::Debug for Breaker {
@@ -212,7 +236,7 @@ impl fmt::Debug for Breaker {
 impl Breaker {
     /// A breaker on the system clock.
     pub fn new(config: Config) -> Result<Breaker, ConfigError> {
-        Breaker::named("breaker", config, ClockSource::Monotonic)
+        Breaker::named(DEFAULT_NAME, config, ClockSource::Monotonic)
     }
 
     /// A breaker on the given clock (e.g. an `Arc<ManualClock>`).
@@ -220,7 +244,7 @@ impl Breaker {
         config: Config,
         clock: impl Into<ClockSource>,
     ) -> Result<Breaker, ConfigError> {
-        Breaker::named("breaker", config, clock)
+        Breaker::named(DEFAULT_NAME, config, clock)
     }
 
     /// A named breaker on the given clock.
@@ -240,31 +264,26 @@ impl Breaker {
         stripes: usize,
     ) -> Result<Breaker, ConfigError> {
         config.validate()?;
-        let layout = Layout::lazy(&config, stripes);
-        let window = match config.window {
-            WindowConfig::Time { buckets, .. } => WindowKind::Time(TimeWindow {
-                bucket_ns: config.bucket_ns(),
-                buckets: u64::from(buckets),
-            }),
-            WindowConfig::Count { size } => WindowKind::Count(CountWindow {
-                size: u64::from(size),
-            }),
-        };
-        let cells = Cells::new(&layout);
-        let clock = clock.into();
+        let stripes = stripes.clamp(1, 64).next_power_of_two();
+        let shape = shape::Shape::shared(&config, clock.into(), stripes);
+        let cells = Cells::new(&shape.layout);
+        if !shape.layout.rest_is_lazy() {
+            // A count window's rest: its own line 1 (`breaker/rest.rs`).
+            cells
+                .w(W_REST)
+                .store(cells.w(LINE_WORDS) as *const AtomicU64 as u64, Relaxed);
+        }
         // Seed for the open-timeout jitter: it must differ between breakers
         // and processes (so a fleet does not probe in lock-step), hence the
         // OS-seeded keys of std's RandomState mixed with the clock.
         let seed = {
             use std::hash::{BuildHasher, Hasher};
             let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-            h.write_u64(clock.now_ns());
+            h.write_u64(shape.clock.now_ns());
             h.finish()
         };
         cells.w(W_RNG).store(seed, Relaxed);
-        Ok(Breaker::assemble(
-            name, config, layout, cells, clock, window, false,
-        ))
+        Ok(Breaker::assemble(name, &config, shape, cells, false))
     }
 
     /// A breaker over cells it does not own (a slot of a shared-memory
@@ -282,18 +301,10 @@ impl Breaker {
     ) -> Result<Breaker, ConfigError> {
         config.validate()?;
         debug_assert_eq!(layout, Layout::new(&config, layout.stripes));
-        let window = match config.window {
-            WindowConfig::Time { buckets, .. } => WindowKind::Time(TimeWindow {
-                bucket_ns: config.bucket_ns(),
-                buckets: u64::from(buckets),
-            }),
-            WindowConfig::Count { size } => WindowKind::Count(CountWindow {
-                size: u64::from(size),
-            }),
-        };
-        let mut b = Breaker::assemble(name, config, layout, cells, clock, window, true);
+        let shape = std::sync::Arc::new(shape::Shape::new(&config, layout, clock));
+        let mut b = Breaker::assemble(name, &config, shape, cells, true);
         let shared = Box::new(crate::shm::Ownership::new(claims));
-        b.owned_on_control_line = shared.dir_len();
+        b.owned_on_control_line = shared.dir_len() as u16;
         b.dir = stripes::DirEntries::at(shared.dir());
         b.shared = Some(shared);
         Ok(b)
@@ -301,53 +312,60 @@ impl Breaker {
 
     fn assemble(
         name: &str,
-        config: Config,
-        layout: Layout,
+        config: &Config,
+        shape: std::sync::Arc<shape::Shape>,
         cells: Cells,
-        clock: ClockSource,
-        window: WindowKind,
         shared: bool,
     ) -> Breaker {
         let slow_ns = config.slow_call_duration.map_or(0, |d| d.as_nanos() as u64);
-        let time = match window {
-            WindowKind::Time(tw) => tw,
-            WindowKind::Count(_) => TimeWindow {
-                bucket_ns: 1,
-                buckets: 1,
-            },
-        };
+        let layout = shape.layout;
         // The control line's entries (a shared breaker's are replaced by
         // its own directory's in `over_cells`).
         let dir = stripes::DirEntries::at(std::ptr::NonNull::from(cells.w(DIR_CONTROL)));
+        let exclusive = if shared {
+            0
+        } else {
+            (layout.stripes - layout.shared as usize) as u16
+        };
         Breaker {
-            name: name.into(),
+            name: if name == DEFAULT_NAME {
+                default_name()
+            } else {
+                name.into()
+            },
             dir,
-            plain_successes: slow_ns == 0 && matches!(window, WindowKind::Time(_)),
+            plain_successes: slow_ns == 0 && matches!(shape.window, WindowKind::Time(_)),
             timed: slow_ns != 0,
-            time,
             slow_ns: AtomicU64::new(slow_ns),
-            live: live::LiveConfig::new(&config),
-            layout,
+            live: crate::sync::AtomicPtr::new(
+                (&shape.config as *const live::LiveConfig).cast_mut(),
+            ),
+            shape,
             cells,
-            clock,
-            window,
-            transitions: Default::default(),
-            rejections: Default::default(),
-            latency: None,
-            exclusive: if shared {
-                0
-            } else {
-                layout.stripes - layout.shared as usize
-            },
-            owned_on_control_line: if shared {
-                0
-            } else {
-                (layout.stripes - layout.shared as usize).min(DIR_CONTROL)
-            },
+            extras: std::sync::OnceLock::new(),
+            exclusive,
+            owned_on_control_line: exclusive.min(DIR_ON_CONTROL as u16),
             #[cfg(all(feature = "shm", unix, not(loom)))]
             shared: None,
-            reconfiguring: crate::sync::Mutex::new(()),
         }
+    }
+
+    /// The settings now: the shape's, or the breaker's own once
+    /// reconfigured.
+    #[inline(always)]
+    fn live(&self) -> &live::LiveConfig {
+        // Acquire: a reconfiguration stores its copy's settings before it
+        // points `live` at it (`breaker/reconfigure.rs`).
+        let p = self.live.load(Acquire);
+        // SAFETY: `live` points at `self.shape.config` or at the copy in
+        // `self.extras`; both are heap objects the breaker keeps (neither
+        // is replaced nor freed) until it is dropped, so they outlive `&self`.
+        unsafe { &*p }
+    }
+
+    /// The rarely present parts, made on first use.
+    fn extras(&self) -> &Extras {
+        self.extras.get_or_init(Default::default)
     }
 
     /// The breaker's name.
@@ -372,12 +390,12 @@ impl Breaker {
     /// # Ok::<(), fusebox::ConfigError>(())
     /// ```
     pub fn config(&self) -> Config {
-        self.live.load(self.slow_ns.load(Relaxed))
+        self.live().load(self.slow_ns.load(Relaxed))
     }
 
     /// Its clock.
     pub fn clock(&self) -> &ClockSource {
-        &self.clock
+        &self.shape.clock
     }
 
     /// The state word and its transitions ([`crate::engine::state`]).
@@ -460,14 +478,14 @@ impl Breaker {
     pub fn transition_listeners(
         &self,
     ) -> &std::sync::Arc<crate::observe::events::Listeners<Transition>> {
-        self.transitions.get_or_init(Default::default)
+        self.extras().transitions.get_or_init(Default::default)
     }
 
     /// The rejection listener set, made on first use.
     pub fn rejection_listeners(
         &self,
     ) -> &std::sync::Arc<crate::observe::events::Listeners<crate::observe::events::Rejection>> {
-        self.rejections.get_or_init(Default::default)
+        self.extras().rejections.get_or_init(Default::default)
     }
 
     /// Record every call's latency (successes and failures) into `histogram`,
@@ -478,7 +496,10 @@ impl Breaker {
         mut self,
         histogram: std::sync::Arc<crate::detect::histogram::LatencyHistogram>,
     ) -> Breaker {
-        self.latency = Some(histogram);
+        self.extras();
+        if let Some(extras) = self.extras.get_mut() {
+            extras.latency = Some(histogram);
+        }
         self.plain_successes = false;
         self.timed = true;
         self
@@ -563,8 +584,9 @@ impl Breaker {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn open_for(&self, duration: Duration) -> bool {
-        let capped = duration.min(self.live.max_open_for());
+        let capped = duration.min(self.live().max_open_for());
         let deadline = self
+            .shape
             .clock
             .now_ns()
             .saturating_add(u64::try_from(capped.as_nanos()).unwrap_or(u64::MAX));
@@ -650,7 +672,7 @@ impl Breaker {
         // The last of them (Closed → Closed: no event, no state change)...
         self.after_transition(c.from, c.to, Why::Reset);
         // ...and the positions of the others.
-        if let WindowKind::Count(cw) = self.window {
+        if let WindowKind::Count(cw) = self.shape.window {
             cw.clear(&self.cells, c.to.generation(), n - 2);
         }
     }
@@ -719,7 +741,7 @@ impl Breaker {
     /// What the window holds now, for the current generation.
     pub fn window_counts(&self) -> WindowCounts {
         let w = self.word();
-        self.window_counts_at(w.generation(), self.clock.recent_ns())
+        self.window_counts_at(w.generation(), self.shape.clock.recent_ns())
     }
 
     /// Closed (no manual override), with no failure run of the current
@@ -735,13 +757,13 @@ impl Breaker {
         if run.is_of(w.generation()) && run.length() > 0 {
             return false;
         }
-        self.window_counts_at(w.generation(), self.clock.recent_ns())
+        self.window_counts_at(w.generation(), self.shape.clock.recent_ns())
             .calls
             == 0
     }
 
     fn window_counts_at(&self, generation: u64, t: u64) -> WindowCounts {
-        match self.window {
+        match self.shape.window {
             WindowKind::Time(tw) => tw.counts(self.stripes(), generation, t),
             WindowKind::Count(cw) => cw.counts(&self.cells, generation),
         }
@@ -766,8 +788,8 @@ impl Breaker {
             // just old); a metrics read must not panic on them.
             ignored = stripe.w(S_IGNORED).load(Relaxed).wrapping_add(ignored);
             rejected = stripe.w(S_REJECTED).load(Relaxed).wrapping_add(rejected);
-            if let WindowKind::Time(_) = self.window {
-                for b in 0..self.layout.buckets {
+            if let WindowKind::Time(_) = self.shape.window {
+                for b in 0..self.shape.layout.buckets {
                     for (k, t) in totals.iter_mut().enumerate() {
                         let v = stripe.bucket(b, k).load(Relaxed);
                         *t = t.wrapping_add(crate::engine::window::Bucket::from_bits(v).count());
@@ -775,11 +797,19 @@ impl Breaker {
                 }
             }
         }
-        for (k, t) in totals.iter_mut().enumerate() {
-            let prev = self.cells.w(W_HIGH_WATER + k).fetch_max(*t, Relaxed);
-            *t = (*t).max(prev);
+        // (An idle breaker's marks are not made until it has a total.)
+        let marks = if totals.iter().any(|t| *t != 0) {
+            Some(self.line_word(W_HIGH_WATER))
+        } else {
+            self.line_word_if_made(W_HIGH_WATER)
+        };
+        if marks.is_some() {
+            for (k, t) in totals.iter_mut().enumerate() {
+                let prev = self.line_word(W_HIGH_WATER + k).fetch_max(*t, Relaxed);
+                *t = (*t).max(prev);
+            }
         }
-        let window = self.window_counts_at(w.generation(), self.clock.recent_ns());
+        let window = self.window_counts_at(w.generation(), self.shape.clock.recent_ns());
         Metrics {
             name: self.name.to_string(),
             state: w.phase().state(),
@@ -790,7 +820,9 @@ impl Breaker {
             ignored,
             slow: totals[KIND_OK_SLOW].wrapping_add(totals[KIND_FAIL_SLOW]),
             rejected,
-            state_changes: self.cells.w(W_STATE_CHANGES).load(Relaxed),
+            state_changes: self
+                .line_word_if_made(W_STATE_CHANGES)
+                .map_or(0, |w| w.load(Relaxed)),
             failure_rate: window.failure_rate(),
             slow_rate: window.slow_rate(),
             window,
@@ -822,16 +854,18 @@ mod tests {
                 .build()
                 .unwrap(),
         ];
-        // The breaker's own words but the seed and the directory (addresses),
+        // The breaker's own words but the seed, the rest and the directory (addresses),
         // then each stripe's words, in stripe order.
         let words = |b: &Breaker| -> Vec<u64> {
-            let dir: Vec<usize> = (0..b.layout.stripes).map(|k| b.layout.dir(k)).collect();
-            let own = (0..b.layout.lines() * LINE_WORDS)
-                .filter(|i| *i != W_RNG && !dir.contains(i))
-                .map(|i| b.cells.w(i).load(Relaxed));
+            let dir: Vec<usize> = (0..b.shape.layout.stripes)
+                .map(|k| b.shape.layout.dir(k))
+                .collect();
+            let own = (0..b.shape.layout.lines() * LINE_WORDS)
+                .filter(|i| *i != W_RNG && *i != W_REST && !dir.contains(i))
+                .map(|i| b.line_word_if_made(i).map_or(0, |w| w.load(Relaxed)));
             let stripes = b
                 .stripes()
-                .flat_map(|s| (0..b.layout.stripe_words).map(move |i| s.w(i).load(Relaxed)));
+                .flat_map(|s| (0..b.shape.layout.stripe_words).map(move |i| s.w(i).load(Relaxed)));
             own.chain(stripes).collect()
         };
         for cfg in &configs {

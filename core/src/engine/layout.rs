@@ -9,7 +9,7 @@
 //!
 //! ```text
 //! line 0            control: state word, deadline (+ its generation), consecutive
-//!                   failures, re-open count, jitter seed
+//!                   failures, danger; re-open count, jitter seed, stall
 //! line 1            metrics: state changes, high-water marks of the totals
 //! line 2            count window: position counter, generation cleared
 //! lines 3..         count window: one byte per call in the window, eight
@@ -29,11 +29,20 @@
 //! use has T stripes:
 //!
 //! ```text
-//! line 0            control words 0..8; directory entries 0..8 in words 8..16
-//! line 1            metrics words 16..21; directory entries 8..19 in 21..32
+//! line 0            control words 0..5 and 12..15 (the rest's address in
+//!                   word 15); directory entries 0..7 in words 5..12
+//! the rest:
+//! line 1            metrics words 16..21; directory entries 7..18 in 21..32
 //! (count window)    ticket line, slot lines
-//! then              directory entries 19.. (64 stripes or more only)
+//! then              directory entries 18.. (64 stripes or more only)
 //! ```
+//!
+//! The rest (lines 1..) is a block of its own, made when first written
+//! (a transition's count, a metrics total, a stripe past the control
+//! line's entries), except for a count window, whose lines every call
+//! writes: its breaker's cells hold all its lines from the start, and word
+//! 8 points at its own line 1. Word `i` of the rest is at `rest + i - 16`
+//! either way.
 //!
 //! Why not `crossbeam_utils::CachePadded`: its layout is not `#[repr(C)]`
 //! (its alignment differs by target), and a shared-memory file needs a layout
@@ -59,20 +68,25 @@ impl Line {
 }
 
 // Control line. (A word added or moved here changes the shared-memory file
-// format: list it in `shm::fingerprint`.)
+// format: list it in `shm::fingerprint`.) The words a call reads come
+// first, in the line's first 64 bytes with the first directory entries, so
+// that a closed call to a breaker that is not in cache misses one 64-byte
+// line of it, not two: the state word, the published deadline (an Open
+// call), the failure run and the danger word (a success), and the stripe
+// addresses of thread slots 0..3 (`docs/architecture.md#memory-layout`).
 pub(crate) const W_STATE: usize = 0;
 pub(crate) const W_PHASE_GEN: usize = 1;
 pub(crate) const W_DEADLINE: usize = 2;
 pub(crate) const W_CONSEC: usize = 3;
-pub(crate) const W_REOPENS: usize = 4;
-pub(crate) const W_RNG: usize = 5;
 /// Set (tagged with the generation) while the window holds too few calls to
 /// be judged but enough failures (or slow calls) that reaching `min_calls`
 /// would trip it: then every success must be judged too.
-pub(crate) const W_DANGER: usize = 7;
+pub(crate) const W_DANGER: usize = 4;
+pub(crate) const W_REOPENS: usize = 12;
+pub(crate) const W_RNG: usize = 13;
 /// Shared breakers only: `generation:20 | ms:44`, the time a caller first saw
 /// the current phase's deadline unpublished (see `Breaker::recover_unpublished`).
-pub(crate) const W_STALL: usize = 6;
+pub(crate) const W_STALL: usize = 14;
 // Metrics line.
 pub(crate) const W_STATE_CHANGES: usize = LINE_WORDS;
 /// High-water marks of the four outcome totals (see `metrics.rs`).
@@ -105,9 +119,17 @@ pub(crate) const S_EPOCH: usize = 6;
 pub(crate) const S_UNTIL: usize = 7;
 pub(crate) const S_BUCKETS: usize = 8;
 
-/// Directory entries in the control line (words 8..16), the first of them
-/// in word 8 ...
-pub(crate) const DIR_CONTROL: usize = 8;
+/// Lazy layouts: the address of the breaker's *rest*, its lines past the
+/// control line (the metrics line, the directory's further entries, a
+/// count window's lines), 0 until they are made: an idle in-process
+/// breaker with a time window is its control line alone
+/// (`engine/breaker/rest.rs`).
+pub(crate) const W_REST: usize = 15;
+/// Directory entries in the control line (words 5..12), the first of them
+/// in word 5 ...
+pub(crate) const DIR_CONTROL: usize = W_DANGER + 1;
+/// ... seven of them ...
+pub(crate) const DIR_ON_CONTROL: usize = W_REOPENS - DIR_CONTROL;
 /// ... and in the metrics line (words 21..32), before the directory's own
 /// lines.
 const DIR_METRICS: usize = 2 * LINE_WORDS - (W_HIGH_WATER + KINDS);
@@ -194,12 +216,12 @@ impl Layout {
     /// is made, then the address of its first word.
     #[inline(always)]
     pub fn dir(&self, k: usize) -> usize {
-        if k < DIR_CONTROL {
+        if k < DIR_ON_CONTROL {
             DIR_CONTROL + k
-        } else if k < DIR_CONTROL + DIR_METRICS {
-            W_HIGH_WATER + KINDS + (k - DIR_CONTROL)
+        } else if k < DIR_ON_CONTROL + DIR_METRICS {
+            W_HIGH_WATER + KINDS + (k - DIR_ON_CONTROL)
         } else {
-            self.stripe_base + (k - DIR_CONTROL - DIR_METRICS)
+            self.stripe_base + (k - DIR_ON_CONTROL - DIR_METRICS)
         }
     }
 
@@ -231,10 +253,27 @@ impl Layout {
     /// Total lines (of a lazy layout: without its stripes).
     pub fn lines(&self) -> usize {
         if self.lazy {
-            let dir = self.stripes.saturating_sub(DIR_CONTROL + DIR_METRICS);
+            let dir = self.stripes.saturating_sub(DIR_ON_CONTROL + DIR_METRICS);
             return (self.stripe_base + round_up(dir)) / LINE_WORDS;
         }
         (self.stripe_base + self.stripes * self.stripe_words) / LINE_WORDS
+    }
+
+    /// Whether the lines past the control line are made when first needed
+    /// (an in-process breaker with a time window), rather than with the
+    /// breaker (its count window's lines are on its every call's path).
+    pub fn rest_is_lazy(&self) -> bool {
+        self.lazy && self.slots == 0
+    }
+
+    /// The lines a breaker's cells hold when it is made: all of them, or
+    /// the control line alone when [`Layout::rest_is_lazy`].
+    pub fn eager_lines(&self) -> usize {
+        if self.rest_is_lazy() {
+            1
+        } else {
+            self.lines()
+        }
     }
 
     /// First word of stripe `s` (not of a lazy layout: see [`Layout::dir`]).
@@ -280,10 +319,10 @@ unsafe impl Sync for Cells {}
 
 impl Cells {
     pub(crate) fn new(layout: &Layout) -> Cells {
-        let lines: Vec<Line> = (0..layout.lines()).map(|_| Line::zeroed()).collect();
+        let lines: Vec<Line> = (0..layout.eager_lines()).map(|_| Line::zeroed()).collect();
         Cells {
             // A Vec's pointer is never null (dangling but aligned when empty,
-            // and a layout has at least three lines).
+            // and a layout has at least one line).
             base: std::ptr::NonNull::from(&lines[0].0[0]),
             lines: lines.len(),
             _owner: Owner::Heap(lines),
@@ -411,13 +450,23 @@ mod tests {
     }
 
     #[test]
+    fn what_a_call_reads_is_in_the_control_lines_first_64_bytes() {
+        let l = Layout::lazy(&Config::default(), 16);
+        let hot = [W_STATE, W_PHASE_GEN, W_DEADLINE, W_CONSEC, W_DANGER];
+        let first_dir: Vec<usize> = (0..3).map(|k| l.dir(k)).collect();
+        for w in hot.iter().chain(&first_dir) {
+            assert!(*w < 64 / 8, "word {w} is past the first 64 bytes");
+        }
+    }
+
+    #[test]
     fn a_lazy_layout_is_its_control_lines_and_a_directory_whose_words_are_free() {
         let time = Config::default();
         let count = Config::builder().count_window(100).build().unwrap();
         // The words the control, metrics and count-window code uses.
         let used: Vec<usize> = [W_STATE, W_PHASE_GEN, W_DEADLINE, W_CONSEC, W_REOPENS, W_RNG]
             .into_iter()
-            .chain([W_STALL, W_DANGER, W_STATE_CHANGES])
+            .chain([W_STALL, W_DANGER, W_REST, W_STATE_CHANGES])
             .chain((0..KINDS).map(|k| W_HIGH_WATER + k))
             .collect();
         for (config, base_lines) in [(&time, 2), (&count, 3 + 100usize.div_ceil(8 * LINE_WORDS))] {
@@ -436,8 +485,8 @@ mod tests {
                 dir.dedup();
                 assert_eq!(dir.len(), l.stripes, "two stripes share a directory word");
                 // The control lines alone up to 16 stripes, whatever the
-                // core count; a line more per 16 stripes past 19.
-                let extra = l.stripes.saturating_sub(19).div_ceil(LINE_WORDS);
+                // core count; a line more per 16 stripes past 18.
+                let extra = l.stripes.saturating_sub(18).div_ceil(LINE_WORDS);
                 assert_eq!(l.lines(), base_lines + extra, "{stripes} stripes");
                 assert_eq!(l.stripe_words, Layout::new(config, stripes).stripe_words);
                 assert!(l.shared.is_power_of_two() && l.shared as usize <= l.stripes.max(4) / 4);

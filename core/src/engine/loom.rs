@@ -282,6 +282,27 @@ fn stripes_made_while_others_count_and_read_lose_nothing() {
 }
 
 #[test]
+fn the_rest_made_by_two_transitions_counts_both() {
+    // The rest (`engine/breaker/rest.rs`): an idle breaker is its control
+    // line alone, and the first write past it makes the rest. Two manual
+    // transitions race, each counting itself on the rest's metrics line,
+    // so both make it at once: one CAS wins, the other frees its lines and
+    // counts on the winner's. The main thread reads the count meanwhile:
+    // never more than was counted, and after the joins both.
+    loom::model(|| {
+        let clock = std::sync::Arc::new(ManualClock::new());
+        let b = Arc::new(breaker(small().build().unwrap(), &clock));
+        let (b1, b2) = (b.clone(), b.clone());
+        let h1 = thread::spawn(move || b1.force_open());
+        let h2 = thread::spawn(move || b2.disable());
+        assert!(b.metrics().state_changes <= 2);
+        h1.join().unwrap();
+        h2.join().unwrap();
+        assert_eq!(b.metrics().state_changes, 2);
+    });
+}
+
+#[test]
 fn reconfigure_racing_a_failure_trips_at_most_once_and_loses_no_failure() {
     // A failure lands while min_calls is lowered to what the window then
     // holds. Each side judges under the settings it reads (Relaxed, see

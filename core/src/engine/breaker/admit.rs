@@ -147,7 +147,7 @@ impl Breaker {
     #[inline]
     fn reject_while_open(&self, w: Word) -> Option<u64> {
         let d = self.deadline(w.generation())?;
-        let now = self.clock.recent_ns();
+        let now = self.shape.clock.recent_ns();
         // The second load of the state word: see `deadline` for why a
         // rejection is only decided against an unchanged word.
         if now >= d || self.word() != w {
@@ -162,7 +162,11 @@ impl Breaker {
     fn permit(&self, generation: u64, probe: bool) -> RawPermit {
         RawPermit {
             generation,
-            start_ns: if self.timed { self.clock.now_ns() } else { 0 },
+            start_ns: if self.timed {
+                self.shape.clock.now_ns()
+            } else {
+                0
+            },
             probe,
         }
     }
@@ -174,7 +178,7 @@ impl Breaker {
                 Phase::Closed | Phase::Disabled => return Ok(self.permit(w.generation(), false)),
                 Phase::ForcedOpen => return Err(self.reject(RejectReason::ForcedOpen, None)),
                 Phase::Open => {
-                    let now = self.clock.recent_ns();
+                    let now = self.shape.clock.recent_ns();
                     match self.deadline(w.generation()) {
                         None => {
                             // Either the breaker moved on since we read `w`
@@ -186,12 +190,12 @@ impl Breaker {
                                 w = fresh;
                                 continue;
                             }
-                            if self.recover_unpublished(w, self.live.open_timeout()) {
+                            if self.recover_unpublished(w, self.live().open_timeout()) {
                                 w = self.word();
                                 continue;
                             }
                             return Err(
-                                self.reject(RejectReason::Open, Some(self.live.open_timeout()))
+                                self.reject(RejectReason::Open, Some(self.live().open_timeout()))
                             );
                         }
                         Some(d) if now < d => {
@@ -218,7 +222,7 @@ impl Breaker {
                 }
                 Phase::HalfOpen => {
                     if let Some(d) = self.deadline(w.generation()) {
-                        if self.clock.recent_ns() >= d {
+                        if self.shape.clock.recent_ns() >= d {
                             // Probes never reported: back to Open.
                             match self.st().transition_half_open_timeout(w) {
                                 Ok(c) => {
@@ -230,14 +234,14 @@ impl Breaker {
                             continue;
                         }
                     }
-                    if w.probes() >= self.live.half_open_max_calls() {
+                    if w.probes() >= self.live().half_open_max_calls() {
                         let fresh = self.word();
                         if fresh != w {
                             w = fresh;
                             continue;
                         }
                         if self.deadline(w.generation()).is_none()
-                            && self.recover_unpublished(w, self.live.half_open_max_wait())
+                            && self.recover_unpublished(w, self.live().half_open_max_wait())
                         {
                             w = self.word();
                             continue;
@@ -274,7 +278,12 @@ impl Breaker {
             self.trace_rejection(reason, retry_ns);
         }
         #[cfg(not(loom))]
-        if self.rejections.get().is_some_and(|l| l.is_active()) {
+        if self
+            .extras
+            .get()
+            .and_then(|e| e.rejections.get())
+            .is_some_and(|l| l.is_active())
+        {
             self.emit_rejection(reason, retry_after(retry_ns));
         }
     }
@@ -297,7 +306,7 @@ impl Breaker {
                 breaker: self.name.clone(),
                 reason,
                 retry_after,
-                at_ns: self.clock.recent_ns(),
+                at_ns: self.shape.clock.recent_ns(),
             });
     }
 

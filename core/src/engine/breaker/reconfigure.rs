@@ -151,7 +151,11 @@ impl Breaker {
     pub fn reconfigure_in(&self, new: Config, unit: Unit) -> Result<Reconfigured, ConfigError> {
         self.check_reconfigure_in(&new, unit)?;
         // One reconfiguration at a time: each is applied whole.
-        let _one = self.reconfiguring.lock().unwrap_or_else(|e| e.into_inner());
+        let extras = self.extras();
+        let _one = extras
+            .reconfiguring
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let changed = diff(&self.config(), &new);
         if changed.is_empty() {
             return Ok(Reconfigured {
@@ -159,7 +163,18 @@ impl Breaker {
                 tripped: false,
             });
         }
-        self.live.store(&new);
+        // The shape's settings are shared with the breakers made alike: the
+        // first reconfiguration copies them into the breaker's own, which
+        // this and later ones change in place (`breaker/shape.rs`).
+        let own = extras
+            .own
+            .get_or_init(|| Box::new(super::live::LiveConfig::new(&self.config())));
+        own.store(&new);
+        // Release: the settings stored before the pointer to them
+        // (`Breaker::live` loads it with Acquire); later stores are
+        // Relaxed, as before, each setting old or new (`breaker/live.rs`).
+        let own: *const super::live::LiveConfig = &**own;
+        self.live.store(own.cast_mut(), Release);
         let slow_ns = new
             .slow_call_duration
             .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
@@ -192,7 +207,7 @@ impl Breaker {
                 expected: "a duration if the breaker was made with one, else None (slow-call detection is on or off for a breaker's life)",
             });
         }
-        if new.window != self.live.window() {
+        if new.window != self.live().window() {
             return Err(ConfigError {
                 field: "window",
                 value: describe(new.window, unit),
@@ -211,13 +226,13 @@ impl Breaker {
         }
         let run = Run::from_bits(self.cells.w(W_CONSEC).load(Relaxed));
         let by_run = self
-            .live
+            .live()
             .consecutive_failures()
             .is_some_and(|n| run.is_of(w.generation()) && run.length() >= u64::from(n));
         if by_run {
             self.trip(w, Why::ConsecutiveFailures);
         } else {
-            self.evaluate(w, self.clock.recent_ns());
+            self.evaluate(w, self.shape.clock.recent_ns());
         }
         let now = self.word();
         now.generation() != w.generation() && now.phase() == Phase::Open

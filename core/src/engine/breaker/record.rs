@@ -23,8 +23,9 @@ impl Breaker {
                 // The shared stripe: CAS, on the general path.
                 return self.record_general(p, outcome, duration_ns);
             }
-            let t = self.clock.recent_ns();
+            let t = self.shape.clock.recent_ns();
             let moved = self
+                .shape
                 .time
                 .record_owned(stripe, KIND_OK_FAST, p.generation, t);
             // Relaxed: both words live on the control line, read-mostly;
@@ -54,13 +55,13 @@ impl Breaker {
     /// and `false` returned (the caller goes through `record_raw`).
     #[inline(always)]
     pub(crate) fn record_success_in_place(&self, p: RawPermit) -> bool {
-        if !self.plain_successes || p.probe || !matches!(self.clock, ClockSource::Monotonic) {
+        if !self.plain_successes || p.probe || !matches!(self.shape.clock, ClockSource::Monotonic) {
             return false;
         }
         // Nothing is called on this path (no slot assigned, no clock
         // thread started): a caller with no frame of its own stays so.
         let s = crate::engine::thread_slot::assigned();
-        if s >= self.owned_on_control_line {
+        if s >= self.owned_on_control_line as usize {
             return false;
         }
         // Relaxed: as in `my_stripe`.
@@ -78,10 +79,11 @@ impl Breaker {
         {
             return false;
         }
-        let Some(t) = self.clock.recent_ns_in_place() else {
+        let Some(t) = self.shape.clock.recent_ns_in_place() else {
             return false;
         };
-        self.time
+        self.shape
+            .time
             .add_owned(stripe, KIND_OK_FAST, p.generation, t, 1)
     }
 
@@ -105,11 +107,11 @@ impl Breaker {
             if owned
                 && !Run::from_bits(self.cells.w(W_CONSEC).load(Relaxed)).in_progress()
                 && !self.in_danger(p.generation)
-                && self.time.add_owned(
+                && self.shape.time.add_owned(
                     stripe,
                     KIND_OK_FAST,
                     p.generation,
-                    self.clock.recent_ns(),
+                    self.shape.clock.recent_ns(),
                     n,
                 )
             {
@@ -156,16 +158,17 @@ impl Breaker {
         };
         // The call's duration: the caller's figure, else measured from the
         // permit when it was timed (slow-call detection or a histogram).
-        let d = duration_ns
-            .or_else(|| (p.start_ns != 0).then(|| self.clock.now_ns().saturating_sub(p.start_ns)));
+        let d = duration_ns.or_else(|| {
+            (p.start_ns != 0).then(|| self.shape.clock.now_ns().saturating_sub(p.start_ns))
+        });
         let slow_ns = self.slow_ns.load(Relaxed);
         let slow = slow_ns != 0 && d.unwrap_or(0) > slow_ns;
         let kind = kind + slow as usize;
-        let t = self.clock.recent_ns();
-        if let (Some(h), Some(d)) = (&self.latency, d) {
+        let t = self.shape.clock.recent_ns();
+        if let (Some(h), Some(d)) = (self.extras.get().and_then(|e| e.latency.as_ref()), d) {
             h.record_at(t, d);
         }
-        let moved = match self.window {
+        let moved = match self.shape.window {
             WindowKind::Time(tw) => tw.record(stripe, kind, p.generation, t, exclusive),
             WindowKind::Count(cw) => {
                 bump(stripe.w(S_RETIRED + kind), 1, exclusive);
@@ -203,7 +206,7 @@ impl Breaker {
             _ => {
                 let run = self.add_consecutive(p.generation);
                 if self
-                    .live
+                    .live()
                     .consecutive_failures()
                     .is_some_and(|n| run >= u64::from(n))
                 {
@@ -249,13 +252,13 @@ impl Breaker {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn cancel_raw(&self, p: RawPermit) {
-        match self.live.cancellation() {
+        match self.live().cancellation() {
             crate::Cancellation::Release => {}
             crate::Cancellation::SlowIfOverdue => {
                 let slow_ns = self.slow_ns.load(Relaxed);
                 if slow_ns != 0
                     && !p.probe
-                    && self.clock.now_ns().saturating_sub(p.start_ns) > slow_ns
+                    && self.shape.clock.now_ns().saturating_sub(p.start_ns) > slow_ns
                 {
                     self.record_in_flight_slow(p);
                 }
@@ -281,8 +284,8 @@ impl Breaker {
             return false;
         }
         let (stripe, exclusive) = self.my_stripe();
-        let t = self.clock.recent_ns();
-        match self.window {
+        let t = self.shape.clock.recent_ns();
+        match self.shape.window {
             WindowKind::Time(tw) => {
                 tw.record(stripe, KIND_OK_SLOW, p.generation, t, exclusive);
             }
@@ -327,16 +330,16 @@ impl Breaker {
 
     pub(super) fn evaluate(&self, w: Word, t: u64) {
         let c = self.window_counts_at(w.generation(), t);
-        let min = u64::from(self.live.min_calls());
+        let min = u64::from(self.live().min_calls());
         if c.calls < min {
             // Too few calls to judge. If reaching `min_calls` with successes
             // alone would trip (the failures, or slow calls, already make
             // the threshold at `min_calls`), every success must be judged
             // until then: say so in the danger word (written only when it
             // changes, so the success path keeps reading a shared line).
-            let f = c.failures as f64 / min as f64 >= self.live.failure_rate_threshold();
+            let f = c.failures as f64 / min as f64 >= self.live().failure_rate_threshold();
             let s = self.slow_ns.load(Relaxed) != 0
-                && c.slow as f64 / min as f64 >= self.live.slow_call_rate_threshold();
+                && c.slow as f64 / min as f64 >= self.live().slow_call_rate_threshold();
             let want = if f || s {
                 Danger::of(w.generation())
             } else {
@@ -348,9 +351,9 @@ impl Breaker {
             }
             return;
         }
-        let by_failures = c.failure_rate() >= self.live.failure_rate_threshold();
+        let by_failures = c.failure_rate() >= self.live().failure_rate_threshold();
         let by_slow = self.slow_ns.load(Relaxed) != 0
-            && c.slow_rate() >= self.live.slow_call_rate_threshold();
+            && c.slow_rate() >= self.live().slow_call_rate_threshold();
         if by_failures || by_slow {
             let why = if by_failures {
                 Why::FailureRate
@@ -378,7 +381,7 @@ impl Breaker {
         let change = if success {
             match self
                 .st()
-                .transition_close(p.generation, self.live.success_threshold())
+                .transition_close(p.generation, self.live().success_threshold())
             {
                 Ok(Close::Closed(c)) => c,
                 // Counted, still half-open; or a stale probe.

@@ -26,12 +26,12 @@ impl Breaker {
     pub fn save_state(&self) -> BreakerSnapshot {
         let w = self.word();
         let open_remaining_ms = (w.phase() == Phase::Open).then(|| {
-            let now = self.clock.now_ns();
+            let now = self.shape.clock.now_ns();
             // Unpublished (the winner of the opening is a few ns from its
             // store): the whole open timeout is left.
-            let deadline = self
-                .deadline(w.generation())
-                .unwrap_or_else(|| now.saturating_add(self.live.open_timeout().as_nanos() as u64));
+            let deadline = self.deadline(w.generation()).unwrap_or_else(|| {
+                now.saturating_add(self.live().open_timeout().as_nanos() as u64)
+            });
             deadline.saturating_sub(now) as f64 / 1e6
         });
         BreakerSnapshot {
@@ -71,7 +71,7 @@ impl Breaker {
                 }
                 // From Closed or HalfOpen, or Open with an earlier deadline;
                 // an Open breaker with a later deadline keeps it.
-                self.open_until_ns(self.clock.now_ns().saturating_add(left));
+                self.open_until_ns(self.shape.clock.now_ns().saturating_add(left));
                 self.cells.w(W_REOPENS).store(saved.reopens, Relaxed);
             }
             "forced_open" => self.force_open(),

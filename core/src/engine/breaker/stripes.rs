@@ -68,7 +68,7 @@ impl Breaker {
         let s = crate::engine::thread_slot::current();
         // The common case in one compare: an owner whose entry is on the
         // control line, which the caller has loaded anyway (the state word).
-        if s < self.owned_on_control_line {
+        if s < self.owned_on_control_line as usize {
             // Relaxed: this entry is written by the thread in slot `s`
             // alone, which is us (or a thread that held the slot before us
             // and handed it over through the slot list's lock).
@@ -89,7 +89,7 @@ impl Breaker {
     #[cold]
     #[inline(never)]
     fn slow_stripe(&self, s: usize) -> (Stripe<'_>, bool) {
-        if s < self.exclusive {
+        if s < self.exclusive as usize {
             return (self.owned_stripe(s), true);
         }
         self.other_stripe(s)
@@ -106,23 +106,23 @@ impl Breaker {
     /// stripes) and its probe offset (moved when it collides with another
     /// writer there); in a shared file, the one it claimed, else the last.
     fn other_stripe(&self, slot: usize) -> (Stripe<'_>, bool) {
-        let last = self.layout.stripes - 1;
-        if self.layout.lazy {
+        let last = self.shape.layout.stripes - 1;
+        if self.shape.layout.lazy {
             let probe = slot.wrapping_add(crate::engine::thread_slot::probe_offset());
-            let k = self.exclusive + (probe & (self.layout.shared as usize - 1));
+            let k = self.exclusive as usize + (probe & (self.shape.layout.shared as usize - 1));
             let stripe = self.made(k).unwrap_or_else(|| self.make_stripe(k));
             return (stripe, false);
         }
         #[cfg(all(feature = "shm", unix, not(loom)))]
         if let Some(shared) = self.shared.as_ref() {
             if let Some(k) = shared.claims.stripe(slot) {
-                let stripe = self.cells.stripe(self.layout.stripe(k));
+                let stripe = self.cells.stripe(self.shape.layout.stripe(k));
                 // Found in one load from now on (until a fork).
                 shared.fill(slot, stripe.w(0));
                 return (stripe, true);
             }
         }
-        (self.cells.stripe(self.layout.stripe(last)), false)
+        (self.cells.stripe(self.shape.layout.stripe(last)), false)
     }
 
     /// Stripe `k` of a lazy layout, if it has been made.
@@ -130,7 +130,9 @@ impl Breaker {
     fn made(&self, k: usize) -> Option<Stripe<'_>> {
         // Acquire: pairs with the CAS in `make_stripe`; the stripe's zeroed
         // words (and all its maker wrote before) are visible.
-        let p = self.cells.w(self.layout.dir(k)).load(Acquire);
+        let p = self
+            .line_word_if_made(self.shape.layout.dir(k))?
+            .load(Acquire);
         // SAFETY: as in `my_stripe`.
         std::ptr::NonNull::new(p as *mut AtomicU64).map(|p| unsafe { Stripe::from_raw(p) })
     }
@@ -140,14 +142,14 @@ impl Breaker {
     #[cold]
     #[inline(never)]
     fn make_stripe(&self, k: usize) -> Stripe<'_> {
-        let lines: Box<[Line]> = (0..self.layout.stripe_lines())
+        let lines: Box<[Line]> = (0..self.shape.layout.stripe_lines())
             .map(|_| Line::zeroed())
             .collect();
         let ours = Box::into_raw(lines) as *mut Line as *mut AtomicU64;
         // AcqRel: Release publishes the zeroed lines to whoever loads the
         // entry with Acquire; Acquire, on failure, makes the winner's lines
         // visible to us.
-        let entry = self.cells.w(self.layout.dir(k));
+        let entry = self.line_word(self.shape.layout.dir(k));
         let first = match entry.compare_exchange(0, ours as u64, AcqRel, Acquire) {
             Ok(_) => ours,
             Err(theirs) => {
@@ -174,18 +176,18 @@ impl Breaker {
         unsafe {
             Box::from_raw(std::ptr::slice_from_raw_parts_mut(
                 first as *mut Line,
-                self.layout.stripe_lines(),
+                self.shape.layout.stripe_lines(),
             ))
         }
     }
 
     /// Every stripe that exists (for readers: the window, the metrics).
     pub(super) fn stripes(&self) -> impl Iterator<Item = Stripe<'_>> + '_ {
-        (0..self.layout.stripes).filter_map(move |k| {
-            if self.layout.lazy {
+        (0..self.shape.layout.stripes).filter_map(move |k| {
+            if self.shape.layout.lazy {
                 self.made(k)
             } else {
-                Some(self.cells.stripe(self.layout.stripe(k)))
+                Some(self.cells.stripe(self.shape.layout.stripe(k)))
             }
         })
     }
@@ -204,7 +206,7 @@ impl Breaker {
     /// The calling thread's directory entry (0: none, or not looked up).
     pub(crate) fn dir_entry_for_test(&self) -> u64 {
         let s = crate::engine::thread_slot::current();
-        if s >= self.owned_on_control_line {
+        if s >= self.owned_on_control_line as usize {
             return 0;
         }
         // SAFETY: `s < owned_on_control_line`, and `self` is borrowed.
@@ -214,18 +216,22 @@ impl Breaker {
 
 impl Drop for Breaker {
     fn drop(&mut self) {
-        if !self.layout.lazy {
+        if !self.shape.layout.lazy {
             return;
         }
-        for k in 0..self.layout.stripes {
+        for k in 0..self.shape.layout.stripes {
             // Relaxed: `&mut self`, no other thread holds the breaker.
-            let p = self.cells.w(self.layout.dir(k)).load(Relaxed);
+            let p = self
+                .line_word_if_made(self.shape.layout.dir(k))
+                .map_or(0, |w| w.load(Relaxed));
             if p != 0 {
                 // SAFETY: a non-zero entry came from `make_stripe`, and the
                 // breaker, the only way to its stripe, is being dropped.
                 drop(unsafe { self.stripe_box(p as *mut AtomicU64) });
             }
         }
+        // Last: the directory entries above may be in it.
+        self.drop_rest();
     }
 }
 
@@ -238,10 +244,10 @@ mod tests {
     #[test]
     fn a_stripe_is_made_when_first_needed_and_threads_past_the_owned_ones_spread() {
         let b = Breaker::with_clock(Config::default(), Arc::new(ManualClock::new())).unwrap();
-        assert!(b.layout.lazy);
+        assert!(b.shape.layout.lazy);
         assert_eq!(b.stripes().count(), 0, "an idle breaker has no stripe");
-        let (owned, shared) = (b.exclusive, b.layout.shared as usize);
-        assert_eq!(owned + shared, b.layout.stripes);
+        let (owned, shared) = (b.exclusive as usize, b.shape.layout.shared as usize);
+        assert_eq!(owned + shared, b.shape.layout.stripes);
         // Slots past the owned ones, taken in turn, land on every shared
         // stripe, each made once and the same for the same slot.
         let first = |slot| b.other_stripe(slot).0.w(0) as *const AtomicU64;
@@ -268,13 +274,13 @@ mod tests {
         // In a thread of its own: the probe offset is per thread.
         std::thread::spawn(|| {
             let b = Breaker::with_clock(Config::default(), Arc::new(ManualClock::new())).unwrap();
-            let slot = b.exclusive; // any slot past the owned stripes
+            let slot = b.exclusive as usize; // any slot past the owned stripes
             let at = |b: &Breaker| b.other_stripe(slot).0.w(0) as *const AtomicU64;
             let before = at(&b);
             assert_eq!(at(&b), before, "stays while it does not collide");
             crate::engine::thread_slot::collided();
             let after = at(&b);
-            if b.layout.shared > 1 {
+            if b.shape.layout.shared > 1 {
                 assert_ne!(after, before, "a collision moves the probe");
             }
             assert_eq!(at(&b), after);

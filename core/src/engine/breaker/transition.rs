@@ -42,7 +42,7 @@ impl Breaker {
     /// `grace`, never wedge it.
     #[cold]
     pub(super) fn recover_unpublished(&self, w: Word, grace: Duration) -> bool {
-        let now = self.clock.now_ns();
+        let now = self.shape.clock.now_ns();
         let stall = self.cells.w(W_STALL);
         let v = Stall::from_bits(stall.load(Relaxed));
         if !v.is_of(w.generation()) {
@@ -68,7 +68,7 @@ impl Breaker {
     /// Bookkeeping done only by the winner of a transition.
     pub(super) fn after_transition(&self, from: Word, to: Word, why: Why) {
         self.clear_count_window(to);
-        let now = self.clock.now_ns();
+        let now = self.shape.clock.now_ns();
         match to.phase() {
             Phase::Open => {
                 // Only winners write the re-open count, and winners are
@@ -84,7 +84,7 @@ impl Breaker {
                 self.publish_deadline(to.generation(), now.saturating_add(timeout + jitter));
             }
             Phase::HalfOpen => {
-                let wait = self.live.half_open_max_wait().as_nanos() as u64;
+                let wait = self.live().half_open_max_wait().as_nanos() as u64;
                 self.publish_deadline(to.generation(), now.saturating_add(wait));
             }
             Phase::Closed => {
@@ -95,7 +95,7 @@ impl Breaker {
             }
         }
         if from.phase() != to.phase() {
-            self.cells.w(W_STATE_CHANGES).fetch_add(1, Relaxed);
+            self.line_word(W_STATE_CHANGES).fetch_add(1, Relaxed);
             self.emit(from.phase(), to, now, why);
         }
     }
@@ -108,23 +108,23 @@ impl Breaker {
         self.clear_count_window(to);
         self.publish_deadline(to.generation(), deadline);
         if from.phase() != to.phase() {
-            self.cells.w(W_STATE_CHANGES).fetch_add(1, Relaxed);
-            self.emit(from.phase(), to, self.clock.now_ns(), Why::OpenFor);
+            self.line_word(W_STATE_CHANGES).fetch_add(1, Relaxed);
+            self.emit(from.phase(), to, self.shape.clock.now_ns(), Why::OpenFor);
         }
     }
 
     /// A new generation's count window starts empty
     /// (`engine/count_window.rs`): the winner clears it and publishes it.
     fn clear_count_window(&self, to: Word) {
-        if let WindowKind::Count(cw) = self.window {
+        if let WindowKind::Count(cw) = self.shape.window {
             cw.clear(&self.cells, to.generation(), 1);
         }
     }
 
     /// The open timeout after `reopens` failed probing rounds.
     pub(crate) fn open_timeout_ns(&self, reopens: u64) -> u64 {
-        let base = self.live.open_timeout().as_nanos() as u64;
-        match self.live.backoff() {
+        let base = self.live().open_timeout().as_nanos() as u64;
+        match self.live().backoff() {
             None => base,
             Some(b) => {
                 let f = b.multiplier.powi(reopens.min(1000) as i32);
@@ -139,7 +139,7 @@ impl Breaker {
     }
 
     fn jitter_ns(&self, timeout: u64) -> u64 {
-        let jitter = self.live.jitter();
+        let jitter = self.live().jitter();
         if jitter == 0.0 {
             return 0;
         }
@@ -161,7 +161,7 @@ impl Breaker {
         // One atomic load when nobody listens; otherwise one job on the
         // event thread, where each listener runs inside catch_unwind.
         #[cfg(not(loom))]
-        if let Some(listeners) = self.transitions.get() {
+        if let Some(listeners) = self.extras.get().and_then(|e| e.transitions.get()) {
             listeners.emit(|| Transition {
                 breaker: self.name.clone(),
                 from,

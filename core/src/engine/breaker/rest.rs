@@ -1,0 +1,110 @@
+//! A breaker's lines past its control line (its *rest*: the metrics line,
+//! the directory's entries past the control line's, `Layout::lines`), made
+//! when first written.
+//!
+//! An idle in-process breaker with a time window is then its control line
+//! alone, 128 bytes: nothing past it is written until a transition is
+//! counted, a metrics read finds totals to keep, or a thread past the
+//! control line's directory entries counts. The protocol is the stripes'
+//! (`breaker/stripes.rs`), on the control line's word [`W_REST`]: 0, then
+//! the address of the rest's zeroed lines, set once by CAS (Release; the
+//! loser frees its lines); readers load it with Acquire. The rest lives
+//! until the breaker is dropped. A count window's breaker has its rest
+//! among its cells from the start (`Layout::rest_is_lazy`), the word
+//! pointing at its own line 1; a shared file's breaker has no rest word:
+//! its words are all in the file. Model-checked in `engine/loom.rs`
+//! (`the_rest_made_by_two_transitions_counts_both`).
+
+use super::*;
+
+impl Breaker {
+    /// Word `i` of the breaker's lines, if it exists yet: on the control
+    /// line, or in the rest once it is made.
+    #[inline]
+    pub(super) fn line_word_if_made(&self, i: usize) -> Option<&AtomicU64> {
+        if i < LINE_WORDS || !self.shape.layout.lazy {
+            return Some(self.cells.w(i));
+        }
+        // Acquire: pairs with the CAS in `make_rest`; the rest's zeroed
+        // words are visible.
+        let p = self.cells.w(W_REST).load(Acquire) as *const AtomicU64;
+        if p.is_null() {
+            return None;
+        }
+        debug_assert!(i < self.shape.layout.lines() * LINE_WORDS);
+        // SAFETY: a non-zero rest word is the first word of line 1 of
+        // `layout.lines()` lines (made by `make_rest`, or the cells' own),
+        // alive as long as `self`; `i` is within them (debug-checked).
+        Some(unsafe { &*p.add(i - LINE_WORDS) })
+    }
+
+    /// Word `i` of the breaker's lines, its rest made if need be.
+    #[inline]
+    pub(super) fn line_word(&self, i: usize) -> &AtomicU64 {
+        match self.line_word_if_made(i) {
+            Some(w) => w,
+            None => self.make_rest(i),
+        }
+    }
+
+    /// Make the rest, or take the one another thread made first; word `i`
+    /// of it.
+    #[cold]
+    #[inline(never)]
+    fn make_rest(&self, i: usize) -> &AtomicU64 {
+        let lines: Box<[Line]> = (1..self.shape.layout.lines())
+            .map(|_| Line::zeroed())
+            .collect();
+        let ours = Box::into_raw(lines) as *mut Line as *mut AtomicU64;
+        // AcqRel: Release publishes the zeroed lines to whoever loads the
+        // word with Acquire; Acquire, on failure, makes the winner's lines
+        // visible to us.
+        let first = match self
+            .cells
+            .w(W_REST)
+            .compare_exchange(0, ours as u64, AcqRel, Acquire)
+        {
+            Ok(_) => ours,
+            Err(theirs) => {
+                // SAFETY: `ours` came from `Box::into_raw` above and was
+                // never published.
+                drop(unsafe { self.rest_box(ours) });
+                theirs as *mut AtomicU64
+            }
+        };
+        // SAFETY: `first` is the rest's first word (ours, or the winner's),
+        // freed only when the breaker is dropped; `i` is within it.
+        unsafe { &*first.add(i - LINE_WORDS) }
+    }
+
+    /// The lines of a rest made by `make_rest`, owned again.
+    ///
+    /// # Safety
+    ///
+    /// `first` must have come from `Box::into_raw` in `make_rest` of this
+    /// breaker, and nothing may use the lines afterwards.
+    unsafe fn rest_box(&self, first: *mut AtomicU64) -> Box<[Line]> {
+        // SAFETY: the caller's contract: a boxed slice of `lines() - 1`
+        // lines, whose first word is `first`.
+        unsafe {
+            Box::from_raw(std::ptr::slice_from_raw_parts_mut(
+                first as *mut Line,
+                self.shape.layout.lines() - 1,
+            ))
+        }
+    }
+
+    /// Free the rest, if `make_rest` made it (from `Drop`).
+    pub(super) fn drop_rest(&mut self) {
+        if !self.shape.layout.rest_is_lazy() {
+            return;
+        }
+        // Relaxed: `&mut self`, no other thread holds the breaker.
+        let p = self.cells.w(W_REST).load(Relaxed) as *mut AtomicU64;
+        if !p.is_null() {
+            // SAFETY: a lazy rest's non-zero word came from `make_rest`,
+            // and the breaker, the only way to it, is being dropped.
+            drop(unsafe { self.rest_box(p) });
+        }
+    }
+}
