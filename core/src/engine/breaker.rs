@@ -19,6 +19,9 @@
 //!
 //! * `breaker/stripes.rs`: which stripe a thread counts on, made when first
 //!   needed.
+//! * `breaker/rest.rs`: the lines past the control line, made when first
+//!   written;
+//! * `breaker/shape.rs`: what breakers made alike share.
 //!
 //! This file holds the type, its construction, the manual controls, `call`
 //! and the metrics. The parts share its imports
