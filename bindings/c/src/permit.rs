@@ -144,20 +144,41 @@ pub unsafe extern "C" fn fb_permit_record(
     // reached by a tail call.
     if outcome == FB_OUTCOME_SUCCESS && duration_ns == FB_DURATION_AUTO {
         // SAFETY: the caller guarantees NULL or a valid fb_permit.
-        if let Some(p) = unsafe { permit.as_mut() } {
-            // SAFETY: a permit's breaker is NULL or the live handle that
-            // issued it (the breaker must outlive its permits).
-            if let Some(b) = unsafe { fb_breaker::target(p.breaker).as_ref() } {
-                let raw = peek_permit(p);
-                if bindings::record_success_fast(b, raw) {
-                    p.breaker = std::ptr::null();
-                    return FB_OK;
-                }
-            }
+        if unsafe { success_in_place(permit) } {
+            return FB_OK;
         }
+        // The arguments as constants, not kept from the entry: the path
+        // above then needs no register that outlives it, so no saved
+        // registers and no stack frame.
+        // SAFETY: forwarded from our caller's contract.
+        return unsafe { record_guarded(permit, FB_OUTCOME_SUCCESS, FB_DURATION_AUTO) };
     }
     // SAFETY: forwarded from our caller's contract.
     unsafe { record_guarded(permit, outcome, duration_ns) }
+}
+
+/// `fb_permit_record`'s success counted in place by the core's published
+/// shortcut (`fusebox_core::bindings::record_success_fast`), the permit
+/// used up; `false` (nothing done) when that takes more.
+///
+/// # Safety
+/// As for `fb_permit_record`.
+#[inline(always)]
+unsafe fn success_in_place(permit: *mut fb_permit) -> bool {
+    // SAFETY: the caller guarantees NULL or a valid fb_permit.
+    let Some(p) = (unsafe { permit.as_mut() }) else {
+        return false;
+    };
+    // SAFETY: a permit's breaker is NULL or the live handle that issued it
+    // (the breaker must outlive its permits).
+    let Some(b) = (unsafe { fb_breaker::target(p.breaker).as_ref() }) else {
+        return false;
+    };
+    if !bindings::record_success_fast(b, peek_permit(p)) {
+        return false;
+    }
+    p.breaker = std::ptr::null();
+    true
 }
 
 /// `fb_permit_record` off its in-line path: the arguments checked, the

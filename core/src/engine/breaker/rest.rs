@@ -108,3 +108,38 @@ impl Breaker {
         }
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::engine::clock::ManualClock;
+    use std::sync::Arc;
+
+    #[test]
+    fn an_idle_breaker_is_its_control_line_until_something_is_written_past_it() {
+        let b = Breaker::with_clock(Config::default(), Arc::new(ManualClock::new())).unwrap();
+        assert_eq!(b.cells.w(W_REST).load(Relaxed), 0);
+        let m = b.metrics();
+        assert_eq!((m.state_changes, m.successes), (0, 0));
+        assert_eq!(b.cells.w(W_REST).load(Relaxed), 0, "a read makes nothing");
+        b.force_open();
+        assert_ne!(
+            b.cells.w(W_REST).load(Relaxed),
+            0,
+            "a transition counts there"
+        );
+        b.reset();
+        assert_eq!(b.metrics().state_changes, 2);
+    }
+
+    #[test]
+    fn a_count_windows_rest_is_its_own_line_one() {
+        let config = Config::builder().count_window(100).build().unwrap();
+        let b = Breaker::with_clock(config, Arc::new(ManualClock::new())).unwrap();
+        let line_one = b.cells.w(LINE_WORDS) as *const AtomicU64 as u64;
+        assert_eq!(b.cells.w(W_REST).load(Relaxed), line_one);
+        b.force_open();
+        assert_eq!(b.metrics().state_changes, 1);
+        assert_eq!(b.cells.w(W_STATE_CHANGES).load(Relaxed), 1);
+    }
+}

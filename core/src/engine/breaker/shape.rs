@@ -155,3 +155,53 @@ impl std::hash::Hash for Key {
         c.cancellation.hash(h);
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use crate::{Breaker, Config, ManualClock};
+    use std::sync::Arc;
+
+    fn min_calls(n: u32) -> Config {
+        Config {
+            min_calls: n,
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn breakers_made_alike_share_a_shape_and_reconfigure_alone() {
+        let a = Breaker::new(min_calls(31)).unwrap();
+        let b = Breaker::new(min_calls(31)).unwrap();
+        assert!(Arc::ptr_eq(&a.shape, &b.shape), "one shape for both");
+        let other = Breaker::new(min_calls(32)).unwrap();
+        assert!(!Arc::ptr_eq(&a.shape, &other.shape), "another config");
+        let clock = Arc::new(ManualClock::new());
+        let on_clock = Breaker::with_clock(min_calls(31), clock.clone()).unwrap();
+        assert!(!Arc::ptr_eq(&a.shape, &on_clock.shape), "another clock");
+        let same_clock = Breaker::with_clock(min_calls(31), clock).unwrap();
+        assert!(Arc::ptr_eq(&on_clock.shape, &same_clock.shape));
+
+        // Reconfiguring one changes it alone, now and on later changes.
+        a.reconfigure(min_calls(40)).unwrap();
+        assert_eq!((a.config().min_calls, b.config().min_calls), (40, 31));
+        a.reconfigure(min_calls(41)).unwrap();
+        b.reconfigure(min_calls(50)).unwrap();
+        assert_eq!((a.config().min_calls, b.config().min_calls), (41, 50));
+        // A breaker made alike afterwards has the settings it was made with.
+        let c = Breaker::new(min_calls(31)).unwrap();
+        assert_eq!(c.config(), min_calls(31));
+        assert!(Arc::ptr_eq(&a.shape, &c.shape));
+    }
+
+    #[test]
+    fn a_shape_goes_with_its_last_breaker() {
+        let config = min_calls(33);
+        let weak = {
+            let a = Breaker::new(config.clone()).unwrap();
+            Arc::downgrade(&a.shape)
+        };
+        assert_eq!(weak.strong_count(), 0, "the map holds no strong reference");
+        let b = Breaker::new(config).unwrap();
+        assert_eq!(b.config().min_calls, 33);
+    }
+}
