@@ -18,6 +18,8 @@ use crate::engine::count_window::CountWindow;
 use crate::engine::layout::Layout;
 use crate::engine::window::TimeWindow;
 use std::sync::Arc;
+#[cfg(not(loom))]
+use std::sync::{Mutex, Weak};
 
 /// Fixed for a breaker's life, shared by the breakers made alike.
 pub(super) struct Shape {
@@ -29,6 +31,9 @@ pub(super) struct Shape {
     pub(super) window: WindowKind,
     /// The settings the breakers were made with; read, never stored to.
     pub(super) config: LiveConfig,
+    /// Its entry in the map of shared shapes, removed when it goes.
+    #[cfg(not(loom))]
+    key: Option<Key>,
 }
 
 impl Shape {
@@ -57,6 +62,8 @@ impl Shape {
             layout,
             window,
             config: LiveConfig::new(config),
+            #[cfg(not(loom))]
+            key: None,
         }
     }
 
@@ -65,38 +72,31 @@ impl Shape {
     /// already has, or a new one.
     ///
     /// Breakers are made off the call path, so a process-wide map behind a
-    /// mutex serves; it holds weak references, and drops the dead ones as
-    /// it grows, so shapes go with their last breaker.
+    /// mutex serves. It holds weak references, and a shape removes its
+    /// entry when it goes with its last breaker (`Drop`), so the map holds
+    /// the live shapes alone and nothing once no breaker is left.
     #[cfg(not(loom))]
     pub(super) fn shared(config: &Config, clock: ClockSource, stripes: usize) -> Arc<Shape> {
-        use std::collections::HashMap;
-        use std::sync::{Mutex, Weak};
-
-        struct Map {
-            shapes: HashMap<Key, Weak<Shape>>,
-            /// Prune when the map reaches this many entries.
-            prune_at: usize,
-        }
-        static MAP: Mutex<Option<Map>> = Mutex::new(None);
-
         let key = Key {
             config: config.clone(),
             clock: clock_id(&clock),
             stripes,
         };
-        let mut guard = MAP.lock().unwrap_or_else(|e| e.into_inner());
-        let map = guard.get_or_insert_with(|| Map {
-            shapes: HashMap::new(),
-            prune_at: 64,
-        });
-        if let Some(shape) = map.shapes.get(&key).and_then(Weak::upgrade) {
+        let mut map = SHAPES.lock().unwrap_or_else(|e| e.into_inner());
+        let (hash, at) = find(&map, &key);
+        if let Some(shape) = at.and_then(|i| map[i].2.upgrade()) {
             return shape;
         }
-        let shape = Arc::new(Shape::new(config, Layout::lazy(config, stripes), clock));
-        map.shapes.insert(key, Arc::downgrade(&shape));
-        if map.shapes.len() >= map.prune_at {
-            map.shapes.retain(|_, s| s.strong_count() > 0);
-            map.prune_at = (map.shapes.len() * 2).max(64);
+        let mut shape = Shape::new(config, Layout::lazy(config, stripes), clock);
+        shape.key = Some(key.clone());
+        let shape = Arc::new(shape);
+        match at {
+            // A shape that went: this one takes its place.
+            Some(i) => map[i].2 = Arc::downgrade(&shape),
+            None => {
+                let i = map.partition_point(|(h, ..)| *h < hash);
+                map.insert(i, (hash, key, Arc::downgrade(&shape)));
+            }
         }
         shape
     }
@@ -106,6 +106,48 @@ impl Shape {
     #[cfg(loom)]
     pub(super) fn shared(config: &Config, clock: ClockSource, stripes: usize) -> Arc<Shape> {
         Arc::new(Shape::new(config, Layout::lazy(config, stripes), clock))
+    }
+}
+
+/// The live shared shapes (see [`Shape::shared`]), by their key's hash:
+/// a sorted `Vec`, whose one buffer (released when the last shape goes) is
+/// all the memory the map holds.
+#[cfg(not(loom))]
+static SHAPES: Mutex<Vec<(u64, Key, Weak<Shape>)>> = Mutex::new(Vec::new());
+
+/// `key`'s hash, and its index in `map` if it has an entry.
+#[cfg(not(loom))]
+fn find(map: &[(u64, Key, Weak<Shape>)], key: &Key) -> (u64, Option<usize>) {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    let hash = h.finish();
+    let from = map.partition_point(|(h, ..)| *h < hash);
+    let at = map[from..]
+        .iter()
+        .take_while(|(h, ..)| *h == hash)
+        .position(|(_, k, _)| k == key)
+        .map(|i| from + i);
+    (hash, at)
+}
+
+#[cfg(not(loom))]
+impl Drop for Shape {
+    fn drop(&mut self) {
+        let Some(key) = self.key.take() else {
+            return;
+        };
+        let mut map = SHAPES.lock().unwrap_or_else(|e| e.into_inner());
+        // Ours, unless a breaker made meanwhile found ours gone and put a
+        // new shape in its place.
+        if let (_, Some(i)) = find(&map, &key) {
+            if map[i].2.strong_count() == 0 {
+                map.remove(i);
+            }
+        }
+        if map.is_empty() {
+            *map = Vec::new();
+        }
     }
 }
 
@@ -122,7 +164,7 @@ fn clock_id(clock: &ClockSource) -> usize {
 
 /// What makes two shapes the same.
 #[cfg(not(loom))]
-#[derive(PartialEq)]
+#[derive(Clone, PartialEq)]
 struct Key {
     config: Config,
     clock: usize,
@@ -158,8 +200,19 @@ impl std::hash::Hash for Key {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use crate::{Breaker, Config, ManualClock};
-    use std::sync::Arc;
+    use super::*;
+    use crate::{Breaker, ManualClock};
+
+    /// Whether the map has an entry for `config` on the system clock.
+    fn interned(config: &Config, stripes: usize) -> bool {
+        let key = Key {
+            config: config.clone(),
+            clock: 0,
+            stripes,
+        };
+        let map = SHAPES.lock().unwrap();
+        find(&map, &key).1.is_some()
+    }
 
     fn min_calls(n: u32) -> Config {
         Config {
@@ -196,11 +249,14 @@ mod tests {
     #[test]
     fn a_shape_goes_with_its_last_breaker() {
         let config = min_calls(33);
+        let stripes = Layout::default_lazy_stripes().next_power_of_two();
         let weak = {
             let a = Breaker::new(config.clone()).unwrap();
+            assert!(interned(&config, stripes));
             Arc::downgrade(&a.shape)
         };
         assert_eq!(weak.strong_count(), 0, "the map holds no strong reference");
+        assert!(!interned(&config, stripes), "its entry went with it");
         let b = Breaker::new(config).unwrap();
         assert_eq!(b.config().min_calls, 33);
     }
