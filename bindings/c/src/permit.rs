@@ -174,7 +174,20 @@ unsafe fn success_in_place(permit: *mut fb_permit) -> bool {
     let Some(b) = (unsafe { fb_breaker::target(p.breaker).as_ref() }) else {
         return false;
     };
-    if !bindings::record_success_fast(b, peek_permit(p)) {
+    // The two fields a success reads, each on its own (see `peek_permit`).
+    // SAFETY: `p` is a valid, aligned `fb_permit` (a reference).
+    let (generation, probe) = unsafe {
+        (
+            std::ptr::addr_of!(p.generation).read_volatile(),
+            std::ptr::addr_of!(p.probe).read_volatile(),
+        )
+    };
+    let raw = RawPermit {
+        generation,
+        start_ns: 0,
+        probe: probe != 0,
+    };
+    if !bindings::record_success_fast(b, raw) {
         return false;
     }
     p.breaker = std::ptr::null();
