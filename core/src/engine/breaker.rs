@@ -272,6 +272,8 @@ impl Breaker {
         let cells = Cells::new(&shape.layout);
         if !shape.layout.rest_is_lazy() {
             // A count window's rest: its own line 1 (`breaker/rest.rs`).
+            // Relaxed: the breaker is not shared yet; whoever gets it later
+            // gets it through a synchronising hand-over (a move, an `Arc`).
             cells
                 .w(W_REST)
                 .store(cells.w(LINE_WORDS) as *const AtomicU64 as u64, Relaxed);
