@@ -52,46 +52,10 @@ impl Breaker {
     #[cold]
     #[inline(never)]
     fn make_rest(&self, i: usize) -> &AtomicU64 {
-        let lines: Box<[Line]> = (1..self.shape.layout.lines())
-            .map(|_| Line::zeroed())
-            .collect();
-        let ours = Box::into_raw(lines) as *mut Line as *mut AtomicU64;
-        // AcqRel: Release publishes the zeroed lines to whoever loads the
-        // word with Acquire; Acquire, on failure, makes the winner's lines
-        // visible to us.
-        let first = match self
-            .cells
-            .w(W_REST)
-            .compare_exchange(0, ours as u64, AcqRel, Acquire)
-        {
-            Ok(_) => ours,
-            Err(theirs) => {
-                // SAFETY: `ours` came from `Box::into_raw` above and was
-                // never published.
-                drop(unsafe { self.rest_box(ours) });
-                theirs as *mut AtomicU64
-            }
-        };
+        let first = super::stripes::lines_at(self.cells.w(W_REST), self.shape.layout.lines() - 1);
         // SAFETY: `first` is the rest's first word (ours, or the winner's),
         // freed only when the breaker is dropped; `i` is within it.
         unsafe { &*first.add(i - LINE_WORDS) }
-    }
-
-    /// The lines of a rest made by `make_rest`, owned again.
-    ///
-    /// # Safety
-    ///
-    /// `first` must have come from `Box::into_raw` in `make_rest` of this
-    /// breaker, and nothing may use the lines afterwards.
-    unsafe fn rest_box(&self, first: *mut AtomicU64) -> Box<[Line]> {
-        // SAFETY: the caller's contract: a boxed slice of `lines() - 1`
-        // lines, whose first word is `first`.
-        unsafe {
-            Box::from_raw(std::ptr::slice_from_raw_parts_mut(
-                first as *mut Line,
-                self.shape.layout.lines() - 1,
-            ))
-        }
     }
 
     /// Free the rest, if `make_rest` made it (from `Drop`).
@@ -103,8 +67,9 @@ impl Breaker {
         let p = self.cells.w(W_REST).load(Relaxed) as *mut AtomicU64;
         if !p.is_null() {
             // SAFETY: a lazy rest's non-zero word came from `make_rest`,
-            // and the breaker, the only way to it, is being dropped.
-            drop(unsafe { self.rest_box(p) });
+            // of `lines() - 1` lines, and the breaker, the only way to
+            // it, is being dropped.
+            unsafe { super::stripes::free_lines(p, self.shape.layout.lines() - 1) };
         }
     }
 }

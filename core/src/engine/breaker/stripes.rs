@@ -142,43 +142,11 @@ impl Breaker {
     #[cold]
     #[inline(never)]
     fn make_stripe(&self, k: usize) -> Stripe<'_> {
-        let lines: Box<[Line]> = (0..self.shape.layout.stripe_lines())
-            .map(|_| Line::zeroed())
-            .collect();
-        let ours = Box::into_raw(lines) as *mut Line as *mut AtomicU64;
-        // AcqRel: Release publishes the zeroed lines to whoever loads the
-        // entry with Acquire; Acquire, on failure, makes the winner's lines
-        // visible to us.
         let entry = self.line_word(self.shape.layout.dir(k));
-        let first = match entry.compare_exchange(0, ours as u64, AcqRel, Acquire) {
-            Ok(_) => ours,
-            Err(theirs) => {
-                // SAFETY: `ours` came from `Box::into_raw` above and was
-                // never published.
-                drop(unsafe { self.stripe_box(ours) });
-                theirs as *mut AtomicU64
-            }
-        };
+        let first = lines_at(entry, self.shape.layout.stripe_lines());
         // SAFETY: `first` is a made stripe's first word (ours, or the
         // winner's), freed only when the breaker is dropped.
         unsafe { Stripe::from_raw(std::ptr::NonNull::new_unchecked(first)) }
-    }
-
-    /// The lines of a stripe made by `make_stripe`, owned again.
-    ///
-    /// # Safety
-    ///
-    /// `first` must have come from `Box::into_raw` in `make_stripe` of this
-    /// breaker, and nothing may use the stripe afterwards.
-    unsafe fn stripe_box(&self, first: *mut AtomicU64) -> Box<[Line]> {
-        // SAFETY: the caller's contract: a boxed slice of `stripe_lines`
-        // lines, whose first word is `first`.
-        unsafe {
-            Box::from_raw(std::ptr::slice_from_raw_parts_mut(
-                first as *mut Line,
-                self.shape.layout.stripe_lines(),
-            ))
-        }
     }
 
     /// Every stripe that exists (for readers: the window, the metrics).
@@ -191,6 +159,39 @@ impl Breaker {
             }
         })
     }
+}
+
+/// The first word of `n` zeroed lines published at `entry`: made here
+/// and set by compare-and-swap from 0, or, when another thread set it
+/// first, the winner's (ours freed). The protocol of a breaker's lazily
+/// made lines, its stripes and its rest (`breaker/rest.rs`).
+pub(super) fn lines_at(entry: &AtomicU64, n: usize) -> *mut AtomicU64 {
+    let lines: Box<[Line]> = (0..n).map(|_| Line::zeroed()).collect();
+    let ours = Box::into_raw(lines) as *mut Line as *mut AtomicU64;
+    // AcqRel: Release publishes the zeroed lines to whoever loads the
+    // entry with Acquire; Acquire, on failure, makes the winner's lines
+    // visible to us.
+    match entry.compare_exchange(0, ours as u64, AcqRel, Acquire) {
+        Ok(_) => ours,
+        Err(theirs) => {
+            // SAFETY: `ours` came from `Box::into_raw` above, of `n`
+            // lines, and was never published.
+            unsafe { free_lines(ours, n) };
+            theirs as *mut AtomicU64
+        }
+    }
+}
+
+/// Free `n` lines made by [`lines_at`].
+///
+/// # Safety
+///
+/// `first` must be the first word of `n` lines from `lines_at` (ours or a
+/// published entry's), and nothing may use them afterwards.
+pub(super) unsafe fn free_lines(first: *mut AtomicU64, n: usize) {
+    // SAFETY: the caller's contract: a boxed slice of `n` lines whose first
+    // word is `first`.
+    drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(first as *mut Line, n)) });
 }
 
 /// What tests of the shared-memory directory look at.
@@ -227,7 +228,7 @@ impl Drop for Breaker {
             if p != 0 {
                 // SAFETY: a non-zero entry came from `make_stripe`, and the
                 // breaker, the only way to its stripe, is being dropped.
-                drop(unsafe { self.stripe_box(p as *mut AtomicU64) });
+                unsafe { free_lines(p as *mut AtomicU64, self.shape.layout.stripe_lines()) };
             }
         }
         // Last: the directory entries above may be in it.
