@@ -1,6 +1,6 @@
 //! Memory per breaker, by a counting global allocator:
 //!
-//! `cargo run --release -p fusebox-benches --example bytes_per_breaker [N [keyed]]`
+//! `cargo run --release -p fusebox-benches --example bytes_per_breaker [N [keyed|shared]]`
 //!
 //! Creates N (default 10^4) breakers of each library with its default
 //! config into a `Vec` reserved beforehand, and reports
@@ -14,6 +14,12 @@
 //! breaker: each has a counter stripe of its own, made when it first
 //! counts (the "4 threads" row spawns 4 threads per breaker, so its build
 //! time is mostly thread spawning).
+//!
+//! `shared`: a shared-memory registry file (`fusebox::shm`) of capacity N
+//! on `/dev/shm` (else the temp folder), N breakers of the default config
+//! made in it, then one call on each from this thread; the file's size
+//! and the bytes of it the system holds (it is sparse: blocks never
+//! written take none), per breaker, at 4 and 64 stripes.
 
 use failsafe::CircuitBreaker;
 use fusebox::{Breaker, ClockSource, Config, KeyedBreakers};
@@ -105,11 +111,56 @@ fn keyed(n: usize) -> Row {
     }
 }
 
+/// A registry file of capacity `n` with `stripes` stripes: its size and
+/// the bytes the system holds for it, per breaker, after `n` breakers are
+/// made and after one call on each.
+fn shared(n: usize, stripes: usize) {
+    use std::os::unix::fs::MetadataExt;
+    let dir = if std::path::Path::new("/dev/shm").is_dir() {
+        std::path::PathBuf::from("/dev/shm")
+    } else {
+        std::env::temp_dir()
+    };
+    let path = dir.join(format!("fusebox-bytes-{}-{stripes}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let reg = fusebox::shm::SharedRegistry::builder()
+        .capacity(n)
+        .stripes(stripes)
+        .open(&path)
+        .expect("a registry file");
+    let held = || std::fs::metadata(&path).unwrap().blocks() as f64 * 512.0 / n as f64;
+    let names: Vec<String> = (0..n).map(|i| format!("host-{i}.example:443")).collect();
+    let made: Vec<_> = names
+        .iter()
+        .map(|k| reg.get_or_create(k, &Config::default()).unwrap())
+        .collect();
+    let idle = held();
+    for b in &made {
+        let _ = b.call(|| Ok::<(), ()>(()));
+    }
+    let called = held();
+    let size = std::fs::metadata(&path).unwrap().len() as f64 / n as f64;
+    println!(
+        "shared file, N = {n}, {stripes} stripes: file size {size:.0} bytes per breaker; \
+         held {idle:.0} per idle breaker, {called:.0} after 1 call each \
+         ({:.1} MiB in all)",
+        called * n as f64 / (1 << 20) as f64
+    );
+    drop((made, reg));
+    let _ = std::fs::remove_file(&path);
+}
+
 fn main() {
     let n: usize = std::env::args()
         .nth(1)
         .map(|s| s.parse().expect("N: a number of breakers"))
         .unwrap_or(10_000);
+    if std::env::args().nth(2).as_deref() == Some("shared") {
+        for stripes in [4, 64] {
+            shared(n, stripes);
+        }
+        return;
+    }
     if std::env::args().nth(2).as_deref() == Some("keyed") {
         // The keyed set alone (10^6 keys in seconds; the 4-thread row
         // spawns 4 threads per breaker).

@@ -307,12 +307,6 @@ pub fn config_field(name: &str) -> Option<&'static ConfigField> {
     CONFIG_FIELDS.iter().find(|f| f.field == name)
 }
 
-/// Where stripe `s` starts, in words from a breaker's first word, for
-/// `config` with `stripes` stripes (tests that damage a shared file).
-pub fn stripe_word(config: &crate::Config, stripes: usize, s: usize) -> usize {
-    crate::engine::layout::Layout::new(config, stripes).stripe(s)
-}
-
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;

@@ -264,9 +264,20 @@ fn files_of_another_layout_or_shape_are_refused() {
         "layout version 3",
         &|e| matches!(e, ShmError::Version { found, .. } if found.0 == 3),
     );
+
+    // A file of the layout before the compact one (version 4: every
+    // stripe among a breaker's lines): its breakers' lines would be
+    // misread.
+    let p = copy("version 4");
+    poke(&p, 1, 4);
+    expect(
+        &p,
+        "layout version 4",
+        &|e| matches!(e, ShmError::Version { found, .. } if found.0 == 4),
+    );
     let msg = SharedRegistry::open(&p).unwrap_err().to_string();
     assert!(
-        msg.contains("version 3") && msg.contains("version 4"),
+        msg.contains("version 4") && msg.contains("version 5"),
         "the versions are named: {msg}"
     );
 
@@ -631,8 +642,18 @@ fn damaged_breaker_words_are_survived() {
                 .unwrap();
             first(&reg.get_or_create("db", &cfg).unwrap());
         }
-        // Header word 7: where the data area starts, in bytes.
-        let stripe = peek(&path, 7) / 8 + fusebox::bindings::stripe_word(&cfg, stripes, 0) as u64;
+        // Header word 7: where the data area starts, in bytes; the
+        // breaker's lines are its first (layout version 5: control,
+        // metrics, then the shared stripe's 3 lines). With one stripe,
+        // stripe 0 is that shared stripe, at word 32; else it is the stripe
+        // the counting thread claimed, made in the data area, whose line
+        // (plus one) is in directory word 5.
+        let data = peek(&path, 7) / 8;
+        let stripe = if stripes == 1 {
+            data + 32
+        } else {
+            data + (peek(&path, data + 5) - 1) * 16
+        };
         damage(&path, stripe);
         let reg = SharedRegistry::builder()
             .clock(clock.clone())
@@ -765,6 +786,116 @@ fn threads_own_stripes_through_the_file_and_take_over_those_of_dead_processes() 
     let now = peek(&path, CLAIM);
     assert_eq!(now >> 32, me);
     assert_ne!(now, (me << 32) | 0xdead_0000, "our pid, our nonce now");
+}
+
+/// Header word 16: lines of the data area handed out so far.
+const BUMP: u64 = 16;
+
+#[test]
+fn a_breaker_is_five_lines_and_grows_by_a_stripe_per_thread_that_owns_one() {
+    let dir = Dir::new("compact");
+    let path = dir.path("reg");
+    let reg = SharedRegistry::builder()
+        .stripes(16)
+        .capacity(4)
+        .open(&path)
+        .unwrap();
+    let b = reg.get_or_create("db", &Config::default()).unwrap();
+    // Control, metrics, the shared stripe: whatever the stripe count.
+    assert_eq!(peek(&path, BUMP), 5);
+    b.try_acquire().unwrap().success();
+    assert_eq!(peek(&path, BUMP), 8, "this thread's claim, its stripe");
+    b.try_acquire().unwrap().success();
+    assert_eq!(peek(&path, BUMP), 8, "made once");
+    // Three more threads, alive at once (so in slots, and claims, of
+    // their own): a stripe each, 1,000 successes each, all counted.
+    let all_in = std::sync::Barrier::new(3);
+    std::thread::scope(|s| {
+        for _ in 0..3 {
+            s.spawn(|| {
+                all_in.wait();
+                for _ in 0..1_000 {
+                    b.try_acquire().unwrap().success();
+                }
+                all_in.wait();
+            });
+        }
+    });
+    assert_eq!(peek(&path, BUMP), 8 + 3 * 3);
+    assert_eq!(b.metrics().successes, 3_002);
+    // Another mapping (as another process): its own claims, its own
+    // stripe, the same breaker.
+    let other = SharedRegistry::open(&path).unwrap();
+    let again = other.get("db").unwrap().unwrap();
+    again.try_acquire().unwrap().failure();
+    assert_eq!(peek(&path, BUMP), 8 + 4 * 3);
+    assert_eq!(b.metrics().failures, 1);
+    assert_eq!(b.window_counts().calls, 3_003);
+    // A second breaker: five lines more, no stripe until counted on.
+    reg.get_or_create("cache", &Config::default()).unwrap();
+    assert_eq!(peek(&path, BUMP), 8 + 4 * 3 + 5);
+}
+
+#[test]
+fn a_full_data_area_or_a_damaged_directory_sends_owners_to_the_shared_stripe() {
+    let dir = Dir::new("compact-full");
+    // Room for the breaker's own five lines and nothing more.
+    let path = dir.path("reg");
+    let reg = SharedRegistry::builder()
+        .stripes(4)
+        .capacity(2)
+        .data_bytes(5 * 128)
+        .open(&path)
+        .unwrap();
+    let b = reg.get_or_create("db", &Config::default()).unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                for i in 0..1_000 {
+                    b.try_acquire().unwrap().record(if i % 10 == 0 {
+                        Outcome::Failure
+                    } else {
+                        Outcome::Success
+                    });
+                }
+            });
+        }
+    });
+    assert_eq!(peek(&path, BUMP), 5, "nothing more was taken");
+    let m = b.metrics();
+    assert_eq!((m.successes, m.failures), (1_800, 200), "nothing lost");
+    assert_eq!(b.window_counts().calls, 2_000);
+    drop((b, reg));
+
+    // Directory words that point outside the data area (a damaged file):
+    // neither followed by counts nor by readers.
+    let path = dir.path("damaged");
+    let reg = SharedRegistry::builder()
+        .stripes(4)
+        .capacity(2)
+        .open(&path)
+        .unwrap();
+    reg.get_or_create("db", &Config::default()).unwrap();
+    drop(reg);
+    let data = peek(&path, 7) / 8;
+    // Directory words 5..8: stripes 0..3's (the last, shared, has none
+    // used). Line numbers past the area, and the largest number.
+    poke(&path, data + 5, u64::MAX);
+    poke(&path, data + 6, 1 << 40);
+    poke(&path, data + 7, 1 << 40);
+    let reg = SharedRegistry::open(&path).unwrap();
+    let b = reg.get("db").unwrap().unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..3 {
+            s.spawn(|| {
+                for _ in 0..100 {
+                    b.try_acquire().unwrap().success();
+                }
+            });
+        }
+    });
+    assert_eq!(b.metrics().successes, 300);
+    assert_eq!(peek(&path, BUMP), 5, "a damaged word is not replaced");
 }
 
 mod silence;

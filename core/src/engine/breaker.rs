@@ -294,7 +294,8 @@ impl Breaker {
     /// A breaker over cells it does not own (a slot of a shared-memory
     /// registry), used as they are: nothing is reset or seeded (the slot's
     /// creator did that once). `layout` must be the one the cells were made
-    /// for: `Layout::new(&config, stripes)`.
+    /// for: `Layout::file(&config, stripes)`. Its owned stripes are made
+    /// in `area` (`breaker/stripes.rs`).
     #[cfg(all(feature = "shm", unix, not(loom)))]
     pub(crate) fn over_cells(
         name: &str,
@@ -303,12 +304,13 @@ impl Breaker {
         layout: Layout,
         cells: Cells,
         claims: std::sync::Arc<crate::shm::Claims>,
+        area: std::sync::Arc<crate::shm::DataArea>,
     ) -> Result<Breaker, ConfigError> {
         config.validate()?;
-        debug_assert_eq!(layout, Layout::new(&config, layout.stripes));
+        debug_assert_eq!(layout, Layout::file(&config, layout.stripes));
         let shape = std::sync::Arc::new(shape::Shape::new(&config, layout, clock));
         let mut b = Breaker::assemble(name, &config, shape, cells, true);
-        let shared = Box::new(crate::shm::Ownership::new(claims));
+        let shared = Box::new(crate::shm::Ownership::new(claims, area));
         b.owned_on_control_line = shared.dir_len() as u16;
         b.dir = stripes::DirEntries::at(shared.dir());
         b.shared = Some(shared);

@@ -20,8 +20,15 @@
 //!                   (4 outcome words per bucket)
 //! ```
 //!
-//! That is a shared file's layout, fixed for every process that maps it. An
-//! in-process breaker is [`Layout::lazy`]: its stripes are not among its
+//! That is the eager layout, [`Layout::new`], all of whose stripes are
+//! among its lines. A shared file's breaker is [`Layout::file`]: the
+//! control and metrics lines (and a count window's), its directory, and
+//! one stripe, the last, which the threads that own none share; each other
+//! stripe is made in the file's data area when the process that claims it
+//! first counts (`shm::data_area`), its place in the directory (a line
+//! number in the data area, plus one). An idle shared breaker is 5 lines
+//! whatever the stripe count, and one that P processes count on grows by a
+//! stripe per claiming thread. An in-process breaker is [`Layout::lazy`]: its stripes are not among its
 //! lines but lines of their own, each made when a thread first counts on it
 //! (`engine/breaker/stripes.rs`), and found through a directory of words in
 //! its cells. So an idle breaker is the control and metrics lines (and a
@@ -140,6 +147,10 @@ pub struct Layout {
     /// Whether the stripes are lines of their own, found through the
     /// directory ([`Layout::dir`]); else they follow the control lines.
     pub lazy: bool,
+    /// A shared file's layout ([`Layout::file`]): the last stripe follows
+    /// the directory; the others are made in the file's data area, found
+    /// through the directory.
+    pub file: bool,
     /// Stripes (a power of two).
     pub stripes: usize,
     /// The last `shared` of them are shared by the threads that own none
@@ -173,6 +184,7 @@ impl Layout {
         let stripe_base = W_SLOTS + round_up(CountWindow::words(slots));
         Layout {
             lazy: false,
+            file: false,
             stripes,
             shared: 1,
             buckets,
@@ -212,8 +224,25 @@ impl Layout {
         }
     }
 
-    /// The directory word of stripe `k` (lazy layouts): 0 until the stripe
-    /// is made, then the address of its first word.
+    /// The layout of a shared file's breaker for `config` with `stripes`
+    /// stripes (as [`Layout::new`] rounds them): a lazy layout's lines, all
+    /// made with the breaker, then the last stripe, which the threads that
+    /// own none share. The others are made in the file's data area
+    /// (`shm::data_area`), each found through its directory word
+    /// ([`Layout::dir`]), which holds its first line's number in the data
+    /// area plus one (0: not made).
+    pub fn file(config: &Config, stripes: usize) -> Layout {
+        Layout {
+            lazy: false,
+            file: true,
+            shared: 1,
+            ..Layout::lazy(config, stripes)
+        }
+    }
+
+    /// The directory word of stripe `k` (lazy and file layouts): 0 until
+    /// the stripe is made, then the address of its first word (lazy) or
+    /// its first line's number in the file's data area plus one (file).
     #[inline(always)]
     pub fn dir(&self, k: usize) -> usize {
         if k < DIR_ON_CONTROL {
@@ -250,11 +279,13 @@ impl Layout {
             .min(64)
     }
 
-    /// Total lines (of a lazy layout: without its stripes).
+    /// Total lines (of a lazy layout: without its stripes; of a file
+    /// layout: with its last stripe alone).
     pub fn lines(&self) -> usize {
-        if self.lazy {
+        if self.lazy || self.file {
             let dir = self.stripes.saturating_sub(DIR_ON_CONTROL + DIR_METRICS);
-            return (self.stripe_base + round_up(dir)) / LINE_WORDS;
+            let own = (self.stripe_base + round_up(dir)) / LINE_WORDS;
+            return own + if self.file { self.stripe_lines() } else { 0 };
         }
         (self.stripe_base + self.stripes * self.stripe_words) / LINE_WORDS
     }
@@ -276,10 +307,15 @@ impl Layout {
         }
     }
 
-    /// First word of stripe `s` (not of a lazy layout: see [`Layout::dir`]).
+    /// First word of stripe `s` (not of a lazy layout, nor, but for the
+    /// last stripe, of a file layout: see [`Layout::dir`]).
     #[inline]
     pub fn stripe(&self, s: usize) -> usize {
         debug_assert!(!self.lazy);
+        if self.file {
+            debug_assert_eq!(s, self.stripes - 1);
+            return (self.lines() - self.stripe_lines()) * LINE_WORDS;
+        }
         self.stripe_base + (s & (self.stripes - 1)) * self.stripe_words
     }
 
@@ -457,6 +493,29 @@ mod tests {
         for w in hot.iter().chain(&first_dir) {
             assert!(*w < 64 / 8, "word {w} is past the first 64 bytes");
         }
+    }
+
+    #[test]
+    fn a_file_layout_is_five_lines_whatever_the_stripe_count() {
+        let time = Config::default();
+        for stripes in [1, 2, 4, 16, 18, 64] {
+            let f = Layout::file(&time, stripes);
+            let l = Layout::lazy(&time, stripes);
+            // The lazy layout's lines (control, metrics, the directory's
+            // own past 18 stripes), then the shared stripe's 3.
+            assert_eq!(f.lines(), l.lines() + f.stripe_lines(), "{stripes}");
+            assert_eq!(f.stripe_lines(), 3);
+            let last = f.stripe(f.stripes - 1);
+            assert_eq!(last, l.lines() * LINE_WORDS);
+            assert_eq!(last + f.stripe_words, f.lines() * LINE_WORDS);
+            // Directory words as the lazy layout's, before the last stripe.
+            for k in 0..f.stripes {
+                assert_eq!(f.dir(k), l.dir(k));
+                assert!(f.dir(k) < last);
+            }
+        }
+        assert_eq!(Layout::file(&time, 16).lines(), 5);
+        assert_eq!(Layout::new(&time, 16).lines(), 3 + 16 * 3);
     }
 
     #[test]

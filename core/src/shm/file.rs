@@ -27,7 +27,10 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"FBSHMREG");
 /// 3: the config encoding holds `max_open_for` and `cancellation` (18 words).
 /// 4: a count window's slots are one byte per call, eight to a word
 /// (`engine/count_window.rs`), no longer one word of generation and ticket.
-pub const LAYOUT_VERSION: u64 = 4;
+/// 5: the compact layout (`Layout::file`): a breaker's own lines hold one
+/// stripe, the shared one; the stripes that claims own are made in the data
+/// area when first counted on, found through the breaker's directory words.
+pub const LAYOUT_VERSION: u64 = 5;
 
 pub(super) const LINE_BYTES: usize = std::mem::size_of::<Line>();
 pub(super) const WORD: usize = 8;
@@ -55,8 +58,15 @@ const HEADER_LINES: usize = 6;
 /// layout moved any of them writes another fingerprint, and each refuses the
 /// other's files.
 pub fn fingerprint() -> u64 {
+    // Where the directory words are (the stripes' places), and where the
+    // shared stripe is, for the most stripes a file may have.
+    let file = Layout::file(&crate::Config::default(), 64);
     hash_words(&[
         LAYOUT_VERSION,
+        file.dir(0) as u64,
+        file.dir(DIR_ON_CONTROL) as u64,
+        file.dir(63) as u64,
+        file.stripe(63) as u64,
         LINE_BYTES as u64,
         LINE_WORDS as u64,
         W_STATE as u64,

@@ -30,7 +30,10 @@
 //! slots (4 lines ×   per breaker: a state word, its config (16 words) and
 //!   capacity)        the config's hash, its name (≤ 256 bytes), where its
 //!                    lines are
-//! data               the breakers' lines, allocated once, never moved
+//! data               the breakers' lines, allocated once, never moved:
+//!                    each breaker's own (5 lines with a time window), and
+//!                    each stripe a process's thread owns, made when that
+//!                    thread first counts on the breaker
 //! ```
 //!
 //! * **Created atomically.** The creator builds the whole file under a
@@ -106,6 +109,7 @@ use std::sync::Arc;
 mod claims;
 mod clock;
 mod config_codec;
+mod data_area;
 mod error;
 mod file;
 mod hash;
@@ -115,6 +119,7 @@ mod slot_table;
 
 pub(crate) use claims::Claims;
 pub use clock::SharedManualClock;
+pub(crate) use data_area::DataArea;
 pub use error::ShmError;
 pub use file::{fingerprint, LAYOUT_VERSION, MAGIC};
 pub(crate) use ownership::Ownership;
@@ -164,8 +169,12 @@ impl SharedRegistryBuilder {
     }
 
     /// Size of the data area that holds the breakers' words. Default: room
-    /// for `capacity` breakers of the default config. Used only when the file
-    /// is created.
+    /// for `capacity` breakers of the default config, each with all its
+    /// stripes made. Each breaker takes 640 bytes of it when it is made, and
+    /// 384 more for each thread that owns a stripe of the file and counts on
+    /// it (a thread that finds the area full counts on the shared stripe).
+    /// The file is sparse: what was never handed out takes no memory. Used
+    /// only when the file is created.
     pub fn data_bytes(mut self, bytes: u64) -> Self {
         self.data_bytes = Some(bytes);
         self
@@ -201,6 +210,8 @@ impl SharedRegistryBuilder {
 
 struct Inner {
     map: Arc<Map>,
+    /// Where breakers and the stripes their claims own get their lines.
+    area: Arc<DataArea>,
     /// The stripes this process's threads own in every breaker of the file.
     claims: Arc<claims::Claims>,
     path: PathBuf,
@@ -342,7 +353,14 @@ impl SharedRegistry {
                 }
                 b.div_ceil(LINE_BYTES as u64)
             }
-            None => (o.capacity * Layout::new(&Config::default(), stripes).lines()) as u64,
+            // Room for every breaker of the default config with all its
+            // stripes made: a file is sparse, and only the lines handed
+            // out are ever written (`data_area`).
+            None => {
+                let layout = Layout::file(&Config::default(), stripes);
+                let most = layout.lines() + (stripes - 1) * layout.stripe_lines();
+                (o.capacity * most) as u64
+            }
         };
         let geo = Geometry::new(o.capacity, stripes, data_lines);
         let mut created = false;
@@ -375,6 +393,7 @@ impl SharedRegistry {
                     H_CLAIMS,
                     geo.stripes.saturating_sub(1),
                 )),
+                area: Arc::new(DataArea::new(map.clone(), &geo)),
                 map,
                 path: path.to_path_buf(),
                 geo,
@@ -436,7 +455,7 @@ impl SharedRegistry {
             }
         }
         let geo = self.inner.geo;
-        let layout = Layout::new(&config, geo.stripes);
+        let layout = Layout::file(&config, geo.stripes);
         let (off, lines) = (
             self.slot(s, S_DATA).load(Relaxed),
             self.slot(s, S_LINES).load(Relaxed),
@@ -464,6 +483,7 @@ impl SharedRegistry {
             layout,
             cells,
             self.inner.claims.clone(),
+            self.inner.area.clone(),
         )?;
         let cache = self.inner.cache.pin();
         Ok(cache.get_or_insert(name.into(), Arc::new(b)).clone())
@@ -520,7 +540,7 @@ impl SharedRegistry {
             return Ok(b.clone());
         }
         config.validate()?;
-        let lines = Layout::new(config, self.inner.geo.stripes).lines();
+        let lines = Layout::file(config, self.inner.geo.stripes).lines();
         let s = self.find_or_claim(name, &enc, lines)?;
         self.attach(s, name, Some(&enc))
     }

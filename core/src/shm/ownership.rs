@@ -22,7 +22,7 @@
 //! the fork, so a child never inherits it held (the pattern the C library
 //! uses for its own locks).
 
-use super::Claims;
+use super::{Claims, DataArea};
 use crate::sync::AtomicU64;
 use crate::sync::Ordering::Relaxed;
 use std::cell::UnsafeCell;
@@ -45,19 +45,21 @@ fn dir_entries(stripes: usize) -> usize {
 pub(crate) struct Ownership {
     /// The file's claim table, shared by the handle's breakers.
     pub(crate) claims: Arc<Claims>,
+    /// The file's data area, where the stripes that claims own are made.
+    pub(crate) area: Arc<DataArea>,
     /// By thread slot: the owned stripe's first word (0: not looked up
     /// since this process started or last forked).
     dir: Box<[AtomicU64]>,
 }
 
 impl Ownership {
-    /// Ownership through `claims`, with an empty directory listed for the
-    /// fork handler.
-    pub(crate) fn new(claims: Arc<Claims>) -> Ownership {
+    /// Ownership through `claims` of stripes made in `area`, with an empty
+    /// directory listed for the fork handler.
+    pub(crate) fn new(claims: Arc<Claims>, area: Arc<DataArea>) -> Ownership {
         // One entry at least, so that `dir` always has a first word.
         let len = dir_entries(claims.entries()).max(1);
         let dir: Box<[AtomicU64]> = (0..len).map(|_| AtomicU64::new(0)).collect();
-        let o = Ownership { claims, dir };
+        let o = Ownership { claims, area, dir };
         LIVE.with(|list| list.push(o.key()));
         o
     }

@@ -4,7 +4,7 @@
 
 use super::config_codec::CONFIG_WORDS;
 use super::error::ShmError;
-use super::file::{H_BUMP, LINE_BYTES, WORD};
+use super::file::{LINE_BYTES, WORD};
 use super::hash::{fnv1a, hash_words};
 use super::process::alive;
 use super::SharedRegistry;
@@ -277,8 +277,7 @@ impl SharedRegistry {
     }
 
     fn room_for(&self, name: &str, lines: usize) -> Result<(), ShmError> {
-        let used = self.inner.map.w(H_BUMP).load(Relaxed);
-        let left = self.inner.geo.data_lines.saturating_sub(used);
+        let left = self.inner.area.left();
         if lines as u64 > left {
             return Err(ShmError::OutOfSpace {
                 name: name.to_string(),
@@ -299,23 +298,13 @@ impl SharedRegistry {
         enc: &[u64; CONFIG_WORDS],
         lines: usize,
     ) -> Result<(), ShmError> {
-        // Allocate the lines: a CAS loop, so a request that does not fit
-        // takes nothing. A creator killed after this leaks its lines (never
-        // reused: they are not known to be unwritten).
-        let bump = self.inner.map.w(H_BUMP);
-        let mut used = bump.load(Relaxed);
-        let off = loop {
-            if used + lines as u64 > self.inner.geo.data_lines {
-                // The slot cannot go back to FREE (a search for another name
-                // may have passed it): retire it.
-                self.slot(s, S_STATE)
-                    .store(Entry::tomb(tag).bits(), Release);
-                return self.room_for(name, lines);
-            }
-            match bump.compare_exchange_weak(used, used + lines as u64, Relaxed, Relaxed) {
-                Ok(_) => break used,
-                Err(actual) => used = actual,
-            }
+        // The lines (`data_area`): a creator killed after this leaks them.
+        let Some(off) = self.inner.area.take(lines) else {
+            // The slot cannot go back to FREE (a search for another name
+            // may have passed it): retire it.
+            self.slot(s, S_STATE)
+                .store(Entry::tomb(tag).bits(), Release);
+            return self.room_for(name, lines);
         };
         let w = |i: usize, v: u64| self.slot(s, i).store(v, Relaxed);
         w(S_DATA, off);

@@ -116,13 +116,55 @@ impl Breaker {
         #[cfg(all(feature = "shm", unix, not(loom)))]
         if let Some(shared) = self.shared.as_ref() {
             if let Some(k) = shared.claims.stripe(slot) {
-                let stripe = self.cells.stripe(self.shape.layout.stripe(k));
-                // Found in one load from now on (until a fork).
-                shared.fill(slot, stripe.w(0));
-                return (stripe, true);
+                // None: the data area is full; count on the shared stripe.
+                if let Some(stripe) = self.make_filed(k, &shared.area) {
+                    // Found in one load from now on (until a fork).
+                    shared.fill(slot, stripe.w(0));
+                    return (stripe, true);
+                }
             }
         }
         (self.cells.stripe(self.shape.layout.stripe(last)), false)
+    }
+
+    /// Stripe `k` of a shared file's breaker ([`Layout::file`]) but the
+    /// last, if it has been made: its directory word holds its first
+    /// line's number in the file's data area, plus one.
+    fn filed(&self, k: usize) -> Option<Stripe<'_>> {
+        #[cfg(all(feature = "shm", unix, not(loom)))]
+        if let Some(shared) = self.shared.as_ref() {
+            // Acquire: pairs with the CAS in `make_filed`.
+            let v = self.cells.w(self.shape.layout.dir(k)).load(Acquire);
+            // Checked: a damaged file may hold any number there.
+            let first = shared
+                .area
+                .lines_at(v.checked_sub(1)?, self.shape.layout.stripe_lines())?;
+            // SAFETY: whole lines of the file's data area (checked by
+            // `lines_at`), in the mapping that `self.cells` keeps alive,
+            // accessed only atomically by every process.
+            return Some(unsafe { Stripe::from_raw(first) });
+        }
+        let _ = k;
+        None
+    }
+
+    /// Stripe `k` of a shared file's breaker, made in the file's data
+    /// area if it was not: the stripe of the claim `k` that the calling
+    /// thread holds. `None` when the area has no room left (or the
+    /// directory word is damaged). The protocol is [`publish_once`]'s, with
+    /// a line number for an address; the lines of a loser (there is none
+    /// while one thread holds the claim) stay in the file unused.
+    #[cfg(all(feature = "shm", unix, not(loom)))]
+    #[cold]
+    #[inline(never)]
+    fn make_filed(&self, k: usize, area: &crate::shm::DataArea) -> Option<Stripe<'_>> {
+        let entry = self.cells.w(self.shape.layout.dir(k));
+        // Acquire: as in `filed`.
+        if entry.load(Acquire) == 0 {
+            let ours = area.take(self.shape.layout.stripe_lines())?;
+            publish_once(entry, ours + 1, |_| {});
+        }
+        self.filed(k)
     }
 
     /// Stripe `k` of a lazy layout, if it has been made.
@@ -151,11 +193,14 @@ impl Breaker {
 
     /// Every stripe that exists (for readers: the window, the metrics).
     pub(super) fn stripes(&self) -> impl Iterator<Item = Stripe<'_>> + '_ {
-        (0..self.shape.layout.stripes).filter_map(move |k| {
-            if self.shape.layout.lazy {
+        let layout = &self.shape.layout;
+        (0..layout.stripes).filter_map(move |k| {
+            if layout.lazy {
                 self.made(k)
+            } else if layout.file && k + 1 < layout.stripes {
+                self.filed(k)
             } else {
-                Some(self.cells.stripe(self.shape.layout.stripe(k)))
+                Some(self.cells.stripe(layout.stripe(k)))
             }
         })
     }
@@ -168,16 +213,27 @@ impl Breaker {
 pub(super) fn lines_at(entry: &AtomicU64, n: usize) -> *mut AtomicU64 {
     let lines: Box<[Line]> = (0..n).map(|_| Line::zeroed()).collect();
     let ours = Box::into_raw(lines) as *mut Line as *mut AtomicU64;
+    publish_once(entry, ours as u64, |ours| {
+        // SAFETY: `ours` came from `Box::into_raw` above, of `n` lines,
+        // and was never published.
+        unsafe { free_lines(ours as *mut AtomicU64, n) }
+    }) as *mut AtomicU64
+}
+
+/// Set `entry` from 0 to `ours` (lines made zeroed), or, when another
+/// thread set it first, hand `ours` to `lose`: the value that won. The
+/// protocol of every word that points to lazily made lines: an in-process
+/// breaker's stripes and rest (an address), a shared file's stripes (a
+/// line number in the data area).
+pub(super) fn publish_once(entry: &AtomicU64, ours: u64, lose: impl FnOnce(u64)) -> u64 {
     // AcqRel: Release publishes the zeroed lines to whoever loads the
     // entry with Acquire; Acquire, on failure, makes the winner's lines
     // visible to us.
-    match entry.compare_exchange(0, ours as u64, AcqRel, Acquire) {
+    match entry.compare_exchange(0, ours, AcqRel, Acquire) {
         Ok(_) => ours,
         Err(theirs) => {
-            // SAFETY: `ours` came from `Box::into_raw` above, of `n`
-            // lines, and was never published.
-            unsafe { free_lines(ours, n) };
-            theirs as *mut AtomicU64
+            lose(ours);
+            theirs
         }
     }
 }
