@@ -129,6 +129,23 @@ pub fn record_success_fast(breaker: &Breaker, p: RawPermit) -> bool {
     breaker.record_success_in_place(p)
 }
 
+/// The calling thread's slot, for [`record_success_fast_at`]: its own
+/// number if it has counted before, else a number no breaker owns a
+/// stripe for (nothing is assigned). A thread-local read, which in a
+/// shared library may be a call: a binding reads it first, while nothing
+/// else is live, so that its fast path keeps no register across the call.
+#[inline(always)]
+pub fn thread_slot() -> usize {
+    crate::engine::thread_slot::assigned()
+}
+
+/// [`record_success_fast`], by the thread whose [`thread_slot`] is `slot`:
+/// the calling thread's, read by it since its last count on any breaker.
+#[inline(always)]
+pub fn record_success_fast_at(breaker: &Breaker, p: RawPermit, slot: usize) -> bool {
+    breaker.record_success_in_place_at(p, slot)
+}
+
 // ----- codes -------------------------------------------------------------------
 
 /// The phases, by code (`word & PHASE_MASK`).
@@ -768,7 +785,14 @@ mod tests {
             let (a, b) = (fast.acquire_raw(), plain.acquire_raw());
             assert_eq!(a.is_ok(), b.is_ok(), "call {i}");
             let (Ok(a), Ok(b)) = (a, b) else { continue };
-            if outcome == Outcome::Success && record_success_fast(&fast, a) {
+            // Half by the slot the caller read itself, as the C ABI does.
+            let counted = outcome == Outcome::Success
+                && if i % 2 == 0 {
+                    record_success_fast(&fast, a)
+                } else {
+                    record_success_fast_at(&fast, a, thread_slot())
+                };
+            if counted {
                 in_place += 1;
             } else {
                 fast.record_raw(a, outcome, None);
@@ -793,7 +817,23 @@ mod tests {
         let manual = Breaker::with_clock(Config::default(), Arc::new(ManualClock::new())).unwrap();
         let p = manual.acquire_raw().unwrap();
         assert!(!record_success_fast(&manual, p));
+        assert!(!record_success_fast_at(&manual, p, thread_slot()));
         manual.record_raw(p, Outcome::Success, None);
         assert_eq!(manual.metrics().successes, 1);
+        // A thread that has never counted has no slot: nothing in place.
+        let fresh = Breaker::new(Config::default()).unwrap();
+        std::thread::spawn(move || {
+            let p = fresh.acquire_raw().unwrap();
+            assert!(!record_success_fast_at(&fresh, p, thread_slot()));
+            fresh.record_raw(p, Outcome::Success, None);
+            let p = fresh.acquire_raw().unwrap();
+            assert!(
+                record_success_fast_at(&fresh, p, thread_slot()),
+                "counted once: the thread has a slot and a stripe"
+            );
+            assert_eq!(fresh.metrics().successes, 2);
+        })
+        .join()
+        .unwrap();
     }
 }

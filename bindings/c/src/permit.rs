@@ -138,13 +138,19 @@ pub unsafe extern "C" fn fb_permit_record(
 ) -> fb_status {
     // The closed path's success, in line and calling nothing that can
     // unwind: the core's published shortcut
-    // (`fusebox_core::bindings::record_success_fast`) counts it in place or
+    // (`fusebox_core::bindings::record_success_fast_at`) counts it in place or
     // does nothing, and runs no user code, so it needs no panic guard and
     // this function no stack frame. Everything else is `record_guarded`,
     // reached by a tail call.
-    if outcome == FB_OUTCOME_SUCCESS && duration_ns == FB_DURATION_AUTO {
+    // (Both tests in one: `outcome` is 0 and `duration_ns` all ones.)
+    const _: () = assert!(FB_OUTCOME_SUCCESS == 0 && FB_DURATION_AUTO == u64::MAX);
+    if (outcome as u64 | !duration_ns) == 0 {
+        // The thread's slot first, while only `permit` is live: a
+        // thread-local read is a call in a shared library, and the values
+        // the path loads after it need no register saved across it.
+        let slot = bindings::thread_slot();
         // SAFETY: the caller guarantees NULL or a valid fb_permit.
-        if unsafe { success_in_place(permit) } {
+        if unsafe { success_in_place(permit, slot) } {
             return FB_OK;
         }
         // The arguments as constants, not kept from the entry: the path
@@ -158,13 +164,13 @@ pub unsafe extern "C" fn fb_permit_record(
 }
 
 /// `fb_permit_record`'s success counted in place by the core's published
-/// shortcut (`fusebox_core::bindings::record_success_fast`), the permit
+/// shortcut (`fusebox_core::bindings::record_success_fast_at`), the permit
 /// used up; `false` (nothing done) when that takes more.
 ///
 /// # Safety
 /// As for `fb_permit_record`.
 #[inline(always)]
-unsafe fn success_in_place(permit: *mut fb_permit) -> bool {
+unsafe fn success_in_place(permit: *mut fb_permit, slot: usize) -> bool {
     // SAFETY: the caller guarantees NULL or a valid fb_permit.
     let Some(p) = (unsafe { permit.as_mut() }) else {
         return false;
@@ -187,7 +193,7 @@ unsafe fn success_in_place(permit: *mut fb_permit) -> bool {
         start_ns: 0,
         probe: probe != 0,
     };
-    if !bindings::record_success_fast(b, raw) {
+    if !bindings::record_success_fast_at(b, raw, slot) {
         return false;
     }
     p.breaker = std::ptr::null();

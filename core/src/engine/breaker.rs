@@ -179,6 +179,11 @@ pub struct Breaker {
     /// the histogram; kept as one flag so that `acquire_raw`'s inlined closed
     /// path tests one byte.) Fixed, as `plain_successes`.
     timed: bool,
+    /// `plain_successes` on the monotonic clock, whose recent time is read
+    /// in place: a success may be counted by `record_success_in_place`
+    /// (one byte for the bindings' fast path to test). Fixed, as
+    /// `plain_successes`.
+    in_place: bool,
     /// The settings now: `shape.config`, or after a reconfiguration the
     /// breaker's own copy in `extras` (see `Breaker::live`).
     live: crate::sync::AtomicPtr<live::LiveConfig>,
@@ -342,6 +347,9 @@ impl Breaker {
             },
             dir,
             plain_successes: slow_ns == 0 && matches!(shape.window, WindowKind::Time(_)),
+            in_place: slow_ns == 0
+                && matches!(shape.window, WindowKind::Time(_))
+                && matches!(shape.clock, ClockSource::Monotonic),
             timed: slow_ns != 0,
             slow_ns: AtomicU64::new(slow_ns),
             live: crate::sync::AtomicPtr::new(
@@ -508,6 +516,7 @@ impl Breaker {
             extras.latency = Some(histogram);
         }
         self.plain_successes = false;
+        self.in_place = false;
         self.timed = true;
         self
     }

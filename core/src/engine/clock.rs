@@ -208,18 +208,15 @@ impl ClockSource {
             ClockSource::Custom(c) => c.recent_ns(),
         }
     }
+}
 
-    /// [`ClockSource::recent_ns`] when it is one load: the system clock
-    /// with its upkeep thread running. `None` otherwise (a custom clock,
-    /// whose code could do anything, or no upkeep thread yet), and then
-    /// nothing is called.
-    #[inline(always)]
-    pub(crate) fn recent_ns_in_place(&self) -> Option<u64> {
-        match self {
-            ClockSource::Monotonic => recent::running(),
-            ClockSource::Custom(_) => None,
-        }
-    }
+/// [`ClockSource::recent_ns`] of [`ClockSource::Monotonic`] when it is one
+/// load: with the upkeep thread running. `None` otherwise (no upkeep thread
+/// yet), and then nothing is called. For a caller that knows its clock is
+/// the monotonic one (a custom clock's code could do anything).
+#[inline(always)]
+pub(crate) fn monotonic_recent_in_place() -> Option<u64> {
+    recent::running()
 }
 
 impl<C: Clock + 'static> From<std::sync::Arc<C>> for ClockSource {

@@ -55,12 +55,18 @@ impl Breaker {
     /// and `false` returned (the caller goes through `record_raw`).
     #[inline(always)]
     pub(crate) fn record_success_in_place(&self, p: RawPermit) -> bool {
-        if !self.plain_successes || p.probe || !matches!(self.shape.clock, ClockSource::Monotonic) {
+        self.record_success_in_place_at(p, crate::engine::thread_slot::assigned())
+    }
+
+    /// [`Breaker::record_success_in_place`] for the calling thread, whose
+    /// slot `s` (`thread_slot::assigned`) the caller has read.
+    #[inline(always)]
+    pub(crate) fn record_success_in_place_at(&self, p: RawPermit, s: usize) -> bool {
+        if !self.in_place || p.probe {
             return false;
         }
         // Nothing is called on this path (no slot assigned, no clock
         // thread started): a caller with no frame of its own stays so.
-        let s = crate::engine::thread_slot::assigned();
         if s >= self.owned_on_control_line as usize {
             return false;
         }
@@ -79,7 +85,8 @@ impl Breaker {
         {
             return false;
         }
-        let Some(t) = self.shape.clock.recent_ns_in_place() else {
+        // The monotonic clock: `in_place` says so.
+        let Some(t) = crate::engine::clock::monotonic_recent_in_place() else {
             return false;
         };
         self.shape
