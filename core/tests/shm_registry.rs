@@ -919,3 +919,26 @@ fn time_window_is_right_after_any_silence_in_a_shared_file() {
         (b, Box::new(move |d| clock.advance(d)))
     });
 }
+
+#[test]
+fn the_default_data_area_never_passes_the_largest() {
+    // 2^20 breakers of 64 stripes, each with all its stripes made, would
+    // need 26 GB: the default is clamped to the largest area, so the file
+    // is made, and opened again (the geometry check allows it). Sparse:
+    // nothing but the header is written here.
+    let dir = Dir::new("largest");
+    let path = dir.path("reg");
+    let reg = SharedRegistry::builder()
+        .capacity(1 << 20)
+        .stripes(64)
+        .open(&path)
+        .unwrap();
+    reg.get_or_create("db", &Config::default())
+        .unwrap()
+        .try_acquire()
+        .unwrap()
+        .success();
+    drop(reg);
+    let again = SharedRegistry::open(&path).unwrap();
+    assert_eq!(again.get("db").unwrap().unwrap().metrics().successes, 1);
+}

@@ -355,11 +355,13 @@ impl SharedRegistry {
             }
             // Room for every breaker of the default config with all its
             // stripes made: a file is sparse, and only the lines handed
-            // out are ever written (`data_area`).
+            // out are ever written (`data_area`). At most the largest data
+            // area (2^20 breakers of 64 stripes would need more: a full
+            // area sends stripes' owners to the shared stripe).
             None => {
                 let layout = Layout::file(&Config::default(), stripes);
                 let most = layout.lines() + (stripes - 1) * layout.stripe_lines();
-                (o.capacity * most) as u64
+                ((o.capacity * most) as u64).min(MAX_DATA_BYTES / LINE_BYTES as u64)
             }
         };
         let geo = Geometry::new(o.capacity, stripes, data_lines);
