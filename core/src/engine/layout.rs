@@ -231,6 +231,7 @@ impl Layout {
     /// (`shm::data_area`), each found through its directory word
     /// ([`Layout::dir`]), which holds its first line's number in the data
     /// area plus one (0: not made).
+    #[cfg_attr(not(all(feature = "shm", unix, not(loom))), allow(dead_code))]
     pub fn file(config: &Config, stripes: usize) -> Layout {
         Layout {
             lazy: false,
