@@ -7,7 +7,9 @@
 // `valgrind --tool=cachegrind --cache-sim=yes`, the cache misses per call
 // (the difference between two values of <n>, over their difference) count
 // the 64-byte lines a call touches that were not in cache, which at 10^5
-// breakers is nearly every line of the breaker it goes to.
+// breakers is nearly every line of the breaker it goes to. `FUSEBOX_BUCKET=k`
+// sets `many_fusebox`'s clock in the window's k-th bucket (default 0): which
+// of a stripe's lines a success writes depends on it.
 use failsafe::CircuitBreaker;
 use fusebox::{Breaker, Config, RetryBudget, RetryBudgetConfig};
 use std::time::Duration;
@@ -143,6 +145,13 @@ fn main() {
             // clock's upkeep thread would add instructions and misses in
             // proportion to the run's wall time, which valgrind stretches.
             let clock = std::sync::Arc::new(fusebox::ManualClock::new());
+            let bucket: u32 = std::env::var("FUSEBOX_BUCKET")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            if let fusebox::WindowConfig::Time { duration, buckets } = Config::default().window {
+                clock.advance(duration / buckets * bucket);
+            }
             let v: Vec<Breaker> = (0..many_count())
                 .map(|_| Breaker::with_clock(Config::default(), clock.clone()).unwrap())
                 .collect();

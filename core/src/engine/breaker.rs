@@ -807,7 +807,7 @@ impl Breaker {
             if let WindowKind::Time(_) = self.shape.window {
                 for b in 0..self.shape.layout.buckets {
                     for (k, t) in totals.iter_mut().enumerate() {
-                        let v = stripe.bucket(b, k).load(Relaxed);
+                        let v = stripe.bucket(b, k, self.shape.layout.buckets).load(Relaxed);
                         *t = t.wrapping_add(crate::engine::window::Bucket::from_bits(v).count());
                     }
                 }

@@ -126,6 +126,15 @@ pub(crate) const S_EPOCH: usize = 6;
 pub(crate) const S_UNTIL: usize = 7;
 pub(crate) const S_BUCKETS: usize = 8;
 
+/// The stripe word of ring slot `b`, kind `k`, in a ring of `buckets`
+/// slots: kind-major, so the success counts of the first 8 slots share the
+/// stripe's first 128 bytes with the words a success reads
+/// ([`Stripe::bucket`]).
+#[inline(always)]
+pub(crate) const fn bucket_word(b: usize, k: usize, buckets: usize) -> usize {
+    S_BUCKETS + k * buckets + b
+}
+
 /// Lazy layouts: the address of the breaker's *rest*, its lines past the
 /// control line (the metrics line, the directory's further entries, a
 /// count window's lines), 0 until they are made: an idle in-process
@@ -448,10 +457,14 @@ impl<'a> Stripe<'a> {
         unsafe { &*self.base.as_ptr().add(i) }
     }
 
-    /// The word of ring slot `b`, kind `k`.
+    /// The word of ring slot `b`, kind `k`, in a ring of `buckets` slots.
+    /// Kind-major: the successes of every slot come first, right after
+    /// the stripe's first 64 bytes, so that the words a success reads (the
+    /// last bucket entered, its end) and writes (its slot's success count)
+    /// share one 128-byte pair of lines for the first 8 slots.
     #[inline(always)]
-    pub(crate) fn bucket(self, b: usize, k: usize) -> &'a AtomicU64 {
-        self.w(S_BUCKETS + b * KINDS + k)
+    pub(crate) fn bucket(self, b: usize, k: usize, buckets: usize) -> &'a AtomicU64 {
+        self.w(bucket_word(b, k, buckets))
     }
 }
 
@@ -484,6 +497,33 @@ mod tests {
             l.lines() * LINE_WORDS,
             l.stripe(l.stripes - 1) + l.stripe_words
         );
+    }
+
+    #[test]
+    fn a_success_reads_and_writes_one_128_byte_pair_of_its_stripe_for_8_slots() {
+        // The stripe's own words a success reads: the last bucket entered
+        // and its end; the word it writes: its slot's fast successes.
+        for buckets in [1usize, 4, 8, 10, 16] {
+            for b in 0..buckets {
+                let w = bucket_word(b, KIND_OK_FAST, buckets);
+                let same_pair = w / LINE_WORDS == S_EPOCH / LINE_WORDS;
+                assert_eq!(same_pair, b < 8, "{buckets} buckets, slot {b}");
+                assert_eq!(S_UNTIL / LINE_WORDS, S_EPOCH / LINE_WORDS);
+            }
+            // Every (slot, kind) its own word, all within the stripe.
+            let c = Config::builder()
+                .time_window(Duration::from_secs(10), buckets as u32)
+                .build()
+                .unwrap();
+            let words = Layout::new(&c, 1).stripe_words;
+            let mut seen: Vec<usize> = (0..buckets)
+                .flat_map(|b| (0..KINDS).map(move |k| bucket_word(b, k, buckets)))
+                .collect();
+            seen.sort_unstable();
+            seen.dedup();
+            assert_eq!(seen.len(), KINDS * buckets);
+            assert!(seen[0] >= S_BUCKETS && *seen.last().unwrap() < words);
+        }
     }
 
     #[test]

@@ -360,7 +360,7 @@ impl TimeWindow {
         for e in first..=epoch {
             let s = (e % self.buckets) as usize;
             for kind in 0..KINDS {
-                let word = stripe.bucket(s, kind);
+                let word = stripe.bucket(s, kind, self.buckets as usize);
                 // Relaxed, as in `count`: the Release store of the cache
                 // below is what publishes these clears to readers.
                 let count = Bucket::from_bits(word.load(Relaxed)).count();
@@ -509,7 +509,7 @@ impl TimeWindow {
         stale: impl Fn(Bucket) -> bool,
     ) -> bool {
         for kind in 0..KINDS {
-            let word = stripe.bucket(s, kind);
+            let word = stripe.bucket(s, kind, self.buckets as usize);
             // Acquire, and Acquire on the parity below: a word written with
             // a parity we have not seen yet (by a writer that saw a reset we
             // did not) makes the reset visible to the check.
@@ -573,7 +573,7 @@ impl TimeWindow {
         parity: Parity,
         exclusive: bool,
     ) -> bool {
-        let word = stripe.bucket(slot, kind);
+        let word = stripe.bucket(slot, kind, self.buckets as usize);
         let retired = stripe.w(S_RETIRED + kind);
         let ours = Bucket::first(tag, parity);
         // An owner's word is changed by it alone (plain load and store);
@@ -671,7 +671,7 @@ impl TimeWindow {
         // The slot is checked even so: in a shared file the words may have
         // been damaged by someone else, and must never index past the ring.
         if t < stripe.w(S_UNTIL).load(Relaxed) && slot < self.buckets as usize {
-            let word = stripe.bucket(slot, kind);
+            let word = stripe.bucket(slot, kind, self.buckets as usize);
             // Our tag, even, and a count that `n` more keep within 31 bits
             // (a zero count with our tag included: adding to it is right too).
             let cur = Bucket::from_bits(word.load(Relaxed));
@@ -710,7 +710,11 @@ impl TimeWindow {
             let parity = c.parity();
             for slot in 0..self.buckets as usize {
                 for kind in 0..KINDS {
-                    let v = Bucket::from_bits(stripe.bucket(slot, kind).load(Relaxed));
+                    let v = Bucket::from_bits(
+                        stripe
+                            .bucket(slot, kind, self.buckets as usize)
+                            .load(Relaxed),
+                    );
                     let count = v.count();
                     if count == 0 || v.parity() != parity {
                         continue; // empty, or left from before a reset
@@ -791,7 +795,8 @@ mod loom_tests {
             // Acquire, then the buckets: as `Breaker::metrics` (see `retire`).
             let mut t = s.w(S_RETIRED + kind).load(Acquire);
             for b in 0..self.layout.buckets {
-                t += Bucket::from_bits(s.bucket(b, kind).load(Relaxed)).count();
+                t +=
+                    Bucket::from_bits(s.bucket(b, kind, self.layout.buckets).load(Relaxed)).count();
             }
             t
         }
