@@ -245,39 +245,24 @@ fn files_of_another_layout_or_shape_are_refused() {
         .to_string()
         .contains("another fusebox layout"));
 
-    // A file of the layout before `max_open_for` and `cancellation` were
-    // stored (version 2, 16 config words): refused by name, never misread.
-    let p = copy("version 2");
-    poke(&p, 1, 2);
-    expect(
-        &p,
-        "layout version 2",
-        &|e| matches!(e, ShmError::Version { found, .. } if found.0 == 2),
-    );
-
-    // A file of the layout before count windows took a byte per call
-    // (version 3, a word per call): its count windows would be misread.
-    let p = copy("version 3");
-    poke(&p, 1, 3);
-    expect(
-        &p,
-        "layout version 3",
-        &|e| matches!(e, ShmError::Version { found, .. } if found.0 == 3),
-    );
-
-    // A file of the layout before the compact one (version 4: every
-    // stripe among a breaker's lines): its breakers' lines would be
-    // misread.
-    let p = copy("version 4");
-    poke(&p, 1, 4);
-    expect(
-        &p,
-        "layout version 4",
-        &|e| matches!(e, ShmError::Version { found, .. } if found.0 == 4),
-    );
+    // Files of earlier layouts, refused by name, never misread: version 2
+    // (before `max_open_for` and `cancellation` were stored, 16 config
+    // words), 3 (a count window's word per call, now a byte), 4 (every
+    // stripe among a breaker's lines, before the compact layout).
+    let mut p = PathBuf::new();
+    for old in 2..LAYOUT_VERSION {
+        p = copy(&format!("version {old}"));
+        poke(&p, 1, old);
+        expect(
+            &p,
+            &format!("layout version {old}"),
+            &|e| matches!(e, ShmError::Version { found, .. } if found.0 == old),
+        );
+    }
     let msg = SharedRegistry::open(&p).unwrap_err().to_string();
     assert!(
-        msg.contains("version 4") && msg.contains("version 5"),
+        msg.contains(&format!("version {}", LAYOUT_VERSION - 1))
+            && msg.contains(&format!("version {LAYOUT_VERSION}")),
         "the versions are named: {msg}"
     );
 
@@ -791,15 +776,38 @@ fn threads_own_stripes_through_the_file_and_take_over_those_of_dead_processes() 
 /// Header word 16: lines of the data area handed out so far.
 const BUMP: u64 = 16;
 
+/// A fresh registry file at `path` with `stripes` stripes, room for 4
+/// breakers, and a data area of `data_bytes` (the default if `None`).
+fn registry(path: &std::path::Path, stripes: usize, data_bytes: Option<u64>) -> SharedRegistry {
+    let b = SharedRegistry::builder().stripes(stripes).capacity(4);
+    match data_bytes {
+        Some(d) => b.data_bytes(d),
+        None => b,
+    }
+    .open(path)
+    .unwrap()
+}
+
+/// `call(i)` for i in 0..calls on each of `threads` threads, all alive at
+/// once (so each in a thread slot, and a claim, of its own).
+fn on_threads(threads: usize, calls: u64, call: impl Fn(u64) + Sync) {
+    let all_in = std::sync::Barrier::new(threads);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                all_in.wait();
+                (0..calls).for_each(&call);
+                all_in.wait();
+            });
+        }
+    });
+}
+
 #[test]
 fn a_breaker_is_five_lines_and_grows_by_a_stripe_per_thread_that_owns_one() {
     let dir = Dir::new("compact");
     let path = dir.path("reg");
-    let reg = SharedRegistry::builder()
-        .stripes(16)
-        .capacity(4)
-        .open(&path)
-        .unwrap();
+    let reg = registry(&path, 16, None);
     let b = reg.get_or_create("db", &Config::default()).unwrap();
     // Control, metrics, the shared stripe: whatever the stripe count.
     assert_eq!(peek(&path, BUMP), 5);
@@ -807,20 +815,8 @@ fn a_breaker_is_five_lines_and_grows_by_a_stripe_per_thread_that_owns_one() {
     assert_eq!(peek(&path, BUMP), 8, "this thread's claim, its stripe");
     b.try_acquire().unwrap().success();
     assert_eq!(peek(&path, BUMP), 8, "made once");
-    // Three more threads, alive at once (so in slots, and claims, of
-    // their own): a stripe each, 1,000 successes each, all counted.
-    let all_in = std::sync::Barrier::new(3);
-    std::thread::scope(|s| {
-        for _ in 0..3 {
-            s.spawn(|| {
-                all_in.wait();
-                for _ in 0..1_000 {
-                    b.try_acquire().unwrap().success();
-                }
-                all_in.wait();
-            });
-        }
-    });
+    // Three more threads: a stripe each, 1,000 successes each, all counted.
+    on_threads(3, 1_000, |_| b.try_acquire().unwrap().success());
     assert_eq!(peek(&path, BUMP), 8 + 3 * 3);
     assert_eq!(b.metrics().successes, 3_002);
     // Another mapping (as another process): its own claims, its own
@@ -841,25 +837,14 @@ fn a_full_data_area_or_a_damaged_directory_sends_owners_to_the_shared_stripe() {
     let dir = Dir::new("compact-full");
     // Room for the breaker's own five lines and nothing more.
     let path = dir.path("reg");
-    let reg = SharedRegistry::builder()
-        .stripes(4)
-        .capacity(2)
-        .data_bytes(5 * 128)
-        .open(&path)
-        .unwrap();
+    let reg = registry(&path, 4, Some(5 * 128));
     let b = reg.get_or_create("db", &Config::default()).unwrap();
-    std::thread::scope(|s| {
-        for _ in 0..2 {
-            s.spawn(|| {
-                for i in 0..1_000 {
-                    b.try_acquire().unwrap().record(if i % 10 == 0 {
-                        Outcome::Failure
-                    } else {
-                        Outcome::Success
-                    });
-                }
-            });
-        }
+    on_threads(2, 1_000, |i| {
+        b.try_acquire().unwrap().record(if i % 10 == 0 {
+            Outcome::Failure
+        } else {
+            Outcome::Success
+        })
     });
     assert_eq!(peek(&path, BUMP), 5, "nothing more was taken");
     let m = b.metrics();
@@ -870,13 +855,9 @@ fn a_full_data_area_or_a_damaged_directory_sends_owners_to_the_shared_stripe() {
     // Directory words that point outside the data area (a damaged file):
     // neither followed by counts nor by readers.
     let path = dir.path("damaged");
-    let reg = SharedRegistry::builder()
-        .stripes(4)
-        .capacity(2)
-        .open(&path)
+    registry(&path, 4, None)
+        .get_or_create("db", &Config::default())
         .unwrap();
-    reg.get_or_create("db", &Config::default()).unwrap();
-    drop(reg);
     let data = peek(&path, 7) / 8;
     // Directory words 5..8: stripes 0..3's (the last, shared, has none
     // used). Line numbers past the area, and the largest number.
@@ -885,15 +866,7 @@ fn a_full_data_area_or_a_damaged_directory_sends_owners_to_the_shared_stripe() {
     poke(&path, data + 7, 1 << 40);
     let reg = SharedRegistry::open(&path).unwrap();
     let b = reg.get("db").unwrap().unwrap();
-    std::thread::scope(|s| {
-        for _ in 0..3 {
-            s.spawn(|| {
-                for _ in 0..100 {
-                    b.try_acquire().unwrap().success();
-                }
-            });
-        }
-    });
+    on_threads(3, 100, |_| b.try_acquire().unwrap().success());
     assert_eq!(b.metrics().successes, 300);
     assert_eq!(peek(&path, BUMP), 5, "a damaged word is not replaced");
 }

@@ -331,6 +331,7 @@ impl Breaker {
     ) -> Breaker {
         let slow_ns = config.slow_call_duration.map_or(0, |d| d.as_nanos() as u64);
         let layout = shape.layout;
+        let plain_successes = slow_ns == 0 && matches!(shape.window, WindowKind::Time(_));
         // The control line's entries (a shared breaker's are replaced by
         // its own directory's in `over_cells`).
         let dir = stripes::DirEntries::at(std::ptr::NonNull::from(cells.w(DIR_CONTROL)));
@@ -346,10 +347,8 @@ impl Breaker {
                 name.into()
             },
             dir,
-            plain_successes: slow_ns == 0 && matches!(shape.window, WindowKind::Time(_)),
-            in_place: slow_ns == 0
-                && matches!(shape.window, WindowKind::Time(_))
-                && matches!(shape.clock, ClockSource::Monotonic),
+            plain_successes,
+            in_place: plain_successes && matches!(shape.clock, ClockSource::Monotonic),
             timed: slow_ns != 0,
             slow_ns: AtomicU64::new(slow_ns),
             live: crate::sync::AtomicPtr::new(
