@@ -140,19 +140,29 @@ enum WindowKind {
 /// assert_eq!(m.state_changes, 3); // closed → open → half-open → closed
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-// `repr(C)`, aligned to a 64-byte line: the fields the closed path reads
-// (the cells' address, the stripe test, the shape, two flags) come first,
-// so that a call to a breaker that is not in cache misses one line of the
-// handle (counted with cachegrind by `benches/examples/icount.rs
-// many_fusebox`). What breakers made alike share (the clock, the window's
-// arithmetic, the settings they were made with) is in the shape they
-// point to, one for all of them, so that it stays in cache however many
-// breakers there are (`breaker/shape.rs`); what is rarely there
-// (listeners, a histogram, a reconfigured breaker's own settings) is in
+// `repr(C)`, aligned to a 64-byte line and 128 bytes long: the fields the
+// closed path reads (the first threads' stripe addresses, the directory,
+// the shape, the flags, the cells' address) fill the first line, so that
+// a call to a breaker that is not in cache misses one line of the handle
+// and, with it, finds both the control line's and its stripe's address:
+// the two misses that follow overlap (counted with cachegrind by
+// `benches/examples/icount.rs many_fusebox`; the offsets are tested). What
+// breakers made alike share (the clock, the window's arithmetic, the
+// settings they were made with) is in the shape they point to, one for all
+// of them, so that it stays in cache however many breakers there are
+// (`breaker/shape.rs`); what is rarely there (listeners, a histogram, a
+// reconfigured breaker's own settings, a shared breaker's ownership) is in
 // `extras`, made when needed.
 #[repr(C, align(64))]
 pub struct Breaker {
-    cells: Cells,
+    /// The stripe addresses of thread slots below `mirrored`, copied from
+    /// the directory by each slot's own thread when it first counts (0
+    /// until then): its later calls find their stripe here, in the line
+    /// they read anyway, without waiting for the control line
+    /// (`breaker/stripes.rs`). Written and read by that thread alone, as
+    /// its directory entry (Relaxed); a value, so moving the handle keeps
+    /// it right.
+    mirror: [AtomicU64; MIRRORED],
     /// The directory entry of thread slot 0 (slot `s`'s is `s` words on):
     /// on the control line, or a shared breaker's process-local directory.
     dir: stripes::DirEntries,
@@ -169,6 +179,9 @@ pub struct Breaker {
     /// `claims`). Threads that own none share the last stripes
     /// (`Layout::shared`), with CAS.
     exclusive: u16,
+    /// Thread slots below this find their stripe in `mirror`:
+    /// `exclusive`, at most [`MIRRORED`].
+    mirrored: u8,
     /// Time window with slow-call detection off: a success is one bucket
     /// increment (the inlined fast path of `record_raw`). Fixed for the
     /// breaker's life: `reconfigure` changes the slow-call duration, never
@@ -184,6 +197,9 @@ pub struct Breaker {
     /// (one byte for the bindings' fast path to test). Fixed, as
     /// `plain_successes`.
     in_place: bool,
+    /// The control line and the rest of the breaker's own lines; its
+    /// address and length on the first line, its owner on the second.
+    cells: Cells,
     /// The settings now: `shape.config`, or after a reconfiguration the
     /// breaker's own copy in `extras` (see `Breaker::live`).
     live: crate::sync::AtomicPtr<live::LiveConfig>,
@@ -193,14 +209,15 @@ pub struct Breaker {
     slow_ns: AtomicU64,
     name: std::sync::Arc<str>,
     /// Listeners, the latency histogram, the breaker's own settings once
-    /// reconfigured: made when first needed, so that an idle breaker that
-    /// nobody listens to keeps none and its emitters test one word.
+    /// reconfigured, a shared breaker's ownership: made when first needed
+    /// (a shared breaker's when made), so that an idle breaker that nobody
+    /// listens to keeps none and its emitters test one word.
     extras: std::sync::OnceLock<Box<Extras>>,
-    /// A shared-memory breaker's stripe ownership (see `shm::claims` and
-    /// `shm::ownership`); `dir` points into it.
-    #[cfg(all(feature = "shm", unix, not(loom)))]
-    shared: Option<Box<crate::shm::Ownership>>,
 }
+
+/// Thread slots whose stripe address the handle holds (`Breaker::mirror`):
+/// as many as fit on its first line beside the rest of what a call reads.
+const MIRRORED: usize = 3;
 
 /// What few breakers have (see `Breaker::extras`).
 #[derive(Default)]
@@ -220,6 +237,11 @@ struct Extras {
     /// Held by [`Breaker::reconfigure`] while it stores the settings, so
     /// that two reconfigurations do not interleave (calls never take it).
     reconfiguring: crate::sync::Mutex<()>,
+    /// A shared-memory breaker's stripe ownership (see `shm::claims` and
+    /// `shm::ownership`), set when the breaker is made; `dir` points into
+    /// it.
+    #[cfg(all(feature = "shm", unix, not(loom)))]
+    shared: Option<Box<crate::shm::Ownership>>,
 }
 
 /// The name of a breaker made without one.
@@ -318,7 +340,10 @@ impl Breaker {
         let shared = Box::new(crate::shm::Ownership::new(claims, area));
         b.owned_on_control_line = shared.dir_len() as u16;
         b.dir = stripes::DirEntries::at(shared.dir());
-        b.shared = Some(shared);
+        b.extras = std::sync::OnceLock::from(Box::new(Extras {
+            shared: Some(shared),
+            ..Extras::default()
+        }));
         Ok(b)
     }
 
@@ -359,8 +384,8 @@ impl Breaker {
             extras: std::sync::OnceLock::new(),
             exclusive,
             owned_on_control_line: exclusive.min(DIR_ON_CONTROL as u16),
-            #[cfg(all(feature = "shm", unix, not(loom)))]
-            shared: None,
+            mirrored: exclusive.min(MIRRORED as u16) as u8,
+            mirror: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
 
@@ -380,6 +405,13 @@ impl Breaker {
     /// The rarely present parts, made on first use.
     fn extras(&self) -> &Extras {
         self.extras.get_or_init(Default::default)
+    }
+
+    /// A shared-memory breaker's stripe ownership; `None` in-process.
+    #[cfg(all(feature = "shm", unix, not(loom)))]
+    #[inline]
+    fn shared(&self) -> Option<&crate::shm::Ownership> {
+        self.extras.get()?.shared.as_deref()
     }
 
     /// The breaker's name.

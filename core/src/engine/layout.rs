@@ -337,41 +337,59 @@ impl Layout {
 
 /// The lines themselves: owned by the breaker (on the heap), or borrowed
 /// from a shared-memory mapping that `owner` keeps alive.
-#[repr(C)] // `base` first: the one field the closed path reads.
+///
+/// `repr(C)`, `base` and `lines` first, 32 bytes in all: the breaker's
+/// handle puts them on its first 64-byte line, the one the closed path
+/// reads, and the owner on its second (`Breaker`'s layout).
+#[repr(C)]
 pub(crate) struct Cells {
     /// First word of the first line. Word access is this pointer plus an
     /// index, whoever owns the lines.
     base: std::ptr::NonNull<AtomicU64>,
     /// Number of lines.
     lines: usize,
-    _owner: Owner,
-}
-
-enum Owner {
-    /// A `Vec`, not a `Box`: moving a `Vec` keeps pointers taken from
-    /// `as_ptr` valid (moving a `Box` asserts uniqueness).
-    Heap(#[allow(dead_code)] Vec<Line>),
-    /// Whatever keeps borrowed lines mapped (a shared-memory mapping).
-    #[cfg_attr(not(all(feature = "shm", unix, not(loom))), allow(dead_code))]
-    Borrowed(#[allow(dead_code)] std::sync::Arc<dyn std::any::Any + Send + Sync>),
+    /// What keeps borrowed lines mapped (a shared-memory mapping); `None`:
+    /// the lines are ours, a boxed slice of `lines` lines at `base`, freed
+    /// on drop. (One 16-byte field rather than an enum with a `Vec`: the
+    /// handle has room for no more.)
+    owner: Option<std::sync::Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 // SAFETY: `Cells` is a handle to atomic words, which every thread may read and
 // write; the raw pointer is what keeps the compiler from seeing that. The
-// memory stays valid while the `Cells` lives: it holds the `Vec` or the owner.
+// memory stays valid while the `Cells` lives: it owns the lines or holds
+// their owner.
 unsafe impl Send for Cells {}
 // SAFETY: as above: all access through `&Cells` is to atomics.
 unsafe impl Sync for Cells {}
 
+impl Drop for Cells {
+    fn drop(&mut self) {
+        if self.owner.is_none() {
+            let lines =
+                std::ptr::slice_from_raw_parts_mut(self.base.as_ptr().cast::<Line>(), self.lines);
+            // SAFETY: with no owner, `base` and `lines` are the boxed
+            // slice `Cells::new` leaked, not freed before (this is the
+            // one drop), and no word is borrowed past `self`.
+            drop(unsafe { Box::from_raw(lines) });
+        }
+    }
+}
+
 impl Cells {
     pub(crate) fn new(layout: &Layout) -> Cells {
-        let lines: Vec<Line> = (0..layout.eager_lines()).map(|_| Line::zeroed()).collect();
+        let lines: Box<[Line]> = (0..layout.eager_lines()).map(|_| Line::zeroed()).collect();
+        let n = lines.len();
+        // A layout has at least one line.
+        debug_assert!(n > 0);
+        // Raw from here on (freed in `drop`): a `Box` moved with the
+        // handle would assert uniqueness over words that other threads
+        // reach through `base`.
+        let base = std::ptr::NonNull::from(Box::leak(lines)).cast::<AtomicU64>();
         Cells {
-            // A Vec's pointer is never null (dangling but aligned when empty,
-            // and a layout has at least one line).
-            base: std::ptr::NonNull::from(&lines[0].0[0]),
-            lines: lines.len(),
-            _owner: Owner::Heap(lines),
+            base,
+            lines: n,
+            owner: None,
         }
     }
 
@@ -392,7 +410,7 @@ impl Cells {
         Cells {
             base: base.cast(),
             lines,
-            _owner: Owner::Borrowed(owner),
+            owner: Some(owner),
         }
     }
 

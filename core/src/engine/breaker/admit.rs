@@ -270,9 +270,14 @@ impl Breaker {
     #[inline(always)]
     #[cfg_attr(loom, allow(unused_variables))]
     fn note_rejection(&self, reason: RejectReason, retry_ns: u64) {
-        let (s, exclusive) = self.my_stripe();
         // A statistic, read by metrics().
-        bump(s.w(S_REJECTED), 1, exclusive);
+        match self.stripe_at_hand() {
+            Some(s) => bump(s.w(S_REJECTED), 1, true),
+            None => {
+                let (s, exclusive) = self.slow_stripe(crate::engine::thread_slot::current());
+                bump(s.w(S_REJECTED), 1, exclusive);
+            }
+        }
         #[cfg(all(feature = "tracing", not(loom)))]
         if tracing::level_enabled!(tracing::Level::DEBUG) {
             self.trace_rejection(reason, retry_ns);

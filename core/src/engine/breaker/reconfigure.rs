@@ -190,7 +190,7 @@ impl Breaker {
     pub(crate) fn check_reconfigure_in(&self, new: &Config, unit: Unit) -> Result<(), ConfigError> {
         new.validate_in(unit)?;
         #[cfg(all(feature = "shm", unix, not(loom)))]
-        if self.shared.is_some() {
+        if self.shared().is_some() {
             return Err(ConfigError {
                 field: "breaker",
                 value: format!("{:?}", self.name()),

@@ -18,11 +18,11 @@ impl Breaker {
         // (written only while a run of failures is in progress or the window
         // is in danger).
         if self.plain_successes && outcome == Outcome::Success && !p.probe {
-            let (stripe, owned) = self.my_stripe();
-            if !owned {
-                // The shared stripe: CAS, on the general path.
+            let Some(stripe) = self.stripe_at_hand() else {
+                // A shared stripe (CAS), or this thread's first count on
+                // the breaker: the general path.
                 return self.record_general(p, outcome, duration_ns);
-            }
+            };
             let t = self.shape.clock.recent_ns();
             let moved = self
                 .shape
@@ -67,18 +67,9 @@ impl Breaker {
         }
         // Nothing is called on this path (no slot assigned, no clock
         // thread started): a caller with no frame of its own stays so.
-        if s >= self.owned_on_control_line as usize {
-            return false;
-        }
-        // Relaxed: as in `my_stripe`.
-        // SAFETY: `s < owned_on_control_line`, and `self` is borrowed.
-        let entry = unsafe { self.dir.entry(s) };
-        let Some(first) = std::ptr::NonNull::new(entry.load(Relaxed) as *mut AtomicU64) else {
+        let Some(stripe) = self.stripe_at_hand_of(s) else {
             return false;
         };
-        // SAFETY: a non-zero entry is the first word of a stripe this
-        // thread owns, alive as long as `self` (see `breaker/stripes.rs`).
-        let stripe = unsafe { Stripe::from_raw(first) };
         // Relaxed: as in `record_raw`.
         if Run::from_bits(self.cells.w(W_CONSEC).load(Relaxed)).in_progress()
             || self.in_danger(p.generation)

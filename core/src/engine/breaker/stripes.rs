@@ -65,32 +65,63 @@ impl Breaker {
     /// writer.
     #[inline(always)]
     pub(super) fn my_stripe(&self) -> (Stripe<'_>, bool) {
-        let s = crate::engine::thread_slot::current();
-        // The common case in one compare: an owner whose entry is on the
-        // control line, which the caller has loaded anyway (the state word).
-        if s < self.owned_on_control_line as usize {
-            // Relaxed: this entry is written by the thread in slot `s`
-            // alone, which is us (or a thread that held the slot before us
-            // and handed it over through the slot list's lock).
-            // SAFETY: `s < owned_on_control_line`, and `self` is borrowed.
-            let p = unsafe { self.dir.entry(s) }.load(Relaxed);
-            if let Some(p) = std::ptr::NonNull::new(p as *mut AtomicU64) {
-                // SAFETY: a non-zero entry is the first word of a stripe made
-                // by `make_stripe`, which lives as long as `self`, or of a
-                // shared file's stripe that this thread owns through its
-                // claim (`other_stripe`), within the cells `self` holds.
-                return (unsafe { Stripe::from_raw(p) }, true);
-            }
+        match self.stripe_at_hand() {
+            Some(stripe) => (stripe, true),
+            None => self.slow_stripe(crate::engine::thread_slot::current()),
         }
-        self.slow_stripe(s)
     }
 
-    /// [`Breaker::my_stripe`] off its one-compare path.
+    /// The stripe that the calling thread owns, when one lookup finds it:
+    /// in the handle's mirror of the directory (the first threads), else
+    /// in the directory on the control line (or a shared breaker's own).
+    /// `None` (go to `slow_stripe`) when the thread owns none, or has not
+    /// counted on this breaker before.
+    ///
+    /// The mirror is on the handle's first line, which the call reads
+    /// anyway: the stripe's address does not wait for the control line.
+    #[inline(always)]
+    pub(super) fn stripe_at_hand(&self) -> Option<Stripe<'_>> {
+        self.stripe_at_hand_of(crate::engine::thread_slot::current())
+    }
+
+    /// [`Breaker::stripe_at_hand`] for the thread in slot `s`, the caller.
+    #[inline(always)]
+    pub(super) fn stripe_at_hand_of(&self, s: usize) -> Option<Stripe<'_>> {
+        let entry = if s < self.mirrored as usize {
+            // SAFETY: `s < mirrored`, at most `MIRRORED`.
+            unsafe { self.mirror.get_unchecked(s) }
+        } else if s < self.owned_on_control_line as usize {
+            // SAFETY: `s < owned_on_control_line`, and `self` is borrowed.
+            unsafe { self.dir.entry(s) }
+        } else {
+            return None;
+        };
+        // Relaxed: both the mirror's entry and the directory's are written
+        // by the thread in slot `s` alone, which is us (or a thread that
+        // held the slot before us and handed it over through the slot
+        // list's lock).
+        let p = std::ptr::NonNull::new(entry.load(Relaxed) as *mut AtomicU64)?;
+        // SAFETY: a non-zero entry is the first word of a stripe this
+        // thread owns: made by `make_stripe`, which lives as long as
+        // `self`, or a shared file's stripe that it owns through its claim
+        // (`other_stripe`), within the cells `self` holds; the mirror
+        // holds only what `slow_stripe` copied from the former.
+        Some(unsafe { Stripe::from_raw(p) })
+    }
+
+    /// [`Breaker::my_stripe`] when [`Breaker::stripe_at_hand`] finds none
+    /// (for the thread in slot `s`, the caller): the stripe made, or the
+    /// shared one found, and the mirror filled.
     #[cold]
     #[inline(never)]
-    fn slow_stripe(&self, s: usize) -> (Stripe<'_>, bool) {
+    pub(super) fn slow_stripe(&self, s: usize) -> (Stripe<'_>, bool) {
         if s < self.exclusive as usize {
-            return (self.owned_stripe(s), true);
+            let stripe = self.owned_stripe(s);
+            if s < self.mirrored as usize {
+                // Relaxed: see `mirrored`.
+                self.mirror[s].store(stripe.w(0) as *const AtomicU64 as u64, Relaxed);
+            }
+            return (stripe, true);
         }
         self.other_stripe(s)
     }
@@ -114,7 +145,7 @@ impl Breaker {
             return (stripe, false);
         }
         #[cfg(all(feature = "shm", unix, not(loom)))]
-        if let Some(shared) = self.shared.as_ref() {
+        if let Some(shared) = self.shared() {
             if let Some(k) = shared.claims.stripe(slot) {
                 // None: the data area is full; count on the shared stripe.
                 if let Some(stripe) = self.make_filed(k, &shared.area) {
@@ -132,7 +163,7 @@ impl Breaker {
     /// line's number in the file's data area, plus one.
     fn filed(&self, k: usize) -> Option<Stripe<'_>> {
         #[cfg(all(feature = "shm", unix, not(loom)))]
-        if let Some(shared) = self.shared.as_ref() {
+        if let Some(shared) = self.shared() {
             // Acquire: pairs with the CAS in `make_filed`.
             let v = self.cells.w(self.shape.layout.dir(k)).load(Acquire);
             // Checked: a damaged file may hold any number there.
@@ -324,6 +355,83 @@ mod tests {
             mine.w(0) as *const _
         );
         assert_eq!(b.metrics().successes, 1);
+    }
+
+    #[test]
+    fn what_a_call_reads_of_the_handle_is_on_its_first_line() {
+        use std::mem::{align_of, offset_of, size_of};
+        assert_eq!((size_of::<Breaker>(), align_of::<Breaker>()), (128, 64));
+        let hot = [
+            offset_of!(Breaker, mirror) + size_of::<[AtomicU64; MIRRORED]>(),
+            offset_of!(Breaker, dir) + size_of::<DirEntries>(),
+            offset_of!(Breaker, shape) + size_of::<usize>(),
+            offset_of!(Breaker, in_place) + 1,
+            offset_of!(Breaker, timed) + 1,
+            offset_of!(Breaker, mirrored) + 1,
+            offset_of!(Breaker, owned_on_control_line) + 2,
+            // The cells' address and length lead the struct (`repr(C)`).
+            offset_of!(Breaker, cells) + 2 * size_of::<usize>(),
+        ];
+        assert!(hot.iter().all(|&end| end <= 64), "{hot:?}");
+    }
+
+    #[test]
+    fn each_owner_finds_its_directory_entry_in_the_handle_after_a_move() {
+        let b = Breaker::with_clock(Config::default(), Arc::new(ManualClock::new())).unwrap();
+        assert_eq!(b.mirrored as usize, (b.exclusive as usize).min(MIRRORED));
+        // Threads at once, each in a slot of its own: past the mirrored
+        // ones too.
+        let threads = b.exclusive as usize + 2;
+        let b = std::sync::Mutex::new(b);
+        let mirror = |b: &Breaker, s: usize| {
+            let p = b
+                .mirror
+                .get(s)
+                .filter(|_| s < b.mirrored as usize)?
+                .load(Relaxed);
+            (p != 0).then_some(p as *const AtomicU64)
+        };
+        let count = |b: &Breaker| {
+            let s = crate::engine::thread_slot::current();
+            assert_eq!(mirror(b, s), None, "nothing before the first count");
+            b.call(|| Ok::<(), ()>(())).unwrap();
+            let (stripe, owned) = b.my_stripe();
+            let at = stripe.w(0) as *const AtomicU64;
+            match mirror(b, s) {
+                Some(p) => {
+                    assert!(owned);
+                    assert_eq!(p, at);
+                    assert_eq!(b.made(s).map(|m| m.w(0) as *const AtomicU64), Some(at));
+                }
+                None => assert!(s >= b.mirrored as usize, "slot {s} not mirrored"),
+            }
+        };
+        let barrier = std::sync::Barrier::new(threads);
+        std::thread::scope(|scope| {
+            let (b, barrier) = (&b, &barrier);
+            for _ in 0..threads {
+                scope.spawn(move || {
+                    barrier.wait();
+                    count(&b.lock().unwrap());
+                    // Held until all have counted: the slots stay taken.
+                    barrier.wait();
+                });
+            }
+        });
+        // Moved (out of the mutex, into an array): the addresses are values.
+        let v = [b.into_inner().unwrap()];
+        let b = &v[0];
+        for _ in 0..3 {
+            b.call(|| Ok::<(), ()>(())).unwrap();
+        }
+        let s = crate::engine::thread_slot::current();
+        if let Some(p) = mirror(b, s) {
+            assert_eq!(
+                b.stripe_at_hand().map(|st| st.w(0) as *const AtomicU64),
+                Some(p)
+            );
+        }
+        assert_eq!(b.metrics().successes, threads as u64 + 3);
     }
 
     #[test]
