@@ -628,7 +628,7 @@ fn damaged_breaker_words_are_survived() {
             first(&reg.get_or_create("db", &cfg).unwrap());
         }
         // Header word 7: where the data area starts, in bytes; the
-        // breaker's lines are its first (layout version 5: control,
+        // breaker's lines are its first (layout version 5 on: control,
         // metrics, then the shared stripe's 3 lines). With one stripe,
         // stripe 0 is that shared stripe, at word 32; else it is the stripe
         // the counting thread claimed, made in the data area, whose line
@@ -657,13 +657,13 @@ fn damaged_breaker_words_are_survived() {
         1,
         |b| b.try_acquire().unwrap().failure(),
         &|path, stripe| {
-            // The stripe's bucket cache (word 6): this epoch, ring slot
+            // The stripe's bucket cache (word 0): this epoch, ring slot
             // 32 767 (bit 15 is the stripe's parity, left alone here).
-            poke(path, stripe + 6, (1 << 16) | 0x7fff);
-            // Its retired totals (words 0..4) and ignored/rejected (4, 5),
-            // near 2^64.
+            poke(path, stripe, (1 << 16) | 0x7fff);
+            // Its tail, past the ring (2 words, then 10 buckets of 4):
+            // retired totals and ignored/rejected, near 2^64.
             for k in 0..6 {
-                poke(path, stripe + k, u64::MAX - 1);
+                poke(path, stripe + 2 + 4 * 10 + k, u64::MAX - 1);
             }
         },
     );
@@ -682,7 +682,7 @@ fn damaged_breaker_words_are_survived() {
         "reg3",
         1,
         |b| b.try_acquire().unwrap().failure(),
-        &|path, stripe| poke(path, stripe + 6, (1 << 16) | 0xffff),
+        &|path, stripe| poke(path, stripe, (1 << 16) | 0xffff),
     );
     assert_eq!(b.window_counts().calls, 3);
     let m = b.metrics();
@@ -696,8 +696,8 @@ fn damaged_breaker_words_are_survived() {
         2,
         |b| b.try_acquire().unwrap().success(),
         &|path, stripe| {
-            poke(path, stripe + 6, (1 << 16) | 0xffff);
-            poke(path, stripe + 7, u64::MAX);
+            poke(path, stripe, (1 << 16) | 0xffff);
+            poke(path, stripe + 1, u64::MAX);
         },
     );
     assert_eq!(b.metrics().successes, 4);

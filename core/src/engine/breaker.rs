@@ -821,6 +821,7 @@ impl Breaker {
         let w = self.word();
         let mut totals = [0u64; KINDS];
         let (mut ignored, mut rejected) = (0, 0);
+        let buckets = self.shape.layout.buckets;
         for stripe in self.stripes() {
             // Retired totals first, then the bucket words: a concurrent
             // bucket reset moves a count from the word to the retired total
@@ -829,16 +830,22 @@ impl Breaker {
             // only under-count, never count twice; the high-water marks
             // below keep totals from going back.
             for (k, t) in totals.iter_mut().enumerate() {
-                *t = t.wrapping_add(stripe.w(S_RETIRED + k).load(Acquire));
+                *t = t.wrapping_add(stripe.tail(S_RETIRED + k, buckets).load(Acquire));
             }
             // Wrapping sums: a shared file's counters may be damaged (or
             // just old); a metrics read must not panic on them.
-            ignored = stripe.w(S_IGNORED).load(Relaxed).wrapping_add(ignored);
-            rejected = stripe.w(S_REJECTED).load(Relaxed).wrapping_add(rejected);
+            ignored = stripe
+                .tail(S_IGNORED, buckets)
+                .load(Relaxed)
+                .wrapping_add(ignored);
+            rejected = stripe
+                .tail(S_REJECTED, buckets)
+                .load(Relaxed)
+                .wrapping_add(rejected);
             if let WindowKind::Time(_) = self.shape.window {
-                for b in 0..self.shape.layout.buckets {
+                for b in 0..buckets {
                     for (k, t) in totals.iter_mut().enumerate() {
-                        let v = stripe.bucket(b, k, self.shape.layout.buckets).load(Relaxed);
+                        let v = stripe.bucket(b, k, buckets).load(Relaxed);
                         *t = t.wrapping_add(crate::engine::window::Bucket::from_bits(v).count());
                     }
                 }

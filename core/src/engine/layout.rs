@@ -15,9 +15,10 @@
 //! lines 3..         count window: one byte per call in the window, eight
 //!                   to a word (`engine/count_window.rs`)
 //! then S stripes    each its own lines, owned by one thread (the last shared
-//!                   by the others): retired totals, ignored, rejected, the
-//!                   last bucket entered, then the time window's buckets
-//!                   (4 outcome words per bucket)
+//!                   by the others): the last bucket entered and its end,
+//!                   the time window's buckets (4 outcome words per bucket,
+//!                   kind-major), then the tail: retired totals, ignored,
+//!                   rejected
 //! ```
 //!
 //! That is the eager layout, [`Layout::new`], all of whose stripes are
@@ -112,27 +113,40 @@ pub(crate) const KIND_FAIL_FAST: usize = 2;
 pub(crate) const KIND_FAIL_SLOW: usize = 3;
 pub(crate) const KINDS: usize = 4;
 
-// Stripe words, relative to the stripe's first word.
+// Stripe words, relative to the stripe's first word: the two a success
+// reads, the ring of buckets, then the totals (the tail), so that a
+// success's words share the stripe's first 64 bytes for ring slots 0..5
+// and its first 128 for slots 0..13 ([`bucket_word`]).
+/// The stripe's last bucket: `epoch:48 | slot:16`, so the closed path does not
+/// divide by the bucket width on every call (a 64-bit division costs more
+/// than the rest of the path).
+pub(crate) const S_EPOCH: usize = 0;
+/// Exclusive stripes only: the end (clock ns) of the bucket in `S_EPOCH`,
+/// so that its owner's check "still in my last bucket" is one compare.
+pub(crate) const S_UNTIL: usize = 1;
+pub(crate) const S_BUCKETS: usize = 2;
+// The tail's words, relative to its first ([`Stripe::tail`]).
 /// Totals of outcomes no longer in a bucket word, one per kind.
 pub(crate) const S_RETIRED: usize = 0;
 pub(crate) const S_IGNORED: usize = 4;
 pub(crate) const S_REJECTED: usize = 5;
-/// The stripe's last bucket: `epoch:48 | slot:16`, so the closed path does not
-/// divide by the bucket width on every call (a 64-bit division costs more
-/// than the rest of the path).
-pub(crate) const S_EPOCH: usize = 6;
-/// Exclusive stripes only: the end (clock ns) of the bucket in `S_EPOCH`,
-/// so that its owner's check "still in my last bucket" is one compare.
-pub(crate) const S_UNTIL: usize = 7;
-pub(crate) const S_BUCKETS: usize = 8;
+/// Words in a stripe's tail.
+pub(crate) const S_TAIL_WORDS: usize = 6;
 
 /// The stripe word of ring slot `b`, kind `k`, in a ring of `buckets`
-/// slots: kind-major, so the success counts of the first 8 slots share the
-/// stripe's first 128 bytes with the words a success reads
-/// ([`Stripe::bucket`]).
+/// slots: kind-major, so the success counts of the first 6 slots share the
+/// stripe's first 64 bytes with the words a success reads, and of the first
+/// 14 its first 128 ([`Stripe::bucket`]).
 #[inline(always)]
 pub(crate) const fn bucket_word(b: usize, k: usize, buckets: usize) -> usize {
     S_BUCKETS + k * buckets + b
+}
+
+/// The stripe word of tail word `i` (`S_RETIRED`..) in a stripe of a ring
+/// of `buckets` slots (0 for a count window's stripes): past the ring.
+#[inline(always)]
+pub(crate) const fn tail_word(i: usize, buckets: usize) -> usize {
+    S_BUCKETS + KINDS * buckets + i
 }
 
 /// Lazy layouts: the address of the breaker's *rest*, its lines past the
@@ -199,7 +213,7 @@ impl Layout {
             buckets,
             slots,
             stripe_base,
-            stripe_words: round_up(S_BUCKETS + KINDS * buckets),
+            stripe_words: round_up(tail_word(S_TAIL_WORDS, buckets)),
         }
     }
 
@@ -484,6 +498,13 @@ impl<'a> Stripe<'a> {
     pub(crate) fn bucket(self, b: usize, k: usize, buckets: usize) -> &'a AtomicU64 {
         self.w(bucket_word(b, k, buckets))
     }
+
+    /// Tail word `i` (`S_RETIRED`.., [`tail_word`]) of a stripe of a ring
+    /// of `buckets` slots.
+    #[inline(always)]
+    pub(crate) fn tail(self, i: usize, buckets: usize) -> &'a AtomicU64 {
+        self.w(tail_word(i, buckets))
+    }
 }
 
 #[cfg(not(loom))]
@@ -505,7 +526,7 @@ mod tests {
         assert_eq!(l.stripe_words % LINE_WORDS, 0);
         assert_eq!(l.stripe_base % LINE_WORDS, 0);
         for s in 0..l.stripes {
-            let last = l.stripe(s) + S_BUCKETS + l.buckets * KINDS - 1;
+            let last = l.stripe(s) + tail_word(S_TAIL_WORDS, l.buckets) - 1;
             assert!(last < l.stripe(s) + l.stripe_words);
             if s + 1 < l.stripes {
                 assert!(last < l.stripe(s + 1));
@@ -518,31 +539,43 @@ mod tests {
     }
 
     #[test]
-    fn a_success_reads_and_writes_one_128_byte_pair_of_its_stripe_for_8_slots() {
+    fn a_success_reads_and_writes_one_64_byte_line_of_its_stripe_for_6_slots() {
         // The stripe's own words a success reads: the last bucket entered
         // and its end; the word it writes: its slot's fast successes.
-        for buckets in [1usize, 4, 8, 10, 16] {
+        const HALF: usize = LINE_WORDS / 2;
+        assert_eq!((S_EPOCH / HALF, S_UNTIL / HALF), (0, 0));
+        for buckets in [0usize, 1, 4, 8, 10, 16] {
             for b in 0..buckets {
                 let w = bucket_word(b, KIND_OK_FAST, buckets);
-                let same_pair = w / LINE_WORDS == S_EPOCH / LINE_WORDS;
-                assert_eq!(same_pair, b < 8, "{buckets} buckets, slot {b}");
-                assert_eq!(S_UNTIL / LINE_WORDS, S_EPOCH / LINE_WORDS);
+                assert_eq!(w < HALF, b < 6, "{buckets} buckets, slot {b}");
+                assert_eq!(w < LINE_WORDS, b < 14, "{buckets} buckets, slot {b}");
             }
-            // Every (slot, kind) its own word, all within the stripe.
-            let c = Config::builder()
-                .time_window(Duration::from_secs(10), buckets as u32)
-                .build()
-                .unwrap();
-            let words = Layout::new(&c, 1).stripe_words;
+            // Every (slot, kind) its own word, then the tail's, all within
+            // the stripe (a count window's stripe, 0 buckets, is its tail).
+            let words = if buckets == 0 {
+                Layout::new(&Config::builder().count_window(10).build().unwrap(), 1).stripe_words
+            } else {
+                let c = Config::builder()
+                    .time_window(Duration::from_secs(10), buckets as u32)
+                    .build()
+                    .unwrap();
+                Layout::new(&c, 1).stripe_words
+            };
             let mut seen: Vec<usize> = (0..buckets)
                 .flat_map(|b| (0..KINDS).map(move |k| bucket_word(b, k, buckets)))
+                .chain((0..S_TAIL_WORDS).map(|i| tail_word(i, buckets)))
+                .chain([S_EPOCH, S_UNTIL])
                 .collect();
             seen.sort_unstable();
             seen.dedup();
-            assert_eq!(seen.len(), KINDS * buckets);
-            assert!(seen[0] >= S_BUCKETS && *seen.last().unwrap() < words);
+            assert_eq!(seen.len(), KINDS * buckets + S_TAIL_WORDS + 2);
+            assert!(*seen.last().unwrap() < words);
         }
     }
+
+    // The tail's words apart and within it.
+    const _: () = assert!(S_RETIRED + KINDS <= S_IGNORED && S_IGNORED < S_REJECTED);
+    const _: () = assert!(S_REJECTED < S_TAIL_WORDS);
 
     #[test]
     fn what_a_call_reads_is_in_the_control_lines_first_64_bytes() {

@@ -369,7 +369,11 @@ impl TimeWindow {
                     // than `last`, so a lap or more before `e`: old,
                     // whatever its 32-bit tag looks like.
                     word.store(0, Relaxed);
-                    retire(stripe.w(S_RETIRED + kind), count, true);
+                    retire(
+                        stripe.tail(S_RETIRED + kind, self.buckets as usize),
+                        count,
+                        true,
+                    );
                 }
             }
         }
@@ -521,7 +525,11 @@ impl TimeWindow {
                 // AcqRel: as a writer's CAS (`count`); one of the racing
                 // writers moves the count, once.
                 match word.compare_exchange(v.bits(), 0, AcqRel, Acquire) {
-                    Ok(_) => retire(stripe.w(S_RETIRED + kind), v.count(), false),
+                    Ok(_) => retire(
+                        stripe.tail(S_RETIRED + kind, self.buckets as usize),
+                        v.count(),
+                        false,
+                    ),
                     Err(actual) => {
                         v = Bucket::from_bits(actual);
                         continue;
@@ -574,7 +582,7 @@ impl TimeWindow {
         exclusive: bool,
     ) -> bool {
         let word = stripe.bucket(slot, kind, self.buckets as usize);
-        let retired = stripe.w(S_RETIRED + kind);
+        let retired = stripe.tail(S_RETIRED + kind, self.buckets as usize);
         let ours = Bucket::first(tag, parity);
         // An owner's word is changed by it alone (plain load and store);
         // shared words only by CAS, so no increment is lost. Relaxed for the
@@ -793,7 +801,7 @@ mod loom_tests {
         fn total(&self, kind: usize) -> u64 {
             let s = self.stripe();
             // Acquire, then the buckets: as `Breaker::metrics` (see `retire`).
-            let mut t = s.w(S_RETIRED + kind).load(Acquire);
+            let mut t = s.tail(S_RETIRED + kind, self.layout.buckets).load(Acquire);
             for b in 0..self.layout.buckets {
                 t +=
                     Bucket::from_bits(s.bucket(b, kind, self.layout.buckets).load(Relaxed)).count();

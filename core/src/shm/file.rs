@@ -30,7 +30,10 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"FBSHMREG");
 /// 5: the compact layout (`Layout::file`): a breaker's own lines hold one
 /// stripe, the shared one; the stripes that claims own are made in the data
 /// area when first counted on, found through the breaker's directory words.
-pub const LAYOUT_VERSION: u64 = 5;
+/// 6: a stripe's words a success reads come first and its totals after
+/// its ring (`engine/layout.rs`), so that a success touches one 64-byte
+/// line of its stripe for most ring slots.
+pub const LAYOUT_VERSION: u64 = 6;
 
 pub(super) const LINE_BYTES: usize = std::mem::size_of::<Line>();
 pub(super) const WORD: usize = 8;
@@ -92,6 +95,7 @@ pub fn fingerprint() -> u64 {
         S_EPOCH as u64,
         S_UNTIL as u64,
         S_BUCKETS as u64,
+        S_TAIL_WORDS as u64,
         crate::engine::state::GEN_MASK,
         HEADER_LINES as u64,
         SLOT_WORDS as u64,

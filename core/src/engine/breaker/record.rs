@@ -145,7 +145,11 @@ impl Breaker {
         let kind = match outcome {
             Outcome::Ignored => {
                 // A statistic.
-                bump(stripe.w(S_IGNORED), 1, exclusive);
+                bump(
+                    stripe.tail(S_IGNORED, self.shape.layout.buckets),
+                    1,
+                    exclusive,
+                );
                 if p.probe {
                     self.release_probe(p);
                 }
@@ -169,7 +173,11 @@ impl Breaker {
         let moved = match self.shape.window {
             WindowKind::Time(tw) => tw.record(stripe, kind, p.generation, t, exclusive),
             WindowKind::Count(cw) => {
-                bump(stripe.w(S_RETIRED + kind), 1, exclusive);
+                bump(
+                    stripe.tail(S_RETIRED + kind, self.shape.layout.buckets),
+                    1,
+                    exclusive,
+                );
                 // An outcome of an earlier generation takes no ticket: it
                 // would push a current call out of the last N while adding
                 // none (raising the rate without a failure).
@@ -289,7 +297,11 @@ impl Breaker {
             }
             WindowKind::Count(cw) => {
                 // A statistic, as in `record_general`.
-                bump(stripe.w(S_RETIRED + KIND_OK_SLOW), 1, exclusive);
+                bump(
+                    stripe.tail(S_RETIRED + KIND_OK_SLOW, self.shape.layout.buckets),
+                    1,
+                    exclusive,
+                );
                 cw.record(&self.cells, KIND_OK_SLOW, || {
                     self.word().generation() == p.generation
                 });
