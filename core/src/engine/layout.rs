@@ -189,6 +189,10 @@ pub struct Layout {
     pub stripe_base: usize,
     /// Words per stripe (a whole number of lines).
     pub stripe_words: usize,
+    /// Each stripe's tail, its first word ([`tail_word`]`(0, buckets)`):
+    /// kept so that an open rejection's count finds `S_REJECTED` with one
+    /// add.
+    pub tail: usize,
 }
 
 fn round_up(words: usize) -> usize {
@@ -214,6 +218,7 @@ impl Layout {
             slots,
             stripe_base,
             stripe_words: round_up(tail_word(S_TAIL_WORDS, buckets)),
+            tail: tail_word(0, buckets),
         }
     }
 

@@ -272,10 +272,10 @@ impl Breaker {
     fn note_rejection(&self, reason: RejectReason, retry_ns: u64) {
         // A statistic, read by metrics().
         match self.stripe_at_hand() {
-            Some(s) => bump(s.tail(S_REJECTED, self.shape.layout.buckets), 1, true),
+            Some(s) => bump(s.w(self.shape.layout.tail + S_REJECTED), 1, true),
             None => {
                 let (s, exclusive) = self.slow_stripe(crate::engine::thread_slot::current());
-                bump(s.tail(S_REJECTED, self.shape.layout.buckets), 1, exclusive);
+                bump(s.w(self.shape.layout.tail + S_REJECTED), 1, exclusive);
             }
         }
         #[cfg(all(feature = "tracing", not(loom)))]
