@@ -494,11 +494,9 @@ impl<'a> Stripe<'a> {
         unsafe { &*self.base.as_ptr().add(i) }
     }
 
-    /// The word of ring slot `b`, kind `k`, in a ring of `buckets` slots.
-    /// Kind-major: the successes of every slot come first, right after
-    /// the stripe's first 64 bytes, so that the words a success reads (the
-    /// last bucket entered, its end) and writes (its slot's success count)
-    /// share one 128-byte pair of lines for the first 8 slots.
+    /// The word of ring slot `b`, kind `k`, in a ring of `buckets` slots
+    /// ([`bucket_word`]: kind-major, right after the two words a success
+    /// reads).
     #[inline(always)]
     pub(crate) fn bucket(self, b: usize, k: usize, buckets: usize) -> &'a AtomicU64 {
         self.w(bucket_word(b, k, buckets))

@@ -73,6 +73,8 @@ pub fn fingerprint() -> u64 {
         // The ring's order (kind-major): where slot 1 of kind 1 is in a
         // ring of 10.
         bucket_word(1, 1, 10) as u64,
+        // The tail's place: past the ring.
+        tail_word(0, 10) as u64,
         LINE_BYTES as u64,
         LINE_WORDS as u64,
         W_STATE as u64,

@@ -118,7 +118,7 @@ impl Breaker {
         if s < self.exclusive as usize {
             let stripe = self.owned_stripe(s);
             if s < self.mirrored as usize {
-                // Relaxed: see `mirrored`.
+                // Relaxed: see `stripe_at_hand_of`.
                 self.mirror[s].store(stripe.w(0) as *const AtomicU64 as u64, Relaxed);
             }
             return (stripe, true);
