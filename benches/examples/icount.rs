@@ -1,6 +1,7 @@
 // Instruction counts under callgrind: `valgrind --tool=callgrind target/release/examples/icount <which> <n>`
 // (`shm`, `shm_open`: the closed call and the rejection on a breaker of a shared-memory file;
-// `fusebox_count`: the closed call with a count window of 100)
+// `fusebox_count`: the closed call with a count window of 100; `fusebox_slot`: the closed call
+// from the thread in slot FUSEBOX_SLOT, while threads hold the slots below it)
 //
 // The `many_*` modes make 10^5 breakers (or FUSEBOX_MANY) of one library (each called once),
 // then make <n> calls, each to a pseudo-random one: under
@@ -49,6 +50,33 @@ fn main() {
             for _ in 0..n {
                 closed_call(&b);
             }
+        }
+        // The closed call from thread slot k (`FUSEBOX_SLOT`, default 0):
+        // k threads count once and hold slots 0..k (parked) while this
+        // thread, the next, makes the calls. Of the default 16 stripes,
+        // slots 0..2 find their stripe on the handle, 3..6 on the control
+        // line, 7..13 in the rest; 14 and 15 share stripes by CAS.
+        "fusebox_slot" => {
+            let k: usize = std::env::var("FUSEBOX_SLOT").map_or(0, |v| v.parse().unwrap());
+            let b = Breaker::new(Config::default()).unwrap();
+            let (ready, done) = (
+                std::sync::Barrier::new(k + 1),
+                std::sync::Barrier::new(k + 1),
+            );
+            std::thread::scope(|s| {
+                for _ in 0..k {
+                    s.spawn(|| {
+                        closed_call(&b);
+                        ready.wait();
+                        done.wait();
+                    });
+                }
+                ready.wait();
+                for _ in 0..n {
+                    closed_call(&b);
+                }
+                done.wait();
+            });
         }
         // The closed call with a count window of the last 100 calls.
         "fusebox_count" => {
