@@ -20,8 +20,8 @@ impl Breaker {
         if self.plain_successes && outcome == Outcome::Success && !p.probe {
             let Some(stripe) = self.stripe_at_hand() else {
                 // A shared stripe (CAS), or this thread's first count on
-                // the breaker: the general path.
-                return self.record_general(p, outcome, duration_ns);
+                // the breaker.
+                return self.record_plain_success_elsewhere(p);
             };
             let t = self.shape.clock.recent_ns();
             let moved = self
@@ -136,6 +136,31 @@ impl Breaker {
         if w.phase() == Phase::Closed && w.generation() == generation {
             self.reset_consecutive(generation);
             self.evaluate(w, t);
+        }
+    }
+
+    /// [`Breaker::record_raw`]'s plain success (a time window, no
+    /// slow-call detection, a closed-path permit) by a thread that does not
+    /// find its stripe at hand: one past the owned stripes, which counts on
+    /// a shared stripe with CAS, or an owner's first count. The owned path's
+    /// rule on the stripe `slow_stripe` finds (count; judge only when a
+    /// failure run is in progress, the stripe moved to a new bucket or the
+    /// window is in danger), without the general path's duration, latency
+    /// and probe steps, which such a success has no use for.
+    #[inline(never)]
+    fn record_plain_success_elsewhere(&self, p: RawPermit) {
+        let (stripe, exclusive) = self.slow_stripe(crate::engine::thread_slot::current());
+        let t = self.shape.clock.recent_ns();
+        let moved = self
+            .shape
+            .time
+            .record(stripe, KIND_OK_FAST, p.generation, t, exclusive);
+        // Relaxed: as in `record_raw`.
+        if moved
+            || Run::from_bits(self.cells.w(W_CONSEC).load(Relaxed)).in_progress()
+            || self.in_danger(p.generation)
+        {
+            self.judge_success(p.generation, t);
         }
     }
 

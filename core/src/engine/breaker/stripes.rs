@@ -469,6 +469,54 @@ mod tests {
     }
 
     #[test]
+    fn a_success_on_a_shared_stripe_is_counted_and_ends_a_failure_run() {
+        let config = Config::builder()
+            .consecutive_failures(Some(3))
+            .build()
+            .unwrap();
+        let b = Breaker::with_clock(config, Arc::new(ManualClock::new())).unwrap();
+        let fail = |b: &Breaker| assert!(b.call(|| Err::<(), ()>(())).is_err());
+        fail(&b);
+        fail(&b);
+        // Threads take slots (lowest free first) and hold them, until one
+        // is past the owned stripes: it counts on a shared stripe.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let release = std::sync::RwLock::new(());
+        let hold = release.write().unwrap();
+        let mut threads = 0;
+        std::thread::scope(|scope| {
+            for _ in 0..b.exclusive as usize + 64 {
+                threads += 1;
+                let (b, tx, release) = (&b, tx.clone(), &release);
+                scope.spawn(move || {
+                    b.call(|| Ok::<(), ()>(())).unwrap();
+                    let shared = crate::engine::thread_slot::current() >= b.exclusive as usize;
+                    if shared {
+                        assert!(b.stripe_at_hand().is_none());
+                        for _ in 0..999 {
+                            b.call(|| Ok::<(), ()>(())).unwrap();
+                        }
+                    }
+                    tx.send(shared).unwrap();
+                    let _held = release.read().unwrap();
+                });
+                if rx.recv().unwrap() {
+                    break;
+                }
+            }
+            drop(hold);
+        });
+        // Its successes ended the run: two more failures do not trip.
+        fail(&b);
+        fail(&b);
+        assert_eq!(b.state(), crate::State::Closed);
+        let m = b.metrics();
+        assert_eq!((m.failures, m.successes), (4, threads + 999), "{m:?}");
+        fail(&b);
+        assert_eq!(b.state(), crate::State::Open);
+    }
+
+    #[test]
     fn a_thread_that_collides_on_a_shared_stripe_moves_to_another() {
         // In a thread of its own: the probe offset is per thread.
         std::thread::spawn(|| {
