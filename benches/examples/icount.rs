@@ -53,9 +53,10 @@ fn main() {
         }
         // The closed call from thread slot k (`FUSEBOX_SLOT`, default 0):
         // k threads count once and hold slots 0..k (parked) while this
-        // thread, the next, makes the calls. Of the default 16 stripes,
+        // thread, the next, makes the calls. Of the default 64 stripes,
         // slots 0..2 find their stripe on the handle, 3..6 on the control
-        // line, 7..13 in the rest; 14 and 15 share stripes by CAS.
+        // line, 7..16 in the rest, 17..61 in the directory's extension; on 2
+        // cores, the threads from slot 62 on share 2 stripes by CAS.
         "fusebox_slot" => {
             let k: usize = std::env::var("FUSEBOX_SLOT").map_or(0, |v| v.parse().unwrap());
             let b = Breaker::new(Config::default()).unwrap();

@@ -908,11 +908,13 @@ mod tests {
                 .build()
                 .unwrap(),
         ];
-        // The breaker's own words but the seed, the rest and the directory (addresses),
-        // then each stripe's words, in stripe order.
+        // The breaker's own words but the seed, the rest, the directory and
+        // its extension (addresses), then each stripe's words, in stripe
+        // order.
         let words = |b: &Breaker| -> Vec<u64> {
-            let dir: Vec<usize> = (0..b.shape.layout.stripes)
+            let dir: Vec<usize> = (0..b.shape.layout.stripes.min(DIR_IN_LINES))
                 .map(|k| b.shape.layout.dir(k))
+                .chain([W_DIR_EXT])
                 .collect();
             let own = (0..b.shape.layout.lines() * LINE_WORDS)
                 .filter(|i| *i != W_RNG && *i != W_REST && !dir.contains(i))

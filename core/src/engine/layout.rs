@@ -161,8 +161,18 @@ pub(crate) const DIR_CONTROL: usize = W_DANGER + 1;
 /// ... seven of them ...
 pub(crate) const DIR_ON_CONTROL: usize = W_REOPENS - DIR_CONTROL;
 /// ... and in the metrics line (words 21..32), before the directory's own
-/// lines.
+/// lines (a shared file's layout) ...
 const DIR_METRICS: usize = 2 * LINE_WORDS - (W_HIGH_WATER + KINDS);
+/// ... or, in an in-process (lazy) layout, in the metrics line's words
+/// 21..31, whose last word instead holds the address of the directory's
+/// *extension*: the entries of the stripes from `DIR_IN_LINES` on, made
+/// when a thread of one of those slots first counts (0 until then), so
+/// that a breaker's directory grows with the threads that count on it,
+/// not with its stripe count.
+pub(crate) const W_DIR_EXT: usize = 2 * LINE_WORDS - 1;
+/// Directory entries in a lazy layout's lines (the rest of them in the
+/// extension).
+pub(crate) const DIR_IN_LINES: usize = DIR_ON_CONTROL + DIR_METRICS - 1;
 
 /// The positions of a breaker's words.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -269,11 +279,17 @@ impl Layout {
         }
     }
 
-    /// The directory word of stripe `k` (lazy and file layouts): 0 until
-    /// the stripe is made, then the address of its first word (lazy) or
-    /// its first line's number in the file's data area plus one (file).
+    /// The directory word of stripe `k` (file layouts, and lazy layouts
+    /// below [`DIR_IN_LINES`]: the others are in the extension,
+    /// [`Layout::dir_ext_words`]): 0 until the stripe is made, then the
+    /// address of its first word (lazy) or its first line's number in the
+    /// file's data area plus one (file).
     #[inline(always)]
     pub fn dir(&self, k: usize) -> usize {
+        debug_assert!(
+            !self.lazy || k < DIR_IN_LINES,
+            "stripe {k}: in the extension"
+        );
         if k < DIR_ON_CONTROL {
             DIR_CONTROL + k
         } else if k < DIR_ON_CONTROL + DIR_METRICS {
@@ -283,22 +299,24 @@ impl Layout {
         }
     }
 
-    /// The default stripe count of an in-process breaker: 16 (15 threads
-    /// own a stripe, the others share one), or as for a shared file when the
-    /// machine has more cores. Stripes that no thread uses cost nothing but
-    /// their directory word (see [`Layout::lazy`]), so the count is for
-    /// oversubscribed thread pools (16 threads on 2 cores), not for cores.
+    /// The default stripe count of an in-process breaker: 64, the most
+    /// (on 2 cores 62 threads own a stripe, the others share 2). Stripes
+    /// that no thread uses cost nothing, and their directory entries past
+    /// the first 17 are made when a thread of those slots first counts
+    /// ([`W_DIR_EXT`]), so the count is for oversubscribed thread pools
+    /// (64 threads on 2 cores), not for cores.
     pub fn default_lazy_stripes() -> usize {
         if cfg!(loom) {
             return 2;
         }
-        Layout::default_stripes().max(16)
+        64
     }
 
     /// The default stripe count of a shared file: one per core for the
     /// threads that own one (see the module `slot`) plus the stripe the
     /// others share, rounded up to a power of two by [`Layout::new`] (at
     /// most 64).
+    #[cfg_attr(not(all(feature = "shm", unix, not(loom))), allow(dead_code))]
     pub fn default_stripes() -> usize {
         if cfg!(loom) {
             return 2;
@@ -308,11 +326,26 @@ impl Layout {
             .min(64)
     }
 
-    /// Total lines (of a lazy layout: without its stripes; of a file
-    /// layout: with its last stripe alone).
+    /// Words of a lazy layout's directory extension ([`W_DIR_EXT`]): the
+    /// entries of stripes `DIR_IN_LINES..stripes`, in whole lines (0: it
+    /// has none).
+    pub fn dir_ext_words(&self) -> usize {
+        if !self.lazy {
+            return 0;
+        }
+        round_up(self.stripes.saturating_sub(DIR_IN_LINES))
+    }
+
+    /// Total lines (of a lazy layout: without its stripes and its
+    /// directory's extension; of a file layout: with its directory's lines
+    /// and its last stripe alone).
     pub fn lines(&self) -> usize {
         if self.lazy || self.file {
-            let dir = self.stripes.saturating_sub(DIR_ON_CONTROL + DIR_METRICS);
+            let dir = if self.file {
+                self.stripes.saturating_sub(DIR_ON_CONTROL + DIR_METRICS)
+            } else {
+                0
+            };
             let own = (self.stripe_base + round_up(dir)) / LINE_WORDS;
             return own + if self.file { self.stripe_lines() } else { 0 };
         }
@@ -596,16 +629,25 @@ mod tests {
         for stripes in [1, 2, 4, 16, 18, 64] {
             let f = Layout::file(&time, stripes);
             let l = Layout::lazy(&time, stripes);
-            // The lazy layout's lines (control, metrics, the directory's
-            // own past 18 stripes), then the shared stripe's 3.
-            assert_eq!(f.lines(), l.lines() + f.stripe_lines(), "{stripes}");
+            // The lazy layout's lines (control, metrics), the directory's
+            // own past 18 stripes (a lazy layout has them in its
+            // extension), then the shared stripe's 3.
+            let dir_lines = f.stripes.saturating_sub(18).div_ceil(LINE_WORDS);
+            assert_eq!(
+                f.lines(),
+                l.lines() + dir_lines + f.stripe_lines(),
+                "{stripes}"
+            );
             assert_eq!(f.stripe_lines(), 3);
             let last = f.stripe(f.stripes - 1);
-            assert_eq!(last, l.lines() * LINE_WORDS);
+            assert_eq!(last, (l.lines() + dir_lines) * LINE_WORDS);
             assert_eq!(last + f.stripe_words, f.lines() * LINE_WORDS);
-            // Directory words as the lazy layout's, before the last stripe.
+            // Directory words as the lazy layout's where it has them in its
+            // lines, all before the last stripe.
             for k in 0..f.stripes {
-                assert_eq!(f.dir(k), l.dir(k));
+                if k < DIR_IN_LINES {
+                    assert_eq!(f.dir(k), l.dir(k));
+                }
                 assert!(f.dir(k) < last);
             }
         }
@@ -629,19 +671,25 @@ mod tests {
                 // A count window's ticket and slots (a time window has none).
                 let slots = W_SLOTS..W_SLOTS + CountWindow::words(l.slots);
                 let ticket = (l.slots > 0).then_some(W_TICKET);
-                let mut dir: Vec<usize> = (0..l.stripes).map(|k| l.dir(k)).collect();
+                let in_lines = l.stripes.min(DIR_IN_LINES);
+                let mut dir: Vec<usize> = (0..in_lines).map(|k| l.dir(k)).collect();
                 for &d in &dir {
                     assert!(d < l.lines() * LINE_WORDS, "{stripes}: {d} past the lines");
                     assert!(!used.contains(&d) && !slots.contains(&d), "{d} is in use");
                     assert_ne!(Some(d), ticket, "the ticket");
+                    assert_ne!(d, W_DIR_EXT, "the extension's address");
                 }
                 dir.sort_unstable();
                 dir.dedup();
-                assert_eq!(dir.len(), l.stripes, "two stripes share a directory word");
-                // The control lines alone up to 16 stripes, whatever the
-                // core count; a line more per 16 stripes past 18.
-                let extra = l.stripes.saturating_sub(18).div_ceil(LINE_WORDS);
-                assert_eq!(l.lines(), base_lines + extra, "{stripes} stripes");
+                assert_eq!(dir.len(), in_lines, "two stripes share a directory word");
+                // The control lines alone, whatever the stripe count; the
+                // directory's entries past 17 in the extension's lines.
+                assert_eq!(l.lines(), base_lines, "{stripes} stripes");
+                assert_eq!(
+                    l.dir_ext_words(),
+                    l.stripes.saturating_sub(DIR_IN_LINES).div_ceil(LINE_WORDS) * LINE_WORDS
+                );
+                assert!(!used.contains(&W_DIR_EXT) && !slots.contains(&W_DIR_EXT));
                 assert_eq!(l.stripe_words, Layout::new(config, stripes).stripe_words);
                 assert!(l.shared.is_power_of_two() && l.shared as usize <= l.stripes.max(4) / 4);
             }

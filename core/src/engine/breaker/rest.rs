@@ -1,6 +1,6 @@
 //! A breaker's lines past its control line (its *rest*: the metrics line,
-//! the directory's entries past the control line's, `Layout::lines`), made
-//! when first written.
+//! with the directory's entries past the control line's and the address of
+//! its extension, `Layout::lines`), made when first written.
 //!
 //! An idle in-process breaker with a time window is then its control line
 //! alone, 128 bytes: nothing past it is written until a transition is

@@ -113,18 +113,41 @@ impl Breaker {
 
     /// The stripe of an owner whose directory entry is past the control
     /// line's (slots `owned_on_control_line..exclusive` of an in-process
-    /// breaker: on the metrics line or the directory's own lines, in the
-    /// rest), if the rest is made. Out of line: the first threads' path
-    /// stays as short as it was, and these threads pay a call and the rest's
-    /// address, not the general path (which made 9 of 16 threads on two
-    /// cores cost twice as much per call).
+    /// breaker: on the metrics line, in the rest, or in the directory's
+    /// extension), if it is made. Out of line: the first threads' path
+    /// stays as short as it was, and these threads pay a call and the
+    /// rest's address (and the extension's), not the general path (which
+    /// made 9 of 16 threads on two cores cost twice as much per call).
     #[inline(never)]
     fn stripe_in_rest(&self, s: usize) -> Option<Stripe<'_>> {
-        // Relaxed: as in `stripe_at_hand_of` (the rest's address is
-        // loaded with Acquire by `line_word_if_made`).
-        let p = self
-            .line_word_if_made(self.shape.layout.dir(s))?
-            .load(Relaxed);
+        // `dir_entry_if_made(s)`, for what only such an owner can be: of a
+        // lazy layout (a shared file's breaker owns no stripe), whose
+        // rest's address is the control line's word `W_REST` (its own
+        // line 1 with a count window), and `s < exclusive <= stripes`.
+        debug_assert!(self.shape.layout.lazy && s < self.exclusive as usize);
+        // Acquire: as in `line_word_if_made`.
+        let rest = self.cells.w(W_REST).load(Acquire) as *const AtomicU64;
+        if rest.is_null() {
+            return None;
+        }
+        let entry = if s < DIR_IN_LINES {
+            // SAFETY: the rest is the layout's lines past the control line,
+            // and `dir(s)` is one of its words (`s < DIR_IN_LINES`).
+            unsafe { &*rest.add(self.shape.layout.dir(s) - LINE_WORDS) }
+        } else {
+            // SAFETY: as above, for the metrics line's `W_DIR_EXT`.
+            let at = unsafe { &*rest.add(W_DIR_EXT - LINE_WORDS) };
+            // Acquire: as in `dir_ext`.
+            let ext = at.load(Acquire) as *const AtomicU64;
+            if ext.is_null() {
+                return None;
+            }
+            // SAFETY: a made extension has an entry for each stripe from
+            // `DIR_IN_LINES` on, and `s` is a stripe (as in `dir_ext`).
+            unsafe { &*ext.add(s - DIR_IN_LINES) }
+        };
+        // Relaxed: as in `stripe_at_hand_of`.
+        let p = entry.load(Relaxed);
         let p = std::ptr::NonNull::new(p as *mut AtomicU64)?;
         // SAFETY: as in `stripe_at_hand_of`: a non-zero entry is the first
         // word of the stripe this thread owns, made by `make_stripe`.
@@ -225,9 +248,7 @@ impl Breaker {
     fn made(&self, k: usize) -> Option<Stripe<'_>> {
         // Acquire: pairs with the CAS in `make_stripe`; the stripe's zeroed
         // words (and all its maker wrote before) are visible.
-        let p = self
-            .line_word_if_made(self.shape.layout.dir(k))?
-            .load(Acquire);
+        let p = self.dir_entry_if_made(k)?.load(Acquire);
         // SAFETY: as in `my_stripe`.
         std::ptr::NonNull::new(p as *mut AtomicU64).map(|p| unsafe { Stripe::from_raw(p) })
     }
@@ -237,7 +258,7 @@ impl Breaker {
     #[cold]
     #[inline(never)]
     fn make_stripe(&self, k: usize) -> Stripe<'_> {
-        let entry = self.line_word(self.shape.layout.dir(k));
+        let entry = self.dir_entry(k);
         let first = lines_at(entry, self.shape.layout.stripe_lines());
         // SAFETY: `first` is a made stripe's first word (ours, or the
         // winner's), freed only when the breaker is dropped.
@@ -247,15 +268,78 @@ impl Breaker {
     /// Every stripe that exists (for readers: the window, the metrics).
     pub(super) fn stripes(&self) -> impl Iterator<Item = Stripe<'_>> + '_ {
         let layout = &self.shape.layout;
-        (0..layout.stripes).filter_map(move |k| {
-            if layout.lazy {
-                self.made(k)
-            } else if layout.file && k + 1 < layout.stripes {
-                self.filed(k)
-            } else {
-                Some(self.cells.stripe(layout.stripe(k)))
-            }
-        })
+        let in_lines = if layout.lazy {
+            layout.stripes.min(DIR_IN_LINES)
+        } else {
+            layout.stripes
+        };
+        let ext = self.dir_ext().unwrap_or(&[]);
+        (0..in_lines)
+            .filter_map(move |k| {
+                if layout.lazy {
+                    self.made(k)
+                } else if layout.file && k + 1 < layout.stripes {
+                    self.filed(k)
+                } else {
+                    Some(self.cells.stripe(layout.stripe(k)))
+                }
+            })
+            // Acquire: as in `made`.
+            .chain(ext.iter().filter_map(|e| {
+                let p = std::ptr::NonNull::new(e.load(Acquire) as *mut AtomicU64)?;
+                // SAFETY: as in `made`.
+                Some(unsafe { Stripe::from_raw(p) })
+            }))
+    }
+
+    /// A lazy layout's directory extension, its entries for stripes
+    /// `DIR_IN_LINES..stripes`, if it is made.
+    fn dir_ext(&self) -> Option<&[AtomicU64]> {
+        let n = self.shape.layout.stripes.checked_sub(DIR_IN_LINES)?;
+        if !self.shape.layout.lazy || n == 0 {
+            return None;
+        }
+        // Acquire: pairs with the CAS in `lines_at`; the extension's zeroed
+        // words are visible.
+        let p = self.line_word_if_made(W_DIR_EXT)?.load(Acquire) as *const AtomicU64;
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: a non-zero extension word is the first word of
+        // `dir_ext_words()` (at least `n`) zeroed words made by `dir_entry`,
+        // freed only when the breaker is dropped.
+        Some(unsafe { std::slice::from_raw_parts(p, n) })
+    }
+
+    /// Stripe `k`'s directory entry, if it exists yet: in the breaker's
+    /// lines ([`Layout::dir`]), or in a lazy layout's extension.
+    #[inline]
+    fn dir_entry_if_made(&self, k: usize) -> Option<&AtomicU64> {
+        let layout = &self.shape.layout;
+        if !layout.lazy || k < DIR_IN_LINES {
+            return self.line_word_if_made(layout.dir(k));
+        }
+        self.dir_ext()?.get(k - DIR_IN_LINES)
+    }
+
+    /// Stripe `k`'s directory entry, the rest or the extension made first
+    /// if need be (the protocol of [`lines_at`], as for the stripes).
+    fn dir_entry(&self, k: usize) -> &AtomicU64 {
+        let layout = &self.shape.layout;
+        if !layout.lazy || k < DIR_IN_LINES {
+            return self.line_word(layout.dir(k));
+        }
+        if let Some(e) = self.dir_entry_if_made(k) {
+            return e;
+        }
+        let first = lines_at(
+            self.line_word(W_DIR_EXT),
+            layout.dir_ext_words() / LINE_WORDS,
+        );
+        // SAFETY: `first` is the extension's first word (ours, or the
+        // winner's), of at least `stripes - DIR_IN_LINES` words, freed only
+        // when the breaker is dropped.
+        unsafe { &*first.add(k - DIR_IN_LINES) }
     }
 }
 
@@ -331,16 +415,23 @@ impl Drop for Breaker {
         }
         for k in 0..self.shape.layout.stripes {
             // Relaxed: `&mut self`, no other thread holds the breaker.
-            let p = self
-                .line_word_if_made(self.shape.layout.dir(k))
-                .map_or(0, |w| w.load(Relaxed));
+            let p = self.dir_entry_if_made(k).map_or(0, |w| w.load(Relaxed));
             if p != 0 {
                 // SAFETY: a non-zero entry came from `make_stripe`, and the
                 // breaker, the only way to its stripe, is being dropped.
                 unsafe { free_lines(p as *mut AtomicU64, self.shape.layout.stripe_lines()) };
             }
         }
-        // Last: the directory entries above may be in it.
+        // Then the extension, whose entries were read above.
+        if let Some(ext) = self.dir_ext() {
+            let first = ext.as_ptr() as *mut AtomicU64;
+            // SAFETY: a made extension came from `dir_entry`'s `lines_at`,
+            // of `dir_ext_words() / LINE_WORDS` lines, and the breaker is
+            // being dropped.
+            unsafe { free_lines(first, self.shape.layout.dir_ext_words() / LINE_WORDS) };
+        }
+        // Last: the directory entries above, and the extension's address,
+        // may be in it.
         self.drop_rest();
     }
 }
@@ -356,6 +447,7 @@ mod tests {
         let b = Breaker::with_clock(Config::default(), Arc::new(ManualClock::new())).unwrap();
         assert!(b.shape.layout.lazy);
         assert_eq!(b.stripes().count(), 0, "an idle breaker has no stripe");
+        assert!(b.dir_ext().is_none(), "nor a directory extension");
         let (owned, shared) = (b.exclusive as usize, b.shape.layout.shared as usize);
         assert_eq!(owned + shared, b.shape.layout.stripes);
         // Slots past the owned ones, taken in turn, land on every shared
@@ -367,6 +459,9 @@ mod tests {
         seen.dedup();
         assert_eq!(seen.len(), shared, "one stripe per shared index");
         assert_eq!(b.stripes().count(), shared);
+        // The shared stripes' entries follow the owned ones': in the
+        // directory's extension past its lines, made with the first of them.
+        assert_eq!(b.dir_ext().is_some(), owned >= DIR_IN_LINES);
         // An owner's stripe, made on its first count.
         b.call(|| Ok::<(), ()>(())).unwrap();
         let (mine, exclusive) = b.my_stripe();
@@ -452,6 +547,9 @@ mod tests {
                 });
             }
         });
+        // Slots past the directory's lines were among them (the threads held
+        // `exclusive + 2` slots at once): its extension is made.
+        assert!(b.lock().unwrap().dir_ext().is_some());
         // Moved (out of the mutex, into an array): the addresses are values.
         let v = [b.into_inner().unwrap()];
         let b = &v[0];
@@ -534,5 +632,44 @@ mod tests {
         })
         .join()
         .unwrap();
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use crate::engine::clock::ManualClock;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    #[test]
+    fn loom_two_stripes_past_the_lines_make_one_directory_extension() {
+        // The directory's extension (`dir_entry`): two threads make a
+        // stripe each whose entry is in it, so both make the extension at
+        // once: one CAS wins, the other frees its lines and sets its entry
+        // in the winner's. The main thread reads the stripes meanwhile:
+        // never more than were made, and after the joins both, each where
+        // its maker put it.
+        loom::model(|| {
+            let clock = std::sync::Arc::new(ManualClock::new());
+            let b = Arc::new(Breaker::with_stripes("loom", Config::default(), clock, 32).unwrap());
+            let ks = [DIR_IN_LINES + 1, DIR_IN_LINES + 5];
+            let hs: Vec<_> = ks
+                .iter()
+                .map(|&k| {
+                    let b = b.clone();
+                    thread::spawn(move || b.make_stripe(k).w(0) as *const AtomicU64 as usize)
+                })
+                .collect();
+            assert!(b.stripes().count() <= 2);
+            let made: Vec<usize> = hs.into_iter().map(|h| h.join().unwrap()).collect();
+            assert_eq!(b.stripes().count(), 2);
+            for (k, at) in ks.into_iter().zip(made) {
+                assert_eq!(
+                    b.made(k).map(|s| s.w(0) as *const AtomicU64 as usize),
+                    Some(at)
+                );
+            }
+        });
     }
 }
