@@ -66,8 +66,9 @@ impl Breaker {
             return false;
         }
         // Nothing is called on this path (no slot assigned, no clock
-        // thread started): a caller with no frame of its own stays so.
-        let Some(stripe) = self.stripe_at_hand_of(s) else {
+        // thread started, no stripe looked up out of line): a caller with
+        // no frame of its own stays so.
+        let Some(stripe) = self.stripe_in_reach_of(s) else {
             return false;
         };
         // Relaxed: as in `record_raw`.

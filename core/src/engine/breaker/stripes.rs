@@ -98,6 +98,32 @@ impl Breaker {
         } else {
             return None;
         };
+        Self::owned_stripe_at(entry)
+    }
+
+    /// [`Breaker::stripe_at_hand_of`] without its out-of-line step, for a
+    /// path that calls nothing (the bindings' in-place success, where a
+    /// call would make the compiler save registers on every success):
+    /// `None` also for the owners whose entries are in the rest, whom the
+    /// general path's `record_raw` then serves.
+    #[inline(always)]
+    pub(super) fn stripe_in_reach_of(&self, s: usize) -> Option<Stripe<'_>> {
+        let entry = if s < self.mirrored as usize {
+            // SAFETY: `s < mirrored`, at most `MIRRORED`.
+            unsafe { self.mirror.get_unchecked(s) }
+        } else if s < self.owned_on_control_line as usize {
+            // SAFETY: `s < owned_on_control_line`, and `self` is borrowed.
+            unsafe { self.dir.entry(s) }
+        } else {
+            return None;
+        };
+        Self::owned_stripe_at(entry)
+    }
+
+    /// The stripe whose address is the directory entry (or mirror entry)
+    /// `entry` of the calling thread's slot, if it is made.
+    #[inline(always)]
+    fn owned_stripe_at(entry: &AtomicU64) -> Option<Stripe<'_>> {
         // Relaxed: both the mirror's entry and the directory's are written
         // by the thread in slot `s` alone, which is us (or a thread that
         // held the slot before us and handed it over through the slot
