@@ -87,18 +87,12 @@ impl Breaker {
     /// [`Breaker::stripe_at_hand`] for the thread in slot `s`, the caller.
     #[inline(always)]
     pub(super) fn stripe_at_hand_of(&self, s: usize) -> Option<Stripe<'_>> {
-        let entry = if s < self.mirrored as usize {
-            // SAFETY: `s < mirrored`, at most `MIRRORED`.
-            unsafe { self.mirror.get_unchecked(s) }
-        } else if s < self.owned_on_control_line as usize {
-            // SAFETY: `s < owned_on_control_line`, and `self` is borrowed.
-            unsafe { self.dir.entry(s) }
-        } else if s < self.exclusive as usize {
-            return self.stripe_in_rest(s);
-        } else {
-            return None;
-        };
-        Self::owned_stripe_at(entry)
+        match self.stripe_in_reach_of(s) {
+            None if (self.owned_on_control_line as usize..self.exclusive as usize).contains(&s) => {
+                self.stripe_in_rest(s)
+            }
+            found => found,
+        }
     }
 
     /// [`Breaker::stripe_at_hand_of`] without its out-of-line step, for a
