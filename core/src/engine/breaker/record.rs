@@ -28,16 +28,7 @@ impl Breaker {
                 .shape
                 .time
                 .record_owned(stripe, KIND_OK_FAST, p.generation, t);
-            // Relaxed: both words live on the control line, read-mostly;
-            // a success only has work to do when a failure run is in
-            // progress, when buckets may have left the window (this stripe
-            // just moved to a new bucket), or when the window is in danger.
-            if moved
-                || Run::from_bits(self.cells.w(W_CONSEC).load(Relaxed)).in_progress()
-                || self.in_danger(p.generation)
-            {
-                self.judge_success(p.generation, t);
-            }
+            self.after_plain_success(moved, p.generation, t);
             return;
         }
         self.record_general(p, outcome, duration_ns);
@@ -156,12 +147,21 @@ impl Breaker {
             .shape
             .time
             .record(stripe, KIND_OK_FAST, p.generation, t, exclusive);
-        // Relaxed: as in `record_raw`.
+        self.after_plain_success(moved, p.generation, t);
+    }
+
+    /// What a plain success does once counted (`moved`: its stripe entered
+    /// a new bucket): only when a failure run is in progress, when buckets
+    /// may have left the window, or when the window is in danger, the rest
+    /// of it ([`Breaker::judge_success`]).
+    #[inline(always)]
+    fn after_plain_success(&self, moved: bool, generation: u64, t: u64) {
+        // Relaxed: both words live on the control line, read-mostly.
         if moved
             || Run::from_bits(self.cells.w(W_CONSEC).load(Relaxed)).in_progress()
-            || self.in_danger(p.generation)
+            || self.in_danger(generation)
         {
-            self.judge_success(p.generation, t);
+            self.judge_success(generation, t);
         }
     }
 
