@@ -88,6 +88,7 @@ pub use config::{Backoff, Cancellation, Config, ConfigBuilder, ConfigError, Unit
 pub use engine::breaker::{Breaker, Reconfigured, Transition};
 pub use engine::error::{CallError, RejectReason, Rejected};
 pub use engine::guarded::{ByResult, Guarded};
+pub use engine::lease::{BreakerLease, SharedBreaker};
 pub use engine::metrics::Metrics;
 pub use engine::permit::{Outcome, Permit, RawPermit};
 pub use engine::state::{Phase, State};

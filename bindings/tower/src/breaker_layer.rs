@@ -5,8 +5,8 @@ use crate::classify::{ByResult, Classify};
 use crate::error::Error;
 use crate::future::ResponseFuture;
 use crate::guard::BreakerGuard;
+use crate::hold::HoldBreaker;
 use fusebox::Breaker;
-use std::ops::Deref;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower_layer::Layer;
@@ -16,9 +16,10 @@ use tower_service::Service;
 /// (`poll_ready` only asks the inner service); a refused call's future
 /// resolves at once to an [`Error`] holding a [`crate::Rejected`], and the
 /// inner service never sees the request. The breaker `B` is an
-/// `Arc<Breaker>` or a `&'static Breaker` (a `static`, or `Box::leak`ed:
-/// no reference count per call, no cache line shared by the threads that
-/// call it). The classifier `C` (default [`ByResult`]; for
+/// `Arc<Breaker>` (each call's future holds a reference to it, one atomic
+/// operation per call: see [`HoldBreaker`]) or a `&'static Breaker` (a
+/// `static`, or `Box::leak`ed: no reference count per call, no cache line
+/// shared by the threads that call it). The classifier `C` (default [`ByResult`]; for
 /// HTTP [`crate::HttpClassifier`]) judges each finished call; a future
 /// dropped before it completes is a cancelled call, ended as the breaker's
 /// `Config::cancellation` says.
@@ -45,7 +46,7 @@ pub struct CircuitBreakerLayer<C = ByResult, B = Arc<Breaker>> {
     classify: C,
 }
 
-impl<B: Deref<Target = Breaker> + Clone> CircuitBreakerLayer<ByResult, B> {
+impl<B: HoldBreaker> CircuitBreakerLayer<ByResult, B> {
     /// A layer over `breaker` (an `Arc<Breaker>` or a `&'static Breaker`)
     /// that counts `Ok` a success and `Err` a failure (example on
     /// [`CircuitBreakerLayer`]).
@@ -102,24 +103,45 @@ impl<C, B> CircuitBreakerLayer<C, B> {
     }
 }
 
-impl<S, C: Clone, B: Clone> Layer<S> for CircuitBreakerLayer<C, B> {
+impl<S, C: Clone, B: HoldBreaker> Layer<S> for CircuitBreakerLayer<C, B> {
     type Service = CircuitBreaker<S, C, B>;
 
     fn layer(&self, inner: S) -> Self::Service {
         CircuitBreaker {
             inner,
-            breaker: self.breaker.clone(),
+            breaker: self.breaker.hold(),
             classify: self.classify.clone(),
         }
     }
 }
 
-/// The service [`CircuitBreakerLayer`] makes.
+/// The service [`CircuitBreakerLayer`] makes. It keeps its breaker as
+/// [`HoldBreaker::Held`] says (for an `Arc<Breaker>`, a
+/// [`fusebox::SharedBreaker`]).
 #[derive(Clone, Debug)]
-pub struct CircuitBreaker<S, C = ByResult, B = Arc<Breaker>> {
+pub struct CircuitBreaker<S, C = ByResult, B: HoldBreaker = Arc<Breaker>> {
     inner: S,
-    breaker: B,
+    breaker: B::Held,
     classify: C,
+}
+
+impl<S, C, B: HoldBreaker> CircuitBreaker<S, C, B> {
+    /// The breaker.
+    ///
+    /// ```rust
+    /// use fusebox::{Breaker, Config, State};
+    /// use fusebox_tower::CircuitBreakerLayer;
+    /// use std::sync::Arc;
+    /// use tower::Layer;
+    ///
+    /// let svc = CircuitBreakerLayer::new(Arc::new(Breaker::new(Config::default())?))
+    ///     .layer(tower::service_fn(|x: u32| async move { Ok::<_, std::io::Error>(x) }));
+    /// assert_eq!(svc.breaker().state(), State::Closed);
+    /// # Ok::<(), fusebox::ConfigError>(())
+    /// ```
+    pub fn breaker(&self) -> &Breaker {
+        &self.breaker
+    }
 }
 
 impl<S, C, B, Req> Service<Req> for CircuitBreaker<S, C, B>
@@ -127,11 +149,11 @@ where
     S: Service<Req>,
     S::Error: Into<BoxError>,
     C: Classify<S::Response, BoxError> + Clone,
-    B: Deref<Target = Breaker> + Clone,
+    B: HoldBreaker,
 {
     type Response = S::Response;
     type Error = Error;
-    type Future = ResponseFuture<S::Future, C, BreakerGuard<B>>;
+    type Future = ResponseFuture<S::Future, C, BreakerGuard<B::Lease>>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -145,7 +167,7 @@ where
         match self.breaker.acquire_raw() {
             Ok(p) => ResponseFuture::admitted(
                 self.inner.call(req),
-                BreakerGuard::new(self.breaker.clone(), p),
+                BreakerGuard::new(B::lease(&mut self.breaker), p),
                 self.classify.clone(),
             ),
             Err(r) => ResponseFuture::refused(r),

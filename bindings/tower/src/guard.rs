@@ -19,10 +19,11 @@ pub trait Admission {
     fn release(&mut self);
 }
 
-/// A breaker permit, held by a call's future. `B` is how the layer holds
-/// its breaker: an `Arc<Breaker>` (a reference count per call) or a
-/// `&'static Breaker` (nothing to count, no cache line shared by the
-/// threads that call it).
+/// A breaker permit, held by a call's future. `B` is how the call holds
+/// its breaker: a [`fusebox::BreakerLease`] (a layer over an
+/// `Arc<Breaker>`: one reference, given back with one atomic operation),
+/// an `Arc<Breaker>` (the keyed layer's) or a `&'static Breaker` (nothing
+/// to count, no cache line shared by the threads that call it).
 #[derive(Debug)]
 pub struct BreakerGuard<B: Deref<Target = Breaker>> {
     breaker: B,

@@ -15,6 +15,7 @@ pub(crate) mod guarded;
 pub mod input;
 pub mod keyed;
 pub(crate) mod layout;
+pub(crate) mod lease;
 #[cfg(all(test, loom))]
 mod loom;
 pub(crate) mod metrics;
