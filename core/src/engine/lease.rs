@@ -109,7 +109,11 @@ impl<T> Counted<T> {
 /// ```
 pub struct SharedBreaker {
     counted: Counted<Arc<Breaker>>,
+    /// The `Arc`'s value, which `counted` also reaches: kept so that a
+    /// call reads its breaker in one load, not through the box and the
+    /// `Arc` (two dependent loads on the hot path).
     breaker: NonNull<Breaker>,
+    /// References counted in `counted` and not yet handed out.
     spare: u64,
 }
 
@@ -261,6 +265,7 @@ impl fmt::Debug for SharedBreaker {
 /// (Example on [`SharedBreaker::lease`].)
 pub struct BreakerLease {
     inner: NonNull<Inner<Arc<Breaker>>>,
+    /// As [`SharedBreaker`]'s: the breaker in one load.
     breaker: NonNull<Breaker>,
 }
 
@@ -308,6 +313,7 @@ mod tests {
     }
 
     fn refs(h: &SharedBreaker) -> u64 {
+        // Relaxed: these tests count on one thread.
         h.counted.inner().refs.load(Ordering::Relaxed)
     }
 
@@ -373,6 +379,7 @@ mod loom_models {
                 // SAFETY: loom checks that no read of the cell is concurrent.
                 unsafe { *v += 1 }
             });
+            // Relaxed: read only after every thread is joined.
             self.drops.fetch_add(1, Ordering::Relaxed);
         }
     }
