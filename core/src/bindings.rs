@@ -55,7 +55,9 @@ pub fn phase_of(word: u64) -> Phase {
     Word(word & PHASE_MASK).phase()
 }
 
-/// The address of `breaker`'s state word, valid while the breaker lives.
+/// The address of `breaker`'s state word, valid while the breaker lives
+/// where it is: an in-process breaker keeps the word in its handle, so the
+/// handle must not move (a binding holds it boxed or in an `Arc`).
 /// Read it only (atomically, or as aligned 32-bit halves), and decode it
 /// with the masks above.
 #[cfg(not(loom))]

@@ -69,8 +69,7 @@ pub(crate) use loom::sync::atomic::AtomicU8;
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic::AtomicU8;
 
-// A breaker's pointer to its settings (the shape's, or its own once
-// reconfigured).
+// A reconfigured breaker's pointer to its own settings.
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::AtomicPtr;
 #[cfg(not(loom))]

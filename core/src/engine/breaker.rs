@@ -141,12 +141,13 @@ enum WindowKind {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 // `repr(C)`, aligned to a 64-byte line and 128 bytes long: the fields the
-// closed path reads (the first threads' stripe addresses, the directory,
-// the shape, the flags, the cells' address) fill the first line, so that
-// a call to a breaker that is not in cache misses one line of the handle
-// and, with it, finds both the control line's and its stripe's address:
-// the two misses that follow overlap (counted with cachegrind by
-// `benches/examples/icount.rs many_fusebox`; the offsets are tested). What
+// closed path reads (the first threads' stripe addresses, the state word,
+// the failure run and the danger word, the shape, the flags) fill the
+// first line, so that a call to a breaker that is not in cache misses one
+// line of the handle and, with it, has its state and its stripe's address:
+// the stripe's miss follows, and the control line is not read at all
+// (counted with cachegrind by `benches/examples/icount.rs many_fusebox`;
+// the offsets are tested). What
 // breakers made alike share (the clock, the window's arithmetic, the
 // settings they were made with) is in the shape they point to, one for all
 // of them, so that it stays in cache however many breakers there are
@@ -163,9 +164,18 @@ pub struct Breaker {
     /// its directory entry (Relaxed); a value, so moving the handle keeps
     /// it right.
     mirror: [AtomicU64; MIRRORED],
-    /// The directory entry of thread slot 0 (slot `s`'s is `s` words on):
-    /// on the control line, or a shared breaker's process-local directory.
-    dir: stripes::DirEntries,
+    /// An in-process breaker's control words that a call reads: the state
+    /// word, the failure run, the danger word (words [`W_STATE`],
+    /// [`W_CONSEC`], [`W_DANGER`] of a shared file's control line, which
+    /// its breakers use instead: `shared_words`). Here, on the line that
+    /// holds the stripe addresses, a call to a breaker that is not in
+    /// cache waits for one line of it before its stripe, not for two: it
+    /// never reads the control line while Closed. Moving the handle moves
+    /// them; nothing can point at them while it moves (a move needs the
+    /// handle unborrowed), and the address bindings read the state word at
+    /// ([`crate::bindings::state_word`]) is taken from a handle that stays
+    /// put (boxed, or in an `Arc`).
+    hot: [AtomicU64; HOT_WORDS],
     /// The clock, the window, the settings made with (`breaker/shape.rs`).
     shape: std::sync::Arc<shape::Shape>,
     /// Thread slots below this find their stripe's address at `dir`:
@@ -173,12 +183,15 @@ pub struct Breaker {
     /// `breaker/stripes.rs`); for a shared file's breaker, the entries of
     /// its process-local directory (`shm::Ownership`).
     owned_on_control_line: u16,
+    /// A shared file's breaker: its control words are the file's, not
+    /// `hot` ([`Breaker::ctl`]).
+    shared_words: bool,
     /// Threads whose slot ([`crate::engine::thread_slot`]) is below this own the stripe of
     /// that number: they count with plain loads and stores (in-process
     /// breakers; 0 for shared ones, whose threads own stripes through
     /// `claims`). Threads that own none share the last stripes
-    /// (`Layout::shared`), with CAS.
-    exclusive: u16,
+    /// (`Layout::shared`), with CAS. At most 64 (`Breaker::with_stripes`).
+    exclusive: u8,
     /// Thread slots below this find their stripe in `mirror`:
     /// `exclusive`, at most [`MIRRORED`].
     mirrored: u8,
@@ -197,12 +210,12 @@ pub struct Breaker {
     /// (one byte for the bindings' fast path to test). Fixed, as
     /// `plain_successes`.
     in_place: bool,
-    /// The control line and the rest of the breaker's own lines; its
-    /// address and length on the first line, its owner on the second.
+    /// The directory entry of thread slot 0 (slot `s`'s is `s` words on):
+    /// on the control line, or a shared breaker's process-local directory.
+    dir: stripes::DirEntries,
+    /// The control line and the rest of the breaker's own lines (or a
+    /// shared breaker's, borrowed from its file).
     cells: Cells,
-    /// The settings now: `shape.config`, or after a reconfiguration the
-    /// breaker's own copy in `extras` (see `Breaker::live`).
-    live: crate::sync::AtomicPtr<live::LiveConfig>,
     /// Slow-call threshold in ns; 0 when slow-call detection is off.
     /// Atomic, read Relaxed (a plain load), so that `reconfigure` can
     /// change it (never between 0 and not 0: see `timed`).
@@ -214,6 +227,11 @@ pub struct Breaker {
     /// listens to keeps none and its emitters test one word.
     extras: std::sync::OnceLock<Box<Extras>>,
 }
+
+/// The control words a call reads, words `0..HOT_WORDS` of the control
+/// line: in an in-process breaker's handle (`Breaker::hot`).
+const HOT_WORDS: usize = 3;
+const _: () = assert!(W_STATE < HOT_WORDS && W_CONSEC < HOT_WORDS && W_DANGER < HOT_WORDS);
 
 /// Thread slots whose stripe address the handle holds (`Breaker::mirror`):
 /// as many as fit on its first line beside the rest of what a call reads.
@@ -234,6 +252,9 @@ struct Extras {
     /// The breaker's own settings, copied from the shape's by its first
     /// [`Breaker::reconfigure`]; never replaced once made.
     own: std::sync::OnceLock<Box<live::LiveConfig>>,
+    /// `own` once that reconfiguration has stored its settings there;
+    /// null until then, while the shape's are in force (`Breaker::live`).
+    live: crate::sync::AtomicPtr<live::LiveConfig>,
     /// Held by [`Breaker::reconfigure`] while it stores the settings, so
     /// that two reconfigurations do not interleave (calls never take it).
     reconfiguring: crate::sync::Mutex<()>,
@@ -363,7 +384,8 @@ impl Breaker {
         let exclusive = if shared {
             0
         } else {
-            (layout.stripes - layout.shared as usize) as u16
+            // At most 64 (`with_stripes` clamps the count).
+            (layout.stripes - layout.shared as usize) as u8
         };
         Breaker {
             name: if name == DEFAULT_NAME {
@@ -376,30 +398,34 @@ impl Breaker {
             in_place: plain_successes && matches!(shape.clock, ClockSource::Monotonic),
             timed: slow_ns != 0,
             slow_ns: AtomicU64::new(slow_ns),
-            live: crate::sync::AtomicPtr::new(
-                (&shape.config as *const live::LiveConfig).cast_mut(),
-            ),
             shape,
             cells,
             extras: std::sync::OnceLock::new(),
             exclusive,
-            owned_on_control_line: exclusive.min(DIR_ON_CONTROL as u16),
-            mirrored: exclusive.min(MIRRORED as u16) as u8,
+            owned_on_control_line: u16::from(exclusive).min(DIR_ON_CONTROL as u16),
+            mirrored: exclusive.min(MIRRORED as u8),
             mirror: std::array::from_fn(|_| AtomicU64::new(0)),
+            hot: std::array::from_fn(|_| AtomicU64::new(0)),
+            shared_words: shared,
         }
     }
 
     /// The settings now: the shape's, or the breaker's own once
-    /// reconfigured.
-    #[inline(always)]
+    /// reconfigured (`Extras::live`).
+    #[inline]
     fn live(&self) -> &live::LiveConfig {
         // Acquire: a reconfiguration stores its copy's settings before it
         // points `live` at it (`breaker/reconfigure.rs`).
-        let p = self.live.load(Acquire);
-        // SAFETY: `live` points at `self.shape.config` or at the copy in
-        // `self.extras`; both are heap objects the breaker keeps (neither
-        // is replaced nor freed) until it is dropped, so they outlive `&self`.
-        unsafe { &*p }
+        let own = self.extras.get().map(|e| e.live.load(Acquire));
+        match own {
+            Some(p) if !p.is_null() => {
+                // SAFETY: a non-null `live` points at `Extras::own`, which
+                // is never replaced nor freed until the breaker is dropped,
+                // so it outlives `&self`.
+                unsafe { &*p }
+            }
+            _ => &self.shape.config,
+        }
     }
 
     /// The rarely present parts, made on first use.
@@ -444,10 +470,22 @@ impl Breaker {
         &self.shape.clock
     }
 
+    /// The control words a call reads, indexed by [`W_STATE`],
+    /// [`W_CONSEC`] and [`W_DANGER`]: in the handle (`hot`), or a shared
+    /// breaker's in its file.
+    #[inline(always)]
+    fn ctl(&self) -> &[AtomicU64; HOT_WORDS] {
+        if self.shared_words {
+            self.cells.words(0)
+        } else {
+            &self.hot
+        }
+    }
+
     /// The state word and its transitions ([`crate::engine::state`]).
     #[inline(always)]
     fn st(&self) -> &BreakerState {
-        BreakerState::at(self.cells.w(W_STATE))
+        BreakerState::at(&self.ctl()[W_STATE])
     }
 
     #[inline(always)]
@@ -800,7 +838,7 @@ impl Breaker {
         if w.phase() != Phase::Closed {
             return false;
         }
-        let run = Run::from_bits(self.cells.w(W_CONSEC).load(Relaxed));
+        let run = Run::from_bits(self.ctl()[W_CONSEC].load(Relaxed));
         if run.is_of(w.generation()) && run.length() > 0 {
             return false;
         }

@@ -8,8 +8,10 @@
 //! arithmetic of which word is where.
 //!
 //! ```text
-//! line 0            control: state word, deadline (+ its generation), consecutive
-//!                   failures, danger; re-open count, jitter seed, stall
+//! line 0            control: state word, consecutive failures, danger (a
+//!                   shared file's breaker's: an in-process breaker keeps
+//!                   these three in its handle), deadline (+ its
+//!                   generation); re-open count, jitter seed, stall
 //! line 1            metrics: state changes, high-water marks of the totals
 //! line 2            count window: position counter, generation cleared
 //! lines 3..         count window: one byte per call in the window, eight
@@ -37,8 +39,9 @@
 //! use has T stripes:
 //!
 //! ```text
-//! line 0            control words 0..5 and 12..15 (the rest's address in
-//!                   word 15); directory entries 0..7 in words 5..12
+//! line 0            control words 3..5 and 12..15 (the rest's address in
+//!                   word 15; words 0..3 are in the handle); directory
+//!                   entries 0..7 in words 5..12
 //! the rest:
 //! line 1            metrics words 16..21; directory entries 7..18 in 21..32
 //! (count window)    ticket line, slot lines
@@ -79,17 +82,20 @@ impl Line {
 // format: list it in `shm::fingerprint`.) The words a call reads come
 // first, in the line's first 64 bytes with the first directory entries, so
 // that a closed call to a breaker that is not in cache misses one 64-byte
-// line of it, not two: the state word, the published deadline (an Open
-// call), the failure run and the danger word (a success), and the stripe
+// line of it, not two: the state word, the failure run and the danger word
+// (a success), the published deadline (an Open call), and the stripe
 // addresses of thread slots 0..3 (`docs/architecture.md#memory-layout`).
+// The first three are a shared breaker's only: an in-process breaker keeps
+// them in its handle, beside its stripe addresses (`Breaker::hot`), and
+// leaves these words unused.
 pub(crate) const W_STATE: usize = 0;
-pub(crate) const W_PHASE_GEN: usize = 1;
-pub(crate) const W_DEADLINE: usize = 2;
-pub(crate) const W_CONSEC: usize = 3;
+pub(crate) const W_CONSEC: usize = 1;
 /// Set (tagged with the generation) while the window holds too few calls to
 /// be judged but enough failures (or slow calls) that reaching `min_calls`
 /// would trip it: then every success must be judged too.
-pub(crate) const W_DANGER: usize = 4;
+pub(crate) const W_DANGER: usize = 2;
+pub(crate) const W_PHASE_GEN: usize = 3;
+pub(crate) const W_DEADLINE: usize = 4;
 pub(crate) const W_REOPENS: usize = 12;
 pub(crate) const W_RNG: usize = 13;
 /// Shared breakers only: `generation:20 | ms:44`, the time a caller first saw
@@ -157,7 +163,7 @@ pub(crate) const fn tail_word(i: usize, buckets: usize) -> usize {
 pub(crate) const W_REST: usize = 15;
 /// Directory entries in the control line (words 5..12), the first of them
 /// in word 5 ...
-pub(crate) const DIR_CONTROL: usize = W_DANGER + 1;
+pub(crate) const DIR_CONTROL: usize = W_DEADLINE + 1;
 /// ... seven of them ...
 pub(crate) const DIR_ON_CONTROL: usize = W_REOPENS - DIR_CONTROL;
 /// ... and in the metrics line (words 21..32), before the directory's own
@@ -388,39 +394,38 @@ impl Layout {
 }
 
 /// The lines themselves: owned by the breaker (on the heap), or borrowed
-/// from a shared-memory mapping that `owner` keeps alive.
+/// from a shared-memory mapping that their breaker keeps alive.
 ///
-/// `repr(C)`, `base` and `lines` first, 32 bytes in all: the breaker's
-/// handle puts them on its first 64-byte line, the one the closed path
-/// reads, and the owner on its second (`Breaker`'s layout).
+/// 16 bytes: the breaker's handle has room for no more (`Breaker`'s
+/// layout).
 #[repr(C)]
 pub(crate) struct Cells {
     /// First word of the first line. Word access is this pointer plus an
     /// index, whoever owns the lines.
     base: std::ptr::NonNull<AtomicU64>,
-    /// Number of lines.
+    /// Number of lines, with [`BORROWED`] set when the lines are not ours
+    /// (a shared-memory mapping's); else they are a boxed slice of that
+    /// many lines at `base`, freed on drop.
     lines: usize,
-    /// What keeps borrowed lines mapped (a shared-memory mapping); `None`:
-    /// the lines are ours, a boxed slice of `lines` lines at `base`, freed
-    /// on drop. (One 16-byte field rather than an enum with a `Vec`: the
-    /// handle has room for no more.)
-    owner: Option<std::sync::Arc<dyn std::any::Any + Send + Sync>>,
 }
+
+/// The bit of `Cells::lines` that says the lines are borrowed.
+const BORROWED: usize = 1 << (usize::BITS - 1);
 
 // SAFETY: `Cells` is a handle to atomic words, which every thread may read and
 // write; the raw pointer is what keeps the compiler from seeing that. The
-// memory stays valid while the `Cells` lives: it owns the lines or holds
-// their owner.
+// memory stays valid while the `Cells` lives: it owns the lines, or whoever
+// made it borrowed keeps them mapped (`Cells::borrowed`).
 unsafe impl Send for Cells {}
 // SAFETY: as above: all access through `&Cells` is to atomics.
 unsafe impl Sync for Cells {}
 
 impl Drop for Cells {
     fn drop(&mut self) {
-        if self.owner.is_none() {
+        if self.lines & BORROWED == 0 {
             let lines =
                 std::ptr::slice_from_raw_parts_mut(self.base.as_ptr().cast::<Line>(), self.lines);
-            // SAFETY: with no owner, `base` and `lines` are the boxed
+            // SAFETY: not borrowed, so `base` and `lines` are the boxed
             // slice `Cells::new` leaked, not freed before (this is the
             // one drop), and no word is borrowed past `self`.
             drop(unsafe { Box::from_raw(lines) });
@@ -438,31 +443,24 @@ impl Cells {
         // handle would assert uniqueness over words that other threads
         // reach through `base`.
         let base = std::ptr::NonNull::from(Box::leak(lines)).cast::<AtomicU64>();
-        Cells {
-            base,
-            lines: n,
-            owner: None,
-        }
+        Cells { base, lines: n }
     }
 
-    /// Cells over `lines` lines starting at `base`, which `owner` keeps
-    /// mapped. The words are used as they are: not zeroed.
+    /// Cells over `lines` lines starting at `base`, borrowed: the words
+    /// are used as they are (not zeroed), and never freed.
     ///
     /// # Safety
     ///
     /// `base` must point to `lines` initialised, 128-byte-aligned [`Line`]s
-    /// that stay valid while `owner` lives, and that are only ever accessed
-    /// atomically (by this process or any other that maps them).
+    /// that stay valid while the `Cells` lives (a shared breaker's mapping,
+    /// which the breaker keeps: `shm::Ownership`), and that are only ever
+    /// accessed atomically (by this process or any other that maps them).
     #[cfg(all(feature = "shm", unix, not(loom)))]
-    pub(crate) unsafe fn borrowed(
-        base: std::ptr::NonNull<Line>,
-        lines: usize,
-        owner: std::sync::Arc<dyn std::any::Any + Send + Sync>,
-    ) -> Cells {
+    pub(crate) unsafe fn borrowed(base: std::ptr::NonNull<Line>, lines: usize) -> Cells {
+        debug_assert!(lines & BORROWED == 0);
         Cells {
             base: base.cast(),
-            lines,
-            owner: Some(owner),
+            lines: lines | BORROWED,
         }
     }
 
@@ -476,16 +474,26 @@ impl Cells {
         unsafe { Stripe::from_raw(std::ptr::NonNull::from(w)) }
     }
 
+    /// Words `first..first + N`, as an array.
+    #[inline(always)]
+    pub(crate) fn words<const N: usize>(&self, first: usize) -> &[AtomicU64; N] {
+        debug_assert!(first + N <= (self.lines & !BORROWED) * LINE_WORDS);
+        // SAFETY: as in `w`: the lines are one contiguous array of words
+        // from `base`, which this range lies in (above), living as long as
+        // `self`; an array of `N` atomics has their layout.
+        unsafe { &*self.base.as_ptr().add(first).cast::<[AtomicU64; N]>() }
+    }
+
     /// Word `i`.
     #[inline(always)]
     pub(crate) fn w(&self, i: usize) -> &AtomicU64 {
         // Every index the crate computes comes from `Layout`, which sizes
         // `lines` to hold it; checked in debug builds and tests.
-        debug_assert!(i < self.lines * LINE_WORDS);
+        debug_assert!(i < (self.lines & !BORROWED) * LINE_WORDS);
         // SAFETY: `Line` is `#[repr(C)]` around `[AtomicU64; 16]` with no
         // padding (128 bytes, align 128), so the lines are one contiguous
         // array of `lines * 16` words starting at `base`; `i` is in bounds
-        // (above); the memory lives as long as `self` (it holds the owner).
+        // (above); the memory lives as long as `self` (`Cells::borrowed`).
         unsafe { &*self.base.as_ptr().add(i) }
     }
 }

@@ -317,6 +317,11 @@ fn reconfigure_racing_a_failure_trips_at_most_once_and_loses_no_failure() {
             .build()
             .unwrap();
         let b = Arc::new(breaker(cfg.clone(), &clock));
+        // The breaker's extras (where its own settings go) made before the
+        // race, by a reconfiguration that changes nothing: std's `OnceLock`
+        // publishes them, which loom cannot see. What the model checks is
+        // the settings' own publication (`Extras::live`, Release/Acquire).
+        assert!(b.reconfigure(cfg.clone()).unwrap().changed.is_empty());
         let p = b.acquire_raw().unwrap();
         b.record_raw(p, Outcome::Failure, None);
         let p = b.acquire_raw().unwrap();
@@ -361,6 +366,8 @@ fn racing_reconfigurations_apply_one_whole_config_after_the_other() {
             success_threshold: 1,
             ..base
         };
+        // The extras made before the race, as in the model above.
+        assert!(b.reconfigure(b.config()).unwrap().changed.is_empty());
         let (b1, x1) = (b.clone(), x.clone());
         let t = thread::spawn(move || b1.reconfigure(x1).unwrap());
         b.reconfigure(y.clone()).unwrap();

@@ -33,7 +33,9 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"FBSHMREG");
 /// 6: a stripe's words a success reads come first and its totals after
 /// its ring (`engine/layout.rs`), so that a success touches one 64-byte
 /// line of its stripe for most ring slots.
-pub const LAYOUT_VERSION: u64 = 6;
+/// 7: the control words a call reads (state, failure run, danger) are the
+/// line's first three, as an in-process breaker keeps them in its handle.
+pub const LAYOUT_VERSION: u64 = 7;
 
 pub(super) const LINE_BYTES: usize = std::mem::size_of::<Line>();
 pub(super) const WORD: usize = 8;

@@ -471,13 +471,14 @@ impl SharedRegistry {
         }
         let first = geo.data_off + off as usize * LINE_WORDS;
         let base = NonNull::from(self.inner.map.w(first)).cast::<Line>();
-        let owner: Arc<dyn std::any::Any + Send + Sync> = self.inner.map.clone();
         // SAFETY: the lines are inside the mapping (checked above), which
-        // `owner` keeps alive; the data area starts on a line boundary of a
-        // page-aligned mapping, so they are 128-aligned; zero-filled or
-        // written only through atomics, by every process, so initialised
-        // and accessed atomically only.
-        let cells = unsafe { Cells::borrowed(base, lines as usize, owner) };
+        // the breaker keeps alive as long as it lives (its ownership holds
+        // the data area, which holds the mapping; the cells are dropped
+        // with the breaker, or here if it is not made); the data area
+        // starts on a line boundary of a page-aligned mapping, so they are
+        // 128-aligned; zero-filled or written only through atomics, by
+        // every process, so initialised and accessed atomically only.
+        let cells = unsafe { Cells::borrowed(base, lines as usize) };
         let b = Breaker::over_cells(
             name,
             config,

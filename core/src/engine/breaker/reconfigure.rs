@@ -174,7 +174,7 @@ impl Breaker {
         // (`Breaker::live` loads it with Acquire); later stores are
         // Relaxed, as before, each setting old or new (`breaker/live.rs`).
         let own: *const super::live::LiveConfig = &**own;
-        self.live.store(own.cast_mut(), Release);
+        extras.live.store(own.cast_mut(), Release);
         let slow_ns = new
             .slow_call_duration
             .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
@@ -224,7 +224,7 @@ impl Breaker {
         if w.phase() != Phase::Closed {
             return false;
         }
-        let run = Run::from_bits(self.cells.w(W_CONSEC).load(Relaxed));
+        let run = Run::from_bits(self.ctl()[W_CONSEC].load(Relaxed));
         let by_run = self
             .live()
             .consecutive_failures()

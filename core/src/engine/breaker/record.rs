@@ -63,9 +63,7 @@ impl Breaker {
             return false;
         };
         // Relaxed: as in `record_raw`.
-        if Run::from_bits(self.cells.w(W_CONSEC).load(Relaxed)).in_progress()
-            || self.in_danger(p.generation)
-        {
+        if self.run_or_danger(p.generation) {
             return false;
         }
         // The monotonic clock: `in_place` says so.
@@ -95,8 +93,7 @@ impl Breaker {
             // another thread starts after these loads is ordered after
             // these successes, as if they had been recorded first.
             if owned
-                && !Run::from_bits(self.cells.w(W_CONSEC).load(Relaxed)).in_progress()
-                && !self.in_danger(p.generation)
+                && !self.run_or_danger(p.generation)
                 && self.shape.time.add_owned(
                     stripe,
                     KIND_OK_FAST,
@@ -117,7 +114,17 @@ impl Breaker {
     /// judge, but enough failures that reaching `min_calls` would trip".
     #[inline(always)]
     fn in_danger(&self, generation: u64) -> bool {
-        Danger::from_bits(self.cells.w(W_DANGER).load(Relaxed)) == Danger::of(generation)
+        Danger::from_bits(self.ctl()[W_DANGER].load(Relaxed)) == Danger::of(generation)
+    }
+
+    /// Whether a failure run is in progress or the window of `generation`
+    /// is in danger: when a plain success must be judged. Both words read
+    /// Relaxed (see `record_raw`), from one look-up of where they are.
+    #[inline(always)]
+    fn run_or_danger(&self, generation: u64) -> bool {
+        let c = self.ctl();
+        Run::from_bits(c[W_CONSEC].load(Relaxed)).in_progress()
+            || Danger::from_bits(c[W_DANGER].load(Relaxed)) == Danger::of(generation)
     }
 
     /// The rest of a closed-path success: end a failure run, and judge the
@@ -156,11 +163,8 @@ impl Breaker {
     /// of it ([`Breaker::judge_success`]).
     #[inline(always)]
     fn after_plain_success(&self, moved: bool, generation: u64, t: u64) {
-        // Relaxed: both words live on the control line, read-mostly.
-        if moved
-            || Run::from_bits(self.cells.w(W_CONSEC).load(Relaxed)).in_progress()
-            || self.in_danger(generation)
-        {
+        // Relaxed: both words are read-mostly (`record_raw`).
+        if moved || self.run_or_danger(generation) {
             self.judge_success(generation, t);
         }
     }
@@ -345,7 +349,7 @@ impl Breaker {
         // path stays read-only on the shared control line. Relaxed: a lost
         // race between a failure and a reset is a race between two calls
         // that had no order anyway.
-        let c = self.cells.w(W_CONSEC);
+        let c = &self.ctl()[W_CONSEC];
         let v = Run::from_bits(c.load(Relaxed));
         if v.in_progress() && v.is_of(generation) {
             let _ = c.compare_exchange(v.bits(), Run::ended(generation).bits(), Relaxed, Relaxed);
@@ -353,7 +357,7 @@ impl Breaker {
     }
 
     fn add_consecutive(&self, generation: u64) -> u64 {
-        let c = self.cells.w(W_CONSEC);
+        let c = &self.ctl()[W_CONSEC];
         let mut v = Run::from_bits(c.load(Relaxed));
         loop {
             let new = v.one_more(generation);
@@ -381,7 +385,7 @@ impl Breaker {
             } else {
                 Danger::NONE
             };
-            let d = self.cells.w(W_DANGER);
+            let d = &self.ctl()[W_DANGER];
             if d.load(Relaxed) != want.bits() {
                 d.store(want.bits(), Relaxed);
             }

@@ -500,16 +500,45 @@ mod tests {
         assert_eq!((size_of::<Breaker>(), align_of::<Breaker>()), (128, 64));
         let hot = [
             offset_of!(Breaker, mirror) + size_of::<[AtomicU64; MIRRORED]>(),
-            offset_of!(Breaker, dir) + size_of::<DirEntries>(),
+            offset_of!(Breaker, hot) + size_of::<[AtomicU64; HOT_WORDS]>(),
             offset_of!(Breaker, shape) + size_of::<usize>(),
             offset_of!(Breaker, in_place) + 1,
             offset_of!(Breaker, timed) + 1,
+            offset_of!(Breaker, plain_successes) + 1,
             offset_of!(Breaker, mirrored) + 1,
+            offset_of!(Breaker, exclusive) + 1,
+            offset_of!(Breaker, shared_words) + 1,
             offset_of!(Breaker, owned_on_control_line) + 2,
-            // The cells' address and length lead the struct (`repr(C)`).
-            offset_of!(Breaker, cells) + 2 * size_of::<usize>(),
         ];
         assert!(hot.iter().all(|&end| end <= 64), "{hot:?}");
+    }
+
+    #[test]
+    fn the_control_words_in_the_handle_move_with_it() {
+        let clock = Arc::new(ManualClock::new());
+        let config = Config {
+            consecutive_failures: Some(3),
+            ..Config::default()
+        };
+        let b = Breaker::with_clock(config, clock.clone()).unwrap();
+        assert!(!b.shared_words);
+        for _ in 0..2 {
+            let _ = b.call(|| Err::<(), ()>(()));
+        }
+        // Moved twice (a move copies the words; nothing borrows them then).
+        let b = Box::new(b);
+        let b = *b;
+        assert_eq!(b.state(), State::Closed);
+        let _ = b.call(|| Err::<(), ()>(()));
+        assert_eq!(b.state(), State::Open, "the run of 2 moved with the handle");
+        let other = Breaker::with_clock(Config::default(), clock).unwrap();
+        assert_eq!(other.state(), State::Closed);
+        // Into a `Vec`, moved again when it grows.
+        let mut moved = Vec::with_capacity(1);
+        moved.push(b);
+        moved.reserve(1024);
+        assert_eq!(moved[0].state(), State::Open);
+        assert!(moved[0].call(|| Ok::<(), ()>(())).is_err());
     }
 
     #[test]
