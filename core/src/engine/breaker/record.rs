@@ -114,7 +114,7 @@ impl Breaker {
     /// judge, but enough failures that reaching `min_calls` would trip".
     #[inline(always)]
     fn in_danger(&self, generation: u64) -> bool {
-        Danger::from_bits(self.ctl()[W_DANGER].load(Relaxed)) == Danger::of(generation)
+        danger_of(&self.ctl()[W_DANGER], generation)
     }
 
     /// Whether a failure run is in progress or the window of `generation`
@@ -124,7 +124,7 @@ impl Breaker {
     fn run_or_danger(&self, generation: u64) -> bool {
         let c = self.ctl();
         Run::from_bits(c[W_CONSEC].load(Relaxed)).in_progress()
-            || Danger::from_bits(c[W_DANGER].load(Relaxed)) == Danger::of(generation)
+            || danger_of(&c[W_DANGER], generation)
     }
 
     /// The rest of a closed-path success: end a failure run, and judge the
@@ -346,7 +346,7 @@ impl Breaker {
 
     fn reset_consecutive(&self, generation: u64) {
         // A success only writes when a run is in progress, so the success
-        // path stays read-only on the shared control line. Relaxed: a lost
+        // path stays read-only on the line every caller reads. Relaxed: a lost
         // race between a failure and a reset is a race between two calls
         // that had no order anyway.
         let c = &self.ctl()[W_CONSEC];
@@ -440,4 +440,11 @@ impl Breaker {
         // Stale (the phase moved on, or no slot taken): nothing to give back.
         let _ = self.st().transition_release_probe(p.generation);
     }
+}
+
+/// Whether the danger word `d` is set for `generation` (Relaxed: see
+/// `Breaker::record_raw`).
+#[inline(always)]
+fn danger_of(d: &AtomicU64, generation: u64) -> bool {
+    Danger::from_bits(d.load(Relaxed)) == Danger::of(generation)
 }
